@@ -1,0 +1,189 @@
+// Package analytics is the shared analytics model: the dimensions every cell
+// is keyed by, the aggregate each cell holds, and how aggregates merge. The
+// projection builds cells from events; InsightsService merges them into
+// reports.
+package analytics
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+
+	"github.com/sextant-analytics/sextant/pkg/sketch"
+)
+
+// Dim is a dimension stored in every cell.
+type Dim int
+
+const (
+	EventName Dim = iota
+	PagePath
+	CountryID
+	DeviceCategory
+	Browser
+	OperatingSystem
+	SessionSource
+	SessionMedium
+	SessionCampaign
+	NumDims
+)
+
+// DimNames are the GA4 API names of the stored dimensions.
+var DimNames = [NumDims]string{
+	EventName:       "eventName",
+	PagePath:        "pagePath",
+	CountryID:       "countryId",
+	DeviceCategory:  "deviceCategory",
+	Browser:         "browser",
+	OperatingSystem: "operatingSystem",
+	SessionSource:   "sessionSource",
+	SessionMedium:   "sessionMedium",
+	SessionCampaign: "sessionCampaignName",
+}
+
+// Tuple is the value of every stored dimension of one cell.
+type Tuple [NumDims]string
+
+const sep = "\x1f"
+
+// Encode joins the tuple into the cell's dimension key. Values never hold
+// the separator: Clean removes control characters.
+func (t Tuple) Encode() string { return strings.Join(t[:], sep) }
+
+// DecodeTuple splits a dimension key.
+func DecodeTuple(s string) (Tuple, error) {
+	var t Tuple
+	parts := strings.Split(s, sep)
+	if len(parts) != int(NumDims) {
+		return t, errors.New("analytics: bad dimension key")
+	}
+	copy(t[:], parts)
+	return t, nil
+}
+
+// Clean makes a value safe for a dimension key: control characters are
+// dropped and the value is cut at max bytes (on a rune boundary).
+func Clean(s string, max int) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		s = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	if len(s) > max {
+		s = s[:max]
+		for len(s) > 0 && !utf8Start(s[len(s)-1]) {
+			s = s[:len(s)-1]
+		}
+		if len(s) > 0 && s[len(s)-1] >= 0xC0 {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+func utf8Start(b byte) bool { return b < 0x80 || b >= 0xC0 }
+
+// Aggregate is what one cell holds.
+type Aggregate struct {
+	Events         int64
+	PageViews      int64
+	EngagementMsec int64
+	Users          *sketch.Sketch // every user with an event
+	ActiveUsers    *sketch.Sketch // users engaged, new, or with engagement time
+	NewUsers       *sketch.Sketch // users with first_visit or first_open
+	Sessions       *sketch.Sketch
+	EngagedSess    *sketch.Sketch
+}
+
+// NewAggregate returns an empty aggregate.
+func NewAggregate() *Aggregate {
+	return &Aggregate{
+		Users:       sketch.New(sketch.UsersPrecision),
+		ActiveUsers: sketch.New(sketch.UsersPrecision),
+		NewUsers:    sketch.New(sketch.UsersPrecision),
+		Sessions:    sketch.New(sketch.SessionsPrecision),
+		EngagedSess: sketch.New(sketch.SessionsPrecision),
+	}
+}
+
+func (a *Aggregate) sketches() [5]**sketch.Sketch {
+	return [5]**sketch.Sketch{&a.Users, &a.ActiveUsers, &a.NewUsers, &a.Sessions, &a.EngagedSess}
+}
+
+// Merge adds b into a.
+func (a *Aggregate) Merge(b *Aggregate) error {
+	a.Events += b.Events
+	a.PageViews += b.PageViews
+	a.EngagementMsec += b.EngagementMsec
+	as, bs := a.sketches(), b.sketches()
+	for i := range as {
+		if err := (*as[i]).Merge(*bs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Clone returns an independent copy.
+func (a *Aggregate) Clone() *Aggregate {
+	c := &Aggregate{Events: a.Events, PageViews: a.PageViews, EngagementMsec: a.EngagementMsec}
+	cs, as := c.sketches(), a.sketches()
+	for i := range cs {
+		*cs[i] = (*as[i]).Clone()
+	}
+	return c
+}
+
+const aggregateVersion = 1
+
+// MarshalBinary encodes the aggregate.
+func (a *Aggregate) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 64)
+	b = append(b, aggregateVersion)
+	b = binary.AppendVarint(b, a.Events)
+	b = binary.AppendVarint(b, a.PageViews)
+	b = binary.AppendVarint(b, a.EngagementMsec)
+	var err error
+	for _, s := range a.sketches() {
+		if b, err = (*s).AppendBinary(b); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+var errCorrupt = errors.New("analytics: corrupt aggregate")
+
+// UnmarshalAggregate decodes an aggregate.
+func UnmarshalAggregate(b []byte) (*Aggregate, error) {
+	if len(b) < 1 || b[0] != aggregateVersion {
+		return nil, errCorrupt
+	}
+	b = b[1:]
+	a := &Aggregate{}
+	for _, v := range []*int64{&a.Events, &a.PageViews, &a.EngagementMsec} {
+		x, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, errCorrupt
+		}
+		*v, b = x, b[n:]
+	}
+	want := [5]uint8{sketch.UsersPrecision, sketch.UsersPrecision, sketch.UsersPrecision, sketch.SessionsPrecision, sketch.SessionsPrecision}
+	for i, s := range a.sketches() {
+		d, rest, err := sketch.Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		if d.Precision() != want[i] {
+			return nil, errCorrupt
+		}
+		*s, b = d, rest
+	}
+	if len(b) != 0 {
+		return nil, errCorrupt
+	}
+	return a, nil
+}

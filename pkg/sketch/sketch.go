@@ -1,0 +1,269 @@
+// Package sketch provides a mergeable distinct-count sketch: an exact set of
+// 64-bit hashes while small, a HyperLogLog with Ertl's improved estimator
+// once it grows past a threshold. Sketches of the same precision merge across
+// time buckets and partitions.
+package sketch
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+)
+
+// Precisions used by the analytics model, as GA4 does: users p=14
+// (σ ≈ 0.81 %), sessions p=12 (σ ≈ 1.63 %).
+const (
+	UsersPrecision    = 14
+	SessionsPrecision = 12
+)
+
+const (
+	formatExact = 0
+	formatDense = 1
+)
+
+// Sketch counts distinct 64-bit hashes. The zero value is not usable; use New.
+type Sketch struct {
+	p     uint8
+	exact []uint64 // sorted, unique; nil once dense
+	regs  []uint8  // 2^p registers; nil while exact
+}
+
+// New returns an empty sketch of precision p (4..18).
+func New(p uint8) *Sketch {
+	if p < 4 || p > 18 {
+		panic(fmt.Sprintf("sketch: precision %d out of range", p))
+	}
+	return &Sketch{p: p}
+}
+
+// Precision reports the sketch's precision.
+func (s *Sketch) Precision() uint8 { return s.p }
+
+// threshold is the number of exact hashes kept before switching to
+// registers: the point where the exact set costs as much as the registers.
+func (s *Sketch) threshold() int { return (1 << s.p) / 8 }
+
+// Add adds one hashed item.
+func (s *Sketch) Add(h uint64) {
+	if s.regs != nil {
+		s.addDense(h)
+		return
+	}
+	i, found := slices.BinarySearch(s.exact, h)
+	if found {
+		return
+	}
+	s.exact = slices.Insert(s.exact, i, h)
+	if len(s.exact) > s.threshold() {
+		s.toDense()
+	}
+}
+
+func (s *Sketch) addDense(h uint64) {
+	idx := h >> (64 - s.p)
+	w := h<<s.p | 1<<(s.p-1)
+	r := uint8(bits.LeadingZeros64(w)) + 1
+	if r > s.regs[idx] {
+		s.regs[idx] = r
+	}
+}
+
+func (s *Sketch) toDense() {
+	s.regs = make([]uint8, 1<<s.p)
+	for _, h := range s.exact {
+		s.addDense(h)
+	}
+	s.exact = nil
+}
+
+// Merge adds every item of o into s. Both must have the same precision.
+func (s *Sketch) Merge(o *Sketch) error {
+	if o == nil {
+		return nil
+	}
+	if o.p != s.p {
+		return fmt.Errorf("sketch: merge precision %d into %d", o.p, s.p)
+	}
+	switch {
+	case o.regs != nil:
+		if s.regs == nil {
+			s.toDense()
+		}
+		for i, r := range o.regs {
+			if r > s.regs[i] {
+				s.regs[i] = r
+			}
+		}
+	case s.regs != nil:
+		for _, h := range o.exact {
+			s.addDense(h)
+		}
+	default:
+		s.exact = mergeSorted(s.exact, o.exact)
+		if len(s.exact) > s.threshold() {
+			s.toDense()
+		}
+	}
+	return nil
+}
+
+func mergeSorted(a, b []uint64) []uint64 {
+	out := make([]uint64, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// Clone returns an independent copy.
+func (s *Sketch) Clone() *Sketch {
+	return &Sketch{p: s.p, exact: slices.Clone(s.exact), regs: slices.Clone(s.regs)}
+}
+
+// Exact reports whether the estimate is an exact count.
+func (s *Sketch) Exact() bool { return s.regs == nil }
+
+// Estimate returns the number of distinct items: exact while small, else
+// Ertl's improved raw estimator ("New cardinality estimation algorithms for
+// HyperLogLog sketches", 2017), which needs no bias-correction tables.
+func (s *Sketch) Estimate() uint64 {
+	if s.regs == nil {
+		return uint64(len(s.exact))
+	}
+	q := 64 - int(s.p)
+	m := float64(len(s.regs))
+	counts := make([]float64, q+2)
+	for _, r := range s.regs {
+		counts[r]++
+	}
+	z := m * tau(1-counts[q+1]/m)
+	for k := q; k >= 1; k-- {
+		z = 0.5 * (z + counts[k])
+	}
+	z += m * sigma(counts[0]/m)
+	return uint64(math.Round(m * m / (2 * math.Ln2) / z))
+}
+
+func sigma(x float64) float64 {
+	if x == 1 {
+		return math.Inf(1)
+	}
+	y, z := 1.0, x
+	for {
+		x *= x
+		prev := z
+		z += x * y
+		y += y
+		if z == prev {
+			return z
+		}
+	}
+}
+
+func tau(x float64) float64 {
+	if x == 0 || x == 1 {
+		return 0
+	}
+	y, z := 1.0, 1-x
+	for {
+		x = math.Sqrt(x)
+		prev := z
+		y *= 0.5
+		z -= (1 - x) * (1 - x) * y
+		if z == prev {
+			return z / 3
+		}
+	}
+}
+
+// MarshalBinary encodes the sketch: exact sets as delta-encoded varints,
+// dense sketches as one byte per register.
+func (s *Sketch) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary appends the encoding of s to b.
+func (s *Sketch) AppendBinary(b []byte) ([]byte, error) {
+	if s.regs != nil {
+		b = append(b, formatDense, s.p)
+		return append(b, s.regs...), nil
+	}
+	b = append(b, formatExact, s.p)
+	b = binary.AppendUvarint(b, uint64(len(s.exact)))
+	var prev uint64
+	for _, h := range s.exact {
+		b = binary.AppendUvarint(b, h-prev)
+		prev = h
+	}
+	return b, nil
+}
+
+var errCorrupt = errors.New("sketch: corrupt encoding")
+
+// Decode decodes one sketch from b and returns the bytes after it.
+func Decode(b []byte) (*Sketch, []byte, error) {
+	if len(b) < 2 {
+		return nil, nil, errCorrupt
+	}
+	format, p := b[0], b[1]
+	if p < 4 || p > 18 {
+		return nil, nil, errCorrupt
+	}
+	b = b[2:]
+	s := &Sketch{p: p}
+	switch format {
+	case formatDense:
+		m := 1 << p
+		if len(b) < m {
+			return nil, nil, errCorrupt
+		}
+		s.regs = slices.Clone(b[:m])
+		for _, r := range s.regs {
+			if int(r) > 64-int(p)+1 {
+				return nil, nil, errCorrupt
+			}
+		}
+		return s, b[m:], nil
+	case formatExact:
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return nil, nil, errCorrupt
+		}
+		b = b[k:]
+		s.exact = make([]uint64, 0, n)
+		var prev uint64
+		for i := uint64(0); i < n; i++ {
+			d, k := binary.Uvarint(b)
+			if k <= 0 || (i > 0 && d == 0) {
+				return nil, nil, errCorrupt
+			}
+			b = b[k:]
+			h := prev + d
+			if i > 0 && h <= prev {
+				return nil, nil, errCorrupt
+			}
+			s.exact = append(s.exact, h)
+			prev = h
+		}
+		if len(s.exact) > s.threshold() {
+			s.toDense()
+		}
+		return s, b, nil
+	}
+	return nil, nil, errCorrupt
+}

@@ -1,0 +1,160 @@
+package sketch
+
+import (
+	"math"
+	"testing"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+func hashOf(i int) uint64 {
+	var b [8]byte
+	for k := range b {
+		b[k] = byte(i >> (8 * k))
+	}
+	return xxhash.Sum64(b[:])
+}
+
+func TestEstimate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		p      uint8
+		n      int
+		maxErr float64 // relative
+	}{
+		{"empty", 14, 0, 0},
+		{"one", 14, 1, 0},
+		{"small exact", 14, 1000, 0},
+		{"at threshold", 12, 512, 0},
+		{"just dense", 12, 600, 0.05},
+		{"users 10k", UsersPrecision, 10_000, 0.03},
+		{"users 200k", UsersPrecision, 200_000, 0.03},
+		{"sessions 100k", SessionsPrecision, 100_000, 0.06},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.p)
+			for i := 0; i < tc.n; i++ {
+				s.Add(hashOf(i))
+				s.Add(hashOf(i)) // duplicates never count
+			}
+			got := float64(s.Estimate())
+			if tc.maxErr == 0 && got != float64(tc.n) {
+				t.Fatalf("estimate %v, want exactly %d", got, tc.n)
+			}
+			if rel := math.Abs(got-float64(tc.n)) / math.Max(1, float64(tc.n)); rel > tc.maxErr {
+				t.Fatalf("estimate %v for %d: relative error %.4f > %.4f", got, tc.n, rel, tc.maxErr)
+			}
+		})
+	}
+}
+
+func TestMergeEqualsUnion(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		a, b     [2]int // ranges [from, to)
+		p        uint8
+		wantUnio int
+		exact    bool
+	}{
+		{"exact overlap", [2]int{0, 100}, [2]int{50, 150}, 14, 150, true},
+		{"exact to dense", [2]int{0, 400}, [2]int{300, 800}, 12, 800, false},
+		{"dense and exact", [2]int{0, 5000}, [2]int{4990, 5010}, 12, 5010, false},
+		{"dense and dense", [2]int{0, 50000}, [2]int{25000, 75000}, 14, 75000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b, u := New(tc.p), New(tc.p), New(tc.p)
+			for i := tc.a[0]; i < tc.a[1]; i++ {
+				a.Add(hashOf(i))
+				u.Add(hashOf(i))
+			}
+			for i := tc.b[0]; i < tc.b[1]; i++ {
+				b.Add(hashOf(i))
+				u.Add(hashOf(i))
+			}
+			if err := a.Merge(b); err != nil {
+				t.Fatal(err)
+			}
+			if tc.exact && a.Estimate() != uint64(tc.wantUnio) {
+				t.Fatalf("merged %d, want %d", a.Estimate(), tc.wantUnio)
+			}
+			if a.Estimate() != u.Estimate() {
+				t.Fatalf("merge %d differs from sketch of the union %d", a.Estimate(), u.Estimate())
+			}
+		})
+	}
+}
+
+func TestMergePrecisionMismatch(t *testing.T) {
+	if err := New(12).Merge(New(14)); err == nil {
+		t.Fatal("merging different precisions must fail")
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 3, 500, 3000} {
+		s := New(12)
+		for i := 0; i < n; i++ {
+			s.Add(hashOf(i))
+		}
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, 0xAB)
+		d, rest, err := Decode(b)
+		if err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		if len(rest) != 1 || rest[0] != 0xAB {
+			t.Fatalf("n=%d: rest %x", n, rest)
+		}
+		if d.Estimate() != s.Estimate() || d.Exact() != s.Exact() {
+			t.Fatalf("n=%d: decoded %d/%v, want %d/%v", n, d.Estimate(), d.Exact(), s.Estimate(), s.Exact())
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	s := New(4)
+	s.Add(1)
+	s.Add(99)
+	b, _ := s.MarshalBinary()
+	f.Add(b)
+	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, _, err := Decode(b)
+		if err != nil {
+			return
+		}
+		enc, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _, err := Decode(enc)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if d.Estimate() != s.Estimate() {
+			t.Fatalf("round trip changed estimate %d -> %d", s.Estimate(), d.Estimate())
+		}
+	})
+}
+
+func BenchmarkAdd(b *testing.B) {
+	s := New(UsersPrecision)
+	for i := 0; b.Loop(); i++ {
+		s.Add(hashOf(i))
+	}
+}
+
+func BenchmarkMerge(b *testing.B) {
+	x, y := New(UsersPrecision), New(UsersPrecision)
+	for i := 0; i < 100_000; i++ {
+		x.Add(hashOf(i))
+		y.Add(hashOf(i + 50_000))
+	}
+	for b.Loop() {
+		c := x.Clone()
+		_ = c.Merge(y)
+	}
+}
