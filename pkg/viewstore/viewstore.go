@@ -103,3 +103,8 @@ type Store interface {
 	Watermarks(ctx context.Context, ns Namespace, property string) ([]Watermark, error)
 	Close() error
 }
+
+// NamespaceOf names the read model of a projection version.
+func NamespaceOf(projection, version string) Namespace {
+	return Namespace(projection + "/" + version)
+}

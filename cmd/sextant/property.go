@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/sextant-analytics/sextant/pkg/property"
+)
+
+func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "usage: sextant property create --name NAME [--time-zone TZ] [--json] | sextant property list [--json]\n")
+		return errUsage
+	}
+	f := newFlags("property "+args[0], stderr)
+	dataDir := f.String("data-dir", "./data", "directory of the embedded view store")
+	asJSON := f.FlagSet.Bool("json", false, "print JSON")
+	switch args[0] {
+	case "create":
+		name := f.FlagSet.String("name", "", "the property's name (required)")
+		tz := f.FlagSet.String("time-zone", "UTC", "IANA time zone reports use")
+		if err := f.parse(args[1:]); err != nil {
+			return err
+		}
+		if *name == "" {
+			fmt.Fprintln(stderr, "--name is required")
+			return errUsage
+		}
+		if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+			return err
+		}
+		st, err := openStore(*dataDir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		p, keys, err := property.NewRegistry(st).Create(ctx, *name, *tz)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(keys)
+		}
+		fmt.Fprintf(stdout, "Created property %q (%s, %s). Its keys are shown only this once:\nexport SEXTANT_PROPERTY_ID=%s\nexport SEXTANT_WRITE_KEY=%s\nexport SEXTANT_READ_KEY=%s\n",
+			p.Name, p.ID, p.TimeZone, keys.PropertyID, keys.WriteKey, keys.ReadKey)
+		return nil
+	case "list":
+		if err := f.parse(args[1:]); err != nil {
+			return err
+		}
+		st, err := openStore(*dataDir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		list, err := property.NewRegistry(st).List(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(list)
+		}
+		for _, p := range list {
+			fmt.Fprintf(stdout, "%s\t%s\t%s\n", p.ID, p.TimeZone, p.Name)
+		}
+		return nil
+	}
+	fmt.Fprintf(stderr, "unknown property command %q\n", args[0])
+	return errUsage
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+
+	"github.com/sextant-analytics/sextant"
+	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
+	projectionv1 "github.com/sextant-analytics/sextant/gen/sextant/projection/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
+	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/cache"
+	"github.com/sextant-analytics/sextant/pkg/pebblelog"
+	"github.com/sextant-analytics/sextant/pkg/pebblestore"
+	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/rpcerror"
+	"github.com/sextant-analytics/sextant/pkg/server"
+	"github.com/sextant-analytics/sextant/pkg/versions"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/services/collect"
+	"github.com/sextant-analytics/sextant/services/insights"
+	"github.com/sextant-analytics/sextant/services/projection"
+)
+
+var allServices = []string{"collect", "projection", "insights"}
+
+type serveConfig struct {
+	Addr           string
+	DataDir        string
+	Services       []string
+	Partitions     int
+	CollectRate    float64
+	CollectBurst   int
+	MaxBatchEvents int
+	MaxBodyBytes   int
+	FlushInterval  time.Duration
+	CountryHeader  string
+	TrustedProxies []netip.Prefix
+	CacheBytes     int
+	Demo           bool
+	Grace          time.Duration
+	LogLevel       string
+	LogFormat      string
+}
+
+func (c serveConfig) has(svc string) bool { return slices.Contains(c.Services, svc) }
+
+// Validate checks the configuration as a whole.
+func (c serveConfig) Validate() error {
+	var errs []error
+	if len(c.Services) == 0 {
+		errs = append(errs, errors.New("--services: choose at least one of "+strings.Join(allServices, ",")))
+	}
+	for _, s := range c.Services {
+		if !slices.Contains(allServices, s) {
+			errs = append(errs, fmt.Errorf("--services: unknown service %q (known: %s)", s, strings.Join(allServices, ",")))
+		}
+	}
+	if c.Partitions < 0 || c.Partitions > 1024 {
+		errs = append(errs, errors.New("--partitions must be between 1 and 1024 (0 keeps the stored count)"))
+	}
+	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > 10_000 {
+		errs = append(errs, errors.New("--max-batch-events must be between 1 and 10000"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("--max-body-bytes must be at least 1024"))
+	}
+	if c.CollectRate <= 0 {
+		errs = append(errs, errors.New("--collect-rate must be positive"))
+	}
+	if c.FlushInterval <= 0 || c.FlushInterval > time.Minute {
+		errs = append(errs, errors.New("--flush-interval must be in (0, 1m]"))
+	}
+	return errors.Join(errs...)
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	f := newFlags("serve", stderr)
+	addr := f.String("addr", "127.0.0.1:8080", "address serving gRPC, gRPC-Web, Connect and REST")
+	dataDir := f.String("data-dir", "./data", "directory of the embedded event log and view store")
+	services := f.String("services", strings.Join(allServices, ","), "services this process runs")
+	partitions := f.Int("partitions", 0, "event log partitions, fixed when the log is created (0: keep; new logs get 4)")
+	rate := f.Float("collect-rate", 50_000, "events per second accepted per property (token bucket)")
+	burst := f.Int("collect-burst", 100_000, "token bucket burst, in events")
+	maxBatch := f.Int("max-batch-events", 500, "most events in one batch")
+	maxBody := f.Int("max-body-bytes", 1<<20, "largest request body")
+	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
+	country := f.String("country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
+	proxies := f.String("trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is trusted")
+	cacheBytes := f.Int("cache-bytes", 64<<20, "size of the in-process report cache")
+	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
+	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
+	level := f.String("log-level", "info", "debug, info, warn or error")
+	format := f.String("log-format", "text", "text or json")
+	if err := f.parse(args); err != nil {
+		return serveConfig{}, err
+	}
+	c := serveConfig{
+		Addr: *addr, DataDir: *dataDir, Partitions: *partitions, CollectRate: *rate, CollectBurst: *burst,
+		MaxBatchEvents: *maxBatch, MaxBodyBytes: *maxBody, FlushInterval: *flush, CountryHeader: *country,
+		CacheBytes: *cacheBytes, Demo: *demo, Grace: *grace, LogLevel: *level, LogFormat: *format,
+	}
+	for _, s := range strings.Split(*services, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.Services = append(c.Services, s)
+		}
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return c, fmt.Errorf("--trusted-proxies: %w", err)
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx)
+	}
+	return c, c.Validate()
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}
+
+func openStore(dataDir string, logger *slog.Logger) (*pebblestore.Store, error) {
+	st, err := pebblestore.Open(filepath.Join(dataDir, "views"), pebblestore.Options{Logger: logger})
+	if err != nil {
+		return nil, inUse(dataDir, err)
+	}
+	return st, nil
+}
+
+func inUse(dataDir string, err error) error {
+	if strings.Contains(err.Error(), "lock") || strings.Contains(err.Error(), "temporarily unavailable") {
+		return fmt.Errorf("data dir %s is in use by another sextant process (stop `sextant serve` first): %w", dataDir, err)
+	}
+	return err
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return err
+	}
+
+	store, err := openStore(cfg.DataDir, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log, err := pebblelog.Open(filepath.Join(cfg.DataDir, "log"), pebblelog.Options{Partitions: cfg.Partitions, Logger: logger})
+	if err != nil {
+		return inUse(cfg.DataDir, err)
+	}
+	defer log.Close()
+
+	props := property.NewRegistry(store)
+	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
+	if cfg.Demo {
+		if err := ensureDemo(ctx, props, stdout); err != nil {
+			return err
+		}
+	}
+
+	var (
+		services  []server.Service
+		projector *projection.Projector
+	)
+	scopes := map[string]property.Scope{}
+	if cfg.has("collect") {
+		lim := collect.DefaultLimits()
+		lim.MaxEvents = cfg.MaxBatchEvents
+		svc := collect.New(collect.Config{
+			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
+			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger,
+		}, log)
+		services = append(services, server.Service{
+			Name: collectv1connect.CollectServiceName,
+			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
+				return collectv1connect.NewCollectServiceHandler(svc, o...)
+			},
+			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+				return collectv1.RegisterCollectServiceHandler(ctx, mux, conn)
+			},
+		})
+		scopes[collectv1connect.CollectServiceCollectProcedure] = property.Write
+		scopes[collectv1connect.CollectServiceStreamCollectProcedure] = property.Write
+	}
+	if cfg.has("projection") {
+		projector = projection.NewProjector(projection.Config{FlushInterval: cfg.FlushInterval, Logger: logger}, log, store)
+		svc := projection.NewService([]projection.Known{{Name: projector.Name(), Version: projector.Version()}}, log, store, vers)
+		services = append(services, server.Service{
+			Name: projectionv1connect.ProjectionServiceName,
+			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
+				return projectionv1connect.NewProjectionServiceHandler(svc, o...)
+			},
+			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+				return projectionv1.RegisterProjectionServiceHandler(ctx, mux, conn)
+			},
+		})
+		scopes[projectionv1connect.ProjectionServiceListProjectionsProcedure] = property.Read
+	}
+	if cfg.has("insights") {
+		svc := insights.New(insights.Config{Logger: logger}, store, props, vers, cache.NewMemory(cfg.CacheBytes))
+		services = append(services, server.Service{
+			Name: insightsv1connect.InsightsServiceName,
+			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
+				return insightsv1connect.NewInsightsServiceHandler(svc, o...)
+			},
+			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+				return insightsv1.RegisterInsightsServiceHandler(ctx, mux, conn)
+			},
+		})
+		scopes[insightsv1connect.InsightsServiceRunReportProcedure] = property.Read
+		scopes[insightsv1connect.InsightsServiceRunRealtimeReportProcedure] = property.Read
+	}
+
+	checks := []server.Check{
+		func(ctx context.Context) error {
+			_, err := store.Get(ctx, []byte("readyz"))
+			if errors.Is(err, viewstore.ErrNotFound) {
+				return nil
+			}
+			return err
+		},
+		func(ctx context.Context) error { _, err := log.Partitions(ctx); return err },
+	}
+	var forward []string
+	if cfg.CountryHeader != "" {
+		forward = append(forward, cfg.CountryHeader)
+	}
+	srv := server.New(server.Config{
+		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
+		OpenAPI: sextant.OpenAPI, Logger: logger,
+	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, auth.NewInterceptor(props, scopes)))
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Sextant is serving %s on http://%s (data in %s)\n", strings.Join(cfg.Services, ", "), srv.Addr(), cfg.DataDir)
+
+	// The projector outlives the server by a little: once no request is in
+	// flight it is stopped, and stopping commits what it applied.
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer pcancel()
+	projDone := make(chan error, 1)
+	if projector != nil {
+		go func() { projDone <- projector.Run(pctx) }()
+	} else {
+		projDone <- nil
+	}
+	serveErr := srv.Serve(ctx, cfg.Grace)
+	pcancel()
+	projErr := <-projDone
+	logger.Info("stopped", "err", errors.Join(serveErr, projErr))
+	return errors.Join(serveErr, projErr)
+}
+
+func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) error {
+	list, err := props.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	p, keys, err := props.Create(ctx, "Demo", "UTC")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `Created the demo property %q. Its keys are shown only this once:
+export SEXTANT_PROPERTY_ID=%s
+export SEXTANT_WRITE_KEY=%s
+export SEXTANT_READ_KEY=%s
+`, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey)
+	return nil
+}

@@ -1,0 +1,112 @@
+// Package auth authenticates API keys at the edge (the API gateway's part)
+// and carries the principal in the request context.
+package auth
+
+import (
+	"context"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/property"
+)
+
+// Authenticator resolves an API key.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (property.Principal, error)
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying pr.
+func WithPrincipal(ctx context.Context, pr property.Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, pr)
+}
+
+// FromContext returns the request's principal.
+func FromContext(ctx context.Context) (property.Principal, bool) {
+	pr, ok := ctx.Value(ctxKey{}).(property.Principal)
+	return pr, ok
+}
+
+// Authorize checks that the request's key has scope for propertyID. An
+// empty propertyID means "the key's own property" and returns it.
+func Authorize(ctx context.Context, propertyID string, scope property.Scope) (string, error) {
+	pr, ok := FromContext(ctx)
+	if !ok {
+		return "", apierror.New(apierror.Unauthenticated, "missing API key: send Authorization: Bearer <key>")
+	}
+	if pr.Scope != scope {
+		return "", apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs a %s key", pr.Scope, scope)
+	}
+	if propertyID != "" && propertyID != pr.PropertyID {
+		return "", apierror.New(apierror.PermissionDenied, "the key does not belong to property %q", propertyID)
+	}
+	return pr.PropertyID, nil
+}
+
+// BearerKey extracts the key of an "Authorization: Bearer <key>" value.
+func BearerKey(header string) string {
+	const prefix = "bearer "
+	if len(header) > len(prefix) && strings.EqualFold(header[:len(prefix)], prefix) {
+		return strings.TrimSpace(header[len(prefix):])
+	}
+	return ""
+}
+
+// Interceptor authenticates every call whose procedure is in scopes: a
+// missing or unknown key is Unauthenticated, a key of the wrong scope
+// PermissionDenied. Procedures not listed (health, reflection) pass.
+type Interceptor struct {
+	auth   Authenticator
+	scopes map[string]property.Scope
+}
+
+// NewInterceptor returns the interceptor.
+func NewInterceptor(a Authenticator, scopes map[string]property.Scope) *Interceptor {
+	return &Interceptor{auth: a, scopes: scopes}
+}
+
+func (i *Interceptor) authenticate(ctx context.Context, procedure, header string) (context.Context, error) {
+	scope, ok := i.scopes[procedure]
+	if !ok {
+		return ctx, nil
+	}
+	key := BearerKey(header)
+	if key == "" {
+		return ctx, apierror.New(apierror.Unauthenticated, "missing API key: send Authorization: Bearer <key>")
+	}
+	pr, err := i.auth.Authenticate(ctx, key)
+	if err != nil {
+		return ctx, err
+	}
+	if pr.Scope != scope {
+		return ctx, apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs a %s key", pr.Scope, scope)
+	}
+	return WithPrincipal(ctx, pr), nil
+}
+
+func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		ctx, err := i.authenticate(ctx, req.Spec().Procedure, req.Header().Get("Authorization"))
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := i.authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader().Get("Authorization"))
+		if err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}

@@ -1,0 +1,294 @@
+package pebblestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// Key layout
+//
+// Every key starts with a one-byte tag:
+//
+//	'V'                                       layout version (value: one byte)
+//	'M' key                                   meta entries (Get, Put, Scan)
+//	'N' esc(ns) kind ...                      projection data of namespace ns
+//
+// Projection data, after 'N' esc(ns):
+//
+//	'p' part                                  Progress of partition
+//	's' part key                              state entry of partition (key raw)
+//	'w' esc(property) part                    Watermark
+//	'c' esc(property) grain bucket esc(dims) part   Cell (value: Cell.Value)
+//
+// part is the int32 partition and bucket the int64 bucket, both big-endian
+// with the sign bit flipped so that byte order equals numeric order. grain
+// is one byte.
+//
+// esc(s) writes s with every 0x00 byte replaced by 0x00 0xFF and appends the
+// terminator 0x00 0x01. The encoding is prefix-free (no esc(a) is a proper
+// prefix of esc(b)) and order-preserving, so variable-length parts never
+// collide ("a" and "a\x00b" are distinct, and the cells of property "a" are
+// a contiguous range that holds no cell of property "ab" or "a\x00b"), and
+// the cells of one namespace, property and grain are sorted by bucket: a
+// ScanCells is a single bounded iterator.
+const (
+	tagVersion = 'V'
+	tagMeta    = 'M'
+	tagData    = 'N'
+
+	kindProgress  = 'p'
+	kindState     = 's'
+	kindWatermark = 'w'
+	kindCell      = 'c'
+
+	escByte    = 0x00
+	escEscaped = 0xFF
+	escTerm    = 0x01
+
+	layoutVersion = 1
+)
+
+var errCorrupt = errors.New("pebblestore: corrupt record")
+
+// appendEscaped appends esc(s).
+func appendEscaped(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == escByte {
+			dst = append(dst, escByte, escEscaped)
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, escByte, escTerm)
+}
+
+// readEscaped decodes an esc(s) at the start of b and returns s and the rest.
+func readEscaped(b []byte) (string, []byte, error) {
+	for i := 0; i < len(b); i++ {
+		if b[i] != escByte {
+			continue
+		}
+		if i+1 >= len(b) {
+			return "", nil, errCorrupt
+		}
+		if b[i+1] == escTerm { // fast path: no escaped byte
+			return string(b[:i]), b[i+2:], nil
+		}
+		// Slow path: at least one escaped 0x00.
+		out := make([]byte, 0, len(b))
+		out = append(out, b[:i]...)
+		for j := i; j < len(b); j++ {
+			if b[j] != escByte {
+				out = append(out, b[j])
+				continue
+			}
+			if j+1 >= len(b) {
+				return "", nil, errCorrupt
+			}
+			switch b[j+1] {
+			case escTerm:
+				return string(out), b[j+2:], nil
+			case escEscaped:
+				out = append(out, escByte)
+				j++
+			default:
+				return "", nil, errCorrupt
+			}
+		}
+		return "", nil, errCorrupt
+	}
+	return "", nil, errCorrupt
+}
+
+func appendPartition(dst []byte, p int32) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(p)^(1<<31))
+}
+
+func readPartition(b []byte) (int32, []byte, error) {
+	if len(b) < 4 {
+		return 0, nil, errCorrupt
+	}
+	return int32(binary.BigEndian.Uint32(b) ^ (1 << 31)), b[4:], nil
+}
+
+func appendBucket(dst []byte, bucket int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(bucket)^(1<<63))
+}
+
+func readBucket(b []byte) (int64, []byte, error) {
+	if len(b) < 8 {
+		return 0, nil, errCorrupt
+	}
+	return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)), b[8:], nil
+}
+
+// nsPrefix is 'N' esc(ns) kind.
+func nsPrefix(dst []byte, ns viewstore.Namespace, kind byte) []byte {
+	dst = append(dst, tagData)
+	dst = appendEscaped(dst, string(ns))
+	return append(dst, kind)
+}
+
+func progressKey(dst []byte, ns viewstore.Namespace, p int32) []byte {
+	return appendPartition(nsPrefix(dst, ns, kindProgress), p)
+}
+
+func statePrefix(dst []byte, ns viewstore.Namespace, p int32) []byte {
+	return appendPartition(nsPrefix(dst, ns, kindState), p)
+}
+
+func watermarkPrefix(dst []byte, ns viewstore.Namespace, property string) []byte {
+	return appendEscaped(nsPrefix(dst, ns, kindWatermark), property)
+}
+
+// cellPrefix is the prefix of every cell of ns, property and grain; the
+// bucket follows.
+func cellPrefix(dst []byte, ns viewstore.Namespace, property string, g viewstore.Grain) []byte {
+	dst = appendEscaped(nsPrefix(dst, ns, kindCell), property)
+	return append(dst, byte(g))
+}
+
+func cellKey(dst []byte, ns viewstore.Namespace, c *viewstore.Cell) []byte {
+	dst = cellPrefix(dst, ns, c.Property, c.Grain)
+	dst = appendBucket(dst, c.Bucket)
+	dst = appendEscaped(dst, c.Dims)
+	return appendPartition(dst, c.Partition)
+}
+
+// decodeCellSuffix parses bucket esc(dims) part, the part of a cell key after
+// its cellPrefix.
+func decodeCellSuffix(b []byte) (bucket int64, dims string, p int32, err error) {
+	if bucket, b, err = readBucket(b); err != nil {
+		return 0, "", 0, err
+	}
+	if dims, b, err = readEscaped(b); err != nil {
+		return 0, "", 0, err
+	}
+	if p, b, err = readPartition(b); err != nil {
+		return 0, "", 0, err
+	}
+	if len(b) != 0 {
+		return 0, "", 0, errCorrupt
+	}
+	return bucket, dims, p, nil
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p,
+// or nil when there is none (p is all 0xFF).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xFF {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Values.
+//
+// Progress:  0x01 varint(Next) varint(Applied) varint(Duplicates) time
+// Watermark: 0x01 varint(Offset) time
+// time:      0x00 for the zero time, or 0x01 varint(unix seconds) uvarint(nanoseconds)
+const valueVersion = 1
+
+func appendTime(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	dst = binary.AppendVarint(dst, t.Unix())
+	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
+}
+
+func readTime(b []byte) (time.Time, []byte, error) {
+	if len(b) < 1 {
+		return time.Time{}, nil, errCorrupt
+	}
+	switch b[0] {
+	case 0:
+		return time.Time{}, b[1:], nil
+	case 1:
+		b = b[1:]
+		sec, n := binary.Varint(b)
+		if n <= 0 {
+			return time.Time{}, nil, errCorrupt
+		}
+		b = b[n:]
+		nsec, n := binary.Uvarint(b)
+		if n <= 0 || nsec >= 1e9 {
+			return time.Time{}, nil, errCorrupt
+		}
+		return time.Unix(sec, int64(nsec)).UTC(), b[n:], nil
+	default:
+		return time.Time{}, nil, errCorrupt
+	}
+}
+
+func readVarints(b []byte, dst ...*int64) ([]byte, error) {
+	for _, d := range dst {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, errCorrupt
+		}
+		*d = v
+		b = b[n:]
+	}
+	return b, nil
+}
+
+func encodeProgress(dst []byte, p *viewstore.Progress) []byte {
+	dst = append(dst, valueVersion)
+	dst = binary.AppendVarint(dst, p.Next)
+	dst = binary.AppendVarint(dst, p.Applied)
+	dst = binary.AppendVarint(dst, p.Duplicates)
+	return appendTime(dst, p.Watermark)
+}
+
+func decodeProgress(b []byte, partition int32) (viewstore.Progress, error) {
+	pr := viewstore.Progress{Partition: partition}
+	if len(b) < 1 || b[0] != valueVersion {
+		return pr, fmt.Errorf("%w: progress of partition %d", errCorrupt, partition)
+	}
+	b, err := readVarints(b[1:], &pr.Next, &pr.Applied, &pr.Duplicates)
+	if err == nil {
+		pr.Watermark, b, err = readTime(b)
+	}
+	if err == nil && len(b) != 0 {
+		err = errCorrupt
+	}
+	if err != nil {
+		return pr, fmt.Errorf("%w: progress of partition %d", errCorrupt, partition)
+	}
+	return pr, nil
+}
+
+func encodeWatermark(dst []byte, w *viewstore.Watermark) []byte {
+	dst = append(dst, valueVersion)
+	dst = binary.AppendVarint(dst, w.Offset)
+	return appendTime(dst, w.Time)
+}
+
+func decodeWatermark(b []byte, property string, partition int32) (viewstore.Watermark, error) {
+	w := viewstore.Watermark{Property: property, Partition: partition}
+	if len(b) < 1 || b[0] != valueVersion {
+		return w, fmt.Errorf("%w: watermark of %q partition %d", errCorrupt, property, partition)
+	}
+	b, err := readVarints(b[1:], &w.Offset)
+	if err == nil {
+		w.Time, b, err = readTime(b)
+	}
+	if err == nil && len(b) != 0 {
+		err = errCorrupt
+	}
+	if err != nil {
+		return w, fmt.Errorf("%w: watermark of %q partition %d", errCorrupt, property, partition)
+	}
+	return w, nil
+}

@@ -1,0 +1,34 @@
+package pebblestore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+)
+
+// pebbleLogger adapts slog to pebble.Logger.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.logf(slog.LevelInfo, format, args...)
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.logf(slog.LevelError, format, args...)
+}
+
+// Fatalf logs and panics: Pebble calls it on unrecoverable states (such as
+// detected corruption) and expects it not to return.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "fatal", true)
+	panic("pebblestore: pebble fatal: " + msg)
+}
+
+func (p pebbleLogger) logf(level slog.Level, format string, args ...any) {
+	ctx := context.Background()
+	if !p.l.Enabled(ctx, level) {
+		return
+	}
+	p.l.Log(ctx, level, fmt.Sprintf(format, args...))
+}

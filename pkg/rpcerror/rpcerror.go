@@ -1,0 +1,91 @@
+// Package rpcerror maps domain errors (apierror) to Connect/gRPC errors in
+// one place, with field violations as google.rpc.BadRequest details and
+// retry delays as google.rpc.RetryInfo. Internal errors are logged and
+// masked.
+package rpcerror
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+)
+
+var codes = map[apierror.Kind]connect.Code{
+	apierror.Internal:           connect.CodeInternal,
+	apierror.InvalidArgument:    connect.CodeInvalidArgument,
+	apierror.Unauthenticated:    connect.CodeUnauthenticated,
+	apierror.PermissionDenied:   connect.CodePermissionDenied,
+	apierror.NotFound:           connect.CodeNotFound,
+	apierror.ResourceExhausted:  connect.CodeResourceExhausted,
+	apierror.FailedPrecondition: connect.CodeFailedPrecondition,
+	apierror.Unavailable:        connect.CodeUnavailable,
+}
+
+// Convert turns err into a *connect.Error.
+func Convert(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	}
+	var ae *apierror.Error
+	if !errors.As(err, &ae) || ae.Kind == apierror.Internal {
+		logger.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	out := connect.NewError(codes[ae.Kind], errors.New(ae.Error()))
+	if len(ae.Violations) > 0 {
+		br := &errdetails.BadRequest{}
+		for _, v := range ae.Violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+				Field: v.Field, Description: v.Description, Reason: v.Code,
+			})
+		}
+		if d, derr := connect.NewErrorDetail(br); derr == nil {
+			out.AddDetail(d)
+		}
+	}
+	if ae.RetryAfter > 0 {
+		if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(ae.RetryAfter)}); derr == nil {
+			out.AddDetail(d)
+		}
+	}
+	return out
+}
+
+// Interceptor applies Convert to every handler's error.
+type Interceptor struct{ Logger *slog.Logger }
+
+func (i Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		resp, err := next(ctx, req)
+		if err != nil {
+			return nil, Convert(ctx, i.Logger, req.Spec().Procedure, err)
+		}
+		return resp, nil
+	}
+}
+
+func (i Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return Convert(ctx, i.Logger, conn.Spec().Procedure, next(ctx, conn))
+	}
+}

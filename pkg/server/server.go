@@ -1,0 +1,239 @@
+// Package server serves Sextant's APIs on one address: gRPC, gRPC-Web and
+// Connect through connect-go handlers (h2c), REST through grpc-gateway
+// dialing the same address over gRPC, gRPC health and reflection, the
+// OpenAPI document, /healthz and /readyz.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Service is one API mounted on the server.
+type Service struct {
+	// Name is the fully-qualified protobuf service name.
+	Name string
+	// Mount returns the connect handler's path and handler.
+	Mount func(opts ...connect.HandlerOption) (string, http.Handler)
+	// REST registers the grpc-gateway routes on mux, calling conn.
+	REST func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+}
+
+// Check reports whether a dependency is ready.
+type Check func(ctx context.Context) error
+
+// Config configures the server.
+type Config struct {
+	Addr         string
+	MaxBodyBytes int64
+	// ForwardHeaders are extra request headers REST passes to the RPCs
+	// (e.g. a trusted country header).
+	ForwardHeaders []string
+	OpenAPI        []byte
+	Logger         *slog.Logger
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg      Config
+	services []Service
+	opts     []connect.HandlerOption
+	checks   []Check
+	extra    map[string]http.Handler
+	health   *grpchealth.StaticChecker
+	ln       net.Listener
+	srv      *http.Server
+	conn     *grpc.ClientConn
+	draining atomic.Bool
+}
+
+// New returns a server mounting services with the given interceptors.
+func New(cfg Config, services []Service, checks []Check, opts ...connect.HandlerOption) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	return &Server{cfg: cfg, services: services, opts: opts, checks: checks, extra: map[string]http.Handler{}}
+}
+
+// Handle mounts an extra handler (before Start).
+func (s *Server) Handle(pattern string, h http.Handler) { s.extra[pattern] = h }
+
+// Listen binds the address; Addr then reports it.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down gracefully: readiness and
+// health turn to not serving, new connections are refused, in-flight calls
+// finish (up to grace).
+func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
+	handler, err := s.handler(ctx)
+	if err != nil {
+		return err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.srv = &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	s.cfg.Logger.Info("serving", "addr", s.Addr())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	for _, svc := range s.services {
+		s.health.SetStatus(svc.Name, grpchealth.StatusNotServing)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err = s.srv.Shutdown(sctx)
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) handler(ctx context.Context) (http.Handler, error) {
+	mux := http.NewServeMux()
+	names := make([]string, 0, len(s.services))
+	opts := append([]connect.HandlerOption{connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes))}, s.opts...)
+	for _, svc := range s.services {
+		path, h := svc.Mount(opts...)
+		mux.Handle(path, h)
+		names = append(names, svc.Name)
+	}
+	s.health = grpchealth.NewStaticChecker(names...)
+	mux.Handle(grpchealth.NewHandler(s.health))
+	reflector := grpcreflect.NewStaticReflector(names...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+
+	gw, err := s.gateway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/v1/", http.MaxBytesHandler(gw, s.cfg.MaxBodyBytes))
+	if len(s.cfg.OpenAPI) > 0 {
+		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(s.cfg.OpenAPI)
+		})
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	for p, h := range s.extra {
+		mux.Handle(p, h)
+	}
+	return mux, nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	for _, c := range s.checks {
+		if err := c(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// gateway builds the REST mux. It calls this same server over gRPC, so REST
+// goes through exactly the handlers and interceptors that gRPC does.
+func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
+	target := s.Addr()
+	if host, port, err := net.SplitHostPort(target); err == nil {
+		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+			target = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	conn, err := grpc.NewClient("passthrough:///"+target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(int(s.cfg.MaxBodyBytes))))
+	if err != nil {
+		return nil, fmt.Errorf("server: dial self: %w", err)
+	}
+	s.conn = conn
+	forward := map[string]bool{}
+	for _, h := range s.cfg.ForwardHeaders {
+		forward[strings.ToLower(h)] = true
+	}
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+			if forward[strings.ToLower(key)] {
+				return key, true
+			}
+			return runtime.DefaultHeaderMatcher(key)
+		}),
+		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+			if st, ok := status.FromError(err); ok {
+				for _, d := range st.Details() {
+					if ri, ok := d.(*errdetails.RetryInfo); ok {
+						secs := int64((ri.GetRetryDelay().AsDuration() + time.Second - 1) / time.Second)
+						w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
+					}
+				}
+			}
+			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+		}),
+	)
+	for _, svc := range s.services {
+		if svc.REST == nil {
+			continue
+		}
+		if err := svc.REST(ctx, mux, conn); err != nil {
+			return nil, fmt.Errorf("server: register REST for %s: %w", svc.Name, err)
+		}
+	}
+	return mux, nil
+}

@@ -1,0 +1,296 @@
+// Package collect is the write side: it authenticates, rate-limits,
+// validates and enriches hits, and appends them to the event log as typed
+// protobuf events. A batch is acknowledged only once all of it is durable.
+package collect
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/rpcerror"
+)
+
+// Appender is the event log as collect needs it.
+type Appender interface {
+	Append(ctx context.Context, msgs []eventlog.Message) error
+}
+
+// Config configures the service.
+type Config struct {
+	Limits Limits
+	// Rate and Burst bound each property's accepted events per second.
+	Rate  float64
+	Burst int
+	// TrustedProxies are peers whose X-Forwarded-For and forwarded
+	// User-Agent are believed (the in-process REST gateway is loopback).
+	TrustedProxies []netip.Prefix
+	// CountryHeader, when set, names a header carrying the visitor's
+	// country (for example CF-IPCountry), trusted from TrustedProxies.
+	CountryHeader string
+	// MaxInFlight bounds the batches of one stream being appended at once.
+	MaxInFlight int
+	Logger      *slog.Logger
+}
+
+// Service implements CollectService.
+type Service struct {
+	cfg     Config
+	log     Appender
+	limiter *limiter
+	now     func() time.Time
+}
+
+var _ collectv1connect.CollectServiceHandler = (*Service)(nil)
+
+// New returns the service.
+func New(cfg Config, log Appender) *Service {
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 50_000
+	}
+	if cfg.Burst < cfg.Limits.MaxEvents {
+		cfg.Burst = max(cfg.Limits.MaxEvents, int(cfg.Rate))
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{cfg: cfg, log: log, limiter: newLimiter(rate.Limit(cfg.Rate), cfg.Burst), now: time.Now}
+}
+
+// Collect appends one batch.
+func (s *Service) Collect(ctx context.Context, req *connect.Request[collectv1.CollectRequest]) (*connect.Response[collectv1.CollectResponse], error) {
+	resp, err := s.collect(ctx, req.Msg, s.meta(req.Header(), req.Peer()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// StreamCollect acknowledges each batch once it is durable. Batches are
+// appended concurrently (up to MaxInFlight) and acknowledged in order. A
+// rejected batch is answered with its error; the stream goes on.
+func (s *Service) StreamCollect(ctx context.Context, stream *connect.BidiStream[collectv1.StreamCollectRequest, collectv1.StreamCollectResponse]) error {
+	meta := s.meta(stream.RequestHeader(), stream.Peer())
+	pending := make(chan chan *collectv1.StreamCollectResponse, s.cfg.MaxInFlight)
+	sendErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	go func() {
+		defer close(sendErr)
+		for ch := range pending {
+			if err := stream.Send(<-ch); err != nil {
+				sendErr <- err
+				for range pending { // drain so the receiver never blocks
+				}
+				return
+			}
+		}
+	}()
+	var recvErr error
+	for {
+		msg, err := stream.Receive()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				recvErr = err
+			}
+			break
+		}
+		ch := make(chan *collectv1.StreamCollectResponse, 1)
+		select {
+		case pending <- ch:
+		case <-ctx.Done():
+			recvErr = ctx.Err()
+		}
+		if recvErr != nil {
+			break
+		}
+		wg.Add(1)
+		go func(msg *collectv1.StreamCollectRequest) {
+			defer wg.Done()
+			out := &collectv1.StreamCollectResponse{Sequence: msg.Sequence}
+			resp, err := s.collect(ctx, msg.GetBatch(), meta)
+			if err != nil {
+				out.Error = batchError(rpcerror.Convert(ctx, s.cfg.Logger, collectv1connect.CollectServiceStreamCollectProcedure, err))
+			} else {
+				out.Accepted, out.EventIds = resp.Accepted, resp.EventIds
+			}
+			ch <- out
+		}(msg)
+	}
+	wg.Wait()
+	close(pending)
+	if err := <-sendErr; err != nil {
+		return err
+	}
+	return recvErr
+}
+
+func batchError(err error) *collectv1.BatchError {
+	out := &collectv1.BatchError{Code: "INTERNAL", Message: err.Error()}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		out.Code = strings.ToUpper(ce.Code().String())
+		out.Message = ce.Message()
+	}
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		for _, v := range ae.Violations {
+			out.Violations = append(out.Violations, &collectv1.FieldViolation{FieldPath: v.Field, Description: v.Description, ValidationCode: v.Code})
+		}
+	}
+	return out
+}
+
+func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, meta Meta) (*collectv1.CollectResponse, error) {
+	if req == nil {
+		return nil, apierror.Invalid("invalid batch", apierror.Violation{Field: "batch", Description: "required", Code: apierror.ValueRequired})
+	}
+	pid, err := auth.Authorize(ctx, req.PropertyId, property.Write)
+	if err != nil {
+		return nil, err
+	}
+	meta.PropertyID = pid
+	meta.Now = s.now()
+	events, err := BuildEvents(req, meta, s.cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if wait, ok := s.limiter.take(pid, len(events), meta.Now); !ok {
+		e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))
+		e.RetryAfter = wait
+		return nil, e
+	}
+	msgs := make([]eventlog.Message, len(events))
+	ids := make([]string, len(events))
+	for i, ev := range events {
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		msgs[i] = eventlog.Message{Key: PartitionKey(ev), Value: b, Headers: recordHeaders}
+		ids[i] = ev.EventId
+	}
+	if err := s.log.Append(ctx, msgs); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.cfg.Logger.ErrorContext(ctx, "append to event log failed", "property", pid, "events", len(msgs), "err", err)
+		return nil, &apierror.Error{Kind: apierror.Unavailable, Message: "event log unavailable; retry the batch (events with ids are deduplicated)", Err: err}
+	}
+	return &collectv1.CollectResponse{Accepted: int32(len(events)), EventIds: ids}, nil
+}
+
+var recordHeaders = map[string]string{
+	eventlog.HeaderSchemaVersion: "1",
+	eventlog.HeaderContentType:   eventlog.ContentTypeEvent,
+}
+
+// PartitionKey keeps one visitor's events in one partition, in order.
+func PartitionKey(ev *eventv1.Event) []byte {
+	b := make([]byte, 0, len(ev.PropertyId)+1+len(ev.ClientId))
+	b = append(b, ev.PropertyId...)
+	b = append(b, '/')
+	return append(b, ev.ClientId...)
+}
+
+func (s *Service) meta(h interface{ Get(string) string }, peer connect.Peer) Meta {
+	m := Meta{UserAgent: h.Get("User-Agent")}
+	ip := peerAddr(peer.Addr)
+	if ip.IsValid() && s.trusted(ip) {
+		if ua := h.Get("Grpcgateway-User-Agent"); ua != "" {
+			m.UserAgent = ua
+		}
+		if xff := h.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+				ip = a
+			}
+		}
+		if s.cfg.CountryHeader != "" {
+			m.Country = strings.ToUpper(strings.TrimSpace(h.Get(s.cfg.CountryHeader)))
+		}
+	}
+	m.ClientIP = ip
+	return m
+}
+
+func peerAddr(addr string) netip.Addr {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func (s *Service) trusted(ip netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// limiter is a token bucket per property.
+type limiter struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex
+	byID  map[string]*rate.Limiter
+}
+
+func newLimiter(l rate.Limit, burst int) *limiter {
+	return &limiter{limit: l, burst: burst, byID: make(map[string]*rate.Limiter)}
+}
+
+// take consumes n tokens or reports how long to wait before retrying.
+func (l *limiter) take(id string, n int, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	lim, ok := l.byID[id]
+	if !ok {
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.byID[id] = lim
+	}
+	l.mu.Unlock()
+	r := lim.ReserveN(now, n)
+	if !r.OK() {
+		return time.Second, false
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+// RetryAfterSeconds renders a delay for a Retry-After header.
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
+}

@@ -1,0 +1,770 @@
+// Package insights answers reports shaped like the GA4 Data API from the
+// traffic projection's cells.
+//
+// The report engine in this file reads the cells of the requested ranges
+// once, decodes each distinct dimension tuple once, evaluates the dimension
+// filter on it, groups cells by their output dimension values and merges
+// their aggregates. Users and sessions are estimates of merged sketches, so
+// a user seen in two rows counts once in the totals, as in GA4.
+package insights
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
+
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// Cells is the narrow read port the engine needs (the caller binds the
+// view store's namespace). ScanCells calls fn for every cell of property
+// and grain whose bucket lies in [from, to), in bucket order.
+type Cells interface {
+	ScanCells(ctx context.Context, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
+}
+
+const (
+	maxDimensions = 9
+	maxMetrics    = 10
+	defaultLimit  = 10000
+	maxLimit      = 250000
+
+	kindReport   = "analyticsData#runReport"
+	kindRealtime = "analyticsData#runRealtimeReport"
+
+	defaultCurrency = "USD"
+)
+
+// RunReport answers a report over date ranges in the property's time zone
+// tz, relative dates being read from now. A bad request gives an
+// *apierror.Error of kind InvalidArgument listing every problem; a store
+// error is returned wrapped.
+func RunReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
+	if tz == nil {
+		tz = time.UTC
+	}
+	var p problems
+	q := &query{tz: tz, keepEmpty: req.GetKeepEmptyRows()}
+	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
+	q.spans = dateSpans(req.GetDateRanges(), q.grain, tz, now, &p)
+	q.addRangeDim(len(req.GetDateRanges()), dateRangeDim)
+	q.parseOutput(req.GetMetricFilter(), req.GetOrderBys(), req.GetLimit(), req.GetMetricAggregations(), &p)
+	if off := req.GetOffset(); off < 0 {
+		p.add("offset", apierror.ValueOutOfBounds, "offset must not be negative, got %d", off)
+	} else {
+		q.offset = off
+	}
+	currency := req.GetCurrencyCode()
+	if currency == "" {
+		currency = defaultCurrency
+	} else if !isCurrencyCode(currency) {
+		p.add("currencyCode", apierror.ValueInvalid, "currency code %q is not an ISO 4217 code", currency)
+	}
+	if len(p) > 0 {
+		return nil, apierror.Invalid("invalid report request", p...)
+	}
+	res, err := q.run(ctx, cells, req.GetPropertyId())
+	if err != nil {
+		return nil, err
+	}
+	return &insightsv1.RunReportResponse{
+		DimensionHeaders: res.dimHeaders,
+		MetricHeaders:    res.metricHeaders,
+		Rows:             res.rows,
+		Totals:           res.totals,
+		Maximums:         res.maximums,
+		Minimums:         res.minimums,
+		RowCount:         res.rowCount,
+		Metadata:         &insightsv1.ResponseMetaData{CurrencyCode: currency, TimeZone: tz.String(), EmptyReason: res.emptyReason},
+		Kind:             kindReport,
+	}, nil
+}
+
+// RunRealtimeReport answers a report over minute cells of the last 30
+// minutes before now.
+func RunRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest) (*insightsv1.RunRealtimeReportResponse, error) {
+	if tz == nil {
+		tz = time.UTC
+	}
+	var p problems
+	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60)}
+	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
+	q.spans = minuteSpans(req.GetMinuteRanges(), q.nowMinute, &p)
+	q.addRangeDim(len(req.GetMinuteRanges()), minuteRangeDim)
+	q.parseOutput(req.GetMetricFilter(), req.GetOrderBys(), req.GetLimit(), req.GetMetricAggregations(), &p)
+	if len(p) > 0 {
+		return nil, apierror.Invalid("invalid realtime report request", p...)
+	}
+	res, err := q.run(ctx, cells, req.GetPropertyId())
+	if err != nil {
+		return nil, err
+	}
+	return &insightsv1.RunRealtimeReportResponse{
+		DimensionHeaders: res.dimHeaders,
+		MetricHeaders:    res.metricHeaders,
+		Rows:             res.rows,
+		Totals:           res.totals,
+		Maximums:         res.maximums,
+		Minimums:         res.minimums,
+		RowCount:         res.rowCount,
+		Metadata:         &insightsv1.ResponseMetaData{CurrencyCode: defaultCurrency, TimeZone: tz.String(), EmptyReason: res.emptyReason},
+		Kind:             kindRealtime,
+	}, nil
+}
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func floorTo(t, step int64) int64 {
+	r := t % step
+	if r < 0 {
+		r += step
+	}
+	return t - r
+}
+
+// orderKey is one validated orderBy.
+type orderKey struct {
+	metric int // index into the metrics, or -1 for a dimension
+	dim    int // index into the output dimensions
+	typ    insightsv1.OrderBy_DimensionOrderBy_OrderType
+	desc   bool
+}
+
+// query is a validated report request.
+type query struct {
+	realtime  bool
+	tz        *time.Location
+	nowMinute int64
+	grain     viewstore.Grain
+	spans     []span
+
+	dimNames    []string
+	dimSrcs     []int
+	metricNames []string
+	metrics     []metricDef
+
+	filter     func(*evalCtx) bool
+	filterUses [srcRange + 1]bool
+
+	metricFilter func([]float64) bool
+	orders       []orderKey
+	limit        int64
+	offset       int64
+	total, count bool
+	maximum      bool
+	minimum      bool
+	keepEmpty    bool
+}
+
+// parseFields validates dimensions, metrics and the dimension filter, and
+// picks the grain.
+func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.Metric, filter *insightsv1.FilterExpression, p *problems) {
+	if len(dims) > maxDimensions {
+		p.add("dimensions", apierror.ExceededMaxEntities, "at most %d dimensions are allowed, got %d", maxDimensions, len(dims))
+	}
+	for i, d := range dims {
+		path := fmt.Sprintf("dimensions[%d].name", i)
+		name := d.GetName()
+		if name == "" {
+			p.add(path, apierror.ValueRequired, "a dimension name is required")
+			continue
+		}
+		src, ok, hint := lookupDim(name, q.realtime)
+		if !ok {
+			p.add(path, apierror.NameInvalid, "unknown dimension %q%s", name, hint)
+			continue
+		}
+		if slices.Contains(q.dimNames, name) {
+			p.add(path, apierror.NameDuplicated, "dimension %q is requested twice", name)
+			continue
+		}
+		q.dimNames = append(q.dimNames, name)
+		q.dimSrcs = append(q.dimSrcs, src)
+	}
+	if len(metrics) > maxMetrics {
+		p.add("metrics", apierror.ExceededMaxEntities, "at most %d metrics are allowed, got %d", maxMetrics, len(metrics))
+	}
+	for i, m := range metrics {
+		path := fmt.Sprintf("metrics[%d].name", i)
+		name := m.GetName()
+		if name == "" {
+			p.add(path, apierror.ValueRequired, "a metric name is required")
+			continue
+		}
+		def, ok := lookupMetric(name)
+		if !ok {
+			p.add(path, apierror.NameInvalid, "unknown metric %q", name)
+			continue
+		}
+		if slices.Contains(q.metricNames, name) {
+			p.add(path, apierror.NameDuplicated, "metric %q is requested twice", name)
+			continue
+		}
+		q.metricNames = append(q.metricNames, name)
+		q.metrics = append(q.metrics, def)
+	}
+	if len(dims) == 0 && len(metrics) == 0 {
+		p.add("metrics", apierror.ValueRequired, "at least one dimension or metric is required")
+	}
+	if filter != nil {
+		c := &dimFilterCompiler{realtime: q.realtime}
+		q.filter = compileExpr("dimensionFilter", filter, 0, c.leaf, p)
+		q.filterUses = c.uses
+	}
+	q.grain = viewstore.Hour
+	if q.realtime || slices.Contains(q.dimSrcs, srcDateHourMinute) || q.filterUses[srcDateHourMinute] {
+		q.grain = viewstore.Minute
+	}
+}
+
+// addRangeDim adds the dateRange (minuteRange) dimension last when the
+// request has several ranges and does not ask for it itself.
+func (q *query) addRangeDim(ranges int, name string) {
+	if ranges > 1 && !slices.Contains(q.dimSrcs, srcRange) {
+		q.dimNames = append(q.dimNames, name)
+		q.dimSrcs = append(q.dimSrcs, srcRange)
+	}
+}
+
+// parseOutput validates what applies after aggregation.
+func (q *query) parseOutput(metricFilter *insightsv1.FilterExpression, orderBys []*insightsv1.OrderBy, limit int64, aggs []insightsv1.MetricAggregation, p *problems) {
+	metricIndex := make(map[string]int, len(q.metricNames))
+	for i, n := range q.metricNames {
+		metricIndex[n] = i
+	}
+	if metricFilter != nil {
+		q.metricFilter = compileExpr("metricFilter", metricFilter, 0, metricLeaf(metricIndex), p)
+	}
+	for i, o := range orderBys {
+		path := fmt.Sprintf("orderBys[%d]", i)
+		switch x := o.GetOneOrderBy().(type) {
+		case *insightsv1.OrderBy_Metric:
+			name := x.Metric.GetMetricName()
+			idx, ok := metricIndex[name]
+			switch {
+			case name == "":
+				p.add(path+".metric.metricName", apierror.ValueRequired, "a metric name is required")
+			case !ok:
+				p.add(path+".metric.metricName", apierror.ValueInvalid, "metric %q is not among the requested metrics", name)
+			default:
+				q.orders = append(q.orders, orderKey{metric: idx, desc: o.GetDesc()})
+			}
+		case *insightsv1.OrderBy_Dimension:
+			name := x.Dimension.GetDimensionName()
+			idx := slices.Index(q.dimNames, name)
+			typ := x.Dimension.GetOrderType()
+			if _, known := insightsv1.OrderBy_DimensionOrderBy_OrderType_name[int32(typ)]; !known {
+				p.add(path+".dimension.orderType", apierror.ValueInvalid, "unknown order type %d", int32(typ))
+			}
+			switch {
+			case name == "":
+				p.add(path+".dimension.dimensionName", apierror.ValueRequired, "a dimension name is required")
+			case idx < 0:
+				p.add(path+".dimension.dimensionName", apierror.ValueInvalid, "dimension %q is not among the report's dimensions", name)
+			default:
+				q.orders = append(q.orders, orderKey{metric: -1, dim: idx, typ: typ, desc: o.GetDesc()})
+			}
+		default:
+			p.add(path, apierror.ValueRequired, "one of metric or dimension is required")
+		}
+	}
+	if len(orderBys) == 0 && len(q.metrics) > 0 {
+		q.orders = []orderKey{{metric: 0, desc: true}}
+	}
+	switch {
+	case limit < 0 || limit > maxLimit:
+		p.add("limit", apierror.ValueOutOfBounds, "limit must be in 0..%d, got %d", maxLimit, limit)
+	case limit == 0:
+		q.limit = defaultLimit
+	default:
+		q.limit = limit
+	}
+	for i, a := range aggs {
+		switch a {
+		case insightsv1.MetricAggregation_TOTAL:
+			q.total = true
+		case insightsv1.MetricAggregation_COUNT:
+			q.count = true
+		case insightsv1.MetricAggregation_MAXIMUM:
+			q.maximum = true
+		case insightsv1.MetricAggregation_MINIMUM:
+			q.minimum = true
+		default:
+			p.add(fmt.Sprintf("metricAggregations[%d]", i), apierror.ValueInvalid, "unknown metric aggregation %d", int32(a))
+		}
+	}
+}
+
+// tupleInfo is what the engine derives once per distinct dimension tuple.
+type tupleInfo struct {
+	vals [numTupleSrc]string // display values
+	key  string              // the tuple-derived output dimensions, joined
+	pass bool                // the dimension filter, when it reads the tuple only
+}
+
+// bucketInfo is what the engine derives once per time bucket.
+type bucketInfo struct {
+	bucket int64
+	vals   [numTimeSrc]string
+	key    string // the time output dimensions, joined
+}
+
+// evalCtx is one cell counted in one range, as filters and grouping see it.
+type evalCtx struct {
+	t   *tupleInfo
+	b   *bucketInfo
+	rng int
+	q   *query
+}
+
+func (e *evalCtx) value(src int) string {
+	switch {
+	case src < numTupleSrc:
+		return e.t.vals[src]
+	case src < srcRange:
+		return e.b.vals[src-srcDate]
+	}
+	return e.q.spans[e.rng].name
+}
+
+// group is one output row being aggregated.
+type group struct {
+	dims []string
+	agg  *analytics.Aggregate
+	vals []float64
+	keys []sortKey
+}
+
+// keySep separates values in grouping keys. Stored values never hold control
+// characters (analytics.Clean), and neither do derived ones.
+const keySep = '\x1f'
+
+// scanner holds the per-request caches of one report.
+type scanner struct {
+	q         *query
+	tuples    map[string]*tupleInfo
+	groups    map[string]*group
+	countries map[string]string
+	regions   display.Namer
+	last      *bucketInfo
+	key       []byte
+
+	staticFilter bool // the filter reads tuple values only
+	rangeFilter  bool // the filter reads the range name
+	keyHasTime   bool
+	keyHasRange  bool
+}
+
+func (q *query) newScanner() *scanner {
+	s := &scanner{
+		q:         q,
+		tuples:    make(map[string]*tupleInfo),
+		groups:    make(map[string]*group),
+		countries: make(map[string]string),
+		regions:   display.English.Regions(),
+	}
+	s.staticFilter = true
+	for src := numTupleSrc; src <= srcRange; src++ {
+		if q.filterUses[src] {
+			s.staticFilter = false
+		}
+	}
+	s.rangeFilter = q.filterUses[srcRange]
+	for _, src := range q.dimSrcs {
+		switch {
+		case src == srcRange:
+			s.keyHasRange = true
+		case src >= numTupleSrc:
+			s.keyHasTime = true
+		}
+	}
+	return s
+}
+
+func orNotSet(s string) string {
+	if s == "" {
+		return notSet
+	}
+	return s
+}
+
+func (s *scanner) country(id string) string {
+	if name, ok := s.countries[id]; ok {
+		return name
+	}
+	name := notSet
+	if id != "" {
+		if r, err := language.ParseRegion(id); err == nil && r.String() != "ZZ" {
+			if n := s.regions.Name(r); n != "" {
+				name = n
+			}
+		}
+	}
+	s.countries[id] = name
+	return name
+}
+
+func sourceMedium(src, med string) string {
+	if src == "" && med == "" {
+		return notSet
+	}
+	return orNotSet(src) + " / " + orNotSet(med)
+}
+
+func (s *scanner) tuple(dims string) (*tupleInfo, error) {
+	if ti, ok := s.tuples[dims]; ok {
+		return ti, nil
+	}
+	t, err := analytics.DecodeTuple(dims)
+	if err != nil {
+		return nil, err
+	}
+	ti := &tupleInfo{pass: true}
+	for i, v := range t {
+		ti.vals[i] = orNotSet(v)
+	}
+	ti.vals[srcCountry] = s.country(t[analytics.CountryID])
+	ti.vals[srcSourceMedium] = sourceMedium(t[analytics.SessionSource], t[analytics.SessionMedium])
+	var b []byte
+	for _, src := range s.q.dimSrcs {
+		if src < numTupleSrc {
+			b = append(b, ti.vals[src]...)
+			b = append(b, keySep)
+		}
+	}
+	ti.key = string(b)
+	if s.q.filter != nil && s.staticFilter {
+		ti.pass = s.q.filter(&evalCtx{t: ti, q: s.q})
+	}
+	s.tuples[strings.Clone(dims)] = ti
+	return ti, nil
+}
+
+func appendPadded(b []byte, v, width int) []byte {
+	var tmp [8]byte
+	s := strconv.AppendInt(tmp[:0], int64(v), 10)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
+
+func (s *scanner) bucket(bucket int64) *bucketInfo {
+	if s.last != nil && s.last.bucket == bucket {
+		return s.last
+	}
+	bi := &bucketInfo{bucket: bucket}
+	t := time.Unix(bucket, 0).In(s.q.tz)
+	y, mo, d := t.Date()
+	h, mi, _ := t.Clock()
+	b := make([]byte, 0, 12)
+	b = appendPadded(b, y, 4)
+	b = appendPadded(b, int(mo), 2)
+	b = appendPadded(b, d, 2)
+	b = appendPadded(b, h, 2)
+	b = appendPadded(b, mi, 2)
+	dhm := string(b)
+	bi.vals[srcDate-srcDate] = dhm[:8]
+	bi.vals[srcDateHour-srcDate] = dhm[:10]
+	bi.vals[srcDateHourMinute-srcDate] = dhm
+	bi.vals[srcHour-srcDate] = dhm[8:10]
+	bi.vals[srcDayOfWeek-srcDate] = strconv.Itoa(int(t.Weekday()))
+	if s.q.realtime {
+		ago := (s.q.nowMinute - floorTo(bucket, 60)) / 60
+		bi.vals[srcMinutesAgo-srcDate] = string(appendPadded(nil, int(ago), 2))
+	}
+	if s.keyHasTime {
+		var k []byte
+		for _, src := range s.q.dimSrcs {
+			if src >= numTupleSrc && src < srcRange {
+				k = append(k, bi.vals[src-srcDate]...)
+				k = append(k, keySep)
+			}
+		}
+		bi.key = string(k)
+	}
+	s.last = bi
+	return bi
+}
+
+// add counts one cell in every range containing it.
+func (s *scanner) add(c viewstore.Cell) error {
+	q := s.q
+	ti, err := s.tuple(c.Dims)
+	if err != nil {
+		return err
+	}
+	if !ti.pass {
+		return nil
+	}
+	ec := evalCtx{t: ti, q: q}
+	if s.keyHasTime || (q.filter != nil && !s.staticFilter) {
+		ec.b = s.bucket(c.Bucket)
+	}
+	var (
+		agg     *analytics.Aggregate
+		owned   bool // agg was handed to a group
+		checked bool // the range-independent filter was evaluated and passed
+	)
+	for ri := range q.spans {
+		if sp := &q.spans[ri]; c.Bucket < sp.from || c.Bucket >= sp.to {
+			continue
+		}
+		ec.rng = ri
+		if q.filter != nil && !s.staticFilter && (s.rangeFilter || !checked) {
+			if !q.filter(&ec) {
+				if s.rangeFilter {
+					continue
+				}
+				return nil
+			}
+			checked = true
+		}
+		if agg == nil {
+			if agg, err = analytics.UnmarshalAggregate(c.Value); err != nil {
+				return err
+			}
+		}
+		k := append(s.key[:0], ti.key...)
+		if s.keyHasTime {
+			k = append(k, ec.b.key...)
+		}
+		if s.keyHasRange {
+			k = append(k, byte(ri))
+		}
+		s.key = k
+		if g := s.groups[string(k)]; g != nil {
+			if err := g.agg.Merge(agg); err != nil {
+				return err
+			}
+			continue
+		}
+		a := agg
+		if owned {
+			a = agg.Clone()
+		}
+		owned = true
+		dims := make([]string, len(q.dimSrcs))
+		for i, src := range q.dimSrcs {
+			dims[i] = ec.value(src)
+		}
+		s.groups[string(k)] = &group{dims: dims, agg: a}
+	}
+	return nil
+}
+
+// result is the response common to both report kinds.
+type result struct {
+	dimHeaders    []*insightsv1.DimensionHeader
+	metricHeaders []*insightsv1.MetricHeader
+	rows          []*insightsv1.Row
+	totals        []*insightsv1.Row
+	maximums      []*insightsv1.Row
+	minimums      []*insightsv1.Row
+	rowCount      int32
+	emptyReason   string
+}
+
+func (q *query) run(ctx context.Context, cells Cells, property string) (*result, error) {
+	s := q.newScanner()
+	n := 0
+	var cellErr error
+	for _, seg := range scanSegments(q.spans) {
+		err := cells.ScanCells(ctx, property, q.grain, seg[0], seg[1], func(c viewstore.Cell) error {
+			if n++; n&1023 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if err := s.add(c); err != nil {
+				cellErr = fmt.Errorf("insights: cell at %d of property %q: %w", c.Bucket, property, err)
+				return cellErr
+			}
+			return nil
+		})
+		if cellErr != nil {
+			return nil, cellErr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("insights: scan cells: %w", err)
+		}
+	}
+
+	rows := make([]*group, 0, len(s.groups))
+	for _, g := range s.groups {
+		e := estimates{a: g.agg}
+		g.vals = make([]float64, len(q.metrics))
+		empty := len(q.metrics) > 0
+		for i, m := range q.metrics {
+			g.vals[i] = e.value(m.id)
+			if g.vals[i] != 0 {
+				empty = false
+			}
+		}
+		if empty && !q.keepEmpty {
+			continue
+		}
+		if q.metricFilter != nil && !q.metricFilter(g.vals) {
+			continue
+		}
+		rows = append(rows, g)
+	}
+	q.sort(rows)
+
+	res := &result{rowCount: int32(len(rows))}
+	for _, n := range q.dimNames {
+		res.dimHeaders = append(res.dimHeaders, &insightsv1.DimensionHeader{Name: n})
+	}
+	for i, n := range q.metricNames {
+		res.metricHeaders = append(res.metricHeaders, &insightsv1.MetricHeader{Name: n, Type: q.metrics[i].typ})
+	}
+	if q.total {
+		tot := analytics.NewAggregate()
+		for _, g := range rows {
+			if err := tot.Merge(g.agg); err != nil {
+				return nil, fmt.Errorf("insights: totals: %w", err)
+			}
+		}
+		e := estimates{a: tot}
+		vals := make([]float64, len(q.metrics))
+		for i, m := range q.metrics {
+			vals[i] = e.value(m.id)
+		}
+		res.totals = append(res.totals, q.formatRow(q.reserved("RESERVED_TOTAL"), vals))
+	}
+	if q.count {
+		r := &insightsv1.Row{DimensionValues: q.reserved("RESERVED_COUNT")}
+		for range q.metrics {
+			r.MetricValues = append(r.MetricValues, &insightsv1.MetricValue{Value: strconv.Itoa(len(rows))})
+		}
+		res.totals = append(res.totals, r)
+	}
+	if q.maximum {
+		res.maximums = []*insightsv1.Row{q.formatRow(q.reserved("RESERVED_MAX"), q.extreme(rows, 1))}
+	}
+	if q.minimum {
+		res.minimums = []*insightsv1.Row{q.formatRow(q.reserved("RESERVED_MIN"), q.extreme(rows, -1))}
+	}
+
+	start := min(q.offset, int64(len(rows)))
+	end := min(start+q.limit, int64(len(rows)))
+	for _, g := range rows[start:end] {
+		dv := make([]*insightsv1.DimensionValue, len(g.dims))
+		for i, d := range g.dims {
+			dv[i] = &insightsv1.DimensionValue{Value: d}
+		}
+		res.rows = append(res.rows, q.formatRow(dv, g.vals))
+	}
+	switch {
+	case len(rows) == 0:
+		res.emptyReason = "no data matched the report's ranges and filters"
+	case len(res.rows) == 0:
+		res.emptyReason = "offset is past the last row"
+	}
+	return res, nil
+}
+
+func (q *query) reserved(v string) []*insightsv1.DimensionValue {
+	out := make([]*insightsv1.DimensionValue, len(q.dimNames))
+	for i := range out {
+		out[i] = &insightsv1.DimensionValue{Value: v}
+	}
+	return out
+}
+
+func (q *query) formatRow(dims []*insightsv1.DimensionValue, vals []float64) *insightsv1.Row {
+	r := &insightsv1.Row{DimensionValues: dims, MetricValues: make([]*insightsv1.MetricValue, len(vals))}
+	for i, v := range vals {
+		r.MetricValues[i] = &insightsv1.MetricValue{Value: formatMetric(v, q.metrics[i].typ)}
+	}
+	return r
+}
+
+// extreme is each metric's maximum (dir 1) or minimum (dir -1) over rows;
+// zero without rows.
+func (q *query) extreme(rows []*group, dir int) []float64 {
+	out := make([]float64, len(q.metrics))
+	for i := range out {
+		for j, g := range rows {
+			if v := g.vals[i]; j == 0 || cmp.Compare(v, out[i]) == dir {
+				out[i] = v
+			}
+		}
+	}
+	return out
+}
+
+// sortKey is one row's value for one order key, prepared once.
+type sortKey struct {
+	s     string
+	n     float64
+	isNum bool
+}
+
+// sort orders rows by the order keys, then by dimension values ascending,
+// which makes the order total: no two rows share all dimension values.
+func (q *query) sort(rows []*group) {
+	for _, g := range rows {
+		ks := make([]sortKey, len(q.orders))
+		for i, o := range q.orders {
+			switch {
+			case o.metric >= 0:
+				ks[i] = sortKey{n: g.vals[o.metric], isNum: true}
+			case o.typ == insightsv1.OrderBy_DimensionOrderBy_CASE_INSENSITIVE_ALPHANUMERIC:
+				ks[i] = sortKey{s: strings.ToLower(g.dims[o.dim])}
+			case o.typ == insightsv1.OrderBy_DimensionOrderBy_NUMERIC:
+				v, err := strconv.ParseFloat(g.dims[o.dim], 64)
+				ks[i] = sortKey{s: g.dims[o.dim], n: v, isNum: err == nil}
+			default:
+				ks[i] = sortKey{s: g.dims[o.dim]}
+			}
+		}
+		g.keys = ks
+	}
+	slices.SortFunc(rows, func(a, b *group) int {
+		for i, o := range q.orders {
+			c := compareKeys(a.keys[i], b.keys[i])
+			if o.desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return slices.Compare(a.dims, b.dims)
+	})
+}
+
+// compareKeys orders numbers before other values, numbers numerically and
+// the others by code point.
+func compareKeys(a, b sortKey) int {
+	switch {
+	case a.isNum && b.isNum:
+		return cmp.Compare(a.n, b.n)
+	case a.isNum:
+		return -1
+	case b.isNum:
+		return 1
+	}
+	return strings.Compare(a.s, b.s)
+}

@@ -1,0 +1,240 @@
+// Package insights is the read side: GA4-Data-API-shaped reports answered
+// from the active projection version's read model, cached with keys that
+// carry the data watermark so a cached answer is never older than the data.
+package insights
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// Store is the read model as insights needs it.
+type Store interface {
+	ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
+	Watermarks(ctx context.Context, ns viewstore.Namespace, property string) ([]viewstore.Watermark, error)
+}
+
+// Properties resolves a property's settings.
+type Properties interface {
+	Get(ctx context.Context, id string) (property.Property, error)
+}
+
+// Versions tells which projection version serves reads.
+type Versions interface {
+	Active(ctx context.Context, projection string) (string, error)
+}
+
+// Cache stores encoded answers.
+type Cache interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+}
+
+// Config configures the service.
+type Config struct {
+	Projection string // the projection reports read, "traffic"
+	CacheTTL   time.Duration
+	Logger     *slog.Logger
+}
+
+// Service implements InsightsService.
+type Service struct {
+	cfg      Config
+	store    Store
+	props    Properties
+	versions Versions
+	cache    Cache
+	now      func() time.Time
+}
+
+var _ insightsv1connect.InsightsServiceHandler = (*Service)(nil)
+
+// New returns the service. cache may be nil.
+func New(cfg Config, store Store, props Properties, versions Versions, cache Cache) *Service {
+	if cfg.Projection == "" {
+		cfg.Projection = "traffic"
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{cfg: cfg, store: store, props: props, versions: versions, cache: cache, now: time.Now}
+}
+
+type nsCells struct {
+	store Store
+	ns    viewstore.Namespace
+}
+
+func (c nsCells) ScanCells(ctx context.Context, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
+	return c.store.ScanCells(ctx, c.ns, property, g, from, to, fn)
+}
+
+// target is everything a report's answer depends on besides the request.
+type target struct {
+	prop      property.Property
+	version   string
+	ns        viewstore.Namespace
+	watermark time.Time
+	token     string // changes whenever the property's data changes
+}
+
+func (s *Service) resolve(ctx context.Context, propertyID, version string) (target, error) {
+	pid, err := auth.Authorize(ctx, propertyID, property.Read)
+	if err != nil {
+		return target{}, err
+	}
+	prop, err := s.props.Get(ctx, pid)
+	if err != nil {
+		return target{}, err
+	}
+	if version == "" {
+		if version, err = s.versions.Active(ctx, s.cfg.Projection); err != nil {
+			return target{}, err
+		}
+	} else if !validVersion(version) {
+		return target{}, apierror.Invalid("invalid projection version", apierror.Violation{Field: "projectionVersion", Description: "must look like v1, v2, …", Code: apierror.ValueInvalid})
+	}
+	t := target{prop: prop, version: version, ns: viewstore.NamespaceOf(s.cfg.Projection, version)}
+	wms, err := s.store.Watermarks(ctx, t.ns, pid)
+	if err != nil {
+		return target{}, fmt.Errorf("insights: watermarks: %w", err)
+	}
+	var b strings.Builder
+	for _, w := range wms {
+		if w.Time.After(t.watermark) {
+			t.watermark = w.Time
+		}
+		fmt.Fprintf(&b, "%d:%d,", w.Partition, w.Offset)
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	t.token = hex.EncodeToString(sum[:8])
+	return t, nil
+}
+
+func validVersion(v string) bool {
+	if len(v) < 2 || len(v) > 20 || v[0] != 'v' {
+		return false
+	}
+	_, err := strconv.Atoi(v[1:])
+	return err == nil
+}
+
+func (s *Service) metadata(md *insightsv1.ResponseMetaData, t target, cached bool) *insightsv1.ResponseMetaData {
+	if md == nil {
+		md = &insightsv1.ResponseMetaData{}
+	}
+	md.Projection = s.cfg.Projection
+	md.ProjectionVersion = t.version
+	if !t.watermark.IsZero() {
+		md.DataWatermark = timestamppb.New(t.watermark)
+	}
+	md.Cached = cached
+	return md
+}
+
+// cacheKey names an answer: property, projection version, data token, the
+// clock granule that relative dates depend on, and the request itself.
+func cacheKey(kind string, t target, clock string, req proto.Message) (string, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sextant:" + kind + ":" + t.prop.ID + ":" + t.version + ":" + t.token + ":" + clock + ":" + hex.EncodeToString(sum[:16]), nil
+}
+
+func (s *Service) cached(ctx context.Context, key string, into proto.Message) bool {
+	if s.cache == nil {
+		return false
+	}
+	b, ok, err := s.cache.Get(ctx, key)
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "report cache unavailable; answering from the store", "err", err)
+		return false
+	}
+	return ok && proto.Unmarshal(b, into) == nil
+}
+
+func (s *Service) remember(ctx context.Context, key string, m proto.Message) {
+	if s.cache == nil {
+		return
+	}
+	b, err := proto.Marshal(m)
+	if err == nil {
+		err = s.cache.Set(ctx, key, b, s.cfg.CacheTTL)
+	}
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "report cache write failed", "err", err)
+	}
+}
+
+// RunReport answers a report over date ranges.
+func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error) {
+	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	tz := t.prop.Location()
+	key, err := cacheKey("report", t, now.In(tz).Format("2006-01-02"), req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	out := &insightsv1.RunReportResponse{}
+	if s.cached(ctx, key, out) {
+		out.Metadata = s.metadata(out.Metadata, t, true)
+		return connect.NewResponse(out), nil
+	}
+	out, err = RunReport(ctx, nsCells{s.store, t.ns}, tz, now, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	out.Metadata = s.metadata(out.Metadata, t, false)
+	s.remember(ctx, key, out)
+	return connect.NewResponse(out), nil
+}
+
+// RunRealtimeReport answers a report over the last 30 minutes.
+func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[insightsv1.RunRealtimeReportRequest]) (*connect.Response[insightsv1.RunRealtimeReportResponse], error) {
+	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	key, err := cacheKey("realtime", t, strconv.FormatInt(now.Unix()/60, 10), req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	out := &insightsv1.RunRealtimeReportResponse{}
+	if s.cached(ctx, key, out) {
+		out.Metadata = s.metadata(out.Metadata, t, true)
+		return connect.NewResponse(out), nil
+	}
+	out, err = RunRealtimeReport(ctx, nsCells{s.store, t.ns}, t.prop.Location(), now, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	out.Metadata = s.metadata(out.Metadata, t, false)
+	s.remember(ctx, key, out)
+	return connect.NewResponse(out), nil
+}

@@ -1,0 +1,218 @@
+// Package projection is the stream-processing service: it consumes the event
+// log partition by partition, materialises the traffic read model into the
+// view store, and reports the projections' progress.
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// Log is what the projector needs of the event log.
+type Log interface {
+	eventlog.Reader
+	eventlog.Assigner
+	eventlog.Committer
+}
+
+// Store is what the projector needs of the view store.
+type Store interface {
+	Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore.Checkpoint) error
+	LoadPartition(ctx context.Context, ns viewstore.Namespace, p int32) (viewstore.Progress, []viewstore.KV, error)
+	ListProgress(ctx context.Context, ns viewstore.Namespace) ([]viewstore.Progress, error)
+	ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
+}
+
+// Config configures a Projector.
+type Config struct {
+	Name    string // projection name, e.g. "traffic"
+	Version string // logic version, e.g. "v1"
+	Rules   Rules
+	// FlushInterval bounds how long applied events wait before they are
+	// committed and visible to reports.
+	FlushInterval time.Duration
+	// MaxPending commits early once this many records were applied.
+	MaxPending int
+	// ReadBatch is the most records read at once.
+	ReadBatch int
+	// IdleBucket evicts in-memory buckets untouched for this long.
+	IdleBucket time.Duration
+	Logger     *slog.Logger
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Name == "" {
+		c.Name = "traffic"
+	}
+	if c.Version == "" {
+		c.Version = "v1"
+	}
+	if c.Rules == (Rules{}) {
+		c.Rules = DefaultRules()
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 100 * time.Millisecond
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 20_000
+	}
+	if c.ReadBatch <= 0 {
+		c.ReadBatch = 2_000
+	}
+	if c.IdleBucket <= 0 {
+		c.IdleBucket = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Projector runs one projection version over the partitions assigned to it.
+type Projector struct {
+	cfg   Config
+	ns    viewstore.Namespace
+	log   Log
+	store Store
+
+	mu   sync.Mutex
+	live map[int32]viewstore.Progress
+}
+
+// NewProjector returns a projector; Run starts it.
+func NewProjector(cfg Config, log Log, store Store) *Projector {
+	cfg.Defaults()
+	return &Projector{cfg: cfg, ns: viewstore.NamespaceOf(cfg.Name, cfg.Version), log: log, store: store, live: make(map[int32]viewstore.Progress)}
+}
+
+// Group is the consumer group: a contract, stable across restarts.
+func (p *Projector) Group() string { return "sextant-projection-" + p.cfg.Name + "-" + p.cfg.Version }
+
+// Run consumes until ctx ends. On the way out every partition commits what
+// it applied.
+func (p *Projector) Run(ctx context.Context) error {
+	return p.log.Run(ctx, p.Group(), func(ctx context.Context, id int32) error {
+		backoff := 100 * time.Millisecond
+		for {
+			err := p.runPartition(ctx, id)
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.cfg.Logger.Error("projection partition failed; restarting from its last checkpoint",
+				"projection", p.ns, "partition", id, "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	})
+}
+
+func (p *Projector) runPartition(ctx context.Context, id int32) error {
+	progress, state, err := p.store.LoadPartition(ctx, p.ns, id)
+	if err != nil {
+		return fmt.Errorf("load partition %d: %w", id, err)
+	}
+	part, err := newPartition(id, p.cfg.Rules, progress, state)
+	if err != nil {
+		return err
+	}
+	p.setLive(part.progress)
+	defer func() {
+		p.mu.Lock()
+		delete(p.live, id)
+		p.mu.Unlock()
+	}()
+	p.cfg.Logger.Info("projection partition claimed", "projection", p.ns, "partition", id, "offset", part.progress.Next)
+
+	load := func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error {
+		return p.store.ScanCells(ctx, p.ns, property, g, bucket, bucket+1, fn)
+	}
+	lastFlush := time.Now()
+	ev := &eventv1.Event{}
+	for {
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if part.pending > 0 {
+			rctx, cancel = context.WithDeadline(ctx, lastFlush.Add(p.cfg.FlushInterval))
+		}
+		recs, err := p.log.Read(rctx, id, part.progress.Next, p.cfg.ReadBatch)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			// Shutting down: commit what was applied, with a fresh deadline.
+			fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer fcancel()
+			return p.flush(fctx, part)
+		case errors.Is(err, context.DeadlineExceeded):
+		case err != nil:
+			return fmt.Errorf("read partition %d: %w", id, err)
+		}
+		now := time.Now()
+		for _, rec := range recs {
+			if rec.Offset < part.progress.Next {
+				continue
+			}
+			ev.Reset()
+			if err := proto.Unmarshal(rec.Value, ev); err != nil || ev.EventId == "" {
+				part.undecodable++
+				p.cfg.Logger.Warn("skipping undecodable record", "projection", p.ns, "partition", id, "offset", rec.Offset, "err", err)
+			} else if _, err := part.apply(ev, load, now); err != nil {
+				return fmt.Errorf("apply partition %d offset %d: %w", id, rec.Offset, err)
+			}
+			part.progress.Next = rec.Offset + 1
+			part.pending++
+		}
+		if part.pending > 0 && (part.pending >= p.cfg.MaxPending || now.Sub(lastFlush) >= p.cfg.FlushInterval) {
+			if err := p.flush(ctx, part); err != nil {
+				return err
+			}
+			lastFlush = time.Now()
+		}
+	}
+}
+
+func (p *Projector) flush(ctx context.Context, part *partition) error {
+	if part.pending == 0 {
+		return nil
+	}
+	cp, err := part.checkpoint()
+	if err != nil {
+		return err
+	}
+	if err := p.store.Commit(ctx, p.ns, cp); err != nil {
+		return fmt.Errorf("commit partition %d: %w", part.id, err)
+	}
+	part.committed(time.Now(), p.cfg.IdleBucket)
+	p.setLive(part.progress)
+	// The log-side offset is informational (lag tools); the authoritative
+	// offset was committed with the state above.
+	if err := p.log.Commit(ctx, p.Group(), part.id, part.progress.Next); err != nil {
+		p.cfg.Logger.Warn("committing consumer offset", "partition", part.id, "err", err)
+	}
+	return nil
+}
+
+func (p *Projector) setLive(pr viewstore.Progress) {
+	p.mu.Lock()
+	p.live[pr.Partition] = pr
+	p.mu.Unlock()
+}
+
+// Namespace is where this projector writes.
+func (p *Projector) Namespace() viewstore.Namespace { return p.ns }
+
+// Name and Version identify the projection.
+func (p *Projector) Name() string    { return p.cfg.Name }
+func (p *Projector) Version() string { return p.cfg.Version }

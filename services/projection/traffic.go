@@ -1,0 +1,424 @@
+package projection
+
+import (
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// Rules are the tunables of the traffic projection's logic. They are part of
+// a projection version: changing them means replaying into a new version.
+type Rules struct {
+	// SessionTimeout ends a server-side session after this much inactivity
+	// (GA4: 30 minutes). Used when the client sends no session id.
+	SessionTimeout time.Duration
+	// DedupeWindow is how long an event id is remembered, by receive time.
+	DedupeWindow time.Duration
+	// SessionRetention is how long a session's state is kept after its last
+	// event, by receive time, for late events of the same session.
+	SessionRetention time.Duration
+}
+
+// DefaultRules are traffic/v1's.
+func DefaultRules() Rules {
+	return Rules{SessionTimeout: 30 * time.Minute, DedupeWindow: 24 * time.Hour, SessionRetention: 2 * time.Hour}
+}
+
+// grains are the cell widths every event is aggregated into.
+var grains = [...]viewstore.Grain{viewstore.Minute, viewstore.Hour}
+
+type cellKey struct {
+	property string
+	grain    viewstore.Grain
+	bucket   int64
+	dims     string
+}
+
+type bucketKey struct {
+	property string
+	grain    viewstore.Grain
+	bucket   int64
+}
+
+// session is the projection's state of a visitor's current session.
+type session struct {
+	id        int64 // ga_session_id semantics: start, Unix seconds
+	number    int64
+	source    string
+	medium    string
+	campaign  string
+	lastEvent int64 // event time, Unix seconds
+	lastRecv  int64 // receive time, Unix seconds
+	pageViews int64
+	engageMs  int64
+	engaged   bool
+}
+
+// partition is the derived state of one log partition: everything the
+// projection needs to apply the partition's next record, and what changed
+// since the last checkpoint.
+type partition struct {
+	rules    Rules
+	id       int32
+	progress viewstore.Progress
+
+	seen     map[string]int64    // event id -> receive time (Unix s)
+	sessions map[string]*session // property \x1f client -> current session
+
+	cells       map[cellKey]*analytics.Aggregate
+	loaded      map[bucketKey]int64 // bucket -> last touch (Unix s, wall clock)
+	dirtyCells  map[cellKey]struct{}
+	dirtyState  map[string]struct{} // state keys to write or delete
+	watermarks  map[string]time.Time
+	pending     int // records applied since the last checkpoint
+	undecodable int64
+}
+
+func newPartition(id int32, rules Rules, progress viewstore.Progress, state []viewstore.KV) (*partition, error) {
+	p := &partition{
+		rules:      rules,
+		id:         id,
+		progress:   progress,
+		seen:       make(map[string]int64),
+		sessions:   make(map[string]*session),
+		cells:      make(map[cellKey]*analytics.Aggregate),
+		loaded:     make(map[bucketKey]int64),
+		dirtyCells: make(map[cellKey]struct{}),
+		dirtyState: make(map[string]struct{}),
+		watermarks: make(map[string]time.Time),
+	}
+	p.progress.Partition = id
+	for _, kv := range state {
+		switch {
+		case len(kv.Key) > 2 && kv.Key[:2] == seenPrefix:
+			v, n := binary.Varint(kv.Value)
+			if n <= 0 {
+				return nil, errors.New("projection: corrupt dedupe entry")
+			}
+			p.seen[kv.Key[2:]] = v
+		case len(kv.Key) > 2 && kv.Key[:2] == sessionPrefix:
+			s, err := decodeSession(kv.Value)
+			if err != nil {
+				return nil, err
+			}
+			p.sessions[kv.Key[2:]] = s
+		}
+	}
+	return p, nil
+}
+
+const (
+	seenPrefix    = "e/"
+	sessionPrefix = "s/"
+)
+
+// cellLoader reads every stored cell of one bucket.
+type cellLoader func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error
+
+// apply applies one record's event. It reports whether the event counted
+// (false for duplicates).
+func (p *partition) apply(ev *eventv1.Event, load cellLoader, now time.Time) (bool, error) {
+	recv := ev.GetReceiveTime().AsTime()
+	recvS := recv.Unix()
+	if recv.After(p.progress.Watermark) {
+		p.progress.Watermark = recv
+	}
+	if t, ok := p.seen[ev.EventId]; ok && recvS-t <= int64(p.rules.DedupeWindow/time.Second) {
+		p.progress.Duplicates++
+		return false, nil
+	}
+	p.seen[ev.EventId] = recvS
+	p.dirtyState[seenPrefix+ev.EventId] = struct{}{}
+
+	s := p.sessionFor(ev, recvS)
+	evTime := ev.GetEventTime().AsTime().Unix()
+
+	isPageView := ev.Name == "page_view" || ev.Name == "screen_view"
+	if isPageView {
+		s.pageViews++
+	}
+	s.engageMs += ev.EngagementTimeMsec
+	if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev)) {
+		s.engaged = true
+	}
+	isNew := ev.Name == "first_visit" || ev.Name == "first_open"
+	active := s.engaged || isNew || ev.EngagementTimeMsec > 0
+
+	userKey := ev.UserId
+	if userKey == "" {
+		userKey = ev.ClientId
+	}
+	userHash := xxhash.Sum64String(userKey)
+	sessionHash := xxhash.Sum64String(ev.ClientId + "\x1f" + strconv.FormatInt(s.id, 10))
+
+	var t analytics.Tuple
+	t[analytics.EventName] = ev.Name
+	t[analytics.PagePath] = analytics.Clean(ev.GetPage().GetPath(), 1000)
+	t[analytics.CountryID] = ev.Country
+	t[analytics.DeviceCategory] = ev.GetDevice().GetCategory()
+	t[analytics.Browser] = analytics.Clean(ev.GetDevice().GetBrowser(), 100)
+	t[analytics.OperatingSystem] = analytics.Clean(ev.GetDevice().GetOperatingSystem(), 100)
+	t[analytics.SessionSource] = s.source
+	t[analytics.SessionMedium] = s.medium
+	t[analytics.SessionCampaign] = s.campaign
+	dims := t.Encode()
+
+	for _, g := range grains {
+		w := g.Seconds()
+		bucket := evTime - mod(evTime, w)
+		agg, err := p.cell(cellKey{ev.PropertyId, g, bucket, dims}, load, now)
+		if err != nil {
+			return false, err
+		}
+		agg.Events++
+		if isPageView {
+			agg.PageViews++
+		}
+		agg.EngagementMsec += ev.EngagementTimeMsec
+		agg.Users.Add(userHash)
+		agg.Sessions.Add(sessionHash)
+		if isNew {
+			agg.NewUsers.Add(userHash)
+		}
+		if active {
+			agg.ActiveUsers.Add(userHash)
+		}
+		if s.engaged {
+			agg.EngagedSess.Add(sessionHash)
+		}
+	}
+	if wm := p.watermarks[ev.PropertyId]; recv.After(wm) {
+		p.watermarks[ev.PropertyId] = recv
+	}
+	p.progress.Applied++
+	return true, nil
+}
+
+func engagedFlag(ev *eventv1.Event) bool {
+	v, ok := ev.Params["session_engaged"]
+	if !ok {
+		return false
+	}
+	switch x := v.Kind.(type) {
+	case *eventv1.Value_StringValue:
+		return x.StringValue == "1" || x.StringValue == "true"
+	case *eventv1.Value_IntValue:
+		return x.IntValue == 1
+	case *eventv1.Value_BoolValue:
+		return x.BoolValue
+	}
+	return false
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// sessionFor returns the visitor's session for ev, starting a new one when
+// the client's session id changed or, without one, after SessionTimeout of
+// inactivity. A new session takes the event's traffic source.
+func (p *partition) sessionFor(ev *eventv1.Event, recvS int64) *session {
+	key := ev.PropertyId + "\x1f" + ev.ClientId
+	evTime := ev.GetEventTime().AsTime().Unix()
+	s := p.sessions[key]
+	fresh := false
+	switch {
+	case s == nil:
+		fresh = true
+	case ev.SessionId != 0:
+		fresh = ev.SessionId != s.id
+	default:
+		fresh = evTime-s.lastEvent > int64(p.rules.SessionTimeout/time.Second)
+	}
+	if fresh {
+		ns := &session{id: ev.SessionId, number: ev.SessionNumber}
+		if ns.id == 0 {
+			ns.id = evTime
+		}
+		if ns.number == 0 {
+			ns.number = 1
+			if s != nil {
+				ns.number = s.number + 1
+			}
+		}
+		ts := ev.GetTrafficSource()
+		ns.source, ns.medium, ns.campaign = ts.GetSource(), ts.GetMedium(), ts.GetCampaign()
+		if ns.source == "" {
+			ns.source, ns.medium = "(direct)", "(none)"
+		}
+		s = ns
+		p.sessions[key] = s
+	}
+	if evTime > s.lastEvent {
+		s.lastEvent = evTime
+	}
+	s.lastRecv = recvS
+	p.dirtyState[sessionPrefix+key] = struct{}{}
+	return s
+}
+
+// cell returns the in-memory aggregate of k, loading its bucket's stored
+// cells of this partition first when the bucket is not in memory.
+func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*analytics.Aggregate, error) {
+	bk := bucketKey{k.property, k.grain, k.bucket}
+	if _, ok := p.loaded[bk]; !ok {
+		err := load(k.property, k.grain, k.bucket, func(c viewstore.Cell) error {
+			if c.Partition != p.id || c.Bucket != k.bucket {
+				return nil
+			}
+			agg, err := analytics.UnmarshalAggregate(c.Value)
+			if err != nil {
+				return err
+			}
+			p.cells[cellKey{c.Property, c.Grain, c.Bucket, c.Dims}] = agg
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	p.loaded[bk] = now.Unix()
+	agg, ok := p.cells[k]
+	if !ok {
+		agg = analytics.NewAggregate()
+		p.cells[k] = agg
+	}
+	p.dirtyCells[k] = struct{}{}
+	return agg, nil
+}
+
+// checkpoint collects what changed since the last one. The caller commits
+// it and then calls committed.
+func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
+	cp := viewstore.Checkpoint{Progress: p.progress}
+	cp.Cells = make([]viewstore.Cell, 0, len(p.dirtyCells))
+	for k := range p.dirtyCells {
+		v, err := p.cells[k].MarshalBinary()
+		if err != nil {
+			return cp, err
+		}
+		cp.Cells = append(cp.Cells, viewstore.Cell{Property: k.property, Grain: k.grain, Bucket: k.bucket, Dims: k.dims, Partition: p.id, Value: v})
+	}
+	p.prune()
+	cp.State = make([]viewstore.KV, 0, len(p.dirtyState))
+	for key := range p.dirtyState {
+		kv := viewstore.KV{Key: key}
+		switch key[:2] {
+		case seenPrefix:
+			if t, ok := p.seen[key[2:]]; ok {
+				kv.Value = binary.AppendVarint(nil, t)
+			} else {
+				kv.Delete = true
+			}
+		case sessionPrefix:
+			if s, ok := p.sessions[key[2:]]; ok {
+				kv.Value = encodeSession(s)
+			} else {
+				kv.Delete = true
+			}
+		}
+		cp.State = append(cp.State, kv)
+	}
+	for prop, t := range p.watermarks {
+		cp.Watermarks = append(cp.Watermarks, viewstore.Watermark{Property: prop, Partition: p.id, Time: t, Offset: p.progress.Next})
+	}
+	return cp, nil
+}
+
+// prune forgets event ids and sessions that can no longer matter, measured
+// against the partition's receive-time watermark, so that the decision is a
+// function of the log alone.
+func (p *partition) prune() {
+	wm := p.progress.Watermark.Unix()
+	dedupe := int64(p.rules.DedupeWindow / time.Second)
+	for id, t := range p.seen {
+		if wm-t > dedupe {
+			delete(p.seen, id)
+			p.dirtyState[seenPrefix+id] = struct{}{}
+		}
+	}
+	keep := int64(p.rules.SessionRetention / time.Second)
+	for k, s := range p.sessions {
+		if wm-s.lastRecv > keep {
+			delete(p.sessions, k)
+			p.dirtyState[sessionPrefix+k] = struct{}{}
+		}
+	}
+}
+
+// committed clears the change sets after a successful commit and evicts
+// buckets untouched for idle, whose cells are all stored.
+func (p *partition) committed(now time.Time, idle time.Duration) {
+	clear(p.dirtyCells)
+	clear(p.dirtyState)
+	clear(p.watermarks)
+	p.pending = 0
+	cut := now.Add(-idle).Unix()
+	evict := false
+	for bk, t := range p.loaded {
+		if t < cut {
+			delete(p.loaded, bk)
+			evict = true
+		}
+	}
+	if evict {
+		for k := range p.cells {
+			if _, ok := p.loaded[bucketKey{k.property, k.grain, k.bucket}]; !ok {
+				delete(p.cells, k)
+			}
+		}
+	}
+}
+
+func encodeSession(s *session) []byte {
+	b := make([]byte, 0, 64)
+	for _, v := range []int64{s.id, s.number, s.lastEvent, s.lastRecv, s.pageViews, s.engageMs} {
+		b = binary.AppendVarint(b, v)
+	}
+	if s.engaged {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	for _, str := range []string{s.source, s.medium, s.campaign} {
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
+	}
+	return b
+}
+
+var errCorruptSession = errors.New("projection: corrupt session state")
+
+func decodeSession(b []byte) (*session, error) {
+	s := &session{}
+	for _, v := range []*int64{&s.id, &s.number, &s.lastEvent, &s.lastRecv, &s.pageViews, &s.engageMs} {
+		x, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, errCorruptSession
+		}
+		*v, b = x, b[n:]
+	}
+	if len(b) < 1 {
+		return nil, errCorruptSession
+	}
+	s.engaged, b = b[0] == 1, b[1:]
+	for _, str := range []*string{&s.source, &s.medium, &s.campaign} {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return nil, errCorruptSession
+		}
+		*str, b = string(b[n:n+int(l)]), b[n+int(l):]
+	}
+	return s, nil
+}
