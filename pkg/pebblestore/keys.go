@@ -69,15 +69,22 @@ func appendEscaped(dst []byte, s string) []byte {
 
 // readEscaped decodes an esc(s) at the start of b and returns s and the rest.
 func readEscaped(b []byte) (string, []byte, error) {
+	raw, rest, err := readEscapedBytes(b)
+	return string(raw), rest, err
+}
+
+// readEscapedBytes is readEscaped returning bytes: a subslice of b when s
+// has no 0x00 byte, else a new slice.
+func readEscapedBytes(b []byte) ([]byte, []byte, error) {
 	for i := 0; i < len(b); i++ {
 		if b[i] != escByte {
 			continue
 		}
 		if i+1 >= len(b) {
-			return "", nil, errCorrupt
+			return nil, nil, errCorrupt
 		}
 		if b[i+1] == escTerm { // fast path: no escaped byte
-			return string(b[:i]), b[i+2:], nil
+			return b[:i], b[i+2:], nil
 		}
 		// Slow path: at least one escaped 0x00.
 		out := make([]byte, 0, len(b))
@@ -88,21 +95,21 @@ func readEscaped(b []byte) (string, []byte, error) {
 				continue
 			}
 			if j+1 >= len(b) {
-				return "", nil, errCorrupt
+				return nil, nil, errCorrupt
 			}
 			switch b[j+1] {
 			case escTerm:
-				return string(out), b[j+2:], nil
+				return out, b[j+2:], nil
 			case escEscaped:
 				out = append(out, escByte)
 				j++
 			default:
-				return "", nil, errCorrupt
+				return nil, nil, errCorrupt
 			}
 		}
-		return "", nil, errCorrupt
+		return nil, nil, errCorrupt
 	}
-	return "", nil, errCorrupt
+	return nil, nil, errCorrupt
 }
 
 func appendPartition(dst []byte, p int32) []byte {
@@ -161,19 +168,19 @@ func cellKey(dst []byte, ns viewstore.Namespace, c *viewstore.Cell) []byte {
 }
 
 // decodeCellSuffix parses bucket esc(dims) part, the part of a cell key after
-// its cellPrefix.
-func decodeCellSuffix(b []byte) (bucket int64, dims string, p int32, err error) {
+// its cellPrefix. dims may alias b.
+func decodeCellSuffix(b []byte) (bucket int64, dims []byte, p int32, err error) {
 	if bucket, b, err = readBucket(b); err != nil {
-		return 0, "", 0, err
+		return 0, nil, 0, err
 	}
-	if dims, b, err = readEscaped(b); err != nil {
-		return 0, "", 0, err
+	if dims, b, err = readEscapedBytes(b); err != nil {
+		return 0, nil, 0, err
 	}
 	if p, b, err = readPartition(b); err != nil {
-		return 0, "", 0, err
+		return 0, nil, 0, err
 	}
 	if len(b) != 0 {
-		return 0, "", 0, errCorrupt
+		return 0, nil, 0, errCorrupt
 	}
 	return bucket, dims, p, nil
 }

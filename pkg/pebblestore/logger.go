@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
-// pebbleLogger adapts slog to pebble.Logger.
+// pebbleLogger adapts slog to pebble.Logger. Pebble's informational
+// messages (WAL replay, file counts) go to Debug, its errors to Error.
 type pebbleLogger struct{ l *slog.Logger }
 
 func (p pebbleLogger) Infof(format string, args ...any) {
-	p.logf(slog.LevelInfo, format, args...)
+	p.logf(slog.LevelDebug, format, args...)
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {
@@ -30,5 +32,5 @@ func (p pebbleLogger) logf(level slog.Level, format string, args ...any) {
 	if !p.l.Enabled(ctx, level) {
 		return
 	}
-	p.l.Log(ctx, level, fmt.Sprintf(format, args...))
+	p.l.Log(ctx, level, strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

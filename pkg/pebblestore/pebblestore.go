@@ -32,7 +32,8 @@ var ErrClosed = errors.New("pebblestore: closed")
 
 // Options configure Open.
 type Options struct {
-	// Logger receives Pebble's own messages (component=pebble). Nil
+	// Logger receives the store's lifecycle messages and Pebble's own
+	// (component=pebble; its informational ones at Debug level). Nil
 	// discards them.
 	Logger *slog.Logger
 }
@@ -74,7 +75,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
-	logger.Debug("pebblestore opened", "dir", dir)
+	logger.Info("pebblestore opened", "dir", dir)
 	return &Store{db: db, log: logger}, nil
 }
 
@@ -127,7 +128,7 @@ func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("pebblestore: close: %w", err)
 	}
-	s.log.Debug("pebblestore closed")
+	s.log.Info("pebblestore closed")
 	return nil
 }
 
@@ -311,6 +312,11 @@ func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, prop
 			err = fmt.Errorf("pebblestore: scan cells: %w", cerr)
 		}
 	}()
+	// Dims repeat across buckets: intern them. Values are carved from
+	// shared slabs (capacity-limited, so appending to one cannot clobber
+	// another) to save an allocation per cell.
+	intern := make(map[string]string)
+	var slab []byte
 	n := 0
 	for valid := it.First(); valid; valid = it.Next() {
 		if n++; n%1024 == 0 {
@@ -319,13 +325,33 @@ func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, prop
 			}
 		}
 		k := it.Key()
-		bucket, dims, p, err := decodeCellSuffix(k[len(prefix):])
+		bucket, rawDims, p, err := decodeCellSuffix(k[len(prefix):])
 		if err != nil {
 			return fmt.Errorf("pebblestore: scan cells: cell key %x: %w", k, err)
+		}
+		dims, ok := intern[string(rawDims)]
+		if !ok {
+			dims = string(rawDims)
+			if len(intern) < maxInterned {
+				intern[dims] = dims
+			}
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return fmt.Errorf("pebblestore: scan cells: %w", err)
+		}
+		var value []byte
+		switch {
+		case len(v) == 0:
+		case len(v) > maxSlabValue:
+			value = bytes.Clone(v)
+		default:
+			if cap(slab)-len(slab) < len(v) {
+				slab = make([]byte, 0, slabSize)
+			}
+			start := len(slab)
+			slab = append(slab, v...)
+			value = slab[start:len(slab):len(slab)]
 		}
 		if err := fn(viewstore.Cell{
 			Property:  property,
@@ -333,7 +359,7 @@ func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, prop
 			Bucket:    bucket,
 			Dims:      dims,
 			Partition: p,
-			Value:     bytes.Clone(v),
+			Value:     value,
 		}); err != nil {
 			return err
 		}
@@ -343,6 +369,12 @@ func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, prop
 	}
 	return nil
 }
+
+const (
+	maxInterned  = 4096     // distinct dims interned per scan
+	slabSize     = 32 << 10 // bytes per value slab
+	maxSlabValue = 2 << 10  // larger values get their own allocation
+)
 
 // reader is what *pebble.DB and *pebble.Snapshot share.
 type reader interface {

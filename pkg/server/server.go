@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/rs/cors"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -165,7 +167,19 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	for p, h := range s.extra {
 		mux.Handle(p, h)
 	}
-	return mux, nil
+	return withCORS(mux), nil
+}
+
+// withCORS lets browsers call Connect, gRPC-Web and REST from any origin.
+// Keys travel in the Authorization header, never in cookies.
+func withCORS(h http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		AllowOriginFunc: func(string) bool { return true },
+		AllowedMethods:  connectcors.AllowedMethods(),
+		AllowedHeaders:  append(connectcors.AllowedHeaders(), "Authorization"),
+		ExposedHeaders:  append(connectcors.ExposedHeaders(), "Retry-After"),
+		MaxAge:          7200,
+	}).Handler(h)
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -133,7 +133,7 @@ func (s *Service) StreamCollect(ctx context.Context, stream *connect.BidiStream[
 			out := &collectv1.StreamCollectResponse{Sequence: msg.Sequence}
 			resp, err := s.collect(ctx, msg.GetBatch(), meta)
 			if err != nil {
-				out.Error = batchError(rpcerror.Convert(ctx, s.cfg.Logger, collectv1connect.CollectServiceStreamCollectProcedure, err))
+				out.Error = s.batchError(ctx, err)
 			} else {
 				out.Accepted, out.EventIds = resp.Accepted, resp.EventIds
 			}
@@ -148,10 +148,12 @@ func (s *Service) StreamCollect(ctx context.Context, stream *connect.BidiStream[
 	return recvErr
 }
 
-func batchError(err error) *collectv1.BatchError {
-	out := &collectv1.BatchError{Code: "INTERNAL", Message: err.Error()}
+// batchError reports a rejected batch inside the stream, with the code and
+// message the unary call would have failed with, and every violation.
+func (s *Service) batchError(ctx context.Context, err error) *collectv1.BatchError {
+	out := &collectv1.BatchError{Code: "INTERNAL", Message: "internal error"}
 	var ce *connect.Error
-	if errors.As(err, &ce) {
+	if errors.As(rpcerror.Convert(ctx, s.cfg.Logger, collectv1connect.CollectServiceStreamCollectProcedure, err), &ce) {
 		out.Code = strings.ToUpper(ce.Code().String())
 		out.Message = ce.Message()
 	}

@@ -194,6 +194,7 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 	if err != nil {
 		return nil, err
 	}
+	req.Msg.PropertyId = t.prop.ID // the key's property when the request named none
 	now := s.now()
 	tz := t.prop.Location()
 	key, err := cacheKey("report", t, now.In(tz).Format("2006-01-02"), req.Msg)
@@ -220,6 +221,7 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 	if err != nil {
 		return nil, err
 	}
+	req.Msg.PropertyId = t.prop.ID
 	now := s.now()
 	key, err := cacheKey("realtime", t, strconv.FormatInt(now.Unix()/60, 10), req.Msg)
 	if err != nil {

@@ -1,0 +1,362 @@
+package pebblestore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/viewstore/viewstoretest"
+)
+
+func openTest(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	viewstoretest.Run(t, func(t *testing.T) func() viewstore.Store {
+		dir := t.TempDir()
+		return func() viewstore.Store { return openTest(t, dir) }
+	})
+}
+
+func TestMeta(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	defer func() { _ = s.Close() }()
+
+	if _, err := s.Get(ctx, []byte("properties/p1")); !errors.Is(err, viewstore.ErrNotFound) {
+		t.Fatalf("Get of absent key: %v, want ErrNotFound", err)
+	}
+	entries := map[string]string{
+		"properties/p1":       "one",
+		"properties/p2":       "two",
+		"properties/p2/x":     "nested",
+		"properties0":         "sibling",
+		"versions/traffic":    "v3",
+		"":                    "empty key",
+		"\x00":                "nul",
+		"\xff\xff":            "ff",
+		"properties/\x00\x01": "binary",
+	}
+	for k, v := range entries {
+		if err := s.Put(ctx, []byte(k), []byte(v)); err != nil {
+			t.Fatalf("Put(%q): %v", k, err)
+		}
+	}
+	if err := s.Put(ctx, []byte("properties/p2"), []byte("TWO")); err != nil {
+		t.Fatal(err)
+	}
+	entries["properties/p2"] = "TWO"
+
+	// Projection data never shows up among meta keys, nor meta among data.
+	ns := viewstore.Namespace("properties")
+	if err := s.Commit(ctx, ns, viewstore.Checkpoint{
+		Progress: viewstore.Progress{Partition: 0, Next: 1},
+		Cells:    []viewstore.Cell{{Property: "p1", Grain: viewstore.Hour, Bucket: 0, Value: []byte("cell")}},
+		State:    []viewstore.KV{{Key: "k", Value: []byte("v")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	for k, v := range entries {
+		got, err := s.Get(ctx, []byte(k))
+		if err != nil || string(got) != v {
+			t.Errorf("Get(%q) = %q, %v; want %q", k, got, err, v)
+		}
+	}
+
+	scan := func(prefix string) []string {
+		t.Helper()
+		var out []string
+		err := s.Scan(ctx, []byte(prefix), func(k, v []byte) error {
+			out = append(out, string(k)+"="+string(v))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Scan(%q): %v", prefix, err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		prefix string
+		want   []string
+	}{
+		{"properties/", []string{"properties/\x00\x01=binary", "properties/p1=one", "properties/p2=TWO", "properties/p2/x=nested"}},
+		{"properties/p2", []string{"properties/p2=TWO", "properties/p2/x=nested"}},
+		{"versions/", []string{"versions/traffic=v3"}},
+		{"nothing", nil},
+		{"\xff", []string{"\xff\xff=ff"}},
+	} {
+		if got := scan(tc.prefix); !slices.Equal(got, tc.want) {
+			t.Errorf("Scan(%q) = %q, want %q", tc.prefix, got, tc.want)
+		}
+	}
+	if got := scan(""); len(got) != len(entries) {
+		t.Errorf("Scan(\"\") returned %d entries %q, want %d", len(got), got, len(entries))
+	}
+
+	// Scan hands out copies, and stops on fn's error.
+	var kept [][]byte
+	stop := errors.New("stop")
+	err := s.Scan(ctx, []byte("properties/"), func(k, v []byte) error {
+		kept = append(kept, k, v)
+		if len(kept) == 4 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		t.Errorf("Scan returned %v, want fn's error", err)
+	}
+	if len(kept) != 4 || string(kept[0]) != "properties/\x00\x01" || string(kept[3]) != "one" {
+		t.Errorf("Scan kept %q", kept)
+	}
+
+	if err := s.Delete(ctx, []byte("properties/p1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, []byte("properties/p1")); !errors.Is(err, viewstore.ErrNotFound) {
+		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
+	}
+	delete(entries, "properties/p1")
+
+	// Durable across reopen.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, []byte("versions/traffic")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Put(ctx, []byte("x"), nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Put after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Scan(ctx, nil, func(k, v []byte) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("Scan after Close: %v, want ErrClosed", err)
+	}
+	s = openTest(t, dir)
+	if got := scan(""); len(got) != len(entries) {
+		t.Errorf("after reopen Scan returned %q, want %d entries", got, len(entries))
+	}
+	pr, state, err := s.LoadPartition(ctx, ns, 0)
+	if err != nil || pr.Next != 1 || len(state) != 1 {
+		t.Errorf("LoadPartition after meta writes: %+v %v %v", pr, state, err)
+	}
+}
+
+func TestEscapingIsPrefixFreeAndOrdered(t *testing.T) {
+	strs := []string{"", "\x00", "\x00\x00", "\x00\x01", "\x00\xff", "\x01", "a", "a\x00", "a\x00b", "a\x00\x01", "a\x01", "ab", "b", "\xff", "\xff\x00"}
+	for _, a := range strs {
+		ea := appendEscaped(nil, a)
+		got, rest, err := readEscaped(append(bytes.Clone(ea), 'X'))
+		if err != nil || got != a || string(rest) != "X" {
+			t.Errorf("readEscaped(esc(%q)) = %q, %q, %v", a, got, rest, err)
+		}
+		for _, b := range strs {
+			eb := appendEscaped(nil, b)
+			if a != b && bytes.HasPrefix(eb, ea) {
+				t.Errorf("esc(%q) = %x is a prefix of esc(%q) = %x", a, ea, b, eb)
+			}
+			if want, got := strings.Compare(a, b), bytes.Compare(ea, eb); want != got {
+				t.Errorf("order of %q vs %q: %d, escaped %d", a, b, want, got)
+			}
+		}
+	}
+	for _, bad := range []string{"", "a", "a\x00", "a\x00\x02", "a\x00\xffb"} {
+		if _, _, err := readEscaped([]byte(bad)); err == nil {
+			t.Errorf("readEscaped(%q) accepted", bad)
+		}
+	}
+}
+
+func TestKeyOrder(t *testing.T) {
+	// Buckets and partitions, negative ones included, sort numerically.
+	buckets := []int64{-1 << 62, -3600, -1, 0, 1, 3600, 1 << 40}
+	for i := 1; i < len(buckets); i++ {
+		a := appendBucket(nil, buckets[i-1])
+		b := appendBucket(nil, buckets[i])
+		if bytes.Compare(a, b) >= 0 {
+			t.Errorf("bucket %d does not sort before %d", buckets[i-1], buckets[i])
+		}
+	}
+	parts := []int32{-5, 0, 1, 255, 256, 1 << 30}
+	for i := 1; i < len(parts); i++ {
+		if bytes.Compare(appendPartition(nil, parts[i-1]), appendPartition(nil, parts[i])) >= 0 {
+			t.Errorf("partition %d does not sort before %d", parts[i-1], parts[i])
+		}
+	}
+}
+
+func TestNegativeBucketsAndPartitions(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, t.TempDir())
+	defer func() { _ = s.Close() }()
+	ns := viewstore.Namespace("n")
+	var cells []viewstore.Cell
+	for _, b := range []int64{-7200, -3600, 0, 3600} {
+		cells = append(cells, viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: b, Partition: -1, Value: []byte(fmt.Sprint(b))})
+	}
+	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: viewstore.Progress{Partition: -1, Next: 1}, Cells: cells}); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	if err := s.ScanCells(ctx, ns, "p", viewstore.Hour, -3600, 3600, func(c viewstore.Cell) error {
+		if c.Partition != -1 {
+			t.Errorf("partition %d", c.Partition)
+		}
+		got = append(got, c.Bucket)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int64{-3600, 0}) {
+		t.Errorf("buckets %v", got)
+	}
+	prs, err := s.ListProgress(ctx, ns)
+	if err != nil || len(prs) != 1 || prs[0].Partition != -1 {
+		t.Errorf("ListProgress %+v %v", prs, err)
+	}
+}
+
+func TestCloseWaitsForRunningScan(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, t.TempDir())
+	ns := viewstore.Namespace("n")
+	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Cells: []viewstore.Cell{{Property: "p", Grain: viewstore.Hour, Value: []byte("v")}}}); err != nil {
+		t.Fatal(err)
+	}
+	inScan, release := make(chan struct{}), make(chan struct{})
+	closed := make(chan error, 1)
+	go func() {
+		<-inScan
+		closed <- s.Close()
+	}()
+	err := s.ScanCells(ctx, ns, "p", viewstore.Hour, 0, 3600, func(c viewstore.Cell) error {
+		close(inScan)
+		select {
+		case err := <-closed:
+			t.Errorf("Close returned %v while a scan was running", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		// A new operation during Close fails instead of blocking.
+		if _, err := s.Get(ctx, []byte("x")); !errors.Is(err, ErrClosed) {
+			t.Errorf("Get during Close: %v, want ErrClosed", err)
+		}
+		close(release)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-release
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestOpenRejectsOtherLayout(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	if err := s.db.Set([]byte{tagVersion}, []byte{99}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(dir, Options{}); err == nil {
+		_ = s.Close()
+		t.Fatal("Open accepted an unknown layout version")
+	}
+}
+
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	dir := filepath.Join(t.TempDir(), "db")
+	s, err := Open(dir, Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("directory not created: %v", err)
+	}
+	pl := pebbleLogger{l: logger}
+	pl.Infof("hello %d", 42)
+	if !strings.Contains(buf.String(), "hello 42") {
+		t.Errorf("pebble Infof not forwarded: %s", buf.String())
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Fatalf returned")
+			}
+		}()
+		pl.Fatalf("boom")
+	}()
+	if !strings.Contains(buf.String(), "boom") {
+		t.Errorf("pebble Fatalf not logged: %s", buf.String())
+	}
+}
+
+// TestDurableWithoutClose commits in a child process that exits without
+// closing the store, then reads the commit back.
+func TestDurableWithoutClose(t *testing.T) {
+	const env = "PEBBLESTORE_CRASH_DIR"
+	ns := viewstore.Namespace("crash")
+	cp := viewstore.Checkpoint{
+		Progress: viewstore.Progress{Partition: 2, Next: 42, Applied: 40, Duplicates: 2, Watermark: time.UnixMilli(1_772_323_200_123).UTC()},
+		Cells:    []viewstore.Cell{{Property: "p", Grain: viewstore.Minute, Bucket: 60, Dims: "d", Partition: 2, Value: []byte("v")}},
+		State:    []viewstore.KV{{Key: "k", Value: []byte("s")}},
+	}
+	if dir := os.Getenv(env); dir != "" {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(2)
+		}
+		if err := s.Commit(t.Context(), ns, cp); err != nil {
+			fmt.Println(err)
+			os.Exit(2)
+		}
+		os.Exit(0) // no Close
+	}
+	dir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestDurableWithoutClose$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	s := openTest(t, dir)
+	defer func() { _ = s.Close() }()
+	pr, state, err := s.LoadPartition(t.Context(), ns, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Next != 42 || pr.Applied != 40 || pr.Duplicates != 2 || !pr.Watermark.Equal(cp.Progress.Watermark) || len(state) != 1 {
+		t.Errorf("after crash: %+v %v", pr, state)
+	}
+	n := 0
+	if err := s.ScanCells(t.Context(), ns, "p", viewstore.Minute, 0, 120, func(c viewstore.Cell) error { n++; return nil }); err != nil || n != 1 {
+		t.Errorf("after crash: %d cells, %v", n, err)
+	}
+}

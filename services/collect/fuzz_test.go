@@ -1,0 +1,105 @@
+package collect
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
+)
+
+// Small limits so that the fuzzer reaches the EXCEEDED_MAX_ENTITIES paths.
+var fuzzLimits = Limits{MaxEvents: 8, MaxParams: 8, MaxUserProperties: 4}
+
+func fuzzMeta() Meta {
+	return Meta{PropertyID: "prop-fuzz", UserAgent: uaAndroidChrome, ClientIP: mustAddr("8.8.8.8"), Now: testNow}
+}
+
+// fuzzSeeds are JSON CollectRequests, valid and invalid.
+func fuzzSeeds() []string {
+	in := func(d time.Duration) int64 { return micros(testNow.Add(d)) }
+	return []string{
+		`{"clientId":"c1","events":[{"name":"page_view"}]}`,
+		fmt.Sprintf(`{"clientId":"123.456","userId":"u","timestampMicros":"%d","userAgent":%q,
+			"userProperties":{"plan":{"value":"pro"},"n":{"value":3}},
+			"consent":{"adUserData":"GRANTED","adPersonalization":"denied"},
+			"userLocation":{"countryId":"ch"},"ipOverride":"2001:4860:4860::8888",
+			"device":{"category":"Mobile","language":"en"},
+			"events":[
+				{"name":"page_view","eventId":"e-1","params":{"page_location":"https://www.example.com/A/?utm_source=X&utm_medium=y&gclid=1","page_referrer":"https://www.google.de/","page_title":"Home","ga_session_id":"1772366000","ga_session_number":2,"engagement_time_msec":10,"v":1.5,"b":true}},
+				{"name":"screen_view","timestampMicros":"%d","params":{"screen_name":"Main","session_id":5}},
+				{"name":"purchase","params":{"source":"S","medium":"M","campaign":"C","value":9.99}}]}`,
+			in(-time.Hour), uaIPhoneSafari, in(-2*time.Minute)),
+		`{"appInstanceId":"app","events":[{"name":"first_open","params":{"gclid":"g"}}]}`,
+		`{"clientId":"c","events":[{"name":"page_view","params":{"page_location":"http://h.example","page_referrer":"https://h.example/x"}}]}`,
+		// Invalid ones.
+		`{}`,
+		`{"clientId":"c","events":[]}`,
+		`{"clientId":"c","events":[{"name":"_bad","eventId":"a b","timestampMicros":"1"}]}`,
+		`{"clientId":"c","events":[{"name":"a","eventId":"x"},{"name":"b","eventId":"x"}]}`,
+		`{"clientId":"c","events":[{"name":"a","params":{"p":null,"q":[1],"r":{"s":1},"ga_x":1,"page_location":"nope","ga_session_id":-1,"engagement_time_msec":1.5,"page_title":3}}]}`,
+		`{"clientId":"c","consent":{"adUserData":"maybe"},"userLocation":{"countryId":"USA"},"userProperties":{"_p":{"value":1},"q":{}},"events":[{"name":"error"}]}`,
+		`{"clientId":"` + strings.Repeat("c", 300) + `","events":[{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"}]}`,
+		`{"clientId":"c","userAgent":"` + uaGooglebot + `","events":[{"name":"page_view","params":{"page_location":"https://x.example/%zz?utm_source=%ff"}}]}`,
+	}
+}
+
+func FuzzBuildEventsJSON(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req := &collectv1.CollectRequest{}
+		if err := protojson.Unmarshal(data, req); err != nil {
+			return
+		}
+		meta := fuzzMeta()
+		evs, err := BuildEvents(req, meta, fuzzLimits)
+		checkInvariants(t, req, meta, fuzzLimits, evs, err)
+	})
+}
+
+func FuzzBuildEventsProto(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		req := &collectv1.CollectRequest{}
+		if err := protojson.Unmarshal([]byte(s), req); err != nil {
+			f.Fatalf("seed %s: %v", s, err)
+		}
+		b, err := proto.Marshal(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0x62, 0x00}) // one empty event
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req := &collectv1.CollectRequest{}
+		if err := proto.Unmarshal(data, req); err != nil {
+			return
+		}
+		meta := fuzzMeta()
+		evs, err := BuildEvents(req, meta, fuzzLimits)
+		checkInvariants(t, req, meta, fuzzLimits, evs, err)
+	})
+}
+
+// The seeds must cover both outcomes.
+func TestFuzzSeeds(t *testing.T) {
+	valid := 0
+	for _, s := range fuzzSeeds() {
+		req := parseReq(t, s)
+		evs, err := BuildEvents(req, fuzzMeta(), fuzzLimits)
+		checkInvariants(t, req, fuzzMeta(), fuzzLimits, evs, err)
+		if err == nil {
+			valid++
+		}
+	}
+	if valid != 4 {
+		t.Fatalf("%d valid seeds, want 4", valid)
+	}
+}
