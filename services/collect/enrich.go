@@ -64,9 +64,9 @@ const maxSourceLen = 100
 // GA4 validation code (apierror.ValueInvalid, ValueRequired, NameInvalid,
 // NameReserved, ValueOutOfBounds, ExceededMaxEntities, NameDuplicated).
 //
-// Events are allocated in slabs: do not copy an event by value (as with any
-// protobuf message); pointers may be kept and modified freely, no sub-message
-// is shared between two events.
+// BuildEvents is safe for concurrent use. Events are allocated in slabs: do
+// not copy an event by value (as with any protobuf message); pointers may be
+// kept and modified freely, and no sub-message is shared between two events.
 func BuildEvents(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*eventv1.Event, error) {
 	b := newBatch(req, meta, lim)
 	b.checkRequest()
@@ -162,8 +162,7 @@ type batch struct {
 	now          time.Time
 	minT, maxT   time.Time // event-time window
 	reqTime      time.Time // default event time
-	reqTimeSet   bool      // reqTime comes from req.timestampMicros
-	reqTimeBad   bool      // ... and is out of the window
+	reqTimeBad   bool      // req.timestampMicros is set and out of the window
 	reqTimeFlag  bool      // the request-level time violation was reported
 	seenEventIDs map[string]int
 	nParams      []int32 // per event: params that stay in params
@@ -181,7 +180,6 @@ func newBatch(req *collectv1.CollectRequest, meta Meta, lim Limits) *batch {
 	b.reqTime = b.now
 	if ts := req.GetTimestampMicros(); ts != 0 {
 		b.reqTime = time.UnixMicro(ts)
-		b.reqTimeSet = true
 		b.reqTimeBad = !b.inWindow(b.reqTime)
 	}
 	return b

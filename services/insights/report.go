@@ -1,11 +1,9 @@
-// Package insights answers reports shaped like the GA4 Data API from the
-// traffic projection's cells.
-//
 // The report engine in this file reads the cells of the requested ranges
 // once, decodes each distinct dimension tuple once, evaluates the dimension
 // filter on it, groups cells by their output dimension values and merges
 // their aggregates. Users and sessions are estimates of merged sketches, so
 // a user seen in two rows counts once in the totals, as in GA4.
+
 package insights
 
 import (

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ func Run(t *testing.T, f Factory) {
 		{"Watermarks", testWatermarks},
 		{"ListProgress", testListProgress},
 		{"CommitVisible", testCommitVisible},
+		{"ConcurrentCommits", testConcurrentCommits},
 		{"Durability", testDurability},
 		{"ArbitraryBytes", testArbitraryBytes},
 		{"CancelledContext", testCancelledContext},
@@ -787,6 +789,63 @@ func testCommitVisible(t *testing.T, h *harness) {
 		checkThrough(t, h, ns, p, n)
 		if t.Failed() {
 			t.FailNow()
+		}
+	}
+}
+
+// testConcurrentCommits commits partitions from several goroutines at once,
+// as projections do, and checks nothing is lost.
+func testConcurrentCommits(t *testing.T, h *harness) {
+	ns := newNamespace()
+	const parts, rounds = 4, 4
+	var wg sync.WaitGroup
+	for p := range int32(parts) {
+		wg.Go(func() {
+			for n := 1; n <= rounds; n++ {
+				if err := h.s.Commit(h.ctx, ns, checkpointN(10+p, n)); err != nil {
+					t.Errorf("Commit(partition %d, checkpoint %d): %v", 10+p, n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	got, err := h.s.ListProgress(h.ctx, ns)
+	if err != nil {
+		t.Fatalf("ListProgress: %v", err)
+	}
+	if len(got) != parts {
+		t.Errorf("ListProgress: %d partitions, want %d", len(got), parts)
+	}
+	for p := range int32(parts) {
+		pr, state := h.load(t, ns, 10+p)
+		want := checkpointN(10+p, rounds)
+		checkProgress(t, fmt.Sprintf("partition %d", 10+p), pr, want.Progress)
+		checkState(t, fmt.Sprintf("partition %d", 10+p), state, map[string]string{"last": fmt.Sprint(rounds), fmt.Sprintf("seen/%d", rounds): fmt.Sprint(rounds)})
+	}
+	for _, prop := range []string{"x", "y"} {
+		for _, g := range []viewstore.Grain{viewstore.Minute, viewstore.Hour} {
+			want := map[cellID][]byte{}
+			for p := range int32(parts) {
+				for n := 1; n <= rounds; n++ {
+					for _, c := range checkpointN(10+p, n).Cells {
+						if c.Property == prop && c.Grain == g {
+							want[idOf(c)] = c.Value
+						}
+					}
+				}
+			}
+			diffCells(t, fmt.Sprintf("%q g%d", prop, g), h.scan(t, ns, prop, g, day0, day0+int64(rounds+1)*g.Seconds()), want)
+		}
+		ws, err := h.s.Watermarks(h.ctx, ns, prop)
+		if err != nil {
+			t.Fatalf("Watermarks: %v", err)
+		}
+		if len(ws) != parts {
+			t.Errorf("Watermarks(%q): %d, want %d", prop, len(ws), parts)
 		}
 	}
 }

@@ -42,6 +42,7 @@ var mutants = []struct {
 	{"watermark-property-prefix", "Watermarks"},
 	{"list-progress-small-partitions", "ListProgress"},
 	{"commit-delays-last-cell", "CommitVisible"},
+	{"commit-drops-partition-12", "ConcurrentCommits"},
 	{"not-durable", "Durability"},
 	{"dims-cut-at-nul", "ArbitraryBytes"},
 	{"ignores-context", "CancelledContext"},
@@ -169,6 +170,9 @@ func (s *memStore) Commit(ctx context.Context, ns viewstore.Namespace, cp viewst
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	pr := cp.Progress
+	if s.mutant == "commit-drops-partition-12" && pr.Partition == 12 {
+		return nil
+	}
 	if s.mutant == "progress-drops-duplicates" {
 		pr.Duplicates = 0
 	}

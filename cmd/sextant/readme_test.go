@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// example is one `sh` block of the README and the output shown after it.
+type example struct {
+	line     int
+	script   string
+	kind     string // "json", "text" or "" (output not shown)
+	expected string
+}
+
+func readmeExamples(t *testing.T) []example {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		out             []example
+		inBlock         bool
+		info            string
+		body            strings.Builder
+		start, blockLen int
+	)
+	for i, line := range strings.Split(string(b), "\n") {
+		if !inBlock && strings.HasPrefix(line, "```") {
+			inBlock, info, start = true, strings.TrimSpace(strings.TrimPrefix(line, "```")), i+1
+			body.Reset()
+			continue
+		}
+		if inBlock && strings.HasPrefix(line, "```") {
+			inBlock = false
+			switch {
+			case info == "sh":
+				out = append(out, example{line: start, script: body.String()})
+			case strings.HasSuffix(info, " output") && len(out) > 0 && out[len(out)-1].kind == "":
+				out[len(out)-1].kind = strings.TrimSuffix(info, " output")
+				out[len(out)-1].expected = body.String()
+			}
+			blockLen++
+			continue
+		}
+		if inBlock {
+			body.WriteString(line + "\n")
+		}
+	}
+	if len(out) < 5 {
+		t.Fatalf("found only %d sh examples in the README", len(out))
+	}
+	return out
+}
+
+// jsonValues decodes a stream of JSON values, dropping the volatile
+// dataWatermark.
+func jsonValues(s string) ([]any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	var vals []any
+	for {
+		var v any
+		if err := dec.Decode(&v); err == io.EOF {
+			return vals, nil
+		} else if err != nil {
+			return nil, err
+		}
+		vals = append(vals, dropKey(v, "dataWatermark"))
+	}
+}
+
+func dropKey(v any, key string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, key)
+		for k, e := range x {
+			x[k] = dropKey(e, key)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = dropKey(e, key)
+		}
+	}
+	return v
+}
+
+func grpcurlDir(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("grpcurl"); err == nil {
+		return filepath.Dir(p)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-modfile=tools/go.mod", "-o", filepath.Join(dir, "grpcurl"), "github.com/fullstorydev/grpcurl/cmd/grpcurl")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building grpcurl: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// TestREADME runs every `sh` example of the README, in order, against a
+// fresh server, and compares each answer with the one the README shows.
+func TestREADME(t *testing.T) {
+	skipShort(t)
+	examples := readmeExamples(t)
+	bin := grpcurlDir(t)
+	addr := freeAddr(t)
+	srv := startServer(t, t.TempDir(), addr)
+	env := append(os.Environ(), demoEnv(t, srv.stdout.String())...)
+	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for _, ex := range examples {
+		script := strings.ReplaceAll(ex.script, "127.0.0.1:8080", addr)
+		var got string
+		var err error
+		// Reports may run before the projection committed the events sent
+		// just before (it commits every 50 ms here): retry for a while.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+			cmd.Env = env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			var out []byte
+			out, err = cmd.Output()
+			got = string(out)
+			if err != nil {
+				err = &exampleError{err: err, stderr: stderr.String()}
+			} else {
+				err = compare(ex, got)
+			}
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Errorf("README line %d:\n%s\nfailed: %v\ngot:\n%s", ex.line, ex.script, err, got)
+		}
+	}
+}
+
+type exampleError struct {
+	err    error
+	stderr string
+}
+
+func (e *exampleError) Error() string { return e.err.Error() + ": " + e.stderr }
+
+type mismatch string
+
+func (m mismatch) Error() string { return string(m) }
+
+func compare(ex example, got string) error {
+	switch ex.kind {
+	case "json":
+		want, err := jsonValues(ex.expected)
+		if err != nil {
+			return mismatch("the README's expected JSON does not parse: " + err.Error())
+		}
+		have, err := jsonValues(got)
+		if err != nil {
+			return mismatch("output is not JSON: " + err.Error())
+		}
+		if !reflect.DeepEqual(want, have) {
+			return mismatch("output differs from the README's")
+		}
+	case "text":
+		if strings.TrimSpace(got) != strings.TrimSpace(ex.expected) {
+			return mismatch("output differs from the README's")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package insights
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// benchCells is 30 days × 24 hours × 50 dimension tuples of hour cells,
+// each with a few dozen users out of 20 000 and their sessions.
+func benchCells(b *testing.B) (*memCells, time.Time) {
+	b.Helper()
+	const days, tuples, usersPool = 30, 50, 20000
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(1, 2))
+	events := []string{"page_view", "scroll", "click", "user_engagement", "session_start"}
+	countries := []string{"US", "DE", "FR", "GB", "IN"}
+	devices := []string{"desktop", "mobile", "tablet"}
+	keys := make([]string, tuples)
+	for i := range keys {
+		keys[i] = analytics.Tuple{
+			events[i%len(events)], fmt.Sprintf("/page/%d", i/len(events)), countries[i%len(countries)],
+			devices[i%len(devices)], "Chrome", "Windows", "google", "organic", "",
+		}.Encode()
+	}
+	cells := make([]viewstore.Cell, 0, days*24*tuples)
+	for h := 0; h < days*24; h++ {
+		bucket := start.Add(time.Duration(h) * time.Hour).Unix()
+		for _, k := range keys {
+			a := analytics.NewAggregate()
+			n := 5 + rng.IntN(40)
+			a.Events = int64(n * 2)
+			a.PageViews = int64(n)
+			a.EngagementMsec = int64(n) * 7000
+			for range n {
+				u := hashID(uint64(rng.IntN(usersPool)))
+				s := hashID(uint64(1<<40 + h*usersPool + rng.IntN(usersPool)))
+				a.Users.Add(u)
+				a.Sessions.Add(s)
+				if rng.IntN(2) == 0 {
+					a.ActiveUsers.Add(u)
+					a.EngagedSess.Add(s)
+				}
+			}
+			v, err := a.MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			cells = append(cells, viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: bucket, Dims: k, Value: v})
+		}
+	}
+	return newMemCells(cells...), start.AddDate(0, 0, days)
+}
+
+func BenchmarkRunReport(b *testing.B) {
+	cells, now := benchCells(b)
+	ranges := []*insightsv1.DateRange{dr("30daysAgo", "yesterday")}
+	cases := []struct {
+		name string
+		req  *insightsv1.RunReportRequest
+		rows int
+	}{
+		{"date_3metrics", &insightsv1.RunReportRequest{PropertyId: "p", DateRanges: ranges,
+			Dimensions: dims("date"), Metrics: mets("eventCount", "totalUsers", "sessions"),
+			MetricAggregations: []insightsv1.MetricAggregation{insightsv1.MetricAggregation_TOTAL}}, 30},
+		{"top10_pagePath", &insightsv1.RunReportRequest{PropertyId: "p", DateRanges: ranges,
+			Dimensions: dims("pagePath"), Metrics: mets("totalUsers", "sessions"), Limit: 10}, 10},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var resp *insightsv1.RunReportResponse
+			start := time.Now()
+			for b.Loop() {
+				var err error
+				cells.scans = cells.scans[:0]
+				resp, err = RunReport(context.Background(), cells, time.UTC, now, c.req)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
+			if len(resp.GetRows()) != c.rows {
+				b.Fatalf("%d rows, want %d", len(resp.GetRows()), c.rows)
+			}
+		})
+	}
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs Sextant's whole test suite: what CI runs, from a fresh clone.
+# Usage: ./test.sh            everything
+#        FUZZTIME=30s ./test.sh   longer fuzzing runs (default 5s each)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n== %s\n' "$*"; }
+buf() { go tool -modfile=tools/go.mod buf "$@"; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(find . -name '*.go' -not -path './gen/*' -not -path './.git/*'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-ed:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "buf lint"
+buf lint
+
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  step "buf breaking (against main)"
+  if git rev-parse --verify -q refs/heads/main >/dev/null || git rev-parse --verify -q refs/remotes/origin/main >/dev/null; then
+    ref=main
+    git rev-parse --verify -q refs/heads/main >/dev/null || ref=origin/main
+    if git cat-file -e "$ref:buf.yaml" 2>/dev/null; then
+      buf breaking --against ".git#ref=$ref"
+    else
+      echo "main has no buf module yet: nothing to compare"
+    fi
+  else
+    echo "no main branch: skipped"
+  fi
+
+  step "generated code is up to date"
+  buf generate
+  if ! git diff --quiet -- gen || [ -n "$(git ls-files --others --exclude-standard gen)" ]; then
+    echo "regenerating gen/ changed it: run 'go tool -modfile=tools/go.mod buf generate' and commit"
+    git status --short gen
+    exit 1
+  fi
+fi
+
+step "go test (unit, integration, end-to-end, README examples)"
+go test -count=1 ./...
+
+step "fuzzing the decoders (${FUZZTIME:-5s} each)"
+grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
+  pkg="./$(dirname "${file#./}")"
+  for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+    echo "-- $pkg $name"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "${FUZZTIME:-5s}" "$pkg" | tail -1
+  done
+done
+
+printf '\nall checks passed\n'
