@@ -451,3 +451,65 @@ func scanLines(s string) []string {
 	}
 	return out
 }
+
+func TestLimitsAndDocs(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	k := createProperty(t, dir, "Busy")
+	addr := freeAddr(t)
+	startServer(t, dir, addr, "--collect-rate", "10", "--collect-burst", "500", "--max-body-bytes", "200000")
+	base := "http://" + addr
+
+	events := make([]string, 500)
+	for i := range events {
+		events[i] = fmt.Sprintf(`{"name":"page_view","eventId":"b%d"}`, i)
+	}
+	batch := `{"clientId":"c1","events":[` + strings.Join(events, ",") + `]}`
+	if code, body := postJSON(t, base+"/v1/collect", k.WriteKey, batch); code != 200 {
+		t.Fatalf("first batch: %d %v", code, body)
+	}
+	req, _ := http.NewRequest("POST", base+"/v1/collect", strings.NewReader(`{"clientId":"c1","events":[{"name":"page_view"}]}`))
+	req.Header.Set("Authorization", "Bearer "+k.WriteKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the rate: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	big := `{"clientId":"c1","events":[{"name":"page_view","params":{"page_title":"` + strings.Repeat("x", 300_000) + `"}}]}`
+	if code, body := postJSON(t, base+"/v1/collect", k.WriteKey, big); code != 400 {
+		t.Fatalf("oversized body: %d %v", code, body)
+	}
+	if code, body := postJSON(t, base+"/v1/collect", k.WriteKey, `{"clientId":"c1","events":[{"name":"page_view"}],"surprise":1}`); code != 400 || !strings.Contains(fmt.Sprint(body), "surprise") {
+		t.Fatalf("unknown field: %d %v", code, body)
+	}
+
+	resp, err = http.Get(base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Swagger string         `json:"swagger"`
+		Paths   map[string]any `json:"paths"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil || doc.Swagger != "2.0" {
+		t.Fatalf("openapi: %v %q", err, doc.Swagger)
+	}
+	for _, p := range []string{"/v1/collect", "/v1/properties/{propertyId}:runReport", "/v1/properties/{propertyId}:runRealtimeReport", "/v1/projections"} {
+		if _, ok := doc.Paths[p]; !ok {
+			t.Errorf("openapi lacks %s (has %v)", p, doc.Paths)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", p, resp, err)
+		}
+		resp.Body.Close()
+	}
+}

@@ -18,11 +18,11 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	f := newFlags("property "+args[0], stderr)
 	dataDir := f.String("data-dir", "./data", "directory of the embedded view store")
-	asJSON := f.FlagSet.Bool("json", false, "print JSON")
+	asJSON := f.Bool("json", false, "print JSON")
 	switch args[0] {
 	case "create":
-		name := f.FlagSet.String("name", "", "the property's name (required)")
-		tz := f.FlagSet.String("time-zone", "UTC", "IANA time zone reports use")
+		name := f.String("name", "", "the property's name (required)")
+		tz := f.String("time-zone", "UTC", "IANA time zone reports use")
 		if err := f.parse(args[1:]); err != nil {
 			return err
 		}

@@ -140,37 +140,37 @@ func lookupMetric(name string) (metricDef, bool) {
 	return metricDef{}, false
 }
 
-// estimates computes each sketch's estimate at most once per aggregate.
-type estimates struct {
-	a    *analytics.Aggregate
-	have [5]bool
-	val  [5]float64
+// needs reports which sketch slots a metric reads.
+func (id metricID) needs() (slots []int) {
+	switch id {
+	case mTotalUsers:
+		return []int{eUsers}
+	case mActiveUsers, mScreenPageViewsPerUser:
+		return []int{eActive}
+	case mNewUsers:
+		return []int{eNew}
+	case mSessions, mEventsPerSession:
+		return []int{eSessions}
+	case mEngagedSessions:
+		return []int{eEngaged}
+	case mEngagementRate, mBounceRate:
+		return []int{eSessions, eEngaged}
+	case mSessionsPerUser:
+		return []int{eSessions, eActive}
+	}
+	return nil
 }
 
-const (
-	eUsers = iota
-	eActive
-	eNew
-	eSessions
-	eEngaged
-)
+// estimates computes each sketch's estimate at most once per row.
+type estimates struct {
+	a    *acc
+	have [numSlots]bool
+	val  [numSlots]float64
+}
 
 func (e *estimates) get(i int) float64 {
 	if !e.have[i] {
-		var n uint64
-		switch i {
-		case eUsers:
-			n = e.a.Users.Estimate()
-		case eActive:
-			n = e.a.ActiveUsers.Estimate()
-		case eNew:
-			n = e.a.NewUsers.Estimate()
-		case eSessions:
-			n = e.a.Sessions.Estimate()
-		case eEngaged:
-			n = e.a.EngagedSess.Estimate()
-		}
-		e.have[i], e.val[i] = true, float64(n)
+		e.have[i], e.val[i] = true, float64(e.a.estimate(i))
 	}
 	return e.val[i]
 }
@@ -188,9 +188,9 @@ func (e *estimates) value(id metricID) float64 {
 	a := e.a
 	switch id {
 	case mEventCount:
-		return float64(a.Events)
+		return float64(a.events)
 	case mScreenPageViews:
-		return float64(a.PageViews)
+		return float64(a.views)
 	case mTotalUsers:
 		return e.get(eUsers)
 	case mActiveUsers:
@@ -211,15 +211,15 @@ func (e *estimates) value(id metricID) float64 {
 		}
 		return 1 - e.engagementRate()
 	case mEventsPerSession:
-		return div(float64(a.Events), e.get(eSessions))
+		return div(float64(a.events), e.get(eSessions))
 	case mSessionsPerUser:
 		// GA4: sessions divided by active users.
 		return div(e.get(eSessions), e.get(eActive))
 	case mScreenPageViewsPerUser:
 		// GA4: views per active user.
-		return div(float64(a.PageViews), e.get(eActive))
+		return div(float64(a.views), e.get(eActive))
 	case mUserEngagementDuration:
-		return float64(a.EngagementMsec) / 1000
+		return float64(a.msec) / 1000
 	}
 	return 0
 }

@@ -160,6 +160,7 @@ type query struct {
 	dimSrcs     []int
 	metricNames []string
 	metrics     []metricDef
+	need        [numSlots]bool // sketch slots the metrics read
 
 	filter     func(*evalCtx) bool
 	filterUses [srcRange + 1]bool
@@ -220,6 +221,9 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 		}
 		q.metricNames = append(q.metricNames, name)
 		q.metrics = append(q.metrics, def)
+		for _, slot := range def.id.needs() {
+			q.need[slot] = true
+		}
 	}
 	if len(dims) == 0 && len(metrics) == 0 {
 		p.add("metrics", apierror.ValueRequired, "at least one dimension or metric is required")
@@ -348,7 +352,7 @@ func (e *evalCtx) value(src int) string {
 // group is one output row being aggregated.
 type group struct {
 	dims []string
-	agg  *analytics.Aggregate
+	acc  acc
 	vals []float64
 	keys []sortKey
 }
@@ -366,6 +370,7 @@ type scanner struct {
 	regions   display.Namer
 	last      *bucketInfo
 	key       []byte
+	cell      cellValue
 
 	staticFilter bool // the filter reads tuple values only
 	rangeFilter  bool // the filter reads the range name
@@ -520,8 +525,7 @@ func (s *scanner) add(c viewstore.Cell) error {
 		ec.b = s.bucket(c.Bucket)
 	}
 	var (
-		agg     *analytics.Aggregate
-		owned   bool // agg was handed to a group
+		decoded bool
 		checked bool // the range-independent filter was evaluated and passed
 	)
 	for ri := range q.spans {
@@ -538,10 +542,11 @@ func (s *scanner) add(c viewstore.Cell) error {
 			}
 			checked = true
 		}
-		if agg == nil {
-			if agg, err = analytics.UnmarshalAggregate(c.Value); err != nil {
+		if !decoded {
+			if err := s.cell.decode(c.Value, &q.need); err != nil {
 				return err
 			}
+			decoded = true
 		}
 		k := append(s.key[:0], ti.key...)
 		if s.keyHasTime {
@@ -551,22 +556,17 @@ func (s *scanner) add(c viewstore.Cell) error {
 			k = append(k, byte(ri))
 		}
 		s.key = k
-		if g := s.groups[string(k)]; g != nil {
-			if err := g.agg.Merge(agg); err != nil {
-				return err
+		g := s.groups[string(k)]
+		if g == nil {
+			g = &group{dims: make([]string, len(q.dimSrcs))}
+			for i, src := range q.dimSrcs {
+				g.dims[i] = ec.value(src)
 			}
-			continue
+			s.groups[string(k)] = g
 		}
-		a := agg
-		if owned {
-			a = agg.Clone()
+		if err := g.acc.add(&s.cell, &q.need); err != nil {
+			return err
 		}
-		owned = true
-		dims := make([]string, len(q.dimSrcs))
-		for i, src := range q.dimSrcs {
-			dims[i] = ec.value(src)
-		}
-		s.groups[string(k)] = &group{dims: dims, agg: a}
 	}
 	return nil
 }
@@ -610,7 +610,10 @@ func (q *query) run(ctx context.Context, cells Cells, property string) (*result,
 
 	rows := make([]*group, 0, len(s.groups))
 	for _, g := range s.groups {
-		e := estimates{a: g.agg}
+		if err := g.acc.finish(); err != nil {
+			return nil, fmt.Errorf("insights: merging cells: %w", err)
+		}
+		e := estimates{a: &g.acc}
 		g.vals = make([]float64, len(q.metrics))
 		empty := len(q.metrics) > 0
 		for i, m := range q.metrics {
@@ -637,13 +640,13 @@ func (q *query) run(ctx context.Context, cells Cells, property string) (*result,
 		res.metricHeaders = append(res.metricHeaders, &insightsv1.MetricHeader{Name: n, Type: q.metrics[i].typ})
 	}
 	if q.total {
-		tot := analytics.NewAggregate()
+		var tot acc
 		for _, g := range rows {
-			if err := tot.Merge(g.agg); err != nil {
+			if err := tot.merge(&g.acc); err != nil {
 				return nil, fmt.Errorf("insights: totals: %w", err)
 			}
 		}
-		e := estimates{a: tot}
+		e := estimates{a: &tot}
 		vals := make([]float64, len(q.metrics))
 		for i, m := range q.metrics {
 			vals[i] = e.value(m.id)

@@ -174,7 +174,7 @@ func sameMessage(r eventlog.Record, m eventlog.Message) bool {
 func checkRecord(t *testing.T, r eventlog.Record, want eventlog.Message, before, after time.Time) {
 	t.Helper()
 	if !sameMessage(r, want) {
-		t.Errorf("record (p=%d, offset=%d) = key %q value %q headers %v, want key %q value %q headers %v",
+		t.Errorf("record (p=%d, offset=%d) = key %q value %s headers %v, want key %q value %s headers %v",
 			r.Partition, r.Offset, r.Key, short(r.Value), r.Headers, want.Key, short(want.Value), want.Headers)
 	}
 	if r.Timestamp.Before(before.Add(-clockSlack)) || r.Timestamp.After(after.Add(clockSlack)) {

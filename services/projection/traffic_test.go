@@ -1,0 +1,305 @@
+package projection
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+type evOpt func(*eventv1.Event)
+
+func at(d time.Duration) evOpt {
+	return func(e *eventv1.Event) {
+		e.EventTime = timestamppb.New(t0.Add(d))
+		e.ReceiveTime = timestamppb.New(t0.Add(d))
+	}
+}
+func page(p string) evOpt   { return func(e *eventv1.Event) { e.Page = &eventv1.Page{Path: p} } }
+func sess(id int64) evOpt   { return func(e *eventv1.Event) { e.SessionId = id } }
+func engage(ms int64) evOpt { return func(e *eventv1.Event) { e.EngagementTimeMsec = ms } }
+func user(u string) evOpt   { return func(e *eventv1.Event) { e.UserId = u } }
+func source(s, m string) evOpt {
+	return func(e *eventv1.Event) { e.TrafficSource = &eventv1.TrafficSource{Source: s, Medium: m} }
+}
+func received(d time.Duration) evOpt {
+	return func(e *eventv1.Event) { e.ReceiveTime = timestamppb.New(t0.Add(d)) }
+}
+
+func ev(id, client, name string, opts ...evOpt) *eventv1.Event {
+	e := &eventv1.Event{EventId: id, PropertyId: "p1", ClientId: client, Name: name,
+		EventTime: timestamppb.New(t0), ReceiveTime: timestamppb.New(t0)}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+func noStoredCells(string, viewstore.Grain, int64, func(viewstore.Cell) error) error { return nil }
+
+// totals merges every hour cell of the partition, and groups them by a
+// dimension too.
+func totals(t *testing.T, p *partition, by analytics.Dim) (*analytics.Aggregate, map[string]*analytics.Aggregate) {
+	t.Helper()
+	all := analytics.NewAggregate()
+	groups := map[string]*analytics.Aggregate{}
+	for k, a := range p.cells {
+		if k.grain != viewstore.Hour {
+			continue
+		}
+		if err := all.Merge(a); err != nil {
+			t.Fatal(err)
+		}
+		tup, err := analytics.DecodeTuple(k.dims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := groups[tup[by]]
+		if g == nil {
+			g = analytics.NewAggregate()
+			groups[tup[by]] = g
+		}
+		_ = g.Merge(a)
+	}
+	return all, groups
+}
+
+func summary(a *analytics.Aggregate) string {
+	return fmt.Sprintf("events=%d views=%d users=%d active=%d new=%d sessions=%d engaged=%d",
+		a.Events, a.PageViews, a.Users.Estimate(), a.ActiveUsers.Estimate(), a.NewUsers.Estimate(), a.Sessions.Estimate(), a.EngagedSess.Estimate())
+}
+
+func TestApply(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		events  []*eventv1.Event
+		by      analytics.Dim
+		want    string
+		groups  map[string]string
+		applied int64
+		dups    int64
+	}{
+		{
+			name:    "one page view",
+			events:  []*eventv1.Event{ev("e1", "c1", "page_view", page("/a"))},
+			want:    "events=1 views=1 users=1 active=0 new=0 sessions=1 engaged=0",
+			applied: 1,
+		},
+		{
+			name: "duplicate event id counts once",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e1", "c1", "page_view", received(time.Minute)),
+			},
+			want:    "events=1 views=1 users=1 active=0 new=0 sessions=1 engaged=0",
+			applied: 1, dups: 1,
+		},
+		{
+			name: "duplicate outside the dedupe window counts again",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e1", "c1", "page_view", received(25*time.Hour)),
+			},
+			want:    "events=2 views=2 users=1 active=1 new=0 sessions=1 engaged=1",
+			applied: 2,
+		},
+		{
+			name: "server-side sessions split after 30 minutes of inactivity",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view", at(0)),
+				ev("e2", "c1", "scroll", at(29*time.Minute)),
+				ev("e3", "c1", "page_view", at(60*time.Minute)), // 31 min after e2
+			},
+			want:    "events=3 views=2 users=1 active=0 new=0 sessions=2 engaged=0",
+			applied: 3,
+		},
+		{
+			name: "SDK session ids decide, whatever the gap",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view", sess(100)),
+				ev("e2", "c1", "page_view", sess(100), at(50*time.Minute)),
+				ev("e3", "c1", "page_view", sess(200), at(51*time.Minute)),
+			},
+			want:    "events=3 views=3 users=1 active=1 new=0 sessions=2 engaged=1",
+			applied: 3,
+		},
+		{
+			name: "engaged by two page views, by engagement time, new users are active",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e2", "c1", "page_view"), // engaged
+				ev("e3", "c2", "user_engagement", engage(11_000)),          // engaged
+				ev("e4", "c3", "first_visit"), ev("e5", "c3", "page_view"), // new, active, not engaged
+				ev("e6", "c4", "page_view"), // nothing
+			},
+			want:    "events=6 views=4 users=4 active=3 new=1 sessions=4 engaged=2",
+			applied: 6,
+		},
+		{
+			name: "user id wins over client id for users, not for sessions",
+			events: []*eventv1.Event{
+				ev("e1", "phone", "page_view", user("u1")), ev("e2", "laptop", "page_view", user("u1")),
+			},
+			want:    "events=2 views=2 users=1 active=0 new=0 sessions=2 engaged=0",
+			applied: 2,
+		},
+		{
+			name: "the session keeps the source of its first event",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view", source("newsletter", "email")),
+				ev("e2", "c1", "page_view", source("(direct)", "(none)"), at(time.Minute)),
+				ev("e3", "c2", "page_view"),
+			},
+			by:      analytics.SessionSource,
+			want:    "events=3 views=3 users=2 active=1 new=0 sessions=2 engaged=1",
+			groups:  map[string]string{"newsletter": "events=2 views=2 users=1 active=1 new=0 sessions=1 engaged=1", "(direct)": "events=1 views=1 users=1 active=0 new=0 sessions=1 engaged=0"},
+			applied: 3,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := newPartition(0, DefaultRules(), viewstore.Progress{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range tc.events {
+				if _, err := p.apply(e, noStoredCells, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			all, groups := totals(t, p, tc.by)
+			if got := summary(all); got != tc.want {
+				t.Errorf("totals %s\n want %s", got, tc.want)
+			}
+			for k, want := range tc.groups {
+				if g := groups[k]; g == nil || summary(g) != want {
+					t.Errorf("group %q: %v, want %s", k, g, want)
+				}
+			}
+			if p.progress.Applied != tc.applied || p.progress.Duplicates != tc.dups {
+				t.Errorf("applied %d dups %d, want %d %d", p.progress.Applied, p.progress.Duplicates, tc.applied, tc.dups)
+			}
+		})
+	}
+}
+
+func TestMinuteAndHourCells(t *testing.T) {
+	p, _ := newPartition(0, DefaultRules(), viewstore.Progress{}, nil)
+	for i, d := range []time.Duration{0, 30 * time.Second, 90 * time.Second, 70 * time.Minute} {
+		if _, err := p.apply(ev(fmt.Sprint(i), "c1", "page_view", at(d)), noStoredCells, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := map[viewstore.Grain]map[int64]int64{viewstore.Minute: {}, viewstore.Hour: {}}
+	for k, a := range p.cells {
+		count[k.grain][k.bucket-t0.Unix()] += a.Events
+	}
+	if got := fmt.Sprint(count[viewstore.Minute]); got != "map[0:2 60:1 4200:1]" {
+		t.Errorf("minute cells %s", got)
+	}
+	if got := fmt.Sprint(count[viewstore.Hour]); got != "map[0:3 3600:1]" {
+		t.Errorf("hour cells %s", got)
+	}
+}
+
+// A partition rebuilt from its checkpoint continues exactly where the
+// first left off: sessions continue, duplicates are still dropped, and
+// cells hold absolute values loaded from the store.
+func TestCheckpointRestore(t *testing.T) {
+	rules := DefaultRules()
+	p, _ := newPartition(3, rules, viewstore.Progress{}, nil)
+	first := []*eventv1.Event{ev("e1", "c1", "page_view", source("news", "email")), ev("e2", "c2", "page_view")}
+	for i, e := range first {
+		if _, err := p.apply(e, noStoredCells, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		p.progress.Next = int64(i + 1)
+	}
+	cp, err := p.checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Progress.Next != 2 || cp.Progress.Partition != 3 || len(cp.Cells) != 4 || len(cp.Watermarks) != 1 {
+		t.Fatalf("checkpoint %+v", cp.Progress)
+	}
+	for _, c := range cp.Cells {
+		if c.Partition != 3 {
+			t.Fatalf("cell of partition %d", c.Partition)
+		}
+	}
+	stored := map[int64][]viewstore.Cell{}
+	for _, c := range cp.Cells {
+		stored[c.Bucket] = append(stored[c.Bucket], c)
+	}
+	load := func(_ string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error {
+		for _, c := range stored[bucket] {
+			if c.Grain == g {
+				if err := fn(c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+
+	q, err := newPartition(3, rules, cp.Progress, cp.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*eventv1.Event{
+		ev("e1", "c1", "page_view", received(time.Minute)), // a retry
+		ev("e3", "c1", "page_view", at(2*time.Minute)),     // same session, now engaged
+	} {
+		if _, err := q.apply(e, load, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, groups := totals(t, q, analytics.SessionSource)
+	if got, want := summary(all), "events=3 views=3 users=2 active=1 new=0 sessions=2 engaged=1"; got != want {
+		t.Fatalf("after restore %s, want %s", got, want)
+	}
+	if g := groups["news"]; g == nil || g.Events != 2 {
+		t.Fatalf("session source lost across the restore: %v", groups)
+	}
+	if q.progress.Duplicates != 1 || q.progress.Applied != 3 {
+		t.Fatalf("progress %+v", q.progress)
+	}
+}
+
+func TestPruneForgetsOnlyWhatCannotMatter(t *testing.T) {
+	rules := DefaultRules()
+	p, _ := newPartition(0, rules, viewstore.Progress{}, nil)
+	_, _ = p.apply(ev("old", "c1", "page_view"), noStoredCells, time.Now())
+	_, _ = p.apply(ev("new", "c2", "page_view", at(25*time.Hour)), noStoredCells, time.Now())
+	cp, err := p.checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := map[string]bool{}
+	for _, kv := range cp.State {
+		if kv.Delete {
+			deleted[kv.Key] = true
+		}
+	}
+	if !deleted[seenPrefix+"old"] || deleted[seenPrefix+"new"] || !deleted[sessionPrefix+"p1\x1fc1"] || deleted[sessionPrefix+"p1\x1fc2"] {
+		t.Fatalf("deleted %v", deleted)
+	}
+}
+
+func FuzzDecodeSession(f *testing.F) {
+	f.Add(encodeSession(&session{id: 1, number: 2, source: "a", medium: "b", engaged: true}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSession(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeSession(encodeSession(s))
+		if err != nil || *again != *s {
+			t.Fatalf("round trip: %+v vs %+v (%v)", again, s, err)
+		}
+	})
+}
