@@ -118,14 +118,14 @@ func Open(dir string, opts Options) (*Log, error) {
 }
 
 func pebbleOptions(logger *slog.Logger) *pebble.Options {
-	o := &pebble.Options{
+	return &pebble.Options{
 		// A log is written far more than it is read back from sstables:
-		// large memtables absorb bursts, a small cache serves consumers
-		// that fell behind the memtables.
-		MemTableSize:                64 << 20,
+		// large memtables (up to 4 x 32 MiB queued before writes stall)
+		// absorb bursts, a small block cache serves consumers that fell
+		// behind the memtables, and L0 gets more room before stalling.
+		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
 		CacheSize:                   16 << 20,
-		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      pebbleLogger{logger},
@@ -139,7 +139,6 @@ func pebbleOptions(logger *slog.Logger) *pebble.Options {
 			WriteStallEnd:   func() { logger.Info("pebble write stall ended") },
 		},
 	}
-	return o
 }
 
 // partitionCount reads the stored partition count, storing want (or the

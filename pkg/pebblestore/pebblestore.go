@@ -17,6 +17,7 @@ package pebblestore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -159,7 +160,9 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	}
 	for i := range cp.Cells {
 		key = cellKey(key[:0], ns, &cp.Cells[i])
-		if err := b.Set(key, cp.Cells[i].Value, nil); err != nil {
+		val = binary.AppendVarint(val[:0], cp.Cells[i].Offset)
+		val = append(val, cp.Cells[i].Value...)
+		if err := b.Set(key, val, nil); err != nil {
 			return fmt.Errorf("pebblestore: commit: %w", err)
 		}
 	}
@@ -340,6 +343,11 @@ func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, prop
 		if err != nil {
 			return fmt.Errorf("pebblestore: scan cells: %w", err)
 		}
+		offset, n := binary.Varint(v)
+		if n <= 0 {
+			return fmt.Errorf("pebblestore: scan cells: corrupt value at %x", k)
+		}
+		v = v[n:]
 		var value []byte
 		switch {
 		case len(v) == 0:
@@ -360,6 +368,7 @@ func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, prop
 			Dims:      dims,
 			Partition: p,
 			Value:     value,
+			Offset:    offset,
 		}); err != nil {
 			return err
 		}

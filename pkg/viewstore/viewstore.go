@@ -43,6 +43,11 @@ type Cell struct {
 	Dims      string
 	Partition int32
 	Value     []byte
+	// Offset is the log offset of the partition's newest event reflected
+	// in Value. A projection resuming from an older checkpoint skips
+	// events at or below it, so cells are idempotent row by row even
+	// where a store cannot commit a checkpoint atomically.
+	Offset int64
 }
 
 // KV is one entry of a partition's private state (open sessions, recently

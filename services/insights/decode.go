@@ -286,6 +286,25 @@ func (a *acc) merge(b *acc) error {
 	return nil
 }
 
+// absorb adds a finished b into a, taking b's sketches: b is not used again.
+func (a *acc) absorb(b *acc) error {
+	a.events += b.events
+	a.views += b.views
+	a.msec += b.msec
+	for i, s := range b.sk {
+		switch {
+		case s == nil:
+		case a.sk[i] == nil:
+			a.sk[i] = s
+		default:
+			if err := a.sk[i].Merge(s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // estimate is the number of distinct items in slot i.
 func (a *acc) estimate(i int) uint64 {
 	if a.sk[i] == nil {

@@ -48,11 +48,15 @@ const (
 // *apierror.Error of kind InvalidArgument listing every problem; a store
 // error is returned wrapped.
 func RunReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
+	return runReport(ctx, cells, tz, now, req, workerCount())
+}
+
+func runReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest, workers int) (*insightsv1.RunReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
 	var p problems
-	q := &query{tz: tz, keepEmpty: req.GetKeepEmptyRows()}
+	q := &query{tz: tz, keepEmpty: req.GetKeepEmptyRows(), workers: workers}
 	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
 	q.spans = dateSpans(req.GetDateRanges(), q.grain, tz, now, &p)
 	q.addRangeDim(len(req.GetDateRanges()), dateRangeDim)
@@ -91,11 +95,15 @@ func RunReport(ctx context.Context, cells Cells, tz *time.Location, now time.Tim
 // RunRealtimeReport answers a report over minute cells of the last 30
 // minutes before now.
 func RunRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest) (*insightsv1.RunRealtimeReportResponse, error) {
+	return runRealtimeReport(ctx, cells, tz, now, req, workerCount())
+}
+
+func runRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest, workers int) (*insightsv1.RunRealtimeReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
 	var p problems
-	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60)}
+	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60), workers: workers}
 	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
 	q.spans = minuteSpans(req.GetMinuteRanges(), q.nowMinute, &p)
 	q.addRangeDim(len(req.GetMinuteRanges()), minuteRangeDim)
@@ -173,6 +181,7 @@ type query struct {
 	maximum      bool
 	minimum      bool
 	keepEmpty    bool
+	workers      int // goroutines that decode cells; 1 decodes on the caller's
 }
 
 // parseFields validates dimensions, metrics and the dimension filter, and
@@ -349,10 +358,10 @@ func (e *evalCtx) value(src int) string {
 	return e.q.spans[e.rng].name
 }
 
-// group is one output row being aggregated.
+// group is one output row.
 type group struct {
 	dims []string
-	acc  acc
+	acc  *acc
 	vals []float64
 	keys []sortKey
 }
@@ -365,12 +374,14 @@ const keySep = '\x1f'
 type scanner struct {
 	q         *query
 	tuples    map[string]*tupleInfo
-	groups    map[string]*group
+	groups    map[string]int32 // grouping key to index in list
+	list      []*group
 	countries map[string]string
 	regions   display.Namer
 	last      *bucketInfo
 	key       []byte
-	cell      cellValue
+	rows      []int32 // the rows of the cell being read
+	merger    *merger
 
 	staticFilter bool // the filter reads tuple values only
 	rangeFilter  bool // the filter reads the range name
@@ -382,7 +393,7 @@ func (q *query) newScanner() *scanner {
 	s := &scanner{
 		q:         q,
 		tuples:    make(map[string]*tupleInfo),
-		groups:    make(map[string]*group),
+		groups:    make(map[string]int32),
 		countries: make(map[string]string),
 		regions:   display.English.Regions(),
 	}
@@ -515,7 +526,7 @@ func (s *scanner) add(c viewstore.Cell) error {
 	q := s.q
 	ti, err := s.tuple(c.Dims)
 	if err != nil {
-		return err
+		return fmt.Errorf("cell at %d: %w", c.Bucket, err)
 	}
 	if !ti.pass {
 		return nil
@@ -524,10 +535,8 @@ func (s *scanner) add(c viewstore.Cell) error {
 	if s.keyHasTime || (q.filter != nil && !s.staticFilter) {
 		ec.b = s.bucket(c.Bucket)
 	}
-	var (
-		decoded bool
-		checked bool // the range-independent filter was evaluated and passed
-	)
+	s.rows = s.rows[:0]
+	checked := false // the range-independent filter was evaluated and passed
 	for ri := range q.spans {
 		if sp := &q.spans[ri]; c.Bucket < sp.from || c.Bucket >= sp.to {
 			continue
@@ -542,12 +551,6 @@ func (s *scanner) add(c viewstore.Cell) error {
 			}
 			checked = true
 		}
-		if !decoded {
-			if err := s.cell.decode(c.Value, &q.need); err != nil {
-				return err
-			}
-			decoded = true
-		}
 		k := append(s.key[:0], ti.key...)
 		if s.keyHasTime {
 			k = append(k, ec.b.key...)
@@ -556,19 +559,22 @@ func (s *scanner) add(c viewstore.Cell) error {
 			k = append(k, byte(ri))
 		}
 		s.key = k
-		g := s.groups[string(k)]
-		if g == nil {
-			g = &group{dims: make([]string, len(q.dimSrcs))}
+		row, ok := s.groups[string(k)]
+		if !ok {
+			g := &group{dims: make([]string, len(q.dimSrcs))}
 			for i, src := range q.dimSrcs {
 				g.dims[i] = ec.value(src)
 			}
-			s.groups[string(k)] = g
+			row = int32(len(s.list))
+			s.list = append(s.list, g)
+			s.groups[string(k)] = row
 		}
-		if err := g.acc.add(&s.cell, &q.need); err != nil {
-			return err
-		}
+		s.rows = append(s.rows, row)
 	}
-	return nil
+	if len(s.rows) == 0 {
+		return nil
+	}
+	return s.merger.add(c.Value, c.Bucket, s.rows)
 }
 
 // result is the response common to both report kinds.
@@ -585,6 +591,8 @@ type result struct {
 
 func (q *query) run(ctx context.Context, cells Cells, property string) (*result, error) {
 	s := q.newScanner()
+	s.merger = newMerger(&q.need, q.workers)
+	defer s.merger.stop()
 	n := 0
 	var cellErr error
 	for _, seg := range scanSegments(q.spans) {
@@ -595,7 +603,7 @@ func (q *query) run(ctx context.Context, cells Cells, property string) (*result,
 				}
 			}
 			if err := s.add(c); err != nil {
-				cellErr = fmt.Errorf("insights: cell at %d of property %q: %w", c.Bucket, property, err)
+				cellErr = fmt.Errorf("insights: property %q: %w", property, err)
 				return cellErr
 			}
 			return nil
@@ -608,12 +616,14 @@ func (q *query) run(ctx context.Context, cells Cells, property string) (*result,
 		}
 	}
 
-	rows := make([]*group, 0, len(s.groups))
-	for _, g := range s.groups {
-		if err := g.acc.finish(); err != nil {
-			return nil, fmt.Errorf("insights: merging cells: %w", err)
-		}
-		e := estimates{a: &g.acc}
+	accs, err := s.merger.finish(len(s.list))
+	if err != nil {
+		return nil, fmt.Errorf("insights: property %q: %w", property, err)
+	}
+	rows := make([]*group, 0, len(s.list))
+	for i, g := range s.list {
+		g.acc = accs[i]
+		e := estimates{a: g.acc}
 		g.vals = make([]float64, len(q.metrics))
 		empty := len(q.metrics) > 0
 		for i, m := range q.metrics {
@@ -642,7 +652,7 @@ func (q *query) run(ctx context.Context, cells Cells, property string) (*result,
 	if q.total {
 		var tot acc
 		for _, g := range rows {
-			if err := tot.merge(&g.acc); err != nil {
+			if err := tot.merge(g.acc); err != nil {
 				return nil, fmt.Errorf("insights: totals: %w", err)
 			}
 		}

@@ -168,7 +168,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			if err := proto.Unmarshal(rec.Value, ev); err != nil || ev.EventId == "" {
 				part.undecodable++
 				p.cfg.Logger.Warn("skipping undecodable record", "projection", p.ns, "partition", id, "offset", rec.Offset, "err", err)
-			} else if _, err := part.apply(ev, load, now); err != nil {
+			} else if _, err := part.apply(ev, rec.Offset, load, now); err != nil {
 				return fmt.Errorf("apply partition %d offset %d: %w", id, rec.Offset, err)
 			}
 			part.progress.Next = rec.Offset + 1

@@ -41,6 +41,13 @@ type cellKey struct {
 	dims     string
 }
 
+// cellState is a cell in memory: its aggregate and the offset of the newest
+// record reflected in it.
+type cellState struct {
+	agg    *analytics.Aggregate
+	offset int64
+}
+
 type bucketKey struct {
 	property string
 	grain    viewstore.Grain
@@ -72,7 +79,7 @@ type partition struct {
 	seen     map[string]int64    // event id -> receive time (Unix s)
 	sessions map[string]*session // property \x1f client -> current session
 
-	cells       map[cellKey]*analytics.Aggregate
+	cells       map[cellKey]*cellState
 	loaded      map[bucketKey]int64 // bucket -> last touch (Unix s, wall clock)
 	dirtyCells  map[cellKey]struct{}
 	dirtyState  map[string]struct{} // state keys to write or delete
@@ -88,7 +95,7 @@ func newPartition(id int32, rules Rules, progress viewstore.Progress, state []vi
 		progress:   progress,
 		seen:       make(map[string]int64),
 		sessions:   make(map[string]*session),
-		cells:      make(map[cellKey]*analytics.Aggregate),
+		cells:      make(map[cellKey]*cellState),
 		loaded:     make(map[bucketKey]int64),
 		dirtyCells: make(map[cellKey]struct{}),
 		dirtyState: make(map[string]struct{}),
@@ -122,9 +129,11 @@ const (
 // cellLoader reads every stored cell of one bucket.
 type cellLoader func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error
 
-// apply applies one record's event. It reports whether the event counted
-// (false for duplicates).
-func (p *partition) apply(ev *eventv1.Event, load cellLoader, now time.Time) (bool, error) {
+// apply applies the event of the record at offset. It reports whether the
+// event counted (false for duplicates). A cell that already reflects offset
+// (stored by a commit that got further than the partition's progress) is
+// left as it is.
+func (p *partition) apply(ev *eventv1.Event, offset int64, load cellLoader, now time.Time) (bool, error) {
 	recv := ev.GetReceiveTime().AsTime()
 	recvS := recv.Unix()
 	if recv.After(p.progress.Watermark) {
@@ -173,10 +182,15 @@ func (p *partition) apply(ev *eventv1.Event, load cellLoader, now time.Time) (bo
 	for _, g := range grains {
 		w := g.Seconds()
 		bucket := evTime - mod(evTime, w)
-		agg, err := p.cell(cellKey{ev.PropertyId, g, bucket, dims}, load, now)
+		cs, err := p.cell(cellKey{ev.PropertyId, g, bucket, dims}, load, now)
 		if err != nil {
 			return false, err
 		}
+		if offset <= cs.offset {
+			continue
+		}
+		cs.offset = offset
+		agg := cs.agg
 		agg.Events++
 		if isPageView {
 			agg.PageViews++
@@ -270,7 +284,7 @@ func (p *partition) sessionFor(ev *eventv1.Event, recvS int64) *session {
 
 // cell returns the in-memory aggregate of k, loading its bucket's stored
 // cells of this partition first when the bucket is not in memory.
-func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*analytics.Aggregate, error) {
+func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*cellState, error) {
 	bk := bucketKey{k.property, k.grain, k.bucket}
 	if _, ok := p.loaded[bk]; !ok {
 		err := load(k.property, k.grain, k.bucket, func(c viewstore.Cell) error {
@@ -281,7 +295,7 @@ func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*analytics.
 			if err != nil {
 				return err
 			}
-			p.cells[cellKey{c.Property, c.Grain, c.Bucket, c.Dims}] = agg
+			p.cells[cellKey{c.Property, c.Grain, c.Bucket, c.Dims}] = &cellState{agg: agg, offset: c.Offset}
 			return nil
 		})
 		if err != nil {
@@ -289,13 +303,13 @@ func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*analytics.
 		}
 	}
 	p.loaded[bk] = now.Unix()
-	agg, ok := p.cells[k]
+	cs, ok := p.cells[k]
 	if !ok {
-		agg = analytics.NewAggregate()
-		p.cells[k] = agg
+		cs = &cellState{agg: analytics.NewAggregate(), offset: -1}
+		p.cells[k] = cs
 	}
 	p.dirtyCells[k] = struct{}{}
-	return agg, nil
+	return cs, nil
 }
 
 // checkpoint collects what changed since the last one. The caller commits
@@ -304,11 +318,12 @@ func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
 	cp := viewstore.Checkpoint{Progress: p.progress}
 	cp.Cells = make([]viewstore.Cell, 0, len(p.dirtyCells))
 	for k := range p.dirtyCells {
-		v, err := p.cells[k].MarshalBinary()
+		cs := p.cells[k]
+		v, err := cs.agg.MarshalBinary()
 		if err != nil {
 			return cp, err
 		}
-		cp.Cells = append(cp.Cells, viewstore.Cell{Property: k.property, Grain: k.grain, Bucket: k.bucket, Dims: k.dims, Partition: p.id, Value: v})
+		cp.Cells = append(cp.Cells, viewstore.Cell{Property: k.property, Grain: k.grain, Bucket: k.bucket, Dims: k.dims, Partition: p.id, Value: v, Offset: cs.offset})
 	}
 	p.prune()
 	cp.State = make([]viewstore.KV, 0, len(p.dirtyState))

@@ -202,7 +202,7 @@ func (h *harness) scan(t *testing.T, ns viewstore.Namespace, property string, g 
 		if _, dup := got[id]; dup {
 			t.Errorf("ScanCells(%q, g%d): cell %v returned twice", property, g, id)
 		}
-		got[id] = c.Value
+		got[id] = withOffset(c)
 		last = c.Bucket
 		n++
 		return nil
@@ -423,6 +423,11 @@ func testState(t *testing.T, h *harness) {
 	checkState(t, "other partition", state, map[string]string{"a": "other partition", "z": "z"})
 }
 
+// withOffset is what a test compares of a cell: its value and its offset.
+func withOffset(c viewstore.Cell) []byte {
+	return append(append([]byte{}, c.Value...), fmt.Sprintf("@%d", c.Offset)...)
+}
+
 // cellValue is the value a test cell gets; version tells commits apart.
 func cellValue(id cellID, version int) []byte {
 	return []byte(fmt.Sprintf("v%d:%s", version, id))
@@ -436,9 +441,9 @@ func testCells(t *testing.T, h *harness) {
 	var all []viewstore.Cell
 	want := map[cellID][]byte{}
 	add := func(id cellID, version int) {
-		c := viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: cellValue(id, version)}
+		c := viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: cellValue(id, version), Offset: int64(version)}
 		all = append(all, c)
-		want[id] = c.Value
+		want[id] = withOffset(c)
 	}
 	for _, prop := range properties {
 		for _, g := range []viewstore.Grain{viewstore.Minute, viewstore.Hour} {
@@ -515,7 +520,8 @@ func testCells(t *testing.T, h *harness) {
 		if c.Bucket >= mid && c.Partition != 1 {
 			id := idOf(c)
 			c.Value = cellValue(id, 2)
-			want[id] = c.Value
+			c.Offset = 1 << 40
+			want[id] = withOffset(c)
 			again = append(again, c)
 		}
 	}
@@ -529,7 +535,7 @@ func testCells(t *testing.T, h *harness) {
 				t.Errorf("got %d cells, want %d", len(got), 7*5*3)
 			}
 			for id, v := range got {
-				if string(v) != "other namespace" {
+				if !strings.HasPrefix(string(v), "other namespace@") {
 					t.Errorf("cell %v has value %q of another namespace", id, v)
 				}
 			}
@@ -573,17 +579,17 @@ func testManyDays(t *testing.T, h *harness) {
 	for b := day0; b < day0+days*day; b += hour {
 		for d := 0; d < perBucket; d++ {
 			id := cellID{"site", viewstore.Hour, b, fmt.Sprintf("d%d", d), int32(d % 2)}
-			c := viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: cellValue(id, 1)}
+			c := viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: cellValue(id, 1), Offset: 1}
 			cells = append(cells, c)
-			want[id] = c.Value
+			want[id] = withOffset(c)
 		}
 	}
 	// Minute cells every 7 minutes across 3 days, in the same property.
 	for b := day0 + 10*day; b < day0+13*day; b += 7 * minute {
 		id := cellID{"site", viewstore.Minute, b, "m", 0}
-		c := viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: cellValue(id, 1)}
+		c := viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: cellValue(id, 1), Offset: 1}
 		cells = append(cells, c)
-		want[id] = c.Value
+		want[id] = withOffset(c)
 	}
 	h.commitCells(t, ns, cells)
 
@@ -736,12 +742,12 @@ func checkpointN(p int32, n int) viewstore.Checkpoint {
 		for _, g := range []viewstore.Grain{viewstore.Minute, viewstore.Hour} {
 			for d := 0; d < 3; d++ {
 				id := cellID{prop, g, day0 + int64(n)*g.Seconds(), fmt.Sprintf("d%d", d), p}
-				cp.Cells = append(cp.Cells, viewstore.Cell{Property: prop, Grain: g, Bucket: id.Bucket, Dims: id.Dims, Partition: p, Value: cellValue(id, n)})
+				cp.Cells = append(cp.Cells, viewstore.Cell{Property: prop, Grain: g, Bucket: id.Bucket, Dims: id.Dims, Partition: p, Value: cellValue(id, n), Offset: int64(n)})
 				// Overwrite the previous bucket's cell too.
 				if n > 1 {
 					prev := id
 					prev.Bucket -= g.Seconds()
-					cp.Cells = append(cp.Cells, viewstore.Cell{Property: prop, Grain: g, Bucket: prev.Bucket, Dims: prev.Dims, Partition: p, Value: cellValue(prev, n)})
+					cp.Cells = append(cp.Cells, viewstore.Cell{Property: prop, Grain: g, Bucket: prev.Bucket, Dims: prev.Dims, Partition: p, Value: cellValue(prev, n), Offset: int64(n)})
 				}
 			}
 		}
@@ -771,7 +777,7 @@ func checkThrough(t *testing.T, h *harness, ns viewstore.Namespace, p int32, n i
 			for k := 1; k <= n; k++ {
 				for _, c := range checkpointN(p, k).Cells {
 					if c.Property == prop && c.Grain == g {
-						want[idOf(c)] = c.Value
+						want[idOf(c)] = withOffset(c)
 					}
 				}
 			}
@@ -833,7 +839,7 @@ func testConcurrentCommits(t *testing.T, h *harness) {
 				for n := 1; n <= rounds; n++ {
 					for _, c := range checkpointN(10+p, n).Cells {
 						if c.Property == prop && c.Grain == g {
-							want[idOf(c)] = c.Value
+							want[idOf(c)] = withOffset(c)
 						}
 					}
 				}
@@ -888,7 +894,7 @@ func testArbitraryBytes(t *testing.T, h *harness) {
 				id := cellID{"site", viewstore.Hour, b, d, p}
 				c := viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: b, Dims: d, Partition: p, Value: []byte(fmt.Sprintf("#%d", i))}
 				cells = append(cells, c)
-				want[id] = c.Value
+				want[id] = withOffset(c)
 			}
 		}
 		h.commitCells(t, ns, cells)
@@ -930,7 +936,7 @@ func testArbitraryBytes(t *testing.T, h *harness) {
 			for _, n := range []viewstore.Namespace{ns, pns} {
 				id := cellID{name, viewstore.Minute, day0, name, p}
 				diffCells(t, fmt.Sprintf("property %q in %q", name, n), h.scan(t, n, name, viewstore.Minute, day0, day0+day),
-					map[cellID][]byte{id: []byte(fmt.Sprintf("#%d", i))})
+					map[cellID][]byte{id: []byte(fmt.Sprintf("#%d@0", i))})
 				ws, err := h.s.Watermarks(h.ctx, n, name)
 				if err != nil {
 					t.Fatalf("Watermarks: %v", err)

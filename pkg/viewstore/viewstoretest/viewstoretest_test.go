@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -182,7 +183,7 @@ func (s *memStore) Commit(ctx context.Context, ns viewstore.Namespace, cp viewst
 	d.progress[nsPart{ns, pr.Partition}] = pr
 	if d.delayed != nil {
 		c := *d.delayed
-		d.cells[nsCell{d.delayNS, idOf(c)}] = c.Value
+		d.cells[nsCell{d.delayNS, idOf(c)}] = encodeCV(c)
 		d.delayed = nil
 	}
 	cells := cp.Cells
@@ -200,7 +201,7 @@ func (s *memStore) Commit(ctx context.Context, ns viewstore.Namespace, cp viewst
 			id.Dims, _, _ = strings.Cut(id.Dims, "\x00")
 		}
 		k := nsCell{ns, id}
-		v := bytes.Clone(c.Value)
+		v := encodeCV(c)
 		if old, ok := d.cells[k]; ok && s.mutant == "cells-add-values" {
 			v = append(bytes.Clone(old), v...)
 		}
@@ -284,7 +285,7 @@ func (s *memStore) ScanCells(ctx context.Context, ns viewstore.Namespace, proper
 			inRange = id.Bucket >= from && id.Bucket <= to
 		}
 		if s.nsMatch(ns, k.ns) && id.Property == property && id.Grain == g && inRange {
-			cells = append(cells, viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: bytes.Clone(v)})
+			cells = append(cells, viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: bytes.Clone(v[8:]), Offset: int64(binary.BigEndian.Uint64(v))})
 		}
 	}
 	d.mu.Unlock()
@@ -320,4 +321,9 @@ func (s *memStore) Watermarks(ctx context.Context, ns viewstore.Namespace, prope
 		}
 	}
 	return out, nil
+}
+
+// encodeCV stores a cell's offset before its value.
+func encodeCV(c viewstore.Cell) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(c.Offset)), c.Value...)
 }
