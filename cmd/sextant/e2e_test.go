@@ -505,6 +505,17 @@ func TestLimitsAndDocs(t *testing.T) {
 			t.Errorf("openapi lacks %s (has %v)", p, doc.Paths)
 		}
 	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`sextant_ingest_events_total{result="accepted"} 500`, `sextant_ingest_events_total{result="throttled"} 1`, "sextant_append_seconds_count 1", "sextant_consumer_lag_records{", "sextant_projection_flush_seconds_count"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(base + p)
 		if err != nil || resp.StatusCode != 200 {

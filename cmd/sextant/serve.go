@@ -27,6 +27,7 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/cache"
+	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
 	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/property"
@@ -198,6 +199,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	m := metrics.New()
 	var (
 		services  []server.Service
 		projector *projection.Projector
@@ -208,7 +210,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lim.MaxEvents = cfg.MaxBatchEvents
 		svc := collect.New(collect.Config{
 			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
-			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger,
+			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 		}, log)
 		services = append(services, server.Service{
 			Name: collectv1connect.CollectServiceName,
@@ -223,7 +225,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		scopes[collectv1connect.CollectServiceStreamCollectProcedure] = property.Write
 	}
 	if cfg.has("projection") {
-		projector = projection.NewProjector(projection.Config{FlushInterval: cfg.FlushInterval, Logger: logger}, log, store)
+		projector = projection.NewProjector(projection.Config{FlushInterval: cfg.FlushInterval, Logger: logger, Metrics: m}, log, store)
 		svc := projection.NewService([]projection.Known{{Name: projector.Name(), Version: projector.Version()}}, log, store, vers)
 		services = append(services, server.Service{
 			Name: projectionv1connect.ProjectionServiceName,
@@ -237,7 +239,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		scopes[projectionv1connect.ProjectionServiceListProjectionsProcedure] = property.Read
 	}
 	if cfg.has("insights") {
-		svc := insights.New(insights.Config{Logger: logger}, store, props, vers, cache.NewMemory(cfg.CacheBytes))
+		svc := insights.New(insights.Config{Logger: logger, Metrics: m}, store, props, vers, cache.NewMemory(cfg.CacheBytes))
 		services = append(services, server.Service{
 			Name: insightsv1connect.InsightsServiceName,
 			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
@@ -269,6 +271,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
 		OpenAPI: sextant.OpenAPI, Logger: logger,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, auth.NewInterceptor(props, scopes)))
+	srv.Handle("GET /metrics", m.Handler())
 	if err := srv.Listen(); err != nil {
 		return err
 	}

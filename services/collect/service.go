@@ -25,6 +25,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 )
@@ -49,6 +50,7 @@ type Config struct {
 	// MaxInFlight bounds the batches of one stream being appended at once.
 	MaxInFlight int
 	Logger      *slog.Logger
+	Metrics     *metrics.Metrics
 }
 
 // Service implements CollectService.
@@ -77,6 +79,9 @@ func New(cfg Config, log Appender) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
 	}
 	return &Service{cfg: cfg, log: log, limiter: newLimiter(rate.Limit(cfg.Rate), cfg.Burst), now: time.Now}
 }
@@ -178,9 +183,11 @@ func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, me
 	meta.Now = s.now()
 	events, err := BuildEvents(req, meta, s.cfg.Limits)
 	if err != nil {
+		s.cfg.Metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(req.Events)))
 		return nil, err
 	}
 	if wait, ok := s.limiter.take(pid, len(events), meta.Now); !ok {
+		s.cfg.Metrics.IngestEvents.WithLabelValues("throttled").Add(float64(len(events)))
 		e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))
 		e.RetryAfter = wait
 		return nil, e
@@ -195,13 +202,17 @@ func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, me
 		msgs[i] = eventlog.Message{Key: PartitionKey(ev), Value: b, Headers: recordHeaders}
 		ids[i] = ev.EventId
 	}
+	start := time.Now()
 	if err := s.log.Append(ctx, msgs); err != nil {
+		s.cfg.Metrics.IngestEvents.WithLabelValues("failed").Add(float64(len(msgs)))
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		s.cfg.Logger.ErrorContext(ctx, "append to event log failed", "property", pid, "events", len(msgs), "err", err)
 		return nil, &apierror.Error{Kind: apierror.Unavailable, Message: "event log unavailable; retry the batch (events with ids are deduplicated)", Err: err}
 	}
+	s.cfg.Metrics.AppendSeconds.Observe(time.Since(start).Seconds())
+	s.cfg.Metrics.IngestEvents.WithLabelValues("accepted").Add(float64(len(msgs)))
 	return &collectv1.CollectResponse{Accepted: int32(len(events)), EventIds: ids}, nil
 }
 

@@ -3,6 +3,7 @@ package insights
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"slices"
 
 	"github.com/sextant-analytics/sextant/pkg/analytics"
@@ -147,7 +148,8 @@ func uvarint(b []byte) (uint64, int) {
 	return binary.Uvarint(b)
 }
 
-// skipExact steps over an exact sketch's body without decoding it.
+// skipExact steps over an exact sketch's body without decoding it, eight
+// bytes at a time: a varint ends at each byte without its high bit.
 func skipExact(b []byte) ([]byte, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
@@ -155,14 +157,22 @@ func skipExact(b []byte) ([]byte, error) {
 	}
 	b = b[k:]
 	i := 0
-	for ; n > 0; n-- {
-		for i < len(b) && b[i] >= 0x80 {
-			i++
+	for n > 0 && i+8 <= len(b) {
+		ends := ^binary.LittleEndian.Uint64(b[i:]) & 0x8080808080808080
+		c := uint64(bits.OnesCount64(ends))
+		if c >= n {
+			break
 		}
+		n -= c
+		i += 8
+	}
+	for ; n > 0; i++ {
 		if i >= len(b) {
 			return nil, errCorruptCell
 		}
-		i++
+		if b[i] < 0x80 {
+			n--
+		}
 	}
 	return b[i:], nil
 }
@@ -193,7 +203,7 @@ type acc struct {
 
 // flushAt is how many pending hashes a slot collects before they are added:
 // twice the point where the slot's sketch turns dense.
-func flushAt(i int) int { return (1 << slotPrecision(i)) / 4 }
+func flushAt(i int) int { return (1<<slotPrecision(i))/8 + 1 }
 
 func (a *acc) add(cv *cellValue, need *[numSlots]bool) error {
 	a.events += cv.events

@@ -175,7 +175,7 @@ func TestWorkersAgree(t *testing.T) {
 		req.PropertyId = "p"
 		var first *insightsv1.RunReportResponse
 		for _, workers := range []int{1, 2, 7} {
-			resp, err := runReport(context.Background(), cells, tz, now, req, workers)
+			resp, err := runReport(context.Background(), cells, tz, now, req, options{workers: workers, parallelAfter: 100})
 			if err != nil {
 				t.Fatalf("request %d, %d workers: %v", i, workers, err)
 			}
@@ -190,8 +190,8 @@ func TestWorkersAgree(t *testing.T) {
 		}
 	}
 	rt := &insightsv1.RunRealtimeReportRequest{PropertyId: "p", Dimensions: dims("minutesAgo"), Metrics: mets("eventCount", "totalUsers")}
-	a, errA := runRealtimeReport(context.Background(), cells, tz, time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC), rt, 1)
-	b, errB := runRealtimeReport(context.Background(), cells, tz, time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC), rt, 3)
+	a, errA := runRealtimeReport(context.Background(), cells, tz, time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC), rt, options{workers: 1})
+	b, errB := runRealtimeReport(context.Background(), cells, tz, time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC), rt, options{workers: 3})
 	if errA != nil || errB != nil || !proto.Equal(a, b) {
 		t.Errorf("realtime: %v %v\n%v\n%v", errA, errB, a, b)
 	}
@@ -208,14 +208,14 @@ func TestWorkersStopOnErrors(t *testing.T) {
 		req.Dimensions = dims("dateHourMinute")
 	}
 	for _, workers := range []int{1, 3} {
-		_, err := runReport(context.Background(), cells, time.UTC, time.Now(), req, workers)
+		_, err := runReport(context.Background(), cells, time.UTC, time.Now(), req, options{workers: workers})
 		if err == nil || !errors.Is(err, errCorruptCell) {
 			t.Errorf("%d workers: err = %v", workers, err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := runReport(ctx, randomCells(t, 3), time.UTC, time.Now(), req, 3); !errors.Is(err, context.Canceled) {
+	if _, err := runReport(ctx, randomCells(t, 3), time.UTC, time.Now(), req, options{workers: 3}); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: %v", err)
 	}
 }

@@ -7,8 +7,24 @@ import (
 	"sync/atomic"
 )
 
-// maxWorkers bounds the goroutines one report decodes cells on.
-const maxWorkers = 8
+// maxWorkers bounds the goroutines one report decodes cells on, and
+// parallelAfter is how many cells a report reads on the caller's goroutine
+// before it spreads the rest over workers: small reports stay cheap, and
+// only large ones pay for accumulators per worker.
+const (
+	maxWorkers    = 8
+	parallelAfter = 8192
+)
+
+// options tune how a report runs (tests vary them).
+type options struct {
+	workers       int
+	parallelAfter int
+}
+
+func defaultOptions() options {
+	return options{workers: min(runtime.GOMAXPROCS(0), maxWorkers), parallelAfter: parallelAfter}
+}
 
 // Batches hand cells to the workers; values are copied in, since a store may
 // reuse a cell's buffer once its callback returns.
@@ -18,15 +34,18 @@ const (
 )
 
 // merger decodes cells and merges them into their rows' accumulators. The
-// caller's goroutine scans, filters and groups; with more than one worker,
-// workers decode and merge batches of cells into accumulators of their own,
-// which finish combines per row. Merging is commutative, so the answer does
-// not depend on which worker saw which cell.
+// caller's goroutine scans, filters and groups, and at first decodes and
+// merges too. Past opts.parallelAfter cells, workers decode and merge
+// batches of cells into accumulators of their own, which finish combines per
+// row. Merging is commutative, so the answer does not depend on which worker
+// saw which cell.
 type merger struct {
 	need    *[numSlots]bool
-	workers []*worker
+	opts    options
+	cells   int
+	workers []*worker // workers[0] is the caller's until the workers start
 
-	// Only with more than one worker:
+	// Once the workers run:
 	work   chan *batch
 	free   chan *batch
 	cur    *batch
@@ -54,26 +73,24 @@ type job struct {
 	rowFrom, rowTo int32
 }
 
-func workerCount() int {
-	return min(runtime.GOMAXPROCS(0), maxWorkers)
+func newMerger(need *[numSlots]bool, opts options) *merger {
+	return &merger{need: need, opts: opts, workers: []*worker{{}}}
 }
 
-func newMerger(need *[numSlots]bool, workers int) *merger {
-	m := &merger{need: need}
-	for range max(workers, 1) {
+// start moves decoding to the workers; worker 0 carries on with what the
+// caller merged so far.
+func (m *merger) start() {
+	n := m.opts.workers
+	m.work = make(chan *batch, 2*n)
+	m.free = make(chan *batch, 3*n)
+	m.cur = &batch{}
+	for len(m.workers) < n {
 		m.workers = append(m.workers, &worker{})
 	}
-	if workers <= 1 {
-		return m
-	}
-	m.work = make(chan *batch, 2*workers)
-	m.free = make(chan *batch, 3*workers)
-	m.cur = &batch{}
 	for _, w := range m.workers {
 		m.wg.Add(1)
 		go m.loop(w)
 	}
-	return m
 }
 
 func (m *merger) loop(w *worker) {
@@ -133,7 +150,11 @@ func (w *worker) process(b *batch, need *[numSlots]bool) error {
 // add merges one cell's value into the accumulators of rows.
 func (m *merger) add(value []byte, bucket int64, rows []int32) error {
 	if m.work == nil {
-		return m.workers[0].merge(value, bucket, rows, m.need)
+		if m.opts.workers <= 1 || m.cells < m.opts.parallelAfter {
+			m.cells++
+			return m.workers[0].merge(value, bucket, rows, m.need)
+		}
+		m.start()
 	}
 	if m.failed.Load() {
 		return m.firstErr()

@@ -48,15 +48,15 @@ const (
 // *apierror.Error of kind InvalidArgument listing every problem; a store
 // error is returned wrapped.
 func RunReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
-	return runReport(ctx, cells, tz, now, req, workerCount())
+	return runReport(ctx, cells, tz, now, req, defaultOptions())
 }
 
-func runReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest, workers int) (*insightsv1.RunReportResponse, error) {
+func runReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest, opts options) (*insightsv1.RunReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
 	var p problems
-	q := &query{tz: tz, keepEmpty: req.GetKeepEmptyRows(), workers: workers}
+	q := &query{tz: tz, keepEmpty: req.GetKeepEmptyRows(), opts: opts}
 	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
 	q.spans = dateSpans(req.GetDateRanges(), q.grain, tz, now, &p)
 	q.addRangeDim(len(req.GetDateRanges()), dateRangeDim)
@@ -95,15 +95,15 @@ func runReport(ctx context.Context, cells Cells, tz *time.Location, now time.Tim
 // RunRealtimeReport answers a report over minute cells of the last 30
 // minutes before now.
 func RunRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest) (*insightsv1.RunRealtimeReportResponse, error) {
-	return runRealtimeReport(ctx, cells, tz, now, req, workerCount())
+	return runRealtimeReport(ctx, cells, tz, now, req, defaultOptions())
 }
 
-func runRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest, workers int) (*insightsv1.RunRealtimeReportResponse, error) {
+func runRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest, opts options) (*insightsv1.RunRealtimeReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
 	var p problems
-	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60), workers: workers}
+	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60), opts: opts}
 	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
 	q.spans = minuteSpans(req.GetMinuteRanges(), q.nowMinute, &p)
 	q.addRangeDim(len(req.GetMinuteRanges()), minuteRangeDim)
@@ -181,7 +181,7 @@ type query struct {
 	maximum      bool
 	minimum      bool
 	keepEmpty    bool
-	workers      int // goroutines that decode cells; 1 decodes on the caller's
+	opts         options
 }
 
 // parseFields validates dimensions, metrics and the dimension filter, and
@@ -591,7 +591,7 @@ type result struct {
 
 func (q *query) run(ctx context.Context, cells Cells, property string) (*result, error) {
 	s := q.newScanner()
-	s.merger = newMerger(&q.need, q.workers)
+	s.merger = newMerger(&q.need, q.opts)
 	defer s.merger.stop()
 	n := 0
 	var cellErr error

@@ -21,6 +21,7 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
@@ -52,6 +53,7 @@ type Config struct {
 	Projection string // the projection reports read, "traffic"
 	CacheTTL   time.Duration
 	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
 
 // Service implements InsightsService.
@@ -76,6 +78,9 @@ func New(cfg Config, store Store, props Properties, versions Versions, cache Cac
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
 	}
 	return &Service{cfg: cfg, store: store, props: props, versions: versions, cache: cache, now: time.Now}
 }
@@ -169,10 +174,16 @@ func (s *Service) cached(ctx context.Context, key string, into proto.Message) bo
 	}
 	b, ok, err := s.cache.Get(ctx, key)
 	if err != nil {
+		s.cfg.Metrics.CacheRequests.WithLabelValues("error").Inc()
 		s.cfg.Logger.WarnContext(ctx, "report cache unavailable; answering from the store", "err", err)
 		return false
 	}
-	return ok && proto.Unmarshal(b, into) == nil
+	if ok && proto.Unmarshal(b, into) == nil {
+		s.cfg.Metrics.CacheRequests.WithLabelValues("hit").Inc()
+		return true
+	}
+	s.cfg.Metrics.CacheRequests.WithLabelValues("miss").Inc()
+	return false
 }
 
 func (s *Service) remember(ctx context.Context, key string, m proto.Message) {
@@ -190,6 +201,7 @@ func (s *Service) remember(ctx context.Context, key string, m proto.Message) {
 
 // RunReport answers a report over date ranges.
 func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error) {
+	start := time.Now()
 	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion)
 	if err != nil {
 		return nil, err
@@ -204,6 +216,7 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 	out := &insightsv1.RunReportResponse{}
 	if s.cached(ctx, key, out) {
 		out.Metadata = s.metadata(out.Metadata, t, true)
+		s.observe("RunReport", start, true)
 		return connect.NewResponse(out), nil
 	}
 	out, err = RunReport(ctx, nsCells{s.store, t.ns}, tz, now, req.Msg)
@@ -212,11 +225,13 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 	}
 	out.Metadata = s.metadata(out.Metadata, t, false)
 	s.remember(ctx, key, out)
+	s.observe("RunReport", start, false)
 	return connect.NewResponse(out), nil
 }
 
 // RunRealtimeReport answers a report over the last 30 minutes.
 func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[insightsv1.RunRealtimeReportRequest]) (*connect.Response[insightsv1.RunRealtimeReportResponse], error) {
+	start := time.Now()
 	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion)
 	if err != nil {
 		return nil, err
@@ -230,6 +245,7 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 	out := &insightsv1.RunRealtimeReportResponse{}
 	if s.cached(ctx, key, out) {
 		out.Metadata = s.metadata(out.Metadata, t, true)
+		s.observe("RunRealtimeReport", start, true)
 		return connect.NewResponse(out), nil
 	}
 	out, err = RunRealtimeReport(ctx, nsCells{s.store, t.ns}, t.prop.Location(), now, req.Msg)
@@ -238,5 +254,14 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 	}
 	out.Metadata = s.metadata(out.Metadata, t, false)
 	s.remember(ctx, key, out)
+	s.observe("RunRealtimeReport", start, false)
 	return connect.NewResponse(out), nil
+}
+
+func (s *Service) observe(method string, start time.Time, cached bool) {
+	label := "miss"
+	if cached {
+		label = "hit"
+	}
+	s.cfg.Metrics.QuerySeconds.WithLabelValues(method, label).Observe(time.Since(start).Seconds())
 }

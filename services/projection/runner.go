@@ -8,13 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -48,6 +51,7 @@ type Config struct {
 	// IdleBucket evicts in-memory buckets untouched for this long.
 	IdleBucket time.Duration
 	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
 
 // Defaults fills zero fields.
@@ -75,6 +79,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
 	}
 }
 
@@ -140,8 +147,15 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	load := func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error {
 		return p.store.ScanCells(ctx, p.ns, property, g, bucket, bucket+1, fn)
 	}
-	lastFlush := time.Now()
+	lastFlush, lastLag := time.Now(), time.Time{}
 	ev := &eventv1.Event{}
+	partLabel := strconv.Itoa(int(id))
+	lag := p.cfg.Metrics.ConsumerLag.WithLabelValues(string(p.ns), partLabel)
+	defer p.cfg.Metrics.ConsumerLag.DeleteLabelValues(string(p.ns), partLabel)
+	outcome := func(o string) prometheus.Counter {
+		return p.cfg.Metrics.ProjectedEvents.WithLabelValues(string(p.ns), o)
+	}
+	applied, duplicate, undecodable := outcome("applied"), outcome("duplicate"), outcome("undecodable")
 	for {
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if part.pending > 0 {
@@ -167,12 +181,23 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			ev.Reset()
 			if err := proto.Unmarshal(rec.Value, ev); err != nil || ev.EventId == "" {
 				part.undecodable++
+				undecodable.Inc()
 				p.cfg.Logger.Warn("skipping undecodable record", "projection", p.ns, "partition", id, "offset", rec.Offset, "err", err)
-			} else if _, err := part.apply(ev, rec.Offset, load, now); err != nil {
+			} else if counted, err := part.apply(ev, rec.Offset, load, now); err != nil {
 				return fmt.Errorf("apply partition %d offset %d: %w", id, rec.Offset, err)
+			} else if counted {
+				applied.Inc()
+			} else {
+				duplicate.Inc()
 			}
 			part.progress.Next = rec.Offset + 1
 			part.pending++
+		}
+		if now.Sub(lastLag) >= time.Second {
+			if end, err := p.log.EndOffset(ctx, id); err == nil {
+				lag.Set(float64(max(0, end-part.progress.Next)))
+			}
+			lastLag = now
 		}
 		if part.pending > 0 && (part.pending >= p.cfg.MaxPending || now.Sub(lastFlush) >= p.cfg.FlushInterval) {
 			if err := p.flush(ctx, part); err != nil {
@@ -191,9 +216,11 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := p.store.Commit(ctx, p.ns, cp); err != nil {
 		return fmt.Errorf("commit partition %d: %w", part.id, err)
 	}
+	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
 	part.committed(time.Now(), p.cfg.IdleBucket)
 	p.setLive(part.progress)
 	// The log-side offset is informational (lag tools); the authoritative

@@ -1,0 +1,82 @@
+// Package metrics holds the Prometheus collectors every Sextant process
+// exposes at /metrics: ingest rate and produce latency (collect), consumer
+// lag, flush time and applied events (projection), query latency and cache
+// hit rate (insights).
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is one process's collectors, in a registry of its own.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// IngestEvents counts collected events by result: accepted, rejected
+	// (invalid), throttled (rate limit) or failed (log unavailable).
+	IngestEvents *prometheus.CounterVec
+	// AppendSeconds is the time to append a batch durably.
+	AppendSeconds prometheus.Histogram
+	// ConsumerLag is the records of a partition not yet applied.
+	ConsumerLag *prometheus.GaugeVec
+	// FlushSeconds is the time to commit a partition's checkpoint.
+	FlushSeconds *prometheus.HistogramVec
+	// ProjectedEvents counts records by outcome: applied, duplicate,
+	// undecodable.
+	ProjectedEvents *prometheus.CounterVec
+	// QuerySeconds is report latency by method and cache outcome.
+	QuerySeconds *prometheus.HistogramVec
+	// CacheRequests counts cache look-ups by result: hit, miss, error.
+	CacheRequests *prometheus.CounterVec
+	// UpstreamRequests counts the gateway's forwarded calls by backend
+	// service and gRPC code.
+	UpstreamRequests *prometheus.CounterVec
+}
+
+// New returns the collectors, registered with Go and process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		IngestEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_ingest_events_total", Help: "Collected events by result.",
+		}, []string{"result"}),
+		AppendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sextant_append_seconds", Help: "Time to append a batch to the event log durably.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sextant_consumer_lag_records", Help: "Records of a partition not yet applied by a projection.",
+		}, []string{"projection", "partition"}),
+		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sextant_projection_flush_seconds", Help: "Time to commit a partition checkpoint to the view store.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"projection"}),
+		ProjectedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_projected_events_total", Help: "Records consumed by projections, by outcome.",
+		}, []string{"projection", "outcome"}),
+		QuerySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sextant_query_seconds", Help: "Report latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"method", "cache"}),
+		CacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_cache_requests_total", Help: "Report cache look-ups by result.",
+		}, []string{"result"}),
+		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_gateway_upstream_requests_total", Help: "Calls the gateway forwarded, by service and code.",
+		}, []string{"service", "code"}),
+	}
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.ProjectedEvents, m.QuerySeconds,
+		m.CacheRequests, m.UpstreamRequests)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
