@@ -8,15 +8,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"connectrpc.com/connect"
-	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
@@ -24,9 +21,11 @@ import (
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/ratelimit"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 )
 
@@ -57,7 +56,7 @@ type Config struct {
 type Service struct {
 	cfg     Config
 	log     Appender
-	limiter *limiter
+	limiter *ratelimit.Limiter
 	now     func() time.Time
 }
 
@@ -83,7 +82,7 @@ func New(cfg Config, log Appender) *Service {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	return &Service{cfg: cfg, log: log, limiter: newLimiter(rate.Limit(cfg.Rate), cfg.Burst), now: time.Now}
+	return &Service{cfg: cfg, log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), now: time.Now}
 }
 
 // Collect appends one batch.
@@ -186,7 +185,7 @@ func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, me
 		s.cfg.Metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(req.Events)))
 		return nil, err
 	}
-	if wait, ok := s.limiter.take(pid, len(events), meta.Now); !ok {
+	if wait, ok := s.limiter.Take(pid, len(events), meta.Now); !ok {
 		s.cfg.Metrics.IngestEvents.WithLabelValues("throttled").Add(float64(len(events)))
 		e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))
 		e.RetryAfter = wait
@@ -229,81 +228,7 @@ func PartitionKey(ev *eventv1.Event) []byte {
 	return append(b, ev.ClientId...)
 }
 
-func (s *Service) meta(h interface{ Get(string) string }, peer connect.Peer) Meta {
-	m := Meta{UserAgent: h.Get("User-Agent")}
-	ip := peerAddr(peer.Addr)
-	if ip.IsValid() && s.trusted(ip) {
-		if ua := h.Get("Grpcgateway-User-Agent"); ua != "" {
-			m.UserAgent = ua
-		}
-		if xff := h.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
-				ip = a
-			}
-		}
-		if s.cfg.CountryHeader != "" {
-			m.Country = strings.ToUpper(strings.TrimSpace(h.Get(s.cfg.CountryHeader)))
-		}
-	}
-	m.ClientIP = ip
-	return m
-}
-
-func peerAddr(addr string) netip.Addr {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
-
-func (s *Service) trusted(ip netip.Addr) bool {
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// limiter is a token bucket per property.
-type limiter struct {
-	limit rate.Limit
-	burst int
-	mu    sync.Mutex
-	byID  map[string]*rate.Limiter
-}
-
-func newLimiter(l rate.Limit, burst int) *limiter {
-	return &limiter{limit: l, burst: burst, byID: make(map[string]*rate.Limiter)}
-}
-
-// take consumes n tokens or reports how long to wait before retrying.
-func (l *limiter) take(id string, n int, now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	lim, ok := l.byID[id]
-	if !ok {
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.byID[id] = lim
-	}
-	l.mu.Unlock()
-	r := lim.ReserveN(now, n)
-	if !r.OK() {
-		return time.Second, false
-	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d, false
-	}
-	return 0, true
-}
-
-// RetryAfterSeconds renders a delay for a Retry-After header.
-func RetryAfterSeconds(d time.Duration) string {
-	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
+func (s *Service) meta(h clientinfo.Headers, peer connect.Peer) Meta {
+	c := clientinfo.Policy{TrustedProxies: s.cfg.TrustedProxies, CountryHeader: s.cfg.CountryHeader}.Of(h, peer.Addr)
+	return Meta{UserAgent: c.UserAgent, ClientIP: c.IP, Country: c.Country}
 }

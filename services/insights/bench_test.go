@@ -14,8 +14,9 @@ import (
 )
 
 // benchCells is 30 days × 24 hours × 50 dimension tuples of hour cells,
-// each with a few dozen users out of 20 000 and their sessions.
-func benchCells(b *testing.B) (*memCells, time.Time) {
+// each with 1..maxUsers users out of 20 000 (half of them active) and as
+// many sessions.
+func benchCells(b *testing.B, maxUsers int) (*memCells, time.Time, int) {
 	b.Helper()
 	const days, tuples, usersPool = 30, 50, 20000
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -31,11 +32,12 @@ func benchCells(b *testing.B) (*memCells, time.Time) {
 		}.Encode()
 	}
 	cells := make([]viewstore.Cell, 0, days*24*tuples)
+	size := 0
 	for h := 0; h < days*24; h++ {
 		bucket := start.Add(time.Duration(h) * time.Hour).Unix()
 		for _, k := range keys {
 			a := analytics.NewAggregate()
-			n := 5 + rng.IntN(40)
+			n := 1 + rng.IntN(maxUsers)
 			a.Events = int64(n * 2)
 			a.PageViews = int64(n)
 			a.EngagementMsec = int64(n) * 7000
@@ -53,10 +55,11 @@ func benchCells(b *testing.B) (*memCells, time.Time) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			size += len(v)
 			cells = append(cells, viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: bucket, Dims: k, Value: v})
 		}
 	}
-	return newMemCells(cells...), start.AddDate(0, 0, days)
+	return newMemCells(cells...), start.AddDate(0, 0, days), size
 }
 
 // cpuTime is the CPU time the process has used: on a shared machine it is a
@@ -69,8 +72,20 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// BenchmarkRunReport reads 36 000 hour cells per report. "heavy" cells hold
+// 25 users on average (about 800 bytes each), "light" ones 3.
 func BenchmarkRunReport(b *testing.B) {
-	cells, now := benchCells(b)
+	for _, data := range []struct {
+		name     string
+		maxUsers int
+	}{{"heavy", 49}, {"light", 5}} {
+		b.Run(data.name, func(b *testing.B) { benchmarkRunReport(b, data.maxUsers) })
+	}
+}
+
+func benchmarkRunReport(b *testing.B, maxUsers int) {
+	cells, now, size := benchCells(b, maxUsers)
+	b.Logf("%d cells, %.1f MB of values", len(cells.cells), float64(size)/1e6)
 	ranges := []*insightsv1.DateRange{dr("30daysAgo", "yesterday")}
 	cases := []struct {
 		name string

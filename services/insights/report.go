@@ -381,6 +381,7 @@ type scanner struct {
 	last      *bucketInfo
 	key       []byte
 	rows      []int32 // the rows of the cell being read
+	ec        evalCtx // the cell being read; a field, so that it is not allocated per cell
 	merger    *merger
 
 	staticFilter bool // the filter reads tuple values only
@@ -531,7 +532,8 @@ func (s *scanner) add(c viewstore.Cell) error {
 	if !ti.pass {
 		return nil
 	}
-	ec := evalCtx{t: ti, q: q}
+	ec := &s.ec
+	*ec = evalCtx{t: ti, q: q}
 	if s.keyHasTime || (q.filter != nil && !s.staticFilter) {
 		ec.b = s.bucket(c.Bucket)
 	}
@@ -543,7 +545,7 @@ func (s *scanner) add(c viewstore.Cell) error {
 		}
 		ec.rng = ri
 		if q.filter != nil && !s.staticFilter && (s.rangeFilter || !checked) {
-			if !q.filter(&ec) {
+			if !q.filter(ec) {
 				if s.rangeFilter {
 					continue
 				}

@@ -1,0 +1,408 @@
+// Package gateway is the API gateway and load balancer: one public address
+// for REST, Connect, gRPC-Web and gRPC that authenticates, rate-limits and
+// forwards to the collect, insights and projection copies over gRPC, with
+// client-side round-robin balancing, health checking and retries.
+//
+// A collect batch may be retried on another copy when one dies: the gateway
+// gives every event without a client-set id its id before forwarding, and
+// projections drop duplicates by event id, so a retry never double counts.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	_ "google.golang.org/grpc/health" // client-side health checking
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
+	projectionv1 "github.com/sextant-analytics/sextant/gen/sextant/projection/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/clientinfo"
+	"github.com/sextant-analytics/sextant/pkg/metrics"
+	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/ratelimit"
+)
+
+// Config configures the gateway.
+type Config struct {
+	// Backend addresses (host:port) of each service's copies.
+	Collect, Insights, Projection []string
+	// Rate and Burst bound each property's events per second.
+	Rate  float64
+	Burst int
+	// Client is how the visitor's address and country are learned.
+	Client clientinfo.Policy
+	// MaxInFlight bounds the batches of one stream forwarded at once.
+	MaxInFlight  int
+	MaxBodyBytes int
+	Logger       *slog.Logger
+	Metrics      *metrics.Metrics
+}
+
+// Gateway forwards the three APIs to their backends.
+type Gateway struct {
+	cfg        Config
+	collect    collectv1.CollectServiceClient
+	insights   insightsv1.InsightsServiceClient
+	projection projectionv1.ProjectionServiceClient
+	conns      []*grpc.ClientConn
+	limiter    *ratelimit.Limiter
+}
+
+var (
+	_ collectv1connect.CollectServiceHandler       = (*Gateway)(nil)
+	_ insightsv1connect.InsightsServiceHandler     = (*Gateway)(nil)
+	_ projectionv1connect.ProjectionServiceHandler = (*Gateway)(nil)
+)
+
+// serviceConfig balances round robin over healthy backends and retries
+// calls that failed with UNAVAILABLE (a backend died or is draining) on
+// another one.
+func serviceConfig(service string) string {
+	return fmt.Sprintf(`{
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "healthCheckConfig": {"serviceName": %q},
+  "methodConfig": [{
+    "name": [{"service": %q}],
+    "waitForReady": false,
+    "retryPolicy": {
+      "maxAttempts": 5,
+      "initialBackoff": "0.02s",
+      "maxBackoff": "0.5s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+}`, service, service)
+}
+
+func dial(targets []string, service string, maxBytes int) (*grpc.ClientConn, error) {
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("gateway: no backends for %s", service)
+	}
+	r := manual.NewBuilderWithScheme("sextant")
+	addrs := make([]resolver.Address, len(targets))
+	for i, t := range targets {
+		addrs[i] = resolver.Address{Addr: t}
+	}
+	r.InitialState(resolver.State{Addresses: addrs})
+	return grpc.NewClient("sextant:///"+service,
+		grpc.WithResolvers(r),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(serviceConfig(service)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxRetryRPCBufferSize(2*maxBytes)))
+}
+
+// New dials the backends (lazily: connections are made on first use).
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Rate <= 0 {
+		cfg.Rate = 50_000
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 100_000
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 16
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	g := &Gateway{cfg: cfg, limiter: ratelimit.New(cfg.Rate, cfg.Burst)}
+	for _, b := range []struct {
+		targets []string
+		service string
+		set     func(*grpc.ClientConn)
+	}{
+		{cfg.Collect, collectv1connect.CollectServiceName, func(c *grpc.ClientConn) { g.collect = collectv1.NewCollectServiceClient(c) }},
+		{cfg.Insights, insightsv1connect.InsightsServiceName, func(c *grpc.ClientConn) { g.insights = insightsv1.NewInsightsServiceClient(c) }},
+		{cfg.Projection, projectionv1connect.ProjectionServiceName, func(c *grpc.ClientConn) {
+			g.projection = projectionv1.NewProjectionServiceClient(c)
+		}},
+	} {
+		if len(b.targets) == 0 {
+			continue
+		}
+		conn, err := dial(b.targets, b.service, cfg.MaxBodyBytes)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.conns = append(g.conns, conn)
+		b.set(conn)
+	}
+	return g, nil
+}
+
+// Close closes the backend connections.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, c := range g.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Serves reports whether the gateway forwards service (it has backends).
+func (g *Gateway) Serves(service string) bool {
+	switch service {
+	case collectv1connect.CollectServiceName:
+		return g.collect != nil
+	case insightsv1connect.InsightsServiceName:
+		return g.insights != nil
+	case projectionv1connect.ProjectionServiceName:
+		return g.projection != nil
+	}
+	return false
+}
+
+// outgoing carries the caller's key and what is known of the client to the
+// backend, which trusts the gateway as a proxy.
+func (g *Gateway) outgoing(ctx context.Context, h clientinfo.Headers, peer string) context.Context {
+	c := g.cfg.Client.Of(h, peer)
+	md := metadata.Pairs("authorization", h.Get("Authorization"))
+	if c.UserAgent != "" {
+		md.Set(strings.ToLower(clientinfo.HeaderForwardedUA), c.UserAgent)
+	}
+	if c.IP.IsValid() {
+		md.Set(strings.ToLower(clientinfo.HeaderForwardedFor), c.IP.String())
+	}
+	if c.Country != "" && g.cfg.Client.CountryHeader != "" {
+		md.Set(strings.ToLower(g.cfg.Client.CountryHeader), c.Country)
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+func (g *Gateway) count(service string, err error) {
+	g.cfg.Metrics.UpstreamRequests.WithLabelValues(service, status.Code(err).String()).Inc()
+}
+
+// prepare authorizes a batch, rate-limits it and gives every event an id.
+func (g *Gateway) prepare(ctx context.Context, req *collectv1.CollectRequest) error {
+	if req == nil {
+		return apierror.Invalid("invalid batch", apierror.Violation{Field: "batch", Description: "required", Code: apierror.ValueRequired})
+	}
+	pid, err := auth.Authorize(ctx, req.PropertyId, property.Write)
+	if err != nil {
+		return err
+	}
+	if n := len(req.Events); n > 0 {
+		if wait, ok := g.limiter.Take(pid, n, time.Now()); !ok {
+			e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))
+			e.RetryAfter = wait
+			return e
+		}
+	}
+	for _, ev := range req.Events {
+		if ev.GetEventId() == "" {
+			ev.EventId = newEventID()
+		}
+	}
+	return nil
+}
+
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) forwardCollect(ctx context.Context, h clientinfo.Headers, peer string, req *collectv1.CollectRequest) (*collectv1.CollectResponse, error) {
+	if err := g.prepare(ctx, req); err != nil {
+		return nil, err
+	}
+	resp, err := g.collect.Collect(g.outgoing(ctx, h, peer), req)
+	g.count(collectv1connect.CollectServiceName, err)
+	if err != nil {
+		return nil, fromGRPC(err)
+	}
+	return resp, nil
+}
+
+// Collect forwards one batch.
+func (g *Gateway) Collect(ctx context.Context, req *connect.Request[collectv1.CollectRequest]) (*connect.Response[collectv1.CollectResponse], error) {
+	resp, err := g.forwardCollect(ctx, req.Header(), req.Peer().Addr, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// StreamCollect forwards each batch of the stream as its own call, so that
+// each can be balanced and retried on its own, and acknowledges them in
+// order.
+func (g *Gateway) StreamCollect(ctx context.Context, stream *connect.BidiStream[collectv1.StreamCollectRequest, collectv1.StreamCollectResponse]) error {
+	h, peer := stream.RequestHeader(), stream.Peer().Addr
+	pending := make(chan chan *collectv1.StreamCollectResponse, g.cfg.MaxInFlight)
+	sendErr := make(chan error, 1)
+	go func() {
+		defer close(sendErr)
+		for ch := range pending {
+			if err := stream.Send(<-ch); err != nil {
+				sendErr <- err
+				for range pending {
+				}
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var recvErr error
+	for {
+		msg, err := stream.Receive()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				recvErr = err
+			}
+			break
+		}
+		ch := make(chan *collectv1.StreamCollectResponse, 1)
+		select {
+		case pending <- ch:
+		case <-ctx.Done():
+			recvErr = ctx.Err()
+		}
+		if recvErr != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := &collectv1.StreamCollectResponse{Sequence: msg.Sequence}
+			resp, err := g.forwardCollect(ctx, h, peer, msg.GetBatch())
+			if err != nil {
+				out.Error = batchError(err)
+			} else {
+				out.Accepted, out.EventIds = resp.Accepted, resp.EventIds
+			}
+			ch <- out
+		}()
+	}
+	wg.Wait()
+	close(pending)
+	if err := <-sendErr; err != nil {
+		return err
+	}
+	return recvErr
+}
+
+// batchError reports a rejected batch inside the stream.
+func batchError(err error) *collectv1.BatchError {
+	out := &collectv1.BatchError{Code: "INTERNAL", Message: "internal error"}
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		out.Code = strings.ToUpper(connect.Code(kindCodes[ae.Kind]).String())
+		out.Message = ae.Error()
+		for _, v := range ae.Violations {
+			out.Violations = append(out.Violations, &collectv1.FieldViolation{FieldPath: v.Field, Description: v.Description, ValidationCode: v.Code})
+		}
+		return out
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		out.Code = strings.ToUpper(ce.Code().String())
+		out.Message = ce.Message()
+		for _, d := range ce.Details() {
+			if v, derr := d.Value(); derr == nil {
+				if br, ok := v.(*errdetails.BadRequest); ok {
+					for _, f := range br.FieldViolations {
+						out.Violations = append(out.Violations, &collectv1.FieldViolation{FieldPath: f.Field, Description: f.Description, ValidationCode: f.Reason})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+var kindCodes = map[apierror.Kind]connect.Code{
+	apierror.Internal:           connect.CodeInternal,
+	apierror.InvalidArgument:    connect.CodeInvalidArgument,
+	apierror.Unauthenticated:    connect.CodeUnauthenticated,
+	apierror.PermissionDenied:   connect.CodePermissionDenied,
+	apierror.NotFound:           connect.CodeNotFound,
+	apierror.ResourceExhausted:  connect.CodeResourceExhausted,
+	apierror.FailedPrecondition: connect.CodeFailedPrecondition,
+	apierror.Unavailable:        connect.CodeUnavailable,
+}
+
+// fromGRPC turns a backend's gRPC status into a Connect error with the
+// same code, message and details.
+func fromGRPC(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	ce := connect.NewError(connect.Code(st.Code()), errors.New(st.Message()))
+	for _, d := range st.Details() {
+		if m, ok := d.(proto.Message); ok {
+			if detail, derr := connect.NewErrorDetail(m); derr == nil {
+				ce.AddDetail(detail)
+			}
+		}
+	}
+	return ce
+}
+
+// RunReport forwards a report.
+func (g *Gateway) RunReport(ctx context.Context, req *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error) {
+	if _, err := auth.Authorize(ctx, req.Msg.PropertyId, property.Read); err != nil {
+		return nil, err
+	}
+	resp, err := g.insights.RunReport(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
+	g.count(insightsv1connect.InsightsServiceName, err)
+	if err != nil {
+		return nil, fromGRPC(err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// RunRealtimeReport forwards a realtime report.
+func (g *Gateway) RunRealtimeReport(ctx context.Context, req *connect.Request[insightsv1.RunRealtimeReportRequest]) (*connect.Response[insightsv1.RunRealtimeReportResponse], error) {
+	if _, err := auth.Authorize(ctx, req.Msg.PropertyId, property.Read); err != nil {
+		return nil, err
+	}
+	resp, err := g.insights.RunRealtimeReport(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
+	g.count(insightsv1connect.InsightsServiceName, err)
+	if err != nil {
+		return nil, fromGRPC(err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// ListProjections forwards to a projection copy.
+func (g *Gateway) ListProjections(ctx context.Context, req *connect.Request[projectionv1.ListProjectionsRequest]) (*connect.Response[projectionv1.ListProjectionsResponse], error) {
+	resp, err := g.projection.ListProjections(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
+	g.count(projectionv1connect.ProjectionServiceName, err)
+	if err != nil {
+		return nil, fromGRPC(err)
+	}
+	return connect.NewResponse(resp), nil
+}
