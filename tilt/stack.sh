@@ -219,7 +219,7 @@ fetch_jars() {
   t0=$(now)
   rm -rf "$partial"
   mkdir -p "$LIB"
-  if ! mvn -B -q -f "$TILT_DIR/pom.xml" -P "$what" \
+  if ! mvn -B -q -Dstyle.color=never -f "$TILT_DIR/pom.xml" -P "$what" \
     dependency:copy-dependencies -DoutputDirectory="$partial" 9>&-; then
     rm -rf "$partial"
     die "mvn could not fetch the $what jars (see its output above)"
@@ -408,7 +408,7 @@ kafka_java_opts() {
   local heap=($KAFKA_HEAP)
   printf '%s\n' "${heap[@]}" \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent -XX:+PerfDisableSharedMem \
+    -XX:+ExplicitGCInvokesConcurrent -XX:+PerfDisableSharedMem -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true \
     "-Djava.io.tmpdir=$TMP/kafka" \
     "-Dkafka.logs.dir=$LOGS" \
@@ -446,7 +446,7 @@ cassandra_command() {
   # shellcheck disable=SC2206
   local heap=($CASSANDRA_HEAP)
   printf '%s\n' "$java" "${heap[@]}" \
-    -XX:+UseG1GC -XX:+PerfDisableSharedMem -Xss256k \
+    -XX:+UseG1GC -XX:+PerfDisableSharedMem -XX:+ExitOnOutOfMemoryError -Xss256k \
     -Djava.net.preferIPv4Stack=true -Djava.awt.headless=true \
     "-Dcassandra.config=file://$CONF/cassandra/cassandra.yaml" \
     "-Dcassandra.storagedir=$DATA/cassandra" \
