@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs Sextant's whole test suite: what CI runs, from a fresh clone.
-# Usage: ./test.sh            everything
-#        FUZZTIME=30s ./test.sh   longer fuzzing runs (default 5s each)
+# It starts the distributed stack (Kafka, Cassandra, Redis: ./tilt/stack.sh)
+# for the integration tests and stops it again unless it was running before.
+# Usage: ./test.sh                    everything
+#        FUZZTIME=30s ./test.sh       longer fuzzing runs (default 5s each)
+#        SEXTANT_NO_STACK=1 ./test.sh the embedded path only (the stack's tests skip)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -43,8 +46,25 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   fi
 fi
 
+if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
+  step "distributed stack: Kafka, Cassandra, Redis"
+  if ./tilt/stack.sh status >/dev/null 2>&1; then
+    echo "already running: leaving it running afterwards"
+  else
+    trap './tilt/stack.sh down || true' EXIT
+  fi
+  ./tilt/stack.sh up
+  eval "$(./tilt/stack.sh env)"
+  ./tilt/stack.sh status
+fi
+
 step "go test (unit, integration, end-to-end, README examples)"
-go test -count=1 ./...
+go test -count=1 -timeout 20m ./...
+
+if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
+  step "disruptive tests (restart the shared Cassandra), alone"
+  SEXTANT_DISRUPTIVE=1 go test -count=1 -timeout 10m -run 'TestCassandraRestart' -v ./cmd/sextant | grep -E '^(=== RUN|--- |PASS|FAIL|ok)' 
+fi
 
 step "fuzzing the decoders (${FUZZTIME:-5s} each)"
 grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
