@@ -35,9 +35,15 @@
 #   SEXTANT_STACK_REDIS_PORT [6379]      SEXTANT_STACK_CQL_KEYSPACE [sextant] (for env)
 #   SEXTANT_STACK_KAFKA_HEAP ["-Xms256m -Xmx512m"]
 #   SEXTANT_STACK_CASSANDRA_HEAP ["-Xms1g -Xmx1g"]
+#   SEXTANT_STACK_CASSANDRA_COMMITLOG_SYNC [batch]: batch (fsync before each
+#     acknowledgement: acknowledged writes survive a SIGKILL), group (fsync
+#     every 15ms, writes wait for it) or periodic (fsync every 10s, ScyllaDB's
+#     default: a SIGKILL can lose the last seconds of acknowledged writes)
 #   SEXTANT_STACK_KAFKA_TIMEOUT [120]    SEXTANT_STACK_CASSANDRA_TIMEOUT [180]
 #   SEXTANT_STACK_REDIS_TIMEOUT [20]     seconds to wait for readiness
-#   JAVA_HOME                            a JDK >= 17 (default: java on PATH)
+#   JAVA_HOME                            a JDK >= 17 (default: java on PATH); Cassandra
+#                                        5.0 needs 17: if that java is another version,
+#                                        a JDK 17 under /usr/lib/jvm is used for it
 set -euo pipefail
 
 TILT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -53,6 +59,7 @@ REDIS_PORT=${SEXTANT_STACK_REDIS_PORT:-6379}
 CQL_KEYSPACE=${SEXTANT_STACK_CQL_KEYSPACE:-sextant}
 KAFKA_HEAP=${SEXTANT_STACK_KAFKA_HEAP:--Xms256m -Xmx512m}
 CASSANDRA_HEAP=${SEXTANT_STACK_CASSANDRA_HEAP:--Xms1g -Xmx1g}
+CASSANDRA_COMMITLOG_SYNC=${SEXTANT_STACK_CASSANDRA_COMMITLOG_SYNC:-batch}
 KAFKA_TIMEOUT=${SEXTANT_STACK_KAFKA_TIMEOUT:-120}
 CASSANDRA_TIMEOUT=${SEXTANT_STACK_CASSANDRA_TIMEOUT:-180}
 REDIS_TIMEOUT=${SEXTANT_STACK_REDIS_TIMEOUT:-20}
@@ -90,34 +97,85 @@ done
 
 # port_open PORT: true if something accepts TCP connections on HOST:PORT.
 port_open() {
+  # shellcheck disable=SC2016 # $0 and $1 are the inner bash's arguments
   timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
 }
 
 now() { date +%s; }
 
-# Serializes commands that start or stop servers (Tilt, tests and people may
-# run this script at the same time). fd 9 is closed in every server we start.
-take_lock() {
+# Locks: one per server, so that Tilt, tests and people can run this script
+# at the same time (`up kafka` and `up cassandra` run in parallel, two `up
+# kafka` do not), and one around mvn. A lock is a file descriptor: 5 (fetch),
+# 6 (kafka), 7 (cassandra), 8 (redis); every server we start has them closed.
+# Server locks are always taken in the order kafka, cassandra, redis, and
+# before the fetch lock, so two invocations cannot deadlock.
+HELD_LOCKS=" "
+lock_fd() {
+  case $1 in fetch) echo 5 ;; kafka) echo 6 ;; cassandra) echo 7 ;; redis) echo 8 ;; esac
+}
+take_lock() { # NAME...
+  local name fd
   mkdir -p "$RUN"
-  exec 9>"$RUN/stack.lock"
-  if ! flock -n 9; then
-    say "waiting for another stack.sh to finish..."
-    flock -w 900 9 || die "another stack.sh holds $RUN/stack.lock for too long"
-  fi
+  for name in "$@"; do
+    [[ $HELD_LOCKS == *" $name "* ]] && continue
+    fd=$(lock_fd "$name")
+    eval "exec $fd>\"\$RUN/\$name.lock\""
+    if ! flock -n "$fd"; then
+      say "waiting for another tilt/stack.sh to finish with $name..."
+      flock -w 900 "$fd" || die "another tilt/stack.sh holds $RUN/$name.lock for too long"
+    fi
+    HELD_LOCKS+="$name "
+  done
+}
+release_lock() { # NAME
+  local fd
+  fd=$(lock_fd "$1")
+  eval "exec $fd>&-"
+  HELD_LOCKS=${HELD_LOCKS/ $1 / }
+}
+# in_order SERVER...: the servers named, in lock order, without repeats.
+in_order() {
+  local s a
+  for s in "${SERVERS[@]}"; do
+    for a in "$@"; do
+      if [[ $a == "$s" ]]; then
+        echo "$s"
+        break
+      fi
+    done
+  done
 }
 
+java_major() { # JAVA -> major version (8, 11, 17, 21...)
+  local v major
+  v=$("$1" -version 2>&1 | sed -n '1s/.* version "\([^"]*\)".*/\1/p')
+  major=${v%%.*}
+  [[ $major == 1 ]] && major=$(echo "$v" | cut -d. -f2)
+  [[ $major =~ ^[0-9]+$ ]] && echo "$major" || echo 0
+}
+
+# java_bin [cassandra]: the java to run. Kafka 4 needs Java >= 17; Cassandra
+# 5.0 runs on Java 11 and 17 only, so for it a JDK 17 is looked for when the
+# default java is another version.
 java_bin() {
-  local j
+  local j major
   if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
     j=$JAVA_HOME/bin/java
   else
-    j=$(command -v java) || die "java not found: install a JDK >= 17 (apt-get install -y openjdk-17-jre-headless) or set JAVA_HOME"
+    j=$(command -v java) || die "java not found: install a JDK 17 (apt-get install -y openjdk-17-jre-headless) or set JAVA_HOME"
   fi
-  local v major
-  v=$("$j" -version 2>&1 | sed -n '1s/.* version "\([^"]*\)".*/\1/p')
-  major=${v%%.*}
-  [[ $major == 1 ]] && major=$(echo "$v" | cut -d. -f2)
-  [[ $major =~ ^[0-9]+$ && $major -ge 17 ]] || die "$j is Java '$v': Kafka 4 and Cassandra 5 need Java 17 or newer (set JAVA_HOME)"
+  major=$(java_major "$j")
+  ((major >= 17)) || die "$j is Java $major: Kafka 4 and Cassandra 5 need Java 17 (set JAVA_HOME)"
+  if [[ ${1:-} == cassandra && $major != 17 ]]; then
+    local c
+    for c in /usr/lib/jvm/*17*/bin/java; do
+      if [[ -x $c && $(java_major "$c") == 17 ]]; then
+        echo "$c"
+        return 0
+      fi
+    done
+    say "warning: Cassandra 5.0 supports Java 11 and 17, and $j is Java $major: it may fail to start (set JAVA_HOME to a JDK 17)"
+  fi
   echo "$j"
 }
 
@@ -134,11 +192,17 @@ cmdline_marker() {
   esac
 }
 
-alive() { # PID: running and not a zombie
-  local pid=$1 state
-  [[ -r /proc/$pid/stat ]] || return 1
-  state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [[ -n $state && $state != Z && $state != X ]]
+# alive PID: the process exists and is not a zombie. A JVM's main thread can
+# be a zombie while its other threads still run (and hold its sockets), so
+# every thread is looked at: the process is dead once all of them are.
+alive() {
+  local pid=$1 st state
+  [[ -d /proc/$pid/task ]] || return 1
+  for st in /proc/"$pid"/task/*/stat; do
+    state=$(sed 's/^.*) //' "$st" 2>/dev/null | cut -d' ' -f1) || continue
+    [[ -n $state && $state != Z && $state != X ]] && return 0
+  done
+  return 1
 }
 
 # server_pid SERVER: prints the pid of our running server, or fails.
@@ -168,6 +232,7 @@ redis_ping() {
   if command -v redis-cli >/dev/null 2>&1; then
     [[ $(timeout 3 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
   else
+    # shellcheck disable=SC2016
     timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"; printf "PING\r\n" >&3; IFS= read -r l <&3; [[ $l == "+PONG"* ]]' "$HOST" "$REDIS_PORT" 2>/dev/null
   fi
 }
@@ -213,22 +278,32 @@ fetch_jars() {
   if [[ -f $dir/.fetched && $(<"$dir/.fetched") == "$stamp" ]]; then
     return 0
   fi
+  take_lock fetch
+  if [[ -f $dir/.fetched && $(<"$dir/.fetched") == "$stamp" ]]; then
+    release_lock fetch # another invocation fetched them meanwhile
+    return 0
+  fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found: install Maven (apt-get install -y maven)"
   say "fetching $what jars from Maven Central into $dir (the first fetch takes a few minutes)..."
   local t0 partial=$dir.partial
   t0=$(now)
   rm -rf "$partial"
-  mkdir -p "$LIB"
-  if ! mvn -B -q -Dstyle.color=never -f "$TILT_DIR/pom.xml" -P "$what" \
-    dependency:copy-dependencies -DoutputDirectory="$partial" 9>&-; then
+  mkdir -p "$LIB" "$LOGS"
+  # mvn's output goes to a file: Debian's Maven 3.8 prints stray colour codes
+  # even in batch mode, and -q leaves nothing else worth showing on success.
+  local mlog=$LOGS/mvn-$what.log
+  if ! mvn -B -q -f "$TILT_DIR/pom.xml" -P "$what" \
+    dependency:copy-dependencies -DoutputDirectory="$partial" </dev/null >"$mlog" 2>&1; then
+    sed 's/\x1b\[[0-9;]*m//g' "$mlog" | tail -n 40 >&2
     rm -rf "$partial"
-    die "mvn could not fetch the $what jars (see its output above)"
+    die "mvn could not fetch the $what jars (log: $mlog)"
   fi
   ls "$partial"/*.jar >/dev/null 2>&1 || die "mvn fetched no $what jars into $partial"
   echo "$stamp" >"$partial/.fetched"
   rm -rf "$dir"
   mv "$partial" "$dir"
-  say "$what jars: $(ls "$dir"/*.jar | wc -l) files, $(du -sh "$dir" | cut -f1), in $(($(now) - t0))s"
+  release_lock fetch
+  say "$what jars: $(find "$dir" -name '*.jar' | wc -l) files, $(du -sh "$dir" | cut -f1), in $(($(now) - t0))s"
 }
 
 # ---------------------------------------------------------------- Redis install
@@ -243,10 +318,10 @@ ensure_redis_installed() {
   mkdir -p "$LOGS"
   local apt_log=$LOGS/apt-redis.log
   say "installing redis-server with apt-get (log: $apt_log)..."
-  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q redis-server >"$apt_log" 2>&1 9>&-; then
+  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q redis-server >"$apt_log" 2>&1; then
     say "apt-get install failed; running apt-get update and trying again..."
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -q >>"$apt_log" 2>&1 9>&- || true
-    if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q redis-server >>"$apt_log" 2>&1 9>&-; then
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -q >>"$apt_log" 2>&1 || true
+    if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q redis-server >>"$apt_log" 2>&1; then
       tail -n 20 "$apt_log" >&2
       die "could not install redis-server with apt-get"
     fi
@@ -256,8 +331,8 @@ ensure_redis_installed() {
   # 6379). Stop that one: this stack runs its own, without persistence.
   if pgrep -x redis-server >/dev/null 2>&1; then
     say "stopping the redis-server that the Debian package started"
-    "${sudo[@]}" service redis-server stop >/dev/null 2>&1 9>&- ||
-      "${sudo[@]}" /etc/init.d/redis-server stop >/dev/null 2>&1 9>&- || true
+    "${sudo[@]}" service redis-server stop >/dev/null 2>&1 ||
+      "${sudo[@]}" /etc/init.d/redis-server stop >/dev/null 2>&1 || true
   fi
 }
 
@@ -321,8 +396,18 @@ logger.netclient.level = warn
 EOF
 }
 
+commitlog_sync_yaml() {
+  case $CASSANDRA_COMMITLOG_SYNC in
+    periodic) printf 'commitlog_sync: periodic\ncommitlog_sync_period: 10000ms\n' ;;
+    group) printf 'commitlog_sync: group\ncommitlog_sync_group_window: 15ms\n' ;;
+    batch) printf 'commitlog_sync: batch\n' ;;
+    *) die "SEXTANT_STACK_CASSANDRA_COMMITLOG_SYNC must be periodic, group or batch, not '$CASSANDRA_COMMITLOG_SYNC'" ;;
+  esac
+}
+
 write_cassandra_config() {
   local d=$DATA/cassandra
+  commitlog_sync_yaml >/dev/null # validates the setting (dies here, not in the heredoc)
   mkdir -p "$CONF/cassandra" "$d" "$TMP/cassandra" "$LOGS/cassandra"
   cat >"$CONF/cassandra/cassandra.yaml" <<EOF
 # Written by tilt/stack.sh: edits are overwritten at each start.
@@ -349,8 +434,7 @@ saved_caches_directory: $d/saved_caches
 hints_directory: $d/hints
 cdc_raw_directory: $d/cdc_raw
 
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+$(commitlog_sync_yaml)
 commitlog_segment_size: 8MiB
 
 authenticator: AllowAllAuthenticator
@@ -434,7 +518,7 @@ format_kafka() {
   local opts
   mapfile -t opts < <(kafka_java_opts)
   if ! "$java" "${opts[@]}" -cp "$LIB/kafka/*" kafka.tools.StorageTool \
-    format -t "$id" -c "$CONF/kafka/server.properties" --ignore-formatted >"$flog" 2>&1 9>&-; then
+    format -t "$id" -c "$CONF/kafka/server.properties" --ignore-formatted >"$flog" 2>&1; then
     tail -n 30 "$flog" >&2
     die "could not format Kafka's storage (log: $flog)"
   fi
@@ -442,7 +526,7 @@ format_kafka() {
 
 cassandra_command() {
   local java jamm
-  java=$(java_bin)
+  java=$(java_bin cassandra 2>/dev/null)
   # shellcheck disable=SC2206
   local heap=($CASSANDRA_HEAP)
   printf '%s\n' "$java" "${heap[@]}" \
@@ -478,7 +562,7 @@ cassandra_command() {
     --add-opens=java.base/java.lang=ALL-UNNAMED \
     --add-opens=java.base/java.util=ALL-UNNAMED \
     --add-opens=java.base/java.nio=ALL-UNNAMED
-  jamm=$(ls "$LIB/cassandra"/jamm-*.jar 2>/dev/null | head -1 || true)
+  jamm=$(find "$LIB/cassandra" -maxdepth 1 -name 'jamm-*.jar' | head -n 1)
   [[ -n $jamm ]] && printf '%s\n' "-javaagent:$jamm"
   printf '%s\n' -cp "$LIB/cassandra/*" org.apache.cassandra.service.CassandraDaemon
 }
@@ -503,8 +587,9 @@ launch() {
     printf '\n'
   } >"$log"
   # The child writes its own pid, then execs the server (same pid).
+  # shellcheck disable=SC2016
   (cd "$STACK_DIR" && setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" "${cmd[@]}" \
-    </dev/null >>"$log" 2>&1 9>&-)
+    </dev/null >>"$log" 2>&1 5>&- 6>&- 7>&- 8>&-)
   local i
   for ((i = 0; i < 50; i++)); do
     [[ -s $pidf ]] && return 0
@@ -531,7 +616,7 @@ start_server() {
   rm -f "$(pid_file "$server")"
   check_ports_free "$server"
   case $server in
-    kafka | cassandra) java_bin >/dev/null ;; # fails here, with its message, if Java is unfit
+    kafka | cassandra) java_bin "$server" >/dev/null ;; # fails here, with its message, if Java is unfit
   esac
   case $server in
     kafka)
@@ -611,14 +696,19 @@ stop_server() { # SERVER [SIGNAL]
   for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.2; done
   alive "$pid" && die "$server (pid $pid) is still alive"
   rm -f "$(pid_file "$server")"
+  # The kernel may need a moment to release the ports of a killed process.
+  local p
+  for p in $(server_ports "$server"); do
+    for ((i = 0; i < 50; i++)); do port_open "$p" || break; sleep 0.2; done
+  done
   say "$server stopped"
 }
 
 wipe_server() {
   local server=$1
   say "wiping $server's data and logs"
-  rm -rf "${DATA:?}/$server" "$CONF/$server" "$TMP/$server" \
-    "$LOGS/$server.log" "$LOGS/$server.log.1" "$LOGS/$server"
+  rm -rf "${DATA:?}/$server" "${CONF:?}/$server" "${TMP:?}/$server" \
+    "${LOGS:?}/$server.log" "$LOGS/$server.log.1" "${LOGS:?}/$server"
   [[ $server == kafka ]] && rm -f "$LOGS/kafka-format.log"
   return 0
 }
@@ -629,7 +719,8 @@ cmd_up() {
   local servers=("$@") s t0
   ((${#servers[@]})) || servers=("${SERVERS[@]}")
   for s in "${servers[@]}"; do need_server "$s"; done
-  take_lock
+  mapfile -t servers < <(in_order "${servers[@]}")
+  take_lock "${servers[@]}"
   t0=$(now)
   # Start every server first and wait afterwards: they boot in parallel.
   local started=()
@@ -656,7 +747,8 @@ cmd_down() {
     esac
   done
   ((${#servers[@]})) || servers=("${SERVERS[@]}")
-  take_lock
+  mapfile -t servers < <(in_order "${servers[@]}")
+  take_lock "${servers[@]}"
   # Stop the servers in parallel: Kafka and Cassandra each take a few seconds.
   local pids=() rc=0
   for s in "${servers[@]}"; do
@@ -718,9 +810,9 @@ EOF
 }
 
 main() {
-  local cmd=${1:-}
+  local sub=${1:-}
   (($#)) && shift
-  case $cmd in
+  case $sub in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status ;;
@@ -735,31 +827,29 @@ main() {
       ;;
     stop)
       need_server "${1:-}"
-      take_lock
+      take_lock "$1"
       stop_server "$1"
       ;;
     kill)
       need_server "${1:-}"
-      take_lock
+      take_lock "$1"
       stop_server "$1" KILL
       ;;
     restart)
       need_server "${1:-}"
-      take_lock
+      take_lock "$1"
       stop_server "$1"
-      exec 9>&-
       cmd_up "$1"
       ;;
     start-* | stop-* | restart-* | kill-*)
-      valid_server "${cmd#*-}" || usage
-      main "${cmd%%-*}" "${cmd#*-}"
+      valid_server "${sub#*-}" || usage
+      main "${sub%%-*}" "${sub#*-}"
       ;;
     logs)
       need_server "${1:-}"
       exec tail -n 100 -F "$(log_file "$1")"
       ;;
     fetch)
-      take_lock
       fetch_jars kafka
       fetch_jars cassandra
       ;;
