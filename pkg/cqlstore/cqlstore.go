@@ -1,0 +1,394 @@
+// Package cqlstore is the viewstore.Store of distributed mode, on ScyllaDB
+// (or Apache Cassandra) through gocql and gocqlx.
+//
+// # Schema
+//
+// The tables are created by the embedded migrations (migrations/*.cql, run
+// by Migrate with gocqlx/migrate; `sextant migrate` calls it). Open only
+// connects, and refuses a keyspace that is missing or not migrated.
+//
+//	cells           ((ns, property, grain, slot), bucket, dims, part) -> last_offset, value
+//	progress        ((ns), part)                   -> next, applied, duplicates, watermark
+//	partition_state ((ns, part, shard), skey)      -> value
+//	watermarks      ((ns, property), part)         -> received, next
+//	meta            ((kind), mkey)                 -> value
+//
+// A cell partition holds one slot of one grain: the bucket floor-divided by
+// slotSpan (an hour of minute cells, a day of hour cells), so partitions do
+// not grow with time and a report over 30 days reads 30 hour-cell
+// partitions, which ScanCells fetches concurrently and delivers in order.
+// A log partition's state is spread over stateShards CQL partitions by a
+// hash of the key, since it holds a day of event ids of a busy partition.
+//
+// # Commit without atomicity
+//
+// Cassandra and ScyllaDB cannot write a checkpoint of hundreds of cells in
+// many partitions atomically (logged batches are limited to tens of KB and
+// are slow), and Commit does not pretend to. It writes in three steps,
+// each started only once the previous one fully succeeded:
+//
+//  1. the cells, grouped by partition into small unlogged batches (each
+//     atomic and cheap because it touches one partition), concurrently;
+//  2. the state upserts and deletes (batched by shard) and the
+//     watermarks, concurrently;
+//  3. the progress row.
+//
+// When Commit returns nil everything is readable: every write was
+// acknowledged at the configured consistency (LOCAL_QUORUM by default),
+// and reads use the same level.
+//
+// A Commit that fails half way leaves part of the new checkpoint next to
+// the old progress row. The projector resumes from the progress it reads
+// and applies the events after it again, which is safe because:
+//
+//   - Rows hold absolute values, never increments, so rewriting one is
+//     harmless.
+//   - Every cell carries last_offset, the offset of the newest event it
+//     reflects. A projector resuming from an older progress loads the cell
+//     and skips the events at or below that offset for it, so no event is
+//     counted twice in a cell that was written ahead of the progress, and
+//     cells that were not written get their events applied again.
+//   - State is written only after all cells: an event id that a state
+//     entry written ahead marks as seen, so that the event now counts as a
+//     duplicate, belongs to an event whose cells are all stored. Deletes
+//     written ahead forget entries that were due to be forgotten.
+//   - Watermarks, written after the cells too, only vouch for stored
+//     cells.
+//
+// Writing progress (or state) before cells would be wrong: a crash after
+// it would drop events whose cells were never written.
+//
+// What is not exact: state spans several batches, so a failure in step 2
+// can store the session entries of a checkpoint without its seen event
+// ids or the reverse. Events applied again then update an open session
+// twice or not at all (its page view count and engagement), which can
+// only change engagement-derived attributes of that session's later
+// events; cell counts stay exact. And the progress counters count an
+// event whose id was stored ahead as a duplicate rather than as applied.
+//
+// All statements are prepared, and every write is idempotent (absolute
+// values, no counters, no lightweight transactions), so the driver may
+// retry it. Rows are last-write-wins by the client-side timestamp of the
+// write, so the clocks of the machines running projections must be
+// synchronised (NTP), as for any Cassandra client.
+package cqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/scylladb/gocqlx/v2"
+
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// ErrClosed is returned by every operation on a closed Store.
+var ErrClosed = errors.New("cqlstore: closed")
+
+// Config configures Open and Migrate.
+type Config struct {
+	// Hosts are the contact points, "host" or "host:port" (port 9042 by
+	// default). The rest of the cluster is discovered.
+	Hosts []string
+	// Keyspace defaults to "sextant".
+	Keyspace string
+	// Consistency of reads and writes: ONE, QUORUM, LOCAL_QUORUM (the
+	// default), LOCAL_ONE, ALL, … (case-insensitive).
+	Consistency string
+	// Timeout of one request, 5s by default.
+	Timeout time.Duration
+	// Logger receives the store's lifecycle messages and the driver's
+	// (component=gocql). Nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	defaultKeyspace    = "sextant"
+	defaultConsistency = "LOCAL_QUORUM"
+	defaultTimeout     = 5 * time.Second
+	// schemaTimeout bounds a schema change in Migrate: Cassandra can take
+	// many seconds to agree on one on a busy machine.
+	schemaTimeout = 60 * time.Second
+)
+
+var keyspaceRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
+
+// settings are Config with defaults applied and validated.
+type settings struct {
+	hosts    []string
+	keyspace string
+	cons     gocql.Consistency
+	timeout  time.Duration
+	log      *slog.Logger
+}
+
+func (c Config) settings() (settings, error) {
+	s := settings{keyspace: c.Keyspace, timeout: c.Timeout, log: c.Logger}
+	for _, h := range c.Hosts {
+		if h = strings.TrimSpace(h); h != "" {
+			s.hosts = append(s.hosts, h)
+		}
+	}
+	if len(s.hosts) == 0 {
+		return s, errors.New("cqlstore: no hosts configured")
+	}
+	if s.keyspace == "" {
+		s.keyspace = defaultKeyspace
+	}
+	if !keyspaceRE.MatchString(s.keyspace) {
+		return s, fmt.Errorf("cqlstore: invalid keyspace name %q (letters, digits and _, starting with a letter, at most 48)", s.keyspace)
+	}
+	cons := c.Consistency
+	if cons == "" {
+		cons = defaultConsistency
+	}
+	cons = strings.ReplaceAll(strings.TrimSpace(cons), "-", "_")
+	var err error
+	if s.cons, err = gocql.ParseConsistencyWrapper(cons); err != nil {
+		return s, fmt.Errorf("cqlstore: consistency %q: %w", c.Consistency, err)
+	}
+	if s.cons == gocql.Serial || s.cons == gocql.LocalSerial || s.cons == gocql.Any {
+		return s, fmt.Errorf("cqlstore: consistency %s cannot be used for both reads and writes", s.cons)
+	}
+	if s.timeout <= 0 {
+		s.timeout = defaultTimeout
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// cluster returns the driver configuration; keyspace may be empty.
+func (s settings) cluster(keyspace string, timeout time.Duration) (*gocql.ClusterConfig, error) {
+	c := gocql.NewCluster()
+	for _, h := range s.hosts {
+		host, port, err := net.SplitHostPort(h)
+		if err != nil {
+			// No port: the default one.
+			c.Hosts = append(c.Hosts, h)
+			continue
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return nil, fmt.Errorf("cqlstore: host %q: invalid port", h)
+		}
+		c.Hosts = append(c.Hosts, net.JoinHostPort(host, port))
+	}
+	c.Keyspace = keyspace
+	c.ProtoVersion = 4
+	c.Consistency = s.cons
+	c.Timeout = timeout
+	c.WriteTimeout = timeout
+	c.ReadTimeout = max(timeout, 11*time.Second)
+	c.ConnectTimeout = max(timeout, 10*time.Second)
+	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
+	// A node that went away (a restart, a network partition) is tried
+	// again every few seconds rather than every minute, and the first
+	// connection is retried a few times before Open gives up.
+	c.ReconnectInterval = 2 * time.Second
+	c.ReconnectionPolicy = &gocql.ExponentialReconnectionPolicy{MaxRetries: 10, InitialInterval: 200 * time.Millisecond, MaxInterval: 5 * time.Second}
+	c.InitialReconnectionPolicy = &gocql.ConstantReconnectionPolicy{MaxRetries: 2, Interval: time.Second}
+	c.PageSize = pageSize
+	c.Logger = gocqlLogger{l: s.log.With("component", "gocql")}
+	return c, nil
+}
+
+// connect opens a session on keyspace ("" for none).
+func (s settings) connect(keyspace string, timeout time.Duration) (gocqlx.Session, error) {
+	c, err := s.cluster(keyspace, timeout)
+	if err != nil {
+		return gocqlx.Session{}, err
+	}
+	return gocqlx.WrapSession(c.CreateSession())
+}
+
+// pageSize is the rows per page of every paged read.
+const pageSize = 5000
+
+// Store implements viewstore.Store on a CQL keyspace. It is safe for
+// concurrent use.
+type Store struct {
+	sess     gocqlx.Session
+	keyspace string
+	log      *slog.Logger
+
+	mu       sync.RWMutex // guards closed; held shared while registering in ops
+	closed   bool
+	inflight sync.WaitGroup // operations running; Close waits for them
+}
+
+var _ viewstore.Store = (*Store)(nil)
+
+// Open connects to the keyspace of cfg, which Migrate must have created.
+// The session reconnects by itself when nodes restart; ctx only bounds
+// Open.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	set, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		sess gocqlx.Session
+		err  error
+	}
+	// CreateSession takes no context; run it aside so that ctx bounds the
+	// wait (a session finished after ctx ended is closed).
+	done := make(chan result, 1)
+	go func() {
+		sess, err := set.connect(set.keyspace, set.timeout)
+		done <- result{sess, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.err == nil {
+				r.sess.Close()
+			}
+		}()
+		return nil, fmt.Errorf("cqlstore: open: %w", ctx.Err())
+	}
+	if r.err != nil {
+		return nil, set.explainConnectError(ctx, r.err)
+	}
+	s := &Store{sess: r.sess, keyspace: set.keyspace, log: set.log}
+	if err := s.checkSchema(ctx); err != nil {
+		s.sess.Close()
+		return nil, err
+	}
+	set.log.Info("cqlstore opened", "hosts", strings.Join(set.hosts, ","), "keyspace", set.keyspace, "consistency", set.cons.String())
+	return s, nil
+}
+
+// explainConnectError tells a missing keyspace from other failures: the
+// driver reports a keyspace that does not exist only as a session without
+// connections, so it asks again without one.
+func (set settings) explainConnectError(ctx context.Context, err error) error {
+	if !errors.Is(err, gocql.ErrNoConnectionsStarted) || ctx.Err() != nil {
+		return fmt.Errorf("cqlstore: connect to %s: %w", strings.Join(set.hosts, ","), err)
+	}
+	sess, perr := set.connect("", set.timeout)
+	if perr != nil {
+		return fmt.Errorf("cqlstore: connect to %s: %w", strings.Join(set.hosts, ","), err)
+	}
+	defer sess.Close()
+	exists, kerr := keyspaceExists(ctx, sess, set.keyspace)
+	switch {
+	case kerr != nil:
+		return fmt.Errorf("cqlstore: connect to keyspace %q: %w", set.keyspace, err)
+	case !exists:
+		return fmt.Errorf("cqlstore: keyspace %q does not exist: run `sextant migrate` first", set.keyspace)
+	}
+	return fmt.Errorf("cqlstore: connect to keyspace %q: %w", set.keyspace, err)
+}
+
+func keyspaceExists(ctx context.Context, sess gocqlx.Session, keyspace string) (bool, error) {
+	var name string
+	err := sess.ContextQuery(ctx, `SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, nil).
+		Bind(keyspace).Scan(&name)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// checkSchema refuses a keyspace the embedded migrations did not all run
+// on.
+func (s *Store) checkSchema(ctx context.Context) error {
+	want, err := migrationNames()
+	if err != nil {
+		return fmt.Errorf("cqlstore: %w", err)
+	}
+	applied := map[string]int{}
+	iter := s.sess.ContextQuery(ctx, `SELECT name, done FROM gocqlx_migrate`, nil).Iter()
+	var name string
+	var done int
+	for iter.Scan(&name, &done) {
+		applied[name] = done
+	}
+	if err := iter.Close(); err != nil {
+		if strings.Contains(err.Error(), "gocqlx_migrate") {
+			return fmt.Errorf("cqlstore: keyspace %q has no schema: run `sextant migrate` first", s.keyspace)
+		}
+		return fmt.Errorf("cqlstore: check schema of keyspace %q: %w", s.keyspace, err)
+	}
+	for _, m := range want {
+		if done, ok := applied[m.name]; !ok || done < m.statements {
+			return fmt.Errorf("cqlstore: keyspace %q lacks migration %s: run `sextant migrate` first", s.keyspace, m.name)
+		}
+	}
+	return nil
+}
+
+// enter registers a running operation; the caller must call s.inflight.Done.
+func (s *Store) enter(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cqlstore: %s: %w", op, err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return fmt.Errorf("cqlstore: %s: %w", op, ErrClosed)
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+// Close waits for running operations and closes the session. Operations
+// started after Close return ErrClosed; closing again does nothing.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.inflight.Wait()
+	s.sess.Close()
+	s.log.Info("cqlstore closed", "keyspace", s.keyspace)
+	return nil
+}
+
+// checkNamespace rejects namespaces the schema cannot hold: progress is
+// partitioned by the namespace alone, and an empty partition key is
+// invalid.
+func checkNamespace(op string, ns viewstore.Namespace) error {
+	if ns == "" {
+		return fmt.Errorf("cqlstore: %s: empty namespace", op)
+	}
+	return nil
+}
+
+// gocqlLogger adapts slog to the driver's logger. The driver only logs
+// what went wrong or changed (connections lost, nodes up or down), so
+// messages that read as failures are warnings and the rest informational.
+type gocqlLogger struct{ l *slog.Logger }
+
+func (g gocqlLogger) Print(v ...any)                 { g.log(fmt.Sprint(v...)) }
+func (g gocqlLogger) Printf(format string, v ...any) { g.log(fmt.Sprintf(format, v...)) }
+func (g gocqlLogger) Println(v ...any)               { g.log(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+
+func (g gocqlLogger) log(msg string) {
+	msg = strings.TrimSpace(strings.TrimPrefix(msg, "gocql: "))
+	level := slog.LevelInfo
+	lower := strings.ToLower(msg)
+	for _, w := range []string{"error", "unable", "fail", "warn", "timeout", "timed out", "refused", "down", "lost"} {
+		if strings.Contains(lower, w) {
+			level = slog.LevelWarn
+			break
+		}
+	}
+	g.l.Log(context.Background(), level, msg)
+}
