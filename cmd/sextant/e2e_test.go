@@ -34,6 +34,25 @@ import (
 // binary is the sextant binary built once for the end-to-end tests.
 var binary string
 
+// serverEnv is the environment of servers started by startServer (nil: the
+// test's own).
+var serverEnv []string
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// embeddedEnv is the test's environment without SEXTANT_ settings, so that
+// the embedded tests stay embedded when the distributed stack's variables
+// are exported.
+func embeddedEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SEXTANT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sextant-e2e")
 	if err != nil {
@@ -102,6 +121,10 @@ func startServer(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	args := append([]string{"serve", "--data-dir", dataDir, "--addr", addr, "--flush-interval", "50ms"}, extra...)
 	p := &proc{cmd: exec.Command(binary, args...), addr: addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Env = serverEnv
+	if p.cmd.Env == nil {
+		p.cmd.Env = embeddedEnv()
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +189,9 @@ type keys struct {
 
 func createProperty(t *testing.T, dataDir, name string) keys {
 	t.Helper()
-	out, err := exec.Command(binary, "property", "create", "--name", name, "--json", "--data-dir", dataDir).Output()
+	cmd := exec.Command(binary, "property", "create", "--name", name, "--json", "--data-dir", dataDir)
+	cmd.Env = embeddedEnv()
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("property create: %v", err)
 	}

@@ -30,20 +30,34 @@ func envName(flagName string) string {
 	return "SEXTANT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-func (f flags) String(name, def, usage string) *string {
+func help(name, usage string) string { return usage + " (env " + envName(name) + ")" }
+
+func (f flags) StringVar(p *string, name, def, usage string) {
 	if v, ok := os.LookupEnv(envName(name)); ok {
 		def = v
 	}
-	return f.FlagSet.String(name, def, usage+" (env "+envName(name)+")")
+	f.FlagSet.StringVar(p, name, def, help(name, usage))
 }
 
-func (f flags) Int(name string, def int, usage string) *int {
+func (f flags) String(name, def, usage string) *string {
+	p := new(string)
+	f.StringVar(p, name, def, usage)
+	return p
+}
+
+func (f flags) IntVar(p *int, name string, def int, usage string) {
 	if v, ok := os.LookupEnv(envName(name)); ok {
 		if n, err := strconv.Atoi(v); err == nil {
 			def = n
 		}
 	}
-	return f.FlagSet.Int(name, def, usage+" (env "+envName(name)+")")
+	f.FlagSet.IntVar(p, name, def, help(name, usage))
+}
+
+func (f flags) Int(name string, def int, usage string) *int {
+	p := new(int)
+	f.IntVar(p, name, def, usage)
+	return p
 }
 
 func (f flags) Float(name string, def float64, usage string) *float64 {
@@ -52,7 +66,7 @@ func (f flags) Float(name string, def float64, usage string) *float64 {
 			def = n
 		}
 	}
-	return f.FlagSet.Float64(name, def, usage+" (env "+envName(name)+")")
+	return f.FlagSet.Float64(name, def, help(name, usage))
 }
 
 func (f flags) Bool(name string, def bool, usage string) *bool {
@@ -61,7 +75,7 @@ func (f flags) Bool(name string, def bool, usage string) *bool {
 			def = b
 		}
 	}
-	return f.FlagSet.Bool(name, def, usage+" (env "+envName(name)+")")
+	return f.FlagSet.Bool(name, def, help(name, usage))
 }
 
 func (f flags) Duration(name string, def time.Duration, usage string) *time.Duration {
@@ -70,15 +84,31 @@ func (f flags) Duration(name string, def time.Duration, usage string) *time.Dura
 			def = d
 		}
 	}
-	return f.FlagSet.Duration(name, def, usage+" (env "+envName(name)+")")
+	return f.FlagSet.Duration(name, def, help(name, usage))
+}
+
+// ListVar is a comma-separated list.
+func (f flags) ListVar(p *[]string, name, usage string) {
+	*p = splitList(os.Getenv(envName(name)))
+	f.FlagSet.Func(name, help(name, usage), func(v string) error {
+		*p = splitList(v)
+		return nil
+	})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // parse parses args; -h prints usage and returns errUsage.
 func (f flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
-		}
 		return errUsage
 	}
 	if f.NArg() > 0 {

@@ -18,6 +18,8 @@ Usage:
   sextant serve [flags]                      run the services (see sextant serve -h)
   sextant property create --name NAME [--json] [--time-zone TZ]
   sextant property list [--json]
+  sextant kafka init [flags]                 create the event topic (distributed mode)
+  sextant migrate [flags]                    create the CQL keyspace and tables (distributed mode)
   sextant version
 
 Every flag has an environment fallback: --data-dir is SEXTANT_DATA_DIR, and so on.
@@ -41,6 +43,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "property":
 		err = propertyCmd(ctx, args[1:], stdout, stderr)
+	case "kafka":
+		err = kafkaCmd(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = migrateCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 	case "help", "-h", "--help":

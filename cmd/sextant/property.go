@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/sextant-analytics/sextant/pkg/property"
 )
@@ -17,47 +16,29 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errUsage
 	}
 	f := newFlags("property "+args[0], stderr)
-	dataDir := f.String("data-dir", "./data", "directory of the embedded view store")
+	var e engines
+	e.flags(f)
 	asJSON := f.Bool("json", false, "print JSON")
-	switch args[0] {
-	case "create":
-		name := f.String("name", "", "the property's name (required)")
-		tz := f.String("time-zone", "UTC", "IANA time zone reports use")
-		if err := f.parse(args[1:]); err != nil {
-			return err
-		}
-		if *name == "" {
-			fmt.Fprintln(stderr, "--name is required")
-			return errUsage
-		}
-		if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-			return err
-		}
-		st, err := openStore(*dataDir, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		p, keys, err := property.NewRegistry(st).Create(ctx, *name, *tz)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(keys)
-		}
-		fmt.Fprintf(stdout, "Created property %q (%s, %s). Its keys are shown only this once:\nexport SEXTANT_PROPERTY_ID=%s\nexport SEXTANT_WRITE_KEY=%s\nexport SEXTANT_READ_KEY=%s\n",
-			p.Name, p.ID, p.TimeZone, keys.PropertyID, keys.WriteKey, keys.ReadKey)
-		return nil
-	case "list":
-		if err := f.parse(args[1:]); err != nil {
-			return err
-		}
-		st, err := openStore(*dataDir, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		list, err := property.NewRegistry(st).List(ctx)
+	var name, tz *string
+	if args[0] == "create" {
+		name = f.String("name", "", "the property's name (required)")
+		tz = f.String("time-zone", "UTC", "IANA time zone reports use")
+	}
+	if args[0] != "create" && args[0] != "list" {
+		fmt.Fprintf(stderr, "unknown property command %q\n", args[0])
+		return errUsage
+	}
+	if err := f.parse(args[1:]); err != nil {
+		return err
+	}
+	st, err := e.openViews(ctx, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := property.NewRegistry(st)
+	if args[0] == "list" {
+		list, err := reg.List(ctx)
 		if err != nil {
 			return err
 		}
@@ -69,6 +50,18 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return nil
 	}
-	fmt.Fprintf(stderr, "unknown property command %q\n", args[0])
-	return errUsage
+	if *name == "" {
+		fmt.Fprintln(stderr, "--name is required")
+		return errUsage
+	}
+	p, keys, err := reg.Create(ctx, *name, *tz)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(keys)
+	}
+	fmt.Fprintf(stdout, "Created property %q (%s, %s). Its keys are shown only this once:\nexport SEXTANT_PROPERTY_ID=%s\nexport SEXTANT_WRITE_KEY=%s\nexport SEXTANT_READ_KEY=%s\n",
+		p.Name, p.ID, p.TimeZone, keys.PropertyID, keys.WriteKey, keys.ReadKey)
+	return nil
 }

@@ -8,13 +8,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // example is one `sh` block of the README and the output shown after it.
 type example struct {
+	tag      string // "" for `sh`, "distributed" for `sh distributed`
 	line     int
 	script   string
 	kind     string // "json", "text" or "" (output not shown)
@@ -43,8 +46,8 @@ func readmeExamples(t *testing.T) []example {
 		if inBlock && strings.HasPrefix(line, "```") {
 			inBlock = false
 			switch {
-			case info == "sh":
-				out = append(out, example{line: start, script: body.String()})
+			case info == "sh" || strings.HasPrefix(info, "sh "):
+				out = append(out, example{tag: strings.TrimSpace(strings.TrimPrefix(info, "sh")), line: start, script: body.String()})
 			case strings.HasSuffix(info, " output") && len(out) > 0 && out[len(out)-1].kind == "":
 				out[len(out)-1].kind = strings.TrimSuffix(info, " output")
 				out[len(out)-1].expected = body.String()
@@ -111,14 +114,24 @@ func grpcurlDir(t *testing.T) string {
 // fresh server, and compares each answer with the one the README shows.
 func TestREADME(t *testing.T) {
 	skipShort(t)
-	examples := readmeExamples(t)
+	examples := withTag(readmeExamples(t), "")
 	bin := grpcurlDir(t)
 	addr := freeAddr(t)
 	srv := startServer(t, t.TempDir(), addr)
-	env := append(os.Environ(), demoEnv(t, srv.stdout.String())...)
+	env := append(embeddedEnv(), demoEnv(t, srv.stdout.String())...)
 	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	runExamples(t, examples, env, map[string]string{"127.0.0.1:8080": addr})
+}
+
+// runExamples runs README examples in order with env, replacing addresses,
+// and compares each answer with the README's.
+func runExamples(t *testing.T, examples []example, env []string, addrs map[string]string) {
+	t.Helper()
 	for _, ex := range examples {
-		script := strings.ReplaceAll(ex.script, "127.0.0.1:8080", addr)
+		script := ex.script
+		for from, to := range addrs {
+			script = strings.ReplaceAll(script, from, to)
+		}
 		var got string
 		var err error
 		// Reports may run before the projection committed the events sent
@@ -179,4 +192,69 @@ func compare(ex example, got string) error {
 		}
 	}
 	return nil
+}
+
+func withTag(all []example, tag string) []example {
+	var out []example
+	for _, ex := range all {
+		if ex.tag == tag {
+			out = append(out, ex)
+		}
+	}
+	return out
+}
+
+var readmeAddr = regexp.MustCompile(`127\.0\.0\.1:80\d\d`)
+
+// TestREADMEDistributed runs the README's distributed section verbatim
+// (but for the ports) on the local stack, then every quick-start example
+// against its gateway.
+func TestREADMEDistributed(t *testing.T) {
+	needStack(t)
+	all := readmeExamples(t)
+	setup := withTag(all, "distributed")
+	if len(setup) != 1 {
+		t.Fatalf("want one `sh distributed` block in the README, found %d", len(setup))
+	}
+	addrs := map[string]string{}
+	for _, a := range readmeAddr.FindAllString(setup[0].script, -1) {
+		if _, ok := addrs[a]; !ok {
+			addrs[a] = freeAddr(t)
+		}
+	}
+	if _, ok := addrs["127.0.0.1:8080"]; !ok {
+		t.Fatal("the distributed section has no gateway on 127.0.0.1:8080")
+	}
+	script := setup[0].script
+	for from, to := range addrs {
+		script = strings.ReplaceAll(script, from, to)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = "../.."
+	cmd.Env = os.Environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			time.Sleep(time.Second)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	})
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.Output(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the distributed section did not finish in 5 minutes")
+	}
+	if err != nil {
+		t.Fatalf("the distributed section failed: %v\n%s\n%s", err, out, stderr.String())
+	}
+	env := append(os.Environ(), demoEnv(t, string(out))...)
+	env = append(env, "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	runExamples(t, withTag(all, ""), env, map[string]string{"127.0.0.1:8080": addrs["127.0.0.1:8080"]})
 }

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -26,39 +24,43 @@ import (
 	projectionv1 "github.com/sextant-analytics/sextant/gen/sextant/projection/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
 	"github.com/sextant-analytics/sextant/pkg/auth"
-	"github.com/sextant-analytics/sextant/pkg/cache"
+	"github.com/sextant-analytics/sextant/pkg/clientinfo"
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
-	"github.com/sextant-analytics/sextant/pkg/pebblelog"
-	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 	"github.com/sextant-analytics/sextant/pkg/server"
 	"github.com/sextant-analytics/sextant/pkg/versions"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/services/collect"
+	"github.com/sextant-analytics/sextant/services/gateway"
 	"github.com/sextant-analytics/sextant/services/insights"
 	"github.com/sextant-analytics/sextant/services/projection"
 )
 
-var allServices = []string{"collect", "projection", "insights"}
+var (
+	allServices     = []string{"collect", "projection", "insights", "gateway"}
+	defaultServices = []string{"collect", "projection", "insights"}
+)
 
 type serveConfig struct {
-	Addr           string
-	DataDir        string
-	Services       []string
-	Partitions     int
-	CollectRate    float64
-	CollectBurst   int
-	MaxBatchEvents int
-	MaxBodyBytes   int
-	FlushInterval  time.Duration
-	CountryHeader  string
-	TrustedProxies []netip.Prefix
-	CacheBytes     int
-	Demo           bool
-	Grace          time.Duration
-	LogLevel       string
-	LogFormat      string
+	Addr               string
+	Engines            engines
+	Services           []string
+	CollectRate        float64
+	CollectBurst       int
+	MaxBatchEvents     int
+	MaxBodyBytes       int
+	FlushInterval      time.Duration
+	CountryHeader      string
+	TrustedProxies     []netip.Prefix
+	CollectBackends    []string
+	InsightsBackends   []string
+	ProjectionBackends []string
+	Demo               bool
+	Grace              time.Duration
+	LogLevel           string
+	LogFormat          string
 }
 
 func (c serveConfig) has(svc string) bool { return slices.Contains(c.Services, svc) }
@@ -74,7 +76,18 @@ func (c serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("--services: unknown service %q (known: %s)", s, strings.Join(allServices, ",")))
 		}
 	}
-	if c.Partitions < 0 || c.Partitions > 1024 {
+	if c.has("gateway") {
+		if len(c.Services) > 1 {
+			errs = append(errs, errors.New("--services: the gateway runs alone (it serves the same APIs as the services it forwards to)"))
+		}
+		if len(c.CollectBackends)+len(c.InsightsBackends)+len(c.ProjectionBackends) == 0 {
+			errs = append(errs, errors.New("the gateway needs --collect-backends, --insights-backends and/or --projection-backends"))
+		}
+	}
+	if len(c.Engines.KafkaBrokers) == 0 && c.has("collect") != c.has("projection") {
+		errs = append(errs, errors.New("--services: with the embedded event log, collect and projection run in one process; give --kafka-brokers to run them apart"))
+	}
+	if c.Engines.Partitions < 0 || c.Engines.Partitions > 1024 {
 		errs = append(errs, errors.New("--partitions must be between 1 and 1024 (0 keeps the stored count)"))
 	}
 	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > 10_000 {
@@ -93,40 +106,31 @@ func (c serveConfig) Validate() error {
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
 	f := newFlags("serve", stderr)
-	addr := f.String("addr", "127.0.0.1:8080", "address serving gRPC, gRPC-Web, Connect and REST")
-	dataDir := f.String("data-dir", "./data", "directory of the embedded event log and view store")
-	services := f.String("services", strings.Join(allServices, ","), "services this process runs")
-	partitions := f.Int("partitions", 0, "event log partitions, fixed when the log is created (0: keep; new logs get 4)")
+	f.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address serving gRPC, gRPC-Web, Connect and REST")
+	c.Engines.flags(f)
+	services := f.String("services", strings.Join(defaultServices, ","), "services this process runs: "+strings.Join(allServices, ", "))
 	rate := f.Float("collect-rate", 50_000, "events per second accepted per property (token bucket)")
-	burst := f.Int("collect-burst", 100_000, "token bucket burst, in events")
-	maxBatch := f.Int("max-batch-events", 500, "most events in one batch")
-	maxBody := f.Int("max-body-bytes", 1<<20, "largest request body")
+	f.IntVar(&c.CollectBurst, "collect-burst", 100_000, "token bucket burst, in events")
+	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
+	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
-	country := f.String("country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
+	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
 	proxies := f.String("trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is trusted")
-	cacheBytes := f.Int("cache-bytes", 64<<20, "size of the in-process report cache")
+	f.ListVar(&c.CollectBackends, "collect-backends", "gateway: collect copies (host:port,… or one dns:/// target)")
+	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
+	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
 	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
-	level := f.String("log-level", "info", "debug, info, warn or error")
-	format := f.String("log-format", "text", "text or json")
+	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	if err := f.parse(args); err != nil {
-		return serveConfig{}, err
+		return c, err
 	}
-	c := serveConfig{
-		Addr: *addr, DataDir: *dataDir, Partitions: *partitions, CollectRate: *rate, CollectBurst: *burst,
-		MaxBatchEvents: *maxBatch, MaxBodyBytes: *maxBody, FlushInterval: *flush, CountryHeader: *country,
-		CacheBytes: *cacheBytes, Demo: *demo, Grace: *grace, LogLevel: *level, LogFormat: *format,
-	}
-	for _, s := range strings.Split(*services, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			c.Services = append(c.Services, s)
-		}
-	}
-	for _, p := range strings.Split(*proxies, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
+	c.CollectRate, c.FlushInterval, c.Demo, c.Grace = *rate, *flush, *demo, *grace
+	c.Services = splitList(*services)
+	for _, p := range splitList(*proxies) {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
 			return c, fmt.Errorf("--trusted-proxies: %w", err)
@@ -151,21 +155,6 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
 }
 
-func openStore(dataDir string, logger *slog.Logger) (*pebblestore.Store, error) {
-	st, err := pebblestore.Open(filepath.Join(dataDir, "views"), pebblestore.Options{Logger: logger})
-	if err != nil {
-		return nil, inUse(dataDir, err)
-	}
-	return st, nil
-}
-
-func inUse(dataDir string, err error) error {
-	if strings.Contains(err.Error(), "lock") || strings.Contains(err.Error(), "temporarily unavailable") {
-		return fmt.Errorf("data dir %s is in use by another sextant process (stop `sextant serve` first): %w", dataDir, err)
-	}
-	return err
-}
-
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseServe(args, stderr)
 	if err != nil {
@@ -176,24 +165,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(logger)
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return err
-	}
 
-	store, err := openStore(cfg.DataDir, logger)
+	store, err := cfg.Engines.openViews(ctx, logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	log, err := pebblelog.Open(filepath.Join(cfg.DataDir, "log"), pebblelog.Options{Partitions: cfg.Partitions, Logger: logger})
-	if err != nil {
-		return inUse(cfg.DataDir, err)
+	var log eventlog.Log
+	if cfg.has("collect") || cfg.has("projection") {
+		if log, err = cfg.Engines.openLog(ctx, logger); err != nil {
+			return err
+		}
+		// Closing the log flushes the producer and leaves the consumer
+		// group: after the server and the projector stopped.
+		defer log.Close()
 	}
-	defer log.Close()
 
 	props := property.NewRegistry(store)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
-	if cfg.Demo {
+	if cfg.Demo && !cfg.has("gateway") {
 		if err := ensureDemo(ctx, props, stdout); err != nil {
 			return err
 		}
@@ -204,64 +194,99 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		services  []server.Service
 		projector *projection.Projector
 	)
-	scopes := map[string]property.Scope{}
+	scopes := map[string]property.Scope{
+		collectv1connect.CollectServiceCollectProcedure:               property.Write,
+		collectv1connect.CollectServiceStreamCollectProcedure:         property.Write,
+		insightsv1connect.InsightsServiceRunReportProcedure:           property.Read,
+		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   property.Read,
+		projectionv1connect.ProjectionServiceListProjectionsProcedure: property.Read,
+	}
+	var (
+		collectH    collectv1connect.CollectServiceHandler
+		insightsH   insightsv1connect.InsightsServiceHandler
+		projectionH projectionv1connect.ProjectionServiceHandler
+	)
+	client := clientinfo.Policy{TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader}
+	if cfg.has("gateway") {
+		gw, err := gateway.New(gateway.Config{
+			Collect: cfg.CollectBackends, Insights: cfg.InsightsBackends, Projection: cfg.ProjectionBackends,
+			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
+			Logger: logger, Metrics: m,
+		})
+		if err != nil {
+			return err
+		}
+		defer gw.Close()
+		if gw.Serves(collectv1connect.CollectServiceName) {
+			collectH = gw
+		}
+		if gw.Serves(insightsv1connect.InsightsServiceName) {
+			insightsH = gw
+		}
+		if gw.Serves(projectionv1connect.ProjectionServiceName) {
+			projectionH = gw
+		}
+	}
 	if cfg.has("collect") {
 		lim := collect.DefaultLimits()
 		lim.MaxEvents = cfg.MaxBatchEvents
-		svc := collect.New(collect.Config{
+		collectH = collect.New(collect.Config{
 			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 		}, log)
+	}
+	if cfg.has("projection") {
+		projector = projection.NewProjector(projection.Config{FlushInterval: cfg.FlushInterval, Logger: logger, Metrics: m}, log, store)
+		projectionH = projection.NewService([]projection.Known{{Name: projector.Name(), Version: projector.Version()}}, log, store, vers)
+	}
+	if cfg.has("insights") {
+		c := cfg.Engines.openCache()
+		defer c.Close()
+		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m}, store, props, vers, c)
+	}
+	if collectH != nil {
 		services = append(services, server.Service{
 			Name: collectv1connect.CollectServiceName,
 			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
-				return collectv1connect.NewCollectServiceHandler(svc, o...)
+				return collectv1connect.NewCollectServiceHandler(collectH, o...)
 			},
 			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 				return collectv1.RegisterCollectServiceHandler(ctx, mux, conn)
 			},
 		})
-		scopes[collectv1connect.CollectServiceCollectProcedure] = property.Write
-		scopes[collectv1connect.CollectServiceStreamCollectProcedure] = property.Write
 	}
-	if cfg.has("projection") {
-		projector = projection.NewProjector(projection.Config{FlushInterval: cfg.FlushInterval, Logger: logger, Metrics: m}, log, store)
-		svc := projection.NewService([]projection.Known{{Name: projector.Name(), Version: projector.Version()}}, log, store, vers)
+	if projectionH != nil {
 		services = append(services, server.Service{
 			Name: projectionv1connect.ProjectionServiceName,
 			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
-				return projectionv1connect.NewProjectionServiceHandler(svc, o...)
+				return projectionv1connect.NewProjectionServiceHandler(projectionH, o...)
 			},
 			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 				return projectionv1.RegisterProjectionServiceHandler(ctx, mux, conn)
 			},
 		})
-		scopes[projectionv1connect.ProjectionServiceListProjectionsProcedure] = property.Read
 	}
-	if cfg.has("insights") {
-		svc := insights.New(insights.Config{Logger: logger, Metrics: m}, store, props, vers, cache.NewMemory(cfg.CacheBytes))
+	if insightsH != nil {
 		services = append(services, server.Service{
 			Name: insightsv1connect.InsightsServiceName,
 			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
-				return insightsv1connect.NewInsightsServiceHandler(svc, o...)
+				return insightsv1connect.NewInsightsServiceHandler(insightsH, o...)
 			},
 			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 				return insightsv1.RegisterInsightsServiceHandler(ctx, mux, conn)
 			},
 		})
-		scopes[insightsv1connect.InsightsServiceRunReportProcedure] = property.Read
-		scopes[insightsv1connect.InsightsServiceRunRealtimeReportProcedure] = property.Read
 	}
 
-	checks := []server.Check{
-		func(ctx context.Context) error {
-			_, err := store.Get(ctx, []byte("readyz"))
-			if errors.Is(err, viewstore.ErrNotFound) {
-				return nil
-			}
-			return err
-		},
-		func(ctx context.Context) error { _, err := log.Partitions(ctx); return err },
+	checks := []server.Check{func(ctx context.Context) error {
+		_, err := store.Get(ctx, []byte("readyz"))
+		if errors.Is(err, viewstore.ErrNotFound) {
+			return nil
+		}
+		return err
+	}}
+	if log != nil {
+		checks = append(checks, func(ctx context.Context) error { _, err := log.Partitions(ctx); return err })
 	}
 	var forward []string
 	if cfg.CountryHeader != "" {
@@ -275,7 +300,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Sextant is serving %s on http://%s (data in %s)\n", strings.Join(cfg.Services, ", "), srv.Addr(), cfg.DataDir)
+	fmt.Fprintf(stdout, "Sextant is serving %s on http://%s (%s)\n", strings.Join(cfg.Services, ", "), srv.Addr(), cfg.Engines.describe())
 
 	// The projector outlives the server by a little: once no request is in
 	// flight it is stopped, and stopping commits what it applied.

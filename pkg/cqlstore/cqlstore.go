@@ -182,6 +182,9 @@ func (s settings) cluster(keyspace string, timeout time.Duration) (*gocql.Cluste
 			return nil, fmt.Errorf("cqlstore: host %q: invalid port", h)
 		}
 		c.Hosts = append(c.Hosts, net.JoinHostPort(host, port))
+		// gocql connects to the nodes it discovers on ClusterConfig.Port,
+		// whatever port a contact point had: use the contact points' port.
+		c.Port, _ = strconv.Atoi(port)
 	}
 	c.Keyspace = keyspace
 	c.ProtoVersion = 4

@@ -98,21 +98,29 @@ func serviceConfig(service string) string {
 }`, service, service)
 }
 
+// dial connects to a service's copies: a list of host:port, or one gRPC
+// target URI such as dns:///collect-headless:8080, whose every address is
+// balanced over (a Kubernetes headless Service resolves to its pods).
 func dial(targets []string, service string, maxBytes int) (*grpc.ClientConn, error) {
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("gateway: no backends for %s", service)
 	}
-	r := manual.NewBuilderWithScheme("sextant")
-	addrs := make([]resolver.Address, len(targets))
-	for i, t := range targets {
-		addrs[i] = resolver.Address{Addr: t}
+	target := targets[0]
+	var opts []grpc.DialOption
+	if len(targets) > 1 || !strings.Contains(target, ":///") {
+		r := manual.NewBuilderWithScheme("sextant")
+		addrs := make([]resolver.Address, len(targets))
+		for i, t := range targets {
+			addrs[i] = resolver.Address{Addr: t}
+		}
+		r.InitialState(resolver.State{Addresses: addrs})
+		target = "sextant:///" + service
+		opts = append(opts, grpc.WithResolvers(r))
 	}
-	r.InitialState(resolver.State{Addresses: addrs})
-	return grpc.NewClient("sextant:///"+service,
-		grpc.WithResolvers(r),
+	return grpc.NewClient(target, append(opts,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig(service)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxRetryRPCBufferSize(2*maxBytes)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxRetryRPCBufferSize(2*maxBytes)))...)
 }
 
 // New dials the backends (lazily: connections are made on first use).

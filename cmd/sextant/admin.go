@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/sextant-analytics/sextant/pkg/cqlstore"
+	"github.com/sextant-analytics/sextant/pkg/kafkalog"
+)
+
+// kafkaCmd: `sextant kafka init` creates the event topic (or checks it).
+func kafkaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "init" {
+		fmt.Fprint(stderr, "usage: sextant kafka init [--kafka-brokers …] [--kafka-topic …] [--kafka-partitions N] [--kafka-replication-factor N] [--kafka-min-insync-replicas N] [--kafka-retention-ms MS]\n")
+		return errUsage
+	}
+	f := newFlags("kafka init", stderr)
+	var e engines
+	e.flags(f)
+	partitions := f.Int("kafka-partitions", 12, "partitions of the event topic (its parallelism; cannot shrink)")
+	rf := f.Int("kafka-replication-factor", 1, "replicas of each partition (3 in production)")
+	isr := f.Int("kafka-min-insync-replicas", 1, "replicas that must have a record before it is acknowledged (2 in production)")
+	retention := f.Int("kafka-retention-ms", -1, "retention; -1 keeps events forever (the log is the source of truth)")
+	if err := f.parse(args[1:]); err != nil {
+		return err
+	}
+	if len(e.KafkaBrokers) == 0 {
+		return errors.New("--kafka-brokers (or SEXTANT_KAFKA_BROKERS) is required")
+	}
+	created, err := kafkalog.InitTopic(ctx, e.kafkaConfig(slog.New(slog.DiscardHandler)), kafkalog.TopicSpec{
+		Partitions: int32(*partitions), ReplicationFactor: int16(*rf), MinInsyncReplicas: *isr, RetentionMs: int64(*retention),
+	})
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(stdout, "created topic %s with %d partitions\n", e.KafkaTopic, *partitions)
+	} else {
+		fmt.Fprintf(stdout, "topic %s exists and matches\n", e.KafkaTopic)
+	}
+	return nil
+}
+
+// migrateCmd: `sextant migrate` creates the keyspace and runs the CQL
+// migrations.
+func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("migrate", stderr)
+	var e engines
+	e.flags(f)
+	rf := f.Int("cql-replication-factor", 1, "replication factor of a new keyspace (3 in production)")
+	dc := f.String("cql-datacenter", "", "datacenter for NetworkTopologyStrategy; SimpleStrategy when empty")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if len(e.CQLHosts) == 0 {
+		return errors.New("--cql-hosts (or SEXTANT_CQL_HOSTS) is required")
+	}
+	if err := cqlstore.Migrate(ctx, e.cqlConfig(slog.New(slog.DiscardHandler)), cqlstore.KeyspaceSpec{ReplicationFactor: *rf, Datacenter: *dc}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "keyspace %s is up to date\n", e.CQLKeyspace)
+	return nil
+}
