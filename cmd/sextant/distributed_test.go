@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,7 +177,6 @@ func TestDistributed(t *testing.T) {
 		"--collect-backends="+c1.addr+","+c2.addr,
 		"--insights-backends="+in.addr,
 		"--projection-backends="+p1.addr+","+p2.addr)
-	_ = p2
 	client := insightsv1connect.NewInsightsServiceClient(http.DefaultClient, "http://"+gw.addr)
 
 	// Phase 1: steady traffic through the gateway; one collector dies.
@@ -215,6 +215,15 @@ func TestDistributed(t *testing.T) {
 		t.Fatalf("%d requests failed: %v", f, snd.lastErr.Load())
 	}
 	waitEvents(t, client, s.keys, map[string]string{"/before": "1600", "/after": "1600"}, 90*time.Second)
+
+	// The survivor holds every partition now.
+	claimed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`partition claimed".*partition=(\d+)`).FindAllStringSubmatch(p2.stderr.String(), -1) {
+		claimed[m[1]] = true
+	}
+	if len(claimed) != 4 {
+		t.Fatalf("the surviving projector claimed partitions %v, want all 4; its log:\n%s", claimed, p2.stderr.String())
+	}
 
 	// The gateway's REST answers from the same data.
 	code, body := postJSON(t, "http://"+gw.addr+"/v1/properties/"+s.keys.PropertyID+":runReport", s.keys.ReadKey,

@@ -24,6 +24,7 @@ import (
 	projectionv1 "github.com/sextant-analytics/sextant/gen/sextant/projection/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
 	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/cache"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
@@ -165,6 +166,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	cache.SetLogger(logger)
 
 	store, err := cfg.Engines.openViews(ctx, logger)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking
 	"google.golang.org/grpc/metadata"
@@ -246,13 +247,33 @@ func (g *Gateway) forwardCollect(ctx context.Context, h clientinfo.Headers, peer
 	if err := g.prepare(ctx, req); err != nil {
 		return nil, err
 	}
-	resp, err := g.collect.Collect(g.outgoing(ctx, h, peer), req)
-	g.count(collectv1connect.CollectServiceName, err)
-	if err != nil {
-		return nil, fromGRPC(err)
+	// gRPC retries a call that never reached a backend; a batch whose
+	// backend died while appending it is retried here, on another copy.
+	// Both are safe: every event has its id, and projections drop
+	// duplicates by id.
+	octx := g.outgoing(ctx, h, peer)
+	backoff := 25 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		resp, err := g.collect.Collect(octx, req)
+		g.count(collectv1connect.CollectServiceName, err)
+		if err == nil {
+			return resp, nil
+		}
+		if status.Code(err) != codes.Unavailable || attempt == collectAttempts || ctx.Err() != nil {
+			return nil, fromGRPC(err)
+		}
+		g.cfg.Logger.WarnContext(ctx, "collect backend unavailable; retrying the batch", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
 	}
-	return resp, nil
 }
+
+// collectAttempts bounds the gateway's own retries of a batch.
+const collectAttempts = 5
 
 // Collect forwards one batch.
 func (g *Gateway) Collect(ctx context.Context, req *connect.Request[collectv1.CollectRequest]) (*connect.Response[collectv1.CollectResponse], error) {
