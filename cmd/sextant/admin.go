@@ -9,6 +9,7 @@ import (
 
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
 	"github.com/sextant-analytics/sextant/pkg/kafkalog"
+	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
 // kafkaCmd: `sextant kafka init` creates the event topic (or checks it).
@@ -41,6 +42,17 @@ func kafkaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		fmt.Fprintf(stdout, "topic %s exists and matches\n", e.KafkaTopic)
 	}
+	dl := e.kafkaConfig(slog.New(slog.DiscardHandler))
+	dl.Topic = deadLetterTopic(e.KafkaTopic)
+	created, err = kafkalog.InitTopic(ctx, dl, kafkalog.TopicSpec{
+		Partitions: 1, ReplicationFactor: int16(*rf), MinInsyncReplicas: *isr, RetentionMs: int64(*retention),
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter topic: %w", err)
+	}
+	if created {
+		fmt.Fprintf(stdout, "created topic %s\n", dl.Topic)
+	}
 	return nil
 }
 
@@ -62,5 +74,31 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stdout, "keyspace %s is up to date\n", e.CQLKeyspace)
+	return nil
+}
+
+// adminKeyCmd: `sextant admin-key create` makes a key for projection
+// management (replay, activate, rollback, delete).
+func adminKeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprint(stderr, "usage: sextant admin-key create [--data-dir …|--cql-hosts …]\n")
+		return errUsage
+	}
+	f := newFlags("admin-key create", stderr)
+	var e engines
+	e.flags(f)
+	if err := f.parse(args[1:]); err != nil {
+		return err
+	}
+	st, err := e.openViews(ctx, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := property.NewRegistry(st).CreateAdminKey(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "export SEXTANT_ADMIN_KEY=%s\n", key)
 	return nil
 }

@@ -50,6 +50,7 @@ type views interface {
 	viewstore.Store
 	Get(ctx context.Context, key []byte) ([]byte, error)
 	Put(ctx context.Context, key, value []byte) error
+	Delete(ctx context.Context, key []byte) error
 	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
 }
 
@@ -96,6 +97,33 @@ func (e *engines) openLog(ctx context.Context, logger *slog.Logger) (eventlog.Lo
 	}
 	return l, nil
 }
+
+// deadLetters is where records that cannot be projected go.
+type deadLetters interface {
+	eventlog.Appender
+	io.Closer
+}
+
+// openDeadLetters opens the dead-letter log: the topic beside the event
+// topic on Kafka, a log of its own under --data-dir otherwise.
+func (e *engines) openDeadLetters(ctx context.Context, logger *slog.Logger) (deadLetters, error) {
+	if len(e.KafkaBrokers) > 0 {
+		cfg := e.kafkaConfig(logger)
+		cfg.Topic = deadLetterTopic(e.KafkaTopic)
+		l, err := kafkalog.Open(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("dead letters: %w", err)
+		}
+		return l, nil
+	}
+	l, err := pebblelog.Open(filepath.Join(e.DataDir, "deadletters"), pebblelog.Options{Partitions: 1, Logger: logger})
+	if err != nil {
+		return nil, inUse(e.DataDir, err)
+	}
+	return l, nil
+}
+
+func deadLetterTopic(topic string) string { return topic + ".deadletters" }
 
 // reportCache is the cache and how to check and close it.
 type reportCache interface {

@@ -448,8 +448,8 @@ func demoEnv(t *testing.T, out string) []string {
 	for _, m := range exportLine.FindAllStringSubmatch(out, -1) {
 		env = append(env, m[1]+"="+m[2])
 	}
-	if len(env) != 3 {
-		t.Fatalf("serve printed %d key lines, want 3:\n%s", len(env), out)
+	if len(env) != 4 {
+		t.Fatalf("serve printed %d key lines, want 4:\n%s", len(env), out)
 	}
 	return env
 }
@@ -530,12 +530,19 @@ func TestLimitsAndDocs(t *testing.T) {
 			t.Errorf("openapi lacks %s (has %v)", p, doc.Paths)
 		}
 	}
-	resp, err = http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	var b []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err = http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// The projector flushes what it applied within the flush interval.
+		if strings.Contains(string(b), "sextant_projection_flush_seconds_count") || time.Now().After(deadline) {
+			break
+		}
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{`sextant_ingest_events_total{result="accepted"} 500`, `sextant_ingest_events_total{result="throttled"} 1`, "sextant_append_seconds_count 1", "sextant_consumer_lag_records{", "sextant_projection_flush_seconds_count"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -547,5 +554,52 @@ func TestLimitsAndDocs(t *testing.T) {
 			t.Fatalf("%s: %v %v", p, resp, err)
 		}
 		resp.Body.Close()
+	}
+}
+
+// TestBeaconAndOrigins: browsers send hits with sendBeacon (text/plain, the
+// write key in the query string) and only from the property's origins.
+func TestBeaconAndOrigins(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "property", "create", "--name", "Shop", "--json", "--data-dir", dir, "--allowed-origins", "https://shop.example")
+	cmd.Env = embeddedEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k keys
+	if err := json.Unmarshal(out, &k); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	startServer(t, dir, addr)
+	send := func(key, origin string) int {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/collect?key="+key, strings.NewReader(`{"clientId":"b1","events":[{"name":"page_view"}]}`))
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name, key, origin string
+		want              int
+	}{
+		{"allowed origin", k.WriteKey, "https://shop.example", 200},
+		{"no origin (not a browser)", k.WriteKey, "", 200},
+		{"another origin", k.WriteKey, "https://evil.example", 403},
+		{"a read key is never taken from a URL", k.ReadKey, "https://shop.example", 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := send(tc.key, tc.origin); got != tc.want {
+				t.Fatalf("status %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

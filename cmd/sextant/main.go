@@ -20,6 +20,9 @@ Usage:
   sextant property list [--json]
   sextant kafka init [flags]                 create the event topic (distributed mode)
   sextant migrate [flags]                    create the CQL keyspace and tables (distributed mode)
+  sextant admin-key create                   a key for managing projections
+  sextant projection list|status|replay|activate|rollback|delete …
+                                             manage projection versions on a running server
   sextant version
 
 Every flag has an environment fallback: --data-dir is SEXTANT_DATA_DIR, and so on.
@@ -47,6 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = kafkaCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCmd(ctx, args[1:], stdout, stderr)
+	case "admin-key":
+		err = adminKeyCmd(ctx, args[1:], stdout, stderr)
+	case "projection":
+		err = projectionCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 	case "help", "-h", "--help":

@@ -24,6 +24,10 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		name = f.String("name", "", "the property's name (required)")
 		tz = f.String("time-zone", "UTC", "IANA time zone reports use")
 	}
+	var origins []string
+	if args[0] == "create" {
+		f.ListVar(&origins, "allowed-origins", "browser origins allowed to send hits (scheme://host,…); any when empty")
+	}
 	if args[0] != "create" && args[0] != "list" {
 		fmt.Fprintf(stderr, "unknown property command %q\n", args[0])
 		return errUsage
@@ -57,6 +61,11 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	p, keys, err := reg.Create(ctx, *name, *tz)
 	if err != nil {
 		return err
+	}
+	if len(origins) > 0 {
+		if p, err = reg.SetAllowedOrigins(ctx, p.ID, origins); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(keys)

@@ -120,6 +120,7 @@ func TestREADME(t *testing.T) {
 	srv := startServer(t, t.TempDir(), addr)
 	env := append(embeddedEnv(), demoEnv(t, srv.stdout.String())...)
 	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	env = append(env, "SEXTANT_SERVER=http://"+addr) // for `sextant projection …`
 	runExamples(t, examples, env, map[string]string{"127.0.0.1:8080": addr})
 }
 
@@ -140,6 +141,7 @@ func runExamples(t *testing.T, examples []example, env []string, addrs map[strin
 		for {
 			cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 			cmd.Env = env
+			cmd.Dir = "../.." // the examples run from the repository's root
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			var out []byte
@@ -229,9 +231,12 @@ func TestREADMEDistributed(t *testing.T) {
 	for from, to := range addrs {
 		script = strings.ReplaceAll(script, from, to)
 	}
+	// A topic and a keyspace of this run's own: replays create versions,
+	// and a version is built once per keyspace.
+	runEnv := append(os.Environ(), "SEXTANT_KAFKA_TOPIC=readme-"+randomName(), "SEXTANT_STACK_CQL_KEYSPACE=readme_"+randomName())
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir = "../.."
-	cmd.Env = os.Environ()
+	cmd.Env = runEnv
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -254,7 +259,8 @@ func TestREADMEDistributed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the distributed section failed: %v\n%s\n%s", err, out, stderr.String())
 	}
-	env := append(os.Environ(), demoEnv(t, string(out))...)
-	env = append(env, "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	env := append(append([]string{}, runEnv...), demoEnv(t, string(out))...)
+	env = append(env, "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"SEXTANT_SERVER=http://"+addrs["127.0.0.1:8080"])
 	runExamples(t, withTag(all, ""), env, map[string]string{"127.0.0.1:8080": addrs["127.0.0.1:8080"]})
 }

@@ -193,15 +193,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	m := metrics.New()
 	var (
-		services  []server.Service
-		projector *projection.Projector
+		services   []server.Service
+		supervisor *projection.Supervisor
 	)
-	scopes := map[string]property.Scope{
-		collectv1connect.CollectServiceCollectProcedure:               property.Write,
-		collectv1connect.CollectServiceStreamCollectProcedure:         property.Write,
-		insightsv1connect.InsightsServiceRunReportProcedure:           property.Read,
-		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   property.Read,
-		projectionv1connect.ProjectionServiceListProjectionsProcedure: property.Read,
+	w, r, a := []property.Scope{property.Write}, []property.Scope{property.Read}, []property.Scope{property.Admin}
+	ra := []property.Scope{property.Read, property.Admin}
+	scopes := map[string][]property.Scope{
+		collectv1connect.CollectServiceCollectProcedure:               w,
+		collectv1connect.CollectServiceStreamCollectProcedure:         w,
+		insightsv1connect.InsightsServiceRunReportProcedure:           r,
+		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   r,
+		projectionv1connect.ProjectionServiceListProjectionsProcedure: ra,
+		projectionv1connect.ProjectionServiceGetReplayProcedure:       ra,
+		projectionv1connect.ProjectionServiceWatchReplayProcedure:     ra,
+		projectionv1connect.ProjectionServiceStartReplayProcedure:     a,
+		projectionv1connect.ProjectionServiceActivateProcedure:        a,
+		projectionv1connect.ProjectionServiceRollbackProcedure:        a,
+		projectionv1connect.ProjectionServiceDeleteVersionProcedure:   a,
 	}
 	var (
 		collectH    collectv1connect.CollectServiceHandler
@@ -235,11 +243,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		collectH = collect.New(collect.Config{
 			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
+			OriginAllowed: props.OriginAllowed,
 		}, log)
 	}
 	if cfg.has("projection") {
-		projector = projection.NewProjector(projection.Config{FlushInterval: cfg.FlushInterval, Logger: logger, Metrics: m}, log, store)
-		projectionH = projection.NewService([]projection.Known{{Name: projector.Name(), Version: projector.Version()}}, log, store, vers)
+		dead, err := cfg.Engines.openDeadLetters(ctx, logger)
+		if err != nil {
+			return err
+		}
+		defer dead.Close()
+		logics := projection.Logics()
+		supervisor = projection.NewSupervisor(projection.Config{
+			FlushInterval: cfg.FlushInterval, DeadLetters: dead, Logger: logger, Metrics: m,
+		}, logics, log, store, vers, time.Second)
+		projectionH = projection.NewService(projection.ServiceConfig{}, logics, log, store, vers)
 	}
 	if cfg.has("insights") {
 		c := cfg.Engines.openCache()
@@ -304,13 +321,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Sextant is serving %s on http://%s (%s)\n", strings.Join(cfg.Services, ", "), srv.Addr(), cfg.Engines.describe())
 
-	// The projector outlives the server by a little: once no request is in
-	// flight it is stopped, and stopping commits what it applied.
+	// The projectors outlive the server by a little: once no request is in
+	// flight they are stopped, and stopping commits what they applied.
 	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer pcancel()
 	projDone := make(chan error, 1)
-	if projector != nil {
-		go func() { projDone <- projector.Run(pctx) }()
+	if supervisor != nil {
+		go func() { projDone <- supervisor.Run(pctx) }()
 	} else {
 		projDone <- nil
 	}
@@ -333,10 +350,15 @@ func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, `Created the demo property %q. Its keys are shown only this once:
+	admin, err := props.CreateAdminKey(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `Created the demo property %q and an admin key. The keys are shown only this once:
 export SEXTANT_PROPERTY_ID=%s
 export SEXTANT_WRITE_KEY=%s
 export SEXTANT_READ_KEY=%s
-`, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey)
+export SEXTANT_ADMIN_KEY=%s
+`, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey, admin)
 	return nil
 }

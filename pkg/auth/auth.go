@@ -4,6 +4,7 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -56,20 +57,21 @@ func BearerKey(header string) string {
 }
 
 // Interceptor authenticates every call whose procedure is in scopes: a
-// missing or unknown key is Unauthenticated, a key of the wrong scope
-// PermissionDenied. Procedures not listed (health, reflection) pass.
+// missing or unknown key is Unauthenticated, a key of none of the
+// procedure's scopes PermissionDenied. Procedures not listed (health,
+// reflection) pass.
 type Interceptor struct {
 	auth   Authenticator
-	scopes map[string]property.Scope
+	scopes map[string][]property.Scope
 }
 
 // NewInterceptor returns the interceptor.
-func NewInterceptor(a Authenticator, scopes map[string]property.Scope) *Interceptor {
+func NewInterceptor(a Authenticator, scopes map[string][]property.Scope) *Interceptor {
 	return &Interceptor{auth: a, scopes: scopes}
 }
 
 func (i *Interceptor) authenticate(ctx context.Context, procedure, header string) (context.Context, error) {
-	scope, ok := i.scopes[procedure]
+	scopes, ok := i.scopes[procedure]
 	if !ok {
 		return ctx, nil
 	}
@@ -81,10 +83,30 @@ func (i *Interceptor) authenticate(ctx context.Context, procedure, header string
 	if err != nil {
 		return ctx, err
 	}
-	if pr.Scope != scope {
-		return ctx, apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs a %s key", pr.Scope, scope)
+	if !slices.Contains(scopes, pr.Scope) {
+		return ctx, apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs a %s key", pr.Scope, scopesText(scopes))
 	}
 	return WithPrincipal(ctx, pr), nil
+}
+
+func scopesText(s []property.Scope) string {
+	parts := make([]string, len(s))
+	for i, x := range s {
+		parts[i] = string(x)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// RequireAdmin checks that the request carries an admin key.
+func RequireAdmin(ctx context.Context) error {
+	pr, ok := FromContext(ctx)
+	if !ok {
+		return apierror.New(apierror.Unauthenticated, "missing API key: send Authorization: Bearer <admin key>")
+	}
+	if pr.Scope != property.Admin {
+		return apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs an admin key", pr.Scope)
+	}
+	return nil
 }
 
 func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {

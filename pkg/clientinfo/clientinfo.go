@@ -14,6 +14,9 @@ import (
 const (
 	HeaderForwardedFor = "X-Forwarded-For"
 	HeaderForwardedUA  = "Grpcgateway-User-Agent"
+	// HeaderForwardedOrigin is the browser's Origin as the REST gateway
+	// forwards it.
+	HeaderForwardedOrigin = "Grpcgateway-Origin"
 )
 
 // Info is what is known of the client.
@@ -21,6 +24,7 @@ type Info struct {
 	UserAgent string
 	IP        netip.Addr // never stored
 	Country   string     // from a trusted header, upper case; "" when not sent
+	Origin    string     // the browser's Origin header; "" for apps and servers
 }
 
 // Headers is the read side of http.Header.
@@ -36,9 +40,12 @@ type Policy struct {
 
 // Of returns the client of a request from peer (host:port).
 func (p Policy) Of(h Headers, peer string) Info {
-	info := Info{UserAgent: h.Get("User-Agent"), IP: PeerIP(peer)}
+	info := Info{UserAgent: h.Get("User-Agent"), IP: PeerIP(peer), Origin: h.Get("Origin")}
 	if !info.IP.IsValid() || !p.trusted(info.IP) {
 		return info
+	}
+	if o := h.Get(HeaderForwardedOrigin); o != "" {
+		info.Origin = o
 	}
 	if ua := h.Get(HeaderForwardedUA); ua != "" {
 		info.UserAgent = ua

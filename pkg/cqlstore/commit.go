@@ -68,7 +68,7 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	}
 	// 3. Progress, now that everything it stands for is stored.
 	pr := &cp.Progress
-	if err := s.exec(ctx, insertProgress, string(ns), p, pr.Next, pr.Applied, pr.Duplicates, timestamp(pr.Watermark)); err != nil {
+	if err := s.exec(ctx, insertProgress, string(ns), p, pr.Next, pr.Applied, pr.Duplicates, pr.Excluded, timestamp(pr.Watermark)); err != nil {
 		return fmt.Errorf("cqlstore: commit progress of partition %d of %q: %w", p, ns, err)
 	}
 	return nil

@@ -8,7 +8,7 @@
 // connects, and refuses a keyspace that is missing or not migrated.
 //
 //	cells           ((ns, property, grain, slot), bucket, dims, part) -> last_offset, value
-//	progress        ((ns), part)                   -> next, applied, duplicates, watermark
+//	progress        ((ns), part)                   -> next, applied, duplicates, excluded, watermark
 //	partition_state ((ns, part, shard), skey)      -> value
 //	watermarks      ((ns, property), part)         -> received, next
 //	meta            ((kind), mkey)                 -> value

@@ -11,9 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/gocql/gocql"
+	"github.com/scylladb/gocqlx/v2"
+	"github.com/scylladb/gocqlx/v2/migrate"
 
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -299,6 +302,81 @@ func TestMigrateTwice(t *testing.T) {
 	}
 	if after := migrations(t); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("Migrate changed the migration records:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestUpgradeFromInitialSchema migrates a keyspace that has only the
+// initial migration, as every keyspace made before 0002 has, with a
+// progress row written then: Migrate applies the rest, and the old row
+// reads with Excluded 0.
+func TestUpgradeFromInitialSchema(t *testing.T) {
+	cfg := config(t)
+	cfg.Keyspace = "sextant_upgrade_" + randomName()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+
+	c := gocql.NewCluster(hosts()...)
+	c.ProtoVersion = 4
+	c.Timeout = 60 * time.Second
+	admin, err := c.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close) // after the keyspace's drop, registered next
+	if err := admin.Query(`CREATE KEYSPACE ` + cfg.Keyspace + ` WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`).WithContext(ctx).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := admin.Query(`DROP KEYSPACE IF EXISTS ` + cfg.Keyspace).Exec(); err != nil {
+			t.Errorf("drop keyspace %s: %v", cfg.Keyspace, err)
+		}
+	})
+	initial, err := os.ReadFile("migrations/0001_initial.cql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Keyspace = cfg.Keyspace
+	sess, err := gocqlx.WrapSession(c.CreateSession())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := migrate.FromFS(ctx, sess, fstest.MapFS{"0001_initial.cql": {Data: initial}}); err != nil {
+		t.Fatalf("apply the initial migration: %v", err)
+	}
+	wm := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := sess.Query(`INSERT INTO progress (ns, part, next, applied, duplicates, watermark) VALUES (?, ?, ?, ?, ?, ?)`, nil).
+		Bind("traffic/v1", int32(2), int64(40), int64(30), int64(10), wm).ExecRelease(); err != nil {
+		t.Fatal(err)
+	}
+
+	if s, err := cqlstore.Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "sextant migrate") {
+		if s != nil {
+			_ = s.Close()
+		}
+		t.Fatalf("Open before the migration = %v, want an error saying to run `sextant migrate`", err)
+	}
+	if err := cqlstore.Migrate(ctx, cfg, cqlstore.KeyspaceSpec{}); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s, err := cqlstore.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Open after the migration: %v", err)
+	}
+	defer s.Close()
+	want := viewstore.Progress{Partition: 2, Next: 40, Applied: 30, Duplicates: 10, Watermark: wm}
+	if pr, _, err := s.LoadPartition(ctx, "traffic/v1", 2); err != nil || pr != want {
+		t.Errorf("LoadPartition of a row without excluded = %+v, %v; want %+v", pr, err, want)
+	}
+	if prs, err := s.ListProgress(ctx, "traffic/v1"); err != nil || len(prs) != 1 || prs[0] != want {
+		t.Errorf("ListProgress of a row without excluded = %+v, %v; want [%+v]", prs, err, want)
+	}
+	want.Next, want.Excluded = 45, 5
+	if err := s.Commit(ctx, "traffic/v1", viewstore.Checkpoint{Progress: want}); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _, err := s.LoadPartition(ctx, "traffic/v1", 2); err != nil || pr != want {
+		t.Errorf("LoadPartition after a commit = %+v, %v; want %+v", pr, err, want)
 	}
 }
 

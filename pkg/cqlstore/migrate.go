@@ -3,10 +3,12 @@ package cqlstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/scylladb/gocqlx/v2/migrate"
 )
@@ -84,12 +86,31 @@ func Migrate(ctx context.Context, cfg Config, spec KeyspaceSpec) error {
 	if err != nil {
 		return fmt.Errorf("cqlstore: migrate: %w", err)
 	}
-	if err := migrate.FromFS(ctx, ksess, sub); err != nil {
-		return fmt.Errorf("cqlstore: migrate keyspace %q: %w", set.keyspace, err)
+	// Another process may migrate the keyspace at the same time (replicas
+	// starting together, test runs sharing a keyspace). A statement that
+	// is not idempotent (ALTER TABLE … ADD) then fails in all but one of
+	// them, and the winner records it right after: try again.
+	for attempt := 1; ; attempt++ {
+		err = migrate.FromFS(ctx, ksess, sub)
+		if err == nil {
+			break
+		}
+		if attempt == migrateAttempts || ctx.Err() != nil {
+			return fmt.Errorf("cqlstore: migrate keyspace %q: %w", set.keyspace, err)
+		}
+		set.log.Warn("cqlstore: migration failed; retrying", "keyspace", set.keyspace, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cqlstore: migrate keyspace %q: %w", set.keyspace, errors.Join(err, ctx.Err()))
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
 	}
 	set.log.Info("cqlstore: keyspace migrated", "keyspace", set.keyspace)
 	return nil
 }
+
+// migrateAttempts bounds the runs of the migrations Migrate makes.
+const migrateAttempts = 3
 
 // migration is an embedded migration and how many statements it has, as
 // gocqlx/migrate counts them (it records the statements done).

@@ -27,7 +27,7 @@ func (s *Store) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int
 	pr := viewstore.Progress{Partition: p}
 	var wm time.Time
 	q := s.query(ctx, selectProgress).Bind(string(ns), p)
-	err := q.Scan(&pr.Next, &pr.Applied, &pr.Duplicates, &wm)
+	err := q.Scan(&pr.Next, &pr.Applied, &pr.Duplicates, &pr.Excluded, &wm) // a null excluded (a row older than the column) reads as 0
 	q.Release()
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
@@ -99,7 +99,7 @@ func (s *Store) ListProgress(ctx context.Context, ns viewstore.Namespace) ([]vie
 	var out []viewstore.Progress
 	var pr viewstore.Progress
 	var wm time.Time
-	for iter.Scan(&pr.Partition, &pr.Next, &pr.Applied, &pr.Duplicates, &wm) {
+	for iter.Scan(&pr.Partition, &pr.Next, &pr.Applied, &pr.Duplicates, &pr.Excluded, &wm) {
 		pr.Watermark = utc(wm)
 		out = append(out, pr)
 	}

@@ -17,14 +17,16 @@ var (
 	selectCells = build(qb.Select("cells").Columns("bucket", "dims", "part", "last_offset", "value").
 			Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("grain"), qb.Eq("slot"), qb.GtOrEq("bucket"), qb.Lt("bucket")))
 
-	// ns, part, next, applied, duplicates, watermark
-	insertProgress = build(qb.Insert("progress").Columns("ns", "part", "next", "applied", "duplicates", "watermark"))
+	// ns, part, next, applied, duplicates, excluded, watermark
+	insertProgress = build(qb.Insert("progress").Columns("ns", "part", "next", "applied", "duplicates", "excluded", "watermark"))
 	// ns, part
-	selectProgress = build(qb.Select("progress").Columns("next", "applied", "duplicates", "watermark").
+	selectProgress = build(qb.Select("progress").Columns("next", "applied", "duplicates", "excluded", "watermark").
 			Where(qb.Eq("ns"), qb.Eq("part")))
 	// ns
-	listProgress = build(qb.Select("progress").Columns("part", "next", "applied", "duplicates", "watermark").
+	listProgress = build(qb.Select("progress").Columns("part", "next", "applied", "duplicates", "excluded", "watermark").
 			Where(qb.Eq("ns")))
+	// ns
+	deleteProgress = build(qb.Delete("progress").Where(qb.Eq("ns")))
 
 	// ns, part, shard, skey, value
 	insertState = build(qb.Insert("partition_state").Columns("ns", "part", "shard", "skey", "value"))
@@ -32,6 +34,15 @@ var (
 	deleteState = build(qb.Delete("partition_state").Where(qb.Eq("ns"), qb.Eq("part"), qb.Eq("shard"), qb.Eq("skey")))
 	// ns, part, shard
 	selectState = build(qb.Select("partition_state").Columns("skey", "value").Where(qb.Eq("ns"), qb.Eq("part"), qb.Eq("shard")))
+
+	// Partition keys of whole tables (DropNamespace), and deletes of one
+	// partition.
+	distinctCells      = build(qb.Select("cells").Distinct("ns", "property", "grain", "slot"))
+	deleteCells        = build(qb.Delete("cells").Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("grain"), qb.Eq("slot")))
+	distinctState      = build(qb.Select("partition_state").Distinct("ns", "part", "shard"))
+	deleteStateShard   = build(qb.Delete("partition_state").Where(qb.Eq("ns"), qb.Eq("part"), qb.Eq("shard")))
+	distinctWatermarks = build(qb.Select("watermarks").Distinct("ns", "property"))
+	deleteWatermarks   = build(qb.Delete("watermarks").Where(qb.Eq("ns"), qb.Eq("property")))
 
 	// ns, property, part, received, next
 	insertWatermark = build(qb.Insert("watermarks").Columns("ns", "property", "part", "received", "next"))

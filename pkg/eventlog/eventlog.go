@@ -75,12 +75,19 @@ type Committer interface {
 	Committed(ctx context.Context, group string, p int32) (int64, error)
 }
 
+// TimeIndex finds where a partition's records reach a time.
+type TimeIndex interface {
+	// OffsetForTime returns the offset of the first record of p whose Timestamp is at or after t, or the end offset when there is none.
+	OffsetForTime(ctx context.Context, p int32, t time.Time) (int64, error)
+}
+
 // Log is the whole port.
 type Log interface {
 	Appender
 	Reader
 	Assigner
 	Committer
+	TimeIndex
 	Close() error
 }
 

@@ -14,8 +14,8 @@
 //   - an idempotent AsyncProducer shared by every Append (acks=all, zstd,
 //     batches flushed every few milliseconds); each Append tracks its own
 //     messages' acknowledgements;
-//   - a metadata/admin client (partitions, end offsets, offset commits and
-//     fetches);
+//   - a metadata/admin client (partitions, end offsets, offsets by time,
+//     offset commits and fetches);
 //   - a consumer for standalone partition reads;
 //   - one consumer group client per running Assigner (Run).
 //
@@ -457,8 +457,50 @@ func (l *Log) EndOffset(ctx context.Context, p int32) (int64, error) {
 	return end, nil
 }
 
-// offset returns p's newest (end) or oldest offset, retrying a few times
-// while the partition's leadership moves (or, for a new topic, settles).
+// OffsetForTime returns the offset of the first record of p whose Timestamp
+// is at or after t, or the end offset when there is none. It asks Kafka's
+// time index (a ListOffsets request by timestamp). The topic keeps
+// LogAppendTime timestamps (InitTopic sets it), so they are the broker's
+// append times, of millisecond precision, and a t between two milliseconds
+// is rounded up: no record before t is included.
+func (l *Log) OffsetForTime(ctx context.Context, p int32, t time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := l.checkPartition("offset for time", p); err != nil {
+		return 0, err
+	}
+	if err := l.acquire("offset for time", false); err != nil {
+		return 0, err
+	}
+	defer l.ops.RUnlock()
+	// UnixMilli rounds down; negative timestamps are sarama's and Kafka's
+	// special offsets (newest, oldest), and no record is older than 0.
+	ms := t.UnixMilli()
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		ms++
+	}
+	ms = max(ms, 0)
+	// The end offset is read first: when Kafka finds no record at or
+	// after t (it answers -1), every record below it is before t, whereas
+	// a record appended between the two requests may not be.
+	end, err := l.offset(ctx, p, sarama.OffsetNewest)
+	if err != nil {
+		return 0, fmt.Errorf("kafkalog: offset for time %s in partition %d: end offset: %w", t.Format(time.RFC3339Nano), p, err)
+	}
+	off, err := l.offset(ctx, p, ms)
+	if err != nil {
+		return 0, fmt.Errorf("kafkalog: offset for time %s in partition %d: %w", t.Format(time.RFC3339Nano), p, err)
+	}
+	if off < 0 {
+		return end, nil
+	}
+	return off, nil
+}
+
+// offset returns p's newest (end) or oldest offset, or the first at or
+// after a timestamp (Unix milliseconds), retrying a few times while the
+// partition's leadership moves (or, for a new topic, settles).
 func (l *Log) offset(ctx context.Context, p int32, which int64) (int64, error) {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -148,8 +147,9 @@ func (l *Log) writeGroup(live []*appendReq, size, count int) error {
 	if errp := l.failed.Load(); errp != nil {
 		return fmt.Errorf("pebblelog: append: log failed earlier: %w", *errp)
 	}
-	// Timestamps never go backwards within a run, even if the clock does.
-	ts := time.Now().UnixNano()
+	// Timestamps never go backwards, even if the clock does (lastTS starts
+	// at the newest stored timestamp).
+	ts := l.now().UnixNano()
 	if ts < l.lastTS {
 		ts = l.lastTS
 	}

@@ -130,6 +130,15 @@ func stampRecord(enc []byte, ts int64) {
 	binary.BigEndian.PutUint64(enc[tsOffset:tsOffset+8], uint64(ts))
 }
 
+// recordTimestamp reads the timestamp (Unix nanoseconds) of an encoded
+// record.
+func recordTimestamp(enc []byte) (int64, error) {
+	if len(enc) < headerLen || enc[0] != recordVersion {
+		return 0, errCorrupt
+	}
+	return int64(binary.BigEndian.Uint64(enc[tsOffset : tsOffset+8])), nil
+}
+
 // decodeRecord decodes buf into r. Key and Value alias buf (with capped
 // capacity), so buf must not be reused by the caller.
 func decodeRecord(buf []byte, r *eventlog.Record) error {

@@ -10,9 +10,17 @@
 // Readers wait for new records on a per-partition notification channel that
 // the committer closes (and replaces) after each commit touching the
 // partition.
+//
+// Record timestamps never decrease, in a partition or across the log: the
+// committer stamps each group with the wall clock, but never with less than
+// the newest timestamp stored (read back from the partitions' last records
+// when the log is opened), so a clock stepping back, before or after a
+// restart, repeats the previous timestamp instead. OffsetForTime relies on
+// it to binary search a partition.
 package pebblelog
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -76,7 +84,8 @@ type Log struct {
 	// Owned by the committer goroutine.
 	next    []int64 // offset the next record of each partition gets
 	touched []bool
-	lastTS  int64
+	lastTS  int64            // newest timestamp stored, Unix nanoseconds
+	now     func() time.Time // the clock; tests replace it before appending
 }
 
 type partition struct {
@@ -183,13 +192,15 @@ func newLog(db *pebble.DB, logger *slog.Logger, n int) (*Log, error) {
 		committerDone: make(chan struct{}),
 		next:          make([]int64, n),
 		touched:       make([]bool, n),
+		now:           time.Now,
 	}
 	for i := range n {
 		p := int32(i)
-		end, err := loadEnd(db, p)
+		end, lastTS, err := loadEnd(db, p)
 		if err != nil {
 			return nil, err
 		}
+		l.lastTS = max(l.lastTS, lastTS)
 		l.ids[i] = p
 		l.next[i] = end
 		l.parts[i].end.Store(end)
@@ -200,26 +211,30 @@ func newLog(db *pebble.DB, logger *slog.Logger, n int) (*Log, error) {
 	return l, nil
 }
 
-// loadEnd finds the end offset of p from its last stored record.
-func loadEnd(db *pebble.DB, p int32) (int64, error) {
+// loadEnd finds the end offset of p, and the timestamp of its newest
+// record (0 when it has none), from its last stored record.
+func loadEnd(db *pebble.DB, p int32) (end, lastTS int64, err error) {
 	lower, upper := partitionBounds(p)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return 0, fmt.Errorf("scan partition %d: %w", p, err)
+		return 0, 0, fmt.Errorf("scan partition %d: %w", p, err)
 	}
-	var end int64
 	if it.Last() {
 		_, off, perr := parseRecordKey(it.Key())
-		if perr != nil {
-			err = perr
-		}
+		err = perr
 		end = off + 1
+		if err == nil {
+			var v []byte
+			if v, err = it.ValueAndErr(); err == nil {
+				lastTS, err = recordTimestamp(v)
+			}
+		}
 	}
 	err = errors.Join(err, it.Error(), it.Close())
 	if err != nil {
-		return 0, fmt.Errorf("scan partition %d: %w", p, err)
+		return 0, 0, fmt.Errorf("scan partition %d: %w", p, err)
 	}
-	return end, nil
+	return end, lastTS, nil
 }
 
 func closedErr(op string) error {
@@ -276,6 +291,64 @@ func (l *Log) EndOffset(ctx context.Context, p int32) (int64, error) {
 		return 0, err
 	}
 	return l.parts[p].end.Load(), nil
+}
+
+// OffsetForTime returns the offset of the first record of p whose Timestamp
+// is at or after t, or the end offset when there is none. Timestamps never
+// decrease along a partition (see the package documentation), so it binary
+// searches the committed records, reading one timestamp per step.
+func (l *Log) OffsetForTime(ctx context.Context, p int32, t time.Time) (off int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := l.checkPartition("offset for time", p); err != nil {
+		return 0, err
+	}
+	if err := l.acquire("offset for time"); err != nil {
+		return 0, err
+	}
+	defer l.mu.RUnlock()
+	// Every record below end is committed, so the iterator, created
+	// after end was loaded, sees them all.
+	end := l.parts[p].end.Load()
+	if end == 0 {
+		return 0, nil
+	}
+	lower, upper := partitionBounds(p)
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return 0, fmt.Errorf("pebblelog: offset for time in partition %d: %w", p, err)
+	}
+	defer func() {
+		if cerr := it.Close(); cerr != nil && err == nil {
+			off, err = 0, fmt.Errorf("pebblelog: offset for time in partition %d: %w", p, cerr)
+		}
+	}()
+	// Invariant: the records below lo are before t, and hi is end or a
+	// record at or after t.
+	key := make([]byte, recordKeyLen)
+	lo, hi := int64(0), end
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		putRecordKey(key, p, mid)
+		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+			return 0, errors.Join(fmt.Errorf("pebblelog: offset for time in partition %d: record %d missing", p, mid), it.Error())
+		}
+		v, err := it.ValueAndErr()
+		if err == nil {
+			var ts int64
+			if ts, err = recordTimestamp(v); err == nil {
+				if time.Unix(0, ts).Before(t) {
+					lo = mid + 1
+				} else {
+					hi = mid
+				}
+				continue
+			}
+		}
+		return 0, fmt.Errorf("pebblelog: offset for time in partition %d, record %d: %w", p, mid, err)
+	}
+	return lo, nil
 }
 
 // Read returns up to max records of partition p from offset on, waiting

@@ -250,6 +250,91 @@ func TestTimestampsMonotonic(t *testing.T) {
 	}
 }
 
+// TestTimestampsMonotonicAcrossReopen checks that a clock behind the newest
+// stored timestamp, after a reopen, does not make timestamps go back, in
+// the partition written before or in any other.
+func TestTimestampsMonotonicAcrossReopen(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	const n = 2
+	key := func(p int32) []byte {
+		for i := 0; ; i++ {
+			if k := []byte(strconv.Itoa(i)); eventlog.PartitionFor(k, n) == p {
+				return k
+			}
+		}
+	}
+	l := mustOpen(t, dir, Options{Partitions: n})
+	if err := l.Append(ctx, []eventlog.Message{{Key: key(0), Value: []byte("before")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, Options{Partitions: n})
+	defer l.Close()
+	l.now = func() time.Time { return time.Unix(1000, 0) } // the clock stepped back
+	if err := l.Append(ctx, []eventlog.Message{{Key: key(0), Value: []byte("after")}, {Key: key(1), Value: []byte("after")}}); err != nil {
+		t.Fatal(err)
+	}
+	p0, err := l.Read(ctx, 0, 0, 10)
+	if err != nil || len(p0) != 2 {
+		t.Fatalf("Read(0) = %d records, %v; want 2", len(p0), err)
+	}
+	p1, err := l.Read(ctx, 1, 0, 10)
+	if err != nil || len(p1) != 1 {
+		t.Fatalf("Read(1) = %d records, %v; want 1", len(p1), err)
+	}
+	for _, r := range []eventlog.Record{p0[1], p1[0]} {
+		if r.Timestamp.Before(p0[0].Timestamp) {
+			t.Errorf("record (p=%d, offset=%d) appended after reopen has timestamp %v, before the stored %v", r.Partition, r.Offset, r.Timestamp, p0[0].Timestamp)
+		}
+	}
+	if off, err := l.OffsetForTime(ctx, 0, p0[0].Timestamp.Add(time.Nanosecond)); err != nil || off != 2 {
+		t.Errorf("OffsetForTime(0, just after the first record) = %d, %v; want 2", off, err)
+	}
+}
+
+// TestOffsetForTimeExhaustive checks OffsetForTime at every time around the
+// records of a partition whose timestamps repeat and whose clock sometimes
+// steps back.
+func TestOffsetForTimeExhaustive(t *testing.T) {
+	ctx := t.Context()
+	l := mustOpen(t, t.TempDir(), Options{Partitions: 1})
+	defer l.Close()
+	var clock atomic.Int64
+	clock.Store(100)
+	l.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		clock.Add(int64(rng.IntN(4)) - 1) // -1 (clamped by the log), 0, +1, +2
+		if err := l.Append(ctx, []eventlog.Message{{Key: []byte("k"), Value: []byte(strconv.Itoa(i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := l.Read(ctx, 0, 0, 1000)
+	if err != nil || len(recs) != 300 {
+		t.Fatalf("Read = %d records, %v; want 300", len(recs), err)
+	}
+	lo, hi := recs[0].Timestamp.UnixNano(), recs[len(recs)-1].Timestamp.UnixNano()
+	for ns := lo - 2; ns <= hi+2; ns++ {
+		at := time.Unix(0, ns)
+		want := int64(len(recs))
+		for i, r := range recs {
+			if !r.Timestamp.Before(at) {
+				want = int64(i)
+				break
+			}
+		}
+		if got, err := l.OffsetForTime(ctx, 0, at); err != nil || got != want {
+			t.Fatalf("OffsetForTime(%d ns) = %d, %v; want %d", ns, got, err, want)
+		}
+	}
+	if _, err := l.OffsetForTime(ctx, 1, time.Now()); err == nil {
+		t.Error("OffsetForTime of a partition out of range succeeded")
+	}
+}
+
 // TestRunRetriesFailedClaim checks that a claim failing before revocation is
 // called again, and that Run ends its claims when the log closes.
 func TestRunRetriesFailedClaim(t *testing.T) {

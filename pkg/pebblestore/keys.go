@@ -134,11 +134,16 @@ func readBucket(b []byte) (int64, []byte, error) {
 	return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)), b[8:], nil
 }
 
+// nsRangePrefix is 'N' esc(ns), the prefix of every key of namespace ns and
+// of no other namespace's (esc is prefix-free).
+func nsRangePrefix(dst []byte, ns viewstore.Namespace) []byte {
+	dst = append(dst, tagData)
+	return appendEscaped(dst, string(ns))
+}
+
 // nsPrefix is 'N' esc(ns) kind.
 func nsPrefix(dst []byte, ns viewstore.Namespace, kind byte) []byte {
-	dst = append(dst, tagData)
-	dst = appendEscaped(dst, string(ns))
-	return append(dst, kind)
+	return append(nsRangePrefix(dst, ns), kind)
 }
 
 func progressKey(dst []byte, ns viewstore.Namespace, p int32) []byte {
@@ -200,10 +205,20 @@ func prefixEnd(p []byte) []byte {
 
 // Values.
 //
-// Progress:  0x01 varint(Next) varint(Applied) varint(Duplicates) time
+// Progress:  0x02 varint(Next) varint(Applied) varint(Duplicates) varint(Excluded) time
+//
+//	(stores written before Excluded existed hold
+//	0x01 varint(Next) varint(Applied) varint(Duplicates) time,
+//	which reads as Excluded 0)
+//
 // Watermark: 0x01 varint(Offset) time
 // time:      0x00 for the zero time, or 0x01 varint(unix seconds) uvarint(nanoseconds)
-const valueVersion = 1
+const (
+	valueVersion = 1 // of watermarks
+
+	progressV1      = 1 // without Excluded
+	progressVersion = 2
+)
 
 func appendTime(dst []byte, t time.Time) []byte {
 	if t.IsZero() {
@@ -251,19 +266,24 @@ func readVarints(b []byte, dst ...*int64) ([]byte, error) {
 }
 
 func encodeProgress(dst []byte, p *viewstore.Progress) []byte {
-	dst = append(dst, valueVersion)
+	dst = append(dst, progressVersion)
 	dst = binary.AppendVarint(dst, p.Next)
 	dst = binary.AppendVarint(dst, p.Applied)
 	dst = binary.AppendVarint(dst, p.Duplicates)
+	dst = binary.AppendVarint(dst, p.Excluded)
 	return appendTime(dst, p.Watermark)
 }
 
 func decodeProgress(b []byte, partition int32) (viewstore.Progress, error) {
 	pr := viewstore.Progress{Partition: partition}
-	if len(b) < 1 || b[0] != valueVersion {
+	if len(b) < 1 || (b[0] != progressVersion && b[0] != progressV1) {
 		return pr, fmt.Errorf("%w: progress of partition %d", errCorrupt, partition)
 	}
-	b, err := readVarints(b[1:], &pr.Next, &pr.Applied, &pr.Duplicates)
+	counters := []*int64{&pr.Next, &pr.Applied, &pr.Duplicates, &pr.Excluded}
+	if b[0] == progressV1 {
+		counters = counters[:3]
+	}
+	b, err := readVarints(b[1:], counters...)
 	if err == nil {
 		pr.Watermark, b, err = readTime(b)
 	}

@@ -194,6 +194,22 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	return nil
 }
 
+// DropNamespace deletes every key of the namespace (its progress, state,
+// watermarks and cells, which share the prefix 'N' esc(ns)) with one synced
+// range deletion: atomic, and durable once it returns. The space is
+// reclaimed as compactions go over the range.
+func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error {
+	if err := s.enter(ctx, "drop namespace"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	prefix := nsRangePrefix(nil, ns)
+	if err := s.db.DeleteRange(prefix, prefixEnd(prefix), pebble.Sync); err != nil {
+		return fmt.Errorf("pebblestore: drop namespace %q: %w", ns, err)
+	}
+	return nil
+}
+
 // LoadPartition reads the partition's progress and state from one
 // point-in-time snapshot.
 func (s *Store) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int32) (viewstore.Progress, []viewstore.KV, error) {

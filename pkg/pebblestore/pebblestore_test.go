@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore/viewstoretest"
@@ -155,6 +158,83 @@ func TestMeta(t *testing.T) {
 	pr, state, err := s.LoadPartition(ctx, ns, 0)
 	if err != nil || pr.Next != 1 || len(state) != 1 {
 		t.Errorf("LoadPartition after meta writes: %+v %v %v", pr, state, err)
+	}
+}
+
+// TestProgressWithoutExcluded reads progress values written before
+// Progress.Excluded existed (value version 1): Excluded reads as 0.
+func TestProgressWithoutExcluded(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	ns := viewstore.Namespace("traffic/v1")
+	wm := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC)
+	// The version 1 encoding, as the store wrote it.
+	v1 := []byte{progressV1}
+	for _, n := range []int64{40, 30, 10} { // Next, Applied, Duplicates
+		v1 = binary.AppendVarint(v1, n)
+	}
+	v1 = appendTime(v1, wm)
+	if err := s.db.Set(progressKey(nil, ns, 2), v1, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	want := viewstore.Progress{Partition: 2, Next: 40, Applied: 30, Duplicates: 10, Watermark: wm}
+	pr, _, err := s.LoadPartition(ctx, ns, 2)
+	if err != nil || pr != want {
+		t.Fatalf("LoadPartition of a version 1 value = %+v, %v; want %+v", pr, err, want)
+	}
+	if prs, err := s.ListProgress(ctx, ns); err != nil || len(prs) != 1 || prs[0] != want {
+		t.Fatalf("ListProgress of a version 1 value = %+v, %v; want [%+v]", prs, err, want)
+	}
+	// A commit rewrites it in the current version, with Excluded.
+	want.Next, want.Excluded = 45, 5
+	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: want}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir)
+	defer func() { _ = s.Close() }()
+	if pr, _, err := s.LoadPartition(ctx, ns, 2); err != nil || pr != want {
+		t.Fatalf("LoadPartition after a commit = %+v, %v; want %+v", pr, err, want)
+	}
+	for _, bad := range [][]byte{
+		{3, 0, 0, 0, 0, 0},            // unknown version
+		{progressV1, 0, 0, 0},         // version 1 without its time
+		{progressVersion, 0, 0, 0, 0}, // version 2 without its time
+		append(bytes.Clone(v1), 0),    // trailing byte
+	} {
+		if pr, err := decodeProgress(bad, 0); err == nil {
+			t.Errorf("decodeProgress(%x) = %+v, want an error", bad, pr)
+		}
+	}
+}
+
+// TestDropNamespaceKeepsMeta drops namespaces named like meta keys: the meta
+// key space is untouched.
+func TestDropNamespaceKeepsMeta(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, t.TempDir())
+	defer func() { _ = s.Close() }()
+	for _, k := range []string{"", "a", "N", "properties/p1"} {
+		if err := s.Put(ctx, []byte(k), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, viewstore.Namespace(k), viewstore.Checkpoint{Progress: viewstore.Progress{Next: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DropNamespace(ctx, viewstore.Namespace(k)); err != nil {
+			t.Fatalf("DropNamespace(%q): %v", k, err)
+		}
+		if prs, err := s.ListProgress(ctx, viewstore.Namespace(k)); err != nil || len(prs) != 0 {
+			t.Errorf("ListProgress(%q) after the drop = %+v, %v", k, prs, err)
+		}
+	}
+	for _, k := range []string{"", "a", "N", "properties/p1"} {
+		if v, err := s.Get(ctx, []byte(k)); err != nil || string(v) != "v" {
+			t.Errorf("meta Get(%q) after dropping namespaces = %q, %v", k, v, err)
+		}
 	}
 }
 

@@ -62,6 +62,9 @@ type Scope string
 const (
 	Write Scope = "write"
 	Read  Scope = "read"
+	// Admin keys manage projections (replay, activate, rollback); they
+	// belong to no property.
+	Admin Scope = "admin"
 )
 
 // Principal is an authenticated key.
@@ -73,6 +76,7 @@ type Principal struct {
 const (
 	writePrefix = "sxw_"
 	readPrefix  = "sxr_"
+	adminPrefix = "sxa_"
 )
 
 // Registry stores properties and keys in a KV.
@@ -146,6 +150,34 @@ func hashKey(key string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// CreateAdminKey creates a new admin key and returns it (shown once).
+func (r *Registry) CreateAdminKey(ctx context.Context) (string, error) {
+	key := newKey(adminPrefix)
+	b, _ := json.Marshal(Principal{Scope: Admin})
+	if err := r.kv.Put(ctx, keyKey(hashKey(key)), b); err != nil {
+		return "", fmt.Errorf("property: store admin key: %w", err)
+	}
+	if err := r.kv.Put(ctx, []byte("adminkey/"+hashKey(key)), []byte{1}); err != nil {
+		return "", fmt.Errorf("property: store admin key: %w", err)
+	}
+	return key, nil
+}
+
+// HasAdminKey reports whether any admin key exists.
+func (r *Registry) HasAdminKey(ctx context.Context) (bool, error) {
+	found := false
+	err := r.kv.Scan(ctx, []byte("adminkey/"), func(_, _ []byte) error {
+		found = true
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return found, err
+}
+
+var errStop = errors.New("stop")
+
 // Get returns a property.
 func (r *Registry) Get(ctx context.Context, id string) (Property, error) {
 	r.mu.RLock()
@@ -170,6 +202,52 @@ func (r *Registry) Get(ctx context.Context, id string) (Property, error) {
 	return p, nil
 }
 
+// SetAllowedOrigins replaces the browser origins allowed to send hits to a
+// property (scheme://host[:port]; empty allows any).
+func (r *Registry) SetAllowedOrigins(ctx context.Context, id string, origins []string) (Property, error) {
+	p, err := r.Get(ctx, id)
+	if err != nil {
+		return p, err
+	}
+	for i, o := range origins {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return p, apierror.Invalid("invalid origin", apierror.Violation{Field: fmt.Sprintf("allowedOrigins[%d]", i), Description: "an origin is scheme://host[:port]", Code: apierror.ValueInvalid})
+		}
+		origins[i] = o
+	}
+	p.AllowedOrigins = origins
+	b, _ := json.Marshal(p)
+	if err := r.kv.Put(ctx, propKey(id), b); err != nil {
+		return p, fmt.Errorf("property: store: %w", err)
+	}
+	r.mu.Lock()
+	r.props[id] = p
+	r.mu.Unlock()
+	return p, nil
+}
+
+// OriginAllowed reports whether a browser on origin may send hits to the
+// property. Requests without an origin (apps, servers) are not browsers.
+func (r *Registry) OriginAllowed(ctx context.Context, id, origin string) (bool, error) {
+	if origin == "" {
+		return true, nil
+	}
+	p, err := r.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if len(p.AllowedOrigins) == 0 {
+		return true, nil
+	}
+	for _, o := range p.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // List returns every property.
 func (r *Registry) List(ctx context.Context) ([]Property, error) {
 	var out []Property
@@ -187,7 +265,7 @@ func (r *Registry) List(ctx context.Context) ([]Property, error) {
 // Authenticate resolves a key. Unknown and malformed keys are
 // Unauthenticated.
 func (r *Registry) Authenticate(ctx context.Context, key string) (Principal, error) {
-	if !strings.HasPrefix(key, writePrefix) && !strings.HasPrefix(key, readPrefix) {
+	if !strings.HasPrefix(key, writePrefix) && !strings.HasPrefix(key, readPrefix) && !strings.HasPrefix(key, adminPrefix) {
 		return Principal{}, apierror.New(apierror.Unauthenticated, "unknown API key")
 	}
 	h := hashKey(key)

@@ -153,7 +153,7 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("/v1/", http.MaxBytesHandler(gw, s.cfg.MaxBodyBytes))
+	mux.Handle("/v1/", http.MaxBytesHandler(beaconKey(gw), s.cfg.MaxBodyBytes))
 	if len(s.cfg.OpenAPI) > 0 {
 		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
@@ -250,4 +250,20 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		}
 	}
 	return mux, nil
+}
+
+// beaconKey lets browsers send hits with navigator.sendBeacon, which cannot
+// set headers: POST /v1/collect takes a write key (and only a write key:
+// keys in URLs end up in logs) from the "key" query parameter. Write keys
+// are public by design, like GA's measurement id; the origin allow-list and
+// the rate limit protect collect.
+func beaconKey(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/collect" && r.Header.Get("Authorization") == "" {
+			if key := r.URL.Query().Get("key"); strings.HasPrefix(key, "sxw_") {
+				r.Header.Set("Authorization", "Bearer "+key)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }

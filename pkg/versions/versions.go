@@ -1,10 +1,17 @@
-// Package versions records which version of each projection serves reads.
+// Package versions is the registry of projection versions, kept in the view
+// store's metadata: each version's state and where its replay started,
+// which version serves reads, and the history of activations that
+// rollback walks back.
 package versions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
+	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
@@ -13,21 +20,61 @@ import (
 type KV interface {
 	Get(ctx context.Context, key []byte) ([]byte, error)
 	Put(ctx context.Context, key, value []byte) error
+	Delete(ctx context.Context, key []byte) error
+	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
 }
 
-// Registry maps a projection to its active version.
+// State is where a version is in its life.
+type State string
+
+const (
+	// Running: building from the log or caught up; whether it serves reads
+	// is the active pointer's business.
+	Running State = "running"
+	// Retired: no longer processed; its read model is being deleted.
+	Retired State = "retired"
+	// Deleted marks a default version that was deleted (others are simply
+	// forgotten).
+	Deleted State = "deleted"
+)
+
+// From says where a version's replay starts.
+type From struct {
+	// Time, when set, was resolved into Offsets when the replay started.
+	Time *time.Time `json:"time,omitempty"`
+	// Offsets are the next offsets per partition to start from; absent
+	// partitions start at 0 (the start of the log).
+	Offsets map[int32]int64 `json:"offsets,omitempty"`
+}
+
+// Version is one projection version.
+type Version struct {
+	Name    string    `json:"name"`
+	Version string    `json:"version"`
+	State   State     `json:"state"`
+	Created time.Time `json:"created"`
+	From    From      `json:"from"`
+}
+
+// ErrNotFound is returned for an unknown version.
+var ErrNotFound = errors.New("versions: not found")
+
+// Registry is the registry. defaults gives, per projection, the version
+// that exists and is active before anybody replayed or activated anything.
 type Registry struct {
 	kv       KV
 	defaults map[string]string
 }
 
-// NewRegistry returns a registry; defaults give the active version of a
-// projection never switched.
+// NewRegistry returns a registry over kv.
 func NewRegistry(kv KV, defaults map[string]string) *Registry {
 	return &Registry{kv: kv, defaults: defaults}
 }
 
-func activeKey(name string) []byte { return []byte("projection/active/" + name) }
+func activeKey(name string) []byte           { return []byte("projection/active/" + name) }
+func historyKey(name string) []byte          { return []byte("projection/history/" + name) }
+func versionPrefix(name string) []byte       { return []byte("projection/version/" + name + "/") }
+func versionKey(name, version string) []byte { return append(versionPrefix(name), version...) }
 
 // Active returns the version serving reads for projection name.
 func (r *Registry) Active(ctx context.Context, name string) (string, error) {
@@ -44,7 +91,151 @@ func (r *Registry) Active(ctx context.Context, name string) (string, error) {
 	return string(b), nil
 }
 
-// SetActive switches reads of projection name to version.
-func (r *Registry) SetActive(ctx context.Context, name, version string) error {
-	return r.kv.Put(ctx, activeKey(name), []byte(version))
+// History returns the versions activated so far, oldest first; the last is
+// the active one.
+func (r *Registry) History(ctx context.Context, name string) ([]string, error) {
+	b, err := r.kv.Get(ctx, historyKey(name))
+	if errors.Is(err, viewstore.ErrNotFound) {
+		if v, ok := r.defaults[name]; ok {
+			return []string{v}, nil
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("versions: %w", err)
+	}
+	var h []string
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("versions: history of %s: %w", name, err)
+	}
+	return h, nil
+}
+
+// Activate makes version the one serving reads. Readers switch with one
+// write of the active pointer, so each read sees the old or the new
+// version, never a mix.
+func (r *Registry) Activate(ctx context.Context, name, version string) error {
+	h, err := r.History(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(h) > 0 && h[len(h)-1] == version {
+		return nil
+	}
+	h = append(h, version)
+	if len(h) > 50 {
+		h = h[len(h)-50:]
+	}
+	return r.setHistory(ctx, name, h)
+}
+
+// Rollback reactivates the version active before the current one and
+// returns it.
+func (r *Registry) Rollback(ctx context.Context, name string) (string, error) {
+	h, err := r.History(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if len(h) < 2 {
+		return "", fmt.Errorf("versions: %s has no earlier active version to roll back to", name)
+	}
+	h = h[:len(h)-1]
+	return h[len(h)-1], r.setHistory(ctx, name, h)
+}
+
+// Previous returns the version a rollback would reactivate, or "".
+func (r *Registry) Previous(ctx context.Context, name string) (string, error) {
+	h, err := r.History(ctx, name)
+	if err != nil || len(h) < 2 {
+		return "", err
+	}
+	return h[len(h)-2], nil
+}
+
+func (r *Registry) setHistory(ctx context.Context, name string, h []string) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	if err := r.kv.Put(ctx, historyKey(name), b); err != nil {
+		return fmt.Errorf("versions: %w", err)
+	}
+	// The active pointer is written last: readers switch here.
+	if err := r.kv.Put(ctx, activeKey(name), []byte(h[len(h)-1])); err != nil {
+		return fmt.Errorf("versions: %w", err)
+	}
+	return nil
+}
+
+// Put records a version.
+func (r *Registry) Put(ctx context.Context, v Version) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := r.kv.Put(ctx, versionKey(v.Name, v.Version), b); err != nil {
+		return fmt.Errorf("versions: %w", err)
+	}
+	return nil
+}
+
+// Get returns a version; the default version exists even if never
+// recorded.
+func (r *Registry) Get(ctx context.Context, name, version string) (Version, error) {
+	b, err := r.kv.Get(ctx, versionKey(name, version))
+	if errors.Is(err, viewstore.ErrNotFound) {
+		if r.defaults[name] == version {
+			return Version{Name: name, Version: version, State: Running}, nil
+		}
+		return Version{}, fmt.Errorf("%w: %s/%s", ErrNotFound, name, version)
+	}
+	if err != nil {
+		return Version{}, fmt.Errorf("versions: %w", err)
+	}
+	var v Version
+	if err := json.Unmarshal(b, &v); err != nil {
+		return Version{}, fmt.Errorf("versions: %s/%s: %w", name, version, err)
+	}
+	if v.State == Deleted {
+		return Version{}, fmt.Errorf("%w: %s/%s", ErrNotFound, name, version)
+	}
+	return v, nil
+}
+
+// List returns the versions of projection name, the default one included,
+// ordered by version.
+func (r *Registry) List(ctx context.Context, name string) ([]Version, error) {
+	var out []Version
+	err := r.kv.Scan(ctx, versionPrefix(name), func(_, b []byte) error {
+		var v Version
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("versions: %w", err)
+	}
+	if d, ok := r.defaults[name]; ok && !slices.ContainsFunc(out, func(v Version) bool { return v.Version == d }) {
+		out = append(out, Version{Name: name, Version: d, State: Running})
+	}
+	out = slices.DeleteFunc(out, func(v Version) bool { return v.State == Deleted })
+	sort.Slice(out, func(i, j int) bool { return versionLess(out[i].Version, out[j].Version) })
+	return out, nil
+}
+
+// Delete forgets a version.
+func (r *Registry) Delete(ctx context.Context, name, version string) error {
+	if r.defaults[name] == version {
+		return r.Put(ctx, Version{Name: name, Version: version, State: Deleted})
+	}
+	return r.kv.Delete(ctx, versionKey(name, version))
+}
+
+func versionLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }

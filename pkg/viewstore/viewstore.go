@@ -76,6 +76,7 @@ type Progress struct {
 	Next       int64 // next offset to apply
 	Applied    int64 // events applied in total
 	Duplicates int64 // events dropped as duplicates in total
+	Excluded   int64 // events deliberately not counted (e.g. bots), in total
 	Watermark  time.Time
 }
 
@@ -106,6 +107,13 @@ type Store interface {
 	ScanCells(ctx context.Context, ns Namespace, property string, g Grain, from, to int64, fn func(Cell) error) error
 	// Watermarks returns the property's watermarks, one per partition.
 	Watermarks(ctx context.Context, ns Namespace, property string) ([]Watermark, error)
+	// DropNamespace deletes everything of a namespace: cells, progress, state and watermarks.
+	// Dropping an empty namespace is no error, and the namespace can be
+	// committed to again afterwards. It is an administrative operation:
+	// nothing may commit to ns while it runs (a racing commit may leave
+	// part of itself behind), and when it fails it may have deleted part
+	// of the namespace (run it again).
+	DropNamespace(ctx context.Context, ns Namespace) error
 	Close() error
 }
 

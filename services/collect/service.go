@@ -48,8 +48,11 @@ type Config struct {
 	CountryHeader string
 	// MaxInFlight bounds the batches of one stream being appended at once.
 	MaxInFlight int
-	Logger      *slog.Logger
-	Metrics     *metrics.Metrics
+	// OriginAllowed, when set, vets the browser origin of a hit against
+	// the property's allow-list.
+	OriginAllowed func(ctx context.Context, propertyID, origin string) (bool, error)
+	Logger        *slog.Logger
+	Metrics       *metrics.Metrics
 }
 
 // Service implements CollectService.
@@ -170,7 +173,7 @@ func (s *Service) batchError(ctx context.Context, err error) *collectv1.BatchErr
 	return out
 }
 
-func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, meta Meta) (*collectv1.CollectResponse, error) {
+func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, meta request) (*collectv1.CollectResponse, error) {
 	if req == nil {
 		return nil, apierror.Invalid("invalid batch", apierror.Violation{Field: "batch", Description: "required", Code: apierror.ValueRequired})
 	}
@@ -180,7 +183,16 @@ func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, me
 	}
 	meta.PropertyID = pid
 	meta.Now = s.now()
-	events, err := BuildEvents(req, meta, s.cfg.Limits)
+	if s.cfg.OriginAllowed != nil && meta.origin != "" {
+		ok, err := s.cfg.OriginAllowed(ctx, pid, meta.origin)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, apierror.New(apierror.PermissionDenied, "origin %s may not send hits to property %s (see its allowed origins)", meta.origin, pid)
+		}
+	}
+	events, err := BuildEvents(req, meta.Meta, s.cfg.Limits)
 	if err != nil {
 		s.cfg.Metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(req.Events)))
 		return nil, err
@@ -228,7 +240,13 @@ func PartitionKey(ev *eventv1.Event) []byte {
 	return append(b, ev.ClientId...)
 }
 
-func (s *Service) meta(h clientinfo.Headers, peer connect.Peer) Meta {
+// request is what collect knows of a request besides the batch.
+type request struct {
+	Meta
+	origin string // the browser's Origin, "" for apps and servers
+}
+
+func (s *Service) meta(h clientinfo.Headers, peer connect.Peer) request {
 	c := clientinfo.Policy{TrustedProxies: s.cfg.TrustedProxies, CountryHeader: s.cfg.CountryHeader}.Of(h, peer.Addr)
-	return Meta{UserAgent: c.UserAgent, ClientIP: c.IP, Country: c.Country}
+	return request{Meta: Meta{UserAgent: c.UserAgent, ClientIP: c.IP, Country: c.Country}, origin: c.Origin}
 }

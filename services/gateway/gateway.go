@@ -203,6 +203,9 @@ func (g *Gateway) outgoing(ctx context.Context, h clientinfo.Headers, peer strin
 	if c.IP.IsValid() {
 		md.Set(strings.ToLower(clientinfo.HeaderForwardedFor), c.IP.String())
 	}
+	if c.Origin != "" {
+		md.Set(strings.ToLower(clientinfo.HeaderForwardedOrigin), c.Origin)
+	}
 	if c.Country != "" && g.cfg.Client.CountryHeader != "" {
 		md.Set(strings.ToLower(g.cfg.Client.CountryHeader), c.Country)
 	}
@@ -428,10 +431,64 @@ func (g *Gateway) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 
 // ListProjections forwards to a projection copy.
 func (g *Gateway) ListProjections(ctx context.Context, req *connect.Request[projectionv1.ListProjectionsRequest]) (*connect.Response[projectionv1.ListProjectionsResponse], error) {
-	resp, err := g.projection.ListProjections(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
+	return unaryProjection(g, ctx, req, g.projection.ListProjections)
+}
+
+// unaryProjection forwards one ProjectionService call.
+func unaryProjection[Req, Resp any](g *Gateway, ctx context.Context, req *connect.Request[Req],
+	call func(context.Context, *Req, ...grpc.CallOption) (*Resp, error)) (*connect.Response[Resp], error) {
+	resp, err := call(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
 	g.count(projectionv1connect.ProjectionServiceName, err)
 	if err != nil {
 		return nil, fromGRPC(err)
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// StartReplay forwards to a projection copy.
+func (g *Gateway) StartReplay(ctx context.Context, req *connect.Request[projectionv1.StartReplayRequest]) (*connect.Response[projectionv1.StartReplayResponse], error) {
+	return unaryProjection(g, ctx, req, g.projection.StartReplay)
+}
+
+// GetReplay forwards to a projection copy.
+func (g *Gateway) GetReplay(ctx context.Context, req *connect.Request[projectionv1.GetReplayRequest]) (*connect.Response[projectionv1.GetReplayResponse], error) {
+	return unaryProjection(g, ctx, req, g.projection.GetReplay)
+}
+
+// Activate forwards to a projection copy.
+func (g *Gateway) Activate(ctx context.Context, req *connect.Request[projectionv1.ActivateRequest]) (*connect.Response[projectionv1.ActivateResponse], error) {
+	return unaryProjection(g, ctx, req, g.projection.Activate)
+}
+
+// Rollback forwards to a projection copy.
+func (g *Gateway) Rollback(ctx context.Context, req *connect.Request[projectionv1.RollbackRequest]) (*connect.Response[projectionv1.RollbackResponse], error) {
+	return unaryProjection(g, ctx, req, g.projection.Rollback)
+}
+
+// DeleteVersion forwards to a projection copy.
+func (g *Gateway) DeleteVersion(ctx context.Context, req *connect.Request[projectionv1.DeleteVersionRequest]) (*connect.Response[projectionv1.DeleteVersionResponse], error) {
+	return unaryProjection(g, ctx, req, g.projection.DeleteVersion)
+}
+
+// WatchReplay forwards the stream of a projection copy.
+func (g *Gateway) WatchReplay(ctx context.Context, req *connect.Request[projectionv1.WatchReplayRequest], stream *connect.ServerStream[projectionv1.WatchReplayResponse]) error {
+	up, err := g.projection.WatchReplay(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
+	if err != nil {
+		g.count(projectionv1connect.ProjectionServiceName, err)
+		return fromGRPC(err)
+	}
+	for {
+		msg, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			g.count(projectionv1connect.ProjectionServiceName, nil)
+			return nil
+		}
+		if err != nil {
+			g.count(projectionv1connect.ProjectionServiceName, err)
+			return fromGRPC(err)
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
 }

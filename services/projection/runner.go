@@ -50,8 +50,14 @@ type Config struct {
 	ReadBatch int
 	// IdleBucket evicts in-memory buckets untouched for this long.
 	IdleBucket time.Duration
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics
+	// Start gives the first offset of partitions never committed (a
+	// replay from a time or from offsets); others start at 0.
+	Start map[int32]int64
+	// DeadLetters receives records that cannot be projected, with the
+	// reason; nil drops them (after logging).
+	DeadLetters eventlog.Appender
+	Logger      *slog.Logger
+	Metrics     *metrics.Metrics
 }
 
 // Defaults fills zero fields.
@@ -132,6 +138,9 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	if err != nil {
 		return fmt.Errorf("load partition %d: %w", id, err)
 	}
+	if progress.Next == 0 && progress.Applied == 0 && progress.Duplicates == 0 {
+		progress.Next = p.cfg.Start[id]
+	}
 	part, err := newPartition(id, p.cfg.Rules, progress, state)
 	if err != nil {
 		return err
@@ -155,7 +164,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	outcome := func(o string) prometheus.Counter {
 		return p.cfg.Metrics.ProjectedEvents.WithLabelValues(string(p.ns), o)
 	}
-	applied, duplicate, undecodable := outcome("applied"), outcome("duplicate"), outcome("undecodable")
+	applied, duplicate, deadLetter := outcome("applied"), outcome("duplicate"), outcome("dead_letter")
 	for {
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if part.pending > 0 {
@@ -178,11 +187,15 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			if rec.Offset < part.progress.Next {
 				continue
 			}
-			ev.Reset()
-			if err := proto.Unmarshal(rec.Value, ev); err != nil || ev.EventId == "" {
-				part.undecodable++
-				undecodable.Inc()
-				p.cfg.Logger.Warn("skipping undecodable record", "projection", p.ns, "partition", id, "offset", rec.Offset, "err", err)
+			if reason := undecodable(rec, ev); reason != "" {
+				// A poison record never stalls the partition: it goes to
+				// the dead letters with its reason, and the partition
+				// moves on. A replay with fixed logic reprocesses it from
+				// the log.
+				if err := p.deadLetter(ctx, rec, reason); err != nil {
+					return err
+				}
+				deadLetter.Inc()
 			} else if counted, err := part.apply(ev, rec.Offset, load, now); err != nil {
 				return fmt.Errorf("apply partition %d offset %d: %w", id, rec.Offset, err)
 			} else if counted {
@@ -206,6 +219,48 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			lastFlush = time.Now()
 		}
 	}
+}
+
+// Dead-letter headers.
+const (
+	HeaderDeadLetterReason = "sextant-dead-letter-reason"
+	HeaderSourcePartition  = "sextant-source-partition"
+	HeaderSourceOffset     = "sextant-source-offset"
+	HeaderProjection       = "sextant-projection"
+)
+
+// undecodable says why rec cannot be projected, or "" when ev holds it.
+func undecodable(rec eventlog.Record, ev *eventv1.Event) string {
+	if v := rec.Headers[eventlog.HeaderSchemaVersion]; v != "" && v != "1" {
+		return "unknown schema version " + v
+	}
+	ev.Reset()
+	if err := proto.Unmarshal(rec.Value, ev); err != nil {
+		return "undecodable event: " + err.Error()
+	}
+	if ev.EventId == "" || ev.PropertyId == "" || ev.GetEventTime() == nil || ev.GetReceiveTime() == nil {
+		return "event lacks its id, property or times"
+	}
+	return ""
+}
+
+func (p *Projector) deadLetter(ctx context.Context, rec eventlog.Record, reason string) error {
+	p.cfg.Logger.Warn("dead-lettering a record that cannot be projected", "projection", p.ns, "partition", rec.Partition, "offset", rec.Offset, "reason", reason)
+	if p.cfg.DeadLetters == nil {
+		return nil
+	}
+	h := make(map[string]string, len(rec.Headers)+4)
+	for k, v := range rec.Headers {
+		h[k] = v
+	}
+	h[HeaderDeadLetterReason] = reason
+	h[HeaderSourcePartition] = strconv.Itoa(int(rec.Partition))
+	h[HeaderSourceOffset] = strconv.FormatInt(rec.Offset, 10)
+	h[HeaderProjection] = string(p.ns)
+	if err := p.cfg.DeadLetters.Append(ctx, []eventlog.Message{{Key: rec.Key, Value: rec.Value, Headers: h}}); err != nil {
+		return fmt.Errorf("dead letter of partition %d offset %d: %w", rec.Partition, rec.Offset, err)
+	}
+	return nil
 }
 
 func (p *Projector) flush(ctx context.Context, part *partition) error {

@@ -24,6 +24,11 @@ type Rules struct {
 	// SessionRetention is how long a session's state is kept after its last
 	// event, by receive time, for late events of the same session.
 	SessionRetention time.Duration
+	// NormalizePaths folds page path spellings (case, trailing slash…).
+	NormalizePaths bool
+	// ExcludeBots drops events of known bots (device category "bot"),
+	// counting them as excluded.
+	ExcludeBots bool
 }
 
 // DefaultRules are traffic/v1's.
@@ -79,13 +84,12 @@ type partition struct {
 	seen     map[string]int64    // event id -> receive time (Unix s)
 	sessions map[string]*session // property \x1f client -> current session
 
-	cells       map[cellKey]*cellState
-	loaded      map[bucketKey]int64 // bucket -> last touch (Unix s, wall clock)
-	dirtyCells  map[cellKey]struct{}
-	dirtyState  map[string]struct{} // state keys to write or delete
-	watermarks  map[string]time.Time
-	pending     int // records applied since the last checkpoint
-	undecodable int64
+	cells      map[cellKey]*cellState
+	loaded     map[bucketKey]int64 // bucket -> last touch (Unix s, wall clock)
+	dirtyCells map[cellKey]struct{}
+	dirtyState map[string]struct{} // state keys to write or delete
+	watermarks map[string]time.Time
+	pending    int // records applied since the last checkpoint
 }
 
 func newPartition(id int32, rules Rules, progress viewstore.Progress, state []viewstore.KV) (*partition, error) {
@@ -139,12 +143,19 @@ func (p *partition) apply(ev *eventv1.Event, offset int64, load cellLoader, now 
 	if recv.After(p.progress.Watermark) {
 		p.progress.Watermark = recv
 	}
-	if t, ok := p.seen[ev.EventId]; ok && recvS-t <= int64(p.rules.DedupeWindow/time.Second) {
+	// Event ids are chosen by clients: a duplicate is the same id from the
+	// same visitor of the same property.
+	seenKey := ev.PropertyId + "\x1f" + ev.ClientId + "\x1f" + ev.EventId
+	if t, ok := p.seen[seenKey]; ok && recvS-t <= int64(p.rules.DedupeWindow/time.Second) {
 		p.progress.Duplicates++
 		return false, nil
 	}
-	p.seen[ev.EventId] = recvS
-	p.dirtyState[seenPrefix+ev.EventId] = struct{}{}
+	p.seen[seenKey] = recvS
+	p.dirtyState[seenPrefix+seenKey] = struct{}{}
+	if p.rules.ExcludeBots && ev.GetDevice().GetCategory() == "bot" {
+		p.progress.Excluded++
+		return false, nil
+	}
 
 	s := p.sessionFor(ev, recvS)
 	evTime := ev.GetEventTime().AsTime().Unix()
@@ -169,7 +180,11 @@ func (p *partition) apply(ev *eventv1.Event, offset int64, load cellLoader, now 
 
 	var t analytics.Tuple
 	t[analytics.EventName] = ev.Name
-	t[analytics.PagePath] = analytics.Clean(ev.GetPage().GetPath(), 1000)
+	path := ev.GetPage().GetPath()
+	if p.rules.NormalizePaths {
+		path = normalizePath(path)
+	}
+	t[analytics.PagePath] = analytics.Clean(path, 1000)
 	t[analytics.CountryID] = ev.Country
 	t[analytics.DeviceCategory] = ev.GetDevice().GetCategory()
 	t[analytics.Browser] = analytics.Clean(ev.GetDevice().GetBrowser(), 100)

@@ -101,6 +101,15 @@ func TestApply(t *testing.T) {
 			applied: 1, dups: 1,
 		},
 		{
+			name: "the same event id from another visitor or property is not a duplicate",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e1", "c2", "page_view"),
+				func() *eventv1.Event { e := ev("e1", "c1", "page_view"); e.PropertyId = "p2"; return e }(),
+			},
+			want:    "events=3 views=3 users=2 active=0 new=0 sessions=2 engaged=0",
+			applied: 3,
+		},
+		{
 			name: "duplicate outside the dedupe window counts again",
 			events: []*eventv1.Event{
 				ev("e1", "c1", "page_view"), ev("e1", "c1", "page_view", received(25*time.Hour)),
@@ -284,7 +293,7 @@ func TestPruneForgetsOnlyWhatCannotMatter(t *testing.T) {
 			deleted[kv.Key] = true
 		}
 	}
-	if !deleted[seenPrefix+"old"] || deleted[seenPrefix+"new"] || !deleted[sessionPrefix+"p1\x1fc1"] || deleted[sessionPrefix+"p1\x1fc2"] {
+	if !deleted[seenPrefix+"p1\x1fc1\x1fold"] || deleted[seenPrefix+"p1\x1fc2\x1fnew"] || !deleted[sessionPrefix+"p1\x1fc1"] || deleted[sessionPrefix+"p1\x1fc2"] {
 		t.Fatalf("deleted %v", deleted)
 	}
 }

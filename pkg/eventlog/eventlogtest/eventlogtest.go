@@ -51,6 +51,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Partitioning", func(t *testing.T) { testPartitioning(t, f) })
 	t.Run("Read", func(t *testing.T) { testRead(t, f) })
 	t.Run("EndOffset", func(t *testing.T) { testEndOffset(t, f) })
+	t.Run("TimeIndex", func(t *testing.T) { testTimeIndex(t, f) })
 	t.Run("ConcurrentAppend", func(t *testing.T) { testConcurrentAppend(t, f) })
 	t.Run("Durability", func(t *testing.T) { testDurability(t, f) })
 	t.Run("CommitOffsets", func(t *testing.T) { testCommitOffsets(t, f) })
@@ -485,6 +486,130 @@ func testEndOffset(t *testing.T, f Factory) {
 	}
 }
 
+// timeIndexPause separates the groups of records testTimeIndex appends: more
+// than a second, so the groups stay apart even on a log whose timestamps
+// have second precision.
+const timeIndexPause = 1200 * time.Millisecond
+
+// testTimeIndex appends three groups of records, timeIndexPause apart, and
+// checks OffsetForTime before the first group, at and around every record's
+// own timestamp, between the groups and after the last. Expectations come
+// from the timestamps the records were stored with, so they hold whatever
+// the skew between the log's clock and the test's.
+func testTimeIndex(t *testing.T, f Factory) {
+	const n = 2
+	ctx := testCtx(t)
+	l := openLog(t, f(t, n))
+	key0, key1 := keyFor("time", 0, n), keyFor("time", 1, n)
+	msg := func(key []byte, g, i int) eventlog.Message {
+		return eventlog.Message{Key: key, Value: fmt.Appendf(nil, "group %d message %d", g, i)}
+	}
+	offsetFor := func(t *testing.T, p int32, at time.Time) int64 {
+		t.Helper()
+		off, err := l.OffsetForTime(ctx, p, at)
+		if err != nil {
+			t.Fatalf("OffsetForTime(%d, %s): %v", p, at.Format(time.RFC3339Nano), err)
+		}
+		return off
+	}
+	// wantFor is the offset of the first of recs at or after at, or the
+	// end.
+	wantFor := func(recs []eventlog.Record, at time.Time) int64 {
+		for i, r := range recs {
+			if !r.Timestamp.Before(at) {
+				return int64(i)
+			}
+		}
+		return int64(len(recs))
+	}
+
+	for p := range int32(n) {
+		if got := offsetFor(t, p, time.Now()); got != 0 {
+			t.Fatalf("OffsetForTime(%d, now) of an empty log = %d, want 0", p, got)
+		}
+	}
+
+	// Partition 0 gets every group, in two appends each (so a group may
+	// span two timestamps); partition 1 only gets a record in group 1.
+	var starts []int64 // offset of each group's first record in partition 0
+	var first, last time.Time
+	for g := range 3 {
+		if g > 0 {
+			time.Sleep(timeIndexPause)
+		}
+		before := time.Now()
+		if g == 0 {
+			first = before
+		}
+		starts = append(starts, mustEnd(t, ctx, l, 0))
+		mustAppend(t, ctx, l, msg(key0, g, 0), msg(key0, g, 1))
+		if g == 1 {
+			mustAppend(t, ctx, l, msg(key0, g, 2), msg(key1, g, 0))
+		} else {
+			mustAppend(t, ctx, l, msg(key0, g, 2))
+		}
+		last = time.Now()
+	}
+	recs := [][]eventlog.Record{readRange(t, ctx, l, 0, 0, 9), readRange(t, ctx, l, 1, 0, 1)}
+	if end := mustEnd(t, ctx, l, 0); end != 9 {
+		t.Fatalf("EndOffset(0) = %d, want 9", end)
+	}
+
+	t.Run("before the first", func(t *testing.T) {
+		for _, at := range []time.Time{{}, time.Unix(0, 0), first.Add(-clockSlack)} {
+			for p := range int32(n) {
+				if got := offsetFor(t, p, at); got != 0 {
+					t.Errorf("OffsetForTime(%d, %s) = %d, want 0", p, at.Format(time.RFC3339Nano), got)
+				}
+			}
+		}
+	})
+	t.Run("between groups", func(t *testing.T) {
+		for g := 1; g < 3; g++ {
+			prev, next := recs[0][starts[g]-1].Timestamp, recs[0][starts[g]].Timestamp
+			if !prev.Before(next) {
+				t.Fatalf("group %d's first record has timestamp %v, not after group %d's last %v, appended %v earlier",
+					g, next, g-1, prev, timeIndexPause)
+			}
+			mid := prev.Add(next.Sub(prev) / 2)
+			if got := offsetFor(t, 0, mid); got != starts[g] {
+				t.Errorf("OffsetForTime(0, %s) between groups %d and %d = %d, want %d", mid.Format(time.RFC3339Nano), g-1, g, got, starts[g])
+			}
+			want1 := int64(0)
+			if g == 2 {
+				want1 = 1
+			}
+			if got := offsetFor(t, 1, mid); got != want1 {
+				t.Errorf("OffsetForTime(1, %s) between groups %d and %d = %d, want %d", mid.Format(time.RFC3339Nano), g-1, g, got, want1)
+			}
+		}
+	})
+	t.Run("at record timestamps", func(t *testing.T) {
+		// At, just before and just after every record's timestamp: the
+		// nanosecond either side tests rounding in a log that stores
+		// coarser timestamps.
+		for p := range int32(n) {
+			for _, r := range recs[p] {
+				for _, at := range []time.Time{r.Timestamp, r.Timestamp.Add(-time.Nanosecond), r.Timestamp.Add(time.Nanosecond)} {
+					if got, want := offsetFor(t, p, at), wantFor(recs[p], at); got != want {
+						t.Errorf("OffsetForTime(%d, %s) = %d, want %d (record %d has timestamp %s)",
+							p, at.Format(time.RFC3339Nano), got, want, r.Offset, r.Timestamp.Format(time.RFC3339Nano))
+					}
+				}
+			}
+		}
+	})
+	t.Run("after the last", func(t *testing.T) {
+		for _, at := range []time.Time{last.Add(clockSlack), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)} {
+			for p := range int32(n) {
+				if got, want := offsetFor(t, p, at), int64(len(recs[p])); got != want {
+					t.Errorf("OffsetForTime(%d, %s) = %d, want the end offset %d", p, at.Format(time.RFC3339Nano), got, want)
+				}
+			}
+		}
+	})
+}
+
 func testConcurrentAppend(t *testing.T, f Factory) {
 	const n, writers, appends, keysPerWriter = 4, 8, 200, 3
 	ctx := testCtx(t)
@@ -760,6 +885,7 @@ func testClosed(t *testing.T, f Factory) {
 			{"Read", func(ctx context.Context) error { _, err := l.Read(ctx, 0, 0, 10); return err }},
 			{"Read at end", func(ctx context.Context) error { _, err := l.Read(ctx, 0, 1, 10); return err }},
 			{"EndOffset", func(ctx context.Context) error { _, err := l.EndOffset(ctx, 0); return err }},
+			{"OffsetForTime", func(ctx context.Context) error { _, err := l.OffsetForTime(ctx, 0, time.Now()); return err }},
 			{"Partitions", func(ctx context.Context) error { _, err := l.Partitions(ctx); return err }},
 			{"Commit", func(ctx context.Context) error { return l.Commit(ctx, "g", 0, 2) }},
 			{"Committed", func(ctx context.Context) error { _, err := l.Committed(ctx, "g", 0); return err }},

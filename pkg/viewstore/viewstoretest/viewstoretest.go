@@ -61,6 +61,7 @@ func Run(t *testing.T, f Factory) {
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"Durability", testDurability},
 		{"ArbitraryBytes", testArbitraryBytes},
+		{"DropNamespace", testDropNamespace},
 		{"CancelledContext", testCancelledContext},
 		{"Closed", testClosed},
 	} {
@@ -266,7 +267,7 @@ func sameTime(got, want time.Time) bool {
 func checkProgress(t *testing.T, what string, got, want viewstore.Progress) {
 	t.Helper()
 	if got.Partition != want.Partition || got.Next != want.Next || got.Applied != want.Applied ||
-		got.Duplicates != want.Duplicates || !sameTime(got.Watermark, want.Watermark) {
+		got.Duplicates != want.Duplicates || got.Excluded != want.Excluded || !sameTime(got.Watermark, want.Watermark) {
 		t.Errorf("%s: progress %+v, want %+v", what, got, want)
 	}
 }
@@ -302,7 +303,7 @@ func testLoadPartitionUnknown(t *testing.T, h *harness) {
 	// Partition 1 of ns and partition 2 of other exist; neither is asked for
 	// in the namespace it is committed to.
 	h.commit(t, ns, viewstore.Checkpoint{
-		Progress: viewstore.Progress{Partition: 1, Next: 5, Applied: 5, Watermark: time.UnixMilli(day0 * 1000)},
+		Progress: viewstore.Progress{Partition: 1, Next: 5, Applied: 5, Excluded: 2, Watermark: time.UnixMilli(day0 * 1000)},
 		State:    []viewstore.KV{{Key: "k", Value: []byte("v")}},
 	})
 	h.commit(t, other, viewstore.Checkpoint{
@@ -326,7 +327,7 @@ func testLoadPartitionUnknown(t *testing.T, h *harness) {
 				t.Fatalf("LoadPartition: %v", err)
 			}
 			if want := (viewstore.Progress{Partition: tc.p}); pr.Partition != want.Partition || pr.Next != 0 ||
-				pr.Applied != 0 || pr.Duplicates != 0 || !pr.Watermark.IsZero() {
+				pr.Applied != 0 || pr.Duplicates != 0 || pr.Excluded != 0 || !pr.Watermark.IsZero() {
 				t.Errorf("progress %+v, want %+v", pr, want)
 			}
 			if len(kvs) != 0 {
@@ -342,14 +343,19 @@ func testProgress(t *testing.T, h *harness) {
 		name string
 		pr   []viewstore.Progress // committed in order; the last must be read back
 	}{
-		{"first commit", []viewstore.Progress{{Partition: 0, Next: 10, Applied: 9, Duplicates: 1, Watermark: base}}},
+		{"first commit", []viewstore.Progress{{Partition: 0, Next: 10, Applied: 7, Duplicates: 1, Excluded: 2, Watermark: base}}},
 		{"zero watermark", []viewstore.Progress{{Partition: 1, Next: 3, Applied: 0, Duplicates: 3}}},
+		{"only excluded", []viewstore.Progress{{Partition: 6, Next: 4, Excluded: 4, Watermark: base}}},
 		{"sub-millisecond watermark", []viewstore.Progress{{Partition: 2, Next: 1, Applied: 1, Watermark: base.Add(123_456 * time.Nanosecond)}}},
 		{"non-UTC watermark", []viewstore.Progress{{Partition: 3, Next: 1, Applied: 1, Watermark: base.In(time.FixedZone("X", 5*3600))}}},
-		{"large values", []viewstore.Progress{{Partition: 1<<31 - 1, Next: 1 << 50, Applied: 1<<50 - 7, Duplicates: 1 << 40, Watermark: base.AddDate(20, 0, 0)}}},
+		{"large values", []viewstore.Progress{{Partition: 1<<31 - 1, Next: 1 << 50, Applied: 1<<50 - 7, Duplicates: 1 << 40, Excluded: 1<<45 + 3, Watermark: base.AddDate(20, 0, 0)}}},
 		{"later commit replaces", []viewstore.Progress{
 			{Partition: 4, Next: 10, Applied: 10, Watermark: base},
-			{Partition: 4, Next: 25, Applied: 22, Duplicates: 3, Watermark: base.Add(time.Minute)},
+			{Partition: 4, Next: 25, Applied: 20, Duplicates: 3, Excluded: 2, Watermark: base.Add(time.Minute)},
+		}},
+		{"later commit replaces excluded with zero", []viewstore.Progress{
+			{Partition: 7, Next: 10, Applied: 5, Excluded: 5, Watermark: base},
+			{Partition: 7, Next: 10, Applied: 5, Watermark: base},
 		}},
 		{"later commit replaces watermark with zero", []viewstore.Progress{
 			{Partition: 5, Next: 10, Applied: 10, Watermark: base},
@@ -679,7 +685,7 @@ func testListProgress(t *testing.T, h *harness) {
 	wmTime := time.Date(2026, 3, 2, 0, 0, 0, 5_000_000, time.UTC)
 	want := map[int32]viewstore.Progress{}
 	for i, p := range []int32{0, 1, 7, 255, 256, 1000, 1, 7} { // 1 and 7 twice: latest wins
-		pr := viewstore.Progress{Partition: p, Next: int64(10*i + 1), Applied: int64(i), Duplicates: int64(i % 2), Watermark: wmTime.Add(time.Duration(i) * time.Second)}
+		pr := viewstore.Progress{Partition: p, Next: int64(10*i + 1), Applied: int64(i), Duplicates: int64(i % 2), Excluded: int64(i % 3), Watermark: wmTime.Add(time.Duration(i) * time.Second)}
 		h.commit(t, ns, viewstore.Checkpoint{Progress: pr})
 		want[p] = pr
 	}
@@ -728,7 +734,7 @@ func testListProgress(t *testing.T, h *harness) {
 func checkpointN(p int32, n int) viewstore.Checkpoint {
 	wmTime := time.UnixMilli((day0 + int64(n)*minute) * 1000).UTC()
 	cp := viewstore.Checkpoint{
-		Progress: viewstore.Progress{Partition: p, Next: int64(100 * n), Applied: int64(90 * n), Duplicates: int64(n), Watermark: wmTime},
+		Progress: viewstore.Progress{Partition: p, Next: int64(100 * n), Applied: int64(90 * n), Duplicates: int64(n), Excluded: int64(8 * n), Watermark: wmTime},
 		State: []viewstore.KV{
 			{Key: fmt.Sprintf("seen/%d", n), Value: []byte(fmt.Sprint(n))},
 			{Key: "last", Value: []byte(fmt.Sprint(n))},
@@ -953,6 +959,115 @@ func testArbitraryBytes(t *testing.T, h *harness) {
 	})
 }
 
+// dropOther is the checkpoint of partition 300 in testDropNamespace: one of
+// its own property, so that checkThrough's checks of partition 3 hold next
+// to it.
+func dropOther(tag string) viewstore.Checkpoint {
+	const q = 300
+	cp := viewstore.Checkpoint{
+		Progress:   viewstore.Progress{Partition: q, Next: 7, Applied: 4, Duplicates: 1, Excluded: 2, Watermark: time.UnixMilli(day0 * 1000).UTC()},
+		State:      []viewstore.KV{{Key: "k", Value: []byte(tag)}},
+		Watermarks: []viewstore.Watermark{{Property: "z", Partition: q, Time: time.UnixMilli(day0 * 1000).UTC(), Offset: 7}},
+	}
+	for _, g := range []viewstore.Grain{viewstore.Minute, viewstore.Hour} {
+		cp.Cells = append(cp.Cells, viewstore.Cell{Property: "z", Grain: g, Bucket: day0, Dims: "d", Partition: q, Value: []byte(tag), Offset: 6})
+	}
+	return cp
+}
+
+func testDropNamespace(t *testing.T, h *harness) {
+	ns := newNamespace()
+	// Namespaces that must survive, two of which start with ns.
+	others := []viewstore.Namespace{newNamespace(), viewstore.Namespace(string(ns) + "/x"), viewstore.Namespace(string(ns) + "\x00")}
+	const p = 3
+	for _, n := range append([]viewstore.Namespace{ns}, others...) {
+		for k := 1; k <= 3; k++ {
+			h.commit(t, n, checkpointN(p, k))
+		}
+		h.commit(t, n, dropOther(string(n)))
+	}
+	checkOther := func(t *testing.T, n viewstore.Namespace) {
+		t.Helper()
+		checkThrough(t, h, n, p, 3)
+		cp := dropOther(string(n))
+		pr, state := h.load(t, n, cp.Progress.Partition)
+		checkProgress(t, fmt.Sprintf("%q partition %d", n, cp.Progress.Partition), pr, cp.Progress)
+		checkState(t, fmt.Sprintf("%q partition %d", n, cp.Progress.Partition), state, map[string]string{"k": string(n)})
+		if ws, err := h.s.Watermarks(h.ctx, n, "z"); err != nil || len(ws) != 1 || ws[0].Offset != 7 {
+			t.Errorf("Watermarks(%q, z) = %+v, %v; want one with offset 7", n, ws, err)
+		}
+		for _, c := range cp.Cells {
+			got := h.scan(t, n, "z", c.Grain, day0, day0+day)
+			diffCells(t, fmt.Sprintf("%q, z g%d", n, c.Grain), got, map[cellID][]byte{idOf(c): withOffset(c)})
+		}
+		if list, err := h.s.ListProgress(h.ctx, n); err != nil || len(list) != 2 {
+			t.Errorf("ListProgress(%q) = %+v, %v; want partitions %d and %d", n, list, err, p, cp.Progress.Partition)
+		}
+	}
+	checkDropped := func(t *testing.T) {
+		t.Helper()
+		if list, err := h.s.ListProgress(h.ctx, ns); err != nil || len(list) != 0 {
+			t.Errorf("ListProgress of the dropped namespace = %+v, %v; want none", list, err)
+		}
+		for _, part := range []int32{p, 300} {
+			pr, state := h.load(t, ns, part)
+			checkProgress(t, fmt.Sprintf("dropped namespace, partition %d", part), pr, viewstore.Progress{Partition: part})
+			checkState(t, fmt.Sprintf("dropped namespace, partition %d", part), state, nil)
+		}
+		for _, prop := range []string{"x", "y", "z"} {
+			if ws, err := h.s.Watermarks(h.ctx, ns, prop); err != nil || len(ws) != 0 {
+				t.Errorf("Watermarks(%q) of the dropped namespace = %+v, %v; want none", prop, ws, err)
+			}
+			for _, g := range []viewstore.Grain{viewstore.Minute, viewstore.Hour} {
+				diffCells(t, fmt.Sprintf("dropped namespace, %q g%d", prop, g), h.scan(t, ns, prop, g, day0-day, day0+day), nil)
+			}
+		}
+	}
+	drop := func(t *testing.T, n viewstore.Namespace) {
+		t.Helper()
+		if err := h.s.DropNamespace(h.ctx, n); err != nil {
+			t.Fatalf("DropNamespace(%q): %v", n, err)
+		}
+	}
+
+	drop(t, ns)
+	t.Run("dropped", func(t *testing.T) { checkDropped(t) })
+	for i, n := range others {
+		t.Run(fmt.Sprintf("other namespace %d intact", i), func(t *testing.T) { checkOther(t, n) })
+	}
+	t.Run("again and never written", func(t *testing.T) {
+		drop(t, ns)
+		drop(t, newNamespace())
+		checkDropped(t)
+	})
+	t.Run("after reopen", func(t *testing.T) {
+		h.reopen(t)
+		checkDropped(t)
+		for _, n := range others {
+			checkOther(t, n)
+		}
+	})
+	t.Run("commit again", func(t *testing.T) {
+		// Nothing of before the drop comes back: not the cells checkpoint
+		// 2 and 3 overwrote, not their state, not partition 300.
+		h.commit(t, ns, checkpointN(p, 1))
+		checkThrough(t, h, ns, p, 1)
+		if list, err := h.s.ListProgress(h.ctx, ns); err != nil || len(list) != 1 || list[0].Partition != p {
+			t.Errorf("ListProgress = %+v, %v; want partition %d only", list, err, p)
+		}
+		pr, state := h.load(t, ns, 300)
+		checkProgress(t, "partition 300", pr, viewstore.Progress{Partition: 300})
+		checkState(t, "partition 300", state, nil)
+		if ws, err := h.s.Watermarks(h.ctx, ns, "z"); err != nil || len(ws) != 0 {
+			t.Errorf("Watermarks(z) = %+v, %v; want none", ws, err)
+		}
+		diffCells(t, "z g2", h.scan(t, ns, "z", viewstore.Hour, day0-day, day0+day), nil)
+		for _, n := range others {
+			checkOther(t, n)
+		}
+	})
+}
+
 func testCancelledContext(t *testing.T, h *harness) {
 	ns := newNamespace()
 	ctx, cancel := context.WithCancel(h.ctx)
@@ -978,6 +1093,10 @@ func testCancelledContext(t *testing.T, h *harness) {
 	if err := h.s.ScanCells(ctx, ns, "x", viewstore.Hour, day0, day0+day, func(viewstore.Cell) error { return nil }); err == nil {
 		t.Error("ScanCells with a cancelled context returned nil")
 	}
+	if err := h.s.DropNamespace(ctx, ns); err == nil {
+		t.Error("DropNamespace with a cancelled context returned nil")
+	}
+	checkThrough(t, h, ns, 4, 1)
 }
 
 func testClosed(t *testing.T, h *harness) {
@@ -996,6 +1115,7 @@ func testClosed(t *testing.T, h *harness) {
 		{"LoadPartition", func(s viewstore.Store) error { _, _, err := s.LoadPartition(h.ctx, ns, 1); return err }},
 		{"ListProgress", func(s viewstore.Store) error { _, err := s.ListProgress(h.ctx, ns); return err }},
 		{"Watermarks", func(s viewstore.Store) error { _, err := s.Watermarks(h.ctx, ns, "x"); return err }},
+		{"DropNamespace", func(s viewstore.Store) error { return s.DropNamespace(h.ctx, ns) }},
 		{"ScanCells", func(s viewstore.Store) error {
 			return s.ScanCells(h.ctx, ns, "x", viewstore.Hour, day0, day0+day, func(viewstore.Cell) error { calls++; return nil })
 		}},

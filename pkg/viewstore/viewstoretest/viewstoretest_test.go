@@ -29,6 +29,7 @@ var mutants = []struct {
 }{
 	{"load-unknown-no-partition", "LoadPartitionUnknown"},
 	{"progress-drops-duplicates", "Progress"},
+	{"progress-drops-excluded", "Progress"},
 	{"watermark-seconds", "Progress"},
 	{"state-ignores-delete", "State"},
 	{"state-all-partitions", "State"},
@@ -46,6 +47,9 @@ var mutants = []struct {
 	{"commit-drops-partition-12", "ConcurrentCommits"},
 	{"not-durable", "Durability"},
 	{"dims-cut-at-nul", "ArbitraryBytes"},
+	{"drop-keeps-state", "DropNamespace"},
+	{"drop-keeps-watermarks", "DropNamespace"},
+	{"drop-prefix", "DropNamespace"},
 	{"ignores-context", "CancelledContext"},
 	{"works-after-close", "Closed"},
 }
@@ -176,6 +180,9 @@ func (s *memStore) Commit(ctx context.Context, ns viewstore.Namespace, cp viewst
 	}
 	if s.mutant == "progress-drops-duplicates" {
 		pr.Duplicates = 0
+	}
+	if s.mutant == "progress-drops-excluded" {
+		pr.Excluded = 0
 	}
 	if s.mutant == "watermark-seconds" {
 		pr.Watermark = pr.Watermark.Truncate(time.Second)
@@ -321,6 +328,42 @@ func (s *memStore) Watermarks(ctx context.Context, ns viewstore.Namespace, prope
 		}
 	}
 	return out, nil
+}
+
+func (s *memStore) DropNamespace(ctx context.Context, ns viewstore.Namespace) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	match := func(got viewstore.Namespace) bool {
+		if s.mutant == "drop-prefix" {
+			return strings.HasPrefix(string(got), string(ns))
+		}
+		return got == ns
+	}
+	for k := range d.progress {
+		if match(k.ns) {
+			delete(d.progress, k)
+		}
+	}
+	for k := range d.state {
+		if match(k.ns) && s.mutant != "drop-keeps-state" {
+			delete(d.state, k)
+		}
+	}
+	for k := range d.cells {
+		if match(k.ns) {
+			delete(d.cells, k)
+		}
+	}
+	for k := range d.wms {
+		if match(k.ns) && s.mutant != "drop-keeps-watermarks" {
+			delete(d.wms, k)
+		}
+	}
+	return nil
 }
 
 // encodeCV stores a cell's offset before its value.

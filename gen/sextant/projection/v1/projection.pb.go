@@ -186,8 +186,23 @@ type Projection struct {
 	Lag               int64 `protobuf:"varint,7,opt,name=lag,proto3" json:"lag,omitempty"`
 	EventsApplied     int64 `protobuf:"varint,8,opt,name=events_applied,json=eventsApplied,proto3" json:"events_applied,omitempty"`
 	DuplicatesDropped int64 `protobuf:"varint,9,opt,name=duplicates_dropped,json=duplicatesDropped,proto3" json:"duplicates_dropped,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Events the version's logic deliberately did not count (e.g. bots).
+	EventsExcluded int64 `protobuf:"varint,10,opt,name=events_excluded,json=eventsExcluded,proto3" json:"events_excluded,omitempty"`
+	// Records that could not be projected and went to the dead letters.
+	DeadLetters int64 `protobuf:"varint,11,opt,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// The version this one replaced when it was activated.
+	PreviousVersion string `protobuf:"bytes,12,opt,name=previous_version,json=previousVersion,proto3" json:"previous_version,omitempty"`
+	// Where the replay started.
+	From        *ReplayFrom            `protobuf:"bytes,13,opt,name=from,proto3" json:"from,omitempty"`
+	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// Average events applied per second since the version started.
+	EventsPerSecond float64 `protobuf:"fixed64,15,opt,name=events_per_second,json=eventsPerSecond,proto3" json:"events_per_second,omitempty"`
+	// Estimated time to catch up, in seconds; 0 once caught up.
+	EtaSeconds float64 `protobuf:"fixed64,16,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
+	// What the version's logic does, for people.
+	Description   string `protobuf:"bytes,17,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Projection) Reset() {
@@ -283,6 +298,779 @@ func (x *Projection) GetDuplicatesDropped() int64 {
 	return 0
 }
 
+func (x *Projection) GetEventsExcluded() int64 {
+	if x != nil {
+		return x.EventsExcluded
+	}
+	return 0
+}
+
+func (x *Projection) GetDeadLetters() int64 {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return 0
+}
+
+func (x *Projection) GetPreviousVersion() string {
+	if x != nil {
+		return x.PreviousVersion
+	}
+	return ""
+}
+
+func (x *Projection) GetFrom() *ReplayFrom {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *Projection) GetCreatedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedTime
+	}
+	return nil
+}
+
+func (x *Projection) GetEventsPerSecond() float64 {
+	if x != nil {
+		return x.EventsPerSecond
+	}
+	return 0
+}
+
+func (x *Projection) GetEtaSeconds() float64 {
+	if x != nil {
+		return x.EtaSeconds
+	}
+	return 0
+}
+
+func (x *Projection) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// ReplayFrom says where a replay starts. Empty: the start of the log.
+type ReplayFrom struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Start:
+	//
+	//	*ReplayFrom_Earliest
+	//	*ReplayFrom_Time
+	//	*ReplayFrom_Offsets
+	Start         isReplayFrom_Start `protobuf_oneof:"start"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayFrom) Reset() {
+	*x = ReplayFrom{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayFrom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayFrom) ProtoMessage() {}
+
+func (x *ReplayFrom) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayFrom.ProtoReflect.Descriptor instead.
+func (*ReplayFrom) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReplayFrom) GetStart() isReplayFrom_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ReplayFrom) GetEarliest() bool {
+	if x != nil {
+		if x, ok := x.Start.(*ReplayFrom_Earliest); ok {
+			return x.Earliest
+		}
+	}
+	return false
+}
+
+func (x *ReplayFrom) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Start.(*ReplayFrom_Time); ok {
+			return x.Time
+		}
+	}
+	return nil
+}
+
+func (x *ReplayFrom) GetOffsets() *PartitionOffsets {
+	if x != nil {
+		if x, ok := x.Start.(*ReplayFrom_Offsets); ok {
+			return x.Offsets
+		}
+	}
+	return nil
+}
+
+type isReplayFrom_Start interface {
+	isReplayFrom_Start()
+}
+
+type ReplayFrom_Earliest struct {
+	// The start of the log.
+	Earliest bool `protobuf:"varint,1,opt,name=earliest,proto3,oneof"`
+}
+
+type ReplayFrom_Time struct {
+	// The first record received at or after this time, per partition.
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3,oneof"`
+}
+
+type ReplayFrom_Offsets struct {
+	// Explicit next offsets per partition (others start at 0).
+	Offsets *PartitionOffsets `protobuf:"bytes,3,opt,name=offsets,proto3,oneof"`
+}
+
+func (*ReplayFrom_Earliest) isReplayFrom_Start() {}
+
+func (*ReplayFrom_Time) isReplayFrom_Start() {}
+
+func (*ReplayFrom_Offsets) isReplayFrom_Start() {}
+
+type PartitionOffsets struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offsets       map[int32]int64        `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionOffsets) Reset() {
+	*x = PartitionOffsets{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionOffsets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionOffsets) ProtoMessage() {}
+
+func (x *PartitionOffsets) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionOffsets.ProtoReflect.Descriptor instead.
+func (*PartitionOffsets) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PartitionOffsets) GetOffsets() map[int32]int64 {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type StartReplayRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projection, e.g. "traffic".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The logic version to build, e.g. "v2". It must be registered in the
+	// code and must not exist yet (delete a retired one first).
+	Version       string      `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	From          *ReplayFrom `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartReplayRequest) Reset() {
+	*x = StartReplayRequest{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartReplayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartReplayRequest) ProtoMessage() {}
+
+func (x *StartReplayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartReplayRequest.ProtoReflect.Descriptor instead.
+func (*StartReplayRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StartReplayRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StartReplayRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *StartReplayRequest) GetFrom() *ReplayFrom {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+type StartReplayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Projection    *Projection            `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartReplayResponse) Reset() {
+	*x = StartReplayResponse{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartReplayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartReplayResponse) ProtoMessage() {}
+
+func (x *StartReplayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartReplayResponse.ProtoReflect.Descriptor instead.
+func (*StartReplayResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StartReplayResponse) GetProjection() *Projection {
+	if x != nil {
+		return x.Projection
+	}
+	return nil
+}
+
+type GetReplayRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReplayRequest) Reset() {
+	*x = GetReplayRequest{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReplayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReplayRequest) ProtoMessage() {}
+
+func (x *GetReplayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReplayRequest.ProtoReflect.Descriptor instead.
+func (*GetReplayRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetReplayRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetReplayRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type GetReplayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Projection    *Projection            `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReplayResponse) Reset() {
+	*x = GetReplayResponse{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReplayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReplayResponse) ProtoMessage() {}
+
+func (x *GetReplayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReplayResponse.ProtoReflect.Descriptor instead.
+func (*GetReplayResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetReplayResponse) GetProjection() *Projection {
+	if x != nil {
+		return x.Projection
+	}
+	return nil
+}
+
+type WatchReplayRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchReplayRequest) Reset() {
+	*x = WatchReplayRequest{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchReplayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchReplayRequest) ProtoMessage() {}
+
+func (x *WatchReplayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchReplayRequest.ProtoReflect.Descriptor instead.
+func (*WatchReplayRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *WatchReplayRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WatchReplayRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type WatchReplayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Projection    *Projection            `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchReplayResponse) Reset() {
+	*x = WatchReplayResponse{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchReplayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchReplayResponse) ProtoMessage() {}
+
+func (x *WatchReplayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchReplayResponse.ProtoReflect.Descriptor instead.
+func (*WatchReplayResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchReplayResponse) GetProjection() *Projection {
+	if x != nil {
+		return x.Projection
+	}
+	return nil
+}
+
+type ActivateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivateRequest) Reset() {
+	*x = ActivateRequest{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivateRequest) ProtoMessage() {}
+
+func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivateRequest.ProtoReflect.Descriptor instead.
+func (*ActivateRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ActivateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ActivateRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type ActivateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Projection    *Projection            `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivateResponse) Reset() {
+	*x = ActivateResponse{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivateResponse) ProtoMessage() {}
+
+func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivateResponse.ProtoReflect.Descriptor instead.
+func (*ActivateResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ActivateResponse) GetProjection() *Projection {
+	if x != nil {
+		return x.Projection
+	}
+	return nil
+}
+
+type RollbackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RollbackRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RollbackResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Projection    *Projection            `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RollbackResponse) GetProjection() *Projection {
+	if x != nil {
+		return x.Projection
+	}
+	return nil
+}
+
+type DeleteVersionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVersionRequest) Reset() {
+	*x = DeleteVersionRequest{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVersionRequest) ProtoMessage() {}
+
+func (x *DeleteVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVersionRequest.ProtoReflect.Descriptor instead.
+func (*DeleteVersionRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DeleteVersionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteVersionRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type DeleteVersionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVersionResponse) Reset() {
+	*x = DeleteVersionResponse{}
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVersionResponse) ProtoMessage() {}
+
+func (x *DeleteVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVersionResponse.ProtoReflect.Descriptor instead.
+func (*DeleteVersionResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{16}
+}
+
 type PartitionProgress struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
@@ -297,7 +1085,7 @@ type PartitionProgress struct {
 
 func (x *PartitionProgress) Reset() {
 	*x = PartitionProgress{}
-	mi := &file_sextant_projection_v1_projection_proto_msgTypes[3]
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +1097,7 @@ func (x *PartitionProgress) String() string {
 func (*PartitionProgress) ProtoMessage() {}
 
 func (x *PartitionProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_projection_v1_projection_proto_msgTypes[3]
+	mi := &file_sextant_projection_v1_projection_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +1110,7 @@ func (x *PartitionProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionProgress.ProtoReflect.Descriptor instead.
 func (*PartitionProgress) Descriptor() ([]byte, []int) {
-	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{3}
+	return file_sextant_projection_v1_projection_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PartitionProgress) GetPartition() int32 {
@@ -361,7 +1149,7 @@ const file_sextant_projection_v1_projection_proto_rawDesc = "" +
 	"\x16ListProjectionsRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"^\n" +
 	"\x17ListProjectionsResponse\x12C\n" +
-	"\vprojections\x18\x01 \x03(\v2!.sextant.projection.v1.ProjectionR\vprojections\"\xfc\x02\n" +
+	"\vprojections\x18\x01 \x03(\v2!.sextant.projection.v1.ProjectionR\vprojections\"\xd8\x05\n" +
 	"\n" +
 	"Projection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -374,7 +1162,67 @@ const file_sextant_projection_v1_projection_proto_rawDesc = "" +
 	"\twatermark\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\twatermark\x12\x10\n" +
 	"\x03lag\x18\a \x01(\x03R\x03lag\x12%\n" +
 	"\x0eevents_applied\x18\b \x01(\x03R\reventsApplied\x12-\n" +
-	"\x12duplicates_dropped\x18\t \x01(\x03R\x11duplicatesDropped\"z\n" +
+	"\x12duplicates_dropped\x18\t \x01(\x03R\x11duplicatesDropped\x12'\n" +
+	"\x0fevents_excluded\x18\n" +
+	" \x01(\x03R\x0eeventsExcluded\x12!\n" +
+	"\fdead_letters\x18\v \x01(\x03R\vdeadLetters\x12)\n" +
+	"\x10previous_version\x18\f \x01(\tR\x0fpreviousVersion\x125\n" +
+	"\x04from\x18\r \x01(\v2!.sextant.projection.v1.ReplayFromR\x04from\x12=\n" +
+	"\fcreated_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\x12*\n" +
+	"\x11events_per_second\x18\x0f \x01(\x01R\x0feventsPerSecond\x12\x1f\n" +
+	"\veta_seconds\x18\x10 \x01(\x01R\n" +
+	"etaSeconds\x12 \n" +
+	"\vdescription\x18\x11 \x01(\tR\vdescription\"\xaa\x01\n" +
+	"\n" +
+	"ReplayFrom\x12\x1c\n" +
+	"\bearliest\x18\x01 \x01(\bH\x00R\bearliest\x120\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x04time\x12C\n" +
+	"\aoffsets\x18\x03 \x01(\v2'.sextant.projection.v1.PartitionOffsetsH\x00R\aoffsetsB\a\n" +
+	"\x05start\"\x9e\x01\n" +
+	"\x10PartitionOffsets\x12N\n" +
+	"\aoffsets\x18\x01 \x03(\v24.sextant.projection.v1.PartitionOffsets.OffsetsEntryR\aoffsets\x1a:\n" +
+	"\fOffsetsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"y\n" +
+	"\x12StartReplayRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x125\n" +
+	"\x04from\x18\x03 \x01(\v2!.sextant.projection.v1.ReplayFromR\x04from\"X\n" +
+	"\x13StartReplayResponse\x12A\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\v2!.sextant.projection.v1.ProjectionR\n" +
+	"projection\"@\n" +
+	"\x10GetReplayRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"V\n" +
+	"\x11GetReplayResponse\x12A\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\v2!.sextant.projection.v1.ProjectionR\n" +
+	"projection\"B\n" +
+	"\x12WatchReplayRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"X\n" +
+	"\x13WatchReplayResponse\x12A\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\v2!.sextant.projection.v1.ProjectionR\n" +
+	"projection\"?\n" +
+	"\x0fActivateRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"U\n" +
+	"\x10ActivateResponse\x12A\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\v2!.sextant.projection.v1.ProjectionR\n" +
+	"projection\"%\n" +
+	"\x0fRollbackRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"U\n" +
+	"\x10RollbackResponse\x12A\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\v2!.sextant.projection.v1.ProjectionR\n" +
+	"projection\"D\n" +
+	"\x14DeleteVersionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"\x17\n" +
+	"\x15DeleteVersionResponse\"z\n" +
 	"\x11PartitionProgress\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x1d\n" +
@@ -386,9 +1234,15 @@ const file_sextant_projection_v1_projection_proto_rawDesc = "" +
 	"\x19PROJECTION_STATE_BUILDING\x10\x01\x12\x1e\n" +
 	"\x1aPROJECTION_STATE_CAUGHT_UP\x10\x02\x12\x1b\n" +
 	"\x17PROJECTION_STATE_ACTIVE\x10\x03\x12\x1c\n" +
-	"\x18PROJECTION_STATE_RETIRED\x10\x042\x85\x01\n" +
+	"\x18PROJECTION_STATE_RETIRED\x10\x042\xd9\x05\n" +
 	"\x11ProjectionService\x12p\n" +
-	"\x0fListProjections\x12-.sextant.projection.v1.ListProjectionsRequest\x1a..sextant.projection.v1.ListProjectionsResponseBMZKgithub.com/sextant-analytics/sextant/gen/sextant/projection/v1;projectionv1b\x06proto3"
+	"\x0fListProjections\x12-.sextant.projection.v1.ListProjectionsRequest\x1a..sextant.projection.v1.ListProjectionsResponse\x12d\n" +
+	"\vStartReplay\x12).sextant.projection.v1.StartReplayRequest\x1a*.sextant.projection.v1.StartReplayResponse\x12^\n" +
+	"\tGetReplay\x12'.sextant.projection.v1.GetReplayRequest\x1a(.sextant.projection.v1.GetReplayResponse\x12f\n" +
+	"\vWatchReplay\x12).sextant.projection.v1.WatchReplayRequest\x1a*.sextant.projection.v1.WatchReplayResponse0\x01\x12[\n" +
+	"\bActivate\x12&.sextant.projection.v1.ActivateRequest\x1a'.sextant.projection.v1.ActivateResponse\x12[\n" +
+	"\bRollback\x12&.sextant.projection.v1.RollbackRequest\x1a'.sextant.projection.v1.RollbackResponse\x12j\n" +
+	"\rDeleteVersion\x12+.sextant.projection.v1.DeleteVersionRequest\x1a,.sextant.projection.v1.DeleteVersionResponseBMZKgithub.com/sextant-analytics/sextant/gen/sextant/projection/v1;projectionv1b\x06proto3"
 
 var (
 	file_sextant_projection_v1_projection_proto_rawDescOnce sync.Once
@@ -403,27 +1257,65 @@ func file_sextant_projection_v1_projection_proto_rawDescGZIP() []byte {
 }
 
 var file_sextant_projection_v1_projection_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sextant_projection_v1_projection_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_sextant_projection_v1_projection_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_sextant_projection_v1_projection_proto_goTypes = []any{
 	(ProjectionState)(0),            // 0: sextant.projection.v1.ProjectionState
 	(*ListProjectionsRequest)(nil),  // 1: sextant.projection.v1.ListProjectionsRequest
 	(*ListProjectionsResponse)(nil), // 2: sextant.projection.v1.ListProjectionsResponse
 	(*Projection)(nil),              // 3: sextant.projection.v1.Projection
-	(*PartitionProgress)(nil),       // 4: sextant.projection.v1.PartitionProgress
-	(*timestamppb.Timestamp)(nil),   // 5: google.protobuf.Timestamp
+	(*ReplayFrom)(nil),              // 4: sextant.projection.v1.ReplayFrom
+	(*PartitionOffsets)(nil),        // 5: sextant.projection.v1.PartitionOffsets
+	(*StartReplayRequest)(nil),      // 6: sextant.projection.v1.StartReplayRequest
+	(*StartReplayResponse)(nil),     // 7: sextant.projection.v1.StartReplayResponse
+	(*GetReplayRequest)(nil),        // 8: sextant.projection.v1.GetReplayRequest
+	(*GetReplayResponse)(nil),       // 9: sextant.projection.v1.GetReplayResponse
+	(*WatchReplayRequest)(nil),      // 10: sextant.projection.v1.WatchReplayRequest
+	(*WatchReplayResponse)(nil),     // 11: sextant.projection.v1.WatchReplayResponse
+	(*ActivateRequest)(nil),         // 12: sextant.projection.v1.ActivateRequest
+	(*ActivateResponse)(nil),        // 13: sextant.projection.v1.ActivateResponse
+	(*RollbackRequest)(nil),         // 14: sextant.projection.v1.RollbackRequest
+	(*RollbackResponse)(nil),        // 15: sextant.projection.v1.RollbackResponse
+	(*DeleteVersionRequest)(nil),    // 16: sextant.projection.v1.DeleteVersionRequest
+	(*DeleteVersionResponse)(nil),   // 17: sextant.projection.v1.DeleteVersionResponse
+	(*PartitionProgress)(nil),       // 18: sextant.projection.v1.PartitionProgress
+	nil,                             // 19: sextant.projection.v1.PartitionOffsets.OffsetsEntry
+	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
 }
 var file_sextant_projection_v1_projection_proto_depIdxs = []int32{
-	3, // 0: sextant.projection.v1.ListProjectionsResponse.projections:type_name -> sextant.projection.v1.Projection
-	0, // 1: sextant.projection.v1.Projection.state:type_name -> sextant.projection.v1.ProjectionState
-	4, // 2: sextant.projection.v1.Projection.partitions:type_name -> sextant.projection.v1.PartitionProgress
-	5, // 3: sextant.projection.v1.Projection.watermark:type_name -> google.protobuf.Timestamp
-	1, // 4: sextant.projection.v1.ProjectionService.ListProjections:input_type -> sextant.projection.v1.ListProjectionsRequest
-	2, // 5: sextant.projection.v1.ProjectionService.ListProjections:output_type -> sextant.projection.v1.ListProjectionsResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3,  // 0: sextant.projection.v1.ListProjectionsResponse.projections:type_name -> sextant.projection.v1.Projection
+	0,  // 1: sextant.projection.v1.Projection.state:type_name -> sextant.projection.v1.ProjectionState
+	18, // 2: sextant.projection.v1.Projection.partitions:type_name -> sextant.projection.v1.PartitionProgress
+	20, // 3: sextant.projection.v1.Projection.watermark:type_name -> google.protobuf.Timestamp
+	4,  // 4: sextant.projection.v1.Projection.from:type_name -> sextant.projection.v1.ReplayFrom
+	20, // 5: sextant.projection.v1.Projection.created_time:type_name -> google.protobuf.Timestamp
+	20, // 6: sextant.projection.v1.ReplayFrom.time:type_name -> google.protobuf.Timestamp
+	5,  // 7: sextant.projection.v1.ReplayFrom.offsets:type_name -> sextant.projection.v1.PartitionOffsets
+	19, // 8: sextant.projection.v1.PartitionOffsets.offsets:type_name -> sextant.projection.v1.PartitionOffsets.OffsetsEntry
+	4,  // 9: sextant.projection.v1.StartReplayRequest.from:type_name -> sextant.projection.v1.ReplayFrom
+	3,  // 10: sextant.projection.v1.StartReplayResponse.projection:type_name -> sextant.projection.v1.Projection
+	3,  // 11: sextant.projection.v1.GetReplayResponse.projection:type_name -> sextant.projection.v1.Projection
+	3,  // 12: sextant.projection.v1.WatchReplayResponse.projection:type_name -> sextant.projection.v1.Projection
+	3,  // 13: sextant.projection.v1.ActivateResponse.projection:type_name -> sextant.projection.v1.Projection
+	3,  // 14: sextant.projection.v1.RollbackResponse.projection:type_name -> sextant.projection.v1.Projection
+	1,  // 15: sextant.projection.v1.ProjectionService.ListProjections:input_type -> sextant.projection.v1.ListProjectionsRequest
+	6,  // 16: sextant.projection.v1.ProjectionService.StartReplay:input_type -> sextant.projection.v1.StartReplayRequest
+	8,  // 17: sextant.projection.v1.ProjectionService.GetReplay:input_type -> sextant.projection.v1.GetReplayRequest
+	10, // 18: sextant.projection.v1.ProjectionService.WatchReplay:input_type -> sextant.projection.v1.WatchReplayRequest
+	12, // 19: sextant.projection.v1.ProjectionService.Activate:input_type -> sextant.projection.v1.ActivateRequest
+	14, // 20: sextant.projection.v1.ProjectionService.Rollback:input_type -> sextant.projection.v1.RollbackRequest
+	16, // 21: sextant.projection.v1.ProjectionService.DeleteVersion:input_type -> sextant.projection.v1.DeleteVersionRequest
+	2,  // 22: sextant.projection.v1.ProjectionService.ListProjections:output_type -> sextant.projection.v1.ListProjectionsResponse
+	7,  // 23: sextant.projection.v1.ProjectionService.StartReplay:output_type -> sextant.projection.v1.StartReplayResponse
+	9,  // 24: sextant.projection.v1.ProjectionService.GetReplay:output_type -> sextant.projection.v1.GetReplayResponse
+	11, // 25: sextant.projection.v1.ProjectionService.WatchReplay:output_type -> sextant.projection.v1.WatchReplayResponse
+	13, // 26: sextant.projection.v1.ProjectionService.Activate:output_type -> sextant.projection.v1.ActivateResponse
+	15, // 27: sextant.projection.v1.ProjectionService.Rollback:output_type -> sextant.projection.v1.RollbackResponse
+	17, // 28: sextant.projection.v1.ProjectionService.DeleteVersion:output_type -> sextant.projection.v1.DeleteVersionResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_sextant_projection_v1_projection_proto_init() }
@@ -431,13 +1323,18 @@ func file_sextant_projection_v1_projection_proto_init() {
 	if File_sextant_projection_v1_projection_proto != nil {
 		return
 	}
+	file_sextant_projection_v1_projection_proto_msgTypes[3].OneofWrappers = []any{
+		(*ReplayFrom_Earliest)(nil),
+		(*ReplayFrom_Time)(nil),
+		(*ReplayFrom_Offsets)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sextant_projection_v1_projection_proto_rawDesc), len(file_sextant_projection_v1_projection_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

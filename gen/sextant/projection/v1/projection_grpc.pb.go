@@ -20,6 +20,12 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	ProjectionService_ListProjections_FullMethodName = "/sextant.projection.v1.ProjectionService/ListProjections"
+	ProjectionService_StartReplay_FullMethodName     = "/sextant.projection.v1.ProjectionService/StartReplay"
+	ProjectionService_GetReplay_FullMethodName       = "/sextant.projection.v1.ProjectionService/GetReplay"
+	ProjectionService_WatchReplay_FullMethodName     = "/sextant.projection.v1.ProjectionService/WatchReplay"
+	ProjectionService_Activate_FullMethodName        = "/sextant.projection.v1.ProjectionService/Activate"
+	ProjectionService_Rollback_FullMethodName        = "/sextant.projection.v1.ProjectionService/Rollback"
+	ProjectionService_DeleteVersion_FullMethodName   = "/sextant.projection.v1.ProjectionService/DeleteVersion"
 )
 
 // ProjectionServiceClient is the client API for ProjectionService service.
@@ -31,6 +37,23 @@ const (
 type ProjectionServiceClient interface {
 	// ListProjections lists every projection version with its progress.
 	ListProjections(ctx context.Context, in *ListProjectionsRequest, opts ...grpc.CallOption) (*ListProjectionsResponse, error)
+	// StartReplay builds a version of a projection from the event log (from
+	// its start, a time or given offsets) into a read model of its own, while
+	// the active version keeps serving.
+	StartReplay(ctx context.Context, in *StartReplayRequest, opts ...grpc.CallOption) (*StartReplayResponse, error)
+	// GetReplay reports a version's progress: per partition, events/s, lag
+	// and an estimate of the time left.
+	GetReplay(ctx context.Context, in *GetReplayRequest, opts ...grpc.CallOption) (*GetReplayResponse, error)
+	// WatchReplay streams GetReplay's answer about once a second until the
+	// version has caught up.
+	WatchReplay(ctx context.Context, in *WatchReplayRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchReplayResponse], error)
+	// Activate switches reads to a version that has caught up, atomically
+	// for readers.
+	Activate(ctx context.Context, in *ActivateRequest, opts ...grpc.CallOption) (*ActivateResponse, error)
+	// Rollback reactivates the version that was active before.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
+	// DeleteVersion deletes a retired version and its read model.
+	DeleteVersion(ctx context.Context, in *DeleteVersionRequest, opts ...grpc.CallOption) (*DeleteVersionResponse, error)
 }
 
 type projectionServiceClient struct {
@@ -51,6 +74,75 @@ func (c *projectionServiceClient) ListProjections(ctx context.Context, in *ListP
 	return out, nil
 }
 
+func (c *projectionServiceClient) StartReplay(ctx context.Context, in *StartReplayRequest, opts ...grpc.CallOption) (*StartReplayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartReplayResponse)
+	err := c.cc.Invoke(ctx, ProjectionService_StartReplay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectionServiceClient) GetReplay(ctx context.Context, in *GetReplayRequest, opts ...grpc.CallOption) (*GetReplayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetReplayResponse)
+	err := c.cc.Invoke(ctx, ProjectionService_GetReplay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectionServiceClient) WatchReplay(ctx context.Context, in *WatchReplayRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchReplayResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProjectionService_ServiceDesc.Streams[0], ProjectionService_WatchReplay_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchReplayRequest, WatchReplayResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectionService_WatchReplayClient = grpc.ServerStreamingClient[WatchReplayResponse]
+
+func (c *projectionServiceClient) Activate(ctx context.Context, in *ActivateRequest, opts ...grpc.CallOption) (*ActivateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ActivateResponse)
+	err := c.cc.Invoke(ctx, ProjectionService_Activate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectionServiceClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackResponse)
+	err := c.cc.Invoke(ctx, ProjectionService_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectionServiceClient) DeleteVersion(ctx context.Context, in *DeleteVersionRequest, opts ...grpc.CallOption) (*DeleteVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteVersionResponse)
+	err := c.cc.Invoke(ctx, ProjectionService_DeleteVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProjectionServiceServer is the server API for ProjectionService service.
 // All implementations must embed UnimplementedProjectionServiceServer
 // for forward compatibility.
@@ -60,6 +152,23 @@ func (c *projectionServiceClient) ListProjections(ctx context.Context, in *ListP
 type ProjectionServiceServer interface {
 	// ListProjections lists every projection version with its progress.
 	ListProjections(context.Context, *ListProjectionsRequest) (*ListProjectionsResponse, error)
+	// StartReplay builds a version of a projection from the event log (from
+	// its start, a time or given offsets) into a read model of its own, while
+	// the active version keeps serving.
+	StartReplay(context.Context, *StartReplayRequest) (*StartReplayResponse, error)
+	// GetReplay reports a version's progress: per partition, events/s, lag
+	// and an estimate of the time left.
+	GetReplay(context.Context, *GetReplayRequest) (*GetReplayResponse, error)
+	// WatchReplay streams GetReplay's answer about once a second until the
+	// version has caught up.
+	WatchReplay(*WatchReplayRequest, grpc.ServerStreamingServer[WatchReplayResponse]) error
+	// Activate switches reads to a version that has caught up, atomically
+	// for readers.
+	Activate(context.Context, *ActivateRequest) (*ActivateResponse, error)
+	// Rollback reactivates the version that was active before.
+	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
+	// DeleteVersion deletes a retired version and its read model.
+	DeleteVersion(context.Context, *DeleteVersionRequest) (*DeleteVersionResponse, error)
 	mustEmbedUnimplementedProjectionServiceServer()
 }
 
@@ -72,6 +181,24 @@ type UnimplementedProjectionServiceServer struct{}
 
 func (UnimplementedProjectionServiceServer) ListProjections(context.Context, *ListProjectionsRequest) (*ListProjectionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListProjections not implemented")
+}
+func (UnimplementedProjectionServiceServer) StartReplay(context.Context, *StartReplayRequest) (*StartReplayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartReplay not implemented")
+}
+func (UnimplementedProjectionServiceServer) GetReplay(context.Context, *GetReplayRequest) (*GetReplayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReplay not implemented")
+}
+func (UnimplementedProjectionServiceServer) WatchReplay(*WatchReplayRequest, grpc.ServerStreamingServer[WatchReplayResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchReplay not implemented")
+}
+func (UnimplementedProjectionServiceServer) Activate(context.Context, *ActivateRequest) (*ActivateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Activate not implemented")
+}
+func (UnimplementedProjectionServiceServer) Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rollback not implemented")
+}
+func (UnimplementedProjectionServiceServer) DeleteVersion(context.Context, *DeleteVersionRequest) (*DeleteVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteVersion not implemented")
 }
 func (UnimplementedProjectionServiceServer) mustEmbedUnimplementedProjectionServiceServer() {}
 func (UnimplementedProjectionServiceServer) testEmbeddedByValue()                           {}
@@ -112,6 +239,107 @@ func _ProjectionService_ListProjections_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProjectionService_StartReplay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartReplayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectionServiceServer).StartReplay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectionService_StartReplay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectionServiceServer).StartReplay(ctx, req.(*StartReplayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectionService_GetReplay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReplayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectionServiceServer).GetReplay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectionService_GetReplay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectionServiceServer).GetReplay(ctx, req.(*GetReplayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectionService_WatchReplay_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchReplayRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProjectionServiceServer).WatchReplay(m, &grpc.GenericServerStream[WatchReplayRequest, WatchReplayResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectionService_WatchReplayServer = grpc.ServerStreamingServer[WatchReplayResponse]
+
+func _ProjectionService_Activate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ActivateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectionServiceServer).Activate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectionService_Activate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectionServiceServer).Activate(ctx, req.(*ActivateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectionService_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectionServiceServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectionService_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectionServiceServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectionService_DeleteVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectionServiceServer).DeleteVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectionService_DeleteVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectionServiceServer).DeleteVersion(ctx, req.(*DeleteVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProjectionService_ServiceDesc is the grpc.ServiceDesc for ProjectionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -123,7 +351,33 @@ var ProjectionService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListProjections",
 			Handler:    _ProjectionService_ListProjections_Handler,
 		},
+		{
+			MethodName: "StartReplay",
+			Handler:    _ProjectionService_StartReplay_Handler,
+		},
+		{
+			MethodName: "GetReplay",
+			Handler:    _ProjectionService_GetReplay_Handler,
+		},
+		{
+			MethodName: "Activate",
+			Handler:    _ProjectionService_Activate_Handler,
+		},
+		{
+			MethodName: "Rollback",
+			Handler:    _ProjectionService_Rollback_Handler,
+		},
+		{
+			MethodName: "DeleteVersion",
+			Handler:    _ProjectionService_DeleteVersion_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchReplay",
+			Handler:       _ProjectionService_WatchReplay_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "sextant/projection/v1/projection.proto",
 }

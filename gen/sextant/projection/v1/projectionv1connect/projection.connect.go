@@ -36,12 +36,47 @@ const (
 	// ProjectionServiceListProjectionsProcedure is the fully-qualified name of the ProjectionService's
 	// ListProjections RPC.
 	ProjectionServiceListProjectionsProcedure = "/sextant.projection.v1.ProjectionService/ListProjections"
+	// ProjectionServiceStartReplayProcedure is the fully-qualified name of the ProjectionService's
+	// StartReplay RPC.
+	ProjectionServiceStartReplayProcedure = "/sextant.projection.v1.ProjectionService/StartReplay"
+	// ProjectionServiceGetReplayProcedure is the fully-qualified name of the ProjectionService's
+	// GetReplay RPC.
+	ProjectionServiceGetReplayProcedure = "/sextant.projection.v1.ProjectionService/GetReplay"
+	// ProjectionServiceWatchReplayProcedure is the fully-qualified name of the ProjectionService's
+	// WatchReplay RPC.
+	ProjectionServiceWatchReplayProcedure = "/sextant.projection.v1.ProjectionService/WatchReplay"
+	// ProjectionServiceActivateProcedure is the fully-qualified name of the ProjectionService's
+	// Activate RPC.
+	ProjectionServiceActivateProcedure = "/sextant.projection.v1.ProjectionService/Activate"
+	// ProjectionServiceRollbackProcedure is the fully-qualified name of the ProjectionService's
+	// Rollback RPC.
+	ProjectionServiceRollbackProcedure = "/sextant.projection.v1.ProjectionService/Rollback"
+	// ProjectionServiceDeleteVersionProcedure is the fully-qualified name of the ProjectionService's
+	// DeleteVersion RPC.
+	ProjectionServiceDeleteVersionProcedure = "/sextant.projection.v1.ProjectionService/DeleteVersion"
 )
 
 // ProjectionServiceClient is a client for the sextant.projection.v1.ProjectionService service.
 type ProjectionServiceClient interface {
 	// ListProjections lists every projection version with its progress.
 	ListProjections(context.Context, *connect.Request[v1.ListProjectionsRequest]) (*connect.Response[v1.ListProjectionsResponse], error)
+	// StartReplay builds a version of a projection from the event log (from
+	// its start, a time or given offsets) into a read model of its own, while
+	// the active version keeps serving.
+	StartReplay(context.Context, *connect.Request[v1.StartReplayRequest]) (*connect.Response[v1.StartReplayResponse], error)
+	// GetReplay reports a version's progress: per partition, events/s, lag
+	// and an estimate of the time left.
+	GetReplay(context.Context, *connect.Request[v1.GetReplayRequest]) (*connect.Response[v1.GetReplayResponse], error)
+	// WatchReplay streams GetReplay's answer about once a second until the
+	// version has caught up.
+	WatchReplay(context.Context, *connect.Request[v1.WatchReplayRequest]) (*connect.ServerStreamForClient[v1.WatchReplayResponse], error)
+	// Activate switches reads to a version that has caught up, atomically
+	// for readers.
+	Activate(context.Context, *connect.Request[v1.ActivateRequest]) (*connect.Response[v1.ActivateResponse], error)
+	// Rollback reactivates the version that was active before.
+	Rollback(context.Context, *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error)
+	// DeleteVersion deletes a retired version and its read model.
+	DeleteVersion(context.Context, *connect.Request[v1.DeleteVersionRequest]) (*connect.Response[v1.DeleteVersionResponse], error)
 }
 
 // NewProjectionServiceClient constructs a client for the sextant.projection.v1.ProjectionService
@@ -61,12 +96,54 @@ func NewProjectionServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(projectionServiceMethods.ByName("ListProjections")),
 			connect.WithClientOptions(opts...),
 		),
+		startReplay: connect.NewClient[v1.StartReplayRequest, v1.StartReplayResponse](
+			httpClient,
+			baseURL+ProjectionServiceStartReplayProcedure,
+			connect.WithSchema(projectionServiceMethods.ByName("StartReplay")),
+			connect.WithClientOptions(opts...),
+		),
+		getReplay: connect.NewClient[v1.GetReplayRequest, v1.GetReplayResponse](
+			httpClient,
+			baseURL+ProjectionServiceGetReplayProcedure,
+			connect.WithSchema(projectionServiceMethods.ByName("GetReplay")),
+			connect.WithClientOptions(opts...),
+		),
+		watchReplay: connect.NewClient[v1.WatchReplayRequest, v1.WatchReplayResponse](
+			httpClient,
+			baseURL+ProjectionServiceWatchReplayProcedure,
+			connect.WithSchema(projectionServiceMethods.ByName("WatchReplay")),
+			connect.WithClientOptions(opts...),
+		),
+		activate: connect.NewClient[v1.ActivateRequest, v1.ActivateResponse](
+			httpClient,
+			baseURL+ProjectionServiceActivateProcedure,
+			connect.WithSchema(projectionServiceMethods.ByName("Activate")),
+			connect.WithClientOptions(opts...),
+		),
+		rollback: connect.NewClient[v1.RollbackRequest, v1.RollbackResponse](
+			httpClient,
+			baseURL+ProjectionServiceRollbackProcedure,
+			connect.WithSchema(projectionServiceMethods.ByName("Rollback")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteVersion: connect.NewClient[v1.DeleteVersionRequest, v1.DeleteVersionResponse](
+			httpClient,
+			baseURL+ProjectionServiceDeleteVersionProcedure,
+			connect.WithSchema(projectionServiceMethods.ByName("DeleteVersion")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // projectionServiceClient implements ProjectionServiceClient.
 type projectionServiceClient struct {
 	listProjections *connect.Client[v1.ListProjectionsRequest, v1.ListProjectionsResponse]
+	startReplay     *connect.Client[v1.StartReplayRequest, v1.StartReplayResponse]
+	getReplay       *connect.Client[v1.GetReplayRequest, v1.GetReplayResponse]
+	watchReplay     *connect.Client[v1.WatchReplayRequest, v1.WatchReplayResponse]
+	activate        *connect.Client[v1.ActivateRequest, v1.ActivateResponse]
+	rollback        *connect.Client[v1.RollbackRequest, v1.RollbackResponse]
+	deleteVersion   *connect.Client[v1.DeleteVersionRequest, v1.DeleteVersionResponse]
 }
 
 // ListProjections calls sextant.projection.v1.ProjectionService.ListProjections.
@@ -74,11 +151,58 @@ func (c *projectionServiceClient) ListProjections(ctx context.Context, req *conn
 	return c.listProjections.CallUnary(ctx, req)
 }
 
+// StartReplay calls sextant.projection.v1.ProjectionService.StartReplay.
+func (c *projectionServiceClient) StartReplay(ctx context.Context, req *connect.Request[v1.StartReplayRequest]) (*connect.Response[v1.StartReplayResponse], error) {
+	return c.startReplay.CallUnary(ctx, req)
+}
+
+// GetReplay calls sextant.projection.v1.ProjectionService.GetReplay.
+func (c *projectionServiceClient) GetReplay(ctx context.Context, req *connect.Request[v1.GetReplayRequest]) (*connect.Response[v1.GetReplayResponse], error) {
+	return c.getReplay.CallUnary(ctx, req)
+}
+
+// WatchReplay calls sextant.projection.v1.ProjectionService.WatchReplay.
+func (c *projectionServiceClient) WatchReplay(ctx context.Context, req *connect.Request[v1.WatchReplayRequest]) (*connect.ServerStreamForClient[v1.WatchReplayResponse], error) {
+	return c.watchReplay.CallServerStream(ctx, req)
+}
+
+// Activate calls sextant.projection.v1.ProjectionService.Activate.
+func (c *projectionServiceClient) Activate(ctx context.Context, req *connect.Request[v1.ActivateRequest]) (*connect.Response[v1.ActivateResponse], error) {
+	return c.activate.CallUnary(ctx, req)
+}
+
+// Rollback calls sextant.projection.v1.ProjectionService.Rollback.
+func (c *projectionServiceClient) Rollback(ctx context.Context, req *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error) {
+	return c.rollback.CallUnary(ctx, req)
+}
+
+// DeleteVersion calls sextant.projection.v1.ProjectionService.DeleteVersion.
+func (c *projectionServiceClient) DeleteVersion(ctx context.Context, req *connect.Request[v1.DeleteVersionRequest]) (*connect.Response[v1.DeleteVersionResponse], error) {
+	return c.deleteVersion.CallUnary(ctx, req)
+}
+
 // ProjectionServiceHandler is an implementation of the sextant.projection.v1.ProjectionService
 // service.
 type ProjectionServiceHandler interface {
 	// ListProjections lists every projection version with its progress.
 	ListProjections(context.Context, *connect.Request[v1.ListProjectionsRequest]) (*connect.Response[v1.ListProjectionsResponse], error)
+	// StartReplay builds a version of a projection from the event log (from
+	// its start, a time or given offsets) into a read model of its own, while
+	// the active version keeps serving.
+	StartReplay(context.Context, *connect.Request[v1.StartReplayRequest]) (*connect.Response[v1.StartReplayResponse], error)
+	// GetReplay reports a version's progress: per partition, events/s, lag
+	// and an estimate of the time left.
+	GetReplay(context.Context, *connect.Request[v1.GetReplayRequest]) (*connect.Response[v1.GetReplayResponse], error)
+	// WatchReplay streams GetReplay's answer about once a second until the
+	// version has caught up.
+	WatchReplay(context.Context, *connect.Request[v1.WatchReplayRequest], *connect.ServerStream[v1.WatchReplayResponse]) error
+	// Activate switches reads to a version that has caught up, atomically
+	// for readers.
+	Activate(context.Context, *connect.Request[v1.ActivateRequest]) (*connect.Response[v1.ActivateResponse], error)
+	// Rollback reactivates the version that was active before.
+	Rollback(context.Context, *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error)
+	// DeleteVersion deletes a retired version and its read model.
+	DeleteVersion(context.Context, *connect.Request[v1.DeleteVersionRequest]) (*connect.Response[v1.DeleteVersionResponse], error)
 }
 
 // NewProjectionServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -94,10 +218,58 @@ func NewProjectionServiceHandler(svc ProjectionServiceHandler, opts ...connect.H
 		connect.WithSchema(projectionServiceMethods.ByName("ListProjections")),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectionServiceStartReplayHandler := connect.NewUnaryHandler(
+		ProjectionServiceStartReplayProcedure,
+		svc.StartReplay,
+		connect.WithSchema(projectionServiceMethods.ByName("StartReplay")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectionServiceGetReplayHandler := connect.NewUnaryHandler(
+		ProjectionServiceGetReplayProcedure,
+		svc.GetReplay,
+		connect.WithSchema(projectionServiceMethods.ByName("GetReplay")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectionServiceWatchReplayHandler := connect.NewServerStreamHandler(
+		ProjectionServiceWatchReplayProcedure,
+		svc.WatchReplay,
+		connect.WithSchema(projectionServiceMethods.ByName("WatchReplay")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectionServiceActivateHandler := connect.NewUnaryHandler(
+		ProjectionServiceActivateProcedure,
+		svc.Activate,
+		connect.WithSchema(projectionServiceMethods.ByName("Activate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectionServiceRollbackHandler := connect.NewUnaryHandler(
+		ProjectionServiceRollbackProcedure,
+		svc.Rollback,
+		connect.WithSchema(projectionServiceMethods.ByName("Rollback")),
+		connect.WithHandlerOptions(opts...),
+	)
+	projectionServiceDeleteVersionHandler := connect.NewUnaryHandler(
+		ProjectionServiceDeleteVersionProcedure,
+		svc.DeleteVersion,
+		connect.WithSchema(projectionServiceMethods.ByName("DeleteVersion")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sextant.projection.v1.ProjectionService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectionServiceListProjectionsProcedure:
 			projectionServiceListProjectionsHandler.ServeHTTP(w, r)
+		case ProjectionServiceStartReplayProcedure:
+			projectionServiceStartReplayHandler.ServeHTTP(w, r)
+		case ProjectionServiceGetReplayProcedure:
+			projectionServiceGetReplayHandler.ServeHTTP(w, r)
+		case ProjectionServiceWatchReplayProcedure:
+			projectionServiceWatchReplayHandler.ServeHTTP(w, r)
+		case ProjectionServiceActivateProcedure:
+			projectionServiceActivateHandler.ServeHTTP(w, r)
+		case ProjectionServiceRollbackProcedure:
+			projectionServiceRollbackHandler.ServeHTTP(w, r)
+		case ProjectionServiceDeleteVersionProcedure:
+			projectionServiceDeleteVersionHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -109,4 +281,28 @@ type UnimplementedProjectionServiceHandler struct{}
 
 func (UnimplementedProjectionServiceHandler) ListProjections(context.Context, *connect.Request[v1.ListProjectionsRequest]) (*connect.Response[v1.ListProjectionsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.projection.v1.ProjectionService.ListProjections is not implemented"))
+}
+
+func (UnimplementedProjectionServiceHandler) StartReplay(context.Context, *connect.Request[v1.StartReplayRequest]) (*connect.Response[v1.StartReplayResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.projection.v1.ProjectionService.StartReplay is not implemented"))
+}
+
+func (UnimplementedProjectionServiceHandler) GetReplay(context.Context, *connect.Request[v1.GetReplayRequest]) (*connect.Response[v1.GetReplayResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.projection.v1.ProjectionService.GetReplay is not implemented"))
+}
+
+func (UnimplementedProjectionServiceHandler) WatchReplay(context.Context, *connect.Request[v1.WatchReplayRequest], *connect.ServerStream[v1.WatchReplayResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("sextant.projection.v1.ProjectionService.WatchReplay is not implemented"))
+}
+
+func (UnimplementedProjectionServiceHandler) Activate(context.Context, *connect.Request[v1.ActivateRequest]) (*connect.Response[v1.ActivateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.projection.v1.ProjectionService.Activate is not implemented"))
+}
+
+func (UnimplementedProjectionServiceHandler) Rollback(context.Context, *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.projection.v1.ProjectionService.Rollback is not implemented"))
+}
+
+func (UnimplementedProjectionServiceHandler) DeleteVersion(context.Context, *connect.Request[v1.DeleteVersionRequest]) (*connect.Response[v1.DeleteVersionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.projection.v1.ProjectionService.DeleteVersion is not implemented"))
 }

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	projectionv1 "github.com/sextant-analytics/sextant/gen/sextant/projection/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
+)
+
+const projectionUsage = `usage:
+  sextant projection list [--json]
+  sextant projection status NAME [VERSION] [--json]
+  sextant projection replay NAME --logic VERSION [--from earliest|RFC3339] [--watch]
+  sextant projection activate NAME VERSION
+  sextant projection rollback NAME
+  sextant projection delete NAME VERSION
+They call a running server (--server, env SEXTANT_SERVER) with an admin key
+(--admin-key, env SEXTANT_ADMIN_KEY); list and status also take a read key.
+`
+
+// parseInterleaved parses flags placed before, between or after the
+// positional arguments, and returns the positionals.
+func parseInterleaved(f flags, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			return nil, errUsage
+		}
+		if f.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, f.Arg(0))
+		args = f.Args()[1:]
+	}
+}
+
+func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, projectionUsage)
+		return errUsage
+	}
+	f := newFlags("projection "+args[0], stderr)
+	server := f.String("server", "http://127.0.0.1:8080", "the Sextant server (or gateway) to call")
+	key := f.String("admin-key", "", "an admin key (list and status accept a read key too)")
+	asJSON := f.Bool("json", false, "print JSON")
+	logic := f.String("logic", "", "replay: the logic version to build, e.g. v2")
+	from := f.String("from", "earliest", "replay: earliest, or an RFC 3339 time")
+	watch := f.Bool("watch", false, "replay: follow progress until caught up")
+	pos, err := parseInterleaved(f, args[1:])
+	if err != nil {
+		return err
+	}
+	if *key == "" {
+		if k := strings.TrimSpace(os.Getenv("SEXTANT_READ_KEY")); k != "" && (args[0] == "list" || args[0] == "status") {
+			*key = k
+		}
+	}
+	if *key == "" {
+		return errors.New("--admin-key (or SEXTANT_ADMIN_KEY) is required")
+	}
+	client := projectionv1connect.NewProjectionServiceClient(http.DefaultClient, strings.TrimRight(*server, "/"))
+	auth := func(h http.Header) { h.Set("Authorization", "Bearer "+*key) }
+	need := func(n int) error {
+		if len(pos) != n {
+			fmt.Fprint(stderr, projectionUsage)
+			return errUsage
+		}
+		return nil
+	}
+	out := func(m proto.Message, text string) error {
+		if *asJSON {
+			b, err := protojson.MarshalOptions{Multiline: true}.Marshal(m)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(stdout, string(b))
+			return err
+		}
+		_, err := fmt.Fprint(stdout, text)
+		return err
+	}
+	switch args[0] {
+	case "list", "status":
+		if args[0] == "list" && len(pos) != 0 || args[0] == "status" && (len(pos) < 1 || len(pos) > 2) {
+			fmt.Fprint(stderr, projectionUsage)
+			return errUsage
+		}
+		if len(pos) == 2 {
+			req := connect.NewRequest(&projectionv1.GetReplayRequest{Name: pos[0], Version: pos[1]})
+			auth(req.Header())
+			resp, err := client.GetReplay(ctx, req)
+			if err != nil {
+				return err
+			}
+			return out(resp.Msg, describeProjection(resp.Msg.Projection, true))
+		}
+		req := connect.NewRequest(&projectionv1.ListProjectionsRequest{})
+		if len(pos) == 1 {
+			req.Msg.Name = pos[0]
+		}
+		auth(req.Header())
+		resp, err := client.ListProjections(ctx, req)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		for _, p := range resp.Msg.Projections {
+			b.WriteString(describeProjection(p, args[0] == "status"))
+		}
+		return out(resp.Msg, b.String())
+	case "replay":
+		if err := need(1); err != nil {
+			return err
+		}
+		if *logic == "" {
+			return errors.New("--logic VERSION is required, e.g. --logic v2")
+		}
+		rf := &projectionv1.ReplayFrom{}
+		if *from == "" || *from == "earliest" {
+			rf.Start = &projectionv1.ReplayFrom_Earliest{Earliest: true}
+		} else {
+			t, err := time.Parse(time.RFC3339, *from)
+			if err != nil {
+				return fmt.Errorf("--from: %w", err)
+			}
+			rf.Start = &projectionv1.ReplayFrom_Time{Time: timestamppb.New(t)}
+		}
+		req := connect.NewRequest(&projectionv1.StartReplayRequest{Name: pos[0], Version: *logic, From: rf})
+		auth(req.Header())
+		resp, err := client.StartReplay(ctx, req)
+		if err != nil {
+			return err
+		}
+		if err := out(resp.Msg, "replay started: "+describeProjection(resp.Msg.Projection, false)); err != nil {
+			return err
+		}
+		if !*watch {
+			return nil
+		}
+		wreq := connect.NewRequest(&projectionv1.WatchReplayRequest{Name: pos[0], Version: *logic})
+		auth(wreq.Header())
+		stream, err := client.WatchReplay(ctx, wreq)
+		if err != nil {
+			return err
+		}
+		for stream.Receive() {
+			if err := out(stream.Msg(), describeProjection(stream.Msg().Projection, false)); err != nil {
+				return err
+			}
+		}
+		return stream.Err()
+	case "activate":
+		if err := need(2); err != nil {
+			return err
+		}
+		req := connect.NewRequest(&projectionv1.ActivateRequest{Name: pos[0], Version: pos[1]})
+		auth(req.Header())
+		resp, err := client.Activate(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, "activated: "+describeProjection(resp.Msg.Projection, false))
+	case "rollback":
+		if err := need(1); err != nil {
+			return err
+		}
+		req := connect.NewRequest(&projectionv1.RollbackRequest{Name: pos[0]})
+		auth(req.Header())
+		resp, err := client.Rollback(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, "rolled back to: "+describeProjection(resp.Msg.Projection, false))
+	case "delete":
+		if err := need(2); err != nil {
+			return err
+		}
+		req := connect.NewRequest(&projectionv1.DeleteVersionRequest{Name: pos[0], Version: pos[1]})
+		auth(req.Header())
+		resp, err := client.DeleteVersion(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, fmt.Sprintf("deleted %s/%s\n", pos[0], pos[1]))
+	}
+	fmt.Fprint(stderr, projectionUsage)
+	return errUsage
+}
+
+// describeProjection renders a version on one line, with its partitions
+// when detailed.
+func describeProjection(p *projectionv1.Projection, detailed bool) string {
+	state := strings.ToLower(strings.TrimPrefix(p.State.String(), "PROJECTION_STATE_"))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%s\t%s\tapplied %d\tduplicates %d\texcluded %d\tlag %d", p.Name, p.Version, state,
+		p.EventsApplied, p.DuplicatesDropped, p.EventsExcluded, p.Lag)
+	if p.EventsPerSecond > 0 {
+		fmt.Fprintf(&b, "\t%.0f events/s", p.EventsPerSecond)
+	}
+	if p.EtaSeconds > 0 {
+		fmt.Fprintf(&b, "\tETA %s", (time.Duration(p.EtaSeconds * float64(time.Second))).Round(time.Second))
+	}
+	if p.PreviousVersion != "" {
+		fmt.Fprintf(&b, "\trollback to %s", p.PreviousVersion)
+	}
+	b.WriteString("\n")
+	if detailed {
+		for _, pp := range p.Partitions {
+			fmt.Fprintf(&b, "  partition %d\toffset %d of %d\tlag %d\n", pp.Partition, pp.Offset, pp.EndOffset, pp.Lag)
+		}
+	}
+	return b.String()
+}
