@@ -104,7 +104,7 @@ func TestBrowser(t *testing.T) {
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText + '\ndialog: ' + document.getElementById('admin-dialog').open + ' ' + document.getElementById('admin-dialog').innerText + '\nbanner: ' + document.getElementById('banner').textContent : ''`))
 			t.Fatalf("%s: %v\npage text:\n%s", what, err, text)
 		}
 	}

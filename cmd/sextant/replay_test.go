@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -225,6 +226,55 @@ func checkReplayUnderKills(t *testing.T, c replayCluster, k keys, admin string, 
 	if p.EventsExcluded != int64(tr.bots) {
 		t.Fatalf("v2 excluded %d events, want the %d bot events", p.EventsExcluded, tr.bots)
 	}
+	checkVersionsOverREST(t, c.control(), c.reports, k, admin)
+}
+
+// checkVersionsOverREST activates v2, rolls back and deletes v2 with the
+// REST API, checking which version answers reports after each step.
+func checkVersionsOverREST(t *testing.T, control, reports string, k keys, admin string) {
+	t.Helper()
+	do := func(method, path, key string, wantStatus int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+control+path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s: %d %v, want %d", method, path, resp.StatusCode, body, wantStatus)
+		}
+		return body
+	}
+	answeredBy := func() string {
+		t.Helper()
+		code, body := postJSON(t, "http://"+reports+"/v1/properties/"+k.PropertyID+":runReport", k.ReadKey,
+			`{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"today","endDate":"today"}]}`)
+		if code != 200 {
+			t.Fatalf("report %d %v", code, body)
+		}
+		md, _ := body["metadata"].(map[string]any)
+		v, _ := md["projectionVersion"].(string)
+		return v
+	}
+	do("POST", "/v1/projections/traffic/versions/v2:activate", k.ReadKey, 403) // not an admin key
+	do("POST", "/v1/projections/traffic/versions/v2:activate", admin, 200)
+	if v := answeredBy(); v != "v2" {
+		t.Fatalf("after activate, reports answered by %q", v)
+	}
+	do("DELETE", "/v1/projections/traffic/versions/v2", admin, 400) // FAILED_PRECONDITION: it is active
+	body := do("POST", "/v1/projections/traffic:rollback", admin, 200)
+	if p, _ := body["projection"].(map[string]any); p["version"] != "v1" {
+		t.Fatalf("rollback answered %v", body)
+	}
+	if v := answeredBy(); v != "v1" {
+		t.Fatalf("after rollback, reports answered by %q", v)
+	}
+	do("DELETE", "/v1/projections/traffic/versions/v2", admin, 200)
+	do("GET", "/v1/projections/traffic/versions/v2", admin, 404)
 }
 
 func adminKey(t *testing.T, env []string, args ...string) string {
