@@ -71,6 +71,14 @@ type session struct {
 	pageViews int64
 	engageMs  int64
 	engaged   bool
+	// lastOffset is the newest record applied to the session.
+	lastOffset int64
+}
+
+// seenAt is the first sighting of an event id.
+type seenAt struct {
+	recv   int64 // receive time, Unix seconds
+	offset int64 // the record's offset; -1 when unknown (older state)
 }
 
 // partition is the derived state of one log partition: everything the
@@ -81,7 +89,7 @@ type partition struct {
 	id       int32
 	progress viewstore.Progress
 
-	seen     map[string]int64    // event id -> receive time (Unix s)
+	seen     map[string]seenAt   // property, client, event id -> first sighting
 	sessions map[string]*session // property \x1f client -> current session
 
 	cells      map[cellKey]*cellState
@@ -97,7 +105,7 @@ func newPartition(id int32, rules Rules, progress viewstore.Progress, state []vi
 		rules:      rules,
 		id:         id,
 		progress:   progress,
-		seen:       make(map[string]int64),
+		seen:       make(map[string]seenAt),
 		sessions:   make(map[string]*session),
 		cells:      make(map[cellKey]*cellState),
 		loaded:     make(map[bucketKey]int64),
@@ -113,7 +121,11 @@ func newPartition(id int32, rules Rules, progress viewstore.Progress, state []vi
 			if n <= 0 {
 				return nil, errors.New("projection: corrupt dedupe entry")
 			}
-			p.seen[kv.Key[2:]] = v
+			at := seenAt{recv: v, offset: -1}
+			if o, m := binary.Varint(kv.Value[n:]); m > 0 {
+				at.offset = o
+			}
+			p.seen[kv.Key[2:]] = at
 		case len(kv.Key) > 2 && kv.Key[:2] == sessionPrefix:
 			s, err := decodeSession(kv.Value)
 			if err != nil {
@@ -145,28 +157,35 @@ func (p *partition) apply(ev *eventv1.Event, offset int64, load cellLoader, now 
 	}
 	// Event ids are chosen by clients: a duplicate is the same id from the
 	// same visitor of the same property.
+	// A sighting at this very offset is not a duplicate: it is this record,
+	// re-applied after a commit that stored the dedupe entry but not the
+	// progress. Cells and sessions skip what they already hold; the
+	// counters, committed with the progress, count it again.
 	seenKey := ev.PropertyId + "\x1f" + ev.ClientId + "\x1f" + ev.EventId
-	if t, ok := p.seen[seenKey]; ok && recvS-t <= int64(p.rules.DedupeWindow/time.Second) {
+	if t, ok := p.seen[seenKey]; ok && t.offset != offset && recvS-t.recv <= int64(p.rules.DedupeWindow/time.Second) {
 		p.progress.Duplicates++
 		return false, nil
 	}
-	p.seen[seenKey] = recvS
+	p.seen[seenKey] = seenAt{recv: recvS, offset: offset}
 	p.dirtyState[seenPrefix+seenKey] = struct{}{}
 	if p.rules.ExcludeBots && ev.GetDevice().GetCategory() == "bot" {
 		p.progress.Excluded++
 		return false, nil
 	}
 
-	s := p.sessionFor(ev, recvS)
+	s := p.sessionFor(ev, recvS, offset)
 	evTime := ev.GetEventTime().AsTime().Unix()
 
 	isPageView := ev.Name == "page_view" || ev.Name == "screen_view"
-	if isPageView {
-		s.pageViews++
-	}
-	s.engageMs += ev.EngagementTimeMsec
-	if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev)) {
-		s.engaged = true
+	if offset > s.lastOffset { // a session already holding this record is not changed again
+		s.lastOffset = offset
+		if isPageView {
+			s.pageViews++
+		}
+		s.engageMs += ev.EngagementTimeMsec
+		if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev)) {
+			s.engaged = true
+		}
 	}
 	isNew := ev.Name == "first_visit" || ev.Name == "first_open"
 	active := s.engaged || isNew || ev.EngagementTimeMsec > 0
@@ -257,7 +276,7 @@ func mod(a, b int64) int64 {
 // sessionFor returns the visitor's session for ev, starting a new one when
 // the client's session id changed or, without one, after SessionTimeout of
 // inactivity. A new session takes the event's traffic source.
-func (p *partition) sessionFor(ev *eventv1.Event, recvS int64) *session {
+func (p *partition) sessionFor(ev *eventv1.Event, recvS, offset int64) *session {
 	key := ev.PropertyId + "\x1f" + ev.ClientId
 	evTime := ev.GetEventTime().AsTime().Unix()
 	s := p.sessions[key]
@@ -271,7 +290,7 @@ func (p *partition) sessionFor(ev *eventv1.Event, recvS int64) *session {
 		fresh = evTime-s.lastEvent > int64(p.rules.SessionTimeout/time.Second)
 	}
 	if fresh {
-		ns := &session{id: ev.SessionId, number: ev.SessionNumber}
+		ns := &session{id: ev.SessionId, number: ev.SessionNumber, lastOffset: -1}
 		if ns.id == 0 {
 			ns.id = evTime
 		}
@@ -347,7 +366,7 @@ func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
 		switch key[:2] {
 		case seenPrefix:
 			if t, ok := p.seen[key[2:]]; ok {
-				kv.Value = binary.AppendVarint(nil, t)
+				kv.Value = binary.AppendVarint(binary.AppendVarint(nil, t.recv), t.offset)
 			} else {
 				kv.Delete = true
 			}
@@ -373,7 +392,7 @@ func (p *partition) prune() {
 	wm := p.progress.Watermark.Unix()
 	dedupe := int64(p.rules.DedupeWindow / time.Second)
 	for id, t := range p.seen {
-		if wm-t > dedupe {
+		if wm-t.recv > dedupe {
 			delete(p.seen, id)
 			p.dirtyState[seenPrefix+id] = struct{}{}
 		}
@@ -413,7 +432,7 @@ func (p *partition) committed(now time.Time, idle time.Duration) {
 
 func encodeSession(s *session) []byte {
 	b := make([]byte, 0, 64)
-	for _, v := range []int64{s.id, s.number, s.lastEvent, s.lastRecv, s.pageViews, s.engageMs} {
+	for _, v := range []int64{s.id, s.number, s.lastEvent, s.lastRecv, s.pageViews, s.engageMs, s.lastOffset} {
 		b = binary.AppendVarint(b, v)
 	}
 	if s.engaged {
@@ -432,7 +451,7 @@ var errCorruptSession = errors.New("projection: corrupt session state")
 
 func decodeSession(b []byte) (*session, error) {
 	s := &session{}
-	for _, v := range []*int64{&s.id, &s.number, &s.lastEvent, &s.lastRecv, &s.pageViews, &s.engageMs} {
+	for _, v := range []*int64{&s.id, &s.number, &s.lastEvent, &s.lastRecv, &s.pageViews, &s.engageMs, &s.lastOffset} {
 		x, n := binary.Varint(b)
 		if n <= 0 {
 			return nil, errCorruptSession
