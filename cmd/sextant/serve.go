@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"slices"
 	"strings"
@@ -37,6 +38,7 @@ import (
 	"github.com/sextant-analytics/sextant/services/gateway"
 	"github.com/sextant-analytics/sextant/services/insights"
 	"github.com/sextant-analytics/sextant/services/projection"
+	"github.com/sextant-analytics/sextant/web"
 )
 
 var (
@@ -59,6 +61,7 @@ type serveConfig struct {
 	InsightsBackends   []string
 	ProjectionBackends []string
 	Demo               bool
+	Pprof              bool
 	Grace              time.Duration
 	LogLevel           string
 	LogFormat          string
@@ -123,13 +126,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
 	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
 	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
+	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	if err := f.parse(args); err != nil {
 		return c, err
 	}
-	c.CollectRate, c.FlushInterval, c.Demo, c.Grace = *rate, *flush, *demo, *grace
+	c.CollectRate, c.FlushInterval, c.Demo, c.Grace, c.Pprof = *rate, *flush, *demo, *grace, *pprofOn
 	c.Services = splitList(*services)
 	for _, p := range splitList(*proxies) {
 		pfx, err := netip.ParsePrefix(p)
@@ -316,6 +320,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		OpenAPI: sextant.OpenAPI, Logger: logger,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, auth.NewInterceptor(props, scopes)))
 	srv.Handle("GET /metrics", m.Handler())
+	srv.Handle("/", web.Handler()) // the dashboard at / and the browser tag at /sextant.js
+	if cfg.Pprof {
+		srv.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
+		srv.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		srv.Handle("/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+		srv.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}

@@ -607,7 +607,11 @@ async function loadRealtime(v) {
     live.classList.remove('stale');
     live.textContent = 'Live · updated ' + new Date().toLocaleTimeString();
   } catch (e) {
-    $('#live')?.classList.add('stale');
+    const live = $('#live');
+    if (live && !v.signal.aborted) {
+      live.classList.add('stale');
+      live.textContent = unreachable(e) ? 'Reconnecting…' : 'Stopped';
+    }
     if (unreachable(e)) {
       // Keep polling: the regular 5 s cadence is the retry.
       if (!v.signal.aborted) banner('Server unreachable, retrying…');
@@ -721,29 +725,35 @@ function projectionRow(p) {
 
 // askAdmin shows the confirmation dialog, with a key field when no admin
 // key is known yet; it resolves to the key, or null when cancelled.
+let settleAdmin = null;
+
 function askAdmin(what, error) {
-  const dlg = $('#admin-dialog'), input = $('#admin-key');
+  const dlg = $('#admin-dialog'), form = $('#admin-form'), input = $('#admin-key');
   const known = load('admin');
   $('#admin-title').textContent = known ? 'Confirm' : 'Admin key required';
   $('#admin-what').textContent = what;
   $('#admin-error').textContent = error || '';
   input.value = '';
-  input.closest('form').querySelector('label').hidden = !!known;
+  form.querySelector('label').hidden = !!known;
   input.hidden = !!known;
   input.required = !known;
   return new Promise((resolve) => {
-    const done = (key) => {
-      dlg.removeEventListener('close', onClose);
+    settleAdmin = (key) => {
+      settleAdmin = null;
+      if (dlg.open) dlg.close();
       resolve(key);
     };
-    const onClose = () => done(dlg.returnValue === 'ok' ? known || input.value.trim() || null : null);
-    dlg.addEventListener('close', onClose);
-    dlg.returnValue = '';
     dlg.showModal();
     (known ? $('#admin-ok') : input).focus();
   });
 }
-$('#admin-cancel').addEventListener('click', () => $('#admin-dialog').close('cancel'));
+$('#admin-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  settleAdmin?.(load('admin') || $('#admin-key').value.trim() || null);
+});
+$('#admin-cancel').addEventListener('click', () => settleAdmin?.(null));
+$('#admin-dialog').addEventListener('cancel', () => settleAdmin?.(null)); // Escape
+$('#admin-dialog').addEventListener('close', (e) => e.target.open || settleAdmin?.(null));
 
 async function adminAction(what, path) {
   const v = view;
