@@ -5,6 +5,7 @@
 # Usage: ./test.sh                    everything
 #        FUZZTIME=30s ./test.sh       longer fuzzing runs (default 5s each)
 #        SEXTANT_NO_STACK=1 ./test.sh the embedded path only (the stack's tests skip)
+#        SEXTANT_NO_BROWSER=1 ./test.sh  without installing Chromium (the browser tests skip)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -58,7 +59,16 @@ if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
   ./tilt/stack.sh status
 fi
 
-step "go test (unit, integration, end-to-end, README examples)"
+if [ "${SEXTANT_NO_BROWSER:-}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  step "headless Chromium for the browser tests (Debian's chromium)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    sudo apt-get install -y -q chromium >/dev/null 2>&1 || echo "could not install chromium: the browser tests will skip"
+  fi
+fi
+
+step "go test (unit, integration, end-to-end, README examples, browser)"
 go test -count=1 -timeout 20m ./...
 
 if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
