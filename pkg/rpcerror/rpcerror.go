@@ -27,6 +27,9 @@ var codes = map[apierror.Kind]connect.Code{
 	apierror.Unavailable:        connect.CodeUnavailable,
 }
 
+// Code is the Connect/gRPC code of a domain error kind.
+func Code(k apierror.Kind) connect.Code { return codes[k] }
+
 // Convert turns err into a *connect.Error.
 func Convert(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
 	if err == nil {

@@ -6,11 +6,9 @@ package collect
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -19,6 +17,7 @@ import (
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/ackstream"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
@@ -102,41 +101,8 @@ func (s *Service) Collect(ctx context.Context, req *connect.Request[collectv1.Co
 // rejected batch is answered with its error; the stream goes on.
 func (s *Service) StreamCollect(ctx context.Context, stream *connect.BidiStream[collectv1.StreamCollectRequest, collectv1.StreamCollectResponse]) error {
 	meta := s.meta(stream.RequestHeader(), stream.Peer())
-	pending := make(chan chan *collectv1.StreamCollectResponse, s.cfg.MaxInFlight)
-	sendErr := make(chan error, 1)
-	var wg sync.WaitGroup
-	go func() {
-		defer close(sendErr)
-		for ch := range pending {
-			if err := stream.Send(<-ch); err != nil {
-				sendErr <- err
-				for range pending { // drain so the receiver never blocks
-				}
-				return
-			}
-		}
-	}()
-	var recvErr error
-	for {
-		msg, err := stream.Receive()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				recvErr = err
-			}
-			break
-		}
-		ch := make(chan *collectv1.StreamCollectResponse, 1)
-		select {
-		case pending <- ch:
-		case <-ctx.Done():
-			recvErr = ctx.Err()
-		}
-		if recvErr != nil {
-			break
-		}
-		wg.Add(1)
-		go func(msg *collectv1.StreamCollectRequest) {
-			defer wg.Done()
+	return ackstream.Serve(ctx, s.cfg.MaxInFlight, stream.Receive, stream.Send,
+		func(ctx context.Context, msg *collectv1.StreamCollectRequest) *collectv1.StreamCollectResponse {
 			out := &collectv1.StreamCollectResponse{Sequence: msg.Sequence}
 			resp, err := s.collect(ctx, msg.GetBatch(), meta)
 			if err != nil {
@@ -144,15 +110,8 @@ func (s *Service) StreamCollect(ctx context.Context, stream *connect.BidiStream[
 			} else {
 				out.Accepted, out.EventIds = resp.Accepted, resp.EventIds
 			}
-			ch <- out
-		}(msg)
-	}
-	wg.Wait()
-	close(pending)
-	if err := <-sendErr; err != nil {
-		return err
-	}
-	return recvErr
+			return out
+		})
 }
 
 // batchError reports a rejected batch inside the stream, with the code and

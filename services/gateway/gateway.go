@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -38,12 +37,14 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
 	projectionv1 "github.com/sextant-analytics/sextant/gen/sextant/projection/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
+	"github.com/sextant-analytics/sextant/pkg/ackstream"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/ratelimit"
+	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 )
 
 // Config configures the gateway.
@@ -292,41 +293,8 @@ func (g *Gateway) Collect(ctx context.Context, req *connect.Request[collectv1.Co
 // order.
 func (g *Gateway) StreamCollect(ctx context.Context, stream *connect.BidiStream[collectv1.StreamCollectRequest, collectv1.StreamCollectResponse]) error {
 	h, peer := stream.RequestHeader(), stream.Peer().Addr
-	pending := make(chan chan *collectv1.StreamCollectResponse, g.cfg.MaxInFlight)
-	sendErr := make(chan error, 1)
-	go func() {
-		defer close(sendErr)
-		for ch := range pending {
-			if err := stream.Send(<-ch); err != nil {
-				sendErr <- err
-				for range pending {
-				}
-				return
-			}
-		}
-	}()
-	var wg sync.WaitGroup
-	var recvErr error
-	for {
-		msg, err := stream.Receive()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				recvErr = err
-			}
-			break
-		}
-		ch := make(chan *collectv1.StreamCollectResponse, 1)
-		select {
-		case pending <- ch:
-		case <-ctx.Done():
-			recvErr = ctx.Err()
-		}
-		if recvErr != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	return ackstream.Serve(ctx, g.cfg.MaxInFlight, stream.Receive, stream.Send,
+		func(ctx context.Context, msg *collectv1.StreamCollectRequest) *collectv1.StreamCollectResponse {
 			out := &collectv1.StreamCollectResponse{Sequence: msg.Sequence}
 			resp, err := g.forwardCollect(ctx, h, peer, msg.GetBatch())
 			if err != nil {
@@ -334,15 +302,8 @@ func (g *Gateway) StreamCollect(ctx context.Context, stream *connect.BidiStream[
 			} else {
 				out.Accepted, out.EventIds = resp.Accepted, resp.EventIds
 			}
-			ch <- out
-		}()
-	}
-	wg.Wait()
-	close(pending)
-	if err := <-sendErr; err != nil {
-		return err
-	}
-	return recvErr
+			return out
+		})
 }
 
 // batchError reports a rejected batch inside the stream.
@@ -350,7 +311,7 @@ func batchError(err error) *collectv1.BatchError {
 	out := &collectv1.BatchError{Code: "INTERNAL", Message: "internal error"}
 	var ae *apierror.Error
 	if errors.As(err, &ae) {
-		out.Code = strings.ToUpper(connect.Code(kindCodes[ae.Kind]).String())
+		out.Code = strings.ToUpper(rpcerror.Code(ae.Kind).String())
 		out.Message = ae.Error()
 		for _, v := range ae.Violations {
 			out.Violations = append(out.Violations, &collectv1.FieldViolation{FieldPath: v.Field, Description: v.Description, ValidationCode: v.Code})
@@ -372,17 +333,6 @@ func batchError(err error) *collectv1.BatchError {
 		}
 	}
 	return out
-}
-
-var kindCodes = map[apierror.Kind]connect.Code{
-	apierror.Internal:           connect.CodeInternal,
-	apierror.InvalidArgument:    connect.CodeInvalidArgument,
-	apierror.Unauthenticated:    connect.CodeUnauthenticated,
-	apierror.PermissionDenied:   connect.CodePermissionDenied,
-	apierror.NotFound:           connect.CodeNotFound,
-	apierror.ResourceExhausted:  connect.CodeResourceExhausted,
-	apierror.FailedPrecondition: connect.CodeFailedPrecondition,
-	apierror.Unavailable:        connect.CodeUnavailable,
 }
 
 // fromGRPC turns a backend's gRPC status into a Connect error with the
