@@ -40,8 +40,8 @@ type asset struct {
 }
 
 var (
-	tag    *asset
-	assets map[string]*asset // by URL path
+	// tag and assets (by URL path) are built once, at package load.
+	tag, assets = build()
 )
 
 const (
@@ -56,9 +56,11 @@ const (
 		"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
-func init() {
-	tag = newAsset(stripTag(tagSource), "text/javascript; charset=utf-8", tagCache)
-	assets = map[string]*asset{TagPath: tag}
+// build prepares every asset once, when the package is loaded: the tag
+// stripped and gzipped, the dashboard's files hashed and referenced by hash.
+func build() (*asset, map[string]*asset) {
+	tag := newAsset(stripTag(tagSource), "text/javascript; charset=utf-8", tagCache)
+	assets := map[string]*asset{TagPath: tag}
 	files := map[string][]byte{}
 	err := fs.WalkDir(dashboardFS, "dashboard", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -83,6 +85,7 @@ func init() {
 	home := newAsset(index, "text/html; charset=utf-8", revalidate)
 	home.csp = true
 	assets["/"] = home
+	return tag, assets
 }
 
 // types are the content types of the dashboard's files (not the system's

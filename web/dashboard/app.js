@@ -362,7 +362,7 @@ async function loadCards(v, p) {
     }
     const ch = prev ? (cur - prev) / prev : cur ? Infinity : 0;
     d.className = 'delta ' + (ch > 0 ? 'up' : ch < 0 ? 'down' : 'muted');
-    put(d, ch === Infinity ? '▲ new' : (ch > 0 ? '▲ ' : ch < 0 ? '▼ ' : '') + pf.format(Math.abs(ch)),
+    put(d, ch === Infinity ? '▲ new' : !cur && !prev ? '—' : (ch > 0 ? '▲ ' : ch < 0 ? '▼ ' : '') + pf.format(Math.abs(ch)),
       h('span', { class: 'sr', text: ' compared with the previous period' }));
     d.title = `Previous period: ${fmt(prev, kind)}`;
   });
