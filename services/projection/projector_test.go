@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,8 +54,14 @@ func appendEvents(t *testing.T, log eventlog.Appender, from, to int, dupOf func(
 // then stops it (which commits).
 func runUntil(t *testing.T, log *pebblelog.Log, st *pebblestore.Store) {
 	t.Helper()
+	runUntilWith(t, log, st, Config{})
+}
+
+func runUntilWith(t *testing.T, log *pebblelog.Log, st *pebblestore.Store, cfg Config) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := NewProjector(Config{FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}, log, st)
+	cfg.FlushInterval, cfg.Logger = 10*time.Millisecond, slog.New(slog.DiscardHandler)
+	pr := NewProjector(cfg, log, st)
 	done := make(chan error, 1)
 	go func() { done <- pr.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -144,20 +151,38 @@ func TestProjectorEmbedded(t *testing.T) {
 	}
 }
 
-// Undecodable records are skipped (counted), not fatal: the partition
+// Poison records go to the dead letters with their reason; the partition
 // keeps going.
-func TestProjectorSkipsPoisonRecords(t *testing.T) {
+func TestProjectorDeadLetters(t *testing.T) {
 	dir := t.TempDir()
 	log, st := openEmbedded(t, dir)
 	defer log.Close()
 	defer st.Close()
+	dead, err := pebblelog.Open(dir+"/dead", pebblelog.Options{Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
 	appendEvents(t, log, 0, 5, nil)
-	if err := log.Append(context.Background(), []eventlog.Message{{Key: []byte("p1/c1"), Value: []byte{0xff, 0xff, 0xff}}}); err != nil {
+	poison := []eventlog.Message{
+		{Key: []byte("p1/c1"), Value: []byte{0xff, 0xff, 0xff}},
+		{Key: []byte("p1/c1"), Value: []byte{}, Headers: map[string]string{eventlog.HeaderSchemaVersion: "9"}},
+	}
+	if err := log.Append(context.Background(), poison); err != nil {
 		t.Fatal(err)
 	}
 	appendEvents(t, log, 5, 10, nil)
-	runUntil(t, log, st)
+	runUntilWith(t, log, st, Config{DeadLetters: dead})
 	if e, _, _ := storedTotals(t, st); e != 10 {
 		t.Fatalf("events %d, want 10", e)
+	}
+	recs, err := dead.Read(context.Background(), 0, 0, 10)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("dead letters %v %v", recs, err)
+	}
+	reasons := recs[0].Headers[HeaderDeadLetterReason] + " | " + recs[1].Headers[HeaderDeadLetterReason]
+	if !strings.Contains(reasons, "undecodable") || !strings.Contains(reasons, "unknown schema version 9") ||
+		recs[1].Headers[HeaderProjection] != "traffic/v1" || recs[1].Headers[HeaderSourceOffset] == "" {
+		t.Fatalf("dead letters lack their reasons or origin: %v", recs)
 	}
 }
