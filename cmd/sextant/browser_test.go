@@ -19,10 +19,6 @@ import (
 // chromiumPath is Debian's headless-capable Chromium (test.sh installs it).
 const chromiumPath = "/usr/bin/chromium"
 
-// sextantFrontend returns the origin that serves the tag, the dashboard and
-// the APIs of the sextant server at addr: the server itself.
-var sextantFrontend = func(t *testing.T, addr string) string { return "http://" + addr }
-
 // TestBrowser runs the web tag and the dashboard in headless Chromium: a
 // test site on another origin embeds the tag, a visitor browses it, the
 // events are counted exactly, and the dashboard shows those numbers.
@@ -42,10 +38,11 @@ func TestBrowser(t *testing.T) {
 
 	dataDir := t.TempDir()
 	k := createProperty(t, dataDir, "Browser test")
+	other := createProperty(t, dataDir, "Another site")
 	admin := adminKey(t, embeddedEnv(), "--data-dir", dataDir)
 	addr := freeAddr(t)
 	srv := startServer(t, dataDir, addr)
-	origin := sextantFrontend(t, addr)
+	origin := "http://" + addr // the tag, the dashboard and the APIs
 	resp, err := http.Get(origin + "/sextant.js")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +101,7 @@ func TestBrowser(t *testing.T) {
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText + '\ndialog: ' + document.getElementById('admin-dialog').open + ' ' + document.getElementById('admin-dialog').innerText + '\nbanner: ' + document.getElementById('banner').textContent : ''`))
+			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
 			t.Fatalf("%s: %v\npage text:\n%s", what, err, text)
 		}
 	}
@@ -133,6 +130,13 @@ func TestBrowser(t *testing.T) {
 		t.Logf("screenshot: %s", p)
 	}
 
+	fits := func(width string) {
+		t.Helper()
+		if w := eval(`String(document.documentElement.scrollWidth)`); w != width {
+			t.Errorf("the page is %s px wide in a %s px window (horizontal scrolling)", w, width)
+		}
+	}
+
 	// A visit: page A, page B through the History API, an outbound click,
 	// a custom event, then the visitor leaves (the beacon flushes).
 	do("opening page A", chromedp.Navigate(site.URL+"/a"))
@@ -145,13 +149,13 @@ func TestBrowser(t *testing.T) {
 	do("leaving", chromedp.Navigate(landing.URL+"/bye"))
 
 	reportURL := fmt.Sprintf("http://%s/v1/properties/%s:runReport", addr, k.PropertyID)
-	today := `"dateRanges":[{"startDate":"yesterday","endDate":"today"}]`
+	recent := `"dateRanges":[{"startDate":"yesterday","endDate":"today"}]`
 	want := map[string]int{"page_view": 2, "click": 1, "signup": 1, "first_visit": 1, "session_start": 1}
 	var got map[string]int
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		got = map[string]int{}
-		_, rep := postJSON(t, reportURL, k.ReadKey, `{"dimensions":[{"name":"eventName"}],"metrics":[{"name":"eventCount"}],`+today+`}`)
+		_, rep := postJSON(t, reportURL, k.ReadKey, `{"dimensions":[{"name":"eventName"}],"metrics":[{"name":"eventCount"}],`+recent+`}`)
 		for _, row := range rowsOfReport(rep) {
 			got[row.dims[0]], _ = strconv.Atoi(row.mets[0])
 		}
@@ -166,7 +170,7 @@ func TestBrowser(t *testing.T) {
 	}
 	// Let any late (wrong) extra event arrive before counting exactly.
 	time.Sleep(time.Second)
-	_, rep := postJSON(t, reportURL, k.ReadKey, `{"dimensions":[{"name":"eventName"}],"metrics":[{"name":"eventCount"},{"name":"userEngagementDuration"}],`+today+`}`)
+	_, rep := postJSON(t, reportURL, k.ReadKey, `{"dimensions":[{"name":"eventName"}],"metrics":[{"name":"eventCount"},{"name":"userEngagementDuration"}],`+recent+`}`)
 	got = map[string]int{}
 	engagement := 0.0
 	total := 0
@@ -192,7 +196,7 @@ func TestBrowser(t *testing.T) {
 	if extra := total - 7; extra != 0 {
 		t.Errorf("%d events in all, want 7: %v", total, got)
 	}
-	_, rep = postJSON(t, reportURL, k.ReadKey, `{"dimensions":[{"name":"pagePath"}],"metrics":[{"name":"screenPageViews"},{"name":"totalUsers"},{"name":"sessions"}],`+today+`,"metricAggregations":["TOTAL"]}`)
+	_, rep = postJSON(t, reportURL, k.ReadKey, `{"dimensions":[{"name":"pagePath"}],"metrics":[{"name":"screenPageViews"},{"name":"totalUsers"},{"name":"sessions"}],`+recent+`,"metricAggregations":["TOTAL"]}`)
 	views := map[string]string{}
 	for _, row := range rowsOfReport(rep) {
 		views[row.dims[0]] = row.mets[0]
@@ -210,6 +214,8 @@ func TestBrowser(t *testing.T) {
 
 	// The dashboard, signed in with the read key, shows the same numbers.
 	do("opening the dashboard", chromedp.Navigate(origin+"/"))
+	eval(`window.cspViolations = []; document.addEventListener('securitypolicyviolation', (e) => cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)), ''`)
+	shot("signin.png")
 	do("signing in with a wrong key",
 		chromedp.SendKeys(chromedp.ID("signin-id"), k.PropertyID),
 		chromedp.SendKeys(chromedp.ID("signin-key"), "sxr_wrong"),
@@ -230,13 +236,51 @@ func TestBrowser(t *testing.T) {
 	if pages != "/a /b" {
 		t.Errorf("top pages table lists %q, want /a and /b", pages)
 	}
+	fits("1280")
 	shot("overview.png")
 	do("phone width", chromedp.EmulateViewport(390, 844), chromedp.Sleep(400*time.Millisecond))
-	if w := eval(`String(document.documentElement.scrollWidth)`); w != "390" {
-		t.Errorf("at phone width the page is %s px wide, want 390 (no horizontal scrolling)", w)
-	}
+	fits("390")
 	shot("overview-phone.png")
 	do("desktop width", chromedp.EmulateViewport(1280, 900), chromedp.Sleep(200*time.Millisecond))
+
+	// Today, by hour; then a custom range of the last two days.
+	choose := func(id, value string) {
+		t.Helper()
+		eval(`(() => { const el = document.getElementById('` + id + `'); el.value = '` + value + `'; el.dispatchEvent(new Event('change')); return '' })()`)
+	}
+	choose("range", "1")
+	wait("today's overview", `!!document.querySelector('#cards:not(.loading) [data-metric=screenPageViews]') && !!document.querySelector('#chart svg')`)
+	if v := eval(`document.querySelector('#cards [data-metric=screenPageViews] .value').textContent`); v != "2" {
+		t.Errorf("today: %s page views, want 2", v)
+	}
+	if v := eval(`document.querySelector('#chart svg').getAttribute('aria-label')`); !strings.Contains(v, ":00") {
+		t.Errorf("today's chart is not by hour: %q", v)
+	}
+	shot("overview-today.png")
+	choose("range", "custom")
+	wait("the custom range", `!!document.getElementById('from') && !!document.querySelector('#cards:not(.loading)')`)
+	choose("from", eval(`(() => { const d = new Date(document.getElementById('to').value + 'T00:00:00Z'); d.setUTCDate(d.getUTCDate() - 1); return d.toISOString().slice(0, 10) })()`))
+	wait("the custom overview", `!!document.querySelector('#cards:not(.loading)') && document.querySelector('#cards [data-metric=screenPageViews] .value').textContent === '2'`)
+	choose("range", "7")
+	wait("the 7-day overview", `!!document.querySelector('#cards:not(.loading)') && !document.getElementById('from')`)
+
+	// A second property: remembered next to the first, empty, switchable.
+	do("adding a property",
+		chromedp.Click(chromedp.ID("add-property")),
+		chromedp.SendKeys(chromedp.ID("signin-id"), other.PropertyID),
+		chromedp.SendKeys(chromedp.ID("signin-key"), other.ReadKey),
+		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
+	wait("the empty overview", `!!document.querySelector('#cards:not(.loading)') && !!document.querySelector('#install pre')`)
+	if v := eval(`document.querySelector('#cards [data-metric=eventCount] .value').textContent`); v != "0" {
+		t.Errorf("the empty property shows %s events", v)
+	}
+	if n := eval(`String(document.querySelectorAll('#property option').length)`); n != "2" {
+		t.Errorf("%s properties remembered, want 2", n)
+	}
+	fits("1280")
+	shot("empty.png")
+	choose("property", k.PropertyID)
+	wait("the first property again", `!!document.querySelector('#cards:not(.loading)') && document.querySelector('#cards [data-metric=screenPageViews] .value').textContent === '2'`)
 
 	// Realtime updates in place, without a reload.
 	eval(`window.noReload = 'yes'`)
@@ -281,6 +325,10 @@ func TestBrowser(t *testing.T) {
 	wait("the confirmation", `document.getElementById('admin-dialog').open && document.getElementById('admin-key').hidden`)
 	do("confirming", chromedp.Click(chromedp.ID("admin-ok")))
 	wait("v1 to be active again", `!!document.querySelector('#proj tr[data-version="v1"] .badge.active')`)
+
+	if v := eval(`cspViolations.join(', ')`); v != "" {
+		t.Errorf("Content-Security-Policy violations: %s", v)
+	}
 
 	// The server goes away: the dashboard says so and keeps retrying.
 	do("opening realtime", chromedp.Click(chromedp.CSS(`#nav a[data-view=realtime]`)))

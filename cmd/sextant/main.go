@@ -23,6 +23,7 @@ Usage:
   sextant admin-key create                   a key for managing projections
   sextant projection list|status|replay|activate|rollback|delete …
                                              manage projection versions on a running server
+  sextant loadgen [flags]                    synthetic traffic for benchmarks (see sextant loadgen -h)
   sextant version
 
 Every flag has an environment fallback: --data-dir is SEXTANT_DATA_DIR, and so on.
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = adminKeyCmd(ctx, args[1:], stdout, stderr)
 	case "projection":
 		err = projectionCmd(ctx, args[1:], stdout, stderr)
+	case "loadgen":
+		err = loadgenCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 	case "help", "-h", "--help":

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/proto"
+
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/loadgen"
+	"github.com/sextant-analytics/sextant/services/collect"
+)
+
+// The baselines: a bare Sarama async producer writing the events Sextant
+// writes, and a bare Sarama consumer reading them back, with the settings
+// of pkg/kafkalog (its unexported producerConfig and consumerConfig). Keep
+// saramaProducerConfig and saramaConsumerConfig in sync with them.
+
+// saramaProducerConfig mirrors kafkalog.Config.producerConfig with the
+// defaults of kafkalog.Config (linger 5 ms, 1 MiB batches, zstd).
+func saramaProducerConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V4_3_1_0
+	sc.ClientID = "sextant-bench-raw"
+	sc.Net.DialTimeout = 10 * time.Second
+	sc.Metadata.AllowAutoTopicCreation = false
+	sc.Admin.Timeout = 10 * time.Second
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Retry.Max = 10
+	sc.Producer.Retry.Backoff = 100 * time.Millisecond
+	sc.Producer.Compression = sarama.CompressionZSTD
+	sc.Producer.Partitioner = func(string) sarama.Partitioner { return partitioner{} }
+	sc.Producer.Flush.Frequency = 5 * time.Millisecond
+	sc.Producer.Flush.Bytes = 1 << 20
+	sc.Producer.Flush.MaxMessages = 0
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.ChannelBufferSize = 4096
+	return sc
+}
+
+// saramaConsumerConfig mirrors kafkalog.Config.consumerConfig.
+func saramaConsumerConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V4_3_1_0
+	sc.ClientID = "sextant-bench-raw"
+	sc.Net.DialTimeout = 10 * time.Second
+	sc.Metadata.AllowAutoTopicCreation = false
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	sc.Consumer.Return.Errors = false
+	sc.ChannelBufferSize = 1024
+	return sc
+}
+
+// partitioner is pkg/kafkalog's: eventlog.PartitionFor on the key.
+type partitioner struct{}
+
+func (partitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	var key []byte
+	if m.Key != nil {
+		k, err := m.Key.Encode()
+		if err != nil {
+			return -1, err
+		}
+		key = k
+	}
+	return eventlog.PartitionFor(key, int(n)), nil
+}
+
+func (partitioner) RequiresConsistency() bool { return true }
+
+// rawMessage is one event as collect appends it.
+type rawMessage struct {
+	key, value []byte
+}
+
+var rawHeaders = []sarama.RecordHeader{
+	{Key: []byte(eventlog.HeaderSchemaVersion), Value: []byte("1")},
+	{Key: []byte(eventlog.HeaderContentType), Value: []byte(eventlog.ContentTypeEvent)},
+}
+
+// encodeEvents makes n events exactly as collect would append them: the
+// generator's batches, validated and enriched by collect.BuildEvents and
+// marshalled, for the given property ids.
+func encodeEvents(cfg loadgen.Config, propertyIDs []string, n int) ([]rawMessage, int64, error) {
+	gens := make([]*loadgen.Generator, len(propertyIDs))
+	for i := range gens {
+		g, err := loadgen.New(cfg, i)
+		if err != nil {
+			return nil, 0, err
+		}
+		gens[i] = g
+	}
+	out := make([]rawMessage, 0, n)
+	var bytes int64
+	now := time.Now()
+	for i := 0; len(out) < n; i++ {
+		p := i % len(gens)
+		b := gens[p].Next(n - len(out))
+		evs, err := collect.BuildEvents(loadgen.ToProto(b), collect.Meta{
+			PropertyID: propertyIDs[p], ClientIP: netip.MustParseAddr("127.0.0.1"), Now: now,
+		}, collect.DefaultLimits())
+		if err != nil {
+			return nil, 0, fmt.Errorf("generated batch rejected: %w", err)
+		}
+		for _, ev := range evs {
+			v, err := proto.Marshal(ev)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, rawMessage{key: collect.PartitionKey(ev), value: v})
+			bytes += int64(len(v))
+		}
+	}
+	return out, bytes, nil
+}
+
+// RawProducerResult is the raw producer baseline.
+type RawProducerResult struct {
+	Events          int64   `json:"events"`
+	DistinctEvents  int     `json:"distinctEvents"`
+	MeanEventBytes  float64 `json:"meanEventBytes"`
+	Seconds         float64 `json:"seconds"`
+	EventsPerSecond float64 `json:"eventsPerSecond"`
+	Errors          int64   `json:"errors"`
+}
+
+// rawProduce writes n events (cycling through msgs) to topic as fast as
+// the async producer takes them, and returns once all are acknowledged.
+func rawProduce(ctx context.Context, brokers []string, topic string, msgs []rawMessage, n int64) (RawProducerResult, error) {
+	res := RawProducerResult{Events: n, DistinctEvents: len(msgs)}
+	var total int64
+	for _, m := range msgs {
+		total += int64(len(m.value))
+	}
+	res.MeanEventBytes = float64(total) / float64(len(msgs))
+	p, err := sarama.NewAsyncProducer(brokers, saramaProducerConfig())
+	if err != nil {
+		return res, err
+	}
+	var acked, failed atomic.Int64
+	done := make(chan struct{})
+	var once sync.Once
+	finish := func() {
+		if acked.Load()+failed.Load() >= n {
+			once.Do(func() { close(done) })
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for range p.Successes() {
+			acked.Add(1)
+			finish()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range p.Errors() {
+			failed.Add(1)
+			finish()
+		}
+	}()
+	start := time.Now()
+	go func() {
+		in := p.Input()
+		now := time.Now()
+		for i := int64(0); i < n; i++ {
+			if i%512 == 0 {
+				now = time.Now()
+			}
+			m := msgs[i%int64(len(msgs))]
+			select {
+			case in <- &sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(m.key), Value: sarama.ByteEncoder(m.value), Headers: rawHeaders, Timestamp: now}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	elapsed := time.Since(start)
+	p.AsyncClose()
+	wg.Wait()
+	res.Seconds = elapsed.Seconds()
+	res.Errors = failed.Load()
+	res.EventsPerSecond = float64(acked.Load()) / res.Seconds
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+// RawConsumerResult is the raw consumer baseline.
+type RawConsumerResult struct {
+	Events          int64   `json:"events"`
+	Bytes           int64   `json:"bytes"`
+	Seconds         float64 `json:"seconds"`
+	EventsPerSecond float64 `json:"eventsPerSecond"`
+	Decoded         bool    `json:"decoded"`
+}
+
+// rawConsume reads every partition of topic from its first offset to its
+// end offset at the start, in parallel, optionally decoding each event.
+func rawConsume(ctx context.Context, brokers []string, topic string, decode bool) (RawConsumerResult, error) {
+	res := RawConsumerResult{Decoded: decode}
+	client, err := sarama.NewClient(brokers, saramaConsumerConfig())
+	if err != nil {
+		return res, err
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return res, err
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return res, err
+	}
+	defer consumer.Close()
+	type span struct{ first, end int64 }
+	spans := make(map[int32]span)
+	for _, p := range parts {
+		first, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return res, err
+		}
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return res, err
+		}
+		spans[p] = span{first, end}
+	}
+	var events, bytes atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, len(parts))
+	start := time.Now()
+	for _, p := range parts {
+		sp := spans[p]
+		if sp.end <= sp.first {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sp.first)
+		if err != nil {
+			return res, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pc.Close()
+			var ev eventv1.Event
+			for {
+				select {
+				case m := <-pc.Messages():
+					events.Add(1)
+					bytes.Add(int64(len(m.Value)))
+					if decode {
+						if err := proto.Unmarshal(m.Value, &ev); err != nil {
+							errs <- err
+							return
+						}
+					}
+					if m.Offset+1 >= sp.end {
+						return
+					}
+				case <-ctx.Done():
+					errs <- ctx.Err()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		return res, err
+	}
+	res.Events, res.Bytes, res.Seconds = events.Load(), bytes.Load(), elapsed.Seconds()
+	if res.Seconds > 0 {
+		res.EventsPerSecond = float64(res.Events) / res.Seconds
+	}
+	return res, nil
+}
+
+// deleteTopics deletes the harness's own topics.
+func deleteTopics(brokers []string, topics ...string) error {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V4_3_1_0
+	sc.ClientID = "sextant-bench-raw"
+	admin, err := sarama.NewClusterAdmin(brokers, sc)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	var first error
+	for _, t := range topics {
+		if err := admin.DeleteTopic(t); err != nil && first == nil {
+			first = fmt.Errorf("delete topic %s: %w", t, err)
+		}
+	}
+	return first
+}

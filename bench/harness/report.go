@@ -1,0 +1,556 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/sextant-analytics/sextant/pkg/loadgen"
+)
+
+// Results is bench/results.json.
+type Results struct {
+	Schema          int                       `json:"schema"`
+	Size            string                    `json:"size"`
+	RunID           string                    `json:"runId"`
+	Date            string                    `json:"date"`
+	Commit          string                    `json:"commit"`
+	Modified        *bool                     `json:"modified,omitempty"`
+	Machine         Machine                   `json:"machine"`
+	Plan            plan                      `json:"plan"`
+	DurationSeconds float64                   `json:"durationSeconds"`
+	Skipped         []string                  `json:"skipped,omitempty"`
+	Metrics         []Metric                  `json:"metrics"`
+	Backends        map[string]*BackendResult `json:"backends"`
+	HLL             *HLLResult                `json:"hll,omitempty"`
+}
+
+// Metric is a headline figure with its baseline from the same run.
+type Metric struct {
+	Name     string    `json:"name"`
+	Backend  string    `json:"backend,omitempty"`
+	Value    float64   `json:"value"`
+	Unit     string    `json:"unit"`
+	Baseline *Baseline `json:"baseline,omitempty"`
+	Target   string    `json:"target,omitempty"`
+	Met      *bool     `json:"met,omitempty"`
+	Note     string    `json:"note,omitempty"`
+}
+
+// Baseline is what a figure is compared with.
+type Baseline struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}
+
+// BackendResult is everything measured on one deployment.
+type BackendResult struct {
+	Name         string             `json:"name"`
+	Topic        string             `json:"topic,omitempty"`
+	Keyspace     string             `json:"keyspace,omitempty"`
+	SetupSeconds float64            `json:"setupSeconds"`
+	StoredEvents int64              `json:"storedEvents"`
+	Order        []string           `json:"order"`
+	Phases       map[string]*Phase  `json:"phases"`
+	PeakRSSMiB   map[string]float64 `json:"peakRssMiB,omitempty"`
+	Errors       []string           `json:"errors,omitempty"`
+}
+
+// Phase is one measurement.
+type Phase struct {
+	Name           string               `json:"name"`
+	Kind           string               `json:"kind"`
+	StoredBefore   int64                `json:"storedBefore"`
+	Seconds        float64              `json:"seconds"`
+	CatchUpSeconds float64              `json:"catchUpSeconds,omitempty"`
+	Events         int64                `json:"events,omitempty"`
+	Loadgen        *LoadgenResult       `json:"loadgen,omitempty"`
+	RawProducer    *RawProducerResult   `json:"rawProducer,omitempty"`
+	RawConsumer    *RawConsumerResult   `json:"rawConsumer,omitempty"`
+	Queries        []QueryStats         `json:"queries,omitempty"`
+	Replay         *ReplayResult        `json:"replay,omitempty"`
+	Procs          map[string]ProcUsage `json:"procs"`
+	Error          string               `json:"error,omitempty"`
+}
+
+// LoadgenResult is the part of `sextant loadgen --json` the harness uses.
+type LoadgenResult struct {
+	Mode             string          `json:"mode"`
+	BatchSize        int             `json:"batchSize"`
+	Concurrency      int             `json:"concurrency"`
+	Connections      int             `json:"connections"`
+	TargetRate       float64         `json:"targetRate"`
+	ElapsedSeconds   float64         `json:"elapsedSeconds"`
+	EventsAcked      int64           `json:"eventsAcked"`
+	BatchesAcked     int64           `json:"batchesAcked"`
+	EventsRejected   int64           `json:"eventsRejected"`
+	EventsFailed     int64           `json:"eventsFailed"`
+	Retries          int64           `json:"retries"`
+	EventsPerSecond  float64         `json:"eventsPerSecond"`
+	BatchesPerSecond float64         `json:"batchesPerSecond"`
+	BatchAckLatency  loadgen.Summary `json:"batchAckLatency"`
+	Freshness        *struct {
+		loadgen.Summary
+		TimedOut int64           `json:"timedOut"`
+		Failed   int64           `json:"failed"`
+		Report   string          `json:"report"`
+		Query    loadgen.Summary `json:"queryLatency"`
+	} `json:"freshness"`
+	Errors []string `json:"errors"`
+}
+
+func boolp(b bool) *bool { return &b }
+
+func (b *BackendResult) phase(name string) *Phase {
+	if b == nil {
+		return nil
+	}
+	p := b.Phases[name]
+	if p == nil || p.Error != "" {
+		return nil
+	}
+	return p
+}
+
+func (b *BackendResult) eps(name string) float64 {
+	if p := b.phase(name); p != nil && p.Loadgen != nil {
+		return p.Loadgen.EventsPerSecond
+	}
+	return 0
+}
+
+// queryPhases returns the backend's query phases in order: through the
+// gateway or the server clients call (direct false), or straight to the
+// insights service (direct true).
+func (b *BackendResult) queryPhases(direct bool) []*Phase {
+	var out []*Phase
+	for _, name := range b.Order {
+		if p := b.phase(name); p != nil && p.Kind == "query" && len(p.Queries) > 0 && strings.HasPrefix(name, "query_direct_") == direct {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func worstP99(p *Phase, cached bool) (float64, string) {
+	var v float64
+	var which string
+	for _, q := range p.Queries {
+		x := q.Uncached.P99Ms
+		if cached {
+			x = q.Cached.P99Ms
+		}
+		if x > v {
+			v, which = x, q.Query
+		}
+	}
+	return v, which
+}
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+// headline computes the figures of the issue's targets.
+func headline(r *Results) []Metric {
+	var out []Metric
+	add := func(m Metric) { out = append(out, m) }
+	for _, name := range []string{"distributed", "embedded"} {
+		b := r.Backends[name]
+		if b == nil {
+			continue
+		}
+		b500, b25 := b.eps("ingest_grpc_stream_b500"), b.eps("ingest_grpc_stream_b25")
+		best, bestName := b500, "batches of 500"
+		if b25 > best {
+			best, bestName = b25, "batches of 25"
+		}
+		if best > 0 {
+			m := Metric{Name: "ingest_grpc_stream_events_per_s", Backend: name, Value: round(best, 0), Unit: "events/s",
+				Target: ">= 100000", Met: boolp(best >= 100_000),
+				Note: fmt.Sprintf("durable acks; best of batches of 500 (%.0f) and of 25 (%.0f): %s", b500, b25, bestName)}
+			if name == "distributed" {
+				m.Note += "; through the gateway, projection stopped (write path only)"
+			}
+			if rp := b.phase("raw_producer"); rp != nil && rp.RawProducer != nil {
+				raw := rp.RawProducer.EventsPerSecond
+				m.Baseline = &Baseline{Name: "raw Sarama async producer, same events and settings", Value: round(raw, 0), Unit: "events/s"}
+				add(m)
+				ratio := best / raw
+				add(Metric{Name: "ingest_vs_raw_producer_ratio", Backend: name, Value: round(ratio, 3), Unit: "x",
+					Baseline: m.Baseline, Target: ">= 0.7", Met: boolp(ratio >= 0.7)})
+			} else {
+				add(m)
+			}
+		}
+		if p := b.phase("ingest_grpc_stream_b500_direct"); p != nil && p.Loadgen != nil {
+			add(Metric{Name: "ingest_grpc_stream_direct_events_per_s", Backend: name, Value: round(p.Loadgen.EventsPerSecond, 0), Unit: "events/s",
+				Note: "batches of 500 straight to the collect service (no gateway), projection stopped"})
+		}
+		for _, ph := range b.Order {
+			if p := b.phase(ph); p != nil && p.Kind == "fill" && p.Loadgen != nil && p.Loadgen.EventsAcked >= 50_000 {
+				add(Metric{Name: "ingest_sustained_events_per_s", Backend: name, Value: round(p.Loadgen.EventsPerSecond, 0), Unit: "events/s",
+					Note: fmt.Sprintf("%s: %d events, batches of 500, everything running (projection and Cassandra share the cores); caught up %.1fs after the last ack", ph, p.Loadgen.EventsAcked, p.CatchUpSeconds)})
+			}
+		}
+		if p := b.phase("projection_catch_up"); p != nil && p.CatchUpSeconds > 0 {
+			add(Metric{Name: "projection_events_per_s", Backend: name, Value: round(float64(p.Events)/p.CatchUpSeconds, 0), Unit: "events/s",
+				Note: fmt.Sprintf("traffic/v1 catching up with the %d events of the ingest phases, from the service's start (%.1fs)", p.Events, p.CatchUpSeconds)})
+		}
+		if p := b.phase("ingest_rest_single"); p != nil && p.Loadgen != nil {
+			m := Metric{Name: "ingest_rest_single_req_per_s", Backend: name, Value: round(p.Loadgen.BatchesPerSecond, 0), Unit: "requests/s",
+				Target: ">= 10000", Met: boolp(p.Loadgen.BatchesPerSecond >= 10_000), Note: "one event per POST /v1/collect"}
+			if e := b.eps("ingest_rest_b25"); e > 0 {
+				m.Baseline = &Baseline{Name: "REST, batches of 25 (events/s)", Value: round(e, 0), Unit: "events/s"}
+			}
+			add(m)
+		}
+		if p := b.phase("freshness_20k"); p != nil && p.Loadgen != nil && p.Loadgen.Freshness != nil && p.Loadgen.Freshness.Count > 0 {
+			f := p.Loadgen.Freshness
+			var base *Baseline
+			if q := b.phase("freshness_max"); q != nil && q.Loadgen != nil && q.Loadgen.Freshness != nil && q.Loadgen.Freshness.Count > 0 {
+				base = &Baseline{Name: fmt.Sprintf("p99 near the maximum (%.0f events/s)", q.Loadgen.EventsPerSecond), Value: q.Loadgen.Freshness.P99Ms, Unit: "ms"}
+			}
+			note := fmt.Sprintf("%d probes at %.0f events/s background", f.Count, p.Loadgen.EventsPerSecond)
+			add(Metric{Name: "freshness_p50_ms", Backend: name, Value: f.P50Ms, Unit: "ms", Note: note})
+			add(Metric{Name: "freshness_p99_ms", Backend: name, Value: f.P99Ms, Unit: "ms", Target: "<= 1000 at 20k events/s",
+				Met: boolp(f.P99Ms <= 1000 && f.TimedOut == 0), Baseline: base, Note: note})
+		}
+		if qs := b.queryPhases(false); len(qs) > 0 {
+			last := qs[len(qs)-1]
+			unc, uq := worstP99(last, false)
+			cac, cq := worstP99(last, true)
+			add(Metric{Name: "query_uncached_p99_ms", Backend: name, Value: unc, Unit: "ms", Target: "<= 20",
+				Met: boolp(unc <= 20), Baseline: &Baseline{Name: "the same reports cached", Value: cac, Unit: "ms"},
+				Note: fmt.Sprintf("worst of the three reports (%s) at %s stored events", uq, human(last.StoredBefore))})
+			add(Metric{Name: "query_cached_p99_ms", Backend: name, Value: cac, Unit: "ms", Target: "<= 2",
+				Met: boolp(cac <= 2), Note: fmt.Sprintf("worst of the three reports (%s)", cq)})
+			if len(qs) > 1 {
+				first := qs[0]
+				u0, _ := worstP99(first, false)
+				if u0 > 0 {
+					g := unc / u0
+					add(Metric{Name: "query_uncached_p99_growth", Backend: name, Value: round(g, 2), Unit: "x", Target: "flat (<= 1.5)",
+						Met:      boolp(g <= 1.5),
+						Baseline: &Baseline{Name: fmt.Sprintf("uncached p99 at %s events", human(first.StoredBefore)), Value: u0, Unit: "ms"},
+						Note:     fmt.Sprintf("from %s to %s stored events", human(first.StoredBefore), human(last.StoredBefore))})
+				}
+			}
+		}
+		if qs := b.queryPhases(true); len(qs) > 0 {
+			last := qs[len(qs)-1]
+			unc, uq := worstP99(last, false)
+			cac, cq := worstP99(last, true)
+			add(Metric{Name: "query_uncached_p99_ms", Backend: name + ", insights direct", Value: unc, Unit: "ms", Target: "<= 20",
+				Met: boolp(unc <= 20), Baseline: &Baseline{Name: "the same reports cached", Value: cac, Unit: "ms"},
+				Note: fmt.Sprintf("without the gateway; worst of the three reports (%s) at %s stored events", uq, human(last.StoredBefore))})
+			add(Metric{Name: "query_cached_p99_ms", Backend: name + ", insights direct", Value: cac, Unit: "ms", Target: "<= 2",
+				Met: boolp(cac <= 2), Note: fmt.Sprintf("without the gateway; worst of the three reports (%s)", cq)})
+		}
+		if p := b.phase("replay_v2"); p != nil && p.Replay != nil {
+			m := Metric{Name: "replay_events_per_s", Backend: name, Value: round(p.Replay.EventsPerSecond, 0), Unit: "events/s",
+				Target: ">= 150000", Met: boolp(p.Replay.EventsPerSecond >= 150_000),
+				Note: fmt.Sprintf("traffic/v2 from offset 0, %d records in %.1fs (steady %.0f/s)", p.Replay.Records, p.Replay.Seconds, p.Replay.SteadyEventsPerSecond)}
+			if c := b.phase("raw_consumer"); c != nil && c.RawConsumer != nil {
+				m.Baseline = &Baseline{Name: "raw Sarama consumer, same topic", Value: round(c.RawConsumer.EventsPerSecond, 0), Unit: "events/s"}
+				add(m)
+				ratio := p.Replay.EventsPerSecond / c.RawConsumer.EventsPerSecond
+				add(Metric{Name: "replay_vs_raw_consumer_ratio", Backend: name, Value: round(ratio, 3), Unit: "x", Target: ">= 0.5",
+					Met: boolp(ratio >= 0.5), Baseline: m.Baseline})
+			} else {
+				add(m)
+			}
+		}
+	}
+	if r.HLL != nil {
+		add(Metric{Name: "hll_users_error_pct", Value: round(r.HLL.MaxAbsErrorPct, 3), Unit: "%", Target: "<= 2",
+			Met:  boolp(r.HLL.MaxAbsErrorPct <= 2),
+			Note: fmt.Sprintf("worst of %d trials on %d distinct users (one sketch, and 720 merged hour cells); mean |error| %.3f%%", r.HLL.Trials, r.HLL.Users, r.HLL.MeanAbsErrorPct)})
+	}
+	return out
+}
+
+// The markers around a run size's tables in BENCHMARKS.md.
+func markers(size string) (begin, end string) {
+	return "<!-- bench:" + size + ":begin (written by bench/run.sh; edit outside the markers) -->", "<!-- bench:" + size + ":end -->"
+}
+
+func f0(x float64) string {
+	if x >= 100 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	if x >= 10 {
+		return fmt.Sprintf("%.1f", x)
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+func thousands(x float64) string {
+	s := fmt.Sprintf("%.0f", x)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func fmtValue(v float64, unit string) string {
+	switch unit {
+	case "events/s", "requests/s":
+		return thousands(v) + " " + unit
+	case "x":
+		return fmt.Sprintf("%.2f×", v)
+	case "%":
+		return fmt.Sprintf("%.2f %%", v)
+	}
+	return f0(v) + " " + unit
+}
+
+// renderMarkdown renders the results as the tables of BENCHMARKS.md.
+func renderMarkdown(r *Results) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	commit := r.Commit
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	switch {
+	case r.Modified == nil:
+		commit += " (plus any uncommitted changes)"
+	case *r.Modified:
+		commit += " (with uncommitted changes)"
+	}
+	w("Run `%s` (`./bench/run.sh%s`), %s, commit %s, %.0f s in all.\n", r.RunID, map[string]string{"quick": " --quick", "full": " --full"}[r.Size], r.Date, commit, r.DurationSeconds)
+	w("Machine: %d cores (%s), %.1f GiB memory, Linux %s, %s; Kafka, Cassandra and Redis on the same machine.\n\n", r.Machine.Cores, r.Machine.CPU, r.Machine.MemoryGiB, r.Machine.Kernel, r.Machine.Go)
+	for _, s := range r.Skipped {
+		w("Skipped: %s.\n\n", s)
+	}
+
+	w("### Headline figures\n\n")
+	w("| Figure | Backend | Value | Baseline (same run) | Target | Met |\n|---|---|---|---|---|---|\n")
+	for _, m := range r.Metrics {
+		base := ""
+		if m.Baseline != nil {
+			base = m.Baseline.Name + ": " + fmtValue(m.Baseline.Value, m.Baseline.Unit)
+		}
+		met := ""
+		if m.Met != nil {
+			met = map[bool]string{true: "yes", false: "**no**"}[*m.Met]
+		}
+		val := fmtValue(m.Value, m.Unit)
+		if m.Note != "" {
+			val += " <br><sub>" + m.Note + "</sub>"
+		}
+		w("| `%s` | %s | %s | %s | %s | %s |\n", m.Name, m.Backend, val, base, m.Target, met)
+	}
+	w("\n")
+
+	names := []string{"distributed", "embedded"}
+	w("### Ingest\n\nEvery acknowledgement is durable (Kafka `acks=all`, or the embedded log's fsync). Latency is per batch, from send to acknowledgement.\n\n")
+	w("| Backend | Phase | Mode | Batch | Concurrency | Events | Events/s | Requests/s | Ack p50 | p90 | p99 | max | Catch-up after |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, bn := range names {
+		br := r.Backends[bn]
+		if br == nil {
+			continue
+		}
+		for _, name := range br.Order {
+			p := br.Phases[name]
+			if p.Kind == "baseline" && p.RawProducer != nil {
+				rp := p.RawProducer
+				w("| %s | %s | raw Sarama producer | — | async | %s | %s | — | — | — | — | — | — |\n", bn, name, thousands(float64(rp.Events)), thousands(rp.EventsPerSecond))
+				continue
+			}
+			if (p.Kind != "ingest" && p.Kind != "fill") || p.Loadgen == nil {
+				continue
+			}
+			l := p.Loadgen
+			w("| %s | %s | %s | %d | %d | %s | %s | %s | %s ms | %s ms | %s ms | %s ms | %.1f s |\n", bn, name, l.Mode, l.BatchSize, l.Concurrency,
+				thousands(float64(l.EventsAcked)), thousands(l.EventsPerSecond), thousands(l.BatchesPerSecond),
+				f0(l.BatchAckLatency.P50Ms), f0(l.BatchAckLatency.P90Ms), f0(l.BatchAckLatency.P99Ms), f0(l.BatchAckLatency.MaxMs), p.CatchUpSeconds)
+		}
+	}
+	w("\n")
+
+	w("### Freshness\n\nFrom the collect acknowledgement of a marker event (a unique `pagePath`, sent every 250 ms to the first property) to the first report that shows it, polled every 5 ms with an EXACT filter on the path: RunRealtimeReport over the last two minutes (the cheapest report that can show it, so that the figure is the pipeline's rather than the query's; the polls' own latency is shown). The background traffic is live (no event times). The projection flushes every 100 ms (`--flush-interval`).\n\n")
+	w("| Backend | Background load | Achieved events/s | Probes | p50 | p90 | p99 | max | Timed out | Poll p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, bn := range names {
+		br := r.Backends[bn]
+		if br == nil {
+			continue
+		}
+		for _, name := range []string{"freshness_20k", "freshness_max"} {
+			p := br.phase(name)
+			if p == nil || p.Loadgen == nil || p.Loadgen.Freshness == nil {
+				continue
+			}
+			l, f := p.Loadgen, p.Loadgen.Freshness
+			load := "flat out (gRPC stream, batches of 500)"
+			if l.TargetRate > 0 {
+				load = fmt.Sprintf("%s events/s (gRPC stream, batches of 25)", thousands(l.TargetRate))
+			}
+			w("| %s | %s | %s | %d | %s ms | %s ms | %s ms | %s ms | %d | %s / %s ms |\n", bn, load, thousands(l.EventsPerSecond), f.Count, f0(f.P50Ms), f0(f.P90Ms), f0(f.P99Ms), f0(f.MaxMs), f.TimedOut, f0(f.Query.P50Ms), f0(f.Query.P99Ms))
+		}
+	}
+	w("\n")
+
+	w("### Reports\n\nClient-side latency over gRPC (through the gateway in distributed mode) of the first property's reports, with no write load. *Uncached*: every call has a new cache key (a new date-range name, which changes nothing else), so it reads the cells; *cached*: one key, after a first call. Events were spread over the last 70 hours (Sextant accepts events up to 72 h old), so the 30- and 7-day reports read three days of cells; the first property holds a quarter of the stored events.\n\n")
+	w("| Backend | Via | Report | Stored events | Rows | Uncached p50 | p90 | p99 | max | Cached p50 | p99 | max |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, bn := range names {
+		br := r.Backends[bn]
+		if br == nil {
+			continue
+		}
+		for _, direct := range []bool{false, true} {
+			via := map[string]string{"distributed": "gateway", "embedded": "server"}[bn]
+			if direct {
+				via = "insights (direct)"
+			}
+			for _, p := range br.queryPhases(direct) {
+				for _, q := range p.Queries {
+					w("| %s | %s | %s | %s | %d | %s ms | %s ms | %s ms | %s ms | %s ms | %s ms | %s ms |\n", bn, via, q.Query, human(q.StoredEvents), q.Rows,
+						f0(q.Uncached.P50Ms), f0(q.Uncached.P90Ms), f0(q.Uncached.P99Ms), f0(q.Uncached.MaxMs), f0(q.Cached.P50Ms), f0(q.Cached.P99Ms), f0(q.Cached.MaxMs))
+				}
+			}
+		}
+	}
+	w("\n")
+
+	w("### Replay\n\n`traffic/v2` rebuilt from offset 0 (StartReplay, then GetReplay polled until no lag), against raw Sarama consumers reading the same topic's partitions in parallel (with `pkg/kafkalog`'s consumer settings).\n\n")
+	w("| Backend | What | Records | Seconds | Events/s |\n|---|---|---|---|---|\n")
+	for _, bn := range names {
+		br := r.Backends[bn]
+		if br == nil {
+			continue
+		}
+		if p := br.phase("replay_v2"); p != nil && p.Replay != nil {
+			rp := p.Replay
+			w("| %s | replay traffic/v2 (from StartReplay) | %s | %.1f | %s |\n", bn, thousands(float64(rp.Records)), rp.Seconds, thousands(rp.EventsPerSecond))
+			w("| %s | replay traffic/v2 (steady, from the first progress) | | | %s |\n", bn, thousands(rp.SteadyEventsPerSecond))
+		}
+		for _, name := range []string{"raw_consumer", "raw_consumer_decode"} {
+			if p := br.phase(name); p != nil && p.RawConsumer != nil {
+				c := p.RawConsumer
+				what := "raw Sarama consumer"
+				if c.Decoded {
+					what += " + protobuf decode"
+				}
+				w("| %s | %s | %s | %.1f | %s |\n", bn, what, thousands(float64(c.Events)), c.Seconds, thousands(c.EventsPerSecond))
+			}
+		}
+	}
+	w("\n")
+
+	w("### CPU and memory\n\nCPU seconds per million acknowledged events, from `/proc/<pid>/stat` (utime + stime) over the phase, which includes waiting for the projection to catch up; peak resident memory (`VmHWM`) over the whole run and the largest `VmRSS` seen during the phase (sampled every 250 ms).\n\n")
+	for _, bn := range names {
+		br := r.Backends[bn]
+		if br == nil {
+			continue
+		}
+		procs := []string{}
+		for n := range br.PeakRSSMiB {
+			procs = append(procs, n)
+		}
+		order := []string{"gateway", "collect", "projection", "insights", "sextant", "kafka", "cassandra", "redis"}
+		slices.SortFunc(procs, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
+		if len(procs) == 0 {
+			continue
+		}
+		w("%s:\n\n| Phase | Events | ", bn)
+		for _, p := range procs {
+			w("%s CPU s/1M | ", p)
+		}
+		w("all CPU s/1M |\n|---|---|")
+		for range procs {
+			w("---|")
+		}
+		w("---|\n")
+		for _, name := range br.Order {
+			p := br.Phases[name]
+			if p.Events <= 0 || p.Kind == "baseline" || p.Kind == "query" || p.Kind == "replay" {
+				continue
+			}
+			w("| %s | %s | ", name, thousands(float64(p.Events)))
+			var all float64
+			for _, pn := range procs {
+				u := p.Procs[pn]
+				all += u.CPUSeconds
+				w("%s | ", f0(u.CPUSeconds/float64(p.Events)*1e6))
+			}
+			w("%s |\n", f0(all/float64(p.Events)*1e6))
+		}
+		w("\n| Process | Peak RSS (run) | Max RSS during ingest b25 | Max RSS during queries |\n|---|---|---|---|\n")
+		qs := br.queryPhases(false)
+		for _, pn := range procs {
+			during := "—"
+			if p := br.phase("ingest_grpc_stream_b25"); p != nil {
+				during = fmt.Sprintf("%.0f MiB", p.Procs[pn].RSSMaxMiB)
+			}
+			q := "—"
+			if len(qs) > 0 {
+				q = fmt.Sprintf("%.0f MiB", qs[len(qs)-1].Procs[pn].RSSMaxMiB)
+			}
+			w("| %s | %.0f MiB | %s | %s |\n", pn, br.PeakRSSMiB[pn], during, q)
+		}
+		w("\n")
+	}
+	if r.HLL != nil {
+		w("### Users sketch\n\n%d distinct client ids hashed as the projection hashes them, in one sketch (p = 14) and spread over 720 hour cells then merged: errors %v %% (one sketch) and %v %% (merged); worst |error| %.3f %%.\n\n",
+			r.HLL.Users, r.HLL.SingleErrorsPct, r.HLL.MergedErrorsPct, r.HLL.MaxAbsErrorPct)
+	}
+	for _, bn := range names {
+		if br := r.Backends[bn]; br != nil && len(br.Errors) > 0 {
+			w("Errors (%s): %s\n\n", bn, strings.Join(br.Errors, "; "))
+		}
+	}
+	return b.String()
+}
+
+// spliceMarkdown replaces the text between the size's markers in path (or
+// appends the markers and text when they are missing).
+func spliceMarkdown(path, size, tables string) error {
+	beginMarker, endMarker := markers(size)
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(b)
+	block := beginMarker + "\n\n" + tables + endMarker
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i >= 0 && j > i {
+		s = s[:i] + block + s[j+len(endMarker):]
+	} else {
+		if s != "" && !strings.HasSuffix(s, "\n\n") {
+			s += "\n"
+		}
+		s += block + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+func summaryLines(r *Results) string {
+	var b strings.Builder
+	for _, m := range r.Metrics {
+		met := ""
+		if m.Met != nil {
+			met = map[bool]string{true: "  [target met]", false: "  [target NOT met: " + m.Target + "]"}[*m.Met]
+		}
+		be := m.Backend
+		if be != "" {
+			be = " (" + be + ")"
+		}
+		fmt.Fprintf(&b, "%-34s %s%s%s\n", m.Name+be, fmtValue(m.Value, m.Unit), met, "")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

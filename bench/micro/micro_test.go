@@ -1,0 +1,325 @@
+// Package micro holds micro-benchmarks of Sextant's hot paths that the
+// packages' own benchmarks leave out, on events shaped by pkg/loadgen:
+// enrichment, the event encoding, the cell aggregate, the users sketch's
+// accuracy, and the report engine over cells built from generated traffic
+// (to see how report cost grows with stored events). bench/micro.sh runs
+// them with the packages' own benchmarks.
+package micro
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"google.golang.org/protobuf/proto"
+
+	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/loadgen"
+	"github.com/sextant-analytics/sextant/pkg/sketch"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/services/collect"
+	"github.com/sextant-analytics/sextant/services/insights"
+)
+
+var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func generator(tb testing.TB, batch int, history time.Duration) *loadgen.Generator {
+	cfg := loadgen.DefaultConfig()
+	cfg.BatchSize, cfg.History, cfg.End = batch, history, now
+	g, err := loadgen.New(cfg, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
+func meta() collect.Meta {
+	return collect.Meta{PropertyID: "p", ClientIP: netip.MustParseAddr("127.0.0.1"), Now: now}
+}
+
+// enriched returns n events as collect appends them.
+func enriched(tb testing.TB, n int) []*eventv1.Event {
+	g := generator(tb, 25, 70*time.Hour)
+	out := make([]*eventv1.Event, 0, n)
+	for len(out) < n {
+		evs, err := collect.BuildEvents(loadgen.ToProto(g.Next(n-len(out))), meta(), collect.DefaultLimits())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, evs...)
+	}
+	return out
+}
+
+// BenchmarkBuildEventsGenerated validates and enriches batches of 25
+// generated events (a different mix from collect's own benchmark: several
+// User-Agents, countries, sources).
+func BenchmarkBuildEventsGenerated(b *testing.B) {
+	g := generator(b, 25, 70*time.Hour)
+	reqs := make([]*collectv1.CollectRequest, 64)
+	for i := range reqs {
+		reqs[i] = loadgen.ToProto(g.Next(0))
+	}
+	lim := collect.DefaultLimits()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := collect.BuildEvents(reqs[i%len(reqs)], meta(), lim); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*25), "ns/event")
+}
+
+// BenchmarkEventMarshal is collect's encoding of each event for the log.
+func BenchmarkEventMarshal(b *testing.B) {
+	evs := enriched(b, 1000)
+	b.ReportAllocs()
+	size := 0
+	i := 0
+	for b.Loop() {
+		v, err := proto.Marshal(evs[i%len(evs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += len(v)
+		i++
+	}
+	b.ReportMetric(float64(size)/float64(b.N), "bytes/event")
+}
+
+// BenchmarkEventUnmarshal is the projection's decoding of each record.
+func BenchmarkEventUnmarshal(b *testing.B) {
+	evs := enriched(b, 1000)
+	enc := make([][]byte, len(evs))
+	for i, ev := range evs {
+		enc[i], _ = proto.Marshal(ev)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		var ev eventv1.Event
+		if err := proto.Unmarshal(enc[i%len(enc)], &ev); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkAggregateCodec decodes, updates and re-encodes one cell, as a
+// projection does for every cell it loads and flushes, for cells of a few
+// users (exact sketches) and of many (dense HyperLogLog registers).
+func BenchmarkAggregateCodec(b *testing.B) {
+	for _, users := range []int{3, 50, 5000} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
+			a := analytics.NewAggregate()
+			for i := range users {
+				h := xxhash.Sum64String(strconv.Itoa(i))
+				a.Users.Add(h)
+				a.Sessions.Add(h + 1)
+				a.ActiveUsers.Add(h)
+				a.EngagedSess.Add(h + 1)
+			}
+			v, _ := a.MarshalBinary()
+			b.ReportAllocs()
+			b.ReportMetric(float64(len(v)), "bytes/cell")
+			for b.Loop() {
+				c, err := analytics.UnmarshalAggregate(v)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Events++
+				c.Users.Add(12345)
+				if _, err := c.MarshalBinary(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSketchEstimate estimates a dense users sketch (every report
+// total and every row of users does it).
+func BenchmarkSketchEstimate(b *testing.B) {
+	s := sketch.New(sketch.UsersPrecision)
+	for i := range 100_000 {
+		s.Add(xxhash.Sum64String(strconv.Itoa(i)))
+	}
+	for b.Loop() {
+		_ = s.Estimate()
+	}
+}
+
+// TestUsersSketchError: estimated users within 2 % of exact on 1M
+// distinct client ids, hashed as the projection hashes them.
+func TestUsersSketchError(t *testing.T) {
+	const n = 1_000_000
+	s := sketch.New(sketch.UsersPrecision)
+	for i := range n {
+		s.Add(xxhash.Sum64String("GA1." + strconv.Itoa(1_000_000_000+i*7919) + "." + strconv.Itoa(1_600_000_000+i)))
+	}
+	got := float64(s.Estimate())
+	errPct := (got - n) / n * 100
+	t.Logf("users sketch: %d distinct, estimate %.0f, error %.3f %%", n, got, errPct)
+	if math.Abs(errPct) > 2 {
+		t.Fatalf("error %.3f %% over 2 %%", errPct)
+	}
+}
+
+// --- the report engine on generated cells ---
+
+// memCells serves cells from memory, sorted by bucket.
+type memCells struct {
+	cells []viewstore.Cell
+}
+
+func (m *memCells) ScanCells(_ context.Context, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
+	i := sort.Search(len(m.cells), func(i int) bool { return m.cells[i].Bucket >= from })
+	for ; i < len(m.cells) && m.cells[i].Bucket < to; i++ {
+		c := m.cells[i]
+		if c.Property != property || c.Grain != g {
+			continue
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type cellKey struct {
+	bucket int64
+	dims   string
+}
+
+var (
+	cellsMu    sync.Mutex
+	cellsCache = map[int]*memCells{}
+)
+
+// hourCells builds the hour cells of events generated events of one
+// property spread over 70 hours, aggregating them the way traffic/v1 does
+// (tuple of the stored dimensions, session source from the session's first
+// event, users and sessions sketches). It approximates the projection
+// (which is internal to its package) closely enough for the engine's cost.
+func hourCells(tb testing.TB, events int) *memCells {
+	cellsMu.Lock()
+	defer cellsMu.Unlock()
+	if c := cellsCache[events]; c != nil {
+		return c
+	}
+	g := generator(tb, 25, 70*time.Hour)
+	type src struct{ source, medium, campaign string }
+	sessions := map[string]src{}
+	aggs := map[cellKey]*analytics.Aggregate{}
+	lim := collect.DefaultLimits()
+	for done := 0; done < events; {
+		evs, err := collect.BuildEvents(loadgen.ToProto(g.Next(events-done)), meta(), lim)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		done += len(evs)
+		for _, ev := range evs {
+			sk := ev.ClientId + "\x1f" + strconv.FormatInt(ev.SessionId, 10)
+			s, ok := sessions[sk]
+			if !ok {
+				ts := ev.GetTrafficSource()
+				s = src{ts.GetSource(), ts.GetMedium(), ts.GetCampaign()}
+				if s.source == "" {
+					s = src{"(direct)", "(none)", ""}
+				}
+				sessions[sk] = s
+			}
+			t := analytics.Tuple{ev.Name, ev.GetPage().GetPath(), ev.Country, ev.GetDevice().GetCategory(),
+				ev.GetDevice().GetBrowser(), ev.GetDevice().GetOperatingSystem(), s.source, s.medium, s.campaign}
+			sec := ev.GetEventTime().GetSeconds()
+			k := cellKey{sec - sec%3600, t.Encode()}
+			a := aggs[k]
+			if a == nil {
+				a = analytics.NewAggregate()
+				aggs[k] = a
+			}
+			a.Events++
+			if ev.Name == "page_view" {
+				a.PageViews++
+			}
+			u, ss := xxhash.Sum64String(ev.ClientId), xxhash.Sum64String(sk)
+			a.Users.Add(u)
+			a.Sessions.Add(ss)
+			if ev.EngagementTimeMsec > 0 {
+				a.ActiveUsers.Add(u)
+			}
+		}
+	}
+	m := &memCells{cells: make([]viewstore.Cell, 0, len(aggs))}
+	for k, a := range aggs {
+		v, err := a.MarshalBinary()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m.cells = append(m.cells, viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: k.bucket, Dims: k.dims, Value: v})
+	}
+	sort.Slice(m.cells, func(i, j int) bool { return m.cells[i].Bucket < m.cells[j].Bucket })
+	cellsCache[events] = m
+	return m
+}
+
+// BenchmarkReportGeneratedCells runs the harness's two date-range reports
+// in-process (no store, no network) over the hour cells of 250k and 2.5M
+// generated events of one property: a quarter of the harness's 1M and 10M
+// stored events, as the harness queries one of four properties.
+func BenchmarkReportGeneratedCells(b *testing.B) {
+	reports := []struct {
+		name string
+		req  *insightsv1.RunReportRequest
+	}{
+		{"date_30d", &insightsv1.RunReportRequest{PropertyId: "p",
+			Dimensions:         []*insightsv1.Dimension{{Name: "date"}},
+			Metrics:            []*insightsv1.Metric{{Name: "eventCount"}, {Name: "screenPageViews"}, {Name: "totalUsers"}, {Name: "sessions"}},
+			DateRanges:         []*insightsv1.DateRange{{StartDate: "29daysAgo", EndDate: "today"}},
+			MetricAggregations: []insightsv1.MetricAggregation{insightsv1.MetricAggregation_TOTAL}}},
+		{"top10_pagePath_7d", &insightsv1.RunReportRequest{PropertyId: "p",
+			Dimensions: []*insightsv1.Dimension{{Name: "pagePath"}},
+			Metrics:    []*insightsv1.Metric{{Name: "screenPageViews"}, {Name: "totalUsers"}, {Name: "sessions"}},
+			DateRanges: []*insightsv1.DateRange{{StartDate: "6daysAgo", EndDate: "today"}},
+			OrderBys:   []*insightsv1.OrderBy{{OneOrderBy: &insightsv1.OrderBy_Metric{Metric: &insightsv1.OrderBy_MetricOrderBy{MetricName: "screenPageViews"}}, Desc: true}},
+			Limit:      10}},
+	}
+	for _, events := range []int{250_000, 2_500_000} {
+		for _, r := range reports {
+			b.Run(fmt.Sprintf("events=%s/%s", human(events), r.name), func(b *testing.B) {
+				cells := hourCells(b, events)
+				size := 0
+				for _, c := range cells.cells {
+					size += len(c.Value)
+				}
+				b.ReportMetric(float64(len(cells.cells)), "cells")
+				b.ReportMetric(float64(size)/float64(len(cells.cells)), "bytes/cell")
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := insights.RunReport(context.Background(), cells, time.UTC, now, r.req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func human(n int) string {
+	if n >= 1_000_000 {
+		return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64) + "M"
+	}
+	return strconv.Itoa(n/1000) + "k"
+}
