@@ -314,16 +314,18 @@ func baseEnv(keepStack bool, extra ...string) []string {
 
 // backend is one deployment under test.
 type backend struct {
-	name       string
-	env        []string
-	keysFile   string
-	keys       []loadgen.Keys
-	adminKey   string
-	ingestAddr string // where clients send (the gateway, or the server)
-	directAddr string // the collect service itself ("" for embedded)
-	queryAddr  string
-	pids       map[string]int
-	client     *client
+	name     string
+	env      []string
+	keysFile string
+	keys     []loadgen.Keys
+	// probeKeysFile has the keys of the freshness probes' property.
+	probeKeysFile string
+	adminKey      string
+	ingestAddr    string // where clients send (the gateway, or the server)
+	directAddr    string // the collect service itself ("" for embedded)
+	queryAddr     string
+	pids          map[string]int
+	client        *client
 	// insightsClient calls the insights service directly (distributed).
 	insightsClient *client
 	stored         int64 // acknowledged events
@@ -352,7 +354,19 @@ func (h *harness) setupProperties(ctx context.Context, b *backend, extra ...stri
 	if err := os.WriteFile(b.keysFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
-	out, err := h.runSextant(ctx, b.env, append([]string{"admin-key", "create"}, extra...)...)
+	// A property of its own for the freshness probes: polling it reads
+	// only the probes' cells, so the polls are cheap and measure the
+	// pipeline, while its events share the log partitions and the
+	// projection with the load.
+	out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--name", "bench-probe", "--json"}, extra...)...)
+	if err != nil {
+		return err
+	}
+	b.probeKeysFile = filepath.Join(h.outDir, b.name+"-probe-keys.jsonl")
+	if err := os.WriteFile(b.probeKeysFile, []byte(out), 0o600); err != nil {
+		return err
+	}
+	out, err = h.runSextant(ctx, b.env, append([]string{"admin-key", "create"}, extra...)...)
 	if err != nil {
 		return err
 	}
@@ -581,15 +595,15 @@ func (h *harness) runPhases(ctx context.Context, b *backend, raw, consumer func(
 	every := "250ms"
 	h.loadgenPhase(ctx, b, "freshness_20k", "freshness", b.ingestAddr, p.FreshMaxEvents, true,
 		"--mode", "stream", "--batch", "25", "--concurrency", "16", "--rate", strconv.FormatFloat(p.FreshRate, 'f', -1, 64),
-		"--duration", secs, "--history", "0", "--freshness", "--freshness-interval", every)
+		"--duration", secs, "--history", "0", "--freshness", "--freshness-interval", every, "--freshness-keys-file", b.probeKeysFile)
 	h.loadgenPhase(ctx, b, "freshness_max", "freshness", b.ingestAddr, p.FreshMaxEvents, true,
 		"--mode", "stream", "--batch", "500", "--concurrency", "4", "--inflight", "4",
-		"--duration", secs, "--history", "0", "--freshness", "--freshness-interval", every)
+		"--duration", secs, "--history", "0", "--freshness", "--freshness-interval", every, "--freshness-keys-file", b.probeKeysFile)
 	if ctx.Err() != nil {
 		return
 	}
 	h.phase(ctx, b, "replay_v2", "replay", func(ph *Phase) error {
-		prof := h.startProfile("replay_v2")
+		prof := h.startProfile(b, "replay_v2")
 		r, err := b.client.replay(ctx, b.adminKey, "v2", 2*time.Hour)
 		prof.stop(b)
 		ph.Replay = &r
@@ -628,7 +642,20 @@ func (h *harness) phase(ctx context.Context, b *backend, name, kind string, fn f
 	t0 := time.Now()
 	err := fn(ph)
 	ph.Seconds = time.Since(t0).Seconds()
-	ph.Procs = s.finish()
+	ph.Procs, ph.HarnessCPUSeconds, ph.MachineCPUSeconds = s.finish()
+	// CPU used by processes the run does not know of (another test run
+	// on the machine, say): a warning that the phase's figures are low.
+	known := ph.HarnessCPUSeconds + ph.LoadgenCPUSeconds
+	for _, u := range ph.Procs {
+		known += u.CPUSeconds
+	}
+	ph.OtherCPUSeconds = max(0, ph.MachineCPUSeconds-known)
+	if ph.Seconds > 1 && ph.OtherCPUSeconds > 0.1*ph.Seconds*float64(runtime.NumCPU()) {
+		msg := fmt.Sprintf("%s: other processes used %.1f CPU seconds of %.1f (%.0f%% of the machine): the figures are pessimistic", name, ph.OtherCPUSeconds, ph.MachineCPUSeconds, 100*ph.OtherCPUSeconds/(ph.Seconds*float64(runtime.NumCPU())))
+		ph.Warning = msg
+		b.res.Warnings = append(b.res.Warnings, msg)
+		h.logf("%s: warning: %s", b.name, msg)
+	}
 	if err != nil {
 		ph.Error = err.Error()
 		b.res.Errors = append(b.res.Errors, name+": "+err.Error())
@@ -655,9 +682,12 @@ func (h *harness) loadgenPhase(ctx context.Context, b *backend, name, kind, addr
 		var stdout bytes.Buffer
 		cmd.Stdout = &stdout
 		cmd.Stderr = prefixWriter{prefix: "    "}
-		prof := h.startProfile(name)
+		prof := h.startProfile(b, name)
 		runErr := cmd.Run()
 		prof.stop(b)
+		if cmd.ProcessState != nil {
+			ph.LoadgenCPUSeconds = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+		}
 		var lr LoadgenResult
 		if err := json.Unmarshal(stdout.Bytes(), &lr); err != nil {
 			return fmt.Errorf("loadgen: %v; output %q", errors.Join(runErr, err), stdout.String())
@@ -704,7 +734,7 @@ func (h *harness) fillAndQuery(ctx context.Context, b *backend, size int64) {
 			if _, err := b.client.waitCaughtUp(ctx, b.adminKey, time.Hour); err != nil {
 				return err
 			}
-			prof := h.startProfile(name)
+			prof := h.startProfile(b, name)
 			qs, err := c.queryBench(ctx, b.keys[0].ReadKey, b.stored, h.plan.QueryIters, h.plan.QueryBudget)
 			prof.stop(b)
 			ph.Queries = qs

@@ -175,9 +175,30 @@ func readProc(pid int) procStat {
 	return st
 }
 
+// machineBusy returns the CPU seconds the machine spent in user and system
+// mode (/proc/stat's cpu line: user, nice, system). Interrupt and softirq
+// time (loopback networking, mostly) is left out, as processes' own times
+// leave it out.
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy float64
+	for _, v := range f[1:min(4, len(f))] {
+		x, _ := strconv.ParseFloat(v, 64)
+		busy += x
+	}
+	return busy / clockTicks
+}
+
 // sampler follows the CPU time and resident memory of named processes
 // while a phase runs.
 type sampler struct {
+	busy0  float64
+	self0  float64
 	pids   map[string]int
 	start  map[string]procStat
 	mu     sync.Mutex
@@ -187,7 +208,8 @@ type sampler struct {
 }
 
 func startSampler(pids map[string]int) *sampler {
-	s := &sampler{pids: pids, start: map[string]procStat{}, maxRSS: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pids: pids, start: map[string]procStat{}, maxRSS: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{}),
+		busy0: machineBusy(), self0: readProc(os.Getpid()).cpu}
 	for name, pid := range pids {
 		st := readProc(pid)
 		s.start[name] = st
@@ -222,9 +244,12 @@ type ProcUsage struct {
 	RSSEndMiB  float64 `json:"rssEndMiB"`
 }
 
-func (s *sampler) finish() map[string]ProcUsage {
+// finish returns each process's usage, the harness's own CPU seconds and
+// the machine's busy CPU seconds over the phase.
+func (s *sampler) finish() (map[string]ProcUsage, float64, float64) {
 	close(s.stop)
 	<-s.done
+	busy, self := machineBusy()-s.busy0, readProc(os.Getpid()).cpu-s.self0
 	out := map[string]ProcUsage{}
 	for name, pid := range s.pids {
 		end := readProc(pid)
@@ -236,7 +261,7 @@ func (s *sampler) finish() map[string]ProcUsage {
 		s.mu.Unlock()
 		out[name] = ProcUsage{PID: pid, CPUSeconds: end.cpu - s.start[name].cpu, RSSMaxMiB: float64(mx) / 1024, RSSEndMiB: float64(end.rssKiB) / 1024}
 	}
-	return out
+	return out, self, busy
 }
 
 // stackPIDs finds the Kafka and Cassandra processes of ./tilt/stack.sh

@@ -35,7 +35,7 @@ var profiled = []string{"ingest_grpc_stream_b500", "ingest_grpc_stream_b25", "in
 
 const maxProfile = 30 * time.Second
 
-func (h *harness) startProfile(name string) *profiler {
+func (h *harness) startProfile(b *backend, name string) *profiler {
 	if !h.profile || !slices.ContainsFunc(profiled, func(p string) bool { return strings.HasPrefix(name, p) }) {
 		return nil
 	}
@@ -43,14 +43,14 @@ func (h *harness) startProfile(name string) *profiler {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil
 	}
-	data := filepath.Join(dir, name+".perf.data")
+	data := filepath.Join(dir, b.name+"-"+name+".perf.data")
 	cmd := exec.Command("perf", "record", "-a", "-g", "-F", "199", "-o", data)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		h.logf("profile %s: %v", name, err)
 		return nil
 	}
-	p := &profiler{name: name, data: data, cmd: cmd, dir: dir, t0: time.Now()}
+	p := &profiler{name: b.name + "-" + name, data: data, cmd: cmd, dir: dir, t0: time.Now()}
 	p.timer = time.AfterFunc(maxProfile, p.end)
 	return p
 }

@@ -57,6 +57,7 @@ type BackendResult struct {
 	Phases       map[string]*Phase  `json:"phases"`
 	PeakRSSMiB   map[string]float64 `json:"peakRssMiB,omitempty"`
 	Errors       []string           `json:"errors,omitempty"`
+	Warnings     []string           `json:"warnings,omitempty"`
 }
 
 // Phase is one measurement.
@@ -73,7 +74,15 @@ type Phase struct {
 	Queries        []QueryStats         `json:"queries,omitempty"`
 	Replay         *ReplayResult        `json:"replay,omitempty"`
 	Procs          map[string]ProcUsage `json:"procs"`
-	Error          string               `json:"error,omitempty"`
+	// CPU seconds over the phase: the load generator's, the harness's own
+	// (raw Kafka clients, report queries), the whole machine's, and the
+	// part of it no known process used.
+	LoadgenCPUSeconds float64 `json:"loadgenCpuSeconds,omitempty"`
+	HarnessCPUSeconds float64 `json:"harnessCpuSeconds"`
+	MachineCPUSeconds float64 `json:"machineCpuSeconds"`
+	OtherCPUSeconds   float64 `json:"otherCpuSeconds"`
+	Warning           string  `json:"warning,omitempty"`
+	Error             string  `json:"error,omitempty"`
 }
 
 // LoadgenResult is the part of `sextant loadgen --json` the harness uses.
@@ -383,7 +392,7 @@ func renderMarkdown(r *Results) string {
 	}
 	w("\n")
 
-	w("### Freshness\n\nFrom the collect acknowledgement of a marker event (a unique `pagePath`, sent every 250 ms to the first property) to the first report that shows it, polled every 5 ms with an EXACT filter on the path: RunRealtimeReport over the last two minutes (the cheapest report that can show it, so that the figure is the pipeline's rather than the query's; the polls' own latency is shown). The background traffic is live (no event times). The projection flushes every 100 ms (`--flush-interval`).\n\n")
+	w("### Freshness\n\nFrom the collect acknowledgement of a marker event (a unique `pagePath`, sent every 250 ms to a fifth property that receives nothing else) to the first report that shows it, polled every 5 ms with an EXACT filter on the path: RunRealtimeReport over the last two minutes. The probes' property keeps the polls cheap (their latency is shown), so the figure is the pipeline's rather than the query's, while the markers share the log partitions and the projector with the load. The background traffic (four properties) is live: no event times. The projection flushes every 100 ms (`--flush-interval`).\n\n")
 	w("| Backend | Background load | Achieved events/s | Probes | p50 | p90 | p99 | max | Timed out | Poll p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, bn := range names {
 		br := r.Backends[bn]
@@ -471,11 +480,11 @@ func renderMarkdown(r *Results) string {
 		for _, p := range procs {
 			w("%s CPU s/1M | ", p)
 		}
-		w("all CPU s/1M |\n|---|---|")
+		w("all CPU s/1M | loadgen CPU s/1M | other processes CPU s |\n|---|---|")
 		for range procs {
 			w("---|")
 		}
-		w("---|\n")
+		w("---|---|---|\n")
 		for _, name := range br.Order {
 			p := br.Phases[name]
 			if p.Events <= 0 || p.Kind == "baseline" || p.Kind == "query" || p.Kind == "replay" {
@@ -488,18 +497,24 @@ func renderMarkdown(r *Results) string {
 				all += u.CPUSeconds
 				w("%s | ", f0(u.CPUSeconds/float64(p.Events)*1e6))
 			}
-			w("%s |\n", f0(all/float64(p.Events)*1e6))
+			w("%s | %s | %s |\n", f0(all/float64(p.Events)*1e6), f0(p.LoadgenCPUSeconds/float64(p.Events)*1e6), f0(p.OtherCPUSeconds))
 		}
 		w("\n| Process | Peak RSS (run) | Max RSS during ingest b25 | Max RSS during queries |\n|---|---|---|---|\n")
 		qs := br.queryPhases(false)
 		for _, pn := range procs {
 			during := "—"
 			if p := br.phase("ingest_grpc_stream_b25"); p != nil {
-				during = fmt.Sprintf("%.0f MiB", p.Procs[pn].RSSMaxMiB)
+				if u, ok := p.Procs[pn]; ok {
+					during = fmt.Sprintf("%.0f MiB", u.RSSMaxMiB)
+				} else {
+					during = "stopped"
+				}
 			}
 			q := "—"
 			if len(qs) > 0 {
-				q = fmt.Sprintf("%.0f MiB", qs[len(qs)-1].Procs[pn].RSSMaxMiB)
+				if u, ok := qs[len(qs)-1].Procs[pn]; ok {
+					q = fmt.Sprintf("%.0f MiB", u.RSSMaxMiB)
+				}
 			}
 			w("| %s | %.0f MiB | %s | %s |\n", pn, br.PeakRSSMiB[pn], during, q)
 		}
@@ -512,6 +527,9 @@ func renderMarkdown(r *Results) string {
 	for _, bn := range names {
 		if br := r.Backends[bn]; br != nil && len(br.Errors) > 0 {
 			w("Errors (%s): %s\n\n", bn, strings.Join(br.Errors, "; "))
+		}
+		if br := r.Backends[bn]; br != nil && len(br.Warnings) > 0 {
+			w("Warnings (%s): %s\n\n", bn, strings.Join(br.Warnings, "; "))
 		}
 	}
 	return b.String()

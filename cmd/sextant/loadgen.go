@@ -68,6 +68,8 @@ type loadgenConfig struct {
 	freshPoll     time.Duration
 	freshTimeout  time.Duration
 	freshReport   string
+	probe         loadgen.Keys // the property the probes write to and read
+	probeIndex    int          // its index in the truth
 	grpcTarget    string
 	httpBase      string
 	maxErrorsKept int
@@ -113,6 +115,7 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	freshEvery := f.Duration("freshness-interval", time.Second, "time between freshness probes")
 	freshPoll := f.Duration("freshness-poll", 5*time.Millisecond, "how often a probe polls RunReport")
 	freshTimeout := f.Duration("freshness-timeout", 30*time.Second, "a probe not visible after this counts as timed out")
+	probeKeys := f.String("freshness-keys-file", "", "keys (one JSON line) of a property that receives only the probes, so that polling it is cheap; default: the first property")
 	f.StringVar(&c.freshReport, "freshness-report", "realtime", "what a probe polls: realtime (RunRealtimeReport of the last 2 minutes) or report (RunReport of today)")
 	if err := f.parse(args); err != nil {
 		return c, err
@@ -178,8 +181,28 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	if *readKey != "" && len(c.keys) > 0 {
 		c.keys[0].ReadKey = *readKey
 	}
-	if c.freshness && (len(c.keys) == 0 || c.keys[0].ReadKey == "") {
-		errs = append(errs, errors.New("--freshness needs the first property's read key (--keys-file or --read-key)"))
+	if len(c.keys) > 0 {
+		c.probe = c.keys[0]
+	}
+	if *probeKeys != "" {
+		fh, err := os.Open(*probeKeys)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--freshness-keys-file: %w", err))
+		} else {
+			ks, err := loadgen.ReadKeys(fh)
+			fh.Close()
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("--freshness-keys-file %s: %w", *probeKeys, err))
+			case len(ks) != 1:
+				errs = append(errs, fmt.Errorf("--freshness-keys-file %s: want one property, got %d", *probeKeys, len(ks)))
+			default:
+				c.probe, c.probeIndex = ks[0], len(c.keys)
+			}
+		}
+	}
+	if c.freshness && c.probe.ReadKey == "" {
+		errs = append(errs, errors.New("--freshness needs a read key: the first property's (--keys-file or --read-key) or --freshness-keys-file"))
 	}
 	if c.freshReport != "realtime" && c.freshReport != "report" {
 		errs = append(errs, fmt.Errorf("--freshness-report: %q is neither realtime nor report", c.freshReport))
@@ -419,9 +442,12 @@ type freshnessState struct {
 
 func newRunner(cfg loadgenConfig, stderr io.Writer) (*runner, error) {
 	r := &runner{cfg: cfg, stderr: stderr, stop: make(chan struct{})}
-	ids := make([]string, len(cfg.keys))
+	ids := make([]string, len(cfg.keys), len(cfg.keys)+1)
 	for i, k := range cfg.keys {
 		ids[i] = k.PropertyID
+	}
+	if cfg.probeIndex == len(cfg.keys) {
+		ids = append(ids, cfg.probe.PropertyID)
 	}
 	r.truth = loadgen.NewTruth(ids)
 	n := int64(len(cfg.keys))
@@ -1002,8 +1028,9 @@ func (r *runner) requestLoop(ctx context.Context, p int, h *lockedHist, send fun
 
 // --- freshness ---
 
-// probeFreshness sends a marker page view with a unique path to the first
-// property every interval while the load runs, and polls RunReport with an
+// probeFreshness sends a marker page view with a unique path to the probe
+// property (the first, or the one of --freshness-keys-file) every interval
+// while the load runs, and polls RunReport with an
 // EXACT filter on the path until it shows: the time from the collect
 // acknowledgement to then is the freshness. Probes overlap when one takes
 // longer than the interval (at most 8 at once).
@@ -1042,7 +1069,7 @@ func (r *runner) probeFreshness(ctx context.Context) {
 }
 
 func (r *runner) probe(ctx context.Context, tag string, n int64) {
-	k := r.cfg.keys[0]
+	k := r.cfg.probe
 	conn := r.conns[int(n)%len(r.conns)]
 	wctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+k.WriteKey)
 	rctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+k.ReadKey)
@@ -1051,7 +1078,7 @@ func (r *runner) probe(ctx context.Context, tag string, n int64) {
 	path := "/__freshness/" + tag + "/" + strconv.FormatInt(n, 10)
 	now := time.Now()
 	b := &loadgen.Batch{
-		Property: 0, Visitor: -n, ClientID: "freshness-" + tag + "-" + strconv.FormatInt(n, 10),
+		Property: r.cfg.probeIndex, Visitor: -n, ClientID: "freshness-" + tag + "-" + strconv.FormatInt(n, 10),
 		Events: []loadgen.Event{{
 			Name: "page_view", ID: "fresh-" + tag + "-" + strconv.FormatInt(n, 10),
 			Location: "https://probe.example" + path, Path: path,

@@ -74,6 +74,14 @@ func TestLoadgenTruth(t *testing.T) {
 	if err := os.WriteFile(kf, keysFile.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A property that only the freshness probes of one run write to.
+	probe := createProperty(t, dir, "Probe")
+	props = append(props, probe)
+	pb, _ := json.Marshal(probe)
+	pf := filepath.Join(dir, "probe.jsonl")
+	if err := os.WriteFile(pf, append(pb, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addr := freeAddr(t)
 	startServer(t, dir, addr)
 
@@ -87,8 +95,9 @@ func TestLoadgenTruth(t *testing.T) {
 		{"stream", []string{"--mode", "stream", "--events", "5000", "--batch", "25", "--concurrency", "4", "--seed", "1",
 			"--freshness", "--freshness-interval", "20ms"}},
 		{"rest", []string{"--mode", "rest", "--events", "400", "--batch", "1", "--concurrency", "8", "--seed", "2",
-			"--freshness", "--freshness-report", "report", "--freshness-interval", "10ms"}},
-		{"unary", []string{"--mode", "unary", "--events", "300", "--batch", "7", "--concurrency", "3", "--seed", "3"}},
+			"--freshness", "--freshness-report", "report", "--freshness-interval", "20ms"}},
+		{"unary", []string{"--mode", "unary", "--events", "300", "--batch", "7", "--concurrency", "1", "--seed", "3",
+			"--freshness", "--freshness-keys-file", pf, "--freshness-interval", "10ms"}},
 	}
 	var truths []loadgen.TruthReport
 	for _, run := range runs {
@@ -109,7 +118,7 @@ func TestLoadgenTruth(t *testing.T) {
 		if res.Latency.Count != uint64(res.BatchesAcked) || res.Latency.P99Ms <= 0 || res.Latency.MaxMs < res.Latency.P50Ms {
 			t.Fatalf("loadgen %s latency: %+v", run.name, res.Latency)
 		}
-		if run.name != "unary" && (res.Freshness == nil || res.Freshness.Count == 0 || res.Freshness.TimedOut != 0 || res.Freshness.Query.Count < res.Freshness.Count) {
+		if res.Freshness == nil || res.Freshness.Count == 0 || res.Freshness.TimedOut != 0 || res.Freshness.Query.Count < res.Freshness.Count {
 			t.Fatalf("freshness probes: %+v", res.Freshness)
 		}
 		b, err := os.ReadFile(truthFile)
@@ -151,6 +160,9 @@ func TestLoadgenTruth(t *testing.T) {
 				}
 			}
 			startDate, endDate = min(startDate, tr.StartDate), max(endDate, tr.EndDate)
+		}
+		if i == 2 && (want.events == 0 || want.events != want.views || want.events != want.users || want.events != want.sessions) {
+			t.Fatalf("probe property: truth %+v, want one page view, user and session per probe", want)
 		}
 		if want.sessions > 512 || want.users > 2048 {
 			t.Fatalf("property %d: %d users, %d sessions: too many for exact sketches", i, want.users, want.sessions)
