@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,15 +80,17 @@ func planFor(size string) (plan, error) {
 }
 
 type harness struct {
-	repo     string
-	bin      string
-	outDir   string
-	plan     plan
-	keep     bool
-	profile  bool
-	services []*service
-	start    time.Time
-	seed     int64
+	repo    string
+	bin     string
+	outDir  string
+	plan    plan
+	keep    bool
+	profile bool
+	// memLimitKiB stops a backend whose Sextant process grows past it.
+	memLimitKiB int64
+	services    []*service
+	start       time.Time
+	seed        int64
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -103,11 +106,31 @@ func main() {
 	backends := flag.String("backends", "distributed,embedded", "which backends to measure")
 	keep := flag.Bool("keep", false, "keep the benchmark's topic, keyspace and data directory")
 	profile := flag.Bool("profile", false, "record system-wide CPU profiles (perf) of the main phases into <out>/<run>/profiles")
+	render := flag.String("render", "", "only re-render this results JSON into --md (and stdout), and exit")
 	micro := flag.String("micro", "", "only turn this `go test -bench` output into --micro-json and the micro tables of --md, and exit")
 	microJSON := flag.String("micro-json", "", "with --micro: write the results JSON here")
 	dropTopics := flag.String("drop-topics", "", "only delete these Kafka topics (comma-separated) of an interrupted run, and exit")
 	dropKS := flag.String("drop-keyspace", "", "only drop this CQL keyspace of an interrupted run, and exit")
 	flag.Parse()
+	if *render != "" {
+		b, err := os.ReadFile(*render)
+		if err != nil {
+			fatal(err)
+		}
+		var res Results
+		if err := json.Unmarshal(b, &res); err != nil {
+			fatal(err)
+		}
+		res.Metrics = headline(&res)
+		tables := renderMarkdown(&res)
+		if *md != "" {
+			if err := spliceMarkdown(*md, res.Size, tables); err != nil {
+				fatal(err)
+			}
+		}
+		fmt.Println(summaryLines(&res))
+		return
+	}
 	if *micro != "" {
 		repo, _ := os.Getwd()
 		if err := microReport(*micro, *microJSON, *md, repo); err != nil {
@@ -165,6 +188,7 @@ func main() {
 		Backends: map[string]*BackendResult{},
 	}
 	res.Commit, res.Modified = buildCommit(repo)
+	h.memLimitKiB = res.Machine.memKiB * 6 / 10
 	h.logf("run %s (%s): %d cores, %.1f GiB, commit %s; logs in %s", runID, p.Size, res.Machine.Cores, res.Machine.MemoryGiB, res.Commit, h.outDir)
 
 	for _, b := range strings.Split(*backends, ",") {
@@ -328,7 +352,10 @@ type backend struct {
 	client        *client
 	// insightsClient calls the insights service directly (distributed).
 	insightsClient *client
-	stored         int64 // acknowledged events
+	stored         int64       // acknowledged events
+	profiles       []*profiler // recorded, not yet summarised
+	cancel         context.CancelFunc
+	mu             sync.Mutex // res.Errors, from the memory guard
 	// pauseProjection and resumeProjection stop and restart the
 	// projection service (distributed only).
 	pauseProjection, resumeProjection func(context.Context) error
@@ -384,6 +411,8 @@ var highLimits = []string{"--collect-rate", "1000000000", "--collect-burst", "10
 
 func (h *harness) runDistributed(ctx context.Context, runID string) *BackendResult {
 	b := &backend{name: "distributed", res: &BackendResult{Name: "distributed", Phases: map[string]*Phase{}}}
+	ctx, b.cancel = context.WithCancel(ctx)
+	defer b.cancel()
 	topic, keyspace := "bench-"+runID, "bench_"+runID
 	b.res.Topic, b.res.Keyspace = topic, keyspace
 	b.env = baseEnv(true, "SEXTANT_KAFKA_TOPIC="+topic, "SEXTANT_CQL_KEYSPACE="+keyspace)
@@ -487,6 +516,8 @@ func (h *harness) runDistributed(ctx context.Context, runID string) *BackendResu
 
 func (h *harness) runEmbedded(ctx context.Context, runID string) *BackendResult {
 	b := &backend{name: "embedded", res: &BackendResult{Name: "embedded", Phases: map[string]*Phase{}}}
+	ctx, b.cancel = context.WithCancel(ctx)
+	defer b.cancel()
 	dir := filepath.Join(h.outDir, "embedded-data")
 	b.env = baseEnv(false, "SEXTANT_DATA_DIR="+dir)
 	defer func() {
@@ -570,11 +601,14 @@ func (h *harness) runPhases(ctx context.Context, b *backend, raw, consumer func(
 	h.loadgenPhase(ctx, b, "ingest_grpc_unary_b25", "ingest", b.ingestAddr, p.UnaryEvents, wait,
 		"--mode", "unary", "--batch", "25", "--concurrency", "32")
 	if paused {
+		// The projection starts just before the phase, so that the phase
+		// follows its process; the catch-up time counts from its start.
+		t0 := time.Now()
+		resumeErr := b.resumeProjection(ctx)
 		h.phase(ctx, b, "projection_catch_up", "project", func(ph *Phase) error {
 			ph.Events = b.stored - before
-			t0 := time.Now()
-			if err := b.resumeProjection(ctx); err != nil {
-				return err
+			if resumeErr != nil {
+				return resumeErr
 			}
 			_, err := b.client.waitCaughtUp(ctx, b.adminKey, 2*time.Hour)
 			ph.CatchUpSeconds = time.Since(t0).Seconds()
@@ -617,6 +651,10 @@ func (h *harness) runPhases(ctx context.Context, b *backend, raw, consumer func(
 	}
 	h.notePeakRSS(b)
 	b.res.StoredEvents = b.stored
+	if len(b.profiles) > 0 {
+		h.logf("%s: summarising %d profiles", b.name, len(b.profiles))
+		summarizeProfiles(b)
+	}
 }
 
 // notePeakRSS records the processes' peak resident memory (VmHWM).
@@ -638,19 +676,29 @@ func (h *harness) phase(ctx context.Context, b *backend, name, kind string, fn f
 	}
 	ph := &Phase{Name: name, Kind: kind, StoredBefore: b.stored}
 	h.logf("%s: %s", b.name, name)
-	s := startSampler(b.pids)
+	s := startSampler(b.pids, h.memLimitKiB, func(proc string, rss int64) {
+		msg := fmt.Sprintf("%s: %s's resident memory reached %.1f GiB, over the guard of %.1f GiB (60 %% of the machine): the backend's run stops here so that the shared machine is not pushed into swapping or the OOM killer",
+			name, proc, float64(rss)/(1<<20), float64(h.memLimitKiB)/(1<<20))
+		h.logf("%s: %s", b.name, msg)
+		b.mu.Lock()
+		b.res.Errors = append(b.res.Errors, msg)
+		b.mu.Unlock()
+		b.cancel()
+	})
 	t0 := time.Now()
 	err := fn(ph)
 	ph.Seconds = time.Since(t0).Seconds()
 	ph.Procs, ph.HarnessCPUSeconds, ph.MachineCPUSeconds = s.finish()
-	// CPU used by processes the run does not know of (another test run
-	// on the machine, say): a warning that the phase's figures are low.
+	// CPU that no process of the run used: kernel threads (disk
+	// writeback, networking), and other processes (another test run on the
+	// machine, say): a warning that the phase's figures may be low when
+	// it is a large share of the machine.
 	known := ph.HarnessCPUSeconds + ph.LoadgenCPUSeconds
 	for _, u := range ph.Procs {
 		known += u.CPUSeconds
 	}
 	ph.OtherCPUSeconds = max(0, ph.MachineCPUSeconds-known)
-	if ph.Seconds > 1 && ph.OtherCPUSeconds > 0.1*ph.Seconds*float64(runtime.NumCPU()) {
+	if ph.Seconds > 1 && ph.OtherCPUSeconds > 0.25*ph.Seconds*float64(runtime.NumCPU()) {
 		msg := fmt.Sprintf("%s: other processes used %.1f CPU seconds of %.1f (%.0f%% of the machine): the figures are pessimistic", name, ph.OtherCPUSeconds, ph.MachineCPUSeconds, 100*ph.OtherCPUSeconds/(ph.Seconds*float64(runtime.NumCPU())))
 		ph.Warning = msg
 		b.res.Warnings = append(b.res.Warnings, msg)
@@ -658,7 +706,9 @@ func (h *harness) phase(ctx context.Context, b *backend, name, kind string, fn f
 	}
 	if err != nil {
 		ph.Error = err.Error()
+		b.mu.Lock()
 		b.res.Errors = append(b.res.Errors, name+": "+err.Error())
+		b.mu.Unlock()
 		h.logf("%s: %s failed: %v", b.name, name, err)
 	}
 	b.res.Phases[name] = ph

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -207,9 +208,12 @@ type sampler struct {
 	done   chan struct{}
 }
 
-func startSampler(pids map[string]int) *sampler {
-	s := &sampler{pids: pids, start: map[string]procStat{}, maxRSS: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{}),
+// startSampler follows pids; onExceed (when not nil) is called once if a
+// Sextant process's resident memory passes limitKiB.
+func startSampler(pids map[string]int, limitKiB int64, onExceed func(name string, rssKiB int64)) *sampler {
+	s := &sampler{pids: maps.Clone(pids), start: map[string]procStat{}, maxRSS: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{}),
 		busy0: machineBusy(), self0: readProc(os.Getpid()).cpu}
+	pids = s.pids
 	for name, pid := range pids {
 		st := readProc(pid)
 		s.start[name] = st
@@ -229,6 +233,11 @@ func startSampler(pids map[string]int) *sampler {
 					s.mu.Lock()
 					s.maxRSS[name] = max(s.maxRSS[name], st.rssKiB)
 					s.mu.Unlock()
+					stack := name == "kafka" || name == "cassandra" || name == "redis"
+					if onExceed != nil && !stack && limitKiB > 0 && st.rssKiB > limitKiB {
+						onExceed(name, st.rssKiB)
+						onExceed = nil
+					}
 				}
 			}
 		}
@@ -290,6 +299,7 @@ func stackPIDs(repo string) map[string]int {
 
 // machine describes the box.
 type Machine struct {
+	memKiB    int64
 	Cores     int     `json:"cores"`
 	CPU       string  `json:"cpu"`
 	MemoryGiB float64 `json:"memoryGiB"`
@@ -318,6 +328,7 @@ func readMachine(goVersion string) Machine {
 				if len(f) >= 2 {
 					kb, _ := strconv.ParseFloat(f[1], 64)
 					m.MemoryGiB = float64(int(kb/1024/1024*10+0.5)) / 10
+					m.memKiB = int64(kb)
 				}
 			}
 		}

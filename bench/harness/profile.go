@@ -64,13 +64,27 @@ func (p *profiler) end() {
 	})
 }
 
-// stop ends the recording and writes <name>.txt next to the data.
+// stop ends the recording; the summary is written by summarize, after the
+// phase (perf report is CPU-heavy: it must not count in the phase).
 func (p *profiler) stop(b *backend) {
 	if p == nil {
 		return
 	}
 	p.timer.Stop()
 	p.end()
+	b.profiles = append(b.profiles, p)
+}
+
+// summarizeProfiles writes the summaries of the backend's profiles.
+func summarizeProfiles(b *backend) {
+	for _, p := range b.profiles {
+		p.summarize(b)
+	}
+	b.profiles = nil
+}
+
+// summarize writes <name>.txt next to the data.
+func (p *profiler) summarize(b *backend) {
 	secs := p.t1.Sub(p.t0).Seconds()
 	var out strings.Builder
 	fmt.Fprintf(&out, "CPU profile of phase %s (%s backend), perf record -a -g -F 199 for %.1fs on %d cores\n\n", p.name, b.name, secs, runtimeCores())

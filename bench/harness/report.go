@@ -203,7 +203,7 @@ func headline(r *Results) []Metric {
 		for _, ph := range b.Order {
 			if p := b.phase(ph); p != nil && p.Kind == "fill" && p.Loadgen != nil && p.Loadgen.EventsAcked >= 50_000 {
 				add(Metric{Name: "ingest_sustained_events_per_s", Backend: name, Value: round(p.Loadgen.EventsPerSecond, 0), Unit: "events/s",
-					Note: fmt.Sprintf("%s: %d events, batches of 500, everything running (projection and Cassandra share the cores); caught up %.1fs after the last ack", ph, p.Loadgen.EventsAcked, p.CatchUpSeconds)})
+					Note: fmt.Sprintf("%s: %d events, batches of 500, with the projection running on the same cores; caught up %.1fs after the last ack", ph, p.Loadgen.EventsAcked, p.CatchUpSeconds)})
 			}
 		}
 		if p := b.phase("projection_catch_up"); p != nil && p.CatchUpSeconds > 0 {
@@ -414,7 +414,7 @@ func renderMarkdown(r *Results) string {
 	}
 	w("\n")
 
-	w("### Reports\n\nClient-side latency over gRPC (through the gateway in distributed mode) of the first property's reports, with no write load. *Uncached*: every call has a new cache key (a new date-range name, which changes nothing else), so it reads the cells; *cached*: one key, after a first call. Events were spread over the last 70 hours (Sextant accepts events up to 72 h old), so the 30- and 7-day reports read three days of cells; the first property holds a quarter of the stored events.\n\n")
+	w("### Reports\n\nClient-side latency over gRPC (through the gateway in distributed mode) of the first property's reports, with no write load. *Uncached*: every call has a new cache key (a new date-range name, which changes nothing else), so it reads the cells; *cached*: one key, after a first call. The store holds the fills' events, spread over the last 70 hours (Sextant accepts events up to 72 h old), and the ingest phases', spread over the last 2 hours (so at 1M stored events, 90 %% of them are in the last 2 hours of the three days the 30- and 7-day reports read); the first property holds a quarter of them.\n\n")
 	w("| Backend | Via | Report | Stored events | Rows | Uncached p50 | p90 | p99 | max | Cached p50 | p99 | max |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, bn := range names {
 		br := r.Backends[bn]
@@ -461,7 +461,7 @@ func renderMarkdown(r *Results) string {
 	}
 	w("\n")
 
-	w("### CPU and memory\n\nCPU seconds per million acknowledged events, from `/proc/<pid>/stat` (utime + stime) over the phase, which includes waiting for the projection to catch up; peak resident memory (`VmHWM`) over the whole run and the largest `VmRSS` seen during the phase (sampled every 250 ms).\n\n")
+	w("### CPU and memory\n\nCPU seconds per million acknowledged events, from `/proc/<pid>/stat` (utime + stime) over the phase, which includes waiting for the projection to catch up (the distributed ingest phases ran with the projection stopped: `projection_catch_up` has its cost); *unattributed* is the machine's user and system time that none of these processes used (kernel threads: disk writeback, networking; anything else running); peak resident memory (`VmHWM`) over the whole run and the largest `VmRSS` seen during the phase (sampled every 250 ms).\n\n")
 	for _, bn := range names {
 		br := r.Backends[bn]
 		if br == nil {
@@ -480,7 +480,7 @@ func renderMarkdown(r *Results) string {
 		for _, p := range procs {
 			w("%s CPU s/1M | ", p)
 		}
-		w("all CPU s/1M | loadgen CPU s/1M | other processes CPU s |\n|---|---|")
+		w("all CPU s/1M | loadgen CPU s/1M | unattributed CPU s |\n|---|---|")
 		for range procs {
 			w("---|")
 		}

@@ -1042,22 +1042,28 @@ func (r *runner) probeFreshness(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for n := int64(1); ; n++ {
-		select {
-		case <-tick.C:
-		case <-r.stop:
-			return
-		case <-ctx.Done():
-			return
+		if n > 1 { // the first probe goes at once
+			select {
+			case <-tick.C:
+			case <-r.stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+			if r.stopping() {
+				return
+			}
 		}
-		if r.stopping() {
-			return
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-r.stop:
-			return
-		case <-ctx.Done():
-			return
+		if n == 1 {
+			sem <- struct{}{}
+		} else {
+			select {
+			case sem <- struct{}{}:
+			case <-r.stop:
+				return
+			case <-ctx.Done():
+				return
+			}
 		}
 		wg.Add(1)
 		go func() {
