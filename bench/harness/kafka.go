@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/sextant-analytics/sextant/pkg/kafkalog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -18,64 +19,11 @@ import (
 )
 
 // The baselines: a bare Sarama async producer writing the events Sextant
-// writes, and a bare Sarama consumer reading them back, with the settings
-// of pkg/kafkalog (its unexported producerConfig and consumerConfig). Keep
-// saramaProducerConfig and saramaConsumerConfig in sync with them.
-
-// saramaProducerConfig mirrors kafkalog.Config.producerConfig with the
-// defaults of kafkalog.Config (linger 5 ms, 1 MiB batches, zstd).
-func saramaProducerConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V4_3_1_0
-	sc.ClientID = "sextant-bench-raw"
-	sc.Net.DialTimeout = 10 * time.Second
-	sc.Metadata.AllowAutoTopicCreation = false
-	sc.Admin.Timeout = 10 * time.Second
-	sc.Producer.Idempotent = true
-	sc.Net.MaxOpenRequests = 1
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Producer.Retry.Max = 10
-	sc.Producer.Retry.Backoff = 100 * time.Millisecond
-	sc.Producer.Compression = sarama.CompressionZSTD
-	sc.Producer.Partitioner = func(string) sarama.Partitioner { return partitioner{} }
-	sc.Producer.Flush.Frequency = 5 * time.Millisecond
-	sc.Producer.Flush.Bytes = 1 << 20
-	sc.Producer.Flush.MaxMessages = 0
-	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
-	sc.ChannelBufferSize = 4096
-	return sc
+// writes, and a bare Sarama consumer reading them back, with exactly the
+// settings of pkg/kafkalog (kafkalog.SaramaConfigs).
+func saramaConfigs(brokers []string) (producer, consumer *sarama.Config, err error) {
+	return kafkalog.SaramaConfigs(kafkalog.Config{Brokers: brokers, ClientID: "sextant-bench-raw"})
 }
-
-// saramaConsumerConfig mirrors kafkalog.Config.consumerConfig.
-func saramaConsumerConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V4_3_1_0
-	sc.ClientID = "sextant-bench-raw"
-	sc.Net.DialTimeout = 10 * time.Second
-	sc.Metadata.AllowAutoTopicCreation = false
-	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
-	sc.Consumer.Return.Errors = false
-	sc.ChannelBufferSize = 1024
-	return sc
-}
-
-// partitioner is pkg/kafkalog's: eventlog.PartitionFor on the key.
-type partitioner struct{}
-
-func (partitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
-	var key []byte
-	if m.Key != nil {
-		k, err := m.Key.Encode()
-		if err != nil {
-			return -1, err
-		}
-		key = k
-	}
-	return eventlog.PartitionFor(key, int(n)), nil
-}
-
-func (partitioner) RequiresConsistency() bool { return true }
 
 // rawMessage is one event as collect appends it.
 type rawMessage struct {
@@ -142,7 +90,11 @@ func rawProduce(ctx context.Context, brokers []string, topic string, msgs []rawM
 		total += int64(len(m.value))
 	}
 	res.MeanEventBytes = float64(total) / float64(len(msgs))
-	p, err := sarama.NewAsyncProducer(brokers, saramaProducerConfig())
+	pc, _, err := saramaConfigs(brokers)
+	if err != nil {
+		return res, err
+	}
+	p, err := sarama.NewAsyncProducer(brokers, pc)
 	if err != nil {
 		return res, err
 	}
@@ -215,7 +167,11 @@ type RawConsumerResult struct {
 // end offset at the start, in parallel, optionally decoding each event.
 func rawConsume(ctx context.Context, brokers []string, topic string, decode bool) (RawConsumerResult, error) {
 	res := RawConsumerResult{Decoded: decode}
-	client, err := sarama.NewClient(brokers, saramaConsumerConfig())
+	_, cc, err := saramaConfigs(brokers)
+	if err != nil {
+		return res, err
+	}
+	client, err := sarama.NewClient(brokers, cc)
 	if err != nil {
 		return res, err
 	}

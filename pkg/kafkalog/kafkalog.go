@@ -187,6 +187,16 @@ func (c Config) baseConfig() *sarama.Config {
 	return sc
 }
 
+// SaramaConfigs returns the producer and consumer settings the log uses for
+// cfg, so that a raw Sarama baseline (bench/) measures the same thing.
+func SaramaConfigs(cfg Config) (producer, consumer *sarama.Config, err error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.producerConfig(), c.consumerConfig(), nil
+}
+
 func (c Config) producerConfig() *sarama.Config {
 	sc := c.baseConfig()
 	codec, _ := c.codec()
