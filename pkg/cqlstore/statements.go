@@ -17,6 +17,13 @@ var (
 	selectCells = build(qb.Select("cells").Columns("bucket", "dims", "part", "last_offset", "value").
 			Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("grain"), qb.Eq("slot"), qb.GtOrEq("bucket"), qb.Lt("bucket")))
 
+	// ns, property, grain, slot, bucket, part: one log partition's cells
+	// of one bucket. The partition (a clustering column after dims) is
+	// filtered by the node holding the CQL partition, which reads the
+	// bucket's rows but returns only the log partition's.
+	selectPartitionCells = build(qb.Select("cells").Columns("bucket", "dims", "part", "last_offset", "value").
+				Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("grain"), qb.Eq("slot"), qb.Eq("bucket"), qb.Eq("part")).AllowFiltering())
+
 	// ns, part, next, applied, duplicates, excluded, watermark
 	insertProgress = build(qb.Insert("progress").Columns("ns", "part", "next", "applied", "duplicates", "excluded", "watermark"))
 	// ns, part
@@ -77,7 +84,7 @@ func build(b interface{ ToCql() (string, []string) }) statement {
 // slotSpan is the time a cell partition covers: an hour of minute cells
 // (at most 60 buckets), a day of hour cells (24 buckets).
 func slotSpan(g viewstore.Grain) int64 {
-	if g == viewstore.Minute {
+	if g.Time() == viewstore.Minute {
 		return 3600
 	}
 	return 86400

@@ -18,7 +18,10 @@ import (
 // ErrNotFound is returned when a requested row does not exist.
 var ErrNotFound = errors.New("viewstore: not found")
 
-// Grain is the width of a cell's time bucket.
+// Grain is the width of a cell's time bucket, in its two low bits, and the
+// rollup the cell belongs to (analytics.RollupID), in the others: the
+// stores keep it as one opaque small number, so every rollup of every
+// width is scanned on its own.
 type Grain uint8
 
 const (
@@ -26,9 +29,18 @@ const (
 	Hour   Grain = 2
 )
 
+// Time is the grain's time width alone, Minute or Hour.
+func (g Grain) Time() Grain { return g & 3 }
+
+// Rollup is the rollup number the grain carries (0 for whole tuples).
+func (g Grain) Rollup() uint8 { return uint8(g >> 2) }
+
+// WithRollup returns the time width of g with rollup r. r must be below 32.
+func (g Grain) WithRollup(r uint8) Grain { return g.Time() | Grain(r)<<2 }
+
 // Seconds is the width of the grain in seconds.
 func (g Grain) Seconds() int64 {
-	if g == Minute {
+	if g.Time() == Minute {
 		return 60
 	}
 	return 3600

@@ -17,11 +17,22 @@ import (
 
 // memCells is an in-memory Cells: a slice sorted by property, grain, bucket
 // and dimensions, scanned over [from, to) like the view stores do.
+//
+// newMemCells takes whole-tuple cells (rollup 0) and stores what the
+// projection would: at hour grain the cells themselves and every hour
+// rollup summed from them, at minute grain the minute rollups only. With
+// oracle set, a scan of any rollup reads the whole-tuple cells of its time
+// grain instead, the answer every rollup must reproduce.
 type memCells struct {
-	cells []viewstore.Cell
-	scans [][2]int64 // the intervals asked for, in order
-	err   error      // returned by ScanCells when set
+	cells  []viewstore.Cell
+	scans  [][2]int64 // the intervals asked for, in order
+	err    error      // returned by ScanCells when set
+	oracle bool
+	source []viewstore.Cell // what newMemCells was given
 }
+
+// whole serves the whole-tuple cells m was made of for every rollup.
+func (m *memCells) whole() *memCells { return oracleOf(m.source...) }
 
 func compareCells(a, b viewstore.Cell) int {
 	return cmp.Or(
@@ -34,7 +45,62 @@ func compareCells(a, b viewstore.Cell) int {
 }
 
 func newMemCells(cells ...viewstore.Cell) *memCells {
-	m := &memCells{cells: slices.Clone(cells)}
+	type key struct {
+		property  string
+		grain     viewstore.Grain
+		bucket    int64
+		dims      string
+		partition int32
+	}
+	sums := map[key]*analytics.Aggregate{}
+	var out []viewstore.Cell
+	for _, c := range cells {
+		ids := analytics.MinuteRollups
+		if c.Grain.Time() == viewstore.Hour {
+			ids = analytics.HourRollups
+		}
+		a, aerr := analytics.UnmarshalAggregate(c.Value)
+		tu, terr := analytics.DecodeTuple(c.Dims)
+		if aerr != nil || terr != nil {
+			// A corrupt cell stays as it is in every rollup, for the
+			// tests of errors.
+			for _, id := range ids {
+				d := c
+				d.Grain = c.Grain.WithRollup(uint8(id))
+				out = append(out, d)
+			}
+			continue
+		}
+		for _, id := range ids {
+			if id == analytics.RollupAll {
+				out = append(out, c)
+				continue
+			}
+			k := key{c.Property, c.Grain.WithRollup(uint8(id)), c.Bucket, analytics.Rollups[id].Project(&tu).Encode(), c.Partition}
+			if sum, ok := sums[k]; ok {
+				if err := sum.Merge(a); err != nil {
+					panic(err)
+				}
+			} else {
+				sums[k] = a.Clone()
+			}
+		}
+	}
+	for k, a := range sums {
+		v, err := a.MarshalBinary()
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, viewstore.Cell{Property: k.property, Grain: k.grain, Bucket: k.bucket, Dims: k.dims, Partition: k.partition, Value: v})
+	}
+	m := &memCells{cells: out, source: slices.Clone(cells)}
+	slices.SortFunc(m.cells, compareCells)
+	return m
+}
+
+// oracleOf serves the whole-tuple cells m was made of, for every rollup.
+func oracleOf(cells ...viewstore.Cell) *memCells {
+	m := &memCells{cells: slices.Clone(cells), oracle: true}
 	slices.SortFunc(m.cells, compareCells)
 	return m
 }
@@ -43,6 +109,9 @@ func (m *memCells) ScanCells(ctx context.Context, property string, g viewstore.G
 	m.scans = append(m.scans, [2]int64{from, to})
 	if m.err != nil {
 		return m.err
+	}
+	if m.oracle {
+		g = g.Time()
 	}
 	i, _ := slices.BinarySearchFunc(m.cells, viewstore.Cell{Property: property, Grain: g, Bucket: from}, func(c, target viewstore.Cell) int {
 		return cmp.Or(cmp.Compare(c.Property, target.Property), cmp.Compare(c.Grain, target.Grain), cmp.Compare(c.Bucket, target.Bucket))
@@ -144,11 +213,15 @@ func mustCell(t testing.TB, s spec) viewstore.Cell {
 }
 
 func cellsOf(t testing.TB, specs ...spec) *memCells {
+	return newMemCells(specCells(t, specs...)...)
+}
+
+func specCells(t testing.TB, specs ...spec) []viewstore.Cell {
 	cs := make([]viewstore.Cell, len(specs))
 	for i, s := range specs {
 		cs[i] = mustCell(t, s)
 	}
-	return newMemCells(cs...)
+	return cs
 }
 
 // render prints a response compactly so that tests compare whole answers.

@@ -128,6 +128,14 @@ func TestCellDecodeRejectsCorruption(t *testing.T) {
 // randomCells is a few days of hour and minute cells with random tuples and
 // aggregates, some of them dense.
 func randomCells(t testing.TB, seed uint64) *memCells {
+	return newMemCells(randomTupleCells(t, seed)...)
+}
+
+func randomOracle(t testing.TB, seed uint64) *memCells {
+	return oracleOf(randomTupleCells(t, seed)...)
+}
+
+func randomTupleCells(t testing.TB, seed uint64) []viewstore.Cell {
 	rng := rand.New(rand.NewPCG(seed, 9))
 	start := time.Date(2024, 3, 8, 0, 0, 0, 0, time.UTC)
 	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
@@ -151,13 +159,13 @@ func randomCells(t testing.TB, seed uint64) *memCells {
 		}
 		cells = append(cells, viewstore.Cell{Property: "p", Grain: g, Bucket: at.Unix(), Dims: tu.Encode(), Partition: rng.Int32N(4), Value: v})
 	}
-	return newMemCells(cells...)
+	return cells
 }
 
 // TestWorkersAgree runs reports on one goroutine and on several, over many
 // batches of cells: the answers must be identical.
 func TestWorkersAgree(t *testing.T) {
-	cells := randomCells(t, 1)
+	cells, oracle := randomCells(t, 1), randomOracle(t, 1)
 	now := time.Date(2024, 3, 13, 0, 30, 0, 0, time.UTC)
 	tz := mustZone(t, "Europe/Berlin")
 	total := []insightsv1.MetricAggregation{insightsv1.MetricAggregation_TOTAL, insightsv1.MetricAggregation_MAXIMUM}
@@ -184,6 +192,15 @@ func TestWorkersAgree(t *testing.T) {
 			}
 			if first == nil {
 				first = resp
+				// The rollup the report read answers exactly as the
+				// whole-tuple cells do.
+				want, err := runReport(context.Background(), oracle, tz, now, req, options{workers: workers, parallelAfter: 100})
+				if err != nil {
+					t.Fatalf("request %d, oracle: %v", i, err)
+				}
+				if !proto.Equal(want, resp) {
+					t.Errorf("request %d: rollup answers\n%v\nwhole tuples answer\n%v", i, resp, want)
+				}
 			} else if !proto.Equal(first, resp) {
 				t.Errorf("request %d: %d workers answer\n%v\none worker answers\n%v", i, workers, resp, first)
 			}
@@ -199,14 +216,16 @@ func TestWorkersAgree(t *testing.T) {
 
 func TestWorkersStopOnErrors(t *testing.T) {
 	cells := randomCells(t, 2)
-	// Corrupt one cell in the middle of the scan.
-	mid := len(cells.cells) / 2
-	cells.cells[mid].Value = []byte{1, 0}
+	// Corrupt one cell in the middle of the scan of the eventName rollup.
+	var read []int
+	for i, c := range cells.cells {
+		if c.Grain == viewstore.Hour.WithRollup(uint8(analytics.RollupEventName)) {
+			read = append(read, i)
+		}
+	}
+	cells.cells[read[len(read)/2]].Value = []byte{1, 0}
 	req := &insightsv1.RunReportRequest{PropertyId: "p", Dimensions: dims("eventName"), Metrics: mets("totalUsers"),
 		DateRanges: []*insightsv1.DateRange{dr("2024-03-01", "2024-03-31")}}
-	if cells.cells[mid].Grain == viewstore.Minute {
-		req.Dimensions = dims("dateHourMinute")
-	}
 	for _, workers := range []int{1, 3} {
 		_, err := runReport(context.Background(), cells, time.UTC, time.Now(), req, options{workers: workers})
 		if err == nil || !errors.Is(err, errCorruptCell) {

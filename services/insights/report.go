@@ -161,7 +161,8 @@ type query struct {
 	realtime  bool
 	tz        *time.Location
 	nowMinute int64
-	grain     viewstore.Grain
+	grain     viewstore.Grain // time width and rollup of the cells read
+	rollup    analytics.RollupID
 	spans     []span
 
 	dimNames    []string
@@ -243,9 +244,66 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 		q.filterUses = c.uses
 	}
 	q.grain = viewstore.Hour
+	materialised := analytics.HourRollups
 	if q.realtime || slices.Contains(q.dimSrcs, srcDateHourMinute) || q.filterUses[srcDateHourMinute] {
 		q.grain = viewstore.Minute
+		materialised = analytics.MinuteRollups
 	}
+	// Read the smallest materialised rollup that holds every stored
+	// dimension the report groups or filters by.
+	var need analytics.Rollup
+	for _, src := range q.dimSrcs {
+		need |= srcRollup(src)
+	}
+	for src, used := range q.filterUses {
+		if used {
+			need |= srcRollup(src)
+		}
+	}
+	id, ok := analytics.Choose(need, materialised)
+	if !ok {
+		p.add("dimensions", apierror.ValueInvalid, "%s can combine stored dimensions of one group only: %s", minuteReportKind(q.realtime), minuteGroups())
+		return
+	}
+	q.rollup = id
+	q.grain = q.grain.WithRollup(uint8(id))
+}
+
+// srcRollup is the set of stored dimensions a source reads.
+func srcRollup(src int) analytics.Rollup {
+	switch {
+	case src < int(analytics.NumDims):
+		return analytics.RollupOf(analytics.Dim(src))
+	case src == srcCountry:
+		return analytics.RollupOf(analytics.CountryID)
+	case src == srcSourceMedium:
+		return analytics.RollupOf(analytics.SessionSource, analytics.SessionMedium)
+	}
+	return 0
+}
+
+func minuteReportKind(realtime bool) string {
+	if realtime {
+		return "a realtime report"
+	}
+	return "a report by minute (dateHourMinute)"
+}
+
+// minuteGroups lists the dimension groups minute cells are kept for.
+func minuteGroups() string {
+	var groups []string
+	for _, id := range analytics.MinuteRollups {
+		var names []string
+		for d := analytics.Dim(0); d < analytics.NumDims; d++ {
+			if analytics.Rollups[id].Has(d) {
+				names = append(names, analytics.DimNames[d])
+			}
+		}
+		if len(names) > 0 {
+			groups = append(groups, "["+strings.Join(names, ", ")+"]")
+		}
+	}
+	return strings.Join(groups, ", ")
 }
 
 // addRangeDim adds the dateRange (minuteRange) dimension last when the

@@ -51,6 +51,14 @@ func runCases(t *testing.T, cases []reportCase) {
 			if got, want := renderReport(resp), dedent(c.want); got != want {
 				t.Errorf("got\n%s\nwant\n%s", got, want)
 			}
+			// Whichever rollup answered, the whole-tuple cells agree.
+			whole, err := RunReport(context.Background(), cells.whole(), mustZone(t, c.tz), mustTime(t, now), req)
+			if err != nil {
+				t.Fatalf("RunReport on whole tuples: %v", err)
+			}
+			if got, want := renderReport(resp), renderReport(whole); got != want {
+				t.Errorf("rollup answers\n%s\nwhole tuples answer\n%s", got, want)
+			}
 			if c.scans != nil {
 				var want [][2]int64
 				for _, s := range c.scans {
