@@ -537,3 +537,54 @@ func TestSurvivesRestart(t *testing.T) {
 	}
 	t.Fatalf("no commit succeeded in %v after the first failure", time.Since(down).Round(time.Second))
 }
+
+// LoadBucket returns one log partition's cells of one bucket and grain,
+// nothing of the neighbouring buckets, grains or partitions.
+func TestLoadBucket(t *testing.T) {
+	s := open(t)
+	ctx := t.Context()
+	ns := viewstore.Namespace("load-bucket/" + randomName())
+	t.Cleanup(func() { _ = s.DropNamespace(context.Background(), ns) })
+	const b0 = 1_700_000_000 - 1_700_000_000%3600
+	var cps [3]viewstore.Checkpoint
+	for p := range int32(3) {
+		cps[p].Progress = viewstore.Progress{Partition: p, Next: 10}
+		for _, g := range []viewstore.Grain{viewstore.Hour, viewstore.Hour.WithRollup(3), viewstore.Minute} {
+			for _, b := range []int64{b0, b0 + g.Seconds()} {
+				for d := range 3 {
+					cps[p].Cells = append(cps[p].Cells, viewstore.Cell{Property: "p", Grain: g, Bucket: b, Dims: fmt.Sprintf("d%d", d),
+						Partition: p, Value: []byte(fmt.Sprintf("%d/%d/%d/%d", p, g, b, d)), Offset: int64(d)})
+				}
+			}
+		}
+		if err := s.Commit(ctx, ns, cps[p]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		g      viewstore.Grain
+		bucket int64
+		part   int32
+	}{{viewstore.Hour, b0, 1}, {viewstore.Hour.WithRollup(3), b0 + 3600, 2}, {viewstore.Minute, b0 + 60, 0}, {viewstore.Minute, b0 + 120, 0}} {
+		var got []string
+		err := s.LoadBucket(ctx, ns, "p", tc.g, tc.bucket, tc.part, func(c viewstore.Cell) error {
+			got = append(got, fmt.Sprintf("%s=%s@%d", c.Dims, c.Value, c.Offset))
+			if c.Partition != tc.part || c.Bucket != tc.bucket || c.Grain != tc.g || c.Property != "p" {
+				t.Errorf("cell %+v", c)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, c := range cps[tc.part].Cells {
+			if c.Grain == tc.g && c.Bucket == tc.bucket {
+				want = append(want, fmt.Sprintf("%s=%s@%d", c.Dims, c.Value, c.Offset))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("grain %d bucket %d part %d: %v, want %v", tc.g, tc.bucket, tc.part, got, want)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/scylladb/gocqlx/v2"
+
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -62,6 +64,33 @@ func (s *Store) ScanCells(ctx context.Context, ns viewstore.Namespace, property 
 		return nil
 	}
 	return r.pipeline(ctx, first, last, fn)
+}
+
+// LoadBucket calls fn for the cells of one bucket that belong to log
+// partition part: what a projector needs to resume a bucket. Unlike
+// ScanCells of the bucket, it does not ship the other log partitions'
+// cells (a busy bucket's whole-tuple cells are mostly theirs).
+func (s *Store) LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error {
+	if err := s.enter(ctx, "load bucket"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	r := slotReader{s: s, ns: string(ns), property: property, g: g, from: bucket, to: bucket + 1, part: &part}
+	var fnErr error
+	err := r.read(ctx, slotOf(g, bucket), func(c viewstore.Cell) error {
+		if err := fn(c); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("cqlstore: load bucket of %q: %w", property, err)
+	}
+	return nil
 }
 
 // chunk is cells of one slot, or the error that ended its read.
@@ -166,13 +195,18 @@ type slotReader struct {
 	property string
 	g        viewstore.Grain
 	from, to int64
+	part     *int32 // one log partition's cells of the bucket from (from+1 == to)
 }
 
 // read calls emit for the cells of one slot in clustering order, and
 // returns emit's error or the read's.
 func (r *slotReader) read(ctx context.Context, slot int64, emit func(viewstore.Cell) error) error {
-	q := r.s.query(ctx, selectCells).Prefetch(0.25).
-		Bind(r.ns, r.property, int8(r.g), slot, r.from, r.to)
+	var q *gocqlx.Queryx
+	if r.part != nil {
+		q = r.s.query(ctx, selectPartitionCells).Bind(r.ns, r.property, int8(r.g), slot, r.from, *r.part)
+	} else {
+		q = r.s.query(ctx, selectCells).Prefetch(0.25).Bind(r.ns, r.property, int8(r.g), slot, r.from, r.to)
+	}
 	defer q.Release()
 	iter := q.Iter()
 

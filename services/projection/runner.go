@@ -36,6 +36,13 @@ type Store interface {
 	ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
 }
 
+// bucketLoader is implemented by stores that read one log partition's
+// cells of a bucket cheaper than the whole bucket (cqlstore); the others
+// are scanned and the other partitions' cells skipped.
+type bucketLoader interface {
+	LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error
+}
+
 // Config configures a Projector.
 type Config struct {
 	Name    string // projection name, e.g. "traffic"
@@ -154,9 +161,13 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	p.cfg.Logger.Info("projection partition claimed", "projection", p.ns, "partition", id, "offset", part.progress.Next)
 
 	load := func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error {
+		if bl, ok := p.store.(bucketLoader); ok {
+			return bl.LoadBucket(ctx, p.ns, property, g, bucket, id, fn)
+		}
 		return p.store.ScanCells(ctx, p.ns, property, g, bucket, bucket+1, fn)
 	}
 	lastFlush, lastLag := time.Now(), time.Time{}
+	interval := p.cfg.FlushInterval
 	ev := &eventv1.Event{}
 	partLabel := strconv.Itoa(int(id))
 	lag := p.cfg.Metrics.ConsumerLag.WithLabelValues(string(p.ns), partLabel)
@@ -168,7 +179,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	for {
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if part.pending > 0 {
-			rctx, cancel = context.WithDeadline(ctx, lastFlush.Add(p.cfg.FlushInterval))
+			rctx, cancel = context.WithDeadline(ctx, lastFlush.Add(interval))
 		}
 		recs, err := p.log.Read(rctx, id, part.progress.Next, p.cfg.ReadBatch)
 		cancel()
@@ -212,11 +223,14 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			}
 			lastLag = now
 		}
-		if part.pending > 0 && (part.pending >= p.cfg.MaxPending || now.Sub(lastFlush) >= p.cfg.FlushInterval) {
+		if part.pending > 0 && (part.pending >= p.cfg.MaxPending || now.Sub(lastFlush) >= interval) {
+			began := time.Now()
 			if err := p.flush(ctx, part); err != nil {
 				return err
 			}
 			lastFlush = time.Now()
+			took := lastFlush.Sub(began)
+			interval = p.flushInterval(len(recs) == p.cfg.ReadBatch, took)
 		}
 	}
 }
@@ -285,6 +299,30 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 	}
 	return nil
 }
+
+// flushInterval is how long the next checkpoint may wait. At the head of
+// the log it is the configured interval, stretched to twice the last
+// commit's duration (at most maxLiveFlush) when the store is slow, so that a
+// busy store gets fewer, larger commits instead of falling further behind:
+// every commit rewrites each cell it touches whole, and a cell touched by
+// many events (a busy hour's totals) costs the same to write for one
+// event as for thousands. Behind the head (a full read batch: catching up
+// or replaying), nobody waits for the next event, so checkpoints come
+// every lagFlush or MaxPending records.
+func (p *Projector) flushInterval(behind bool, lastCommit time.Duration) time.Duration {
+	if behind {
+		return max(p.cfg.FlushInterval, lagFlush)
+	}
+	return max(p.cfg.FlushInterval, min(2*lastCommit, maxLiveFlush))
+}
+
+const (
+	// lagFlush is the checkpoint interval of a partition behind the head.
+	lagFlush = 2 * time.Second
+	// maxLiveFlush bounds the stretched interval at the head, for
+	// freshness.
+	maxLiveFlush = 500 * time.Millisecond
+)
 
 func (p *Projector) setLive(pr viewstore.Progress) {
 	p.mu.Lock()

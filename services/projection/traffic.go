@@ -36,8 +36,18 @@ func DefaultRules() Rules {
 	return Rules{SessionTimeout: 30 * time.Minute, DedupeWindow: 24 * time.Hour, SessionRetention: 2 * time.Hour}
 }
 
-// grains are the cell widths every event is aggregated into.
-var grains = [...]viewstore.Grain{viewstore.Minute, viewstore.Hour}
+// grains are the cell widths every event is aggregated into, each with the
+// rollups materialised at that width (see analytics.Rollup).
+var grains = [...]struct {
+	grain   viewstore.Grain
+	rollups []analytics.RollupID
+}{
+	{viewstore.Minute, analytics.MinuteRollups},
+	{viewstore.Hour, analytics.HourRollups},
+}
+
+// totalDims is the tuple of the total rollup's cells: every place empty.
+var totalDims = analytics.Tuple{}.Encode()
 
 type cellKey struct {
 	property string
@@ -98,7 +108,21 @@ type partition struct {
 	dirtyState map[string]struct{} // state keys to write or delete
 	watermarks map[string]time.Time
 	pending    int // records applied since the last checkpoint
+
+	// fresh is set while every cell this partition ever committed was
+	// committed by this very instance (it started with no applied event
+	// committed: a new projection version being built). Then a bucket outside written holds
+	// no committed contribution of the partition, and loading it from the
+	// store is skipped: what a crashed earlier attempt may have left there
+	// comes from records this instance applies again, so it is rebuilt and
+	// overwritten. Replays skip one store read per bucket and rollup this
+	// way. Past maxWritten buckets it gives up and loads as usual.
+	fresh   bool
+	written map[bucketKey]struct{}
 }
+
+// maxWritten bounds the buckets a fresh partition remembers.
+const maxWritten = 1 << 20
 
 func newPartition(id int32, rules Rules, progress viewstore.Progress, state []viewstore.KV) (*partition, error) {
 	p := &partition{
@@ -114,6 +138,9 @@ func newPartition(id int32, rules Rules, progress viewstore.Progress, state []vi
 		watermarks: make(map[string]time.Time),
 	}
 	p.progress.Partition = id
+	if progress.Applied == 0 { // no committed event, so no committed cell
+		p.fresh, p.written = true, make(map[bucketKey]struct{})
+	}
 	for _, kv := range state {
 		switch {
 		case len(kv.Key) > 2 && kv.Key[:2] == seenPrefix:
@@ -211,35 +238,46 @@ func (p *partition) apply(ev *eventv1.Event, offset int64, load cellLoader, now 
 	t[analytics.SessionSource] = s.source
 	t[analytics.SessionMedium] = s.medium
 	t[analytics.SessionCampaign] = s.campaign
-	dims := t.Encode()
-
-	for _, g := range grains {
-		w := g.Seconds()
-		bucket := evTime - mod(evTime, w)
-		cs, err := p.cell(cellKey{ev.PropertyId, g, bucket, dims}, load, now)
-		if err != nil {
-			return false, err
-		}
-		if offset <= cs.offset {
+	var rollupDims [analytics.NumRollups]string
+	for i, r := range analytics.Rollups {
+		if r == 0 {
+			rollupDims[i] = totalDims
 			continue
 		}
-		cs.offset = offset
-		agg := cs.agg
-		agg.Events++
-		if isPageView {
-			agg.PageViews++
-		}
-		agg.EngagementMsec += ev.EngagementTimeMsec
-		agg.Users.Add(userHash)
-		agg.Sessions.Add(sessionHash)
-		if isNew {
-			agg.NewUsers.Add(userHash)
-		}
-		if active {
-			agg.ActiveUsers.Add(userHash)
-		}
-		if s.engaged {
-			agg.EngagedSess.Add(sessionHash)
+		pt := r.Project(&t)
+		rollupDims[i] = pt.Encode()
+	}
+
+	for _, gr := range grains {
+		w := gr.grain.Seconds()
+		bucket := evTime - mod(evTime, w)
+		for _, id := range gr.rollups {
+			g := gr.grain.WithRollup(uint8(id))
+			cs, err := p.cell(cellKey{ev.PropertyId, g, bucket, rollupDims[id]}, load, now)
+			if err != nil {
+				return false, err
+			}
+			if offset <= cs.offset {
+				continue
+			}
+			cs.offset = offset
+			agg := cs.agg
+			agg.Events++
+			if isPageView {
+				agg.PageViews++
+			}
+			agg.EngagementMsec += ev.EngagementTimeMsec
+			agg.Users.Add(userHash)
+			agg.Sessions.Add(sessionHash)
+			if isNew {
+				agg.NewUsers.Add(userHash)
+			}
+			if active {
+				agg.ActiveUsers.Add(userHash)
+			}
+			if s.engaged {
+				agg.EngagedSess.Add(sessionHash)
+			}
 		}
 	}
 	if wm := p.watermarks[ev.PropertyId]; recv.After(wm) {
@@ -320,7 +358,9 @@ func (p *partition) sessionFor(ev *eventv1.Event, recvS, offset int64) *session 
 // cells of this partition first when the bucket is not in memory.
 func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*cellState, error) {
 	bk := bucketKey{k.property, k.grain, k.bucket}
-	if _, ok := p.loaded[bk]; !ok {
+	_, unwritten := p.written[bk]
+	unwritten = p.fresh && !unwritten
+	if _, ok := p.loaded[bk]; !ok && !unwritten {
 		err := load(k.property, k.grain, k.bucket, func(c viewstore.Cell) error {
 			if c.Partition != p.id || c.Bucket != k.bucket {
 				return nil
@@ -409,6 +449,14 @@ func (p *partition) prune() {
 // committed clears the change sets after a successful commit and evicts
 // buckets untouched for idle, whose cells are all stored.
 func (p *partition) committed(now time.Time, idle time.Duration) {
+	if p.fresh {
+		for k := range p.dirtyCells {
+			p.written[bucketKey{k.property, k.grain, k.bucket}] = struct{}{}
+		}
+		if len(p.written) > maxWritten {
+			p.fresh, p.written = false, nil
+		}
+	}
 	clear(p.dirtyCells)
 	clear(p.dirtyState)
 	clear(p.watermarks)

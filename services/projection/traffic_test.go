@@ -204,7 +204,9 @@ func TestMinuteAndHourCells(t *testing.T) {
 	}
 	count := map[viewstore.Grain]map[int64]int64{viewstore.Minute: {}, viewstore.Hour: {}}
 	for k, a := range p.cells {
-		count[k.grain][k.bucket-t0.Unix()] += a.agg.Events
+		if k.grain.Rollup() == uint8(analytics.RollupTotal) {
+			count[k.grain.Time()][k.bucket-t0.Unix()] += a.agg.Events
+		}
 	}
 	if got := fmt.Sprint(count[viewstore.Minute]); got != "map[0:2 60:1 4200:1]" {
 		t.Errorf("minute cells %s", got)
@@ -231,7 +233,10 @@ func TestCheckpointRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp.Progress.Next != 2 || cp.Progress.Partition != 3 || len(cp.Cells) != 4 || len(cp.Watermarks) != 1 {
+	// Two events of one minute that differ in their session source: two
+	// cells in the whole-tuple and source rollups, one in the others, at
+	// hour grain (7 rollups) and minute grain (6).
+	if cp.Progress.Next != 2 || cp.Progress.Partition != 3 || len(cp.Cells) != 9+7 || len(cp.Watermarks) != 1 {
 		t.Fatalf("checkpoint %+v", cp.Progress)
 	}
 	for _, c := range cp.Cells {
@@ -395,5 +400,112 @@ func TestStateAheadOfProgress(t *testing.T) {
 	}
 	if s := q.sessions["p1\x1fc1"]; s == nil || s.pageViews != 2 {
 		t.Fatalf("session counted a re-applied record twice: %+v", s)
+	}
+}
+
+// Every rollup of a grain sums to the same totals, and each rollup's cells
+// are the whole-tuple cells summed over the dimensions it drops.
+func TestRollupsAgree(t *testing.T) {
+	p, _ := newPartition(0, DefaultRules(), viewstore.Progress{}, nil)
+	paths := []string{"/", "/a", "/b"}
+	for i := range 60 {
+		e := ev(fmt.Sprint(i), fmt.Sprintf("c%d", i%7), []string{"page_view", "scroll"}[i%2], at(time.Duration(i)*97*time.Second))
+		e.Page = &eventv1.Page{Path: paths[i%3]}
+		if i%5 == 0 {
+			e = ev(fmt.Sprint(i), fmt.Sprintf("c%d", i%7), "page_view", source("news", "email"), at(time.Duration(i)*97*time.Second))
+		}
+		if _, err := p.apply(e, int64(i), noStoredCells, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type key struct {
+		grain  viewstore.Grain
+		bucket int64
+		dims   string
+	}
+	want := map[key]*analytics.Aggregate{} // from the whole-tuple hour cells and, for minutes, recomputed below
+	got := map[key]*analytics.Aggregate{}
+	add := func(m map[key]*analytics.Aggregate, k key, a *analytics.Aggregate) {
+		if m[k] == nil {
+			m[k] = analytics.NewAggregate()
+		}
+		if err := m[k].Merge(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	minuteTotal := analytics.NewAggregate()
+	for k, cs := range p.cells {
+		id := analytics.RollupID(k.grain.Rollup())
+		if k.grain.Time() == viewstore.Minute && id == analytics.RollupTotal {
+			_ = minuteTotal.Merge(cs.agg)
+		}
+		if k.grain.Time() != viewstore.Hour {
+			continue
+		}
+		if id != analytics.RollupAll {
+			add(got, key{k.grain, k.bucket, k.dims}, cs.agg)
+			continue
+		}
+		tu, err := analytics.DecodeTuple(k.dims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range analytics.HourRollups[1:] {
+			add(want, key{viewstore.Hour.WithRollup(uint8(r)), k.bucket, analytics.Rollups[r].Project(&tu).Encode()}, cs.agg)
+		}
+	}
+	if len(got) != len(want) || len(got) == 0 {
+		t.Fatalf("%d rollup cells, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if g := got[k]; g == nil || summary(g) != summary(w) {
+			t.Errorf("cell %v: %v, want %s", k, g, summary(w))
+		}
+	}
+	all, _ := totals(t, p, analytics.PagePath)
+	if summary(minuteTotal) != summary(all) || all.Events != 60 {
+		t.Errorf("minute totals %s, hour totals %s", summary(minuteTotal), summary(all))
+	}
+}
+
+// A partition with nothing committed does not read buckets from the store
+// until it committed them itself; one with committed events always does.
+func TestFreshPartitionSkipsLoads(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		progress viewstore.Progress
+		first    int // loads for the first event
+		again    int // loads for an event in the same buckets after eviction
+	}{
+		{"fresh", viewstore.Progress{}, 0, len(analytics.MinuteRollups) + len(analytics.HourRollups)},
+		{"fresh from an offset", viewstore.Progress{Next: 500, Duplicates: 3}, 0, len(analytics.MinuteRollups) + len(analytics.HourRollups)},
+		{"committed before", viewstore.Progress{Next: 10, Applied: 10}, len(analytics.MinuteRollups) + len(analytics.HourRollups), len(analytics.MinuteRollups) + len(analytics.HourRollups)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := newPartition(0, DefaultRules(), tc.progress, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loads := 0
+			load := func(string, viewstore.Grain, int64, func(viewstore.Cell) error) error { loads++; return nil }
+			now := time.Now()
+			if _, err := p.apply(ev("a", "c1", "page_view"), tc.progress.Next, load, now); err != nil {
+				t.Fatal(err)
+			}
+			if loads != tc.first {
+				t.Errorf("first event: %d loads, want %d", loads, tc.first)
+			}
+			if _, err := p.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			p.committed(now.Add(time.Hour), time.Minute) // evicts every bucket
+			loads = 0
+			if _, err := p.apply(ev("b", "c1", "page_view"), tc.progress.Next+1, load, now.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if loads != tc.again {
+				t.Errorf("after eviction: %d loads, want %d", loads, tc.again)
+			}
+		})
 	}
 }
