@@ -55,6 +55,7 @@ type serveConfig struct {
 	MaxBatchEvents     int
 	MaxBodyBytes       int
 	FlushInterval      time.Duration
+	WatermarkRefresh   time.Duration
 	CountryHeader      string
 	TrustedProxies     []netip.Prefix
 	CollectBackends    []string
@@ -120,6 +121,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
 	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
+	wmRefresh := f.Duration("watermark-refresh", -1, "insights: refresh each property's data watermarks in the background this often instead of reading them for every report (0: every report reads them; default 100ms with --cql-hosts, else 0)")
 	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
 	proxies := f.String("trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is trusted")
 	f.ListVar(&c.CollectBackends, "collect-backends", "gateway: collect copies (host:port,… or one dns:/// target)")
@@ -134,6 +136,13 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	c.CollectRate, c.FlushInterval, c.Demo, c.Grace, c.Pprof = *rate, *flush, *demo, *grace, *pprofOn
+	c.WatermarkRefresh = *wmRefresh
+	if c.WatermarkRefresh < 0 {
+		c.WatermarkRefresh = 0
+		if len(c.Engines.CQLHosts) > 0 {
+			c.WatermarkRefresh = 100 * time.Millisecond
+		}
+	}
 	c.Services = splitList(*services)
 	for _, p := range splitList(*proxies) {
 		pfx, err := netip.ParsePrefix(p)
@@ -265,7 +274,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.has("insights") {
 		c := cfg.Engines.openCache()
 		defer c.Close()
-		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m}, store, props, vers, c)
+		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
 	}
 	if collectH != nil {
 		services = append(services, server.Service{

@@ -52,8 +52,14 @@ type Cache interface {
 type Config struct {
 	Projection string // the projection reports read, "traffic"
 	CacheTTL   time.Duration
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics
+	// WatermarkRefresh keeps each property's watermarks in memory and
+	// refreshes them in the background this often, instead of reading
+	// them for every report (which a remote store makes the bulk of a
+	// cached answer's latency). Answers may then lag the data by about
+	// this much (at most ten times as much). Zero reads them every time.
+	WatermarkRefresh time.Duration
+	Logger           *slog.Logger
+	Metrics          *metrics.Metrics
 }
 
 // Service implements InsightsService.
@@ -63,6 +69,7 @@ type Service struct {
 	props    Properties
 	versions Versions
 	cache    Cache
+	marks    *marks
 	now      func() time.Time
 }
 
@@ -82,7 +89,8 @@ func New(cfg Config, store Store, props Properties, versions Versions, cache Cac
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	return &Service{cfg: cfg, store: store, props: props, versions: versions, cache: cache, now: time.Now}
+	return &Service{cfg: cfg, store: store, props: props, versions: versions, cache: cache, now: time.Now,
+		marks: newMarks(store.Watermarks, cfg.WatermarkRefresh)}
 }
 
 type nsCells struct {
@@ -120,7 +128,7 @@ func (s *Service) resolve(ctx context.Context, propertyID, version string) (targ
 		return target{}, apierror.Invalid("invalid projection version", apierror.Violation{Field: "projectionVersion", Description: "must look like v1, v2, …", Code: apierror.ValueInvalid})
 	}
 	t := target{prop: prop, version: version, ns: viewstore.NamespaceOf(s.cfg.Projection, version)}
-	wms, err := s.store.Watermarks(ctx, t.ns, pid)
+	wms, err := s.marks.get(ctx, t.ns, pid)
 	if err != nil {
 		return target{}, fmt.Errorf("insights: watermarks: %w", err)
 	}
