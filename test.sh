@@ -6,6 +6,7 @@
 #        FUZZTIME=30s ./test.sh       longer fuzzing runs (default 5s each)
 #        SEXTANT_NO_STACK=1 ./test.sh the embedded path only (the stack's tests skip)
 #        SEXTANT_NO_BROWSER=1 ./test.sh  without installing Chromium (the browser tests skip)
+#        SEXTANT_NO_BENCH=1 ./test.sh    without the quick benchmark run at the end
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -84,5 +85,12 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
     go test -run '^$' -fuzz "^${name}\$" -fuzztime "${FUZZTIME:-5s}" "$pkg" | tail -1
   done
 done
+
+if [ "${SEXTANT_NO_BENCH:-}" != 1 ]; then
+  # The benchmark harness at tiny sizes, on the stack (when up) and the
+  # embedded engines: no thresholds, it must just run, so it never rots.
+  step "benchmark harness, quick (./bench/run.sh --quick)"
+  ./bench/run.sh --quick --no-profile
+fi
 
 printf '\nall checks passed\n'
