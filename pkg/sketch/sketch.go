@@ -20,9 +20,15 @@ const (
 	SessionsPrecision = 12
 )
 
+// Encodings. Registers are written in whichever of the three register
+// encodings is smallest: a sketch just past its exact set has mostly empty
+// registers (sparse), a large one mostly small values (packed, half a
+// byte per register); dense is the plain array, still read.
 const (
-	formatExact = 0
-	formatDense = 1
+	formatExact  = 0 // uvarint n, then n sorted hashes as uvarint gaps
+	formatDense  = 1 // 2^p bytes, one per register
+	formatSparse = 2 // uvarint n, then n non-zero registers: uvarint index gap, byte value
+	formatPacked = 3 // 2^(p-1) bytes of 4-bit registers (15 = 15 or more), then the registers of 15 or more as in sparse
 )
 
 // Sketch counts distinct 64-bit hashes. The zero value is not usable; use New.
@@ -200,8 +206,7 @@ func (s *Sketch) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 // AppendBinary appends the encoding of s to b.
 func (s *Sketch) AppendBinary(b []byte) ([]byte, error) {
 	if s.regs != nil {
-		b = append(b, formatDense, s.p)
-		return append(b, s.regs...), nil
+		return s.appendRegisters(b), nil
 	}
 	b = append(b, formatExact, s.p)
 	b = binary.AppendUvarint(b, uint64(len(s.exact)))
@@ -209,6 +214,81 @@ func (s *Sketch) AppendBinary(b []byte) ([]byte, error) {
 	for _, h := range s.exact {
 		b = binary.AppendUvarint(b, h-prev)
 		prev = h
+	}
+	return b, nil
+}
+
+// appendRegisters writes the registers in their smallest encoding.
+func (s *Sketch) appendRegisters(b []byte) []byte {
+	m := len(s.regs)
+	nonZero, big := 0, 0
+	for _, r := range s.regs {
+		if r != 0 {
+			nonZero++
+			if r >= 15 {
+				big++
+			}
+		}
+	}
+	// A sparse entry takes two bytes when the gap to the previous one is
+	// under 128 registers, which it is on average while under m/128 are
+	// set; three bytes bound it otherwise.
+	sparse := 2 * nonZero
+	if nonZero < m/128 {
+		sparse = 3 * nonZero
+	}
+	packed := m/2 + 3*big
+	switch {
+	case sparse <= packed && sparse < m:
+		b = append(b, formatSparse, s.p)
+		return appendSparse(b, s.regs, nonZero, 1)
+	case packed < m:
+		b = append(b, formatPacked, s.p)
+		for i := 0; i < m; i += 2 {
+			b = append(b, min(s.regs[i], 15)|min(s.regs[i+1], 15)<<4)
+		}
+		return appendSparse(b, s.regs, big, 15)
+	}
+	b = append(b, formatDense, s.p)
+	return append(b, s.regs...)
+}
+
+// appendSparse writes the n registers of at least floor as index gaps and
+// values.
+func appendSparse(b []byte, regs []uint8, n int, floor uint8) []byte {
+	b = binary.AppendUvarint(b, uint64(n))
+	prev := -1
+	for i, r := range regs {
+		if r >= floor {
+			b = binary.AppendUvarint(b, uint64(i-prev))
+			b = append(b, r)
+			prev = i
+		}
+	}
+	return b
+}
+
+// readSparse sets the registers listed in b (as appendSparse writes them,
+// values at least floor) and returns the bytes after the list.
+func readSparse(b []byte, regs []uint8, floor, maxRank uint8) ([]byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(regs)) {
+		return nil, errCorrupt
+	}
+	b = b[k:]
+	idx := -1
+	for range n {
+		gap, k := binary.Uvarint(b)
+		if k <= 0 || gap == 0 || gap > uint64(len(regs)-1-idx) || len(b) < k+1 {
+			return nil, errCorrupt
+		}
+		idx += int(gap)
+		r := b[k]
+		if r < floor || r > maxRank {
+			return nil, errCorrupt
+		}
+		regs[idx] = r
+		b = b[k+1:]
 	}
 	return b, nil
 }
@@ -239,6 +319,35 @@ func Decode(b []byte) (*Sketch, []byte, error) {
 			}
 		}
 		return s, b[m:], nil
+	case formatSparse:
+		s.regs = make([]uint8, 1<<p)
+		rest, err := readSparse(b, s.regs, 1, 64-p+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, rest, nil
+	case formatPacked:
+		m := 1 << p
+		if len(b) < m/2 {
+			return nil, nil, errCorrupt
+		}
+		s.regs = make([]uint8, m)
+		for i, x := range b[:m/2] {
+			s.regs[2*i], s.regs[2*i+1] = x&15, x>>4
+		}
+		// Registers of 15 or more are listed again with their value;
+		// a listed one must show 15 in the nibbles and vice versa.
+		nibbles := slices.Clone(s.regs)
+		rest, err := readSparse(b[m/2:], s.regs, 15, 64-p+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, r := range s.regs {
+			if (nibbles[i] == 15) != (r >= 15) {
+				return nil, nil, errCorrupt
+			}
+		}
+		return s, rest, nil
 	case formatExact:
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)) {

@@ -2,6 +2,7 @@ package sketch
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
@@ -121,6 +122,16 @@ func FuzzDecode(f *testing.F) {
 	b, _ := s.MarshalBinary()
 	f.Add(b)
 	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{formatSparse, 4, 2, 1, 3, 4, 7})
+	f.Add([]byte{formatPacked, 4, 0x21, 0xf0, 0, 0, 0, 0, 0, 0, 1, 2, 20})
+	for _, n := range []int{600, 5000} {
+		s := New(12)
+		for i := range n {
+			s.Add(hashOf(i))
+		}
+		b, _ := s.MarshalBinary()
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, _, err := Decode(b)
 		if err != nil {
@@ -156,5 +167,51 @@ func BenchmarkMerge(b *testing.B) {
 	for b.Loop() {
 		c := x.Clone()
 		_ = c.Merge(y)
+	}
+}
+
+// Registers are written in the smallest encoding, and every encoding reads
+// back to the same registers.
+func TestRegisterEncodings(t *testing.T) {
+	for _, tc := range []struct {
+		p      uint8
+		n      int
+		format byte
+	}{
+		{14, 2100, formatSparse},      // just past the exact set: few registers set
+		{14, 12_000, formatPacked},    // most registers set, small values
+		{14, 1_000_000, formatPacked}, // a few registers of 15 or more
+		{12, 600, formatSparse},
+		{4, 100_000, formatDense}, // 16 registers, many of 15 or more
+	} {
+		s := New(tc.p)
+		for i := range tc.n {
+			s.Add(hashOf(i))
+		}
+		if s.Exact() {
+			t.Fatalf("p=%d n=%d: still exact", tc.p, tc.n)
+		}
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] != tc.format {
+			t.Errorf("p=%d n=%d: format %d, want %d (%d bytes)", tc.p, tc.n, b[0], tc.format, len(b))
+		}
+		if len(b) > 2+len(s.regs) {
+			t.Errorf("p=%d n=%d: %d bytes, more than the registers", tc.p, tc.n, len(b))
+		}
+		d, rest, err := Decode(append(b, 7))
+		if err != nil || len(rest) != 1 {
+			t.Fatalf("p=%d n=%d: decode: %v, rest %x", tc.p, tc.n, err, rest)
+		}
+		if !slices.Equal(d.regs, s.regs) {
+			t.Errorf("p=%d n=%d: registers differ after a round trip", tc.p, tc.n)
+		}
+		// The plain array still reads.
+		plain := append([]byte{formatDense, tc.p}, s.regs...)
+		if d, _, err := Decode(plain); err != nil || !slices.Equal(d.regs, s.regs) {
+			t.Errorf("p=%d n=%d: dense encoding: %v", tc.p, tc.n, err)
+		}
 	}
 }

@@ -42,9 +42,11 @@ func slotPrecision(i int) uint8 {
 }
 
 const (
-	aggregateV1 = 1 // analytics' aggregate encoding this file reads
-	sketchExact = 0 // sketch encodings: sorted delta-varint hashes
-	sketchDense = 1 // one byte per register
+	aggregateV1  = 1 // analytics' aggregate encoding this file reads
+	sketchExact  = 0 // sketch encodings: sorted delta-varint hashes
+	sketchDense  = 1 // one byte per register
+	sketchSparse = 2 // non-zero registers: uvarint count, (uvarint gap, byte) each
+	sketchPacked = 3 // 4-bit registers, then the registers of 15 or more as in sparse
 )
 
 var errCorruptCell = errors.New("insights: corrupt aggregate")
@@ -92,6 +94,14 @@ func (cv *cellValue) decode(b []byte, need *[numSlots]bool) error {
 				return errCorruptCell
 			}
 			b = b[2+m:]
+		case format == sketchSparse && !need[i]:
+			b, err = skipSparse(b[2:])
+		case format == sketchPacked && !need[i]:
+			m := 1 << b[1]
+			if len(b) < 2+m/2 {
+				return errCorruptCell
+			}
+			b, err = skipSparse(b[2+m/2:])
 		default:
 			var s *sketch.Sketch
 			s, b, err = sketch.Decode(b)
@@ -175,6 +185,24 @@ func skipExact(b []byte) ([]byte, error) {
 		}
 	}
 	return b[i:], nil
+}
+
+// skipSparse steps over a list of registers: a uvarint count, then a
+// uvarint gap and a value byte each.
+func skipSparse(b []byte) ([]byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, errCorruptCell
+	}
+	b = b[k:]
+	for range n {
+		_, k := binary.Uvarint(b)
+		if k <= 0 || len(b) < k+1 {
+			return nil, errCorruptCell
+		}
+		b = b[k+1:]
+	}
+	return b, nil
 }
 
 // decodeOther reads any encoding through the analytics package.

@@ -238,3 +238,46 @@ func TestWorkersStopOnErrors(t *testing.T) {
 		t.Errorf("canceled: %v", err)
 	}
 }
+
+// FuzzCellDecode: the engine's own reader never panics, accepts what the
+// analytics package accepts, and reads the same sums and estimates.
+func FuzzCellDecode(f *testing.F) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, max := range []int{0, 5, 40} {
+		b, err := randomAggregate(rng, max, 100000).MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	all := [numSlots]bool{true, true, true, true, true}
+	some := [numSlots]bool{eSessions: true}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var cv cellValue
+		errAll := cv.decode(b, &all)
+		errSome := (&cellValue{}).decode(b, &some)
+		a, err := analytics.UnmarshalAggregate(b)
+		if err != nil {
+			return
+		}
+		if errAll != nil || errSome != nil {
+			t.Fatalf("analytics reads it, the engine does not: %v, %v", errAll, errSome)
+		}
+		var got acc
+		if err := got.add(&cv, &all); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.finish(); err != nil {
+			t.Fatal(err)
+		}
+		if got.events != a.Events || got.views != a.PageViews || got.msec != a.EngagementMsec {
+			t.Fatalf("sums %d %d %d, want %d %d %d", got.events, got.views, got.msec, a.Events, a.PageViews, a.EngagementMsec)
+		}
+		we := estimatesOf(a)
+		for i := range numSlots {
+			if got.estimate(i) != we[i] {
+				t.Fatalf("slot %d: %d, want %d", i, got.estimate(i), we[i])
+			}
+		}
+	})
+}

@@ -45,7 +45,7 @@ func BenchmarkApply(b *testing.B) {
 	}
 	now := time.Now()
 	var offset int64
-	var rows int
+	var rows, bytes int
 	b.ReportAllocs()
 	for b.Loop() {
 		ev := evs[offset%int64(len(evs))]
@@ -60,8 +60,15 @@ func BenchmarkApply(b *testing.B) {
 				b.Fatal(err)
 			}
 			rows += len(cp.Cells) + len(cp.State)
+			for _, c := range cp.Cells {
+				bytes += len(c.Value)
+			}
+			for _, kv := range cp.State {
+				bytes += len(kv.Value)
+			}
 			p.committed(now, 10*time.Minute)
 		}
 	}
 	b.ReportMetric(float64(rows)/float64(offset), "rows/event")
+	b.ReportMetric(float64(bytes)/float64(offset), "stored-bytes/event")
 }
