@@ -141,7 +141,20 @@ const aggregateVersion = 1
 
 // MarshalBinary encodes the aggregate.
 func (a *Aggregate) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 64)
+	return a.AppendBinary(make([]byte, 0, a.SizeHint()))
+}
+
+// SizeHint is about the size of the aggregate's encoding, at least.
+func (a *Aggregate) SizeHint() int {
+	n := 1 + 3*binary.MaxVarintLen64
+	for _, s := range a.sketches() {
+		n += (*s).SizeHint()
+	}
+	return n
+}
+
+// AppendBinary appends the aggregate's encoding to b.
+func (a *Aggregate) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, aggregateVersion)
 	b = binary.AppendVarint(b, a.Events)
 	b = binary.AppendVarint(b, a.PageViews)

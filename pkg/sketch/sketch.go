@@ -203,6 +203,15 @@ func tau(x float64) float64 {
 // dense sketches as one byte per register.
 func (s *Sketch) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 
+// SizeHint is about the size of the sketch's encoding: exact sets take
+// up to nine bytes a hash, registers at most one byte each.
+func (s *Sketch) SizeHint() int {
+	if s.regs != nil {
+		return 2 + len(s.regs)
+	}
+	return 2 + binary.MaxVarintLen64 + 9*len(s.exact)
+}
+
 // AppendBinary appends the encoding of s to b.
 func (s *Sketch) AppendBinary(b []byte) ([]byte, error) {
 	if s.regs != nil {

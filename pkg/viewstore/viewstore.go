@@ -108,6 +108,8 @@ type Namespace string
 // Store is the whole port.
 type Store interface {
 	// Commit writes a checkpoint atomically: all of it or none of it.
+	// The store does not keep the checkpoint's slices after it returns
+	// (the projection reuses their memory).
 	Commit(ctx context.Context, ns Namespace, cp Checkpoint) error
 	// LoadPartition returns the partition's progress (zero when never
 	// committed) and its state entries.

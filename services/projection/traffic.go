@@ -119,6 +119,9 @@ type partition struct {
 	// way. Past maxWritten buckets it gives up and loads as usual.
 	fresh   bool
 	written map[bucketKey]struct{}
+
+	// slab holds the encoded cells of the last checkpoint.
+	slab []byte
 }
 
 // maxWritten bounds the buckets a fresh partition remembers.
@@ -391,14 +394,26 @@ func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*cellState,
 func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
 	cp := viewstore.Checkpoint{Progress: p.progress}
 	cp.Cells = make([]viewstore.Cell, 0, len(p.dirtyCells))
+	// Encode every cell into one slab, sized first, reused from the last
+	// checkpoint (whose commit is over: the stores copy what they write).
+	size := 0
+	for k := range p.dirtyCells {
+		size += p.cells[k].agg.SizeHint()
+	}
+	slab := p.slab[:0]
+	if cap(slab) < size {
+		slab = make([]byte, 0, size+size/4)
+	}
 	for k := range p.dirtyCells {
 		cs := p.cells[k]
-		v, err := cs.agg.MarshalBinary()
-		if err != nil {
+		start := len(slab)
+		var err error
+		if slab, err = cs.agg.AppendBinary(slab); err != nil {
 			return cp, err
 		}
-		cp.Cells = append(cp.Cells, viewstore.Cell{Property: k.property, Grain: k.grain, Bucket: k.bucket, Dims: k.dims, Partition: p.id, Value: v, Offset: cs.offset})
+		cp.Cells = append(cp.Cells, viewstore.Cell{Property: k.property, Grain: k.grain, Bucket: k.bucket, Dims: k.dims, Partition: p.id, Value: slab[start:len(slab):len(slab)], Offset: cs.offset})
 	}
+	p.slab = slab
 	p.prune()
 	cp.State = make([]viewstore.KV, 0, len(p.dirtyState))
 	for key := range p.dirtyState {
