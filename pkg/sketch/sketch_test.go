@@ -1,6 +1,7 @@
 package sketch
 
 import (
+	"encoding/binary"
 	"math"
 	"slices"
 	"testing"
@@ -213,5 +214,37 @@ func TestRegisterEncodings(t *testing.T) {
 		if d, _, err := Decode(plain); err != nil || !slices.Equal(d.regs, s.regs) {
 			t.Errorf("p=%d n=%d: dense encoding: %v", tc.p, tc.n, err)
 		}
+	}
+}
+
+// Exact sets are written as sorted 8-byte hashes; the older gap encoding
+// still reads to the same set.
+func TestExactEncodings(t *testing.T) {
+	s := New(12)
+	for i := range 300 {
+		s.Add(hashOf(i))
+	}
+	b, err := s.MarshalBinary()
+	if err != nil || b[0] != formatSorted {
+		t.Fatalf("format %d, %v", b[0], err)
+	}
+	gaps := []byte{formatExact, 12}
+	gaps = binary.AppendUvarint(gaps, uint64(len(s.exact)))
+	var prev uint64
+	for _, h := range s.exact {
+		gaps = binary.AppendUvarint(gaps, h-prev)
+		prev = h
+	}
+	for name, enc := range map[string][]byte{"sorted": b, "gaps": gaps} {
+		d, rest, err := Decode(enc)
+		if err != nil || len(rest) != 0 || !slices.Equal(d.exact, s.exact) {
+			t.Errorf("%s: %v, rest %d", name, err, len(rest))
+		}
+	}
+	// Unsorted or repeated hashes are corrupt.
+	bad := slices.Clone(b)
+	copy(bad[len(bad)-8:], bad[len(bad)-16:len(bad)-8])
+	if _, _, err := Decode(bad); err == nil {
+		t.Error("a repeated hash was accepted")
 	}
 }

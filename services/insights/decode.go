@@ -47,6 +47,7 @@ const (
 	sketchDense  = 1 // one byte per register
 	sketchSparse = 2 // non-zero registers: uvarint count, (uvarint gap, byte) each
 	sketchPacked = 3 // 4-bit registers, then the registers of 15 or more as in sparse
+	sketchSorted = 4 // uvarint count, then sorted hashes, 8 bytes little-endian each
 )
 
 var errCorruptCell = errors.New("insights: corrupt aggregate")
@@ -88,6 +89,8 @@ func (cv *cellValue) decode(b []byte, need *[numSlots]bool) error {
 			cv.hashes[i], b, err = appendExact(cv.hashes[i], b[2:])
 		case format == sketchExact:
 			b, err = skipExact(b[2:])
+		case format == sketchSorted:
+			cv.hashes[i], b, err = readSorted(cv.hashes[i], b[2:], need[i])
 		case format == sketchDense && !need[i]:
 			m := 1 << b[1]
 			if len(b) < 2+m {
@@ -185,6 +188,30 @@ func skipExact(b []byte) ([]byte, error) {
 		}
 	}
 	return b[i:], nil
+}
+
+// readSorted appends the hashes of a sorted exact set to hs (when keep is
+// set) and returns the bytes after it.
+func readSorted(hs []uint64, b []byte, keep bool) ([]uint64, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k)/8 {
+		return hs, nil, errCorruptCell
+	}
+	b = b[k:]
+	body, rest := b[:8*n], b[8*n:]
+	if !keep {
+		return hs, rest, nil
+	}
+	var prev uint64
+	for i := 0; i < len(body); i += 8 {
+		h := binary.LittleEndian.Uint64(body[i:])
+		if i > 0 && h <= prev {
+			return hs, nil, errCorruptCell
+		}
+		hs = append(hs, h)
+		prev = h
+	}
+	return hs, rest, nil
 }
 
 // skipSparse steps over a list of registers: a uvarint count, then a
