@@ -99,13 +99,15 @@ type partition struct {
 	id       int32
 	progress viewstore.Progress
 
-	seen     map[string]seenAt   // property, client, event id -> first sighting
-	sessions map[string]*session // property \x1f client -> current session
+	seen     *dedupe     // event key -> first sighting
+	sessions *sessionLog // property \x1f client -> current session
+	// segStart is the offset of the first record applied since the last
+	// checkpoint (-1: none), which names the state segments it writes.
+	segStart int64
 
 	cells      map[cellKey]*cellState
 	loaded     map[bucketKey]int64 // bucket -> last touch (Unix s, wall clock)
 	dirtyCells map[cellKey]struct{}
-	dirtyState map[string]struct{} // state keys to write or delete
 	watermarks map[string]time.Time
 	pending    int // records applied since the last checkpoint
 
@@ -132,45 +134,29 @@ func newPartition(id int32, rules Rules, progress viewstore.Progress, state []vi
 		rules:      rules,
 		id:         id,
 		progress:   progress,
-		seen:       make(map[string]seenAt),
-		sessions:   make(map[string]*session),
+		seen:       newDedupe(),
+		sessions:   newSessionLog(),
+		segStart:   -1,
 		cells:      make(map[cellKey]*cellState),
 		loaded:     make(map[bucketKey]int64),
 		dirtyCells: make(map[cellKey]struct{}),
-		dirtyState: make(map[string]struct{}),
 		watermarks: make(map[string]time.Time),
 	}
 	p.progress.Partition = id
 	if progress.Applied == 0 { // no committed event, so no committed cell
 		p.fresh, p.written = true, make(map[bucketKey]struct{})
 	}
-	for _, kv := range state {
-		switch {
-		case len(kv.Key) > 2 && kv.Key[:2] == seenPrefix:
-			v, n := binary.Varint(kv.Value)
-			if n <= 0 {
-				return nil, errors.New("projection: corrupt dedupe entry")
-			}
-			at := seenAt{recv: v, offset: -1}
-			if o, m := binary.Varint(kv.Value[n:]); m > 0 {
-				at.offset = o
-			}
-			p.seen[kv.Key[2:]] = at
-		case len(kv.Key) > 2 && kv.Key[:2] == sessionPrefix:
-			s, err := decodeSession(kv.Value)
-			if err != nil {
-				return nil, err
-			}
-			p.sessions[kv.Key[2:]] = s
+	rest, err := p.sessions.load(state)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range rest {
+		if _, err := p.seen.load(kv); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
 }
-
-const (
-	seenPrefix    = "e/"
-	sessionPrefix = "s/"
-)
 
 // cellLoader reads every stored cell of one bucket.
 type cellLoader func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error
@@ -191,13 +177,15 @@ func (p *partition) apply(ev *eventv1.Event, offset int64, load cellLoader, now 
 	// re-applied after a commit that stored the dedupe entry but not the
 	// progress. Cells and sessions skip what they already hold; the
 	// counters, committed with the progress, count it again.
-	seenKey := ev.PropertyId + "\x1f" + ev.ClientId + "\x1f" + ev.EventId
-	if t, ok := p.seen[seenKey]; ok && t.offset != offset && recvS-t.recv <= int64(p.rules.DedupeWindow/time.Second) {
+	if p.segStart < 0 {
+		p.segStart = offset
+	}
+	seenKey := eventKeyOf(ev.PropertyId, ev.ClientId, ev.EventId)
+	if t, ok := p.seen.lookup(seenKey); ok && t.offset != offset && recvS-t.recv <= int64(p.rules.DedupeWindow/time.Second) {
 		p.progress.Duplicates++
 		return false, nil
 	}
-	p.seen[seenKey] = seenAt{recv: recvS, offset: offset}
-	p.dirtyState[seenPrefix+seenKey] = struct{}{}
+	p.seen.record(seenKey, seenAt{recv: recvS, offset: offset})
 	if p.rules.ExcludeBots && ev.GetDevice().GetCategory() == "bot" {
 		p.progress.Excluded++
 		return false, nil
@@ -320,7 +308,7 @@ func mod(a, b int64) int64 {
 func (p *partition) sessionFor(ev *eventv1.Event, recvS, offset int64) *session {
 	key := ev.PropertyId + "\x1f" + ev.ClientId
 	evTime := ev.GetEventTime().AsTime().Unix()
-	s := p.sessions[key]
+	s := p.sessions.get(key)
 	fresh := false
 	switch {
 	case s == nil:
@@ -347,13 +335,15 @@ func (p *partition) sessionFor(ev *eventv1.Event, recvS, offset int64) *session 
 			ns.source, ns.medium = "(direct)", "(none)"
 		}
 		s = ns
-		p.sessions[key] = s
+		p.sessions.put(key, s)
 	}
 	if evTime > s.lastEvent {
 		s.lastEvent = evTime
 	}
-	s.lastRecv = recvS
-	p.dirtyState[sessionPrefix+key] = struct{}{}
+	// The newest receive time, not the last: a late record must not make a
+	// live session look older than an earlier stored version of it.
+	s.lastRecv = max(s.lastRecv, recvS)
+	p.sessions.touch(key)
 	return s
 }
 
@@ -415,25 +405,12 @@ func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
 	}
 	p.slab = slab
 	p.prune()
-	cp.State = make([]viewstore.KV, 0, len(p.dirtyState))
-	for key := range p.dirtyState {
-		kv := viewstore.KV{Key: key}
-		switch key[:2] {
-		case seenPrefix:
-			if t, ok := p.seen[key[2:]]; ok {
-				kv.Value = binary.AppendVarint(binary.AppendVarint(nil, t.recv), t.offset)
-			} else {
-				kv.Delete = true
-			}
-		case sessionPrefix:
-			if s, ok := p.sessions[key[2:]]; ok {
-				kv.Value = encodeSession(s)
-			} else {
-				kv.Delete = true
-			}
-		}
-		cp.State = append(cp.State, kv)
+	seg := p.segStart
+	if seg < 0 {
+		seg = p.progress.Next
 	}
+	cp.State = p.seen.checkpoint(seg, nil)
+	cp.State = p.sessions.checkpoint(seg, cp.State)
 	for prop, t := range p.watermarks {
 		cp.Watermarks = append(cp.Watermarks, viewstore.Watermark{Property: prop, Partition: p.id, Time: t, Offset: p.progress.Next})
 	}
@@ -445,20 +422,8 @@ func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
 // function of the log alone.
 func (p *partition) prune() {
 	wm := p.progress.Watermark.Unix()
-	dedupe := int64(p.rules.DedupeWindow / time.Second)
-	for id, t := range p.seen {
-		if wm-t.recv > dedupe {
-			delete(p.seen, id)
-			p.dirtyState[seenPrefix+id] = struct{}{}
-		}
-	}
-	keep := int64(p.rules.SessionRetention / time.Second)
-	for k, s := range p.sessions {
-		if wm-s.lastRecv > keep {
-			delete(p.sessions, k)
-			p.dirtyState[sessionPrefix+k] = struct{}{}
-		}
-	}
+	p.seen.prune(wm, int64(p.rules.DedupeWindow/time.Second))
+	p.sessions.prune(wm, int64(p.rules.SessionRetention/time.Second))
 }
 
 // committed clears the change sets after a successful commit and evicts
@@ -473,7 +438,9 @@ func (p *partition) committed(now time.Time, idle time.Duration) {
 		}
 	}
 	clear(p.dirtyCells)
-	clear(p.dirtyState)
+	p.seen.committed()
+	p.sessions.committed()
+	p.segStart = -1
 	clear(p.watermarks)
 	p.pending = 0
 	cut := now.Add(-idle).Unix()

@@ -288,18 +288,32 @@ func TestPruneForgetsOnlyWhatCannotMatter(t *testing.T) {
 	p, _ := newPartition(0, rules, viewstore.Progress{}, nil)
 	_, _ = p.apply(ev("old", "c1", "page_view"), 0, noStoredCells, time.Now())
 	_, _ = p.apply(ev("new", "c2", "page_view", at(25*time.Hour)), 1, noStoredCells, time.Now())
+	p.progress.Next = 2
 	cp, err := p.checkpoint()
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleted := map[string]bool{}
-	for _, kv := range cp.State {
-		if kv.Delete {
-			deleted[kv.Key] = true
+	// The session idle for 25 hours is gone, the other kept.
+	if p.sessions.get("p1\x1fc1") != nil || p.sessions.get("p1\x1fc2") == nil {
+		t.Fatalf("sessions after prune: c1 %v, c2 %v", p.sessions.get("p1\x1fc1"), p.sessions.get("p1\x1fc2"))
+	}
+	// From the stored state: the old id is past the dedupe window, the
+	// new one is not.
+	q, err := newPartition(0, rules, cp.Progress, cp.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, client string
+		counted    bool
+	}{{"old", "c1", true}, {"new", "c2", false}} {
+		counted, err := q.apply(ev(tc.id, tc.client, "page_view", at(25*time.Hour+time.Minute)), 5, noStoredCells, time.Now())
+		if err != nil || counted != tc.counted {
+			t.Errorf("%s again: counted %v (%v), want %v", tc.id, counted, err, tc.counted)
 		}
 	}
-	if !deleted[seenPrefix+"p1\x1fc1\x1fold"] || deleted[seenPrefix+"p1\x1fc2\x1fnew"] || !deleted[sessionPrefix+"p1\x1fc1"] || deleted[sessionPrefix+"p1\x1fc2"] {
-		t.Fatalf("deleted %v", deleted)
+	if q.sessions.get("p1\x1fc1") != nil && q.sessions.get("p1\x1fc1").number != 1 {
+		t.Errorf("a pruned session came back: %+v", q.sessions.get("p1\x1fc1"))
 	}
 }
 
@@ -398,7 +412,7 @@ func TestStateAheadOfProgress(t *testing.T) {
 	if got, want := summary(all), "events=2 views=2 users=1 active=1 new=0 sessions=1 engaged=1"; got != want {
 		t.Fatalf("%s, want %s", got, want)
 	}
-	if s := q.sessions["p1\x1fc1"]; s == nil || s.pageViews != 2 {
+	if s := q.sessions.get("p1\x1fc1"); s == nil || s.pageViews != 2 {
 		t.Fatalf("session counted a re-applied record twice: %+v", s)
 	}
 }
