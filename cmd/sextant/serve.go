@@ -277,11 +277,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
 	}
 	if collectH != nil {
+		mount := func(o ...connect.HandlerOption) (string, http.Handler) {
+			return collectv1connect.NewCollectServiceHandler(collectH, o...)
+		}
+		if gw, ok := collectH.(*gateway.Gateway); ok {
+			mount = gw.MountCollect // batches pass through as bytes
+		}
 		services = append(services, server.Service{
-			Name: collectv1connect.CollectServiceName,
-			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
-				return collectv1connect.NewCollectServiceHandler(collectH, o...)
-			},
+			Name:  collectv1connect.CollectServiceName,
+			Mount: mount,
 			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 				return collectv1.RegisterCollectServiceHandler(ctx, mux, conn)
 			},

@@ -65,12 +65,13 @@ type Config struct {
 
 // Gateway forwards the three APIs to their backends.
 type Gateway struct {
-	cfg        Config
-	collect    collectv1.CollectServiceClient
-	insights   insightsv1.InsightsServiceClient
-	projection projectionv1.ProjectionServiceClient
-	conns      []*grpc.ClientConn
-	limiter    *ratelimit.Limiter
+	cfg         Config
+	collect     collectv1.CollectServiceClient
+	collectConn *grpc.ClientConn // collect's, for batches forwarded as bytes
+	insights    insightsv1.InsightsServiceClient
+	projection  projectionv1.ProjectionServiceClient
+	conns       []*grpc.ClientConn
+	limiter     *ratelimit.Limiter
 }
 
 var (
@@ -151,7 +152,9 @@ func New(cfg Config) (*Gateway, error) {
 		service string
 		set     func(*grpc.ClientConn)
 	}{
-		{cfg.Collect, collectv1connect.CollectServiceName, func(c *grpc.ClientConn) { g.collect = collectv1.NewCollectServiceClient(c) }},
+		{cfg.Collect, collectv1connect.CollectServiceName, func(c *grpc.ClientConn) {
+			g.collect, g.collectConn = collectv1.NewCollectServiceClient(c), c
+		}},
 		{cfg.Insights, insightsv1connect.InsightsServiceName, func(c *grpc.ClientConn) { g.insights = insightsv1.NewInsightsServiceClient(c) }},
 		{cfg.Projection, projectionv1connect.ProjectionServiceName, func(c *grpc.ClientConn) {
 			g.projection = projectionv1.NewProjectionServiceClient(c)
@@ -226,17 +229,26 @@ func (g *Gateway) prepare(ctx context.Context, req *collectv1.CollectRequest) er
 	if err != nil {
 		return err
 	}
-	if n := len(req.Events); n > 0 {
-		if wait, ok := g.limiter.Take(pid, n, time.Now()); !ok {
-			e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))
-			e.RetryAfter = wait
-			return e
-		}
+	if err := g.take(pid, len(req.Events)); err != nil {
+		return err
 	}
 	for _, ev := range req.Events {
 		if ev.GetEventId() == "" {
 			ev.EventId = newEventID()
 		}
+	}
+	return nil
+}
+
+// take takes n events from the property's rate limit.
+func (g *Gateway) take(pid string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	if wait, ok := g.limiter.Take(pid, n, time.Now()); !ok {
+		e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))
+		e.RetryAfter = wait
+		return e
 	}
 	return nil
 }
@@ -251,14 +263,18 @@ func (g *Gateway) forwardCollect(ctx context.Context, h clientinfo.Headers, peer
 	if err := g.prepare(ctx, req); err != nil {
 		return nil, err
 	}
-	// gRPC retries a call that never reached a backend; a batch whose
-	// backend died while appending it is retried here, on another copy.
-	// Both are safe: every event has its id, and projections drop
-	// duplicates by id.
 	octx := g.outgoing(ctx, h, peer)
+	return g.retryCollect(ctx, func() (*collectv1.CollectResponse, error) { return g.collect.Collect(octx, req) })
+}
+
+// retryCollect calls collect until it answers, at most collectAttempts
+// times. gRPC retries a call that never reached a backend; a batch whose
+// backend died while appending it is retried here, on another copy. Both
+// are safe: every event has its id, and projections drop duplicates by id.
+func (g *Gateway) retryCollect(ctx context.Context, call func() (*collectv1.CollectResponse, error)) (*collectv1.CollectResponse, error) {
 	backoff := 25 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		resp, err := g.collect.Collect(octx, req)
+		resp, err := call()
 		g.count(collectv1connect.CollectServiceName, err)
 		if err == nil {
 			return resp, nil
