@@ -73,7 +73,7 @@ func BenchmarkApply(b *testing.B) {
 			for _, kv := range cp.State {
 				bytes += len(kv.Value)
 			}
-			p.committed(now, 10*time.Minute)
+			p.committed(now, 10*time.Minute, 0)
 		}
 	}
 	b.ReportMetric(float64(rows)/float64(offset), "rows/event")

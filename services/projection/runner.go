@@ -57,6 +57,10 @@ type Config struct {
 	ReadBatch int
 	// IdleBucket evicts in-memory buckets untouched for this long.
 	IdleBucket time.Duration
+	// CellBytes bounds the memory of one partition's cells (about: their
+	// encoded size); past it the buckets touched longest ago are evicted
+	// after a commit. Default 128 MiB.
+	CellBytes int
 	// Start gives the first offset of partitions never committed (a
 	// replay from a time or from offsets); others start at 0.
 	Start map[int32]int64
@@ -89,6 +93,9 @@ func (c *Config) Defaults() {
 	}
 	if c.IdleBucket <= 0 {
 		c.IdleBucket = 10 * time.Minute
+	}
+	if c.CellBytes <= 0 {
+		c.CellBytes = 128 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -290,7 +297,7 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 		return fmt.Errorf("commit partition %d: %w", part.id, err)
 	}
 	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
-	part.committed(time.Now(), p.cfg.IdleBucket)
+	part.committed(time.Now(), p.cfg.IdleBucket, p.cfg.CellBytes)
 	p.setLive(part.progress)
 	// The log-side offset is informational (lag tools); the authoritative
 	// offset was committed with the state above.

@@ -1,8 +1,10 @@
 package projection
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -61,6 +63,7 @@ type cellKey struct {
 type cellState struct {
 	agg    *analytics.Aggregate
 	offset int64
+	size   int // bytes, as of the last checkpoint or load (SizeHint)
 }
 
 type bucketKey struct {
@@ -124,6 +127,11 @@ type partition struct {
 
 	// slab holds the encoded cells of the last checkpoint.
 	slab []byte
+
+	// bytes is the size of the cells in memory, bucketBytes per bucket,
+	// as of the last checkpoint: what the memory budget evicts by.
+	bytes       int
+	bucketBytes map[bucketKey]int
 }
 
 // maxWritten bounds the buckets a fresh partition remembers.
@@ -131,16 +139,17 @@ const maxWritten = 1 << 20
 
 func newPartition(id int32, rules Rules, progress viewstore.Progress, state []viewstore.KV) (*partition, error) {
 	p := &partition{
-		rules:      rules,
-		id:         id,
-		progress:   progress,
-		seen:       newDedupe(),
-		sessions:   newSessionLog(),
-		segStart:   -1,
-		cells:      make(map[cellKey]*cellState),
-		loaded:     make(map[bucketKey]int64),
-		dirtyCells: make(map[cellKey]struct{}),
-		watermarks: make(map[string]time.Time),
+		rules:       rules,
+		id:          id,
+		progress:    progress,
+		seen:        newDedupe(),
+		sessions:    newSessionLog(),
+		segStart:    -1,
+		bucketBytes: make(map[bucketKey]int),
+		cells:       make(map[cellKey]*cellState),
+		loaded:      make(map[bucketKey]int64),
+		dirtyCells:  make(map[cellKey]struct{}),
+		watermarks:  make(map[string]time.Time),
 	}
 	p.progress.Partition = id
 	if progress.Applied == 0 { // no committed event, so no committed cell
@@ -362,7 +371,9 @@ func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*cellState,
 			if err != nil {
 				return err
 			}
-			p.cells[cellKey{c.Property, c.Grain, c.Bucket, c.Dims}] = &cellState{agg: agg, offset: c.Offset}
+			p.cells[cellKey{c.Property, c.Grain, c.Bucket, c.Dims}] = &cellState{agg: agg, offset: c.Offset, size: len(c.Value)}
+			p.bytes += len(c.Value)
+			p.bucketBytes[bk] += len(c.Value)
 			return nil
 		})
 		if err != nil {
@@ -388,7 +399,12 @@ func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
 	// checkpoint (whose commit is over: the stores copy what they write).
 	size := 0
 	for k := range p.dirtyCells {
-		size += p.cells[k].agg.SizeHint()
+		cs := p.cells[k]
+		n := cs.agg.SizeHint()
+		size += n
+		p.bytes += n - cs.size
+		p.bucketBytes[bucketKey{k.property, k.grain, k.bucket}] += n - cs.size
+		cs.size = n
 	}
 	slab := p.slab[:0]
 	if cap(slab) < size {
@@ -427,8 +443,11 @@ func (p *partition) prune() {
 }
 
 // committed clears the change sets after a successful commit and evicts
-// buckets untouched for idle, whose cells are all stored.
-func (p *partition) committed(now time.Time, idle time.Duration) {
+// buckets untouched for idle, whose cells are all stored, and then, while
+// the cells take more than budget bytes (0: no budget), the buckets touched
+// longest ago, down to three quarters of it. An evicted bucket is read
+// from the store again when an event needs it.
+func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 	if p.fresh {
 		for k := range p.dirtyCells {
 			p.written[bucketKey{k.property, k.grain, k.bucket}] = struct{}{}
@@ -447,7 +466,25 @@ func (p *partition) committed(now time.Time, idle time.Duration) {
 	evict := false
 	for bk, t := range p.loaded {
 		if t < cut {
-			delete(p.loaded, bk)
+			p.evictBucket(bk)
+			evict = true
+		}
+	}
+	if budget > 0 && p.bytes > budget {
+		type touched struct {
+			bk bucketKey
+			at int64
+		}
+		order := make([]touched, 0, len(p.loaded))
+		for bk, t := range p.loaded {
+			order = append(order, touched{bk, t})
+		}
+		slices.SortFunc(order, func(a, b touched) int { return cmp.Compare(a.at, b.at) })
+		for _, o := range order {
+			if p.bytes <= budget/4*3 {
+				break
+			}
+			p.evictBucket(o.bk)
 			evict = true
 		}
 	}
@@ -458,6 +495,14 @@ func (p *partition) committed(now time.Time, idle time.Duration) {
 			}
 		}
 	}
+}
+
+// evictBucket forgets that a bucket is in memory; committed then drops its
+// cells.
+func (p *partition) evictBucket(bk bucketKey) {
+	delete(p.loaded, bk)
+	p.bytes -= p.bucketBytes[bk]
+	delete(p.bucketBytes, bk)
 }
 
 func encodeSession(s *session) []byte {

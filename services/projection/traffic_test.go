@@ -512,7 +512,7 @@ func TestFreshPartitionSkipsLoads(t *testing.T) {
 			if _, err := p.checkpoint(); err != nil {
 				t.Fatal(err)
 			}
-			p.committed(now.Add(time.Hour), time.Minute) // evicts every bucket
+			p.committed(now.Add(time.Hour), time.Minute, 0) // evicts every bucket
 			loads = 0
 			if _, err := p.apply(ev("b", "c1", "page_view"), tc.progress.Next+1, load, now.Add(time.Hour)); err != nil {
 				t.Fatal(err)
@@ -521,5 +521,93 @@ func TestFreshPartitionSkipsLoads(t *testing.T) {
 				t.Errorf("after eviction: %d loads, want %d", loads, tc.again)
 			}
 		})
+	}
+}
+
+// Past the memory budget, committed evicts the buckets touched longest ago
+// until the cells take three quarters of it; what it keeps, and what an
+// evicted bucket reads back from the store, add up to the same totals.
+func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
+	p, _ := newPartition(0, DefaultRules(), viewstore.Progress{Next: 1, Applied: 1}, nil)
+	stored := map[bucketKey][]viewstore.Cell{}
+	loads := 0
+	load := func(prop string, g viewstore.Grain, b int64, fn func(viewstore.Cell) error) error {
+		loads++
+		for _, c := range stored[bucketKey{prop, g, b}] {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	commit := func(now time.Time, budget int) {
+		cp, err := p.checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cp.Cells {
+			c.Value = append([]byte(nil), c.Value...)
+			bk := bucketKey{c.Property, c.Grain, c.Bucket}
+			cells := stored[bk][:0:0]
+			for _, o := range stored[bk] {
+				if o.Dims != c.Dims {
+					cells = append(cells, o)
+				}
+			}
+			stored[bk] = append(cells, c)
+		}
+		p.committed(now, time.Hour, budget)
+	}
+	now := time.Now()
+	// Ten hours, touched in order: hour 9 is the newest.
+	for h := range 10 {
+		for i := range 20 {
+			e := ev(fmt.Sprintf("%d-%d", h, i), fmt.Sprintf("c%d", i), "page_view", at(time.Duration(h)*time.Hour))
+			if _, err := p.apply(e, int64(h*100+i+1), load, now.Add(time.Duration(h)*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commit(now.Add(time.Minute), 0)
+	all := p.bytes
+	if all <= 0 || len(p.bucketBytes) == 0 {
+		t.Fatalf("bytes %d over %d buckets", all, len(p.bucketBytes))
+	}
+	budget := all / 2
+	commit(now.Add(time.Minute), budget)
+	if p.bytes > budget/4*3 || p.bytes <= 0 {
+		t.Fatalf("after eviction %d bytes, budget %d", p.bytes, budget)
+	}
+	sum := 0
+	for _, n := range p.bucketBytes {
+		sum += n
+	}
+	if sum != p.bytes {
+		t.Errorf("bucket bytes add up to %d, total %d", sum, p.bytes)
+	}
+	newest := bucketKey{"p1", viewstore.Hour.WithRollup(uint8(analytics.RollupTotal)), t0.Unix() + 9*3600}
+	oldest := bucketKey{"p1", viewstore.Hour.WithRollup(uint8(analytics.RollupTotal)), t0.Unix()}
+	if _, ok := p.loaded[newest]; !ok {
+		t.Error("the newest bucket was evicted")
+	}
+	if _, ok := p.loaded[oldest]; ok {
+		t.Error("the oldest bucket was kept")
+	}
+	// An event of the evicted hour reads its cells back and adds to them.
+	loads = 0
+	if _, err := p.apply(ev("late", "c99", "page_view", at(time.Minute)), 5000, load, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if loads == 0 {
+		t.Error("the evicted bucket was not read back")
+	}
+	var hour0 int64
+	for k, cs := range p.cells {
+		if k.grain == viewstore.Hour && k.bucket == t0.Unix() {
+			hour0 += cs.agg.Events
+		}
+	}
+	if hour0 != 21 {
+		t.Errorf("hour 0 after reload: %d events in memory, want 21", hour0)
 	}
 }
