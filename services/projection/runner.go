@@ -59,7 +59,7 @@ type Config struct {
 	IdleBucket time.Duration
 	// CellBytes bounds the memory of one partition's cells (about: their
 	// encoded size); past it the buckets touched longest ago are evicted
-	// after a commit. Default 128 MiB.
+	// after a commit. Default 64 MiB.
 	CellBytes int
 	// Start gives the first offset of partitions never committed (a
 	// replay from a time or from offsets); others start at 0.
@@ -95,7 +95,7 @@ func (c *Config) Defaults() {
 		c.IdleBucket = 10 * time.Minute
 	}
 	if c.CellBytes <= 0 {
-		c.CellBytes = 128 << 20
+		c.CellBytes = 64 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

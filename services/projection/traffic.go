@@ -48,6 +48,16 @@ var grains = [...]struct {
 	{viewstore.Hour, analytics.HourRollups},
 }
 
+// MinuteHorizon is how late an event may arrive (receive time minus event
+// time, in seconds) and still be counted in minute cells. Minute cells are
+// the realtime view; an event sent hours after it happened (an SDK's
+// offline queue, an import) is counted in the hour cells only, as GA4 adds
+// late events to its daily tables but not to realtime. Without it, such
+// events, spread thinly over past minutes, made most of a backfill's or
+// replay's cells and store rows. It depends on the event alone, so replays
+// reproduce it.
+const MinuteHorizon = 3600
+
 // totalDims is the tuple of the total rollup's cells: every place empty.
 var totalDims = analytics.Tuple{}.Encode()
 
@@ -133,6 +143,11 @@ type partition struct {
 	bytes       int
 	bucketBytes map[bucketKey]int
 }
+
+// cellOverhead is what a cell costs in memory besides its sketches' data:
+// the map entry, its key's strings, the aggregate and five sketch headers
+// (measured: ~800 bytes of heap for a cell whose encoding is ~250 bytes).
+const cellOverhead = 512
 
 // maxWritten bounds the buckets a fresh partition remembers.
 const maxWritten = 1 << 20
@@ -249,6 +264,9 @@ func (p *partition) apply(ev *eventv1.Event, offset int64, load cellLoader, now 
 	}
 
 	for _, gr := range grains {
+		if gr.grain == viewstore.Minute && recvS-evTime > MinuteHorizon {
+			continue // backfilled: hour cells only
+		}
 		w := gr.grain.Seconds()
 		bucket := evTime - mod(evTime, w)
 		for _, id := range gr.rollups {
@@ -371,9 +389,10 @@ func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*cellState,
 			if err != nil {
 				return err
 			}
-			p.cells[cellKey{c.Property, c.Grain, c.Bucket, c.Dims}] = &cellState{agg: agg, offset: c.Offset, size: len(c.Value)}
-			p.bytes += len(c.Value)
-			p.bucketBytes[bk] += len(c.Value)
+			n := len(c.Value) + cellOverhead
+			p.cells[cellKey{c.Property, c.Grain, c.Bucket, c.Dims}] = &cellState{agg: agg, offset: c.Offset, size: n}
+			p.bytes += n
+			p.bucketBytes[bk] += n
 			return nil
 		})
 		if err != nil {
@@ -402,6 +421,7 @@ func (p *partition) checkpoint() (viewstore.Checkpoint, error) {
 		cs := p.cells[k]
 		n := cs.agg.SizeHint()
 		size += n
+		n += cellOverhead
 		p.bytes += n - cs.size
 		p.bucketBytes[bucketKey{k.property, k.grain, k.bucket}] += n - cs.size
 		cs.size = n

@@ -611,3 +611,30 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 		t.Errorf("hour 0 after reload: %d events in memory, want 21", hour0)
 	}
 }
+
+// An event that arrives more than MinuteHorizon after it happened is
+// counted in hour cells only.
+func TestBackfillSkipsMinuteCells(t *testing.T) {
+	p, _ := newPartition(0, DefaultRules(), viewstore.Progress{}, nil)
+	late := ev("late", "c1", "page_view", received(MinuteHorizon*time.Second+time.Second))
+	onTime := ev("ontime", "c2", "page_view", received(MinuteHorizon*time.Second))
+	for i, e := range []*eventv1.Event{late, onTime} {
+		if _, err := p.apply(e, int64(i), noStoredCells, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var minute, hour int64
+	for k, cs := range p.cells {
+		if k.grain.Rollup() != uint8(analytics.RollupTotal) {
+			continue
+		}
+		if k.grain.Time() == viewstore.Minute {
+			minute += cs.agg.Events
+		} else {
+			hour += cs.agg.Events
+		}
+	}
+	if minute != 1 || hour != 2 {
+		t.Errorf("minute cells count %d events, hour cells %d; want 1 and 2", minute, hour)
+	}
+}
