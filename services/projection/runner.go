@@ -174,6 +174,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 		return p.store.ScanCells(ctx, p.ns, property, g, bucket, bucket+1, fn)
 	}
 	lastFlush, lastLag := time.Now(), time.Time{}
+	behind := int64(0) // records between the partition's end and its next offset, as of the last check
 	interval := p.cfg.FlushInterval
 	ev := &eventv1.Event{}
 	partLabel := strconv.Itoa(int(id))
@@ -226,7 +227,8 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 		}
 		if now.Sub(lastLag) >= time.Second {
 			if end, err := p.log.EndOffset(ctx, id); err == nil {
-				lag.Set(float64(max(0, end-part.progress.Next)))
+				behind = max(0, end-part.progress.Next)
+				lag.Set(float64(behind))
 			}
 			lastLag = now
 		}
@@ -237,7 +239,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			}
 			lastFlush = time.Now()
 			took := lastFlush.Sub(began)
-			interval = p.flushInterval(len(recs) == p.cfg.ReadBatch, took)
+			interval = p.flushInterval(behind > lagRecords && len(recs) == p.cfg.ReadBatch, took)
 		}
 	}
 }
@@ -313,9 +315,9 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 // busy store gets fewer, larger commits instead of falling further behind:
 // every commit rewrites each cell it touches whole, and a cell touched by
 // many events (a busy hour's totals) costs the same to write for one
-// event as for thousands. Behind the head (a full read batch: catching up
-// or replaying), nobody waits for the next event, so checkpoints come
-// every lagFlush or MaxPending records.
+// event as for thousands. Far behind the head (catching up or replaying),
+// nobody waits for the next event, so checkpoints come every lagFlush or
+// MaxPending records.
 func (p *Projector) flushInterval(behind bool, lastCommit time.Duration) time.Duration {
 	if behind {
 		return max(p.cfg.FlushInterval, lagFlush)
@@ -324,8 +326,11 @@ func (p *Projector) flushInterval(behind bool, lastCommit time.Duration) time.Du
 }
 
 const (
-	// lagFlush is the checkpoint interval of a partition behind the head.
-	lagFlush = 2 * time.Second
+	// lagFlush is the checkpoint interval of a partition behind the head:
+	// more than lagRecords records behind (at the last check, once a
+	// second) and reading full batches.
+	lagFlush   = 2 * time.Second
+	lagRecords = 20_000
 	// maxLiveFlush bounds the stretched interval at the head, for
 	// freshness.
 	maxLiveFlush = 500 * time.Millisecond
