@@ -142,6 +142,7 @@ type partition struct {
 	// as of the last checkpoint: what the memory budget evicts by.
 	bytes       int
 	bucketBytes map[bucketKey]int
+	lastCommit  int64 // Unix seconds of the last commit
 }
 
 // cellOverhead is what a cell costs in memory besides its sketches' data:
@@ -465,8 +466,9 @@ func (p *partition) prune() {
 // committed clears the change sets after a successful commit and evicts
 // buckets untouched for idle, whose cells are all stored, and then, while
 // the cells take more than budget bytes (0: no budget), the buckets touched
-// longest ago, down to three quarters of it. An evicted bucket is read
-// from the store again when an event needs it.
+// longest ago, down to three quarters of it, but never one touched since
+// the previous commit: the budget gives way to the working set. An evicted
+// bucket is read from the store again when an event needs it.
 func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 	if p.fresh {
 		for k := range p.dirtyCells {
@@ -497,7 +499,11 @@ func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 		}
 		order := make([]touched, 0, len(p.loaded))
 		for bk, t := range p.loaded {
-			order = append(order, touched{bk, t})
+			// Buckets touched since the last commit are the working set:
+			// evicting them would read them back with the next event.
+			if t < p.lastCommit {
+				order = append(order, touched{bk, t})
+			}
 		}
 		slices.SortFunc(order, func(a, b touched) int { return cmp.Compare(a.at, b.at) })
 		for _, o := range order {
@@ -508,6 +514,7 @@ func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 			evict = true
 		}
 	}
+	p.lastCommit = now.Unix()
 	if evict {
 		for k := range p.cells {
 			if _, ok := p.loaded[bucketKey{k.property, k.grain, k.bucket}]; !ok {

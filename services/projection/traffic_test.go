@@ -593,6 +593,14 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 	if _, ok := p.loaded[oldest]; ok {
 		t.Error("the oldest bucket was kept")
 	}
+	// Whatever the budget, buckets touched since the last commit stay.
+	if _, err := p.apply(ev("hot", "c98", "page_view", at(9*time.Hour)), 4000, load, now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	commit(now.Add(3*time.Minute), 1)
+	if _, ok := p.loaded[newest]; !ok {
+		t.Error("a bucket of the working set was evicted")
+	}
 	// An event of the evicted hour reads its cells back and adds to them.
 	loads = 0
 	if _, err := p.apply(ev("late", "c99", "page_view", at(time.Minute)), 5000, load, now.Add(time.Hour)); err != nil {
