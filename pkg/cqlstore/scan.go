@@ -45,23 +45,8 @@ func (s *Store) ScanCells(ctx context.Context, ns viewstore.Namespace, property 
 	}
 	r := slotReader{s: s, ns: string(ns), property: property, g: g, from: from, to: to}
 	if first == last {
-		// One partition (a report of a day, a projection loading a
-		// bucket): no goroutines.
-		var fnErr error
-		err := r.read(ctx, first, func(c viewstore.Cell) error {
-			if err := fn(c); err != nil {
-				fnErr = err
-				return err
-			}
-			return nil
-		})
-		if fnErr != nil {
-			return fnErr
-		}
-		if err != nil {
-			return fmt.Errorf("cqlstore: scan cells of %q: %w", property, err)
-		}
-		return nil
+		// One partition (a report of a day): no goroutines.
+		return r.readOne(ctx, first, "scan cells", fn)
 	}
 	return r.pipeline(ctx, first, last, fn)
 }
@@ -76,8 +61,14 @@ func (s *Store) LoadBucket(ctx context.Context, ns viewstore.Namespace, property
 	}
 	defer s.inflight.Done()
 	r := slotReader{s: s, ns: string(ns), property: property, g: g, from: bucket, to: bucket + 1, part: &part}
+	return r.readOne(ctx, slotOf(g, bucket), "load bucket", fn)
+}
+
+// readOne reads one slot on the caller's goroutine. An error from fn is
+// returned as is, the read's wrapped with what was being done.
+func (r *slotReader) readOne(ctx context.Context, slot int64, what string, fn func(viewstore.Cell) error) error {
 	var fnErr error
-	err := r.read(ctx, slotOf(g, bucket), func(c viewstore.Cell) error {
+	err := r.read(ctx, slot, func(c viewstore.Cell) error {
 		if err := fn(c); err != nil {
 			fnErr = err
 			return err
@@ -88,7 +79,7 @@ func (s *Store) LoadBucket(ctx context.Context, ns viewstore.Namespace, property
 		return fnErr
 	}
 	if err != nil {
-		return fmt.Errorf("cqlstore: load bucket of %q: %w", property, err)
+		return fmt.Errorf("cqlstore: %s of %q: %w", what, r.property, err)
 	}
 	return nil
 }

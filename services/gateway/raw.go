@@ -204,12 +204,16 @@ type rawProtoCodec struct{}
 
 func (rawProtoCodec) Name() string { return "proto" }
 
-func (rawProtoCodec) Marshal(m any) ([]byte, error) {
+func (rawProtoCodec) Marshal(m any) ([]byte, error) { return marshalWith(proto.Marshal, m) }
+
+// marshalWith encodes a protobuf message with marshal; anything else is an
+// error (the codecs only ever encode responses).
+func marshalWith(marshal func(proto.Message) ([]byte, error), m any) ([]byte, error) {
 	pm, ok := m.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("gateway: cannot encode %T", m)
 	}
-	return proto.Marshal(pm)
+	return marshal(pm)
 }
 
 func (rawProtoCodec) Unmarshal(b []byte, m any) error {
@@ -259,11 +263,7 @@ type rawJSONCodec struct{}
 func (rawJSONCodec) Name() string { return "json" }
 
 func (rawJSONCodec) Marshal(m any) ([]byte, error) {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("gateway: cannot encode %T", m)
-	}
-	return protojson.MarshalOptions{}.Marshal(pm)
+	return marshalWith(protojson.MarshalOptions{}.Marshal, m)
 }
 
 func (rawJSONCodec) Unmarshal(b []byte, m any) error {
@@ -307,11 +307,7 @@ func (grpcRawCodec) Marshal(v any) ([]byte, error) {
 	if r, ok := v.(*rawBatch); ok {
 		return r.b, nil
 	}
-	pm, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("gateway: cannot encode %T", v)
-	}
-	return proto.Marshal(pm)
+	return marshalWith(proto.Marshal, v)
 }
 
 func (grpcRawCodec) Unmarshal(b []byte, v any) error {

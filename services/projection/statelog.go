@@ -551,6 +551,11 @@ func (l *sessionLog) get(key string) *session {
 
 // put sets the session of key; the next checkpoint writes it.
 func (l *sessionLog) put(key string, s *session) {
+	l.markDirty(l.set(key, s))
+}
+
+// set puts s in memory under key and returns its entry.
+func (l *sessionLog) set(key string, s *session) *sessionEntry {
 	e := l.m[key]
 	if e == nil {
 		e = &sessionEntry{key: key}
@@ -558,7 +563,7 @@ func (l *sessionLog) put(key string, s *session) {
 	}
 	e.s = s
 	l.note(s)
-	l.markDirty(e)
+	return e
 }
 
 // note keeps oldest a lower bound of the sessions' lastRecv, before s is
@@ -791,14 +796,7 @@ func (l *sessionLog) load(kvs []viewstore.KV) (rest []viewstore.KV, err error) {
 			if err != nil {
 				return nil, fmt.Errorf("session %q: %w", kv.Key, err)
 			}
-			key := kv.Key[len(legacySessionPrefix):]
-			e := l.m[key]
-			if e == nil {
-				e = &sessionEntry{key: key}
-				l.m[key] = e
-			}
-			e.s = s
-			l.note(s)
+			l.set(kv.Key[len(legacySessionPrefix):], s)
 			l.legacy = append(l.legacy, kv.Key)
 		default:
 			rest = append(rest, kv)
