@@ -142,13 +142,15 @@ type partition struct {
 	// as of the last checkpoint: what the memory budget evicts by.
 	bytes       int
 	bucketBytes map[bucketKey]int
-	lastCommit  int64 // Unix seconds of the last commit
 }
 
 // cellOverhead is what a cell costs in memory besides its sketches' data:
 // the map entry, its key's strings, the aggregate and five sketch headers
 // (measured: ~800 bytes of heap for a cell whose encoding is ~250 bytes).
 const cellOverhead = 512
+
+// workingSet is how recently touched buckets are kept past the budget.
+const workingSet = time.Minute
 
 // maxWritten bounds the buckets a fresh partition remembers.
 const maxWritten = 1 << 20
@@ -466,8 +468,8 @@ func (p *partition) prune() {
 // committed clears the change sets after a successful commit and evicts
 // buckets untouched for idle, whose cells are all stored, and then, while
 // the cells take more than budget bytes (0: no budget), the buckets touched
-// longest ago, down to three quarters of it, but never one touched since
-// the previous commit: the budget gives way to the working set. An evicted
+// longest ago, down to three quarters of it, but never one touched in the
+// last workingSet: the budget gives way to the buckets in use. An evicted
 // bucket is read from the store again when an event needs it.
 func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 	if p.fresh {
@@ -499,9 +501,9 @@ func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 		}
 		order := make([]touched, 0, len(p.loaded))
 		for bk, t := range p.loaded {
-			// Buckets touched since the last commit are the working set:
-			// evicting them would read them back with the next event.
-			if t < p.lastCommit {
+			// Buckets touched in the last workingSet are in use:
+			// evicting them would read them back with the next events.
+			if t < now.Add(-workingSet).Unix() {
 				order = append(order, touched{bk, t})
 			}
 		}
@@ -514,7 +516,6 @@ func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 			evict = true
 		}
 	}
-	p.lastCommit = now.Unix()
 	if evict {
 		for k := range p.cells {
 			if _, ok := p.loaded[bucketKey{k.property, k.grain, k.bucket}]; !ok {

@@ -574,7 +574,7 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 		t.Fatalf("bytes %d over %d buckets", all, len(p.bucketBytes))
 	}
 	budget := all / 2
-	commit(now.Add(time.Minute), budget)
+	commit(now.Add(time.Hour), budget)
 	if p.bytes > budget/4*3 || p.bytes <= 0 {
 		t.Fatalf("after eviction %d bytes, budget %d", p.bytes, budget)
 	}
@@ -594,10 +594,10 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 		t.Error("the oldest bucket was kept")
 	}
 	// Whatever the budget, buckets touched since the last commit stay.
-	if _, err := p.apply(ev("hot", "c98", "page_view", at(9*time.Hour)), 4000, load, now.Add(2*time.Minute)); err != nil {
+	if _, err := p.apply(ev("hot", "c98", "page_view", at(9*time.Hour)), 4000, load, now.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	commit(now.Add(3*time.Minute), 1)
+	commit(now.Add(2*time.Hour+30*time.Second), 1)
 	if _, ok := p.loaded[newest]; !ok {
 		t.Error("a bucket of the working set was evicted")
 	}
