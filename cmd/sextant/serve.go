@@ -225,9 +225,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		projectionv1connect.ProjectionServiceDeleteVersionProcedure:   a,
 	}
 	var (
-		collectH    collectv1connect.CollectServiceHandler
-		insightsH   insightsv1connect.InsightsServiceHandler
-		projectionH projectionv1connect.ProjectionServiceHandler
+		// collect mounts the CollectService: collect.Service's handler,
+		// or the gateway's, which forwards batches as bytes.
+		collectMount func(o ...connect.HandlerOption) (string, http.Handler)
+		insightsH    insightsv1connect.InsightsServiceHandler
+		projectionH  projectionv1connect.ProjectionServiceHandler
 	)
 	client := clientinfo.Policy{TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader}
 	if cfg.has("gateway") {
@@ -241,7 +243,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer gw.Close()
 		if gw.Serves(collectv1connect.CollectServiceName) {
-			collectH = gw
+			collectMount = gw.MountCollect
 		}
 		if gw.Serves(insightsv1connect.InsightsServiceName) {
 			insightsH = gw
@@ -253,11 +255,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.has("collect") {
 		lim := collect.DefaultLimits()
 		lim.MaxEvents = cfg.MaxBatchEvents
-		collectH = collect.New(collect.Config{
+		svc := collect.New(collect.Config{
 			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 			OriginAllowed: props.OriginAllowed,
 		}, log)
+		collectMount = func(o ...connect.HandlerOption) (string, http.Handler) {
+			return collectv1connect.NewCollectServiceHandler(svc, o...)
+		}
 	}
 	if cfg.has("projection") {
 		dead, err := cfg.Engines.openDeadLetters(ctx, logger)
@@ -276,16 +281,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer c.Close()
 		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
 	}
-	if collectH != nil {
-		mount := func(o ...connect.HandlerOption) (string, http.Handler) {
-			return collectv1connect.NewCollectServiceHandler(collectH, o...)
-		}
-		if gw, ok := collectH.(*gateway.Gateway); ok {
-			mount = gw.MountCollect // batches pass through as bytes
-		}
+	if collectMount != nil {
 		services = append(services, server.Service{
 			Name:  collectv1connect.CollectServiceName,
-			Mount: mount,
+			Mount: collectMount,
 			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 				return collectv1.RegisterCollectServiceHandler(ctx, mux, conn)
 			},

@@ -37,7 +37,6 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
 	projectionv1 "github.com/sextant-analytics/sextant/gen/sextant/projection/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
-	"github.com/sextant-analytics/sextant/pkg/ackstream"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
@@ -65,17 +64,15 @@ type Config struct {
 
 // Gateway forwards the three APIs to their backends.
 type Gateway struct {
-	cfg         Config
-	collect     collectv1.CollectServiceClient
-	collectConn *grpc.ClientConn // collect's, for batches forwarded as bytes
-	insights    insightsv1.InsightsServiceClient
-	projection  projectionv1.ProjectionServiceClient
-	conns       []*grpc.ClientConn
-	limiter     *ratelimit.Limiter
+	cfg        Config
+	collect    *grpc.ClientConn // collect's: batches are forwarded as bytes (raw.go)
+	insights   insightsv1.InsightsServiceClient
+	projection projectionv1.ProjectionServiceClient
+	conns      []*grpc.ClientConn
+	limiter    *ratelimit.Limiter
 }
 
 var (
-	_ collectv1connect.CollectServiceHandler       = (*Gateway)(nil)
 	_ insightsv1connect.InsightsServiceHandler     = (*Gateway)(nil)
 	_ projectionv1connect.ProjectionServiceHandler = (*Gateway)(nil)
 )
@@ -153,7 +150,7 @@ func New(cfg Config) (*Gateway, error) {
 		set     func(*grpc.ClientConn)
 	}{
 		{cfg.Collect, collectv1connect.CollectServiceName, func(c *grpc.ClientConn) {
-			g.collect, g.collectConn = collectv1.NewCollectServiceClient(c), c
+			g.collect = c
 		}},
 		{cfg.Insights, insightsv1connect.InsightsServiceName, func(c *grpc.ClientConn) { g.insights = insightsv1.NewInsightsServiceClient(c) }},
 		{cfg.Projection, projectionv1connect.ProjectionServiceName, func(c *grpc.ClientConn) {
@@ -220,26 +217,6 @@ func (g *Gateway) count(service string, err error) {
 	g.cfg.Metrics.UpstreamRequests.WithLabelValues(service, status.Code(err).String()).Inc()
 }
 
-// prepare authorizes a batch, rate-limits it and gives every event an id.
-func (g *Gateway) prepare(ctx context.Context, req *collectv1.CollectRequest) error {
-	if req == nil {
-		return apierror.Invalid("invalid batch", apierror.Violation{Field: "batch", Description: "required", Code: apierror.ValueRequired})
-	}
-	pid, err := auth.Authorize(ctx, req.PropertyId, property.Write)
-	if err != nil {
-		return err
-	}
-	if err := g.take(pid, len(req.Events)); err != nil {
-		return err
-	}
-	for _, ev := range req.Events {
-		if ev.GetEventId() == "" {
-			ev.EventId = newEventID()
-		}
-	}
-	return nil
-}
-
 // take takes n events from the property's rate limit.
 func (g *Gateway) take(pid string, n int) error {
 	if n == 0 {
@@ -257,14 +234,6 @@ func newEventID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func (g *Gateway) forwardCollect(ctx context.Context, h clientinfo.Headers, peer string, req *collectv1.CollectRequest) (*collectv1.CollectResponse, error) {
-	if err := g.prepare(ctx, req); err != nil {
-		return nil, err
-	}
-	octx := g.outgoing(ctx, h, peer)
-	return g.retryCollect(ctx, func() (*collectv1.CollectResponse, error) { return g.collect.Collect(octx, req) })
 }
 
 // retryCollect calls collect until it answers, at most collectAttempts
@@ -294,33 +263,6 @@ func (g *Gateway) retryCollect(ctx context.Context, call func() (*collectv1.Coll
 
 // collectAttempts bounds the gateway's own retries of a batch.
 const collectAttempts = 5
-
-// Collect forwards one batch.
-func (g *Gateway) Collect(ctx context.Context, req *connect.Request[collectv1.CollectRequest]) (*connect.Response[collectv1.CollectResponse], error) {
-	resp, err := g.forwardCollect(ctx, req.Header(), req.Peer().Addr, req.Msg)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(resp), nil
-}
-
-// StreamCollect forwards each batch of the stream as its own call, so that
-// each can be balanced and retried on its own, and acknowledges them in
-// order.
-func (g *Gateway) StreamCollect(ctx context.Context, stream *connect.BidiStream[collectv1.StreamCollectRequest, collectv1.StreamCollectResponse]) error {
-	h, peer := stream.RequestHeader(), stream.Peer().Addr
-	return ackstream.Serve(ctx, g.cfg.MaxInFlight, stream.Receive, stream.Send,
-		func(ctx context.Context, msg *collectv1.StreamCollectRequest) *collectv1.StreamCollectResponse {
-			out := &collectv1.StreamCollectResponse{Sequence: msg.Sequence}
-			resp, err := g.forwardCollect(ctx, h, peer, msg.GetBatch())
-			if err != nil {
-				out.Error = batchError(err)
-			} else {
-				out.Accepted, out.EventIds = resp.Accepted, resp.EventIds
-			}
-			return out
-		})
-}
 
 // batchError reports a rejected batch inside the stream.
 func batchError(err error) *collectv1.BatchError {

@@ -159,13 +159,14 @@ func (g *Gateway) forwardRaw(ctx context.Context, h http.Header, peer string, b 
 	octx := g.outgoing(ctx, h, peer)
 	return g.retryCollect(ctx, func() (*collectv1.CollectResponse, error) {
 		resp := &collectv1.CollectResponse{}
-		err := g.collectConn.Invoke(octx, collectv1connect.CollectServiceCollectProcedure, &rawBatch{b: b}, resp, grpc.ForceCodec(grpcRawCodec{}))
+		err := g.collect.Invoke(octx, collectv1connect.CollectServiceCollectProcedure, &rawBatch{b: b}, resp, grpc.ForceCodec(grpcRawCodec{}))
 		return resp, err
 	})
 }
 
 // MountCollect returns the gateway's CollectService handler: the same API
-// as collect.Service's, batches forwarded as bytes.
+// as collect.Service's, batches forwarded as bytes. (The gateway has no
+// typed Collect methods: it never decodes a batch.)
 func (g *Gateway) MountCollect(opts ...connect.HandlerOption) (string, http.Handler) {
 	opts = append(opts, connect.WithCodec(rawProtoCodec{}), connect.WithCodec(rawJSONCodec{}))
 	mux := http.NewServeMux()
