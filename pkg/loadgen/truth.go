@@ -3,6 +3,7 @@ package loadgen
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -131,12 +132,7 @@ func (t *Truth) Report() TruthReport {
 	defer t.mu.Unlock()
 	var r TruthReport
 	var minT, maxT int64
-	idx := make([]int, 0, len(t.props))
-	for i := range t.props {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	for _, i := range idx {
+	for _, i := range slices.Sorted(maps.Keys(t.props)) {
 		p := t.props[i]
 		pt := PropertyTruth{
 			Index: i, PropertyID: t.ids[i],

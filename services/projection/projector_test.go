@@ -186,3 +186,22 @@ func TestProjectorDeadLetters(t *testing.T) {
 		t.Fatalf("dead letters lack their reasons or origin: %v", recs)
 	}
 }
+
+func TestFlushInterval(t *testing.T) {
+	p := &Projector{cfg: Config{FlushInterval: 100 * time.Millisecond}}
+	for _, tc := range []struct {
+		name       string
+		behind     bool
+		lastCommit time.Duration
+		want       time.Duration
+	}{
+		{"head, fast store", false, 10 * time.Millisecond, 100 * time.Millisecond},
+		{"head, slow store: twice the commit", false, 150 * time.Millisecond, 300 * time.Millisecond},
+		{"head, very slow store: capped for freshness", false, 5 * time.Second, maxLiveFlush},
+		{"far behind", true, 10 * time.Millisecond, lagFlush},
+	} {
+		if got := p.flushInterval(tc.behind, tc.lastCommit); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -58,8 +58,9 @@ type Config struct {
 	// IdleBucket evicts in-memory buckets untouched for this long.
 	IdleBucket time.Duration
 	// CellBytes bounds the memory of one partition's cells (about: their
-	// encoded size); past it the buckets touched longest ago are evicted
-	// after a commit. Default 64 MiB.
+	// encoded size plus a per-cell overhead); past it the buckets touched
+	// longest ago, but not in the last minute, are evicted after a commit.
+	// Default 64 MiB.
 	CellBytes int
 	// Start gives the first offset of partitions never committed (a
 	// replay from a time or from offsets); others start at 0.

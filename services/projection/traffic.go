@@ -126,12 +126,13 @@ type partition struct {
 
 	// fresh is set while every cell this partition ever committed was
 	// committed by this very instance (it started with no applied event
-	// committed: a new projection version being built). Then a bucket outside written holds
-	// no committed contribution of the partition, and loading it from the
-	// store is skipped: what a crashed earlier attempt may have left there
-	// comes from records this instance applies again, so it is rebuilt and
-	// overwritten. Replays skip one store read per bucket and rollup this
-	// way. Past maxWritten buckets it gives up and loads as usual.
+	// committed: a new projection version being built). Then a bucket
+	// outside written holds no committed contribution of the partition,
+	// and loading it from the store is skipped: what a crashed earlier
+	// attempt may have left there comes from records this instance applies
+	// again, so it is rebuilt and overwritten. Replays skip one store read
+	// per bucket and rollup this way. Past maxWritten buckets it gives up
+	// and loads as usual.
 	fresh   bool
 	written map[bucketKey]struct{}
 
@@ -381,9 +382,7 @@ func (p *partition) sessionFor(ev *eventv1.Event, recvS, offset int64) *session 
 // cells of this partition first when the bucket is not in memory.
 func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*cellState, error) {
 	bk := bucketKey{k.property, k.grain, k.bucket}
-	_, unwritten := p.written[bk]
-	unwritten = p.fresh && !unwritten
-	if _, ok := p.loaded[bk]; !ok && !unwritten {
+	if _, ok := p.loaded[bk]; !ok && p.mayHoldStored(bk) {
 		err := load(k.property, k.grain, k.bucket, func(c viewstore.Cell) error {
 			if c.Partition != p.id || c.Bucket != k.bucket {
 				return nil
@@ -410,6 +409,16 @@ func (p *partition) cell(k cellKey, load cellLoader, now time.Time) (*cellState,
 	}
 	p.dirtyCells[k] = struct{}{}
 	return cs, nil
+}
+
+// mayHoldStored reports whether the store may hold committed cells of bk
+// for this partition (see fresh).
+func (p *partition) mayHoldStored(bk bucketKey) bool {
+	if !p.fresh {
+		return true
+	}
+	_, ok := p.written[bk]
+	return ok
 }
 
 // checkpoint collects what changed since the last one. The caller commits
