@@ -318,10 +318,27 @@ func (s *Store) ScanCells(ctx context.Context, ns viewstore.Namespace, property 
 	prefix := cellPrefix(nil, ns, property, g)
 	lower := appendBucket(bytes.Clone(prefix), from)
 	upper := appendBucket(bytes.Clone(prefix), to)
-	return s.scanCells(ctx, prefix, lower, upper, property, g, fn)
+	return s.scanCells(ctx, prefix, lower, upper, property, g, nil, fn)
 }
 
-func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, property string, g viewstore.Grain, fn func(viewstore.Cell) error) (err error) {
+// LoadBucket calls fn for the cells of one bucket written by log partition
+// part: what a projection partition reads back after evicting the bucket.
+// The other partitions' cells are skipped by their keys' last bytes,
+// without decoding or copying them.
+func (s *Store) LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error {
+	if err := s.enter(ctx, "load bucket"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	prefix := cellPrefix(nil, ns, property, g)
+	lower := appendBucket(bytes.Clone(prefix), bucket)
+	upper := appendBucket(bytes.Clone(prefix), bucket+1)
+	return s.scanCells(ctx, prefix, lower, upper, property, g, appendPartition(nil, part), fn)
+}
+
+// scanCells scans the cells between lower and upper; with a non-nil part
+// (an encoded partition), only that partition's.
+func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, property string, g viewstore.Grain, part []byte, fn func(viewstore.Cell) error) (err error) {
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("pebblestore: scan cells: %w", err)
@@ -344,6 +361,9 @@ func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, prop
 			}
 		}
 		k := it.Key()
+		if part != nil && !bytes.HasSuffix(k, part) {
+			continue
+		}
 		bucket, rawDims, p, err := decodeCellSuffix(k[len(prefix):])
 		if err != nil {
 			return fmt.Errorf("pebblestore: scan cells: cell key %x: %w", k, err)

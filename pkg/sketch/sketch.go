@@ -50,6 +50,11 @@ type Sketch struct {
 // tailLen is how many hashes wait in the tail before they are merged.
 const tailLen = 32
 
+// smallSet is the size up to which hashes go straight into the sorted set:
+// below it an insertion moves at most a few words, and the sketch holds no
+// tail.
+const smallSet = 16
+
 // New returns an empty sketch of precision p (4..18).
 func New(p uint8) *Sketch {
 	if p < 4 || p > 18 {
@@ -71,7 +76,14 @@ func (s *Sketch) Add(h uint64) {
 		s.addDense(h)
 		return
 	}
-	if _, found := slices.BinarySearch(s.exact, h); found || slices.Contains(s.tail, h) {
+	i, found := slices.BinarySearch(s.exact, h)
+	if found || slices.Contains(s.tail, h) {
+		return
+	}
+	if len(s.exact) < smallSet && len(s.tail) == 0 {
+		// Most cells see a handful of users: a sorted insertion into a
+		// few words costs less than the tail's 256 bytes per sketch.
+		s.exact = slices.Insert(s.exact, i, h)
 		return
 	}
 	if s.tail == nil {

@@ -119,6 +119,10 @@ type Store interface {
 	// ScanCells calls fn for every cell of property and grain whose bucket
 	// lies in [from, to), in bucket order.
 	ScanCells(ctx context.Context, ns Namespace, property string, g Grain, from, to int64, fn func(Cell) error) error
+	// LoadBucket calls fn for the cells of one bucket that log partition
+	// part wrote, in no particular order: what a projection partition
+	// reads back after evicting the bucket from memory.
+	LoadBucket(ctx context.Context, ns Namespace, property string, g Grain, bucket int64, part int32, fn func(Cell) error) error
 	// Watermarks returns the property's watermarks, one per partition.
 	Watermarks(ctx context.Context, ns Namespace, property string) ([]Watermark, error)
 	// DropNamespace deletes everything of a namespace: cells, progress, state and watermarks.

@@ -95,7 +95,7 @@ func BenchmarkApply(b *testing.B) {
 			for _, kv := range cp.State {
 				bytes += len(kv.Value)
 			}
-			p.committed(now, 10*time.Minute, 0)
+			p.committed(now, 10*time.Minute)
 		}
 	}
 	b.ReportMetric(float64(rows)/float64(offset), "rows/event")

@@ -34,12 +34,6 @@ type Store interface {
 	LoadPartition(ctx context.Context, ns viewstore.Namespace, p int32) (viewstore.Progress, []viewstore.KV, error)
 	ListProgress(ctx context.Context, ns viewstore.Namespace) ([]viewstore.Progress, error)
 	ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
-}
-
-// bucketLoader is implemented by stores that read one log partition's
-// cells of a bucket cheaper than the whole bucket (cqlstore); the others
-// are scanned and the other partitions' cells skipped.
-type bucketLoader interface {
 	LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error
 }
 
@@ -57,11 +51,10 @@ type Config struct {
 	ReadBatch int
 	// IdleBucket evicts in-memory buckets untouched for this long.
 	IdleBucket time.Duration
-	// CellBytes bounds the memory of one partition's cells (about: their
-	// encoded size plus a per-cell overhead); past it the buckets touched
-	// longest ago, but not in the last minute, are evicted after a commit.
-	// Default 64 MiB.
-	CellBytes int
+	// Memory bounds the in-memory cells of the projector's partitions;
+	// share one between the projectors of a process. Default: a budget
+	// of DefaultCellMemory of its own.
+	Memory *Memory
 	// Start gives the first offset of partitions never committed (a
 	// replay from a time or from offsets); others start at 0.
 	Start map[int32]int64
@@ -95,8 +88,8 @@ func (c *Config) Defaults() {
 	if c.IdleBucket <= 0 {
 		c.IdleBucket = 10 * time.Minute
 	}
-	if c.CellBytes <= 0 {
-		c.CellBytes = 64 << 20
+	if c.Memory == nil {
+		c.Memory = NewMemory(DefaultCellMemory)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -160,6 +153,9 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	if err != nil {
 		return err
 	}
+	part.mem = p.cfg.Memory
+	part.mem.join()
+	defer part.release()
 	p.setLive(part.progress)
 	defer func() {
 		p.mu.Lock()
@@ -169,10 +165,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	p.cfg.Logger.Info("projection partition claimed", "projection", p.ns, "partition", id, "offset", part.progress.Next)
 
 	load := func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error {
-		if bl, ok := p.store.(bucketLoader); ok {
-			return bl.LoadBucket(ctx, p.ns, property, g, bucket, id, fn)
-		}
-		return p.store.ScanCells(ctx, p.ns, property, g, bucket, bucket+1, fn)
+		return p.store.LoadBucket(ctx, p.ns, property, g, bucket, id, fn)
 	}
 	lastFlush, lastLag := time.Now(), time.Time{}
 	behind := int64(0) // records between the partition's end and its next offset, as of the last check
@@ -300,7 +293,7 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 		return fmt.Errorf("commit partition %d: %w", part.id, err)
 	}
 	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
-	part.committed(time.Now(), p.cfg.IdleBucket, p.cfg.CellBytes)
+	part.committed(time.Now(), p.cfg.IdleBucket)
 	p.setLive(part.progress)
 	// The log-side offset is informational (lag tools); the authoritative
 	// offset was committed with the state above.

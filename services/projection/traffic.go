@@ -143,15 +143,16 @@ type partition struct {
 	// as of the last checkpoint: what the memory budget evicts by.
 	bytes       int
 	bucketBytes map[bucketKey]int
+	// mem is the process's cell budget (nil: none) and reported what of
+	// bytes it was told.
+	mem      *Memory
+	reported int
 }
 
 // cellOverhead is what a cell costs in memory besides its sketches' data:
 // the map entry, its key's strings, the aggregate and five sketch headers
 // (measured: ~800 bytes of heap for a cell whose encoding is ~250 bytes).
 const cellOverhead = 512
-
-// workingSet is how recently touched buckets are kept past the budget.
-const workingSet = time.Minute
 
 // maxWritten bounds the buckets a fresh partition remembers.
 const maxWritten = 1 << 20
@@ -476,11 +477,10 @@ func (p *partition) prune() {
 
 // committed clears the change sets after a successful commit and evicts
 // buckets untouched for idle, whose cells are all stored, and then, while
-// the cells take more than budget bytes (0: no budget), the buckets touched
-// longest ago, down to three quarters of it, but never one touched in the
-// last workingSet: the budget gives way to the buckets in use. An evicted
-// bucket is read from the store again when an event needs it.
-func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
+// the process's cells exceed the memory budget (see Memory), the buckets
+// touched longest ago. An evicted bucket is read from the store again when
+// an event needs it.
+func (p *partition) committed(now time.Time, idle time.Duration) {
 	if p.fresh {
 		for k := range p.dirtyCells {
 			p.written[bucketKey{k.property, k.grain, k.bucket}] = struct{}{}
@@ -503,27 +503,31 @@ func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 			evict = true
 		}
 	}
-	if budget > 0 && p.bytes > budget {
+	p.report()
+	if target := p.mem.target(); target >= 0 && int64(p.bytes) > target {
 		type touched struct {
 			bk bucketKey
 			at int64
 		}
 		order := make([]touched, 0, len(p.loaded))
 		for bk, t := range p.loaded {
-			// Buckets touched in the last workingSet are in use:
-			// evicting them would read them back with the next events.
-			if t < now.Add(-workingSet).Unix() {
-				order = append(order, touched{bk, t})
-			}
+			order = append(order, touched{bk, t})
 		}
-		slices.SortFunc(order, func(a, b touched) int { return cmp.Compare(a.at, b.at) })
+		// Oldest first; within a second, larger buckets first.
+		slices.SortFunc(order, func(a, b touched) int {
+			if c := cmp.Compare(a.at, b.at); c != 0 {
+				return c
+			}
+			return cmp.Compare(p.bucketBytes[b.bk], p.bucketBytes[a.bk])
+		})
 		for _, o := range order {
-			if p.bytes <= budget/4*3 {
+			if int64(p.bytes) <= target {
 				break
 			}
 			p.evictBucket(o.bk)
 			evict = true
 		}
+		p.report()
 	}
 	if evict {
 		for k := range p.cells {
@@ -531,6 +535,22 @@ func (p *partition) committed(now time.Time, idle time.Duration, budget int) {
 				delete(p.cells, k)
 			}
 		}
+	}
+}
+
+// report tells the memory budget how many bytes the cells take now.
+func (p *partition) report() {
+	if p.mem != nil {
+		p.mem.used.Add(int64(p.bytes - p.reported))
+		p.reported = p.bytes
+	}
+}
+
+// release gives the partition's cells back to the budget when it stops.
+func (p *partition) release() {
+	if p.mem != nil {
+		p.mem.leave(int64(p.reported))
+		p.mem, p.reported = nil, 0
 	}
 }
 

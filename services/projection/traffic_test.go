@@ -512,7 +512,7 @@ func TestFreshPartitionSkipsLoads(t *testing.T) {
 			if _, err := p.checkpoint(); err != nil {
 				t.Fatal(err)
 			}
-			p.committed(now.Add(time.Hour), time.Minute, 0) // evicts every bucket
+			p.committed(now.Add(time.Hour), time.Minute) // evicts every bucket
 			loads = 0
 			if _, err := p.apply(ev("b", "c1", "page_view"), tc.progress.Next+1, load, now.Add(time.Hour)); err != nil {
 				t.Fatal(err)
@@ -525,10 +525,16 @@ func TestFreshPartitionSkipsLoads(t *testing.T) {
 }
 
 // Past the memory budget, committed evicts the buckets touched longest ago
-// until the cells take three quarters of it; what it keeps, and what an
-// evicted bucket reads back from the store, add up to the same totals.
+// until the cells take three quarters of the partition's share; what it
+// keeps, and what an evicted bucket reads back from the store, add up to
+// the same totals.
 func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 	p, _ := newPartition(0, DefaultRules(), viewstore.Progress{Next: 1, Applied: 1}, nil)
+	mem := &Memory{limit: 1 << 40}
+	other := &partition{mem: mem, bytes: 0} // a second partition sharing the budget, holding nothing
+	mem.join()
+	mem.join()
+	p.mem = mem
 	stored := map[bucketKey][]viewstore.Cell{}
 	loads := 0
 	load := func(prop string, g viewstore.Grain, b int64, fn func(viewstore.Cell) error) error {
@@ -540,7 +546,8 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 		}
 		return nil
 	}
-	commit := func(now time.Time, budget int) {
+	commit := func(now time.Time, limit int) {
+		mem.limit = int64(limit)
 		cp, err := p.checkpoint()
 		if err != nil {
 			t.Fatal(err)
@@ -556,7 +563,7 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 			}
 			stored[bk] = append(cells, c)
 		}
-		p.committed(now, time.Hour, budget)
+		p.committed(now, time.Hour)
 	}
 	now := time.Now()
 	// Ten hours, touched in order: hour 9 is the newest.
@@ -568,15 +575,24 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 			}
 		}
 	}
-	commit(now.Add(time.Minute), 0)
+	commit(now.Add(time.Minute), 1<<40)
 	all := p.bytes
-	if all <= 0 || len(p.bucketBytes) == 0 {
-		t.Fatalf("bytes %d over %d buckets", all, len(p.bucketBytes))
+	if all <= 0 || len(p.bucketBytes) == 0 || mem.Used() != int64(all) {
+		t.Fatalf("bytes %d over %d buckets, budget used %d", all, len(p.bucketBytes), mem.Used())
 	}
-	budget := all / 2
-	commit(now.Add(time.Hour), budget)
-	if p.bytes > budget/4*3 || p.bytes <= 0 {
-		t.Fatalf("after eviction %d bytes, budget %d", p.bytes, budget)
+	// Two partitions share the budget: this one keeps three quarters of
+	// half of it.
+	commit(now.Add(time.Hour), all)
+	if p.bytes != all {
+		t.Fatalf("within the budget: %d bytes, want %d kept", p.bytes, all)
+	}
+	limit := all * 2 / 3
+	commit(now.Add(time.Hour), limit)
+	if p.bytes > limit/2/4*3 || p.bytes <= 0 {
+		t.Fatalf("after eviction %d bytes, limit %d shared by two", p.bytes, limit)
+	}
+	if mem.Used() != int64(p.bytes) {
+		t.Errorf("budget used %d, partition holds %d", mem.Used(), p.bytes)
 	}
 	sum := 0
 	for _, n := range p.bucketBytes {
@@ -592,14 +608,6 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 	}
 	if _, ok := p.loaded[oldest]; ok {
 		t.Error("the oldest bucket was kept")
-	}
-	// Whatever the budget, buckets touched since the last commit stay.
-	if _, err := p.apply(ev("hot", "c98", "page_view", at(9*time.Hour)), 4000, load, now.Add(2*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	commit(now.Add(2*time.Hour+30*time.Second), 1)
-	if _, ok := p.loaded[newest]; !ok {
-		t.Error("a bucket of the working set was evicted")
 	}
 	// An event of the evicted hour reads its cells back and adds to them.
 	loads = 0
@@ -617,6 +625,12 @@ func TestCellBudgetEvictsOldestBuckets(t *testing.T) {
 	}
 	if hour0 != 21 {
 		t.Errorf("hour 0 after reload: %d events in memory, want 21", hour0)
+	}
+	// A stopped partition gives its share back.
+	p.release()
+	other.release()
+	if mem.Used() != 0 || mem.parts.Load() != 0 {
+		t.Errorf("after release: %d bytes used by %d partitions", mem.Used(), mem.parts.Load())
 	}
 }
 

@@ -54,6 +54,7 @@ func Run(t *testing.T, f Factory) {
 		{"State", testState},
 		{"Cells", testCells},
 		{"ScanCellsStopsOnError", testScanStops},
+		{"LoadBucket", testLoadBucket},
 		{"CellsManyDays", testManyDays},
 		{"Watermarks", testWatermarks},
 		{"ListProgress", testListProgress},
@@ -1149,4 +1150,62 @@ func testClosed(t *testing.T, h *harness) {
 	// Nothing was lost by closing.
 	h.s = h.open()
 	checkThrough(t, h, ns, 1, 1)
+}
+
+// LoadBucket returns one log partition's cells of one bucket and grain,
+// nothing of the neighbouring buckets, grains, properties or partitions.
+func testLoadBucket(t *testing.T, h *harness) {
+	ns := newNamespace()
+	const b0 = 1_700_000_000 - 1_700_000_000%3600
+	var cps [3]viewstore.Checkpoint
+	for p := range int32(3) {
+		cps[p].Progress = viewstore.Progress{Partition: p, Next: 10}
+		for _, prop := range []string{"p", "p2"} {
+			for _, g := range []viewstore.Grain{viewstore.Hour, viewstore.Hour.WithRollup(3), viewstore.Minute} {
+				for _, b := range []int64{b0, b0 + g.Seconds()} {
+					for d := range 3 {
+						cps[p].Cells = append(cps[p].Cells, viewstore.Cell{Property: prop, Grain: g, Bucket: b, Dims: fmt.Sprintf("d%d", d),
+							Partition: p, Value: []byte(fmt.Sprintf("%s/%d/%d/%d/%d", prop, p, g, b, d)), Offset: int64(d)})
+					}
+				}
+			}
+		}
+		h.commit(t, ns, cps[p])
+	}
+	for _, tc := range []struct {
+		g      viewstore.Grain
+		bucket int64
+		part   int32
+		want   int
+	}{
+		{viewstore.Hour, b0, 1, 3},
+		{viewstore.Hour.WithRollup(3), b0 + 3600, 2, 3},
+		{viewstore.Minute, b0 + 60, 0, 3},
+		{viewstore.Minute, b0 + 120, 0, 0},
+		{viewstore.Hour, b0, 7, 0},
+	} {
+		var got []string
+		err := h.s.LoadBucket(h.ctx, ns, "p", tc.g, tc.bucket, tc.part, func(c viewstore.Cell) error {
+			got = append(got, fmt.Sprintf("%s=%s@%d", c.Dims, c.Value, c.Offset))
+			if c.Partition != tc.part || c.Bucket != tc.bucket || c.Grain != tc.g || c.Property != "p" {
+				t.Errorf("LoadBucket(g%d, %d, part %d): cell %+v", tc.g, tc.bucket, tc.part, c)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		if tc.part < 3 {
+			for _, c := range cps[tc.part].Cells {
+				if c.Property == "p" && c.Grain == tc.g && c.Bucket == tc.bucket {
+					want = append(want, fmt.Sprintf("%s=%s@%d", c.Dims, c.Value, c.Offset))
+				}
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) || len(got) != tc.want {
+			t.Errorf("LoadBucket(g%d, %d, part %d): %v, want %v", tc.g, tc.bucket, tc.part, got, want)
+		}
+	}
 }

@@ -40,6 +40,7 @@ var mutants = []struct {
 	{"namespace-prefix", "Cells"},
 	{"scan-ignores-fn-error", "ScanCellsStopsOnError"},
 	{"scan-max-25-days", "CellsManyDays"},
+	{"load-bucket-all-partitions", "LoadBucket"},
 	{"watermark-max-time", "Watermarks"},
 	{"watermark-property-prefix", "Watermarks"},
 	{"list-progress-small-partitions", "ListProgress"},
@@ -273,6 +274,15 @@ func (s *memStore) ListProgress(ctx context.Context, ns viewstore.Namespace) ([]
 		}
 	}
 	return out, nil
+}
+
+func (s *memStore) LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error {
+	return s.ScanCells(ctx, ns, property, g, bucket, bucket+1, func(c viewstore.Cell) error {
+		if c.Partition != part && s.mutant != "load-bucket-all-partitions" {
+			return nil
+		}
+		return fn(c)
+	})
 }
 
 func (s *memStore) ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
