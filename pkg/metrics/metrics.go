@@ -25,6 +25,12 @@ type Metrics struct {
 	ConsumerLag *prometheus.GaugeVec
 	// FlushSeconds is the time to commit a partition's checkpoint.
 	FlushSeconds *prometheus.HistogramVec
+	// CellBytes is the projected cells held in memory, as counted against
+	// the projection memory budget (every version of the process).
+	CellBytes prometheus.Gauge
+	// BucketLoads counts time buckets read back from the view store after
+	// being evicted (or at a partition's start).
+	BucketLoads *prometheus.CounterVec
 	// ProjectedEvents counts records by outcome: applied, duplicate,
 	// undecodable.
 	ProjectedEvents *prometheus.CounterVec
@@ -56,6 +62,12 @@ func New() *Metrics {
 			Name: "sextant_projection_flush_seconds", Help: "Time to commit a partition checkpoint to the view store.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"projection"}),
+		CellBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sextant_projection_cell_bytes", Help: "Projected cells held in memory, as counted against --projection-memory.",
+		}),
+		BucketLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_projection_bucket_loads_total", Help: "Time buckets a projection read back from the view store.",
+		}, []string{"projection"}),
 		ProjectedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sextant_projected_events_total", Help: "Records consumed by projections, by outcome.",
 		}, []string{"projection", "outcome"}),
@@ -71,7 +83,7 @@ func New() *Metrics {
 		}, []string{"service", "code"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.ProjectedEvents, m.QuerySeconds,
+		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.CellBytes, m.BucketLoads, m.ProjectedEvents, m.QuerySeconds,
 		m.CacheRequests, m.UpstreamRequests)
 	return m
 }

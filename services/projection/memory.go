@@ -16,6 +16,7 @@ import "sync/atomic"
 type Memory struct {
 	limit int64
 	used  atomic.Int64
+	peak  atomic.Int64
 	parts atomic.Int64
 }
 
@@ -29,6 +30,19 @@ func NewMemory(limit int64) *Memory {
 
 // Used is the cell memory counted against the budget.
 func (m *Memory) Used() int64 { return m.used.Load() }
+
+// Peak is the most cell memory counted at once.
+func (m *Memory) Peak() int64 { return m.peak.Load() }
+
+func (m *Memory) add(n int64) {
+	used := m.used.Add(n)
+	for {
+		p := m.peak.Load()
+		if used <= p || m.peak.CompareAndSwap(p, used) {
+			return
+		}
+	}
+}
 
 // Limit is the budget.
 func (m *Memory) Limit() int64 { return m.limit }

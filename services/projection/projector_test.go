@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
 	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -204,4 +206,95 @@ func TestFlushInterval(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// A projector whose memory budget is far below its cells evicts buckets and
+// reads them back, and commits exactly the cells of one that keeps
+// everything in memory.
+func TestProjectorUnderMemoryBudget(t *testing.T) {
+	var msgs []eventlog.Message
+	for i := range 3000 {
+		// Hours in a scattered order, as a backfill or a replay of late
+		// events has them.
+		d := time.Duration(i*7919%150)*time.Hour + time.Duration(i%60)*time.Minute
+		e := ev(fmt.Sprint("e", i), fmt.Sprint("c", i%97), "page_view", page(fmt.Sprint("/p", i%40)), at(d))
+		b, err := proto.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, eventlog.Message{Key: []byte(e.PropertyId + "/" + e.ClientId), Value: b})
+	}
+	type result struct {
+		cells map[string]string
+		loads float64
+		used  int64
+		peak  int64
+	}
+	run := func(limit int64) result {
+		dir := t.TempDir()
+		log, st := openEmbedded(t, dir)
+		defer log.Close()
+		defer st.Close()
+		for i := 0; i < len(msgs); i += 500 {
+			if err := log.Append(context.Background(), msgs[i:i+500]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mem := &Memory{limit: limit}
+		m := metrics.New()
+		runUntilWith(t, log, st, Config{Memory: mem, MaxPending: 50, ReadBatch: 50, Metrics: m})
+		r := result{cells: map[string]string{}, loads: counterValue(t, m.BucketLoads.WithLabelValues("traffic/v1")), used: mem.Used(), peak: mem.Peak()}
+		var grains []viewstore.Grain
+		for _, ro := range analytics.HourRollups {
+			grains = append(grains, viewstore.Hour.WithRollup(uint8(ro)))
+		}
+		for _, ro := range analytics.MinuteRollups {
+			grains = append(grains, viewstore.Minute.WithRollup(uint8(ro)))
+		}
+		for _, g := range grains {
+			err := st.ScanCells(context.Background(), viewstore.NamespaceOf("traffic", "v1"), "p1", g, t0.Add(-time.Hour).Unix(), t0.Add(200*time.Hour).Unix(), func(c viewstore.Cell) error {
+				r.cells[fmt.Sprintf("%d/%d/%q/%d", c.Grain, c.Bucket, c.Dims, c.Partition)] = fmt.Sprintf("%x@%d", c.Value, c.Offset)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	all, small := run(1<<40), run(64<<10)
+	if len(all.cells) < 1000 {
+		t.Fatalf("only %d cells: the test does not exceed the budget", len(all.cells))
+	}
+	t.Logf("peak %d / %d bytes, %v loads, %d cells", small.peak, all.peak, small.loads, len(all.cells))
+	if small.loads == 0 {
+		t.Error("no bucket was read back under a budget far below the cells")
+	}
+	if all.peak < 4*(64<<10) {
+		t.Errorf("the unbounded run held at most %d bytes: the budget would not bind", all.peak)
+	}
+	if small.peak > all.peak/2 {
+		t.Errorf("under a budget of 64 KiB the cells took up to %d bytes (%d without)", small.peak, all.peak)
+	}
+	if small.used != 0 || all.used != 0 {
+		// Stopped projectors give their partitions' memory back.
+		t.Errorf("after stopping: %d and %d bytes still counted", small.used, all.used)
+	}
+	for k, v := range all.cells {
+		if small.cells[k] != v {
+			t.Errorf("cell %s: %s under the budget, %s without", k, small.cells[k], v)
+		}
+	}
+	if len(small.cells) != len(all.cells) {
+		t.Errorf("%d cells under the budget, %d without", len(small.cells), len(all.cells))
+	}
+}
+
+func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -164,7 +164,9 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	}()
 	p.cfg.Logger.Info("projection partition claimed", "projection", p.ns, "partition", id, "offset", part.progress.Next)
 
+	loads := p.cfg.Metrics.BucketLoads.WithLabelValues(string(p.ns))
 	load := func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error {
+		loads.Inc()
 		return p.store.LoadBucket(ctx, p.ns, property, g, bucket, id, fn)
 	}
 	lastFlush, lastLag := time.Now(), time.Time{}
@@ -294,6 +296,7 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 	}
 	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
 	part.committed(time.Now(), p.cfg.IdleBucket)
+	p.cfg.Metrics.CellBytes.Set(float64(p.cfg.Memory.Used()))
 	p.setLive(part.progress)
 	// The log-side offset is informational (lag tools); the authoritative
 	// offset was committed with the state above.

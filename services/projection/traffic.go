@@ -541,7 +541,7 @@ func (p *partition) committed(now time.Time, idle time.Duration) {
 // report tells the memory budget how many bytes the cells take now.
 func (p *partition) report() {
 	if p.mem != nil {
-		p.mem.used.Add(int64(p.bytes - p.reported))
+		p.mem.add(int64(p.bytes - p.reported))
 		p.reported = p.bytes
 	}
 }
