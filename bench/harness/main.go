@@ -768,13 +768,15 @@ func (h *harness) loadgenPhase(ctx context.Context, b *backend, name, kind, addr
 	})
 }
 
-// fillAndQuery tops the store up to size events (spread over the last 70
-// hours), waits for the projection, and times the reports.
+// fillAndQuery tops the store up to size events (over the last 70 hours,
+// in time order: the first events 70 hours old, the last a few minutes, as
+// a backfill or a day's traffic arrives), waits for the projection, and
+// times the reports.
 func (h *harness) fillAndQuery(ctx context.Context, b *backend, size int64) {
 	if b.stored < size {
 		h.loadgenPhase(ctx, b, fmt.Sprintf("fill_to_%s", human(size)), "fill", b.ingestAddr, size-b.stored, true,
 			"--mode", "stream", "--batch", "500", "--concurrency", "4", "--inflight", "4",
-			"--history", h.plan.History.String())
+			"--history", h.plan.History.String(), "--time-order")
 	}
 	if ctx.Err() != nil {
 		return

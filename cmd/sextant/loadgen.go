@@ -53,6 +53,7 @@ type loadgenConfig struct {
 	concurrency   int
 	conns         int
 	inflight      int
+	timeOrder     bool // --time-order: event times follow the order of sending
 	rate          float64
 	duration      time.Duration
 	events        int64
@@ -107,6 +108,7 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	zipf := f.Float("zipf", d.ZipfS, "exponent of the Zipf distribution of page popularity (> 1)")
 	sessionEvents := f.Float("session-events", d.SessionEvents, "mean events per session")
 	visitorEvents := f.Float("visitor-events", d.VisitorEvents, "mean events per visitor (rounded to whole batches)")
+	timeOrder := f.Bool("time-order", false, "event times advance with the events sent, from the start of --history to its end, instead of being spread over it at random (needs --events)")
 	history := f.Duration("history", 2*time.Hour, "spread event times over this much of the past (at most 72h minus the run; 0: no event times)")
 	start := f.String("window-end", "", "end of the event-time window, RFC 3339 (default: now)")
 	bots := f.Float("bots", d.Bots, "share of visitors that are crawlers")
@@ -124,7 +126,11 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	c.gen.Seed, c.gen.ZipfS, c.gen.SessionEvents, c.gen.VisitorEvents = int64(*seed), *zipf, *sessionEvents, *visitorEvents
 	c.gen.History, c.gen.Bots, c.gen.NewVisitors = *history, *bots, *newVisitors
 	c.freshness, c.freshEvery, c.freshPoll, c.freshTimeout = *freshness, *freshEvery, *freshPoll, *freshTimeout
+	c.timeOrder = *timeOrder
 	var errs []error
+	if c.timeOrder && (c.events <= 0 || c.gen.History <= 0) {
+		errs = append(errs, errors.New("--time-order needs --events and a --history"))
+	}
 	switch c.mode {
 	case "stream", "unary", "rest":
 	default:
@@ -452,17 +458,22 @@ func newRunner(cfg loadgenConfig, stderr io.Writer) (*runner, error) {
 	r.truth = loadgen.NewTruth(ids)
 	n := int64(len(cfg.keys))
 	for i := range cfg.keys {
-		g, err := loadgen.New(cfg.gen, i)
+		remaining := int64(-1)
+		if cfg.events > 0 {
+			remaining = cfg.events / n
+			if int64(i) < cfg.events%n {
+				remaining++
+			}
+		}
+		gc := cfg.gen
+		if cfg.timeOrder {
+			gc.TimeOrder = remaining
+		}
+		g, err := loadgen.New(gc, i)
 		if err != nil {
 			return nil, err
 		}
-		s := &source{gen: g, remaining: -1}
-		if cfg.events > 0 {
-			s.remaining = cfg.events / n
-			if int64(i) < cfg.events%n {
-				s.remaining++
-			}
-		}
+		s := &source{gen: g, remaining: remaining}
 		r.sources = append(r.sources, s)
 	}
 	if cfg.rate > 0 {

@@ -125,7 +125,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
 	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
-	f.IntVar(&c.ProjectionMemory, "projection-memory", projection.DefaultCellMemory, "bytes of projected cells kept in memory by all projection versions together (the process's resident memory is about twice it); past it the least recently used time buckets are evicted and read back from the store when needed")
+	f.IntVar(&c.ProjectionMemory, "projection-memory", defaultProjectionMemory(), "bytes of projected cells kept in memory by all projection versions together (the process's resident memory is about twice it); past it the least recently used time buckets are evicted and read back from the store when needed; default an eighth of the machine's (or cgroup's) memory")
 	wmRefresh := f.Duration("watermark-refresh", -1, "insights: refresh each property's data watermarks in the background this often instead of reading them for every report (0: every report reads them; default 100ms with --cql-hosts, else 0)")
 	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
 	proxies := f.String("trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is trusted")

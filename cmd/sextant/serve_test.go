@@ -30,3 +30,22 @@ func TestParseServeRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestMemTotal(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"MemTotal:       24684136 kB\nMemFree:         6838580 kB\n", 24684136 << 10},
+		{"MemFree:         6838580 kB\nMemTotal:    1024 kB\n", 1 << 20},
+		{"MemFree:         6838580 kB\n", 0},
+		{"MemTotal: lots kB\n", 0},
+	} {
+		if got := memTotal(strings.NewReader(tc.in)); got != tc.want {
+			t.Errorf("memTotal(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+	if n := defaultProjectionMemory(); n < 256<<20 {
+		t.Errorf("default projection memory %d, below the 256 MiB floor", n)
+	}
+}

@@ -64,6 +64,14 @@ type Config struct {
 	// that. Zero sends no event times: Sextant uses its receive time, and
 	// session ids are still distinct per session.
 	History time.Duration
+	// TimeOrder, when positive, is how many events this generator is
+	// expected to make: visitors then start at a point of the History
+	// window that advances with the events made (the first ones at its
+	// start, the last ones at its end), so event times follow the order
+	// of sending, as live traffic or a backfill in time order have them,
+	// instead of being spread over the window at random. A visitor's
+	// sessions still run on from its start.
+	TimeOrder int64
 	// End is the end of the time window, normally the run's start. Zero
 	// means 2026-01-01T00:00:00Z (only sensible with History 0).
 	End time.Time
@@ -139,6 +147,8 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("loadgen: mean session events must be at least 3")
 	case c.VisitorEvents < 3:
 		return c, fmt.Errorf("loadgen: mean events per visitor must be at least 3")
+	case c.TimeOrder < 0:
+		return c, fmt.Errorf("loadgen: time order must not be negative")
 	case c.History < 0 || c.History > 72*time.Hour:
 		return c, fmt.Errorf("loadgen: history %v out of 0..72h (Sextant rejects older events)", c.History)
 	case c.History > 0 && c.History < c.SessionGap:
@@ -366,6 +376,11 @@ func (g *Generator) newVisitor() *visitor {
 		extraSum += extras[i]
 	}
 	room := (g.window - need()) * 98 / 100
+	if g.cfg.TimeOrder > 0 {
+		// Visitors come back within hours rather than days, so that the
+		// traffic of a stretch of sending stays near the cursor.
+		room = min(room, g.window/32)
+	}
 	if extraSum > room {
 		for i := range extras {
 			extras[i] = int64(float64(extras[i]) * float64(room) / float64(extraSum))
@@ -378,7 +393,13 @@ func (g *Generator) newVisitor() *visitor {
 	span := need() + extraSum
 	t := g.end - g.window
 	if free := g.window - span; free > 0 {
-		t += r.Int64N(free)
+		if g.cfg.TimeOrder > 0 {
+			// The cursor, and up to a session gap of jitter.
+			cursor := int64(float64(free) * min(1, float64(g.events)/float64(g.cfg.TimeOrder)))
+			t += min(free, cursor+r.Int64N(minGap))
+		} else {
+			t += r.Int64N(free)
+		}
 	}
 	// Whole seconds, so that ga_session_id is the first event's time.
 	t -= t % 1_000_000

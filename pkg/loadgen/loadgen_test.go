@@ -226,11 +226,13 @@ func TestZipfShape(t *testing.T) {
 // separated by more than 30 minutes; events within a session are closer.
 func TestSessions(t *testing.T) {
 	for _, tc := range []struct {
-		batch   int
-		history time.Duration
-	}{{1, 2 * time.Hour}, {25, 70 * time.Hour}, {500, 70 * time.Hour}, {500, time.Hour}} {
-		t.Run(fmt.Sprintf("batch %d history %v", tc.batch, tc.history), func(t *testing.T) {
+		batch     int
+		history   time.Duration
+		timeOrder int64
+	}{{1, 2 * time.Hour, 0}, {25, 70 * time.Hour, 0}, {500, 70 * time.Hour, 0}, {500, time.Hour, 0}, {25, 70 * time.Hour, 20_000}, {500, 2 * time.Hour, 20_000}} {
+		t.Run(fmt.Sprintf("batch %d history %v time order %d", tc.batch, tc.history, tc.timeOrder), func(t *testing.T) {
 			c := config(5, tc.batch, tc.history)
+			c.TimeOrder = tc.timeOrder
 			g := mustNew(t, c, 0)
 			byVisitor := map[int64][]Event{}
 			isNew, bot := map[int64]bool{}, map[int64]bool{}
@@ -291,6 +293,55 @@ func TestSessions(t *testing.T) {
 			}
 			t.Logf("%d visitors, %d sessions (%d returns)", len(byVisitor), sessions, multi)
 		})
+	}
+}
+
+// With TimeOrder, event times advance with the events made: the first
+// tenth falls early in the window and the last tenth late; without it both
+// spread over the whole window.
+func TestTimeOrder(t *testing.T) {
+	const n = 100_000
+	for _, tc := range []struct {
+		timeOrder   int64
+		first, last [2]float64 // bounds of the deciles' mean time, as a fraction of the window
+		spread      [2]float64
+	}{
+		{n, [2]float64{0, 0.25}, [2]float64{0.6, 1}, [2]float64{0, 0.3}},
+		{0, [2]float64{0.35, 0.65}, [2]float64{0.35, 0.65}, [2]float64{0.6, 1}},
+	} {
+		c := config(3, 25, 70*time.Hour)
+		c.TimeOrder = tc.timeOrder
+		g := mustNew(t, c, 0)
+		var times []int64
+		for len(times) < n {
+			for _, e := range g.Next(0).Events {
+				times = append(times, e.TimeMicros)
+			}
+		}
+		start, window := float64(end.Add(-c.History).UnixMicro()), float64(c.History.Microseconds())
+		mean := func(ts []int64) float64 {
+			sum := 0.0
+			for _, x := range ts {
+				sum += (float64(x) - start) / window
+			}
+			return sum / float64(len(ts))
+		}
+		first, last := mean(times[:n/10]), mean(times[n-n/10:])
+		// How much of the window a tenth of the events spans (10th to
+		// 90th percentile): what a projection holds in memory at once.
+		spread := func(ts []int64) float64 {
+			ts = slices.Sorted(slices.Values(ts))
+			return float64(ts[len(ts)*9/10]-ts[len(ts)/10]) / window
+		}
+		mid := times[n/2-n/20 : n/2+n/20]
+		t.Logf("time order %d: deciles at %.2f and %.2f; the middle tenth spans %.2f of the window", tc.timeOrder, first, last, spread(mid))
+		if s := spread(mid); s < tc.spread[0] || s > tc.spread[1] {
+			t.Errorf("time order %d: a tenth of the events spans %.2f of the window, want [%.2f, %.2f]", tc.timeOrder, s, tc.spread[0], tc.spread[1])
+		}
+		if first < tc.first[0] || first > tc.first[1] || last < tc.last[0] || last > tc.last[1] {
+			t.Errorf("time order %d: first tenth at %.2f, last at %.2f of the window; want [%.2f, %.2f] and [%.2f, %.2f]",
+				tc.timeOrder, first, last, tc.first[0], tc.first[1], tc.last[0], tc.last[1])
+		}
 	}
 }
 

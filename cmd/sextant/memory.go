@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// defaultProjectionMemory is the default --projection-memory: an eighth of
+// the memory the process may use (the machine's, or its cgroup's limit when
+// lower), at least 256 MiB; 1 GiB where neither can be read.
+func defaultProjectionMemory() int {
+	total := machineMemory()
+	if total <= 0 {
+		return 1 << 30
+	}
+	return max(256<<20, int(total/8))
+}
+
+// machineMemory is MemTotal of /proc/meminfo, lowered to the cgroup v2
+// memory.max when that is set; 0 when unknown.
+func machineMemory() int64 {
+	var total int64
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		total = memTotal(f)
+		f.Close()
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if lim, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64); err == nil && lim > 0 && (total == 0 || lim < total) {
+			total = lim
+		}
+	}
+	return total
+}
+
+// memTotal reads MemTotal (in kB) from a /proc/meminfo listing, in bytes.
+func memTotal(f io.Reader) int64 {
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
