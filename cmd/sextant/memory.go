@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -49,4 +50,21 @@ func memTotal(f io.Reader) int64 {
 		}
 	}
 	return 0
+}
+
+// goMemoryLimit sets the Go runtime's soft memory limit for a process that
+// runs projections, unless GOMEMLIMIT sets one: the cells
+// (projectionMemory, counted a little low) plus the rest of the projection's
+// state, buffers and the other services (1 GiB), with room for garbage.
+// Without it the heap grows to twice its live data (GOGC=100), which with
+// gigabytes of cells is gigabytes more than needed; with it the collector
+// runs more often as the heap nears the limit. It reports the limit and
+// whether it set it.
+func goMemoryLimit(projectionMemory int) (int64, bool) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1), false
+	}
+	limit := int64(projectionMemory)*5/2 + 1<<30
+	debug.SetMemoryLimit(limit)
+	return limit, true
 }
