@@ -4,13 +4,15 @@
 # ./tilt/stack.sh, with a topic and keyspace of the run's own, deleted at the
 # end) and on the embedded engines, with `sextant loadgen`.
 #
-# Usage: ./bench/run.sh [--quick | --full] [--backends distributed,embedded] [--keep] [--wait-idle] [--no-profile]
+# Usage: ./bench/run.sh [--quick | --full] [--backends distributed,embedded] [--merge RESULTS] [--keep] [--wait-idle] [--no-profile]
 #   (default)  ~12 min on 2 cores: reports at 100k and 1M stored events;
 #              writes bench/results.json and the "default" tables of BENCHMARKS.md
 #   --quick    under 2 min, tiny sizes, what CI runs (no thresholds): writes
 #              bench/results-quick.json and bench/out/<run>/tables.md only
 #   --full     reports at 1M and 10M stored events (about an hour on 2 cores):
 #              writes bench/results-full.json and the "full" tables of BENCHMARKS.md
+#   --merge F  take the backends not measured now from the results file F
+#              (e.g. --backends embedded --merge bench/results-full.json)
 #   --wait-idle  first wait until no `go test` / test.sh runs on the machine
 #   --no-profile do not record perf CPU profiles of the main phases (default
 #              and full runs record them into bench/out/<run>/profiles when
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
     --wait-idle) wait_idle=1 ;;
     --backends) extra+=(--backends "$2"); shift ;;
     --keep) extra+=(--keep) ;;
+    --merge) extra+=(--merge "$2"); shift ;;
     --no-profile) profile=0 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;

@@ -106,6 +106,7 @@ func main() {
 	backends := flag.String("backends", "distributed,embedded", "which backends to measure")
 	keep := flag.Bool("keep", false, "keep the benchmark's topic, keyspace and data directory")
 	profile := flag.Bool("profile", false, "record system-wide CPU profiles (perf) of the main phases into <out>/<run>/profiles")
+	merge := flag.String("merge", "", "take the backends this run does not measure from this results JSON (an earlier run of the same size)")
 	render := flag.String("render", "", "only re-render this results JSON into --md (and stdout), and exit")
 	micro := flag.String("micro", "", "only turn this `go test -bench` output into --micro-json and the micro tables of --md, and exit")
 	microJSON := flag.String("micro-json", "", "with --micro: write the results JSON here")
@@ -214,6 +215,11 @@ func main() {
 		h.stopServices()
 		if ctx.Err() != nil {
 			break
+		}
+	}
+	if *merge != "" {
+		if err := mergeResults(&res, *merge); err != nil {
+			fatal(err)
 		}
 	}
 	if ctx.Err() == nil {
@@ -861,4 +867,34 @@ func dropKeyspace(keyspace string) error {
 	}
 	defer sess.Close()
 	return sess.Query(`DROP KEYSPACE IF EXISTS ` + keyspace).Exec()
+}
+
+// mergeResults adds the backends of the results file path that res lacks,
+// each marked with the run it comes from.
+func mergeResults(res *Results, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var old Results
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if old.Size != res.Size {
+		return fmt.Errorf("%s is a %s run, this one %s", path, old.Size, res.Size)
+	}
+	for name, br := range old.Backends {
+		if _, ok := res.Backends[name]; ok {
+			continue
+		}
+		if br.From == "" {
+			commit := old.Commit
+			if len(commit) > 12 {
+				commit = commit[:12]
+			}
+			br.From = fmt.Sprintf("`%s` (commit %s, %s)", old.RunID, commit, old.Date)
+		}
+		res.Backends[name] = br
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -48,7 +49,10 @@ type Baseline struct {
 
 // BackendResult is everything measured on one deployment.
 type BackendResult struct {
-	Name         string             `json:"name"`
+	Name string `json:"name"`
+	// From names the run a backend's results were merged from (--merge),
+	// when it is not the run of the file: run id, commit and date.
+	From         string             `json:"from,omitempty"`
 	Topic        string             `json:"topic,omitempty"`
 	Keyspace     string             `json:"keyspace,omitempty"`
 	SetupSeconds float64            `json:"setupSeconds"`
@@ -345,6 +349,11 @@ func renderMarkdown(r *Results) string {
 	w("Machine: %d cores (%s), %.1f GiB memory, Linux %s, %s; Kafka, Cassandra and Redis on the same machine.\n\n", r.Machine.Cores, r.Machine.CPU, r.Machine.MemoryGiB, r.Machine.Kernel, r.Machine.Go)
 	for _, s := range r.Skipped {
 		w("Skipped: %s.\n\n", s)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Backends)) {
+		if from := r.Backends[name].From; from != "" {
+			w("The %s figures are from run %s (merged with `--merge`), not from this one.\n\n", name, from)
+		}
 	}
 
 	w("### Headline figures\n\n")

@@ -298,3 +298,45 @@ func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64
 	}
 	return m.GetCounter().GetValue()
 }
+
+// A partition with nothing to apply still gives its buckets back once they
+// have been idle for IdleBucket: a version nobody writes to any more does
+// not keep its cells.
+func TestIdlePartitionReleasesMemory(t *testing.T) {
+	dir := t.TempDir()
+	log, st := openEmbedded(t, dir)
+	defer log.Close()
+	defer st.Close()
+	appendEvents(t, log, 0, 300, nil)
+	mem := NewMemory(1 << 30)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := NewProjector(Config{Memory: mem, FlushInterval: 10 * time.Millisecond, IdleBucket: 100 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)}, log, st)
+	done := make(chan error, 1)
+	go func() { done <- pr.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !caughtUp(t, log, st, pr.Namespace()) {
+		if time.Now().After(deadline) {
+			t.Fatal("projector did not catch up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if mem.Peak() == 0 {
+		t.Fatal("no cell memory was ever counted")
+	}
+	for mem.Used() > 0 {
+		if time.Now().After(deadline.Add(2 * idleCheck)) {
+			t.Fatalf("idle partitions still hold %d bytes of cells", mem.Used())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if e, v, _ := storedTotals(t, st); e != 300 || v != 300 {
+		t.Fatalf("stored events %d views %d, want 300", e, v)
+	}
+}

@@ -181,10 +181,15 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	}
 	applied, duplicate, deadLetter := outcome("applied"), outcome("duplicate"), outcome("dead_letter")
 	for {
-		rctx, cancel := ctx, context.CancelFunc(func() {})
+		// With nothing pending the read still wakes up now and then, so
+		// that an idle partition (a version nobody writes to any more, a
+		// quiet partition) gives memory back: to the idle timeout, and to
+		// the budget when other partitions need it.
+		deadline := time.Now().Add(idleCheck)
 		if part.pending > 0 {
-			rctx, cancel = context.WithDeadline(ctx, lastFlush.Add(interval))
+			deadline = lastFlush.Add(interval)
 		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		recs, err := p.log.Read(rctx, id, part.progress.Next, p.cfg.ReadBatch)
 		cancel()
 		switch {
@@ -194,6 +199,11 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			defer fcancel()
 			return p.flush(fctx, part)
 		case errors.Is(err, context.DeadlineExceeded):
+			if part.pending == 0 && len(recs) == 0 {
+				part.evict(time.Now(), p.cfg.IdleBucket)
+				p.cfg.Metrics.CellBytes.Set(float64(p.cfg.Memory.Used()))
+				continue
+			}
 		case err != nil:
 			return fmt.Errorf("read partition %d: %w", id, err)
 		}
@@ -321,6 +331,10 @@ func (p *Projector) flushInterval(behind bool, lastCommit time.Duration) time.Du
 	}
 	return max(p.cfg.FlushInterval, min(2*lastCommit, maxLiveFlush))
 }
+
+// idleCheck is how often a partition with nothing to apply checks whether
+// it should give memory back.
+const idleCheck = 2 * time.Second
 
 const (
 	// lagFlush is the checkpoint interval of a partition behind the head:

@@ -495,6 +495,13 @@ func (p *partition) committed(now time.Time, idle time.Duration) {
 	p.segStart = -1
 	clear(p.watermarks)
 	p.pending = 0
+	p.evict(now, idle)
+}
+
+// evict drops the buckets untouched for idle and, while the process's
+// cells exceed the memory budget, the ones touched longest ago. Every cell
+// must be committed (nothing applied since the last commit).
+func (p *partition) evict(now time.Time, idle time.Duration) {
 	cut := now.Add(-idle).Unix()
 	evict := false
 	for bk, t := range p.loaded {
