@@ -2,11 +2,20 @@ package main
 
 import (
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
 
 func TestParseServeRejects(t *testing.T) {
+	// The flags fall back to SEXTANT_* variables (test.sh sets the stack's):
+	// the cases assume none is set.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SEXTANT_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
 	for _, tc := range []struct {
 		args []string
 		want string // in the error; "" for none
