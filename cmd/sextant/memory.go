@@ -54,8 +54,10 @@ func memTotal(f io.Reader) int64 {
 
 // goMemoryLimit sets the Go runtime's soft memory limit for a process that
 // runs projections, unless GOMEMLIMIT sets one: the cells
-// (projectionMemory, counted a little low) plus the rest of the projection's
-// state, buffers and the other services (1 GiB), with room for garbage.
+// (projectionMemory, which counts them below their real footprint) plus the
+// rest of the projection's state, buffers and the other services (1 GiB),
+// with some room for garbage. At 10M benchmark events the heap reached the
+// limit and the collector took most of the CPU (BENCHMARKS.md, "Memory").
 // Without it the heap grows to twice its live data (GOGC=100), which with
 // gigabytes of cells is gigabytes more than needed; with it the collector
 // runs more often as the heap nears the limit. It reports the limit and

@@ -6,8 +6,9 @@ import "sync/atomic"
 // every projection version of a process: a replay building a new version
 // next to the live one shares it rather than doubling the process's
 // memory. Usage is counted as the cells' encoded size plus a per-cell
-// overhead (cellOverhead), so the process's resident memory is a small
-// multiple of it (the Go heap grows to about twice its live data).
+// overhead (cellOverhead), which is below their real footprint: after 10M
+// benchmark events, 3 GB counted came with 7.4–8.1 GB of heap in use (cells,
+// dedupe and session state, garbage).
 //
 // A partition that commits while the budget is exceeded evicts the buckets
 // it touched longest ago until it holds no more than three quarters of its
@@ -43,9 +44,6 @@ func (m *Memory) add(n int64) {
 		}
 	}
 }
-
-// Limit is the budget.
-func (m *Memory) Limit() int64 { return m.limit }
 
 func (m *Memory) join()                { m.parts.Add(1) }
 func (m *Memory) leave(reported int64) { m.parts.Add(-1); m.used.Add(-reported) }

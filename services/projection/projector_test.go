@@ -61,25 +61,35 @@ func runUntil(t *testing.T, log *pebblelog.Log, st *pebblestore.Store) {
 
 func runUntilWith(t *testing.T, log *pebblelog.Log, st *pebblestore.Store, cfg Config) {
 	t.Helper()
+	cfg.FlushInterval = 10 * time.Millisecond
+	startCaughtUp(t, log, st, cfg)()
+}
+
+// startCaughtUp starts a projector and waits until it has applied every
+// record of the log; the projector keeps running until stop, which commits
+// and fails the test on a projector error.
+func startCaughtUp(t *testing.T, log *pebblelog.Log, st *pebblestore.Store, cfg Config) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg.FlushInterval, cfg.Logger = 10*time.Millisecond, slog.New(slog.DiscardHandler)
+	cfg.Logger = slog.New(slog.DiscardHandler)
 	pr := NewProjector(cfg, log, st)
 	done := make(chan error, 1)
 	go func() { done <- pr.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if caughtUp(t, log, st, pr.Namespace()) {
-			break
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !caughtUp(t, log, st, pr.Namespace()) {
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatal("projector did not catch up")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	return stop
 }
 
 func caughtUp(t *testing.T, log *pebblelog.Log, st *pebblestore.Store, ns viewstore.Namespace) bool {
@@ -309,29 +319,14 @@ func TestIdlePartitionReleasesMemory(t *testing.T) {
 	defer st.Close()
 	appendEvents(t, log, 0, 300, nil)
 	mem := NewMemory(1 << 30)
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := NewProjector(Config{Memory: mem, FlushInterval: 10 * time.Millisecond, IdleBucket: 100 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler)}, log, st)
-	done := make(chan error, 1)
-	go func() { done <- pr.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	stop := startCaughtUp(t, log, st, Config{Memory: mem, FlushInterval: 10 * time.Millisecond, IdleBucket: 100 * time.Millisecond})
+	defer stop()
 	deadline := time.Now().Add(10 * time.Second)
-	for !caughtUp(t, log, st, pr.Namespace()) {
-		if time.Now().After(deadline) {
-			t.Fatal("projector did not catch up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	if mem.Peak() == 0 {
 		t.Fatal("no cell memory was ever counted")
 	}
 	for mem.Used() > 0 {
-		if time.Now().After(deadline.Add(2 * idleCheck)) {
+		if time.Now().After(deadline) {
 			t.Fatalf("idle partitions still hold %d bytes of cells", mem.Used())
 		}
 		time.Sleep(20 * time.Millisecond)
