@@ -18,6 +18,7 @@ import (
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/loadgen"
+	"github.com/sextant-analytics/sextant/pkg/sketch"
 )
 
 func TestLoadgenFlags(t *testing.T) {
@@ -164,7 +165,7 @@ func TestLoadgenTruth(t *testing.T) {
 		if i == 2 && (want.events == 0 || want.events != want.views || want.events != want.users || want.events != want.sessions) {
 			t.Fatalf("probe property: truth %+v, want one page view, user and session per probe", want)
 		}
-		if want.sessions > 512 || want.users > 2048 {
+		if want.sessions > sketch.ExactLimit || want.users > sketch.ExactLimit {
 			t.Fatalf("property %d: %d users, %d sessions: too many for exact sketches", i, want.users, want.sessions)
 		}
 		rctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+k.ReadKey)

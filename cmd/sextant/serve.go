@@ -55,7 +55,6 @@ type serveConfig struct {
 	MaxBatchEvents     int
 	MaxBodyBytes       int
 	FlushInterval      time.Duration
-	ProjectionMemory   int
 	WatermarkRefresh   time.Duration
 	CountryHeader      string
 	TrustedProxies     []netip.Prefix
@@ -105,9 +104,6 @@ func (c serveConfig) Validate() error {
 	if c.CollectRate <= 0 {
 		errs = append(errs, errors.New("--collect-rate must be positive"))
 	}
-	if c.has("projection") && c.ProjectionMemory < 16<<20 {
-		errs = append(errs, errors.New("--projection-memory must be at least 16777216 bytes (16 MiB)"))
-	}
 	if c.FlushInterval <= 0 || c.FlushInterval > time.Minute {
 		errs = append(errs, errors.New("--flush-interval must be in (0, 1m]"))
 	}
@@ -125,7 +121,6 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
 	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
-	f.IntVar(&c.ProjectionMemory, "projection-memory", defaultProjectionMemory(), "bytes of projected cells kept in memory by all projection versions together (the process's resident memory is about twice it, and the Go memory limit is set to 2.5 times it plus 1 GiB unless GOMEMLIMIT is set); past it the least recently used time buckets are evicted and read back from the store when needed; default an eighth of the machine's (or cgroup's) memory")
 	wmRefresh := f.Duration("watermark-refresh", -1, "insights: refresh each property's data watermarks in the background this often instead of reading them for every report (0: every report reads them; default 100ms with --cql-hosts, else 0)")
 	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
 	proxies := f.String("trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is trusted")
@@ -270,9 +265,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if cfg.has("projection") {
-		if limit, set := goMemoryLimit(cfg.ProjectionMemory); set {
-			logger.Info("Go memory limit set from --projection-memory (GOMEMLIMIT overrides it)", "bytes", limit)
-		}
 		dead, err := cfg.Engines.openDeadLetters(ctx, logger)
 		if err != nil {
 			return err
@@ -280,8 +272,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer dead.Close()
 		logics := projection.Logics()
 		supervisor = projection.NewSupervisor(projection.Config{
-			FlushInterval: cfg.FlushInterval, Memory: projection.NewMemory(int64(cfg.ProjectionMemory)),
-			DeadLetters: dead, Logger: logger, Metrics: m,
+			FlushInterval: cfg.FlushInterval,
+			DeadLetters:   dead, Logger: logger, Metrics: m,
 		}, logics, log, store, vers, time.Second)
 		projectionH = projection.NewService(projection.ServiceConfig{}, logics, log, store, vers)
 	}

@@ -21,9 +21,7 @@ func TestParseServeRejects(t *testing.T) {
 		want string // in the error; "" for none
 	}{
 		{nil, ""},
-		{[]string{"--projection-memory", "67108864"}, ""},
-		{[]string{"--projection-memory", "1000"}, "--projection-memory"},
-		{[]string{"--services", "insights", "--kafka-brokers", "k:9092", "--projection-memory", "1000"}, ""},
+		{[]string{"--services", "insights", "--kafka-brokers", "k:9092"}, ""},
 		{[]string{"--flush-interval", "2m"}, "--flush-interval"},
 		{[]string{"--max-batch-events", "0"}, "--max-batch-events"},
 		{[]string{"--services", "collect"}, "--services"},
@@ -37,24 +35,5 @@ func TestParseServeRejects(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestMemTotal(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-	}{
-		{"MemTotal:       24684136 kB\nMemFree:         6838580 kB\n", 24684136 << 10},
-		{"MemFree:         6838580 kB\nMemTotal:    1024 kB\n", 1 << 20},
-		{"MemFree:         6838580 kB\n", 0},
-		{"MemTotal: lots kB\n", 0},
-	} {
-		if got := memTotal(strings.NewReader(tc.in)); got != tc.want {
-			t.Errorf("memTotal(%q) = %d, want %d", tc.in, got, tc.want)
-		}
-	}
-	if n := defaultProjectionMemory(); n < 256<<20 {
-		t.Errorf("default projection memory %d, below the 256 MiB floor", n)
 	}
 }

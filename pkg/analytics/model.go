@@ -168,19 +168,20 @@ func (a *Aggregate) AppendBinary(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-var errCorrupt = errors.New("analytics: corrupt aggregate")
+// ErrCorrupt is the error of an aggregate's encoding that does not decode.
+var ErrCorrupt = errors.New("analytics: corrupt aggregate")
 
 // UnmarshalAggregate decodes an aggregate.
 func UnmarshalAggregate(b []byte) (*Aggregate, error) {
 	if len(b) < 1 || b[0] != aggregateVersion {
-		return nil, errCorrupt
+		return nil, ErrCorrupt
 	}
 	b = b[1:]
 	a := &Aggregate{}
 	for _, v := range []*int64{&a.Events, &a.PageViews, &a.EngagementMsec} {
 		x, n := binary.Varint(b)
 		if n <= 0 {
-			return nil, errCorrupt
+			return nil, ErrCorrupt
 		}
 		*v, b = x, b[n:]
 	}
@@ -191,12 +192,12 @@ func UnmarshalAggregate(b []byte) (*Aggregate, error) {
 			return nil, err
 		}
 		if d.Precision() != want[i] {
-			return nil, errCorrupt
+			return nil, ErrCorrupt
 		}
 		*s, b = d, rest
 	}
 	if len(b) != 0 {
-		return nil, errCorrupt
+		return nil, ErrCorrupt
 	}
 	return a, nil
 }

@@ -34,13 +34,15 @@ type write struct {
 	size int
 }
 
-// Commit writes the checkpoint in three steps, each only after the one
-// before succeeded: the cells; then the state changes and the watermarks;
-// then the progress row. Within a step the writes run concurrently, in
-// single-partition batches. Commit is not atomic; the package
-// documentation says why it need not be. When it returns nil, everything
-// it wrote is readable. When it returns an error, part of the checkpoint
-// may have been written, never the progress.
+// Commit writes the checkpoint in four steps, each only after the one
+// before succeeded: the progress row's intent (when the checkpoint has
+// additions or state); the additions; the state changes and the
+// watermarks; the progress row, with its intent reset. Within a step the
+// writes run concurrently, in single-partition batches. Commit is not
+// atomic; the package documentation says why it need not be. When it
+// returns nil, everything it wrote is readable. When it returns an error,
+// part of the checkpoint may have been written, never the progress, and
+// LoadPartition reports the checkpoint's end as Progress.Intent.
 func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore.Checkpoint) error {
 	if err := s.enter(ctx, "commit"); err != nil {
 		return err
@@ -53,25 +55,50 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	if err := checkText(ns, &cp); err != nil {
 		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
 	}
+	pr := &cp.Progress
 
-	// 1. Cells: with their offsets, correct whatever happens next.
-	if err := s.execGroups(ctx, appendCellWrites(nil, ns, cp.Cells)); err != nil {
-		return fmt.Errorf("cqlstore: commit cells of partition %d of %q: %w", p, ns, err)
+	// 0. The intent: from here until step 3, a failure leaves rows past
+	// the progress, and the intent tells the projector where its next
+	// checkpoint must end to rewrite them all.
+	if len(cp.Additions) > 0 || len(cp.State) > 0 {
+		if err := s.exec(ctx, updateIntent, pr.Next, string(ns), p); err != nil {
+			return fmt.Errorf("cqlstore: commit intent of partition %d of %q: %w", p, ns, err)
+		}
 	}
-	// 2. State (an event id marked seen here has its cells stored) and
-	// watermarks (which vouch for stored cells).
+	if err := s.step(1); err != nil {
+		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
+	}
+	// 1. Additions.
+	if err := s.execGroups(ctx, appendAdditionWrites(nil, ns, cp.Additions)); err != nil {
+		return fmt.Errorf("cqlstore: commit additions of partition %d of %q: %w", p, ns, err)
+	}
+	if err := s.step(2); err != nil {
+		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
+	}
+	// 2. State and watermarks.
 	var groups [][]write
 	groups = appendStateWrites(groups, ns, p, cp.State)
 	groups = appendWatermarkWrites(groups, ns, cp.Watermarks)
 	if err := s.execGroups(ctx, groups); err != nil {
 		return fmt.Errorf("cqlstore: commit state of partition %d of %q: %w", p, ns, err)
 	}
-	// 3. Progress, now that everything it stands for is stored.
-	pr := &cp.Progress
-	if err := s.exec(ctx, insertProgress, string(ns), p, pr.Next, pr.Applied, pr.Duplicates, pr.Excluded, timestamp(pr.Watermark)); err != nil {
+	if err := s.step(3); err != nil {
+		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
+	}
+	// 3. Progress, now that everything it stands for is stored; intent 0
+	// (not null, which would cost a tombstone).
+	if err := s.exec(ctx, insertProgress, string(ns), p, pr.Next, pr.Applied, pr.Duplicates, pr.Excluded, timestamp(pr.Watermark), int64(0)); err != nil {
 		return fmt.Errorf("cqlstore: commit progress of partition %d of %q: %w", p, ns, err)
 	}
 	return nil
+}
+
+// step runs the test hook before commit step n.
+func (s *Store) step(n int) error {
+	if s.commitHook == nil {
+		return nil
+	}
+	return s.commitHook(n)
 }
 
 // execGroups writes the groups, commitParallelism at a time.
@@ -84,14 +111,14 @@ func (s *Store) execGroups(ctx context.Context, groups [][]write) error {
 }
 
 // checkText rejects names CQL text columns cannot hold, before anything is
-// written. Dims and state keys are blobs and may hold any bytes.
+// written. State keys are blobs and may hold any bytes.
 func checkText(ns viewstore.Namespace, cp *viewstore.Checkpoint) error {
 	if !utf8.ValidString(string(ns)) {
 		return errors.New("namespace is not valid UTF-8")
 	}
-	for i := range cp.Cells {
-		if !utf8.ValidString(cp.Cells[i].Property) {
-			return fmt.Errorf("property %q is not valid UTF-8", cp.Cells[i].Property)
+	for i := range cp.Additions {
+		if !utf8.ValidString(cp.Additions[i].Property) {
+			return fmt.Errorf("property %q is not valid UTF-8", cp.Additions[i].Property)
 		}
 	}
 	for i := range cp.Watermarks {
@@ -102,57 +129,40 @@ func checkText(ns viewstore.Namespace, cp *viewstore.Checkpoint) error {
 	return nil
 }
 
-// cellID is a cell's primary key.
-type cellID struct {
-	property  string
-	grain     viewstore.Grain
-	bucket    int64
-	dims      string
-	partition int32
-}
-
-// cellPartition is the partition key of a cell, less the namespace.
-type cellPartition struct {
-	property string
-	grain    viewstore.Grain
-	slot     int64
-}
-
-// appendCellWrites groups the cells by partition into chunks of batch
-// size. A cell given twice is written once, with its last value (one
-// batch gives all its rows the same timestamp, so the order inside it
-// would not decide).
-func appendCellWrites(groups [][]write, ns viewstore.Namespace, cells []viewstore.Cell) [][]write {
-	if len(cells) == 0 {
+// appendAdditionWrites groups the additions by CQL partition (namespace
+// and shard) into chunks of batch size; an addition larger than a batch
+// goes alone. An addition given twice is written once, with its last data
+// (one batch gives all its rows the same timestamp, so the order inside
+// it would not decide).
+func appendAdditionWrites(groups [][]write, ns viewstore.Namespace, adds []viewstore.Addition) [][]write {
+	if len(adds) == 0 {
 		return groups
 	}
-	last := make(map[cellID]int, len(cells))
-	for i := range cells {
-		c := &cells[i]
-		last[cellID{c.Property, c.Grain, c.Bucket, c.Dims, c.Partition}] = i
+	type key struct {
+		property string
+		hour     int64
+		part     int32
+		start    int64
 	}
-	byPart := make(map[cellPartition]int) // index into parts
-	var parts [][]write
-	for i := range cells {
-		c := &cells[i]
-		if last[cellID{c.Property, c.Grain, c.Bucket, c.Dims, c.Partition}] != i {
+	last := make(map[key]int, len(adds))
+	for i := range adds {
+		a := &adds[i]
+		last[key{a.Property, a.Hour, a.Partition, a.Start}] = i
+	}
+	var shards [viewstore.Shards][]write
+	for i := range adds {
+		a := &adds[i]
+		if last[key{a.Property, a.Hour, a.Partition, a.Start}] != i {
 			continue
 		}
-		slot := slotOf(c.Grain, c.Bucket)
-		key := cellPartition{c.Property, c.Grain, slot}
-		j, ok := byPart[key]
-		if !ok {
-			j = len(parts)
-			byPart[key] = j
-			parts = append(parts, nil)
-		}
-		parts[j] = append(parts[j], write{
-			st:   insertCell,
-			args: []any{string(ns), c.Property, int8(c.Grain), slot, c.Bucket, c.Dims, c.Partition, c.Offset, nonNil(c.Value)},
-			size: rowOverhead + len(ns) + len(c.Property) + len(c.Dims) + len(c.Value),
+		sh := viewstore.ShardOf(a.Property)
+		shards[sh] = append(shards[sh], write{
+			st:   insertAddition,
+			args: []any{string(ns), int32(sh), a.Property, a.Hour, a.Partition, a.Start, a.End, nonNil(a.Block)},
+			size: rowOverhead + len(ns) + len(a.Property) + len(a.Block),
 		})
 	}
-	for _, ws := range parts {
+	for _, ws := range shards {
 		groups = appendChunks(groups, ws)
 	}
 	return groups

@@ -7,64 +7,71 @@
 // by Migrate with gocqlx/migrate; `sextant migrate` calls it). Open only
 // connects, and refuses a keyspace that is missing or not migrated.
 //
-//	cells           ((ns, property, grain, slot), bucket, dims, part) -> last_offset, value
-//	progress        ((ns), part)                   -> next, applied, duplicates, excluded, watermark
+//	additions       ((ns, shard), property, hour, part, start) -> end_offset, data
+//	blocks          ((ns, property, kind, slot), bucket)       -> cover, data
+//	block_slots     ((ns), property, kind, slot)
+//	progress        ((ns), part)                   -> next, applied, duplicates, excluded, watermark, intent
 //	partition_state ((ns, part, shard), skey)      -> value
 //	watermarks      ((ns, property), part)         -> received, next
 //	meta            ((kind), mkey)                 -> value
 //
-// A cell partition holds one slot of one grain: the bucket floor-divided by
-// slotSpan (an hour of minute cells, a day of hour cells), so partitions do
-// not grow with time and a report over 30 days reads 30 hour-cell
-// partitions, which ScanCells fetches concurrently and delivers in order.
-// A log partition's state is spread over stateShards CQL partitions by a
-// hash of the key, since it holds a day of event ids of a busy partition.
+// An additions partition is one compaction shard of a namespace
+// (viewstore.ShardOf of the property): ListPending reads one partition,
+// ScanAdditions one slice of it, DeleteAdditions writes one range
+// tombstone in it. The compactor deletes additions soon after they are
+// written, so the partitions stay small, and the table purges tombstones
+// after an hour. A block partition holds one slot: the bucket
+// floor-divided by 30 days (hour blocks) or 366 days (day blocks), so
+// partitions do not grow with time and a 30-day report reads one or two.
+// block_slots lists the slots that hold blocks, for DropNamespace and for
+// scans over many slots. A log partition's state is spread over
+// stateShards CQL partitions by a hash of the key, since it holds a day
+// of event ids of a busy partition.
 //
 // # Commit without atomicity
 //
-// Cassandra and ScyllaDB cannot write a checkpoint of hundreds of cells in
-// many partitions atomically (logged batches are limited to tens of KB and
-// are slow), and Commit does not pretend to. It writes in three steps,
-// each started only once the previous one fully succeeded:
+// Cassandra and ScyllaDB cannot write a checkpoint of many rows in many
+// partitions atomically (logged batches are limited to tens of KB and are
+// slow), and Commit does not pretend to. It writes in four steps, each
+// started only once the previous one fully succeeded:
 //
-//  1. the cells, grouped by partition into small unlogged batches (each
-//     atomic and cheap because it touches one partition), concurrently;
+//  0. the progress row's intent, set to the checkpoint's end
+//     (Progress.Next), and nothing else of the row (when the checkpoint
+//     has additions or state: without them there is nothing to redo);
+//  1. the additions, grouped by partition into small unlogged batches
+//     (each atomic and cheap because it touches one partition; a large
+//     addition goes alone), concurrently;
 //  2. the state upserts and deletes (batched by shard) and the
 //     watermarks, concurrently;
-//  3. the progress row.
+//  3. the progress row, with its intent reset to 0.
 //
 // When Commit returns nil everything is readable: every write was
 // acknowledged at the configured consistency (LOCAL_QUORUM by default),
 // and reads use the same level.
 //
-// A Commit that fails half way leaves part of the new checkpoint next to
-// the old progress row. The projector resumes from the progress it reads
-// and applies the events after it again, which is safe because:
+// A Commit that fails after step 0 leaves part of the checkpoint next to
+// the old progress: additions with End past Next, which readers ignore
+// (they count only additions with End <= Next), and state written ahead.
+// LoadPartition then reports the intent (Progress.Intent > Next). The
+// projector applies the log from Next again and must checkpoint exactly at
+// Intent before anywhere else (see package viewstore): that checkpoint
+// covers the same offsets from the same start, so it writes the same
+// additions under the same keys, overwriting those already stored rather
+// than adding to them, and no event is counted twice or lost. Without the
+// intent, a projector resuming from Next could checkpoint at another
+// offset and write additions with the same Start and a different End
+// (overwriting) or, worse, a later checkpoint starting past an orphan's
+// Start whose range overlaps it, and readers would count the overlap
+// twice once progress passed it.
 //
-//   - Rows hold absolute values, never increments, so rewriting one is
-//     harmless.
-//   - Every cell carries last_offset, the offset of the newest event it
-//     reflects. A projector resuming from an older progress loads the cell
-//     and skips the events at or below that offset for it, so no event is
-//     counted twice in a cell that was written ahead of the progress, and
-//     cells that were not written get their events applied again.
-//   - State is written only after all cells: an event id that a state
-//     entry written ahead marks as seen, so that the event now counts as a
-//     duplicate, belongs to an event whose cells are all stored. Deletes
-//     written ahead forget entries that were due to be forgotten.
-//   - Watermarks, written after the cells too, only vouch for stored
-//     cells.
-//
-// Writing progress (or state) before cells would be wrong: a crash after
-// it would drop events whose cells were never written.
-//
-// What is not exact: state spans several batches, so a failure in step 2
-// can store the session entries of a checkpoint without its seen event
-// ids or the reverse. Events applied again then update an open session
-// twice or not at all (its page view count and engagement), which can
-// only change engagement-derived attributes of that session's later
-// events; cell counts stay exact. And the progress counters count an
-// event whose id was stored ahead as a duplicate rather than as applied.
+// State is written after the additions. State written ahead of the
+// progress (by a commit that failed in step 2 or 3) is loaded with the
+// rest; the projection recognises it, since its entries carry the offsets
+// of their events (an event id first seen at the offset being applied
+// again is not a duplicate). What is not exact: state spans several
+// batches, so a failure in step 2 can store the session entries of a
+// checkpoint without its seen event ids or the reverse, which can change
+// engagement-derived attributes of that session's later events.
 //
 // All statements are prepared, and every write is idempotent (absolute
 // values, no counters, no lightweight transactions), so the driver may
@@ -228,6 +235,10 @@ type Store struct {
 	mu       sync.RWMutex // guards closed; held shared while registering in ops
 	closed   bool
 	inflight sync.WaitGroup // operations running; Close waits for them
+
+	// commitHook, when set (by tests), runs before each step n (1 to 3) of
+	// Commit after the intent, and an error from it fails the commit.
+	commitHook func(n int) error
 }
 
 var _ viewstore.Store = (*Store)(nil)

@@ -422,73 +422,102 @@ func TestConfig(t *testing.T) {
 	})
 }
 
-// BenchmarkCommit commits checkpoints of 500 cells of 200 bytes: 250
-// dimension tuples in a minute and an hour bucket, as a projection flush
-// of a busy partition writes them.
+// BenchmarkCommit commits checkpoints of 50 additions of ~2 KB to 25
+// properties, with 50 state entries and 5 watermarks, as a projection
+// checkpoint of a busy partition writes them.
 func BenchmarkCommit(b *testing.B) {
 	s := open(b)
 	ctx := b.Context()
 	ns := viewstore.Namespace("bench/" + randomName())
-	value := bytes.Repeat([]byte("v"), 200)
+	data := bytes.Repeat([]byte("v"), 2000)
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
-	cells := 0
-	b.ResetTimer()
+	adds := 0
 	for i := 0; b.Loop(); i++ {
-		minute := start + int64(i)*60
-		cp := viewstore.Checkpoint{Progress: viewstore.Progress{Partition: 1, Next: int64(i + 1), Applied: int64(i + 1)}}
-		for d := range 250 {
-			for _, g := range []viewstore.Grain{viewstore.Minute, viewstore.Hour} {
-				bucket := minute - minute%g.Seconds()
-				cp.Cells = append(cp.Cells, viewstore.Cell{Property: "site", Grain: g, Bucket: bucket, Dims: fmt.Sprintf("country=%02d\x1fpath=/p/%d", d%40, d), Partition: 1, Value: value, Offset: int64(i)})
-			}
+		hour := start + int64(i/20)*3600
+		cp := viewstore.Checkpoint{Progress: viewstore.Progress{Partition: 1, Next: int64(i+1) * 1000, Applied: int64(i+1) * 1000}}
+		for d := range 50 {
+			cp.Additions = append(cp.Additions, viewstore.Addition{Property: fmt.Sprintf("site-%d", d%25), Hour: hour - int64(d/25)*3600,
+				Partition: 1, Start: int64(i) * 1000, End: cp.Progress.Next, Block: data})
+			cp.State = append(cp.State, viewstore.KV{Key: fmt.Sprintf("seen/%d/%d", i, d), Value: []byte("1")})
+		}
+		for d := range 5 {
+			cp.Watermarks = append(cp.Watermarks, viewstore.Watermark{Property: fmt.Sprintf("site-%d", d), Partition: 1, Offset: cp.Progress.Next})
 		}
 		if err := s.Commit(ctx, ns, cp); err != nil {
 			b.Fatal(err)
 		}
-		cells += len(cp.Cells)
+		adds += len(cp.Additions)
 	}
-	b.ReportMetric(float64(cells)/b.Elapsed().Seconds(), "cells/s")
+	b.ReportMetric(float64(adds)/b.Elapsed().Seconds(), "additions/s")
 }
 
-// BenchmarkScanCells scans 30 days of hour cells, 50 dimension tuples an
-// hour, as a 30-day report does.
-func BenchmarkScanCells(b *testing.B) {
+// BenchmarkScanAdditions scans a day of a property's additions: 4
+// partitions checkpointing every 3 minutes (1,920 additions of 2 KB).
+func BenchmarkScanAdditions(b *testing.B) {
 	s := open(b)
 	ctx := b.Context()
 	ns := viewstore.Namespace("bench/" + randomName())
-	const days, dims = 30, 50
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
-	value := bytes.Repeat([]byte("v"), 200)
-	var cells []viewstore.Cell
-	for h := range int64(days * 24) {
-		for d := range dims {
-			cells = append(cells, viewstore.Cell{Property: "site", Grain: viewstore.Hour, Bucket: start + h*3600, Dims: fmt.Sprintf("d%02d", d), Partition: int32(d % 4), Value: value, Offset: h})
+	data := bytes.Repeat([]byte("v"), 2000)
+	const perHour = 20
+	for p := range int32(4) {
+		var adds []viewstore.Addition
+		for h := range int64(24) {
+			for c := range int64(perHour) {
+				n := h*perHour + c
+				adds = append(adds, viewstore.Addition{Property: "site", Hour: start + h*3600, Partition: p, Start: n * 1000, End: (n + 1) * 1000, Block: data})
+			}
 		}
-	}
-	for len(cells) > 0 {
-		n := min(len(cells), 2400)
-		if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: viewstore.Progress{Partition: 0, Next: 1}, Cells: cells[:n]}); err != nil {
+		// Committed in one go: the additions' Ends need not match here.
+		if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: viewstore.Progress{Partition: p, Next: 24 * perHour * 1000}, Additions: adds}); err != nil {
 			b.Fatal(err)
 		}
-		cells = cells[n:]
 	}
+	const want = 4 * 24 * perHour
 	total := 0
-	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		err := s.ScanCells(ctx, ns, "site", viewstore.Hour, start, start+days*86400, func(viewstore.Cell) error {
-			n++
-			return nil
-		})
-		if err != nil {
+		if err := s.ScanAdditions(ctx, ns, "site", start, start+86400, func(viewstore.Addition) error { n++; return nil }); err != nil {
 			b.Fatal(err)
 		}
-		if n != days*24*dims {
-			b.Fatalf("scanned %d cells, want %d", n, days*24*dims)
+		if n != want {
+			b.Fatalf("scanned %d additions, want %d", n, want)
 		}
 		total += n
 	}
-	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "cells/s")
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "additions/s")
+}
+
+// BenchmarkScanBlocks scans 30 days of hour blocks of 8 KB, as a 30-day
+// report does.
+func BenchmarkScanBlocks(b *testing.B) {
+	s := open(b)
+	ctx := b.Context()
+	ns := viewstore.Namespace("bench/" + randomName())
+	const days = 30
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
+	data := bytes.Repeat([]byte("v"), 8000)
+	cover := make([]int64, 16)
+	for i := range cover {
+		cover[i] = int64(i) * 1_000_000
+	}
+	for h := range int64(days * 24) {
+		if err := s.PutBlock(ctx, ns, viewstore.Block{Property: "site", Kind: viewstore.HourBlock, Bucket: start + h*3600, Cover: cover, Data: data}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	total := 0
+	for b.Loop() {
+		n := 0
+		if err := s.ScanBlocks(ctx, ns, "site", viewstore.HourBlock, start, start+days*86400, func(viewstore.Block) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n != days*24 {
+			b.Fatalf("scanned %d blocks, want %d", n, days*24)
+		}
+		total += n
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "blocks/s")
 }
 
 // TestSurvivesRestart commits in a loop while the cluster restarts (run it
@@ -511,8 +540,8 @@ func TestSurvivesRestart(t *testing.T) {
 	for n := int64(1); time.Now().Before(deadline); n++ {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		err := s.Commit(ctx, ns, viewstore.Checkpoint{
-			Progress: viewstore.Progress{Partition: 0, Next: n},
-			Cells:    []viewstore.Cell{{Property: "p", Grain: viewstore.Hour, Bucket: 3600 * n, Dims: "d", Value: []byte("v"), Offset: n}},
+			Progress:  viewstore.Progress{Partition: 0, Next: n},
+			Additions: []viewstore.Addition{{Property: "p", Hour: 3600 * n, Start: n - 1, End: n, Block: []byte("v")}},
 		})
 		if err == nil {
 			var pr viewstore.Progress

@@ -16,19 +16,22 @@ const dropChunk = 1024
 // time (a partition deletion each: a single tombstone, however many rows
 // the partition held).
 //
-// The partitions of cells, state and watermarks are not known from the
-// namespace alone (their keys hold properties, slots, log partitions and
-// shards), so DropNamespace pages through the partition keys of each of
-// those tables (SELECT DISTINCT over the partition key: a full scan, but
-// of partition keys only) and deletes the namespace's as it finds them.
+// The additions are in the namespace's viewstore.Shards partitions, and
+// block_slots lists the block partitions (PutBlock records a slot before
+// its first block). The partitions of state and watermarks are not known
+// from the namespace alone (their keys hold log partitions, shards and
+// properties), so DropNamespace pages through the partition keys of those
+// tables (SELECT DISTINCT over the partition key: a full scan, but of
+// partition keys only) and deletes the namespace's as it finds them.
 // Scanning the state table rather than taking the log partitions from
 // progress also finds state that a first commit wrote before failing,
 // which has no progress row.
 //
-// The progress partition goes last, once everything else is deleted: a
-// drop that fails half way leaves the namespace listed, and running it
-// again finishes it. The deletions carry the client's timestamp, so
-// commits made after DropNamespace returned are not affected by them.
+// The block_slots and progress partitions go last, once everything else
+// is deleted: a drop that fails half way leaves the namespace listed and
+// its blocks findable, and running it again finishes it. The deletions
+// carry the client's timestamp, so commits made after DropNamespace
+// returned are not affected by them.
 func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error {
 	if err := s.enter(ctx, "drop namespace"); err != nil {
 		return err
@@ -40,9 +43,9 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 	name := string(ns)
 	var (
 		pending     [][]write // one deletion each
-		counts      [3]int    // cell, state and watermark partitions deleted
+		counts      [3]int    // block, state and watermark partitions deleted
 		property    string
-		grain       int8
+		kind        int8
 		slot        int64
 		part, shard int32
 	)
@@ -53,11 +56,36 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 	}
 	add := func(table int, st statement, args ...any) error {
 		pending = append(pending, []write{{st: st, args: args}})
-		counts[table]++
+		if table >= 0 {
+			counts[table]++
+		}
 		if len(pending) < dropChunk {
 			return nil
 		}
 		return flush()
+	}
+	for sh := range int32(viewstore.Shards) {
+		_ = add(-1, deleteAdditionsShard, name, sh)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("cqlstore: drop namespace %q: additions: %w", ns, err)
+	}
+	q := s.query(ctx, listBlockSlots).Bind(name)
+	iter := q.Iter()
+	for iter.Scan(&property, &kind, &slot) {
+		if err := add(0, deleteBlocks, name, property, kind, slot); err != nil {
+			_ = iter.Close()
+			q.Release()
+			return fmt.Errorf("cqlstore: drop namespace %q: blocks: %w", ns, err)
+		}
+	}
+	err := iter.Close()
+	q.Release()
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("cqlstore: drop namespace %q: blocks: %w", ns, err)
 	}
 	for _, step := range []struct {
 		what  string
@@ -65,9 +93,6 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 		dest  []any
 		found func() error
 	}{
-		{"cells", distinctCells, []any{&property, &grain, &slot}, func() error {
-			return add(0, deleteCells, name, property, grain, slot)
-		}},
 		{"state", distinctState, []any{&part, &shard}, func() error {
 			return add(1, deleteStateShard, name, part, shard)
 		}},
@@ -83,11 +108,14 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 			return fmt.Errorf("cqlstore: drop namespace %q: %s: %w", ns, step.what, err)
 		}
 	}
+	if err := s.exec(ctx, deleteBlockSlots, name); err != nil {
+		return fmt.Errorf("cqlstore: drop namespace %q: block slots: %w", ns, err)
+	}
 	if err := s.exec(ctx, deleteProgress, name); err != nil {
 		return fmt.Errorf("cqlstore: drop namespace %q: progress: %w", ns, err)
 	}
 	s.log.Info("cqlstore: namespace dropped", "ns", name,
-		"cell_partitions", counts[0], "state_partitions", counts[1], "watermark_partitions", counts[2])
+		"block_partitions", counts[0], "state_partitions", counts[1], "watermark_partitions", counts[2])
 	return nil
 }
 

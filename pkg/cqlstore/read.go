@@ -11,10 +11,11 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
-// LoadPartition returns the partition's progress and all its state
-// entries (in no particular order). It reads the progress first: a commit running meanwhile may
-// add state newer than that progress, which is safe for the same reasons
-// as a commit that failed half way.
+// LoadPartition returns the partition's progress, with the Intent of a
+// commit that failed part way, and all its state entries (in no particular
+// order). It reads the progress first: a commit running meanwhile may add
+// state newer than that progress, which is safe for the same reasons as a
+// commit that failed half way.
 func (s *Store) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int32) (viewstore.Progress, []viewstore.KV, error) {
 	if err := s.enter(ctx, "load partition"); err != nil {
 		return viewstore.Progress{}, nil, err
@@ -27,7 +28,9 @@ func (s *Store) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int
 	pr := viewstore.Progress{Partition: p}
 	var wm time.Time
 	q := s.query(ctx, selectProgress).Bind(string(ns), p)
-	err := q.Scan(&pr.Next, &pr.Applied, &pr.Duplicates, &pr.Excluded, &wm) // a null excluded (a row older than the column) reads as 0
+	// A null excluded or intent (a row older than the column) reads as 0,
+	// and so does a null next (a row holding only an intent).
+	err := q.Scan(&pr.Next, &pr.Applied, &pr.Duplicates, &pr.Excluded, &wm, &pr.Intent)
 	q.Release()
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
@@ -35,6 +38,7 @@ func (s *Store) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int
 		return viewstore.Progress{}, nil, fmt.Errorf("cqlstore: load partition %d of %q: %w", p, ns, err)
 	default:
 		pr.Watermark = utc(wm)
+		pr.Intent = intent(pr)
 	}
 
 	// The shards concurrently, each paged.
@@ -99,8 +103,9 @@ func (s *Store) ListProgress(ctx context.Context, ns viewstore.Namespace) ([]vie
 	var out []viewstore.Progress
 	var pr viewstore.Progress
 	var wm time.Time
-	for iter.Scan(&pr.Partition, &pr.Next, &pr.Applied, &pr.Duplicates, &pr.Excluded, &wm) {
+	for iter.Scan(&pr.Partition, &pr.Next, &pr.Applied, &pr.Duplicates, &pr.Excluded, &wm, &pr.Intent) {
 		pr.Watermark = utc(wm)
+		pr.Intent = intent(pr)
 		out = append(out, pr)
 	}
 	if err := iter.Close(); err != nil {
@@ -129,6 +134,14 @@ func (s *Store) Watermarks(ctx context.Context, ns viewstore.Namespace, property
 		return nil, fmt.Errorf("cqlstore: watermarks of %q in %q: %w", property, ns, err)
 	}
 	return out, nil
+}
+
+// intent is the progress's Intent when it is past Next, else 0.
+func intent(pr viewstore.Progress) int64 {
+	if pr.Intent > pr.Next {
+		return pr.Intent
+	}
+	return 0
 }
 
 func utc(t time.Time) time.Time {

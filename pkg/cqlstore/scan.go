@@ -2,248 +2,197 @@ package cqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
-
-	"github.com/scylladb/gocqlx/v2"
+	"unicode/utf8"
 
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
 const (
-	// scanAhead is how many cell partitions ScanCells fetches ahead of
-	// the one it delivers.
-	scanAhead = 6
-	// scanChunk is the cells a fetcher hands over at once.
-	scanChunk = 1024
-	// maxScanSlots bounds the partitions one ScanCells may visit (about
-	// 120 years of minute cells).
-	maxScanSlots = 1 << 20
-
-	maxInterned  = 4096     // distinct dims interned per partition read
-	slabSize     = 32 << 10 // bytes per value slab
-	maxSlabValue = 2 << 10  // larger values get their own allocation
+	// maxScanSlots bounds the block partitions one ScanBlocks may visit
+	// (about 80 years of hour blocks).
+	maxScanSlots = 1000
+	// directSlots is how many slots ScanBlocks reads without asking
+	// block_slots which exist first.
+	directSlots = 3
 )
 
-// ScanCells calls fn for every cell of property and grain with bucket in
-// [from, to), in bucket order (within a bucket by dims, then partition).
-// It reads one CQL partition per slot in the range, the next ones
-// concurrently while it delivers the current one. fn owns the cells it
-// receives. An error from fn stops the scan and is returned as is.
-func (s *Store) ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
-	if err := s.enter(ctx, "scan cells"); err != nil {
+// ScanAdditions calls fn for every addition of property with hour in
+// [from, to), in hour order (within an hour by partition, then start):
+// one paged slice of the property's shard partition. fn owns the
+// additions it receives. An error from fn stops the scan and is returned
+// as is.
+func (s *Store) ScanAdditions(ctx context.Context, ns viewstore.Namespace, property string, from, to int64, fn func(viewstore.Addition) error) error {
+	if err := s.enter(ctx, "scan additions"); err != nil {
 		return err
 	}
 	defer s.inflight.Done()
+	if err := checkNamespace("scan additions", ns); err != nil {
+		return err
+	}
 	if from >= to {
 		return nil
 	}
-	first, last := slotOf(g, from), slotOf(g, to-1)
-	if last-first >= maxScanSlots {
-		return fmt.Errorf("cqlstore: scan cells: range [%d, %d) spans more than %d partitions", from, to, maxScanSlots)
-	}
-	r := slotReader{s: s, ns: string(ns), property: property, g: g, from: from, to: to}
-	if first == last {
-		// One partition (a report of a day): no goroutines.
-		return r.readOne(ctx, first, "scan cells", fn)
-	}
-	return r.pipeline(ctx, first, last, fn)
-}
-
-// LoadBucket calls fn for the cells of one bucket that belong to log
-// partition part: what a projector needs to resume a bucket. Unlike
-// ScanCells of the bucket, it does not ship the other log partitions'
-// cells (a busy bucket's whole-tuple cells are mostly theirs).
-func (s *Store) LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error {
-	if err := s.enter(ctx, "load bucket"); err != nil {
-		return err
-	}
-	defer s.inflight.Done()
-	r := slotReader{s: s, ns: string(ns), property: property, g: g, from: bucket, to: bucket + 1, part: &part}
-	return r.readOne(ctx, slotOf(g, bucket), "load bucket", fn)
-}
-
-// readOne reads one slot on the caller's goroutine. An error from fn is
-// returned as is, the read's wrapped with what was being done.
-func (r *slotReader) readOne(ctx context.Context, slot int64, what string, fn func(viewstore.Cell) error) error {
-	var fnErr error
-	err := r.read(ctx, slot, func(c viewstore.Cell) error {
-		if err := fn(c); err != nil {
-			fnErr = err
-			return err
-		}
-		return nil
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return fmt.Errorf("cqlstore: %s of %q: %w", what, r.property, err)
-	}
-	return nil
-}
-
-// chunk is cells of one slot, or the error that ended its read.
-type chunk struct {
-	cells []viewstore.Cell
-	err   error
-}
-
-// pipeline reads the slots first..last with up to scanAhead+1 in flight
-// and delivers them in order.
-func (r *slotReader) pipeline(ctx context.Context, first, last int64, fn func(viewstore.Cell) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	// queue holds the slots' chunk channels in slot order; its capacity
-	// bounds the reads ahead.
-	queue := make(chan chan chunk, scanAhead)
-	dispatched := make(chan struct{})
-	defer func() {
-		cancel()
-		<-dispatched
-	}()
-	go func() {
-		var wg sync.WaitGroup
-		defer func() {
-			close(queue)
-			wg.Wait()
-			close(dispatched)
-		}()
-		for slot := first; slot <= last; slot++ {
-			ch := make(chan chunk, 2)
-			select {
-			case queue <- ch:
-			case <-ctx.Done():
-				return
-			}
-			wg.Go(func() { r.fetch(ctx, slot, ch) })
-		}
-	}()
-
-	for ch := range queue {
-		for c := range ch {
-			if c.err != nil {
-				return fmt.Errorf("cqlstore: scan cells of %q: %w", r.property, c.err)
-			}
-			for _, cell := range c.cells {
-				if err := fn(cell); err != nil {
-					return err
-				}
-			}
-		}
-		// A fetcher stops silently when ctx ends; only the caller's
-		// context can have ended here.
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("cqlstore: scan cells of %q: %w", r.property, err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cqlstore: scan cells of %q: %w", r.property, err)
-	}
-	return nil
-}
-
-// fetch reads one slot into ch in chunks and closes it.
-func (r *slotReader) fetch(ctx context.Context, slot int64, ch chan<- chunk) {
-	defer close(ch)
-	var buf []viewstore.Cell
-	send := func(c chunk) error {
-		select {
-		case ch <- c:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	errStopped := errors.New("stopped")
-	err := r.read(ctx, slot, func(c viewstore.Cell) error {
-		if buf == nil {
-			buf = make([]viewstore.Cell, 0, scanChunk)
-		}
-		buf = append(buf, c)
-		if len(buf) == scanChunk {
-			if send(chunk{cells: buf}) != nil {
-				return errStopped
-			}
-			buf = nil
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errStopped):
-	case err != nil:
-		_ = send(chunk{err: err})
-	case len(buf) > 0:
-		_ = send(chunk{cells: buf})
-	}
-}
-
-// slotReader reads the cells of one property and grain, bucket in
-// [from, to), slot by slot.
-type slotReader struct {
-	s        *Store
-	ns       string
-	property string
-	g        viewstore.Grain
-	from, to int64
-	part     *int32 // one log partition's cells of the bucket from (from+1 == to)
-}
-
-// read calls emit for the cells of one slot in clustering order, and
-// returns emit's error or the read's.
-func (r *slotReader) read(ctx context.Context, slot int64, emit func(viewstore.Cell) error) error {
-	var q *gocqlx.Queryx
-	if r.part != nil {
-		q = r.s.query(ctx, selectPartitionCells).Bind(r.ns, r.property, int8(r.g), slot, r.from, *r.part)
-	} else {
-		q = r.s.query(ctx, selectCells).Prefetch(0.25).Bind(r.ns, r.property, int8(r.g), slot, r.from, r.to)
-	}
+	q := s.query(ctx, selectAdditions).Prefetch(0.25).Bind(string(ns), int32(viewstore.ShardOf(property)), property, from, to)
 	defer q.Release()
 	iter := q.Iter()
-
-	// Dims repeat across buckets: intern them. Values are carved from
-	// shared slabs (capacity-limited, so appending to one cannot clobber
-	// another) to save an allocation per cell.
-	intern := make(map[string]string)
-	var (
-		slab         []byte
-		bucket, off  int64
-		part         int32
-		dimsB, value []byte // the driver decodes into them, reusing them
-	)
-	for iter.Scan(&bucket, &dimsB, &part, &off, &value) {
-		dims, ok := intern[string(dimsB)]
-		if !ok {
-			dims = string(dimsB)
-			if len(intern) < maxInterned {
-				intern[dims] = dims
-			}
+	a := viewstore.Addition{Property: property}
+	for {
+		a.Block = nil // the driver appends into it: a fresh one per row
+		if !iter.Scan(&a.Hour, &a.Partition, &a.Start, &a.End, &a.Block) {
+			break
 		}
-		var v []byte
-		switch {
-		case len(value) == 0:
-		case len(value) > maxSlabValue:
-			v = append([]byte(nil), value...)
-		default:
-			if cap(slab)-len(slab) < len(value) {
-				slab = make([]byte, 0, slabSize)
-			}
-			start := len(slab)
-			slab = append(slab, value...)
-			v = slab[start:len(slab):len(slab)]
-		}
-		if err := emit(viewstore.Cell{
-			Property:  r.property,
-			Grain:     r.g,
-			Bucket:    bucket,
-			Dims:      dims,
-			Partition: part,
-			Value:     v,
-			Offset:    off,
-		}); err != nil {
+		if err := fn(a); err != nil {
 			_ = iter.Close()
 			return err
 		}
 	}
-	return iter.Close()
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("cqlstore: scan additions of %q in %q: %w", property, ns, err)
+	}
+	return nil
+}
+
+// ListPending calls fn for every addition of the shard, without its data:
+// one paged read of the shard's partition.
+func (s *Store) ListPending(ctx context.Context, ns viewstore.Namespace, shard int, fn func(viewstore.PendingKey) error) error {
+	if err := s.enter(ctx, "list pending"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := checkNamespace("list pending", ns); err != nil {
+		return err
+	}
+	if shard < 0 || shard >= viewstore.Shards {
+		return fmt.Errorf("cqlstore: list pending: shard %d out of range", shard)
+	}
+	q := s.query(ctx, selectPending).Prefetch(0.25).Bind(string(ns), int32(shard))
+	defer q.Release()
+	iter := q.Iter()
+	var k viewstore.PendingKey
+	for iter.Scan(&k.Property, &k.Hour, &k.Partition, &k.Start, &k.End) {
+		if err := fn(k); err != nil {
+			_ = iter.Close()
+			return err
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("cqlstore: list pending of shard %d in %q: %w", shard, ns, err)
+	}
+	return nil
+}
+
+// DeleteAdditions deletes the additions of property, hour and partition
+// part with Start < before: one range deletion (a single range tombstone)
+// in the shard's partition.
+func (s *Store) DeleteAdditions(ctx context.Context, ns viewstore.Namespace, property string, hour int64, part int32, before int64) error {
+	if err := s.enter(ctx, "delete additions"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := checkNamespace("delete additions", ns); err != nil {
+		return err
+	}
+	if err := s.exec(ctx, deleteAdditions, string(ns), int32(viewstore.ShardOf(property)), property, hour, part, before); err != nil {
+		return fmt.Errorf("cqlstore: delete additions of %q at %d, partition %d, in %q: %w", property, hour, part, ns, err)
+	}
+	return nil
+}
+
+// PutBlock writes the block's slot to block_slots, then the block: a
+// block is never stored without the slot that finds it.
+func (s *Store) PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstore.Block) error {
+	if err := s.enter(ctx, "put block"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := checkNamespace("put block", ns); err != nil {
+		return err
+	}
+	if !utf8.ValidString(string(ns)) || !utf8.ValidString(b.Property) {
+		return fmt.Errorf("cqlstore: put block of %q in %q: not valid UTF-8", b.Property, ns)
+	}
+	slot := slotOf(b.Kind, b.Bucket)
+	if err := s.exec(ctx, insertBlockSlot, string(ns), b.Property, int8(b.Kind), slot); err != nil {
+		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, err)
+	}
+	if err := s.exec(ctx, insertBlock, string(ns), b.Property, int8(b.Kind), slot, b.Bucket, encodeCover(b.Cover), nonNil(b.Data)); err != nil {
+		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, err)
+	}
+	return nil
+}
+
+// ScanBlocks calls fn for every block of property and kind with bucket in
+// [from, to), in bucket order: a paged read of each slot of the range, in
+// order. A range of more than directSlots slots reads only the slots that
+// block_slots lists. fn owns the blocks it receives. An error from fn stops
+// the scan and is returned as is.
+func (s *Store) ScanBlocks(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error {
+	if err := s.enter(ctx, "scan blocks"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := checkNamespace("scan blocks", ns); err != nil {
+		return err
+	}
+	if from >= to {
+		return nil
+	}
+	first, last := slotOf(k, from), slotOf(k, to-1)
+	if last-first >= maxScanSlots {
+		return fmt.Errorf("cqlstore: scan blocks: range [%d, %d) spans more than %d partitions", from, to, maxScanSlots)
+	}
+	var slots []int64
+	if last-first < directSlots {
+		for slot := first; slot <= last; slot++ {
+			slots = append(slots, slot)
+		}
+	} else {
+		q := s.query(ctx, selectBlockSlots).Bind(string(ns), property, int8(k), first, last)
+		iter := q.Iter()
+		var slot int64
+		for iter.Scan(&slot) {
+			slots = append(slots, slot)
+		}
+		err := iter.Close()
+		q.Release()
+		if err != nil {
+			return fmt.Errorf("cqlstore: scan blocks of %q in %q: %w", property, ns, err)
+		}
+	}
+	for _, slot := range slots {
+		if err := s.scanSlot(ctx, ns, property, k, slot, from, to, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanSlot reads the blocks of one slot. An error from fn is returned as
+// is.
+func (s *Store) scanSlot(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, slot, from, to int64, fn func(viewstore.Block) error) error {
+	q := s.query(ctx, selectBlocks).Prefetch(0.25).Bind(string(ns), property, int8(k), slot, from, to)
+	defer q.Release()
+	iter := q.Iter()
+	b := viewstore.Block{Property: property, Kind: k}
+	var cover []byte
+	for {
+		b.Data = nil // the driver appends into it: a fresh one per row
+		if !iter.Scan(&b.Bucket, &cover, &b.Data) {
+			break
+		}
+		var err error
+		if b.Cover, err = decodeCover(cover); err != nil {
+			_ = iter.Close()
+			return fmt.Errorf("cqlstore: scan blocks of %q in %q: block at %d: %w", property, ns, b.Bucket, err)
+		}
+		if err := fn(b); err != nil {
+			_ = iter.Close()
+			return err
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("cqlstore: scan blocks of %q in %q: %w", property, ns, err)
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package cqlstore
 
 import (
+	"encoding/binary"
+	"errors"
+
 	"github.com/cespare/xxhash/v2"
 	"github.com/scylladb/gocqlx/v2/qb"
 
@@ -11,26 +14,46 @@ import (
 // caches it per session; values are bound positionally in the order of
 // the columns and conditions below.
 var (
-	// ns, property, grain, slot, bucket, dims, part, last_offset, value
-	insertCell = build(qb.Insert("cells").Columns("ns", "property", "grain", "slot", "bucket", "dims", "part", "last_offset", "value"))
-	// ns, property, grain, slot, from, to
-	selectCells = build(qb.Select("cells").Columns("bucket", "dims", "part", "last_offset", "value").
-			Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("grain"), qb.Eq("slot"), qb.GtOrEq("bucket"), qb.Lt("bucket")))
+	// ns, shard, property, hour, part, start, end_offset, data
+	insertAddition = build(qb.Insert("additions").Columns("ns", "shard", "property", "hour", "part", "start", "end_offset", "data"))
+	// ns, shard, property, from, to
+	selectAdditions = build(qb.Select("additions").Columns("hour", "part", "start", "end_offset", "data").
+			Where(qb.Eq("ns"), qb.Eq("shard"), qb.Eq("property"), qb.GtOrEq("hour"), qb.Lt("hour")))
+	// ns, shard
+	selectPending = build(qb.Select("additions").Columns("property", "hour", "part", "start", "end_offset").
+			Where(qb.Eq("ns"), qb.Eq("shard")))
+	// ns, shard, property, hour, part, before: one range tombstone.
+	deleteAdditions = build(qb.Delete("additions").
+			Where(qb.Eq("ns"), qb.Eq("shard"), qb.Eq("property"), qb.Eq("hour"), qb.Eq("part"), qb.Lt("start")))
+	// ns, shard
+	deleteAdditionsShard = build(qb.Delete("additions").Where(qb.Eq("ns"), qb.Eq("shard")))
 
-	// ns, property, grain, slot, bucket, part: one log partition's cells
-	// of one bucket. The partition (a clustering column after dims) is
-	// filtered by the node holding the CQL partition, which reads the
-	// bucket's rows but returns only the log partition's.
-	selectPartitionCells = build(qb.Select("cells").Columns("bucket", "dims", "part", "last_offset", "value").
-				Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("grain"), qb.Eq("slot"), qb.Eq("bucket"), qb.Eq("part")).AllowFiltering())
+	// ns, property, kind, slot, bucket, cover, data
+	insertBlock = build(qb.Insert("blocks").Columns("ns", "property", "kind", "slot", "bucket", "cover", "data"))
+	// ns, property, kind, slot, from, to
+	selectBlocks = build(qb.Select("blocks").Columns("bucket", "cover", "data").
+			Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot"), qb.GtOrEq("bucket"), qb.Lt("bucket")))
+	// ns, property, kind, slot
+	deleteBlocks = build(qb.Delete("blocks").Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot")))
+	// ns, property, kind, slot
+	insertBlockSlot = build(qb.Insert("block_slots").Columns("ns", "property", "kind", "slot"))
+	// ns, property, kind, first, last (inclusive)
+	selectBlockSlots = build(qb.Select("block_slots").Columns("slot").
+				Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.GtOrEq("slot"), qb.LtOrEq("slot")))
+	// ns
+	listBlockSlots = build(qb.Select("block_slots").Columns("property", "kind", "slot").Where(qb.Eq("ns")))
+	// ns
+	deleteBlockSlots = build(qb.Delete("block_slots").Where(qb.Eq("ns")))
 
-	// ns, part, next, applied, duplicates, excluded, watermark
-	insertProgress = build(qb.Insert("progress").Columns("ns", "part", "next", "applied", "duplicates", "excluded", "watermark"))
+	// ns, part, next, applied, duplicates, excluded, watermark, intent
+	insertProgress = build(qb.Insert("progress").Columns("ns", "part", "next", "applied", "duplicates", "excluded", "watermark", "intent"))
+	// intent, ns, part: the row's other columns stay as they are.
+	updateIntent = build(qb.Update("progress").Set("intent").Where(qb.Eq("ns"), qb.Eq("part")))
 	// ns, part
-	selectProgress = build(qb.Select("progress").Columns("next", "applied", "duplicates", "excluded", "watermark").
+	selectProgress = build(qb.Select("progress").Columns("next", "applied", "duplicates", "excluded", "watermark", "intent").
 			Where(qb.Eq("ns"), qb.Eq("part")))
 	// ns
-	listProgress = build(qb.Select("progress").Columns("part", "next", "applied", "duplicates", "excluded", "watermark").
+	listProgress = build(qb.Select("progress").Columns("part", "next", "applied", "duplicates", "excluded", "watermark", "intent").
 			Where(qb.Eq("ns")))
 	// ns
 	deleteProgress = build(qb.Delete("progress").Where(qb.Eq("ns")))
@@ -44,8 +67,6 @@ var (
 
 	// Partition keys of whole tables (DropNamespace), and deletes of one
 	// partition.
-	distinctCells      = build(qb.Select("cells").Distinct("ns", "property", "grain", "slot"))
-	deleteCells        = build(qb.Delete("cells").Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("grain"), qb.Eq("slot")))
 	distinctState      = build(qb.Select("partition_state").Distinct("ns", "part", "shard"))
 	deleteStateShard   = build(qb.Delete("partition_state").Where(qb.Eq("ns"), qb.Eq("part"), qb.Eq("shard")))
 	distinctWatermarks = build(qb.Select("watermarks").Distinct("ns", "property"))
@@ -81,18 +102,18 @@ func build(b interface{ ToCql() (string, []string) }) statement {
 	return statement{cql, names}
 }
 
-// slotSpan is the time a cell partition covers: an hour of minute cells
-// (at most 60 buckets), a day of hour cells (24 buckets).
-func slotSpan(g viewstore.Grain) int64 {
-	if g.Time() == viewstore.Minute {
-		return 3600
+// slotSpan is the time a block partition covers: 30 days of hour blocks
+// (720 rows at most), 366 days of day blocks (366 rows at most).
+func slotSpan(k viewstore.Kind) int64 {
+	if k.Period() == viewstore.DayBlock {
+		return 366 * 86400
 	}
-	return 86400
+	return 30 * 86400
 }
 
-// slotOf is the slot of the cell partition a bucket belongs to.
-func slotOf(g viewstore.Grain, bucket int64) int64 {
-	return floorDiv(bucket, slotSpan(g))
+// slotOf is the slot of the block partition a bucket belongs to.
+func slotOf(k viewstore.Kind, bucket int64) int64 {
+	return floorDiv(bucket, slotSpan(k))
 }
 
 func floorDiv(a, b int64) int64 {
@@ -119,4 +140,27 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// encodeCover encodes a block's cover as zigzag varints (one or two bytes
+// for small offsets, at most ten).
+func encodeCover(cover []int64) []byte {
+	out := make([]byte, 0, 4*len(cover))
+	for _, c := range cover {
+		out = binary.AppendVarint(out, c)
+	}
+	return out
+}
+
+func decodeCover(b []byte) ([]int64, error) {
+	var out []int64
+	for len(b) > 0 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, errors.New("corrupt cover")
+		}
+		out = append(out, v)
+		b = b[n:]
+	}
+	return out, nil
 }

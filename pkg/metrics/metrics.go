@@ -25,12 +25,14 @@ type Metrics struct {
 	ConsumerLag *prometheus.GaugeVec
 	// FlushSeconds is the time to commit a partition's checkpoint.
 	FlushSeconds *prometheus.HistogramVec
-	// CellBytes is the projected cells held in memory, as counted against
-	// the projection memory budget (every version of the process).
-	CellBytes prometheus.Gauge
-	// BucketLoads counts time buckets read back from the view store after
-	// being evicted (or at a partition's start).
-	BucketLoads *prometheus.CounterVec
+	// CompactedAdditions counts the additions compactors merged into
+	// blocks.
+	CompactedAdditions *prometheus.CounterVec
+	// CompactionSeconds is the time of one compaction run over a shard.
+	CompactionSeconds *prometheus.HistogramVec
+	// PendingAdditions is the additions a compactor found waiting, by
+	// projection, at its last run (summed over the shards it runs).
+	PendingAdditions *prometheus.GaugeVec
 	// ProjectedEvents counts records by outcome: applied, duplicate,
 	// undecodable.
 	ProjectedEvents *prometheus.CounterVec
@@ -62,11 +64,15 @@ func New() *Metrics {
 			Name: "sextant_projection_flush_seconds", Help: "Time to commit a partition checkpoint to the view store.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"projection"}),
-		CellBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sextant_projection_cell_bytes", Help: "Projected cells held in memory, as counted against --projection-memory.",
-		}),
-		BucketLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sextant_projection_bucket_loads_total", Help: "Time buckets a projection read back from the view store.",
+		CompactedAdditions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_compacted_additions_total", Help: "Additions merged into hour and day blocks by compactors.",
+		}, []string{"projection"}),
+		CompactionSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sextant_compaction_seconds", Help: "Time of one compaction run over a shard.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"projection"}),
+		PendingAdditions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sextant_pending_additions", Help: "Additions waiting for compaction at the compactors' last runs in this process.",
 		}, []string{"projection"}),
 		ProjectedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sextant_projected_events_total", Help: "Records consumed by projections, by outcome.",
@@ -83,7 +89,7 @@ func New() *Metrics {
 		}, []string{"service", "code"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.CellBytes, m.BucketLoads, m.ProjectedEvents, m.QuerySeconds,
+		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
 		m.CacheRequests, m.UpstreamRequests)
 	return m
 }

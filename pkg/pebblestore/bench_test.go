@@ -8,18 +8,6 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
-// benchDims returns n distinct dimension tuples of realistic shape.
-func benchDims(n int) []string {
-	countries := []string{"DE", "US", "FR", "GB", "JP"}
-	browsers := []string{"Firefox", "Chrome", "Safari", "Edge", "Opera", "Other", "Bot", "Unknown", "Samsung", "UC"}
-	out := make([]string, 0, n)
-	for i := 0; len(out) < n; i++ {
-		out = append(out, fmt.Sprintf("country=%s\x1fbrowser=%s\x1fpath=/blog/%d",
-			countries[i%len(countries)], browsers[(i/len(countries))%len(browsers)], i))
-	}
-	return out
-}
-
 func benchValue(size int, seed int) []byte {
 	v := make([]byte, size)
 	for i := range v {
@@ -28,106 +16,138 @@ func benchValue(size int, seed int) []byte {
 	return v
 }
 
-// BenchmarkCommit measures synced checkpoints of 500 cells of ~200 bytes
-// (key and value), plus state entries and watermarks.
+var benchProps = []string{"site-1", "site-2", "site-3", "site-4", "site-5"}
+
+// benchCheckpoint is checkpoint n of partition p: 50 additions of ~2 KB (25
+// properties × the current and the previous hour), 50 state entries and
+// the watermarks.
+func benchCheckpoint(p int32, n int, base int64, data [][]byte) viewstore.Checkpoint {
+	const offsets = 1000
+	hour := base + int64(n/20)*3600 // a new hour every 20 checkpoints
+	cp := viewstore.Checkpoint{Progress: viewstore.Progress{Partition: p, Next: int64(n+1) * offsets, Applied: int64(n+1) * offsets, Watermark: time.Unix(hour, 0)}}
+	for i := range 50 {
+		prop := fmt.Sprintf("site-%d", i%25)
+		h := hour
+		if i >= 25 {
+			h -= 3600
+		}
+		cp.Additions = append(cp.Additions, viewstore.Addition{
+			Property: prop, Hour: h, Partition: p, Start: int64(n) * offsets, End: int64(n+1) * offsets,
+			Block: data[i%len(data)],
+		})
+	}
+	for i := range 50 {
+		cp.State = append(cp.State, viewstore.KV{Key: fmt.Sprintf("seen/%032x", n*50+i), Value: benchValue(16, i)})
+	}
+	for _, prop := range benchProps {
+		cp.Watermarks = append(cp.Watermarks, viewstore.Watermark{Property: prop, Partition: p, Offset: cp.Progress.Next})
+	}
+	return cp
+}
+
+var benchBase = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
+
+// BenchmarkCommit measures synced checkpoints of 50 additions of ~2 KB,
+// plus 50 state entries and 5 watermarks.
 func BenchmarkCommit(b *testing.B) {
 	s := openTest(b, b.TempDir())
 	defer func() { _ = s.Close() }()
 	ctx := b.Context()
 	ns := viewstore.Namespace("traffic/v1")
-	const cellsPerCheckpoint = 500
-	dims := benchDims(50)
-	props := []string{"site-1", "site-2", "site-3", "site-4", "site-5"}
-	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
-
-	cp := viewstore.Checkpoint{Progress: viewstore.Progress{Partition: 3}}
-	cp.Cells = make([]viewstore.Cell, cellsPerCheckpoint)
-	values := make([][]byte, cellsPerCheckpoint)
-	for i := range values {
-		values[i] = benchValue(140, i)
-	}
-	for i := range 50 {
-		cp.State = append(cp.State, viewstore.KV{Key: fmt.Sprintf("seen/%032x", i), Value: benchValue(16, i)})
-	}
-	for _, p := range props {
-		cp.Watermarks = append(cp.Watermarks, viewstore.Watermark{Property: p, Partition: 3})
+	data := make([][]byte, 50)
+	for i := range data {
+		data[i] = benchValue(2000, i)
 	}
 	bytesPerCheckpoint := 0
 	n := 0
 	for b.Loop() {
-		n++
-		bucket := base + int64(n/10)*60 // a new minute every 10 checkpoints
-		for i := range cp.Cells {
-			g := viewstore.Minute
-			bk := bucket
-			if i%2 == 1 {
-				g, bk = viewstore.Hour, bucket-bucket%3600
-			}
-			cp.Cells[i] = viewstore.Cell{
-				Property:  props[i%len(props)],
-				Grain:     g,
-				Bucket:    bk,
-				Dims:      dims[(i/2)%len(dims)],
-				Partition: 3,
-				Value:     values[i],
-			}
-			values[i][0] = byte(n) // absolute values change between checkpoints
-		}
+		cp := benchCheckpoint(3, n, benchBase, data)
 		if bytesPerCheckpoint == 0 {
-			for _, c := range cp.Cells {
-				bytesPerCheckpoint += len(c.Property) + len(c.Dims) + len(c.Value) + 16
+			for _, a := range cp.Additions {
+				bytesPerCheckpoint += len(a.Property) + len(a.Block) + 24
 			}
 		}
-		cp.Progress.Next += 1000
-		cp.Progress.Applied += 1000
-		cp.Progress.Watermark = time.Unix(bucket, 0)
 		if err := s.Commit(ctx, ns, cp); err != nil {
 			b.Fatal(err)
 		}
+		n++
 	}
 	b.SetBytes(int64(bytesPerCheckpoint))
-	b.ReportMetric(float64(b.N*cellsPerCheckpoint)/b.Elapsed().Seconds(), "cells/s")
-	b.ReportMetric(float64(bytesPerCheckpoint)/cellsPerCheckpoint, "B/cell")
+	b.ReportMetric(float64(b.N*50)/b.Elapsed().Seconds(), "additions/s")
 }
 
-// BenchmarkScanCells scans 30 days of hour cells with 50 dimension tuples
-// each (36,000 cells) of one property among five, after a flush.
-func BenchmarkScanCells(b *testing.B) {
+// BenchmarkScanAdditions scans a day of one property's additions, written
+// by 4 partitions checkpointing every 3 minutes (20 an hour, each adding
+// to two hours: 3,840 additions of ~2 KB), among 25 properties, after a
+// flush.
+func BenchmarkScanAdditions(b *testing.B) {
 	s := openTest(b, b.TempDir())
 	defer func() { _ = s.Close() }()
 	ctx := b.Context()
 	ns := viewstore.Namespace("traffic/v1")
-	const days, hours, nDims = 30, 24, 50
-	dims := benchDims(nDims)
-	props := []string{"site-1", "site-2", "site-3", "site-4", "site-5"}
-	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
-
-	for pi, p := range props {
-		cp := viewstore.Checkpoint{Progress: viewstore.Progress{Partition: int32(pi)}}
-		for d := range days {
-			for h := range hours {
-				for k, dm := range dims {
-					cp.Cells = append(cp.Cells, viewstore.Cell{
-						Property: p, Grain: viewstore.Hour, Bucket: base + int64(d*86400+h*3600),
-						Dims: dm, Partition: int32(pi), Value: benchValue(120, d+h+k),
-					})
-				}
-			}
-			if d%5 == 4 {
-				if err := s.Commit(ctx, ns, cp); err != nil {
-					b.Fatal(err)
-				}
-				cp.Cells = cp.Cells[:0]
+	data := [][]byte{benchValue(2000, 1), benchValue(2100, 2)}
+	const checkpoints = 24 * 20
+	for p := range int32(4) {
+		for n := range checkpoints {
+			if err := s.Commit(ctx, ns, benchCheckpoint(p, n, benchBase, data)); err != nil {
+				b.Fatal(err)
 			}
 		}
 	}
 	if err := s.db.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	const want = days * hours * nDims
+	want := 0
+	_ = s.ScanAdditions(ctx, ns, "site-3", benchBase, benchBase+86400, func(viewstore.Addition) error { want++; return nil })
+	if want < 4*checkpoints {
+		b.Fatalf("%d additions, want at least %d", want, 4*checkpoints)
+	}
+	bytes := 0
 	for b.Loop() {
 		n := 0
-		err := s.ScanCells(ctx, ns, "site-3", viewstore.Hour, base, base+days*86400, func(c viewstore.Cell) error {
+		err := s.ScanAdditions(ctx, ns, "site-3", benchBase, benchBase+86400, func(a viewstore.Addition) error {
+			n++
+			bytes += len(a.Block)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n != want {
+			b.Fatalf("scanned %d additions, want %d", n, want)
+		}
+	}
+	b.ReportMetric(float64(b.N*want)/b.Elapsed().Seconds(), "additions/s")
+	b.ReportMetric(float64(bytes)/float64(b.N)/float64(want), "B/addition")
+}
+
+// BenchmarkScanBlocks scans 30 days of hour blocks of ~8 KB with covers of
+// 16 partitions (720 blocks) of one property among five, after a flush.
+func BenchmarkScanBlocks(b *testing.B) {
+	s := openTest(b, b.TempDir())
+	defer func() { _ = s.Close() }()
+	ctx := b.Context()
+	ns := viewstore.Namespace("traffic/v1")
+	const days = 30
+	cover := make([]int64, 16)
+	for i := range cover {
+		cover[i] = int64(i) * 1_000_000
+	}
+	for _, prop := range benchProps {
+		for h := range int64(days * 24) {
+			blk := viewstore.Block{Property: prop, Kind: viewstore.HourBlock, Bucket: benchBase + h*3600, Cover: cover, Data: benchValue(8000, int(h))}
+			if err := s.PutBlock(ctx, ns, blk); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := s.db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	const want = days * 24
+	for b.Loop() {
+		n := 0
+		err := s.ScanBlocks(ctx, ns, "site-3", viewstore.HourBlock, benchBase, benchBase+days*86400, func(viewstore.Block) error {
 			n++
 			return nil
 		})
@@ -135,8 +155,41 @@ func BenchmarkScanCells(b *testing.B) {
 			b.Fatal(err)
 		}
 		if n != want {
-			b.Fatalf("scanned %d cells, want %d", n, want)
+			b.Fatalf("scanned %d blocks, want %d", n, want)
 		}
 	}
-	b.ReportMetric(float64(b.N*want)/b.Elapsed().Seconds(), "cells/s")
+	b.ReportMetric(float64(b.N*want)/b.Elapsed().Seconds(), "blocks/s")
+}
+
+// BenchmarkDeleteAdditions deletes what 20 checkpoints added (the
+// additions of 25 properties to two hours) as the compactor does after
+// merging them, and lists a shard's pending additions, as it does next.
+func BenchmarkDeleteAdditions(b *testing.B) {
+	s := openTest(b, b.TempDir())
+	defer func() { _ = s.Close() }()
+	ctx := b.Context()
+	ns := viewstore.Namespace("traffic/v1")
+	data := [][]byte{benchValue(2000, 1)}
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		for range 20 {
+			if err := s.Commit(ctx, ns, benchCheckpoint(0, n, benchBase, data)); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		hour := benchBase + int64((n-1)/20)*3600
+		b.StartTimer()
+		for i := range 25 {
+			for _, h := range []int64{hour - 3600, hour} {
+				if err := s.DeleteAdditions(ctx, ns, fmt.Sprintf("site-%d", i), h, 0, int64(n)*1000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := s.ListPending(ctx, ns, viewstore.ShardOf("site-3"), func(viewstore.PendingKey) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -22,19 +22,29 @@ import (
 //	'p' part                                  Progress of partition
 //	's' part key                              state entry of partition (key raw)
 //	'w' esc(property) part                    Watermark
-//	'c' esc(property) grain bucket esc(dims) part   Cell (value: Cell.Value)
+//	'a' shard esc(property) hour part start   Addition (value: see below)
+//	'b' esc(property) kind bucket             Block (value: see below)
 //
-// part is the int32 partition and bucket the int64 bucket, both big-endian
-// with the sign bit flipped so that byte order equals numeric order. grain
-// is one byte.
+// part is the int32 partition; hour, start and bucket are int64s; all
+// big-endian with the sign bit flipped so that byte order equals numeric
+// order. shard (viewstore.ShardOf of the property) and kind are one byte.
+// The additions of one compaction shard are one prefix (ListPending is one
+// prefix scan), and those of one property are sorted by hour within it
+// (ScanAdditions is one bounded iterator, DeleteAdditions one range
+// deletion);
+// the blocks of one property and kind are sorted by bucket (ScanBlocks is
+// one bounded iterator).
 //
 // esc(s) writes s with every 0x00 byte replaced by 0x00 0xFF and appends the
 // terminator 0x00 0x01. The encoding is prefix-free (no esc(a) is a proper
 // prefix of esc(b)) and order-preserving, so variable-length parts never
-// collide ("a" and "a\x00b" are distinct, and the cells of property "a" are
-// a contiguous range that holds no cell of property "ab" or "a\x00b"), and
-// the cells of one namespace, property and grain are sorted by bucket: a
-// ScanCells is a single bounded iterator.
+// collide ("a" and "a\x00b" are distinct, and the rows of property "a" are
+// a contiguous range that holds no row of property "ab" or "a\x00b").
+//
+// Layout version 1 held absolute cells ('c') instead of additions and
+// blocks. Open deletes the projection data of such a store (every 'N' key)
+// and keeps its meta entries: the projections rebuild their read models
+// from the log.
 const (
 	tagVersion = 'V'
 	tagMeta    = 'M'
@@ -43,13 +53,15 @@ const (
 	kindProgress  = 'p'
 	kindState     = 's'
 	kindWatermark = 'w'
-	kindCell      = 'c'
+	kindAddition  = 'a'
+	kindBlock     = 'b'
 
 	escByte    = 0x00
 	escEscaped = 0xFF
 	escTerm    = 0x01
 
-	layoutVersion = 1
+	layoutVersion = 2
+	layoutV1      = 1 // cells
 )
 
 var errCorrupt = errors.New("pebblestore: corrupt record")
@@ -158,36 +170,51 @@ func watermarkPrefix(dst []byte, ns viewstore.Namespace, property string) []byte
 	return appendEscaped(nsPrefix(dst, ns, kindWatermark), property)
 }
 
-// cellPrefix is the prefix of every cell of ns, property and grain; the
-// bucket follows.
-func cellPrefix(dst []byte, ns viewstore.Namespace, property string, g viewstore.Grain) []byte {
-	dst = appendEscaped(nsPrefix(dst, ns, kindCell), property)
-	return append(dst, byte(g))
+// additionShardPrefix is the prefix of every addition of ns in compaction
+// shard.
+func additionShardPrefix(dst []byte, ns viewstore.Namespace, shard int) []byte {
+	return append(nsPrefix(dst, ns, kindAddition), byte(shard))
 }
 
-func cellKey(dst []byte, ns viewstore.Namespace, c *viewstore.Cell) []byte {
-	dst = cellPrefix(dst, ns, c.Property, c.Grain)
-	dst = appendBucket(dst, c.Bucket)
-	dst = appendEscaped(dst, c.Dims)
-	return appendPartition(dst, c.Partition)
+// additionPrefix is the prefix of every addition of ns and property; the
+// hour follows.
+func additionPrefix(dst []byte, ns viewstore.Namespace, property string) []byte {
+	return appendEscaped(additionShardPrefix(dst, ns, viewstore.ShardOf(property)), property)
 }
 
-// decodeCellSuffix parses bucket esc(dims) part, the part of a cell key after
-// its cellPrefix. dims may alias b.
-func decodeCellSuffix(b []byte) (bucket int64, dims []byte, p int32, err error) {
-	if bucket, b, err = readBucket(b); err != nil {
-		return 0, nil, 0, err
+// additionHourPartPrefix is the prefix of the additions of ns, property,
+// hour and log partition part; the start follows.
+func additionHourPartPrefix(dst []byte, ns viewstore.Namespace, property string, hour int64, part int32) []byte {
+	return appendPartition(appendBucket(additionPrefix(dst, ns, property), hour), part)
+}
+
+func additionKey(dst []byte, ns viewstore.Namespace, a *viewstore.Addition) []byte {
+	return appendBucket(additionHourPartPrefix(dst, ns, a.Property, a.Hour, a.Partition), a.Start)
+}
+
+// decodeAdditionSuffix parses hour part start, the part of an addition key
+// after its additionPrefix.
+func decodeAdditionSuffix(b []byte) (hour int64, part int32, start int64, err error) {
+	if hour, b, err = readBucket(b); err != nil {
+		return 0, 0, 0, err
 	}
-	if dims, b, err = readEscapedBytes(b); err != nil {
-		return 0, nil, 0, err
+	if part, b, err = readPartition(b); err != nil {
+		return 0, 0, 0, err
 	}
-	if p, b, err = readPartition(b); err != nil {
-		return 0, nil, 0, err
+	if start, b, err = readBucket(b); err != nil {
+		return 0, 0, 0, err
 	}
 	if len(b) != 0 {
-		return 0, nil, 0, errCorrupt
+		return 0, 0, 0, errCorrupt
 	}
-	return bucket, dims, p, nil
+	return hour, part, start, nil
+}
+
+// blockPrefix is the prefix of every block of ns, property and kind; the
+// bucket follows.
+func blockPrefix(dst []byte, ns viewstore.Namespace, property string, k viewstore.Kind) []byte {
+	dst = appendEscaped(nsPrefix(dst, ns, kindBlock), property)
+	return append(dst, byte(k))
 }
 
 // prefixEnd returns the smallest key greater than every key with prefix p,
@@ -212,9 +239,11 @@ func prefixEnd(p []byte) []byte {
 //	which reads as Excluded 0)
 //
 // Watermark: 0x01 varint(Offset) time
+// Addition:  0x01 varint(End) data
+// Block:     0x01 uvarint(len(Cover)) varint(Cover[i])... data
 // time:      0x00 for the zero time, or 0x01 varint(unix seconds) uvarint(nanoseconds)
 const (
-	valueVersion = 1 // of watermarks
+	valueVersion = 1 // of watermarks, additions and blocks
 
 	progressV1      = 1 // without Excluded
 	progressVersion = 2
@@ -318,4 +347,56 @@ func decodeWatermark(b []byte, property string, partition int32) (viewstore.Wate
 		return w, fmt.Errorf("%w: watermark of %q partition %d", errCorrupt, property, partition)
 	}
 	return w, nil
+}
+
+func encodeAddition(dst []byte, a *viewstore.Addition) []byte {
+	dst = append(dst, valueVersion)
+	dst = binary.AppendVarint(dst, a.End)
+	return append(dst, a.Block...)
+}
+
+// decodeAdditionValue returns an addition's End and data; data aliases b.
+func decodeAdditionValue(b []byte) (end int64, data []byte, err error) {
+	if len(b) < 1 || b[0] != valueVersion {
+		return 0, nil, errCorrupt
+	}
+	end, n := binary.Varint(b[1:])
+	if n <= 0 {
+		return 0, nil, errCorrupt
+	}
+	return end, b[1+n:], nil
+}
+
+func encodeBlock(dst []byte, b *viewstore.Block) []byte {
+	dst = append(dst, valueVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(b.Cover)))
+	for _, c := range b.Cover {
+		dst = binary.AppendVarint(dst, c)
+	}
+	return append(dst, b.Data...)
+}
+
+// decodeBlockValue returns a block's cover and data; data aliases b.
+func decodeBlockValue(b []byte) (cover []int64, data []byte, err error) {
+	if len(b) < 1 || b[0] != valueVersion {
+		return nil, nil, errCorrupt
+	}
+	b = b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, nil, errCorrupt
+	}
+	b = b[k:]
+	if n > 0 {
+		cover = make([]int64, n)
+		for i := range cover {
+			v, k := binary.Varint(b)
+			if k <= 0 {
+				return nil, nil, errCorrupt
+			}
+			cover[i] = v
+			b = b[k:]
+		}
+	}
+	return cover, b, nil
 }

@@ -4,9 +4,10 @@
 // Each Commit is one Pebble batch written with pebble.Sync: atomic, and
 // durable once Commit returns. Readers use Pebble's point-in-time views, so
 // LoadPartition sees a partition's progress and state of one and the same
-// commit. The key layout is described in keys.go; the cells of one
-// namespace, property and grain are sorted by bucket, so ScanCells is a
-// single bounded iterator.
+// commit. Since a commit is atomic, a checkpoint is never stored in part,
+// and Progress.Intent is always 0. The key layout is described in keys.go:
+// ScanAdditions, ScanBlocks and ListPending are each a single bounded
+// iterator.
 //
 // Besides the viewstore port, Store offers Get, Put, Delete and Scan over a
 // separate meta key space for the service's own small records (property
@@ -17,7 +18,6 @@ package pebblestore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,7 +72,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
-	if err := checkLayout(db); err != nil {
+	if err := checkLayout(db, logger); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
@@ -80,9 +80,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	return &Store{db: db, log: logger}, nil
 }
 
-// checkLayout writes the layout version into a new database and refuses a
-// database written with another layout.
-func checkLayout(db *pebble.DB) error {
+// checkLayout writes the layout version into a new database, upgrades a
+// database of layout version 1 and refuses any other.
+//
+// Layout version 1 held absolute cells, which no code reads any more: the
+// upgrade deletes the projection data of every namespace (progress, state,
+// watermarks and cells: every 'N' key) and keeps the meta entries. With
+// their progress gone, the projections replay the log from offset 0 and
+// rebuild their read models.
+func checkLayout(db *pebble.DB, log *slog.Logger) error {
 	key := []byte{tagVersion}
 	v, closer, err := db.Get(key)
 	switch {
@@ -94,11 +100,29 @@ func checkLayout(db *pebble.DB) error {
 	case err != nil:
 		return fmt.Errorf("read layout version: %w", err)
 	}
-	defer closer.Close()
-	if len(v) != 1 || v[0] != layoutVersion {
-		return fmt.Errorf("unsupported key layout version %x (want %d)", v, layoutVersion)
+	version := bytes.Clone(v)
+	closer.Close()
+	switch {
+	case len(version) == 1 && version[0] == layoutVersion:
+		return nil
+	case len(version) == 1 && version[0] == layoutV1:
+		b := db.NewBatch()
+		defer b.Close()
+		if err := b.DeleteRange([]byte{tagData}, []byte{tagData + 1}, nil); err != nil {
+			return fmt.Errorf("upgrade layout: %w", err)
+		}
+		if err := b.Set(key, []byte{layoutVersion}, nil); err != nil {
+			return fmt.Errorf("upgrade layout: %w", err)
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("upgrade layout: %w", err)
+		}
+		log.Warn("pebblestore: upgraded the key layout from version 1 (cells) to 2 (additions and blocks): "+
+			"the read models of every namespace were deleted and are rebuilt by the projections replaying the log from offset 0",
+			"from", layoutV1, "to", layoutVersion)
+		return nil
 	}
-	return nil
+	return fmt.Errorf("unsupported key layout version %x (want %d)", version, layoutVersion)
 }
 
 // enter registers a running operation; the caller must call s.inflight.Done.
@@ -140,12 +164,12 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	}
 	defer s.inflight.Done()
 
-	size := 64 + len(cp.Cells)*96 + len(cp.State)*48 + len(cp.Watermarks)*48
-	for i := range cp.Cells {
-		size += len(cp.Cells[i].Value)
+	size := 64 + len(cp.Additions)*96 + len(cp.State)*48 + len(cp.Watermarks)*48
+	for i := range cp.Additions {
+		size += 2*len(ns) + len(cp.Additions[i].Property) + len(cp.Additions[i].Block)
 	}
 	for i := range cp.State {
-		size += len(cp.State[i].Value)
+		size += len(cp.State[i].Key) + len(cp.State[i].Value)
 	}
 	b := s.db.NewBatchWithSize(size)
 	defer b.Close()
@@ -158,10 +182,10 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	if err := b.Set(key, val, nil); err != nil {
 		return fmt.Errorf("pebblestore: commit: %w", err)
 	}
-	for i := range cp.Cells {
-		key = cellKey(key[:0], ns, &cp.Cells[i])
-		val = binary.AppendVarint(val[:0], cp.Cells[i].Offset)
-		val = append(val, cp.Cells[i].Value...)
+	for i := range cp.Additions {
+		a := &cp.Additions[i]
+		key = additionKey(key[:0], ns, a)
+		val = encodeAddition(val[:0], a)
 		if err := b.Set(key, val, nil); err != nil {
 			return fmt.Errorf("pebblestore: commit: %w", err)
 		}
@@ -194,8 +218,46 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	return nil
 }
 
+// PutBlock writes the block, synced.
+func (s *Store) PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstore.Block) error {
+	if err := s.enter(ctx, "put block"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	key := appendBucket(blockPrefix(nil, ns, b.Property, b.Kind), b.Bucket)
+	val := encodeBlock(make([]byte, 0, 16+10*len(b.Cover)+len(b.Data)), &b)
+	if err := s.db.Set(key, val, pebble.Sync); err != nil {
+		return fmt.Errorf("pebblestore: put block of %q at %d: %w", b.Property, b.Bucket, err)
+	}
+	return nil
+}
+
+// DeleteAdditions deletes the additions of property, hour and partition
+// part with Start < before with one range deletion: no read, and one
+// tombstone that later scans of the shard skip at once, where point
+// deletions would leave one each (BenchmarkDeleteAdditions: 0.8 ms an
+// iteration against 4.2 ms with an iterator and point deletions, at
+// -benchtime 500x).
+//
+// It is not synced: the compactor deletes additions only after the block
+// that covers them was written (synced, so earlier in the log), so a
+// deletion lost in a crash leaves additions that the block's cover
+// already excludes, and the compactor deletes them again.
+func (s *Store) DeleteAdditions(ctx context.Context, ns viewstore.Namespace, property string, hour int64, part int32, before int64) error {
+	if err := s.enter(ctx, "delete additions"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	prefix := additionHourPartPrefix(nil, ns, property, hour, part)
+	upper := appendBucket(bytes.Clone(prefix), before)
+	if err := s.db.DeleteRange(prefix, upper, pebble.NoSync); err != nil {
+		return fmt.Errorf("pebblestore: delete additions of %q at %d, partition %d: %w", property, hour, part, err)
+	}
+	return nil
+}
+
 // DropNamespace deletes every key of the namespace (its progress, state,
-// watermarks and cells, which share the prefix 'N' esc(ns)) with one synced
+// watermarks, additions and blocks, which share the prefix 'N' esc(ns)) with one synced
 // range deletion: atomic, and durable once it returns. The space is
 // reclaimed as compactions go over the range.
 func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error {
@@ -302,124 +364,129 @@ func (s *Store) Watermarks(ctx context.Context, ns viewstore.Namespace, property
 	return out, nil
 }
 
-// ScanCells calls fn for every cell of property and grain with bucket in
-// [from, to), in bucket order (and within a bucket by dims, then
-// partition). fn owns the cells it receives. An error from fn stops the scan
-// and is returned as is.
-func (s *Store) ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
-	if err := s.enter(ctx, "scan cells"); err != nil {
+// ScanAdditions calls fn for every addition of property with hour in
+// [from, to), in hour order (within an hour by partition, then start). fn
+// owns the additions it receives. An error from fn stops the scan and is
+// returned as is.
+func (s *Store) ScanAdditions(ctx context.Context, ns viewstore.Namespace, property string, from, to int64, fn func(viewstore.Addition) error) error {
+	if err := s.enter(ctx, "scan additions"); err != nil {
 		return err
 	}
 	defer s.inflight.Done()
 	if from >= to {
 		return nil
 	}
-
-	prefix := cellPrefix(nil, ns, property, g)
+	prefix := additionPrefix(nil, ns, property)
 	lower := appendBucket(bytes.Clone(prefix), from)
 	upper := appendBucket(bytes.Clone(prefix), to)
-	return s.scanCells(ctx, prefix, lower, upper, property, g, nil, fn)
+	return s.scan(ctx, "scan additions", lower, upper, func(k, v []byte) error {
+		hour, part, start, err := decodeAdditionSuffix(k[len(prefix):])
+		if err != nil {
+			return fmt.Errorf("pebblestore: addition key %x: %w", k, err)
+		}
+		end, data, err := decodeAdditionValue(v)
+		if err != nil {
+			return fmt.Errorf("pebblestore: addition at %x: %w", k, err)
+		}
+		return fn(viewstore.Addition{Property: property, Hour: hour, Partition: part, Start: start, End: end, Block: bytes.Clone(data)})
+	})
 }
 
-// LoadBucket calls fn for the cells of one bucket written by log partition
-// part: what a projection partition reads back after evicting the bucket.
-// The other partitions' cells are skipped by their keys' last bytes,
-// without decoding or copying them.
-func (s *Store) LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error {
-	if err := s.enter(ctx, "load bucket"); err != nil {
+// ListPending calls fn for every addition of the shard: one prefix scan.
+func (s *Store) ListPending(ctx context.Context, ns viewstore.Namespace, shard int, fn func(viewstore.PendingKey) error) error {
+	if err := s.enter(ctx, "list pending"); err != nil {
 		return err
 	}
 	defer s.inflight.Done()
-	prefix := cellPrefix(nil, ns, property, g)
-	lower := appendBucket(bytes.Clone(prefix), bucket)
-	upper := appendBucket(bytes.Clone(prefix), bucket+1)
-	return s.scanCells(ctx, prefix, lower, upper, property, g, appendPartition(nil, part), fn)
+	if shard < 0 || shard >= viewstore.Shards {
+		return fmt.Errorf("pebblestore: list pending: shard %d out of range", shard)
+	}
+	prefix := additionShardPrefix(nil, ns, shard)
+	// Additions of a property are adjacent: decode its name once.
+	var lastRaw []byte
+	var property string
+	return s.scan(ctx, "list pending", prefix, prefixEnd(prefix), func(k, v []byte) error {
+		raw, rest, err := readEscapedBytes(k[len(prefix):])
+		if err != nil {
+			return fmt.Errorf("pebblestore: addition key %x: %w", k, err)
+		}
+		if lastRaw == nil || !bytes.Equal(raw, lastRaw) {
+			property = string(raw)
+			lastRaw = append(lastRaw[:0], raw...)
+		}
+		hour, part, start, err := decodeAdditionSuffix(rest)
+		if err != nil {
+			return fmt.Errorf("pebblestore: addition key %x: %w", k, err)
+		}
+		end, _, err := decodeAdditionValue(v)
+		if err != nil {
+			return fmt.Errorf("pebblestore: addition at %x: %w", k, err)
+		}
+		return fn(viewstore.PendingKey{Property: property, Hour: hour, Partition: part, Start: start, End: end})
+	})
 }
 
-// scanCells scans the cells between lower and upper; with a non-nil part
-// (an encoded partition), only that partition's.
-func (s *Store) scanCells(ctx context.Context, prefix, lower, upper []byte, property string, g viewstore.Grain, part []byte, fn func(viewstore.Cell) error) (err error) {
+// ScanBlocks calls fn for every block of property and kind with bucket in
+// [from, to), in bucket order. fn owns the blocks it receives. An error
+// from fn stops the scan and is returned as is.
+func (s *Store) ScanBlocks(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error {
+	if err := s.enter(ctx, "scan blocks"); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if from >= to {
+		return nil
+	}
+	prefix := blockPrefix(nil, ns, property, k)
+	lower := appendBucket(bytes.Clone(prefix), from)
+	upper := appendBucket(bytes.Clone(prefix), to)
+	return s.scan(ctx, "scan blocks", lower, upper, func(key, v []byte) error {
+		bucket, rest, err := readBucket(key[len(prefix):])
+		if err != nil || len(rest) != 0 {
+			return fmt.Errorf("pebblestore: %w: block key %x", errCorrupt, key)
+		}
+		cover, data, err := decodeBlockValue(v)
+		if err != nil {
+			return fmt.Errorf("pebblestore: block at %x: %w", key, err)
+		}
+		return fn(viewstore.Block{Property: property, Kind: k, Bucket: bucket, Cover: cover, Data: bytes.Clone(data)})
+	})
+}
+
+// scan calls row with every key in [lower, upper) and its value, both only
+// valid during the call. An error from row stops the scan; it is returned
+// as is when it comes from the caller's fn (row's own errors are wrapped
+// by row), the iterator's wrapped with op.
+func (s *Store) scan(ctx context.Context, op string, lower, upper []byte, row func(k, v []byte) error) (err error) {
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return fmt.Errorf("pebblestore: scan cells: %w", err)
+		return fmt.Errorf("pebblestore: %s: %w", op, err)
 	}
 	defer func() {
 		if cerr := it.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("pebblestore: scan cells: %w", cerr)
+			err = fmt.Errorf("pebblestore: %s: %w", op, cerr)
 		}
 	}()
-	// Dims repeat across buckets: intern them. Values are carved from
-	// shared slabs (capacity-limited, so appending to one cannot clobber
-	// another) to save an allocation per cell.
-	intern := make(map[string]string)
-	var slab []byte
 	n := 0
 	for valid := it.First(); valid; valid = it.Next() {
-		if n++; n%1024 == 0 {
+		if n++; n%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("pebblestore: scan cells: %w", err)
-			}
-		}
-		k := it.Key()
-		if part != nil && !bytes.HasSuffix(k, part) {
-			continue
-		}
-		bucket, rawDims, p, err := decodeCellSuffix(k[len(prefix):])
-		if err != nil {
-			return fmt.Errorf("pebblestore: scan cells: cell key %x: %w", k, err)
-		}
-		dims, ok := intern[string(rawDims)]
-		if !ok {
-			dims = string(rawDims)
-			if len(intern) < maxInterned {
-				intern[dims] = dims
+				return fmt.Errorf("pebblestore: %s: %w", op, err)
 			}
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return fmt.Errorf("pebblestore: scan cells: %w", err)
+			return fmt.Errorf("pebblestore: %s: %w", op, err)
 		}
-		offset, n := binary.Varint(v)
-		if n <= 0 {
-			return fmt.Errorf("pebblestore: scan cells: corrupt value at %x", k)
-		}
-		v = v[n:]
-		var value []byte
-		switch {
-		case len(v) == 0:
-		case len(v) > maxSlabValue:
-			value = bytes.Clone(v)
-		default:
-			if cap(slab)-len(slab) < len(v) {
-				slab = make([]byte, 0, slabSize)
-			}
-			start := len(slab)
-			slab = append(slab, v...)
-			value = slab[start:len(slab):len(slab)]
-		}
-		if err := fn(viewstore.Cell{
-			Property:  property,
-			Grain:     g,
-			Bucket:    bucket,
-			Dims:      dims,
-			Partition: p,
-			Value:     value,
-			Offset:    offset,
-		}); err != nil {
+		if err := row(it.Key(), v); err != nil {
 			return err
 		}
 	}
 	if err := it.Error(); err != nil {
-		return fmt.Errorf("pebblestore: scan cells: %w", err)
+		return fmt.Errorf("pebblestore: %s: %w", op, err)
 	}
 	return nil
 }
-
-const (
-	maxInterned  = 4096     // distinct dims interned per scan
-	slabSize     = 32 << 10 // bytes per value slab
-	maxSlabValue = 2 << 10  // larger values get their own allocation
-)
 
 // reader is what *pebble.DB and *pebble.Snapshot share.
 type reader interface {

@@ -69,9 +69,9 @@ func TestMeta(t *testing.T) {
 	// Projection data never shows up among meta keys, nor meta among data.
 	ns := viewstore.Namespace("properties")
 	if err := s.Commit(ctx, ns, viewstore.Checkpoint{
-		Progress: viewstore.Progress{Partition: 0, Next: 1},
-		Cells:    []viewstore.Cell{{Property: "p1", Grain: viewstore.Hour, Bucket: 0, Value: []byte("cell")}},
-		State:    []viewstore.KV{{Key: "k", Value: []byte("v")}},
+		Progress:  viewstore.Progress{Partition: 0, Next: 1},
+		Additions: []viewstore.Addition{{Property: "p1", Hour: 0, Partition: 0, Start: 0, End: 1, Block: []byte("addition")}},
+		State:     []viewstore.KV{{Key: "k", Value: []byte("v")}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -281,30 +281,55 @@ func TestKeyOrder(t *testing.T) {
 	}
 }
 
-func TestNegativeBucketsAndPartitions(t *testing.T) {
+func TestNegativeHoursAndPartitions(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, t.TempDir())
 	defer func() { _ = s.Close() }()
 	ns := viewstore.Namespace("n")
-	var cells []viewstore.Cell
-	for _, b := range []int64{-7200, -3600, 0, 3600} {
-		cells = append(cells, viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: b, Partition: -1, Value: []byte(fmt.Sprint(b))})
+	var adds []viewstore.Addition
+	for _, h := range []int64{-7200, -3600, 0, 3600} {
+		adds = append(adds, viewstore.Addition{Property: "p", Hour: h, Partition: -1, Start: -5, End: 1, Block: []byte(fmt.Sprint(h))})
 	}
-	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: viewstore.Progress{Partition: -1, Next: 1}, Cells: cells}); err != nil {
+	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: viewstore.Progress{Partition: -1, Next: 1}, Additions: adds}); err != nil {
 		t.Fatal(err)
 	}
-	var got []int64
-	if err := s.ScanCells(ctx, ns, "p", viewstore.Hour, -3600, 3600, func(c viewstore.Cell) error {
-		if c.Partition != -1 {
-			t.Errorf("partition %d", c.Partition)
+	for _, h := range []int64{-7200, -3600, 0, 3600} {
+		if err := s.PutBlock(ctx, ns, viewstore.Block{Property: "p", Kind: viewstore.HourBlock, Bucket: h, Cover: []int64{-1, 1}}); err != nil {
+			t.Fatal(err)
 		}
-		got = append(got, c.Bucket)
+	}
+	var got []int64
+	if err := s.ScanAdditions(ctx, ns, "p", -3600, 3600, func(a viewstore.Addition) error {
+		if a.Partition != -1 || a.Start != -5 {
+			t.Errorf("addition %+v", a)
+		}
+		got = append(got, a.Hour)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int64{-3600, 0}) {
+		t.Errorf("hours %v", got)
+	}
+	got = nil
+	if err := s.ScanBlocks(ctx, ns, "p", viewstore.HourBlock, -3600, 3600, func(b viewstore.Block) error {
+		if !slices.Equal(b.Cover, []int64{-1, 1}) {
+			t.Errorf("block %+v", b)
+		}
+		got = append(got, b.Bucket)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, []int64{-3600, 0}) {
 		t.Errorf("buckets %v", got)
+	}
+	if err := s.DeleteAdditions(ctx, ns, "p", 0, -1, -4); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := s.ListPending(ctx, ns, viewstore.ShardOf("p"), func(viewstore.PendingKey) error { n++; return nil }); err != nil || n != 3 {
+		t.Errorf("ListPending after a delete: %d, %v; want 3", n, err)
 	}
 	prs, err := s.ListProgress(ctx, ns)
 	if err != nil || len(prs) != 1 || prs[0].Partition != -1 {
@@ -316,7 +341,7 @@ func TestCloseWaitsForRunningScan(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, t.TempDir())
 	ns := viewstore.Namespace("n")
-	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Cells: []viewstore.Cell{{Property: "p", Grain: viewstore.Hour, Value: []byte("v")}}}); err != nil {
+	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: viewstore.Progress{Next: 1}, Additions: []viewstore.Addition{{Property: "p", End: 1, Block: []byte("v")}}}); err != nil {
 		t.Fatal(err)
 	}
 	inScan, release := make(chan struct{}), make(chan struct{})
@@ -325,7 +350,7 @@ func TestCloseWaitsForRunningScan(t *testing.T) {
 		<-inScan
 		closed <- s.Close()
 	}()
-	err := s.ScanCells(ctx, ns, "p", viewstore.Hour, 0, 3600, func(c viewstore.Cell) error {
+	err := s.ScanAdditions(ctx, ns, "p", 0, 3600, func(viewstore.Addition) error {
 		close(inScan)
 		select {
 		case err := <-closed:
@@ -363,6 +388,84 @@ func TestOpenRejectsOtherLayout(t *testing.T) {
 	if s, err := Open(dir, Options{}); err == nil {
 		_ = s.Close()
 		t.Fatal("Open accepted an unknown layout version")
+	}
+}
+
+// TestUpgradeFromLayout1 opens a store of key layout version 1 (cells):
+// its projection data is deleted, its meta entries kept, the version is 2
+// afterwards, and the upgrade is logged as a warning.
+func TestUpgradeFromLayout1(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	if err := s.Put(ctx, []byte("properties/p1"), []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	// A version 1 store: its version, a progress, a state entry, a
+	// watermark and a cell ('c' esc(property) grain bucket esc(dims) part).
+	ns := viewstore.Namespace("traffic/v1")
+	b := s.db.NewBatch()
+	cell := appendEscaped(nsPrefix(nil, ns, 'c'), "site")
+	cell = appendPartition(appendEscaped(appendBucket(append(cell, 2), 3600), "country=DE"), 0)
+	for _, kv := range [][2][]byte{
+		{{tagVersion}, {layoutV1}},
+		{progressKey(nil, ns, 0), encodeProgress(nil, &viewstore.Progress{Next: 10, Applied: 10})},
+		{append(statePrefix(nil, ns, 0), "k"...), []byte("v")},
+		{appendPartition(watermarkPrefix(nil, ns, "site"), 0), encodeWatermark(nil, &viewstore.Watermark{Offset: 10})},
+		{cell, []byte("cell value")},
+	} {
+		if err := b.Set(kv[0], kv[1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("Open of a version 1 store: %v", err)
+	}
+	defer func() { _ = s.Close() }()
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "offset 0") {
+		t.Errorf("upgrade not logged as a warning:\n%s", logs.String())
+	}
+	if v, closer, err := s.db.Get([]byte{tagVersion}); err != nil || !bytes.Equal(v, []byte{layoutVersion}) {
+		t.Errorf("layout version after the upgrade = %x, %v", v, err)
+	} else {
+		closer.Close()
+	}
+	if v, err := s.Get(ctx, []byte("properties/p1")); err != nil || string(v) != "kept" {
+		t.Errorf("meta entry after the upgrade = %q, %v", v, err)
+	}
+	n := 0
+	if err := scanPrefix(ctx, s.db, []byte{tagData}, func(k, v []byte) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("%d projection keys left after the upgrade (%v)", n, err)
+	}
+	if pr, state, err := s.LoadPartition(ctx, ns, 0); err != nil || pr.Next != 0 || len(state) != 0 {
+		t.Errorf("LoadPartition after the upgrade = %+v, %v, %v", pr, state, err)
+	}
+	// The store works, and opens again without another upgrade.
+	if err := s.Commit(ctx, ns, viewstore.Checkpoint{Progress: viewstore.Progress{Next: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	s, err = Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("second open logged a warning:\n%s", logs.String())
+	}
+	if pr, _, err := s.LoadPartition(ctx, ns, 0); err != nil || pr.Next != 5 {
+		t.Errorf("LoadPartition after reopening = %+v, %v", pr, err)
 	}
 }
 
@@ -404,9 +507,9 @@ func TestDurableWithoutClose(t *testing.T) {
 	const env = "PEBBLESTORE_CRASH_DIR"
 	ns := viewstore.Namespace("crash")
 	cp := viewstore.Checkpoint{
-		Progress: viewstore.Progress{Partition: 2, Next: 42, Applied: 40, Duplicates: 2, Watermark: time.UnixMilli(1_772_323_200_123).UTC()},
-		Cells:    []viewstore.Cell{{Property: "p", Grain: viewstore.Minute, Bucket: 60, Dims: "d", Partition: 2, Value: []byte("v")}},
-		State:    []viewstore.KV{{Key: "k", Value: []byte("s")}},
+		Progress:  viewstore.Progress{Partition: 2, Next: 42, Applied: 40, Duplicates: 2, Watermark: time.UnixMilli(1_772_323_200_123).UTC()},
+		Additions: []viewstore.Addition{{Property: "p", Hour: 3600, Partition: 2, Start: 10, End: 42, Block: []byte("v")}},
+		State:     []viewstore.KV{{Key: "k", Value: []byte("s")}},
 	}
 	if dir := os.Getenv(env); dir != "" {
 		s, err := Open(dir, Options{})
@@ -436,7 +539,7 @@ func TestDurableWithoutClose(t *testing.T) {
 		t.Errorf("after crash: %+v %v", pr, state)
 	}
 	n := 0
-	if err := s.ScanCells(t.Context(), ns, "p", viewstore.Minute, 0, 120, func(c viewstore.Cell) error { n++; return nil }); err != nil || n != 1 {
-		t.Errorf("after crash: %d cells, %v", n, err)
+	if err := s.ScanAdditions(t.Context(), ns, "p", 0, 7200, func(viewstore.Addition) error { n++; return nil }); err != nil || n != 1 {
+		t.Errorf("after crash: %d additions, %v", n, err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package sketch provides a mergeable distinct-count sketch: an exact set of
-// 64-bit hashes while small, a HyperLogLog with Ertl's improved estimator
-// once it grows past a threshold. Sketches of the same precision merge across
-// time buckets and partitions.
+// 64-bit hashes up to ExactLimit of them, a HyperLogLog with Ertl's improved
+// estimator once it grows past that. Sketches of the same precision merge
+// across time buckets and partitions, and a merge whose union holds at most
+// ExactLimit hashes stays exact.
 package sketch
 
 import (
@@ -66,9 +67,12 @@ func New(p uint8) *Sketch {
 // Precision reports the sketch's precision.
 func (s *Sketch) Precision() uint8 { return s.p }
 
-// threshold is the number of exact hashes kept before switching to
-// registers: the point where the exact set costs as much as the registers.
-func (s *Sketch) threshold() int { return (1 << s.p) / 8 }
+// ExactLimit is the number of distinct hashes a sketch of any precision
+// counts exactly: past it the sketch switches to registers. Small counts are
+// the ones a merchant checks against other sources, so they are exact even
+// where the set costs more than the registers (4,096 hashes are 32 KiB,
+// against 16 KiB of registers at p=14 and 4 KiB at p=12).
+const ExactLimit = 4096
 
 // Add adds one hashed item.
 func (s *Sketch) Add(h uint64) {
@@ -90,13 +94,13 @@ func (s *Sketch) Add(h uint64) {
 		s.tail = make([]uint64, 0, tailLen)
 	}
 	s.tail = append(s.tail, h)
-	if len(s.tail) == tailLen || len(s.exact)+len(s.tail) > s.threshold() {
+	if len(s.tail) == tailLen || len(s.exact)+len(s.tail) > ExactLimit {
 		s.settle()
 	}
 }
 
 // settle merges the tail into the sorted set, in place from the end, and
-// turns the sketch dense when the set outgrew the threshold.
+// turns the sketch dense when the set outgrew ExactLimit.
 func (s *Sketch) settle() {
 	if len(s.tail) == 0 {
 		return
@@ -114,7 +118,7 @@ func (s *Sketch) settle() {
 		}
 	}
 	s.tail = s.tail[:0]
-	if len(s.exact) > s.threshold() {
+	if len(s.exact) > ExactLimit {
 		s.toDense()
 	}
 }
@@ -165,7 +169,7 @@ func (s *Sketch) Merge(o *Sketch) error {
 		}
 	default:
 		s.exact = mergeSorted(s.exact, o.exact)
-		if len(s.exact) > s.threshold() {
+		if len(s.exact) > ExactLimit {
 			s.toDense()
 		}
 	}
@@ -255,8 +259,8 @@ func tau(x float64) float64 {
 	}
 }
 
-// MarshalBinary encodes the sketch: exact sets as delta-encoded varints,
-// dense sketches as one byte per register.
+// MarshalBinary encodes the sketch: exact sets as sorted 8-byte hashes,
+// registers in the smallest of their encodings.
 func (s *Sketch) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 
 // SizeHint is about the size of the sketch's encoding: exact sets take
@@ -412,46 +416,17 @@ func Decode(b []byte) (*Sketch, []byte, error) {
 			}
 		}
 		return s, rest, nil
-	case formatSorted:
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k)/8 {
-			return nil, nil, errCorrupt
+	case formatSorted, formatExact:
+		var err error
+		if format == formatSorted {
+			s.exact, b, err = readSorted(nil, b, true)
+		} else {
+			s.exact, b, err = appendGaps(nil, b)
 		}
-		b = b[k:]
-		s.exact = make([]uint64, n)
-		for i := range s.exact {
-			s.exact[i] = binary.LittleEndian.Uint64(b[8*i:])
-			if i > 0 && s.exact[i] <= s.exact[i-1] {
-				return nil, nil, errCorrupt
-			}
+		if err != nil {
+			return nil, nil, err
 		}
-		b = b[8*n:]
-		if len(s.exact) > s.threshold() {
-			s.toDense()
-		}
-		return s, b, nil
-	case formatExact:
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)) {
-			return nil, nil, errCorrupt
-		}
-		b = b[k:]
-		s.exact = make([]uint64, 0, n)
-		var prev uint64
-		for i := uint64(0); i < n; i++ {
-			d, k := binary.Uvarint(b)
-			if k <= 0 || (i > 0 && d == 0) {
-				return nil, nil, errCorrupt
-			}
-			b = b[k:]
-			h := prev + d
-			if i > 0 && h <= prev {
-				return nil, nil, errCorrupt
-			}
-			s.exact = append(s.exact, h)
-			prev = h
-		}
-		if len(s.exact) > s.threshold() {
+		if len(s.exact) > ExactLimit {
 			s.toDense()
 		}
 		return s, b, nil

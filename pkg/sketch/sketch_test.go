@@ -2,6 +2,7 @@ package sketch
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -17,30 +18,47 @@ func hashOf(i int) uint64 {
 	return xxhash.Sum64(b[:])
 }
 
+// Up to ExactLimit distinct hashes a sketch of either precision counts
+// exactly; past it the estimate is HyperLogLog's, within a few percent.
 func TestEstimate(t *testing.T) {
-	for _, tc := range []struct {
+	type tc struct {
 		name   string
 		p      uint8
 		n      int
-		maxErr float64 // relative
-	}{
-		{"empty", 14, 0, 0},
-		{"one", 14, 1, 0},
-		{"small exact", 14, 1000, 0},
-		{"at threshold", 12, 512, 0},
-		{"just dense", 12, 600, 0.05},
-		{"users 10k", UsersPrecision, 10_000, 0.03},
-		{"users 200k", UsersPrecision, 200_000, 0.03},
-		{"sessions 100k", SessionsPrecision, 100_000, 0.06},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+		exact  bool
+		maxErr float64 // relative, when not exact
+	}
+	var cases []tc
+	for _, p := range []uint8{UsersPrecision, SessionsPrecision} {
+		cases = append(cases,
+			tc{"empty", p, 0, true, 0},
+			tc{"one", p, 1, true, 0},
+			tc{"518", p, 518, true, 0},
+			tc{"old users threshold+1", p, 2049, true, 0},
+			tc{"at limit", p, ExactLimit, true, 0},
+			tc{"just past limit", p, ExactLimit + 1, false, 0.05},
+			tc{"10k", p, 10_000, false, 0.04},
+			tc{"1M", p, 1_000_000, false, 0.04},
+		)
+	}
+	cases = append(cases,
+		tc{"users 200k", UsersPrecision, 200_000, false, 0.03},
+		tc{"sessions 100k", SessionsPrecision, 100_000, false, 0.06},
+	)
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("p%d/%s", tc.p, tc.name), func(t *testing.T) {
 			s := New(tc.p)
 			for i := 0; i < tc.n; i++ {
 				s.Add(hashOf(i))
-				s.Add(hashOf(i)) // duplicates never count
+				if i%3 == 0 {
+					s.Add(hashOf(i / 2)) // duplicates never count
+				}
+			}
+			if s.Exact() != tc.exact {
+				t.Fatalf("exact = %v, want %v", s.Exact(), tc.exact)
 			}
 			got := float64(s.Estimate())
-			if tc.maxErr == 0 && got != float64(tc.n) {
+			if tc.exact && got != float64(tc.n) {
 				t.Fatalf("estimate %v, want exactly %d", got, tc.n)
 			}
 			if rel := math.Abs(got-float64(tc.n)) / math.Max(1, float64(tc.n)); rel > tc.maxErr {
@@ -50,18 +68,27 @@ func TestEstimate(t *testing.T) {
 	}
 }
 
+// A merge is exact, and equals the union's size, while the union holds at
+// most ExactLimit hashes; past it the merge equals the sketch of the union.
 func TestMergeEqualsUnion(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		a, b     [2]int // ranges [from, to)
-		p        uint8
-		wantUnio int
-		exact    bool
+		name   string
+		a, b   [2]int // ranges [from, to)
+		p      uint8
+		union  int
+		exact  bool
+		maxErr float64
 	}{
-		{"exact overlap", [2]int{0, 100}, [2]int{50, 150}, 14, 150, true},
-		{"exact to dense", [2]int{0, 400}, [2]int{300, 800}, 12, 800, false},
-		{"dense and exact", [2]int{0, 5000}, [2]int{4990, 5010}, 12, 5010, false},
-		{"dense and dense", [2]int{0, 50000}, [2]int{25000, 75000}, 14, 75000, false},
+		{"exact overlap", [2]int{0, 100}, [2]int{50, 150}, UsersPrecision, 150, true, 0},
+		{"sessions 518", [2]int{0, 300}, [2]int{200, 518}, SessionsPrecision, 518, true, 0},
+		{"sessions old threshold", [2]int{0, 400}, [2]int{300, 800}, SessionsPrecision, 800, true, 0},
+		{"users union at limit", [2]int{0, 3000}, [2]int{1096, ExactLimit}, UsersPrecision, ExactLimit, true, 0},
+		{"sessions union at limit", [2]int{0, 2048}, [2]int{2048, ExactLimit}, SessionsPrecision, ExactLimit, true, 0},
+		{"union one past limit", [2]int{0, 2048}, [2]int{2048, ExactLimit + 1}, SessionsPrecision, ExactLimit + 1, false, 0.05},
+		{"exact to dense", [2]int{0, 3000}, [2]int{2000, 5000}, SessionsPrecision, 5000, false, 0.05},
+		{"dense and exact", [2]int{0, 10_000}, [2]int{9990, 10_010}, SessionsPrecision, 10_010, false, 0.05},
+		{"dense and dense", [2]int{0, 50_000}, [2]int{25_000, 75_000}, UsersPrecision, 75_000, false, 0.03},
+		{"users 1M", [2]int{0, 600_000}, [2]int{400_000, 1_000_000}, UsersPrecision, 1_000_000, false, 0.03},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b, u := New(tc.p), New(tc.p), New(tc.p)
@@ -76,8 +103,14 @@ func TestMergeEqualsUnion(t *testing.T) {
 			if err := a.Merge(b); err != nil {
 				t.Fatal(err)
 			}
-			if tc.exact && a.Estimate() != uint64(tc.wantUnio) {
-				t.Fatalf("merged %d, want %d", a.Estimate(), tc.wantUnio)
+			if a.Exact() != tc.exact {
+				t.Fatalf("exact = %v, want %v", a.Exact(), tc.exact)
+			}
+			if tc.exact && a.Estimate() != uint64(tc.union) {
+				t.Fatalf("merged %d, want %d", a.Estimate(), tc.union)
+			}
+			if rel := math.Abs(float64(a.Estimate())-float64(tc.union)) / float64(tc.union); rel > tc.maxErr {
+				t.Fatalf("merged %d for %d: relative error %.4f > %.4f", a.Estimate(), tc.union, rel, tc.maxErr)
 			}
 			if a.Estimate() != u.Estimate() {
 				t.Fatalf("merge %d differs from sketch of the union %d", a.Estimate(), u.Estimate())
@@ -93,25 +126,35 @@ func TestMergePrecisionMismatch(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, n := range []int{0, 3, 500, 3000} {
-		s := New(12)
-		for i := 0; i < n; i++ {
-			s.Add(hashOf(i))
-		}
-		b, err := s.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = append(b, 0xAB)
-		d, rest, err := Decode(b)
-		if err != nil {
-			t.Fatalf("n=%d: %v", n, err)
-		}
-		if len(rest) != 1 || rest[0] != 0xAB {
-			t.Fatalf("n=%d: rest %x", n, rest)
-		}
-		if d.Estimate() != s.Estimate() || d.Exact() != s.Exact() {
-			t.Fatalf("n=%d: decoded %d/%v, want %d/%v", n, d.Estimate(), d.Exact(), s.Estimate(), s.Exact())
+	for _, p := range []uint8{UsersPrecision, SessionsPrecision} {
+		for _, n := range []int{0, 3, 518, 2049, 3000, ExactLimit, ExactLimit + 1, 10_000} {
+			t.Run(fmt.Sprintf("p%d/n%d", p, n), func(t *testing.T) {
+				s := New(p)
+				for i := 0; i < n; i++ {
+					s.Add(hashOf(i))
+				}
+				b, err := s.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := n <= ExactLimit; s.Exact() != want || (b[0] == formatSorted) != want {
+					t.Fatalf("exact %v, format %d", s.Exact(), b[0])
+				}
+				b = append(b, 0xAB)
+				d, rest, err := Decode(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rest) != 1 || rest[0] != 0xAB {
+					t.Fatalf("rest %x", rest)
+				}
+				if d.Estimate() != s.Estimate() || d.Exact() != s.Exact() {
+					t.Fatalf("decoded %d/%v, want %d/%v", d.Estimate(), d.Exact(), s.Estimate(), s.Exact())
+				}
+				if !slices.Equal(d.exact, s.exact) || !slices.Equal(d.regs, s.regs) {
+					t.Fatal("decoded contents differ")
+				}
+			})
 		}
 	}
 }
@@ -125,7 +168,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{formatSparse, 4, 2, 1, 3, 4, 7})
 	f.Add([]byte{formatPacked, 4, 0x21, 0xf0, 0, 0, 0, 0, 0, 0, 1, 2, 20})
-	for _, n := range []int{600, 5000} {
+	for _, n := range []int{600, ExactLimit + 1, 10_000} {
 		s := New(12)
 		for i := range n {
 			s.Add(hashOf(i))
@@ -134,6 +177,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkScan(t, b)
 		s, _, err := Decode(b)
 		if err != nil {
 			return
@@ -179,11 +223,11 @@ func TestRegisterEncodings(t *testing.T) {
 		n      int
 		format byte
 	}{
-		{14, 2100, formatSparse},      // just past the exact set: few registers set
-		{14, 12_000, formatPacked},    // most registers set, small values
-		{14, 1_000_000, formatPacked}, // a few registers of 15 or more
-		{12, 600, formatSparse},
-		{4, 100_000, formatDense}, // 16 registers, many of 15 or more
+		{14, ExactLimit + 100, formatSparse}, // just past the exact set: few registers set
+		{14, 12_000, formatPacked},           // most registers set, small values
+		{14, 1_000_000, formatPacked},        // a few registers of 15 or more
+		{12, ExactLimit + 100, formatPacked}, // at p=12 most registers are set by then
+		{4, 100_000, formatDense},            // 16 registers, many of 15 or more
 	} {
 		s := New(tc.p)
 		for i := range tc.n {

@@ -3,63 +3,122 @@
 // Pebble store and the ScyllaDB store implement Store; viewstoretest is the
 // conformance suite both pass.
 //
-// Every row a projection writes belongs to one log partition and holds an
-// absolute value, never an increment, and a partition's rows are committed
-// together with that partition's next offset. Redelivery and replay therefore
-// never double count.
+// # The read model
+//
+// Read models are partial aggregates (pkg/block encodes them), stored in
+// two kinds of rows:
+//
+//   - An Addition is what one checkpoint of one log partition added to one
+//     property's hour: the counters and sketches of the events applied
+//     since the partition's previous checkpoint, and nothing older. It is
+//     written once and never read back by the projection. Its key is the
+//     property, the hour, the log partition and the first offset of the
+//     checkpoint's range (Start), so writing the checkpoint again after a
+//     crash overwrites it instead of adding to it.
+//   - A Block is the merge of many additions of a property's hour or UTC
+//     day, written by the compactor, one row per part: the sections of
+//     one rollup (Kind.Part), so that a report reads the bytes of the
+//     rollup it needs and no others. Cover says which additions it
+//     holds: for each log partition, every addition of that partition
+//     with End <= Cover[partition].
+//
+// A reader adds up, for a period, the block that covers it and the
+// additions of its hours that the block does not cover and that committed
+// progress does (Start >= the block's cover and End <= Progress.Next of
+// their partition): additions past committed progress belong to a
+// checkpoint that may still fail and be written again.
+//
+// # Exactly once
+//
+// A partition's progress is committed after its additions, so a checkpoint
+// that failed half way leaves additions past progress. Stores that cannot
+// commit atomically first record the checkpoint's end as the progress's
+// Intent; a projector that finds Intent > Next applies the log from Next and
+// checkpoints exactly at Intent again, rewriting the same additions (same
+// keys, same content), before it may checkpoint anywhere else.
 package viewstore
 
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"time"
 )
 
 // ErrNotFound is returned when a requested row does not exist.
 var ErrNotFound = errors.New("viewstore: not found")
 
-// Grain is the width of a cell's time bucket, in its two low bits, and the
-// rollup the cell belongs to (analytics.RollupID), in the others: the
-// stores keep it as one opaque small number, so every rollup of every
-// width is scanned on its own.
-type Grain uint8
+// Addition is what one checkpoint of one log partition added to one
+// property's hour (see the package documentation).
+type Addition struct {
+	Property  string
+	Hour      int64 // Unix seconds of the UTC hour's start
+	Partition int32
+	// Start and End are the offsets of the checkpoint's range of the log
+	// partition: [Start, End). End is the partition's Progress.Next as
+	// committed by the checkpoint.
+	Start, End int64
+	Block      []byte // pkg/block encoding
+}
+
+// Kind is a block's period, in its two low bits, and its part, in the
+// others: stores keep it as one opaque small number, so each part of each
+// period is a row of its own, scanned on its own.
+type Kind uint8
 
 const (
-	Minute Grain = 1
-	Hour   Grain = 2
+	HourBlock Kind = 1
+	DayBlock  Kind = 2
 )
 
-// Time is the grain's time width alone, Minute or Hour.
-func (g Grain) Time() Grain { return g & 3 }
+// MaxParts bounds the parts of a block.
+const MaxParts = 63
 
-// Rollup is the rollup number the grain carries (0 for whole tuples).
-func (g Grain) Rollup() uint8 { return uint8(g >> 2) }
+// Part is the kind of part p (below MaxParts) of k's period.
+func (k Kind) Part(p int) Kind { return k.Period() | Kind(p)<<2 }
 
-// WithRollup returns the time width of g with rollup r. r must be below 32.
-func (g Grain) WithRollup(r uint8) Grain { return g.Time() | Grain(r)<<2 }
+// Period is the kind's period alone, HourBlock or DayBlock.
+func (k Kind) Period() Kind { return k & 3 }
 
-// Seconds is the width of the grain in seconds.
-func (g Grain) Seconds() int64 {
-	if g.Time() == Minute {
-		return 60
+// PartOf is the kind's part.
+func (k Kind) PartOf() int { return int(k >> 2) }
+
+// Seconds is the width of the kind's period.
+func (k Kind) Seconds() int64 {
+	if k.Period() == DayBlock {
+		return 86400
 	}
 	return 3600
 }
 
-// Cell is one aggregate: a property, a time bucket, a dimension tuple and
-// the log partition whose events it summarises.
-type Cell struct {
-	Property  string
-	Grain     Grain
-	Bucket    int64 // Unix seconds of the bucket's start, UTC
-	Dims      string
-	Partition int32
-	Value     []byte
-	// Offset is the log offset of the partition's newest event reflected
-	// in Value. A projection resuming from an older checkpoint skips
-	// events at or below it, so cells are idempotent row by row even
-	// where a store cannot commit a checkpoint atomically.
-	Offset int64
+// Block is the merged additions of one property's hour or UTC day.
+type Block struct {
+	Property string
+	Kind     Kind
+	Bucket   int64 // Unix seconds of the period's start, UTC
+	// Cover holds, by log partition (the index), the End of the newest
+	// addition of that partition merged in: the block holds every
+	// addition of the partition with End <= Cover[p], and none after it.
+	// Partitions past the slice's end are 0 (none merged).
+	Cover []int64
+	Data  []byte // pkg/block encoding
+}
+
+// Covered is Cover[p], or 0 past the slice.
+func (b *Block) Covered(p int32) int64 {
+	if int(p) < len(b.Cover) && p >= 0 {
+		return b.Cover[p]
+	}
+	return 0
+}
+
+// PendingKey names a stored addition without its data: what the compactor
+// lists to find its work.
+type PendingKey struct {
+	Property   string
+	Hour       int64
+	Partition  int32
+	Start, End int64
 }
 
 // KV is one entry of a partition's private state (open sessions, recently
@@ -81,8 +140,8 @@ type Watermark struct {
 	Offset int64
 }
 
-// Progress is a partition's position and counters, committed atomically
-// with everything derived from the partition.
+// Progress is a partition's position and counters, committed after
+// everything derived from the partition.
 type Progress struct {
 	Partition  int32
 	Next       int64 // next offset to apply
@@ -90,14 +149,19 @@ type Progress struct {
 	Duplicates int64 // events dropped as duplicates in total
 	Excluded   int64 // events deliberately not counted (e.g. bots), in total
 	Watermark  time.Time
+	// Intent is the Next of a checkpoint that was being written when the
+	// partition last stopped, when larger than Next (see the package
+	// documentation); 0 otherwise. Stores set it; Commit ignores it.
+	Intent int64
 }
 
-// Checkpoint is one atomic commit of a partition: its new progress, the
-// cells and state entries that changed since the last checkpoint, and the
-// watermarks of the properties it touched.
+// Checkpoint is one commit of a partition: its new progress, the additions
+// of the events applied since the last checkpoint, the state entries that
+// changed, and the watermarks of the properties it touched. Every addition
+// has End == Progress.Next and Partition == Progress.Partition.
 type Checkpoint struct {
 	Progress   Progress
-	Cells      []Cell
+	Additions  []Addition
 	State      []KV
 	Watermarks []Watermark
 }
@@ -105,9 +169,24 @@ type Checkpoint struct {
 // Namespace separates projection versions, for example "traffic/v1".
 type Namespace string
 
+// Shards is the number of compaction shards of a namespace: the pending
+// additions of a property are listed by its shard (ShardOf), and each
+// shard is compacted by one projection process at a time.
+const Shards = 64
+
+// ShardOf is the compaction shard of a property.
+func ShardOf(property string) int {
+	h := fnv.New32a()
+	h.Write([]byte(property))
+	return int(h.Sum32() % Shards)
+}
+
 // Store is the whole port.
 type Store interface {
-	// Commit writes a checkpoint atomically: all of it or none of it.
+	// Commit writes a checkpoint: its additions, then its state and
+	// watermarks, then its progress, so that committed progress implies
+	// the rest is stored. A store that cannot write it atomically first
+	// records the progress's Intent (see the package documentation).
 	// The store does not keep the checkpoint's slices after it returns
 	// (the projection reuses their memory).
 	Commit(ctx context.Context, ns Namespace, cp Checkpoint) error
@@ -116,21 +195,32 @@ type Store interface {
 	LoadPartition(ctx context.Context, ns Namespace, p int32) (Progress, []KV, error)
 	// ListProgress returns the progress of every committed partition.
 	ListProgress(ctx context.Context, ns Namespace) ([]Progress, error)
-	// ScanCells calls fn for every cell of property and grain whose bucket
-	// lies in [from, to), in bucket order.
-	ScanCells(ctx context.Context, ns Namespace, property string, g Grain, from, to int64, fn func(Cell) error) error
-	// LoadBucket calls fn for the cells of one bucket that log partition
-	// part wrote, in no particular order: what a projection partition
-	// reads back after evicting the bucket from memory.
-	LoadBucket(ctx context.Context, ns Namespace, property string, g Grain, bucket int64, part int32, fn func(Cell) error) error
+
+	// ScanAdditions calls fn for every stored addition of property whose
+	// hour lies in [from, to), in hour order (within an hour, in no
+	// particular order), committed or not.
+	ScanAdditions(ctx context.Context, ns Namespace, property string, from, to int64, fn func(Addition) error) error
+	// ScanBlocks calls fn for every block of property and kind whose
+	// bucket lies in [from, to), in bucket order.
+	ScanBlocks(ctx context.Context, ns Namespace, property string, k Kind, from, to int64, fn func(Block) error) error
+	// ListPending calls fn for every stored addition of the properties of
+	// compaction shard, without its data, in no particular order.
+	ListPending(ctx context.Context, ns Namespace, shard int, fn func(PendingKey) error) error
+	// PutBlock writes a block, replacing the one of its property, kind and
+	// bucket.
+	PutBlock(ctx context.Context, ns Namespace, b Block) error
+	// DeleteAdditions deletes the additions of property, hour and log
+	// partition part whose Start is below before.
+	DeleteAdditions(ctx context.Context, ns Namespace, property string, hour int64, part int32, before int64) error
+
 	// Watermarks returns the property's watermarks, one per partition.
 	Watermarks(ctx context.Context, ns Namespace, property string) ([]Watermark, error)
-	// DropNamespace deletes everything of a namespace: cells, progress, state and watermarks.
-	// Dropping an empty namespace is no error, and the namespace can be
-	// committed to again afterwards. It is an administrative operation:
-	// nothing may commit to ns while it runs (a racing commit may leave
-	// part of itself behind), and when it fails it may have deleted part
-	// of the namespace (run it again).
+	// DropNamespace deletes everything of a namespace: additions, blocks,
+	// progress, state and watermarks. Dropping an empty namespace is no
+	// error, and the namespace can be committed to again afterwards. It
+	// is an administrative operation: nothing may commit to ns while it
+	// runs (a racing commit may leave part of itself behind), and when it
+	// fails it may have deleted part of the namespace (run it again).
 	DropNamespace(ctx context.Context, ns Namespace) error
 	Close() error
 }

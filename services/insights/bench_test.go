@@ -10,7 +10,7 @@ import (
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/analytics"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/block"
 )
 
 // benchCells is 30 days × 24 hours × 50 dimension tuples of hour cells,
@@ -26,12 +26,12 @@ func benchCells(b *testing.B, maxUsers int) (*memCells, time.Time, int) {
 	devices := []string{"desktop", "mobile", "tablet"}
 	keys := make([]string, tuples)
 	for i := range keys {
-		keys[i] = analytics.Tuple{
+		keys[i] = tuple{
 			events[i%len(events)], fmt.Sprintf("/page/%d", i/len(events)), countries[i%len(countries)],
 			devices[i%len(devices)], "Chrome", "Windows", "google", "organic", "",
 		}.Encode()
 	}
-	cells := make([]viewstore.Cell, 0, days*24*tuples)
+	cells := make([]tcell, 0, days*24*tuples)
 	size := 0
 	for h := 0; h < days*24; h++ {
 		bucket := start.Add(time.Duration(h) * time.Hour).Unix()
@@ -56,7 +56,7 @@ func benchCells(b *testing.B, maxUsers int) (*memCells, time.Time, int) {
 				b.Fatal(err)
 			}
 			size += len(v)
-			cells = append(cells, viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: bucket, Dims: k, Value: v})
+			cells = append(cells, tcell{Property: "p", Grain: block.Hour, Bucket: bucket, Dims: k, Value: v})
 		}
 	}
 	return newMemCells(cells...), start.AddDate(0, 0, days), size
@@ -84,8 +84,8 @@ func BenchmarkRunReport(b *testing.B) {
 }
 
 func benchmarkRunReport(b *testing.B, maxUsers int) {
-	cells, now, size := benchCells(b, maxUsers)
-	b.Logf("%d cells, %.1f MB of values", len(cells.cells), float64(size)/1e6)
+	uncompacted, now, size := benchCells(b, maxUsers)
+	b.Logf("%d cells, %.1f MB of values", len(uncompacted.source), float64(size)/1e6)
 	ranges := []*insightsv1.DateRange{dr("30daysAgo", "yesterday")}
 	cases := []struct {
 		name string
@@ -98,24 +98,30 @@ func benchmarkRunReport(b *testing.B, maxUsers int) {
 		{"top10_pagePath", &insightsv1.RunReportRequest{PropertyId: "p", DateRanges: ranges,
 			Dimensions: dims("pagePath"), Metrics: mets("totalUsers", "sessions"), Limit: 10}, 10},
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			var resp *insightsv1.RunReportResponse
-			start, cpu0 := time.Now(), cpuTime()
-			for b.Loop() {
-				var err error
-				cells.scans = cells.scans[:0]
-				resp, err = RunReport(context.Background(), cells, time.UTC, now, c.req)
-				if err != nil {
-					b.Fatal(err)
+	for _, mode := range []struct {
+		name  string
+		cells *memCells
+	}{{"additions", uncompacted}, {"compacted", uncompacted.compacted(compactAll)}} {
+		cells := mode.cells
+		for _, c := range cases {
+			b.Run(mode.name+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				var resp *insightsv1.RunReportResponse
+				start, cpu0 := time.Now(), cpuTime()
+				for b.Loop() {
+					var err error
+					cells.scans = cells.scans[:0]
+					resp, err = RunReport(context.Background(), cells, time.UTC, now, c.req)
+					if err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
-			if len(resp.GetRows()) != c.rows {
-				b.Fatalf("%d rows, want %d", len(resp.GetRows()), c.rows)
-			}
-		})
+				b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+				if len(resp.GetRows()) != c.rows {
+					b.Fatalf("%d rows, want %d", len(resp.GetRows()), c.rows)
+				}
+			})
+		}
 	}
 }

@@ -7,14 +7,16 @@ import (
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 )
 
-// A dimension's value comes from one source: a stored tuple value, a value
-// derived from the tuple, a value derived from the cell's time bucket, or the
-// name of the date or minute range the cell is counted in. Sources index the
-// evaluation context's value tables.
+// A dimension's value comes from one source: a stored value (sources below
+// catalog.MaxDimensions: the dimension's index in the catalogue), a value
+// derived from stored ones, a value derived from the cell's time bucket,
+// or the name of the date or minute range the cell is counted in. Sources
+// index the evaluation context's value tables.
 const (
-	srcCountry = int(analytics.NumDims) + iota
+	srcCountry = catalog.MaxDimensions + iota
 	srcSourceMedium
 	srcDate
 	srcDateHour
@@ -40,10 +42,8 @@ const (
 // lookupDim resolves a dimension's API name to its source. Realtime reports
 // know minutesAgo and minuteRange, the others dateRange.
 func lookupDim(name string, realtime bool) (src int, ok bool, hint string) {
-	for i, n := range analytics.DimNames {
-		if n == name {
-			return i, true, ""
-		}
+	if i := catalog.Index(name); i >= 0 {
+		return i, true, ""
 	}
 	switch name {
 	case "country":
@@ -144,33 +144,33 @@ func lookupMetric(name string) (metricDef, bool) {
 func (id metricID) needs() (slots []int) {
 	switch id {
 	case mTotalUsers:
-		return []int{eUsers}
+		return []int{analytics.SketchUsers}
 	case mActiveUsers, mScreenPageViewsPerUser:
-		return []int{eActive}
+		return []int{analytics.SketchActiveUsers}
 	case mNewUsers:
-		return []int{eNew}
+		return []int{analytics.SketchNewUsers}
 	case mSessions, mEventsPerSession:
-		return []int{eSessions}
+		return []int{analytics.SketchSessions}
 	case mEngagedSessions:
-		return []int{eEngaged}
+		return []int{analytics.SketchEngagedSessions}
 	case mEngagementRate, mBounceRate:
-		return []int{eSessions, eEngaged}
+		return []int{analytics.SketchSessions, analytics.SketchEngagedSessions}
 	case mSessionsPerUser:
-		return []int{eSessions, eActive}
+		return []int{analytics.SketchSessions, analytics.SketchActiveUsers}
 	}
 	return nil
 }
 
 // estimates computes each sketch's estimate at most once per row.
 type estimates struct {
-	a    *acc
-	have [numSlots]bool
-	val  [numSlots]float64
+	a    *analytics.Acc
+	have [analytics.NumSketches]bool
+	val  [analytics.NumSketches]float64
 }
 
 func (e *estimates) get(i int) float64 {
 	if !e.have[i] {
-		e.have[i], e.val[i] = true, float64(e.a.estimate(i))
+		e.have[i], e.val[i] = true, float64(e.a.Estimate(i))
 	}
 	return e.val[i]
 }
@@ -188,38 +188,38 @@ func (e *estimates) value(id metricID) float64 {
 	a := e.a
 	switch id {
 	case mEventCount:
-		return float64(a.events)
+		return float64(a.Events)
 	case mScreenPageViews:
-		return float64(a.views)
+		return float64(a.PageViews)
 	case mTotalUsers:
-		return e.get(eUsers)
+		return e.get(analytics.SketchUsers)
 	case mActiveUsers:
-		return e.get(eActive)
+		return e.get(analytics.SketchActiveUsers)
 	case mNewUsers:
-		return e.get(eNew)
+		return e.get(analytics.SketchNewUsers)
 	case mSessions:
-		return e.get(eSessions)
+		return e.get(analytics.SketchSessions)
 	case mEngagedSessions:
-		return e.get(eEngaged)
+		return e.get(analytics.SketchEngagedSessions)
 	case mEngagementRate:
 		return e.engagementRate()
 	case mBounceRate:
 		// No sessions, no bounces: 0 rather than 1, so that an empty row
 		// stays empty.
-		if e.get(eSessions) == 0 {
+		if e.get(analytics.SketchSessions) == 0 {
 			return 0
 		}
 		return 1 - e.engagementRate()
 	case mEventsPerSession:
-		return div(float64(a.events), e.get(eSessions))
+		return div(float64(a.Events), e.get(analytics.SketchSessions))
 	case mSessionsPerUser:
 		// GA4: sessions divided by active users.
-		return div(e.get(eSessions), e.get(eActive))
+		return div(e.get(analytics.SketchSessions), e.get(analytics.SketchActiveUsers))
 	case mScreenPageViewsPerUser:
 		// GA4: views per active user.
-		return div(float64(a.views), e.get(eActive))
+		return div(float64(a.PageViews), e.get(analytics.SketchActiveUsers))
 	case mUserEngagementDuration:
-		return float64(a.msec) / 1000
+		return float64(a.EngagementMsec) / 1000
 	}
 	return 0
 }
@@ -227,7 +227,7 @@ func (e *estimates) value(id metricID) float64 {
 // engagementRate is engaged sessions over sessions, clamped to [0, 1]: the
 // two are independent estimates once the sketches are dense.
 func (e *estimates) engagementRate() float64 {
-	r := div(e.get(eEngaged), e.get(eSessions))
+	r := div(e.get(analytics.SketchEngagedSessions), e.get(analytics.SketchSessions))
 	return math.Min(r, 1)
 }
 
@@ -249,4 +249,17 @@ func formatMetric(v float64, t insightsv1.MetricType) string {
 		return "0"
 	}
 	return s
+}
+
+// srcStored lists the stored dimensions a source reads.
+func srcStored(src int) []string {
+	switch {
+	case src < catalog.MaxDimensions && src < len(catalog.Dimensions):
+		return []string{catalog.Dimensions[src].Name}
+	case src == srcCountry:
+		return []string{catalog.CountryID}
+	case src == srcSourceMedium:
+		return []string{catalog.SessionSource, catalog.SessionMedium}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package insights
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,141 +12,270 @@ import (
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/sketch"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
-// memCells is an in-memory Cells: a slice sorted by property, grain, bucket
-// and dimensions, scanned over [from, to) like the view stores do.
-//
-// newMemCells takes whole-tuple cells (rollup 0) and stores what the
-// projection would: at hour grain the cells themselves and every hour
-// rollup summed from them, at minute grain the minute rollups only. With
-// oracle set, a scan of any rollup reads the whole-tuple cells of its time
-// grain instead, the answer every rollup must reproduce.
+// memCells is an in-memory Source holding what the projection and the
+// compactor would store for whole-tuple cells given by hand (spec): each
+// cell becomes an addition of its property's hour, in every section of
+// the layout of its grain (hour or minute) with the tuple projected onto
+// the section's dimensions, from a log partition of its own. Depending on
+// the mode, the additions are then compacted: none, all, or those of even
+// partitions (so that blocks and additions are read together). Reports
+// must answer the same in every mode; whole() serves the same cells with
+// only the whole-tuple sections, the answer every section must reproduce.
 type memCells struct {
-	cells  []viewstore.Cell
-	scans  [][2]int64 // the intervals asked for, in order
-	err    error      // returned by ScanCells when set
-	oracle bool
-	source []viewstore.Cell // what newMemCells was given
+	adds   []viewstore.Addition
+	blocks map[viewstore.Kind][]viewstore.Block
+	scans  [][2]int64 // the hour intervals of the additions asked for, in order
+	err    error      // returned by every scan when set
+	source []tcell
+	mode   compactMode
+	layout *catalog.Layout
 }
 
-// whole serves the whole-tuple cells m was made of for every rollup.
-func (m *memCells) whole() *memCells { return oracleOf(m.source...) }
+type compactMode int
 
-func compareCells(a, b viewstore.Cell) int {
-	return cmp.Or(
-		cmp.Compare(a.Property, b.Property),
-		cmp.Compare(a.Grain, b.Grain),
-		cmp.Compare(a.Bucket, b.Bucket),
-		cmp.Compare(a.Dims, b.Dims),
-		cmp.Compare(a.Partition, b.Partition),
-	)
+const (
+	compactNone compactMode = iota
+	compactAll
+	compactEven
+)
+
+// wholeLayout keeps traffic's whole tuples only, at hour and minute grain.
+var wholeLayout = &catalog.Layout{Dims: catalog.Traffic.Dims, Rollups: []catalog.Rollup{{Dims: catalog.Traffic.Dims, Minute: true}}}
+
+// whole serves the whole-tuple cells m was made of, in whole-tuple
+// sections only.
+func (m *memCells) whole() *memCells { return buildCells(m.source, compactNone, wholeLayout) }
+
+// compacted serves m's cells compacted in mode.
+func (m *memCells) compacted(mode compactMode) *memCells {
+	return buildCells(m.source, mode, catalog.Traffic)
 }
 
-func newMemCells(cells ...viewstore.Cell) *memCells {
-	type key struct {
-		property  string
-		grain     viewstore.Grain
-		bucket    int64
-		dims      string
-		partition int32
-	}
-	sums := map[key]*analytics.Aggregate{}
-	var out []viewstore.Cell
-	for _, c := range cells {
-		ids := analytics.MinuteRollups
-		if c.Grain.Time() == viewstore.Hour {
-			ids = analytics.HourRollups
-		}
+func newMemCells(cells ...tcell) *memCells { return buildCells(cells, compactNone, catalog.Traffic) }
+
+// A cell of the tests, before it is written into blocks: whole-tuple
+// dimensions (analytics.Tuple's encoding) at hour or minute grain.
+func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
+	m := &memCells{blocks: map[viewstore.Kind][]viewstore.Block{}, source: slices.Clone(cells), mode: mode, layout: l}
+	layout := l.Sections()
+	for i, c := range cells {
+		hour := block.Hour.Floor(c.Bucket)
+		var data []byte
+		tu, terr := decodeTuple(c.Dims)
 		a, aerr := analytics.UnmarshalAggregate(c.Value)
-		tu, terr := analytics.DecodeTuple(c.Dims)
-		if aerr != nil || terr != nil {
-			// A corrupt cell stays as it is in every rollup, for the
-			// tests of errors.
-			for _, id := range ids {
-				d := c
-				d.Grain = c.Grain.WithRollup(uint8(id))
-				out = append(out, d)
+		switch {
+		case aerr != nil:
+			// A corrupt value stands for a corrupt block.
+			data = c.Value
+		case terr != nil:
+			// A key that is not a tuple is written as it is in every
+			// section of the cell's grain.
+			b := block.NewBuilder(layout)
+			for si, sec := range layout {
+				if sec.Grain == c.Grain {
+					if err := b.Agg(si, c.Bucket, c.Dims).Merge(a); err != nil {
+						panic(err)
+					}
+				}
 			}
-			continue
-		}
-		for _, id := range ids {
-			if id == analytics.RollupAll {
-				out = append(out, c)
-				continue
+			var err error
+			if data, err = b.AppendTo(nil, hour); err != nil {
+				panic(err)
 			}
-			k := key{c.Property, c.Grain.WithRollup(uint8(id)), c.Bucket, analytics.Rollups[id].Project(&tu).Encode(), c.Partition}
-			if sum, ok := sums[k]; ok {
-				if err := sum.Merge(a); err != nil {
+		default:
+			b := block.NewBuilder(layout)
+			for si, sec := range layout {
+				if sec.Grain != c.Grain {
+					continue
+				}
+				vals := make([]string, len(sec.Dims))
+				for j, d := range sec.Dims {
+					vals[j] = tu[catalog.Index(d)]
+				}
+				if err := b.Agg(si, c.Bucket, block.JoinDims(vals...)).Merge(a); err != nil {
 					panic(err)
 				}
-			} else {
-				sums[k] = a.Clone()
+			}
+			var err error
+			if data, err = b.AppendTo(nil, hour); err != nil {
+				panic(err)
+			}
+			if c.Corrupt {
+				corruptValues(data)
 			}
 		}
+		m.adds = append(m.adds, viewstore.Addition{Property: c.Property, Hour: hour, Partition: int32(i), Start: 0, End: 1, Block: data})
 	}
-	for k, a := range sums {
-		v, err := a.MarshalBinary()
+	if mode == compactNone {
+		return m
+	}
+	cover := make([]int64, len(cells))
+	for i := range cover {
+		if mode == compactAll || i%2 == 0 {
+			cover[i] = 1
+		}
+	}
+	type key struct {
+		property string
+		kind     viewstore.Kind
+		bucket   int64
+	}
+	inputs := map[key][][]byte{}
+	var rest []viewstore.Addition
+	for _, a := range m.adds {
+		if cover[a.Partition] == 0 {
+			rest = append(rest, a)
+			continue
+		}
+		for p := range l.Rollups {
+			h := key{a.Property, viewstore.HourBlock.Part(p), a.Hour}
+			d := key{a.Property, viewstore.DayBlock.Part(p), block.Day.Floor(a.Hour)}
+			inputs[h] = append(inputs[h], a.Block)
+			inputs[d] = append(inputs[d], a.Block)
+		}
+	}
+	for k, in := range inputs {
+		dims := l.Rollups[k.kind.PartOf()].Dims
+		regrain := func(s block.Section) block.Grain {
+			if !slices.Equal(s.Dims, dims) {
+				return 0
+			}
+			if k.kind.Period() == viewstore.DayBlock {
+				if s.Grain == block.Minute {
+					return 0
+				}
+				return block.Day
+			}
+			return s.Grain
+		}
+		data, err := block.Merge(nil, k.bucket, regrain, in...)
 		if err != nil {
 			panic(err)
 		}
-		out = append(out, viewstore.Cell{Property: k.property, Grain: k.grain, Bucket: k.bucket, Dims: k.dims, Partition: k.partition, Value: v})
+		m.blocks[k.kind] = append(m.blocks[k.kind], viewstore.Block{Property: k.property, Kind: k.kind, Bucket: k.bucket, Cover: cover, Data: data})
 	}
-	m := &memCells{cells: out, source: slices.Clone(cells)}
-	slices.SortFunc(m.cells, compareCells)
+	for _, bs := range m.blocks {
+		slices.SortFunc(bs, func(a, b viewstore.Block) int {
+			return cmp.Or(cmp.Compare(a.Property, b.Property), cmp.Compare(a.Bucket, b.Bucket))
+		})
+	}
+	m.adds = rest
 	return m
 }
 
-// oracleOf serves the whole-tuple cells m was made of, for every rollup.
-func oracleOf(cells ...viewstore.Cell) *memCells {
-	m := &memCells{cells: slices.Clone(cells), oracle: true}
-	slices.SortFunc(m.cells, compareCells)
-	return m
+// corruptValues overwrites the first byte of every value of the block.
+func corruptValues(data []byte) {
+	r, err := block.Open(data)
+	if err != nil {
+		panic(err)
+	}
+	for i := range r.Sections() {
+		_ = r.EntriesBytes(i, func(_ int64, _, value []byte) error {
+			value[0] = 0xEE
+			return nil
+		})
+	}
 }
 
-func (m *memCells) ScanCells(ctx context.Context, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
+// tcell is a cell given by hand: whole-tuple dimensions (a tuple's
+// encoding) at hour or minute grain.
+type tcell struct {
+	Property  string
+	Grain     block.Grain
+	Bucket    int64
+	Dims      string
+	Partition int32 // ignored: every cell gets a partition of its own
+	Value     []byte
+	// Corrupt makes every stored copy of the value unreadable (its
+	// version byte), in an otherwise sound block.
+	Corrupt bool
+}
+
+// tuple is the value of every dimension of traffic's whole tuples.
+type tuple [9]string
+
+func (t tuple) Encode() string { return block.JoinDims(t[:]...) }
+
+func decodeTuple(s string) (tuple, error) {
+	var t tuple
+	vals, ok := block.SplitDims(s, len(t))
+	if !ok {
+		return t, errors.New("not a tuple")
+	}
+	copy(t[:], vals)
+	return t, nil
+}
+
+func (m *memCells) ScanAdditions(ctx context.Context, property string, from, to int64, fn func(viewstore.Addition) error) error {
 	m.scans = append(m.scans, [2]int64{from, to})
 	if m.err != nil {
 		return m.err
 	}
-	if m.oracle {
-		g = g.Time()
-	}
-	i, _ := slices.BinarySearchFunc(m.cells, viewstore.Cell{Property: property, Grain: g, Bucket: from}, func(c, target viewstore.Cell) int {
-		return cmp.Or(cmp.Compare(c.Property, target.Property), cmp.Compare(c.Grain, target.Grain), cmp.Compare(c.Bucket, target.Bucket))
-	})
-	for ; i < len(m.cells); i++ {
-		c := m.cells[i]
-		if c.Property != property || c.Grain != g || c.Bucket >= to {
-			break
+	adds := slices.Clone(m.adds)
+	slices.SortStableFunc(adds, func(a, b viewstore.Addition) int { return cmp.Compare(a.Hour, b.Hour) })
+	for _, a := range adds {
+		if a.Property != property || a.Hour < from || a.Hour >= to {
+			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(c); err != nil {
+		if err := fn(a); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+func (m *memCells) ScanBlocks(ctx context.Context, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error {
+	if m.err != nil {
+		return m.err
+	}
+	for _, b := range m.blocks[k] {
+		if b.Property != property || b.Bucket < from || b.Bucket >= to {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *memCells) Committed(context.Context, string) (map[int32]int64, error) {
+	c := map[int32]int64{}
+	for i := range m.source {
+		c[int32(i)] = 1
+	}
+	return c, nil
+}
+
+func (m *memCells) Layout() *catalog.Layout { return m.layout }
+
 func TestMemCellsHonoursInterval(t *testing.T) {
 	m := newMemCells(
-		viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: 7200, Dims: "b"},
-		viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: 0, Dims: "a"},
-		viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: 3600, Dims: "a"},
-		viewstore.Cell{Property: "p", Grain: viewstore.Minute, Bucket: 3600, Dims: "m"},
-		viewstore.Cell{Property: "q", Grain: viewstore.Hour, Bucket: 3600, Dims: "q"},
+		tcell{Property: "p", Grain: block.Hour, Bucket: 7200, Dims: "b"},
+		tcell{Property: "p", Grain: block.Hour, Bucket: 0, Dims: "a"},
+		tcell{Property: "p", Grain: block.Hour, Bucket: 3600, Dims: "a"},
+		tcell{Property: "p", Grain: block.Minute, Bucket: 3660, Dims: "m"},
+		tcell{Property: "q", Grain: block.Hour, Bucket: 3600, Dims: "q"},
 	)
-	var got []string
-	err := m.ScanCells(context.Background(), "p", viewstore.Hour, 3600, 7200, func(c viewstore.Cell) error {
-		got = append(got, fmt.Sprint(c.Bucket, c.Dims))
+	var got []int64
+	err := m.ScanAdditions(context.Background(), "p", 3600, 7200, func(a viewstore.Addition) error {
+		got = append(got, a.Hour)
 		return nil
 	})
-	if err != nil || !slices.Equal(got, []string{"3600a"}) {
-		t.Fatalf("scan = %v, %v", got, err)
+	if err != nil || fmt.Sprint(got) != "[3600 3600]" {
+		t.Fatalf("scanned %v (%v)", got, err)
 	}
 }
 
@@ -162,8 +292,8 @@ func hashID(id uint64) uint64 {
 type spec struct {
 	property string // "p" when empty
 	at       string // UTC, "2006-01-02T15:04"
-	grain    viewstore.Grain
-	tuple    analytics.Tuple
+	grain    block.Grain
+	tuple    tuple
 	events   int64
 	views    int64
 	msec     int64
@@ -174,8 +304,8 @@ type spec struct {
 	engaged  []uint64
 }
 
-func tup(event, page, country, device, browser, os, source, medium, campaign string) analytics.Tuple {
-	return analytics.Tuple{event, page, country, device, browser, os, source, medium, campaign}
+func tup(event, page, country, device, browser, os, source, medium, campaign string) tuple {
+	return tuple{event, page, country, device, browser, os, source, medium, campaign}
 }
 
 func aggregateOf(s spec) *analytics.Aggregate {
@@ -192,7 +322,7 @@ func aggregateOf(s spec) *analytics.Aggregate {
 	return a
 }
 
-func mustCell(t testing.TB, s spec) viewstore.Cell {
+func mustCell(t testing.TB, s spec) tcell {
 	t.Helper()
 	at, err := time.Parse("2006-01-02T15:04", s.at)
 	if err != nil {
@@ -204,20 +334,20 @@ func mustCell(t testing.TB, s spec) viewstore.Cell {
 	}
 	g, p := s.grain, s.property
 	if g == 0 {
-		g = viewstore.Hour
+		g = block.Hour
 	}
 	if p == "" {
 		p = "p"
 	}
-	return viewstore.Cell{Property: p, Grain: g, Bucket: at.Unix(), Dims: s.tuple.Encode(), Value: v}
+	return tcell{Property: p, Grain: g, Bucket: at.Unix(), Dims: s.tuple.Encode(), Value: v}
 }
 
 func cellsOf(t testing.TB, specs ...spec) *memCells {
 	return newMemCells(specCells(t, specs...)...)
 }
 
-func specCells(t testing.TB, specs ...spec) []viewstore.Cell {
-	cs := make([]viewstore.Cell, len(specs))
+func specCells(t testing.TB, specs ...spec) []tcell {
+	cs := make([]tcell, len(specs))
 	for i, s := range specs {
 		cs[i] = mustCell(t, s)
 	}

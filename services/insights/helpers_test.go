@@ -5,7 +5,7 @@ import (
 	"time"
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/block"
 )
 
 // Request builders keep the test tables short.
@@ -166,7 +166,7 @@ func fixture(t testing.TB) *memCells {
 			events: 1, users: []uint64{5}, sessions: []uint64{106}},
 		spec{property: "q", at: "2024-01-10T10:00", tuple: tup("page_view", "/home", "US", "desktop", "Chrome", "Windows", "", "", ""),
 			events: 100, users: []uint64{9}},
-		spec{at: "2024-01-10T10:05", grain: viewstore.Minute, tuple: tup("page_view", "/home", "US", "desktop", "Chrome", "Windows", "google", "organic", ""),
+		spec{at: "2024-01-10T10:05", grain: block.Minute, tuple: tup("page_view", "/home", "US", "desktop", "Chrome", "Windows", "google", "organic", ""),
 			events: 7, users: []uint64{1}},
 	)
 }

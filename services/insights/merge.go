@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sextant-analytics/sextant/pkg/analytics"
 )
 
 // maxWorkers bounds the goroutines one report decodes cells on, and
@@ -40,7 +42,7 @@ const (
 // row. Merging is commutative, so the answer does not depend on which worker
 // saw which cell.
 type merger struct {
-	need    *[numSlots]bool
+	need    *analytics.Need
 	opts    options
 	cells   int
 	workers []*worker // workers[0] is the caller's until the workers start
@@ -56,8 +58,8 @@ type merger struct {
 }
 
 type worker struct {
-	cv   cellValue
-	accs []*acc // by row index
+	cv   analytics.Values
+	accs []*analytics.Acc // by row index
 }
 
 type batch struct {
@@ -73,7 +75,7 @@ type job struct {
 	rowFrom, rowTo int32
 }
 
-func newMerger(need *[numSlots]bool, opts options) *merger {
+func newMerger(need *analytics.Need, opts options) *merger {
 	return &merger{need: need, opts: opts, workers: []*worker{{}}}
 }
 
@@ -114,31 +116,31 @@ func (m *merger) loop(w *worker) {
 	}
 }
 
-func (w *worker) acc(row int32) *acc {
+func (w *worker) acc(row int32) *analytics.Acc {
 	for int(row) >= len(w.accs) {
 		w.accs = append(w.accs, nil)
 	}
 	a := w.accs[row]
 	if a == nil {
-		a = &acc{}
+		a = &analytics.Acc{}
 		w.accs[row] = a
 	}
 	return a
 }
 
-func (w *worker) merge(value []byte, bucket int64, rows []int32, need *[numSlots]bool) error {
-	if err := w.cv.decode(value, need); err != nil {
+func (w *worker) merge(value []byte, bucket int64, rows []int32, need *analytics.Need) error {
+	if err := w.cv.Decode(value, need); err != nil {
 		return fmt.Errorf("cell at %d: %w", bucket, err)
 	}
 	for _, r := range rows {
-		if err := w.acc(r).add(&w.cv, need); err != nil {
+		if err := w.acc(r).Add(&w.cv, need); err != nil {
 			return fmt.Errorf("cell at %d: %w", bucket, err)
 		}
 	}
 	return nil
 }
 
-func (w *worker) process(b *batch, need *[numSlots]bool) error {
+func (w *worker) process(b *batch, need *analytics.Need) error {
 	for _, j := range b.jobs {
 		if err := w.merge(b.buf[j.valFrom:j.valTo], j.bucket, b.rows[j.rowFrom:j.rowTo], need); err != nil {
 			return err
@@ -200,7 +202,7 @@ func (m *merger) stop() {
 }
 
 // finish merges the last cells and returns each row's finished accumulator.
-func (m *merger) finish(rows int) ([]*acc, error) {
+func (m *merger) finish(rows int) ([]*analytics.Acc, error) {
 	if m.work != nil {
 		m.dispatch()
 		m.stop()
@@ -208,27 +210,27 @@ func (m *merger) finish(rows int) ([]*acc, error) {
 			return nil, err
 		}
 	}
-	out := make([]*acc, rows)
+	out := make([]*analytics.Acc, rows)
 	for _, w := range m.workers {
 		for r, a := range w.accs {
 			if a == nil {
 				continue
 			}
-			if err := a.finish(); err != nil {
+			if err := a.Finish(); err != nil {
 				return nil, err
 			}
 			if out[r] == nil {
 				out[r] = a
 				continue
 			}
-			if err := out[r].absorb(a); err != nil {
+			if err := out[r].Absorb(a); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for r := range out {
 		if out[r] == nil {
-			out[r] = &acc{}
+			out[r] = &analytics.Acc{}
 		}
 	}
 	return out, nil

@@ -10,7 +10,7 @@ import (
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/block"
 )
 
 const (
@@ -80,7 +80,7 @@ func ceilTo(t, step int64) int64 {
 // cell from 23:30 to 00:30 local belongs to the first day, consistently with
 // the date and hour dimensions, which also read the bucket's start; adjacent
 // ranges never share a cell. Minute cells are exact for every zone.
-func dateSpans(rs []*insightsv1.DateRange, g viewstore.Grain, tz *time.Location, now time.Time, p *problems) []span {
+func dateSpans(rs []*insightsv1.DateRange, g block.Grain, tz *time.Location, now time.Time, p *problems) []span {
 	switch {
 	case len(rs) == 0:
 		p.add("dateRanges", apierror.ValueRequired, "at least one date range is required")
@@ -90,7 +90,7 @@ func dateSpans(rs []*insightsv1.DateRange, g viewstore.Grain, tz *time.Location,
 		return nil
 	}
 	td := today(now, tz)
-	step := g.Seconds()
+	step := min(g.Seconds(), 3600) // day blocks are read for whole days only (read.go)
 	out := make([]span, 0, len(rs))
 	for i, r := range rs {
 		path := fmt.Sprintf("dateRanges[%d]", i)

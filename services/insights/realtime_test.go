@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/block"
 )
 
 const realtimeNow = "2024-01-12T12:00:30Z"
@@ -15,7 +15,7 @@ const realtimeNow = "2024-01-12T12:00:30Z"
 // minutes ago and one in the next minute, plus an hour cell that realtime
 // reports never read.
 func realtimeFixture(t testing.TB) *memCells {
-	m := viewstore.Minute
+	m := block.Minute
 	return cellsOf(t,
 		spec{grain: m, at: "2024-01-12T12:00", tuple: tup("page_view", "/home", "US", "", "", "", "", "", ""), events: 2, users: []uint64{1}, active: []uint64{1}},
 		spec{grain: m, at: "2024-01-12T11:58", tuple: tup("page_view", "/pricing", "DE", "", "", "", "", "", ""), events: 3, users: []uint64{2}, active: []uint64{2}},
@@ -44,7 +44,7 @@ func TestRealtime(t *testing.T) {
 			row 02 => 4,1
 			row 00 => 2,1
 			rowCount 3`,
-		scans: [][2]string{{"2024-01-12T11:31:00Z", "2024-01-12T12:01:00Z"}},
+		scans: [][2]string{{"2024-01-12T11:00:00Z", "2024-01-12T13:00:00Z"}}, // whole hours
 	}, {
 		name: "no dimensions, totals",
 		req: &insightsv1.RunRealtimeReportRequest{Metrics: mets("totalUsers", "eventCount"),
@@ -66,7 +66,7 @@ func TestRealtime(t *testing.T) {
 			row page_view|minute_range_1 => 5
 			row scroll|minute_range_1 => 1
 			rowCount 3`,
-		scans: [][2]string{{"2024-01-12T11:31:00Z", "2024-01-12T11:46:00Z"}, {"2024-01-12T11:58:00Z", "2024-01-12T12:01:00Z"}},
+		scans: [][2]string{{"2024-01-12T11:00:00Z", "2024-01-12T13:00:00Z"}}, // each hour once
 	}, {
 		name: "one minute range adds nothing",
 		req: &insightsv1.RunRealtimeReportRequest{Dimensions: dims("minutesAgo"), Metrics: mets("eventCount"),
@@ -76,7 +76,7 @@ func TestRealtime(t *testing.T) {
 			metrics eventCount:INTEGER
 			row 02 => 4
 			rowCount 1`,
-		scans: [][2]string{{"2024-01-12T11:55:00Z", "2024-01-12T12:00:00Z"}},
+		scans: [][2]string{{"2024-01-12T11:00:00Z", "2024-01-12T12:00:00Z"}},
 	}, {
 		name: "endMinutesAgo defaults to 0",
 		req: &insightsv1.RunRealtimeReportRequest{Dimensions: dims("pagePath"), Metrics: mets("eventCount"),

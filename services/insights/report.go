@@ -1,5 +1,5 @@
-// The report engine in this file reads the cells of the requested ranges
-// once, decodes each distinct dimension tuple once, evaluates the dimension
+// The report engine in this file reads the block entries ("cells") of the
+// requested ranges once (read.go), decodes each distinct dimension tuple once, evaluates the dimension
 // filter on it, groups cells by their output dimension values and merges
 // their aggregates. Users and sessions are estimates of merged sketches, so
 // a user seen in two rows counts once in the totals, as in GA4.
@@ -21,15 +21,9 @@ import (
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 )
-
-// Cells is the narrow read port the engine needs (the caller binds the
-// view store's namespace). ScanCells calls fn for every cell of property
-// and grain whose bucket lies in [from, to), in bucket order.
-type Cells interface {
-	ScanCells(ctx context.Context, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
-}
 
 const (
 	maxDimensions = 9
@@ -47,17 +41,17 @@ const (
 // tz, relative dates being read from now. A bad request gives an
 // *apierror.Error of kind InvalidArgument listing every problem; a store
 // error is returned wrapped.
-func RunReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
+func RunReport(ctx context.Context, cells Source, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
 	return runReport(ctx, cells, tz, now, req, defaultOptions())
 }
 
-func runReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest, opts options) (*insightsv1.RunReportResponse, error) {
+func runReport(ctx context.Context, cells Source, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest, opts options) (*insightsv1.RunReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
 	var p problems
 	q := &query{tz: tz, keepEmpty: req.GetKeepEmptyRows(), opts: opts}
-	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
+	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), cells.Layout(), &p)
 	q.spans = dateSpans(req.GetDateRanges(), q.grain, tz, now, &p)
 	q.addRangeDim(len(req.GetDateRanges()), dateRangeDim)
 	q.parseOutput(req.GetMetricFilter(), req.GetOrderBys(), req.GetLimit(), req.GetMetricAggregations(), &p)
@@ -94,17 +88,17 @@ func runReport(ctx context.Context, cells Cells, tz *time.Location, now time.Tim
 
 // RunRealtimeReport answers a report over minute cells of the last 30
 // minutes before now.
-func RunRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest) (*insightsv1.RunRealtimeReportResponse, error) {
+func RunRealtimeReport(ctx context.Context, cells Source, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest) (*insightsv1.RunRealtimeReportResponse, error) {
 	return runRealtimeReport(ctx, cells, tz, now, req, defaultOptions())
 }
 
-func runRealtimeReport(ctx context.Context, cells Cells, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest, opts options) (*insightsv1.RunRealtimeReportResponse, error) {
+func runRealtimeReport(ctx context.Context, cells Source, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest, opts options) (*insightsv1.RunRealtimeReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
 	var p problems
 	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60), opts: opts}
-	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), &p)
+	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), cells.Layout(), &p)
 	q.spans = minuteSpans(req.GetMinuteRanges(), q.nowMinute, &p)
 	q.addRangeDim(len(req.GetMinuteRanges()), minuteRangeDim)
 	q.parseOutput(req.GetMetricFilter(), req.GetOrderBys(), req.GetLimit(), req.GetMetricAggregations(), &p)
@@ -161,15 +155,21 @@ type query struct {
 	realtime  bool
 	tz        *time.Location
 	nowMinute int64
-	grain     viewstore.Grain // time width and rollup of the cells read
-	rollup    analytics.RollupID
-	spans     []span
+	// grain is the width of the entries read: Minute, Hour, or Day for
+	// reports that may read day blocks for whole days (and hour entries
+	// elsewhere).
+	grain block.Grain
+	// stored are the stored dimensions the report groups or filters by.
+	stored []string
+	// readsDates is set when the report reads dates (date, dayOfWeek).
+	readsDates bool
+	spans      []span
 
 	dimNames    []string
 	dimSrcs     []int
 	metricNames []string
 	metrics     []metricDef
-	need        [numSlots]bool // sketch slots the metrics read
+	need        analytics.Need // sketch slots the metrics read
 
 	filter     func(*evalCtx) bool
 	filterUses [srcRange + 1]bool
@@ -187,7 +187,7 @@ type query struct {
 
 // parseFields validates dimensions, metrics and the dimension filter, and
 // picks the grain.
-func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.Metric, filter *insightsv1.FilterExpression, p *problems) {
+func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.Metric, filter *insightsv1.FilterExpression, layout *catalog.Layout, p *problems) {
 	if len(dims) > maxDimensions {
 		p.add("dimensions", apierror.ExceededMaxEntities, "at most %d dimensions are allowed, got %d", maxDimensions, len(dims))
 	}
@@ -243,43 +243,34 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 		q.filter = compileExpr("dimensionFilter", filter, 0, c.leaf, p)
 		q.filterUses = c.uses
 	}
-	q.grain = viewstore.Hour
-	materialised := analytics.HourRollups
-	if q.realtime || slices.Contains(q.dimSrcs, srcDateHourMinute) || q.filterUses[srcDateHourMinute] {
-		q.grain = viewstore.Minute
-		materialised = analytics.MinuteRollups
-	}
-	// Read the smallest materialised rollup that holds every stored
-	// dimension the report groups or filters by.
-	var need analytics.Rollup
-	for _, src := range q.dimSrcs {
-		need |= srcRollup(src)
-	}
-	for src, used := range q.filterUses {
-		if used {
-			need |= srcRollup(src)
+	uses := func(src int) bool { return slices.Contains(q.dimSrcs, src) || q.filterUses[src] }
+	for src := range numTupleSrc {
+		if uses(src) {
+			for _, d := range srcStored(src) {
+				if !slices.Contains(q.stored, d) {
+					q.stored = append(q.stored, d)
+				}
+			}
 		}
 	}
-	id, ok := analytics.Choose(need, materialised)
-	if !ok {
-		p.add("dimensions", apierror.ValueInvalid, "%s can combine stored dimensions of one group only: %s", minuteReportKind(q.realtime), minuteGroups())
-		return
-	}
-	q.rollup = id
-	q.grain = q.grain.WithRollup(uint8(id))
-}
-
-// srcRollup is the set of stored dimensions a source reads.
-func srcRollup(src int) analytics.Rollup {
+	q.readsDates = uses(srcDate) || uses(srcDayOfWeek)
 	switch {
-	case src < int(analytics.NumDims):
-		return analytics.RollupOf(analytics.Dim(src))
-	case src == srcCountry:
-		return analytics.RollupOf(analytics.CountryID)
-	case src == srcSourceMedium:
-		return analytics.RollupOf(analytics.SessionSource, analytics.SessionMedium)
+	case q.realtime || uses(srcDateHourMinute):
+		q.grain = block.Minute
+		if !layout.MinuteCovers(q.stored) {
+			p.add("dimensions", apierror.ValueInvalid, "%s can combine stored dimensions of one group only: %s", minuteReportKind(q.realtime), minuteGroups(layout))
+		}
+		return
+	case uses(srcDateHour) || uses(srcHour):
+		q.grain = block.Hour
+	default:
+		q.grain = block.Day
 	}
-	return 0
+	for _, d := range q.stored {
+		if !slices.Contains(layout.Dims, d) {
+			p.add("dimensions", apierror.ValueInvalid, "dimension %q is not stored by this projection version (it stores %s)", d, strings.Join(layout.Dims, ", "))
+		}
+	}
 }
 
 func minuteReportKind(realtime bool) string {
@@ -289,19 +280,11 @@ func minuteReportKind(realtime bool) string {
 	return "a report by minute (dateHourMinute)"
 }
 
-// minuteGroups lists the dimension groups minute cells are kept for.
-func minuteGroups() string {
+// minuteGroups lists the dimension groups minute entries are kept for.
+func minuteGroups(layout *catalog.Layout) string {
 	var groups []string
-	for _, id := range analytics.MinuteRollups {
-		var names []string
-		for d := analytics.Dim(0); d < analytics.NumDims; d++ {
-			if analytics.Rollups[id].Has(d) {
-				names = append(names, analytics.DimNames[d])
-			}
-		}
-		if len(names) > 0 {
-			groups = append(groups, "["+strings.Join(names, ", ")+"]")
-		}
+	for _, dims := range layout.MinuteGroups() {
+		groups = append(groups, "["+strings.Join(dims, ", ")+"]")
 	}
 	return strings.Join(groups, ", ")
 }
@@ -419,20 +402,20 @@ func (e *evalCtx) value(src int) string {
 // group is one output row.
 type group struct {
 	dims []string
-	acc  *acc
+	acc  *analytics.Acc
 	vals []float64
 	keys []sortKey
 }
 
 // keySep separates values in grouping keys. Stored values never hold control
-// characters (analytics.Clean), and neither do derived ones.
+// characters (analytics.Clean at projection), and neither do derived ones.
 const keySep = '\x1f'
 
 // scanner holds the per-request caches of one report.
 type scanner struct {
 	q         *query
-	tuples    map[string]*tupleInfo
-	groups    map[string]int32 // grouping key to index in list
+	tuples    map[*section]map[string]*tupleInfo // by section, then entry key
+	groups    map[string]int32                   // grouping key to index in list
 	list      []*group
 	countries map[string]string
 	regions   display.Namer
@@ -451,7 +434,7 @@ type scanner struct {
 func (q *query) newScanner() *scanner {
 	s := &scanner{
 		q:         q,
-		tuples:    make(map[string]*tupleInfo),
+		tuples:    make(map[*section]map[string]*tupleInfo),
 		groups:    make(map[string]int32),
 		countries: make(map[string]string),
 		regions:   display.English.Regions(),
@@ -504,20 +487,30 @@ func sourceMedium(src, med string) string {
 	return orNotSet(src) + " / " + orNotSet(med)
 }
 
-func (s *scanner) tuple(dims string) (*tupleInfo, error) {
-	if ti, ok := s.tuples[dims]; ok {
+func (s *scanner) tuple(c *cell) (*tupleInfo, error) {
+	tuples := s.tuples[c.sec]
+	if tuples == nil {
+		tuples = make(map[string]*tupleInfo)
+		s.tuples[c.sec] = tuples
+	}
+	if ti, ok := tuples[string(c.dims)]; ok {
 		return ti, nil
 	}
-	t, err := analytics.DecodeTuple(dims)
-	if err != nil {
-		return nil, err
+	vals, ok := block.SplitDims(string(c.dims), len(c.sec.srcs))
+	if !ok {
+		return nil, fmt.Errorf("entry %q of section [%s] does not hold %d values", c.dims, c.sec.key, len(c.sec.srcs))
 	}
 	ti := &tupleInfo{pass: true}
-	for i, v := range t {
-		ti.vals[i] = orNotSet(v)
+	for i := range ti.vals {
+		ti.vals[i] = notSet
 	}
-	ti.vals[srcCountry] = s.country(t[analytics.CountryID])
-	ti.vals[srcSourceMedium] = sourceMedium(t[analytics.SessionSource], t[analytics.SessionMedium])
+	var stored [catalog.MaxDimensions]string
+	for i, src := range c.sec.srcs {
+		stored[src] = vals[i]
+		ti.vals[src] = orNotSet(vals[i])
+	}
+	ti.vals[srcCountry] = s.country(stored[catalog.Index(catalog.CountryID)])
+	ti.vals[srcSourceMedium] = sourceMedium(stored[catalog.Index(catalog.SessionSource)], stored[catalog.Index(catalog.SessionMedium)])
 	var b []byte
 	for _, src := range s.q.dimSrcs {
 		if src < numTupleSrc {
@@ -529,7 +522,7 @@ func (s *scanner) tuple(dims string) (*tupleInfo, error) {
 	if s.q.filter != nil && s.staticFilter {
 		ti.pass = s.q.filter(&evalCtx{t: ti, q: s.q})
 	}
-	s.tuples[strings.Clone(dims)] = ti
+	tuples[string(c.dims)] = ti
 	return ti, nil
 }
 
@@ -581,11 +574,11 @@ func (s *scanner) bucket(bucket int64) *bucketInfo {
 }
 
 // add counts one cell in every range containing it.
-func (s *scanner) add(c viewstore.Cell) error {
+func (s *scanner) add(c *cell) error {
 	q := s.q
-	ti, err := s.tuple(c.Dims)
+	ti, err := s.tuple(c)
 	if err != nil {
-		return fmt.Errorf("cell at %d: %w", c.Bucket, err)
+		return fmt.Errorf("cell at %d: %w", c.bucket, err)
 	}
 	if !ti.pass {
 		return nil
@@ -593,12 +586,12 @@ func (s *scanner) add(c viewstore.Cell) error {
 	ec := &s.ec
 	*ec = evalCtx{t: ti, q: q}
 	if s.keyHasTime || (q.filter != nil && !s.staticFilter) {
-		ec.b = s.bucket(c.Bucket)
+		ec.b = s.bucket(c.bucket)
 	}
 	s.rows = s.rows[:0]
 	checked := false // the range-independent filter was evaluated and passed
 	for ri := range q.spans {
-		if sp := &q.spans[ri]; c.Bucket < sp.from || c.Bucket >= sp.to {
+		if sp := &q.spans[ri]; c.bucket < sp.from || c.bucket >= sp.to {
 			continue
 		}
 		ec.rng = ri
@@ -634,7 +627,7 @@ func (s *scanner) add(c viewstore.Cell) error {
 	if len(s.rows) == 0 {
 		return nil
 	}
-	return s.merger.add(c.Value, c.Bucket, s.rows)
+	return s.merger.add(c.value, c.bucket, s.rows)
 }
 
 // result is the response common to both report kinds.
@@ -649,31 +642,29 @@ type result struct {
 	emptyReason   string
 }
 
-func (q *query) run(ctx context.Context, cells Cells, property string) (*result, error) {
+func (q *query) run(ctx context.Context, src Source, property string) (*result, error) {
 	s := q.newScanner()
 	s.merger = newMerger(&q.need, q.opts)
 	defer s.merger.stop()
 	n := 0
 	var cellErr error
-	for _, seg := range scanSegments(q.spans) {
-		err := cells.ScanCells(ctx, property, q.grain, seg[0], seg[1], func(c viewstore.Cell) error {
-			if n++; n&1023 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+	err := q.read(ctx, src, property, func(c *cell) error {
+		if n++; n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			if err := s.add(c); err != nil {
-				cellErr = fmt.Errorf("insights: property %q: %w", property, err)
-				return cellErr
-			}
-			return nil
-		})
-		if cellErr != nil {
-			return nil, cellErr
 		}
-		if err != nil {
-			return nil, fmt.Errorf("insights: scan cells: %w", err)
+		if err := s.add(c); err != nil {
+			cellErr = fmt.Errorf("insights: property %q: %w", property, err)
+			return cellErr
 		}
+		return nil
+	})
+	if cellErr != nil {
+		return nil, cellErr
+	}
+	if err != nil {
+		return nil, err
 	}
 
 	accs, err := s.merger.finish(len(s.list))
@@ -710,9 +701,9 @@ func (q *query) run(ctx context.Context, cells Cells, property string) (*result,
 		res.metricHeaders = append(res.metricHeaders, &insightsv1.MetricHeader{Name: n, Type: q.metrics[i].typ})
 	}
 	if q.total {
-		var tot acc
+		var tot analytics.Acc
 		for _, g := range rows {
-			if err := tot.merge(g.acc); err != nil {
+			if err := tot.Merge(g.acc); err != nil {
 				return nil, fmt.Errorf("insights: totals: %w", err)
 			}
 		}

@@ -8,8 +8,9 @@ import (
 	"testing"
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/block"
 )
 
 const fixtureNow = "2024-01-12T12:00:00Z"
@@ -58,6 +59,16 @@ func runCases(t *testing.T, cases []reportCase) {
 			}
 			if got, want := renderReport(resp), renderReport(whole); got != want {
 				t.Errorf("rollup answers\n%s\nwhole tuples answer\n%s", got, want)
+			}
+			// Whatever was compacted, the answer is the same.
+			for _, mode := range []compactMode{compactAll, compactEven} {
+				compacted, err := RunReport(context.Background(), cells.compacted(mode), mustZone(t, c.tz), mustTime(t, now), req)
+				if err != nil {
+					t.Fatalf("RunReport on compacted blocks (%d): %v", mode, err)
+				}
+				if got, want := renderReport(compacted), renderReport(resp); got != want {
+					t.Errorf("compacted (%d) answers\n%s\nadditions answer\n%s", mode, got, want)
+				}
 			}
 			if c.scans != nil {
 				var want [][2]int64
@@ -650,11 +661,19 @@ func TestStoreErrors(t *testing.T) {
 		t.Errorf("realtime store error: %v", err)
 	}
 
-	corrupt := newMemCells(viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: unix(t, "2024-01-10T10:00:00Z"), Dims: tup("a", "", "", "", "", "", "", "", "").Encode(), Value: []byte{9}})
+	value, _ := analytics.NewAggregate().MarshalBinary()
+	corrupt := newMemCells(tcell{Property: "p", Grain: block.Hour, Bucket: unix(t, "2024-01-10T10:00:00Z"), Dims: tup("a", "", "", "", "", "", "", "", "").Encode(), Value: value, Corrupt: true})
 	if _, err := RunReport(ctx, corrupt, nil, mustTime(t, fixtureNow), req()); err == nil || apierror.KindOf(err) != apierror.Internal {
 		t.Errorf("corrupt aggregate: %v", err)
 	}
-	badKey := newMemCells(viewstore.Cell{Property: "p", Grain: viewstore.Hour, Bucket: unix(t, "2024-01-10T10:00:00Z"), Dims: "no separators", Value: []byte{1}})
+	badKey := newMemCells(tcell{Property: "p", Grain: block.Hour, Bucket: unix(t, "2024-01-10T10:00:00Z"), Dims: "no separators", Value: value})
+	if _, err := RunReport(ctx, badKey.whole(), nil, mustTime(t, fixtureNow), &insightsv1.RunReportRequest{PropertyId: "p", Dimensions: dims("pagePath"), Metrics: mets("eventCount"), DateRanges: []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}}); err == nil {
+		t.Error("bad dimension key: no error")
+	}
+	badBlock := newMemCells(tcell{Property: "p", Grain: block.Hour, Bucket: unix(t, "2024-01-10T10:00:00Z"), Dims: tup("a", "", "", "", "", "", "", "", "").Encode(), Value: []byte{9}})
+	if _, err := RunReport(ctx, badBlock, nil, mustTime(t, fixtureNow), req()); err == nil || apierror.KindOf(err) != apierror.Internal {
+		t.Errorf("corrupt block: %v", err)
+	}
 	if _, err := RunReport(ctx, badKey, nil, mustTime(t, fixtureNow), req()); err == nil {
 		t.Error("bad dimension key: no error")
 	}

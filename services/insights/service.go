@@ -21,6 +21,7 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -28,7 +29,8 @@ import (
 
 // Store is the read model as insights needs it.
 type Store interface {
-	ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
+	ScanAdditions(ctx context.Context, ns viewstore.Namespace, property string, from, to int64, fn func(viewstore.Addition) error) error
+	ScanBlocks(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error
 	Watermarks(ctx context.Context, ns viewstore.Namespace, property string) ([]viewstore.Watermark, error)
 }
 
@@ -93,13 +95,57 @@ func New(cfg Config, store Store, props Properties, versions Versions, cache Cac
 		marks: newMarks(store.Watermarks, cfg.WatermarkRefresh)}
 }
 
-type nsCells struct {
-	store Store
-	ns    viewstore.Namespace
+// nsSource is a version's read model, with the watermarks a report's
+// answer is keyed by as its committed bound, so that the answer holds
+// exactly the data its cache key names.
+type nsSource struct {
+	store     Store
+	ns        viewstore.Namespace
+	layout    *catalog.Layout
+	committed map[int32]int64
 }
 
-func (c nsCells) ScanCells(ctx context.Context, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
-	return c.store.ScanCells(ctx, c.ns, property, g, from, to, fn)
+func (s nsSource) ScanAdditions(ctx context.Context, property string, from, to int64, fn func(viewstore.Addition) error) error {
+	return s.store.ScanAdditions(ctx, s.ns, property, from, to, fn)
+}
+
+func (s nsSource) ScanBlocks(ctx context.Context, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error {
+	return s.store.ScanBlocks(ctx, s.ns, property, k, from, to, fn)
+}
+
+func (s nsSource) Committed(context.Context, string) (map[int32]int64, error) {
+	return s.committed, nil
+}
+func (s nsSource) Layout() *catalog.Layout { return s.layout }
+
+func (s *Service) source(t target) nsSource {
+	return nsSource{store: s.store, ns: t.ns, layout: catalog.LayoutOf(s.cfg.Projection, t.version), committed: t.committed}
+}
+
+// NewSource binds a version's read model in store to reports (RunReport,
+// RunRealtimeReport) outside the service: tools and benchmarks. committed
+// is the bound of Committed, for every property.
+func NewSource(store Store, ns viewstore.Namespace, layout *catalog.Layout, committed map[int32]int64) Source {
+	return nsSource{store: store, ns: ns, layout: layout, committed: committed}
+}
+
+// Committed reads the property's watermarks' offsets: the committed bound
+// of a version's data for a report that is not keyed by them (tests,
+// tools).
+func Committed(ctx context.Context, store Store, ns viewstore.Namespace, property string) (map[int32]int64, error) {
+	wms, err := store.Watermarks(ctx, ns, property)
+	if err != nil {
+		return nil, err
+	}
+	return committedOf(wms), nil
+}
+
+func committedOf(wms []viewstore.Watermark) map[int32]int64 {
+	m := make(map[int32]int64, len(wms))
+	for _, w := range wms {
+		m[w.Partition] = w.Offset
+	}
+	return m
 }
 
 // target is everything a report's answer depends on besides the request.
@@ -109,6 +155,7 @@ type target struct {
 	ns        viewstore.Namespace
 	watermark time.Time
 	token     string // changes whenever the property's data changes
+	committed map[int32]int64
 }
 
 func (s *Service) resolve(ctx context.Context, propertyID, version string) (target, error) {
@@ -141,6 +188,7 @@ func (s *Service) resolve(ctx context.Context, propertyID, version string) (targ
 	}
 	sum := sha256.Sum256([]byte(b.String()))
 	t.token = hex.EncodeToString(sum[:8])
+	t.committed = committedOf(wms)
 	return t, nil
 }
 
@@ -227,7 +275,7 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 		s.observe("RunReport", start, true)
 		return connect.NewResponse(out), nil
 	}
-	out, err = RunReport(ctx, nsCells{s.store, t.ns}, tz, now, req.Msg)
+	out, err = RunReport(ctx, s.source(t), tz, now, req.Msg)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +304,7 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 		s.observe("RunRealtimeReport", start, true)
 		return connect.NewResponse(out), nil
 	}
-	out, err = RunRealtimeReport(ctx, nsCells{s.store, t.ns}, t.prop.Location(), now, req.Msg)
+	out, err = RunRealtimeReport(ctx, s.source(t), t.prop.Location(), now, req.Msg)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,9 @@ package projection
 
 import (
 	"strings"
+	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 )
 
 // Logic is one registered version of a projection's logic. Replaying a
@@ -12,7 +15,36 @@ type Logic struct {
 	Version     string
 	Description string
 	Rules       Rules
+	// Layout is what the version stores: its dimensions and rollups.
+	Layout *catalog.Layout
 }
+
+// Rules are the tunables of the traffic projection's logic. They are part of
+// a projection version: changing them means replaying into a new version.
+type Rules struct {
+	// SessionTimeout ends a server-side session after this much inactivity
+	// (GA4: 30 minutes). Used when the client sends no session id.
+	SessionTimeout time.Duration
+	// DedupeWindow is how long an event id is remembered, by receive time.
+	DedupeWindow time.Duration
+	// SessionRetention is how long a session's state is kept after its last
+	// event, by receive time, for late events of the same session.
+	SessionRetention time.Duration
+	// NormalizePaths folds page path spellings (case, trailing slash…).
+	NormalizePaths bool
+	// ExcludeBots drops events of known bots (device category "bot"),
+	// counting them as excluded.
+	ExcludeBots bool
+}
+
+// DefaultRules are traffic/v1's.
+func DefaultRules() Rules {
+	return Rules{SessionTimeout: 30 * time.Minute, DedupeWindow: 24 * time.Hour, SessionRetention: 2 * time.Hour}
+}
+
+func (r Rules) dedupeSeconds() int64    { return int64(r.DedupeWindow / time.Second) }
+func (r Rules) retentionSeconds() int64 { return int64(r.SessionRetention / time.Second) }
+func (r Rules) timeoutSeconds() int64   { return int64(r.SessionTimeout / time.Second) }
 
 // Logics are the versions this binary can run.
 func Logics() []Logic {
@@ -21,10 +53,12 @@ func Logics() []Logic {
 	v2.NormalizePaths = true
 	v2.ExcludeBots = true
 	return []Logic{
-		{Name: "traffic", Version: "v1", Rules: v1,
+		{Name: "traffic", Version: "v1", Rules: v1, Layout: catalog.LayoutOf("traffic", "v1"),
 			Description: "traffic: events, page views, users and sessions by time, page, source, device and country"},
-		{Name: "traffic", Version: "v2", Rules: v2,
+		{Name: "traffic", Version: "v2", Rules: v2, Layout: catalog.LayoutOf("traffic", "v2"),
 			Description: "traffic v2: page paths normalised (case, trailing slash, duplicate slashes, index pages) and known bots excluded (counted as excluded)"},
+		{Name: "traffic", Version: "v3", Rules: v2, Layout: catalog.LayoutOf("traffic", "v3"),
+			Description: "traffic v3: v2, and the page's host name (hostName) as a dimension"},
 	}
 }
 

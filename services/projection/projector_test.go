@@ -2,131 +2,21 @@ package projection
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
+	"math/rand"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
-
-	"github.com/sextant-analytics/sextant/pkg/analytics"
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
-	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
-	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
-func openEmbedded(t *testing.T, dir string) (*pebblelog.Log, *pebblestore.Store) {
-	t.Helper()
-	log, err := pebblelog.Open(dir+"/log", pebblelog.Options{Partitions: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := pebblestore.Open(dir+"/views", pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return log, st
-}
-
-func appendEvents(t *testing.T, log eventlog.Appender, from, to int, dupOf func(i int) int) {
-	t.Helper()
-	var msgs []eventlog.Message
-	for i := from; i < to; i++ {
-		id := i
-		if dupOf != nil {
-			id = dupOf(i)
-		}
-		e := ev(fmt.Sprint("e", id), fmt.Sprint("c", id%7), "page_view", page(fmt.Sprint("/p", id%3)), at(time.Duration(id)*time.Second))
-		b, err := proto.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, eventlog.Message{Key: []byte(e.PropertyId + "/" + e.ClientId), Value: b})
-	}
-	if err := log.Append(context.Background(), msgs); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// runUntil runs a projector until it has applied every record of the log,
-// then stops it (which commits).
-func runUntil(t *testing.T, log *pebblelog.Log, st *pebblestore.Store) {
-	t.Helper()
-	runUntilWith(t, log, st, Config{})
-}
-
-func runUntilWith(t *testing.T, log *pebblelog.Log, st *pebblestore.Store, cfg Config) {
-	t.Helper()
-	cfg.FlushInterval = 10 * time.Millisecond
-	startCaughtUp(t, log, st, cfg)()
-}
-
-// startCaughtUp starts a projector and waits until it has applied every
-// record of the log; the projector keeps running until stop, which commits
-// and fails the test on a projector error.
-func startCaughtUp(t *testing.T, log *pebblelog.Log, st *pebblestore.Store, cfg Config) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	pr := NewProjector(cfg, log, st)
-	done := make(chan error, 1)
-	go func() { done <- pr.Run(ctx) }()
-	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !caughtUp(t, log, st, pr.Namespace()) {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatal("projector did not catch up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return stop
-}
-
-func caughtUp(t *testing.T, log *pebblelog.Log, st *pebblestore.Store, ns viewstore.Namespace) bool {
-	ctx := context.Background()
-	progress, err := st.ListProgress(ctx, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next := map[int32]int64{}
-	for _, p := range progress {
-		next[p.Partition] = p.Next
-	}
-	parts, _ := log.Partitions(ctx)
-	for _, p := range parts {
-		end, _ := log.EndOffset(ctx, p)
-		if next[p] != end {
-			return false
-		}
-	}
-	return true
-}
-
-func storedTotals(t *testing.T, st *pebblestore.Store) (events, views, users int64) {
-	t.Helper()
-	all := analytics.NewAggregate()
-	err := st.ScanCells(context.Background(), viewstore.NamespaceOf("traffic", "v1"), "p1", viewstore.Hour, t0.Add(-time.Hour).Unix(), t0.Add(48*time.Hour).Unix(), func(c viewstore.Cell) error {
-		a, err := analytics.UnmarshalAggregate(c.Value)
-		if err != nil {
-			return err
-		}
-		return all.Merge(a)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return all.Events, all.PageViews, int64(all.Users.Estimate())
-}
+var v1 = viewstore.NamespaceOf("traffic", "v1")
 
 // The projector over the embedded log and store: events applied once,
 // redelivered duplicates dropped, and a restart continues from the
@@ -136,8 +26,8 @@ func TestProjectorEmbedded(t *testing.T) {
 	log, st := openEmbedded(t, dir)
 	appendEvents(t, log, 0, 300, nil)
 	runUntil(t, log, st)
-	if e, v, u := storedTotals(t, st); e != 300 || v != 300 || u != 7 {
-		t.Fatalf("after the first run: events %d views %d users %d", e, v, u)
+	if a := storedTotal(t, st, v1, "p1"); a.Events != 300 || a.PageViews != 300 || a.Users.Estimate() != 7 {
+		t.Fatalf("after the first run: %s", summary(a))
 	}
 	// Retries of 100 events already counted, and 100 new ones.
 	appendEvents(t, log, 300, 400, func(i int) int { return i - 300 })
@@ -149,11 +39,11 @@ func TestProjectorEmbedded(t *testing.T) {
 	defer log.Close()
 	defer st.Close()
 	runUntil(t, log, st)
-	if e, v, u := storedTotals(t, st); e != 400 || v != 400 || u != 7 {
-		t.Fatalf("after the restart: events %d views %d users %d, want 400 400 7", e, v, u)
+	if a := storedTotal(t, st, v1, "p1"); a.Events != 400 || a.PageViews != 400 || a.Users.Estimate() != 7 {
+		t.Fatalf("after the restart: %s, want 400 events and views, 7 users", summary(a))
 	}
 	var dups, applied int64
-	progress, _ := st.ListProgress(context.Background(), viewstore.NamespaceOf("traffic", "v1"))
+	progress, _ := st.ListProgress(context.Background(), v1)
 	for _, p := range progress {
 		dups += p.Duplicates
 		applied += p.Applied
@@ -185,8 +75,8 @@ func TestProjectorDeadLetters(t *testing.T) {
 	}
 	appendEvents(t, log, 5, 10, nil)
 	runUntilWith(t, log, st, Config{DeadLetters: dead})
-	if e, _, _ := storedTotals(t, st); e != 10 {
-		t.Fatalf("events %d, want 10", e)
+	if a := storedTotal(t, st, v1, "p1"); a.Events != 10 {
+		t.Fatalf("events %d, want 10", a.Events)
 	}
 	recs, err := dead.Read(context.Background(), 0, 0, 10)
 	if err != nil || len(recs) != 2 {
@@ -218,120 +108,119 @@ func TestFlushInterval(t *testing.T) {
 	}
 }
 
-// A projector whose memory budget is far below its cells evicts buckets and
-// reads them back, and commits exactly the cells of one that keeps
-// everything in memory.
-func TestProjectorUnderMemoryBudget(t *testing.T) {
+// interrupting is a store whose commits fail now and then the way a
+// store that cannot commit atomically fails half way (cqlstore): the
+// additions, state and watermarks are written, and the progress only
+// records the checkpoint's end as its Intent.
+type interrupting struct {
+	viewstore.Store
+	every int64
+	n     atomic.Int64
+	hits  atomic.Int64
+}
+
+var errInterrupted = errors.New("commit interrupted (test)")
+
+func (s *interrupting) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore.Checkpoint) error {
+	if s.n.Add(1)%s.every != 0 || len(cp.Additions) == 0 {
+		return s.Store.Commit(ctx, ns, cp)
+	}
+	s.hits.Add(1)
+	prev, _, err := s.Store.LoadPartition(ctx, ns, cp.Progress.Partition)
+	if err != nil {
+		return err
+	}
+	half := cp
+	half.Progress = prev
+	half.Progress.Partition = cp.Progress.Partition
+	if err := s.Store.Commit(ctx, ns, half); err != nil {
+		return err
+	}
+	return errInterrupted
+}
+
+func (s *interrupting) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int32) (viewstore.Progress, []viewstore.KV, error) {
+	pr, kvs, err := s.Store.LoadPartition(ctx, ns, p)
+	// What the interrupted commits left: an intent to end where the last
+	// stored additions end.
+	if err == nil {
+		var end int64
+		_ = s.Store.ListPending(ctx, ns, viewstore.ShardOf("p1"), func(k viewstore.PendingKey) error {
+			if k.Partition == p && k.End > end {
+				end = k.End
+			}
+			return nil
+		})
+		if end > pr.Next {
+			pr.Intent = end
+		}
+	}
+	return pr, kvs, err
+}
+
+// mixedEvents are events of one property over two days, with retries,
+// sessions, sources and engagement, in a random order of clients.
+func mixedEvents(t *testing.T, n int, seed int64) []eventlog.Message {
+	rng := rand.New(rand.NewSource(seed))
 	var msgs []eventlog.Message
-	for i := range 3000 {
-		// Hours in a scattered order, as a backfill or a replay of late
-		// events has them.
-		d := time.Duration(i*7919%150)*time.Hour + time.Duration(i%60)*time.Minute
-		e := ev(fmt.Sprint("e", i), fmt.Sprint("c", i%97), "page_view", page(fmt.Sprint("/p", i%40)), at(d))
-		b, err := proto.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
+	for i := range n {
+		id := i
+		if i > 10 && rng.Intn(10) == 0 {
+			id = rng.Intn(i) // a retry
 		}
-		msgs = append(msgs, eventlog.Message{Key: []byte(e.PropertyId + "/" + e.ClientId), Value: b})
+		r := rand.New(rand.NewSource(int64(id)))
+		e := ev(fmt.Sprint("e", id), fmt.Sprint("c", r.Intn(40)), []string{"page_view", "scroll", "user_engagement"}[r.Intn(3)],
+			page(fmt.Sprint("/p", r.Intn(9))), at(time.Duration(id)*137*time.Second))
+		if r.Intn(4) == 0 {
+			e.TrafficSource = &eventv1.TrafficSource{Source: "news", Medium: "email"}
+		}
+		e.EngagementTimeMsec = int64(r.Intn(3)) * 4000
+		msgs = append(msgs, message(t, e))
 	}
-	type result struct {
-		cells map[string]string
-		loads float64
-		used  int64
-		peak  int64
-	}
-	run := func(limit int64) result {
+	return msgs
+}
+
+// A checkpoint interrupted after its additions were stored and before its
+// progress was is written again, exactly: the read model equals that of a
+// projector that was never interrupted, compacted or not.
+func TestInterruptedCheckpointsRewritten(t *testing.T) {
+	msgs := mixedEvents(t, 3000, 1)
+	run := func(every int64) (string, int64) {
 		dir := t.TempDir()
-		log, st := openEmbedded(t, dir)
+		log, base := openEmbedded(t, dir)
 		defer log.Close()
-		defer st.Close()
-		for i := 0; i < len(msgs); i += 500 {
-			if err := log.Append(context.Background(), msgs[i:i+500]); err != nil {
+		defer base.Close()
+		var st viewstore.Store = base
+		var hits *atomic.Int64
+		if every > 0 {
+			is := &interrupting{Store: base, every: every}
+			st, hits = is, &is.hits
+		}
+		for i := 0; i < len(msgs); i += 50 {
+			if err := log.Append(context.Background(), msgs[i:min(i+50, len(msgs))]); err != nil {
 				t.Fatal(err)
 			}
 		}
-		mem := &Memory{limit: limit}
-		m := metrics.New()
-		runUntilWith(t, log, st, Config{Memory: mem, MaxPending: 50, ReadBatch: 50, Metrics: m})
-		r := result{cells: map[string]string{}, loads: counterValue(t, m.BucketLoads.WithLabelValues("traffic/v1")), used: mem.Used(), peak: mem.Peak()}
-		var grains []viewstore.Grain
-		for _, ro := range analytics.HourRollups {
-			grains = append(grains, viewstore.Hour.WithRollup(uint8(ro)))
+		runUntilWith(t, log, st, Config{MaxPending: 97, Compaction: CompactionConfig{Off: true}})
+		got := summary(storedTotal(t, st, v1, "p1"))
+		compactAll(t, st, v1)
+		if again := summary(storedTotal(t, st, v1, "p1")); again != got {
+			t.Fatalf("compaction changed the totals: %s, then %s", got, again)
 		}
-		for _, ro := range analytics.MinuteRollups {
-			grains = append(grains, viewstore.Minute.WithRollup(uint8(ro)))
+		if n := pendingAdditions(t, st, v1); n != 0 {
+			t.Fatalf("%d additions left after compacting everything", n)
 		}
-		for _, g := range grains {
-			err := st.ScanCells(context.Background(), viewstore.NamespaceOf("traffic", "v1"), "p1", g, t0.Add(-time.Hour).Unix(), t0.Add(200*time.Hour).Unix(), func(c viewstore.Cell) error {
-				r.cells[fmt.Sprintf("%d/%d/%q/%d", c.Grain, c.Bucket, c.Dims, c.Partition)] = fmt.Sprintf("%x@%d", c.Value, c.Offset)
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+		if hits != nil {
+			return got, hits.Load()
 		}
-		return r
+		return got, 0
 	}
-	all, small := run(1<<40), run(64<<10)
-	if len(all.cells) < 1000 {
-		t.Fatalf("only %d cells: the test does not exceed the budget", len(all.cells))
+	want, _ := run(0)
+	got, hits := run(3)
+	if hits == 0 {
+		t.Fatal("no commit was interrupted")
 	}
-	t.Logf("peak %d / %d bytes, %v loads, %d cells", small.peak, all.peak, small.loads, len(all.cells))
-	if small.loads == 0 {
-		t.Error("no bucket was read back under a budget far below the cells")
-	}
-	if all.peak < 4*(64<<10) {
-		t.Errorf("the unbounded run held at most %d bytes: the budget would not bind", all.peak)
-	}
-	if small.peak > all.peak/2 {
-		t.Errorf("under a budget of 64 KiB the cells took up to %d bytes (%d without)", small.peak, all.peak)
-	}
-	if small.used != 0 || all.used != 0 {
-		// Stopped projectors give their partitions' memory back.
-		t.Errorf("after stopping: %d and %d bytes still counted", small.used, all.used)
-	}
-	for k, v := range all.cells {
-		if small.cells[k] != v {
-			t.Errorf("cell %s: %s under the budget, %s without", k, small.cells[k], v)
-		}
-	}
-	if len(small.cells) != len(all.cells) {
-		t.Errorf("%d cells under the budget, %d without", len(small.cells), len(all.cells))
-	}
-}
-
-func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}
-
-// A partition with nothing to apply still gives its buckets back once they
-// have been idle for IdleBucket: a version nobody writes to any more does
-// not keep its cells.
-func TestIdlePartitionReleasesMemory(t *testing.T) {
-	dir := t.TempDir()
-	log, st := openEmbedded(t, dir)
-	defer log.Close()
-	defer st.Close()
-	appendEvents(t, log, 0, 300, nil)
-	mem := NewMemory(1 << 30)
-	stop := startCaughtUp(t, log, st, Config{Memory: mem, FlushInterval: 10 * time.Millisecond, IdleBucket: 100 * time.Millisecond})
-	defer stop()
-	deadline := time.Now().Add(10 * time.Second)
-	if mem.Peak() == 0 {
-		t.Fatal("no cell memory was ever counted")
-	}
-	for mem.Used() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("idle partitions still hold %d bytes of cells", mem.Used())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if e, v, _ := storedTotals(t, st); e != 300 || v != 300 {
-		t.Fatalf("stored events %d views %d, want 300", e, v)
+	if got != want {
+		t.Fatalf("with %d interrupted commits: %s\n              never interrupted: %s", hits, got, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -33,8 +34,7 @@ type Store interface {
 	Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore.Checkpoint) error
 	LoadPartition(ctx context.Context, ns viewstore.Namespace, p int32) (viewstore.Progress, []viewstore.KV, error)
 	ListProgress(ctx context.Context, ns viewstore.Namespace) ([]viewstore.Progress, error)
-	ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error
-	LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error
+	CompactStore
 }
 
 // Config configures a Projector.
@@ -42,6 +42,9 @@ type Config struct {
 	Name    string // projection name, e.g. "traffic"
 	Version string // logic version, e.g. "v1"
 	Rules   Rules
+	// Layout is what the version stores (default: the catalogue's layout
+	// of Name and Version).
+	Layout *catalog.Layout
 	// FlushInterval bounds how long applied events wait before they are
 	// committed and visible to reports.
 	FlushInterval time.Duration
@@ -49,12 +52,9 @@ type Config struct {
 	MaxPending int
 	// ReadBatch is the most records read at once.
 	ReadBatch int
-	// IdleBucket evicts in-memory buckets untouched for this long.
-	IdleBucket time.Duration
-	// Memory bounds the in-memory cells of the projector's partitions;
-	// share one between the projectors of a process. Default: a budget
-	// of DefaultCellMemory of its own.
-	Memory *Memory
+	// Compaction configures the compactor each claimed partition runs
+	// for its share of the compaction shards.
+	Compaction CompactionConfig
 	// Start gives the first offset of partitions never committed (a
 	// replay from a time or from offsets); others start at 0.
 	Start map[int32]int64
@@ -85,12 +85,10 @@ func (c *Config) Defaults() {
 	if c.ReadBatch <= 0 {
 		c.ReadBatch = 2_000
 	}
-	if c.IdleBucket <= 0 {
-		c.IdleBucket = 10 * time.Minute
+	if c.Layout == nil {
+		c.Layout = catalog.LayoutOf(c.Name, c.Version)
 	}
-	if c.Memory == nil {
-		c.Memory = NewMemory(DefaultCellMemory)
-	}
+	c.Compaction.defaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -106,6 +104,8 @@ type Projector struct {
 	log   Log
 	store Store
 
+	logic *deriver
+
 	mu   sync.Mutex
 	live map[int32]viewstore.Progress
 }
@@ -113,16 +113,34 @@ type Projector struct {
 // NewProjector returns a projector; Run starts it.
 func NewProjector(cfg Config, log Log, store Store) *Projector {
 	cfg.Defaults()
-	return &Projector{cfg: cfg, ns: viewstore.NamespaceOf(cfg.Name, cfg.Version), log: log, store: store, live: make(map[int32]viewstore.Progress)}
+	return &Projector{cfg: cfg, ns: viewstore.NamespaceOf(cfg.Name, cfg.Version), log: log, store: store,
+		logic: newDeriver(Logic{Name: cfg.Name, Version: cfg.Version, Rules: cfg.Rules, Layout: cfg.Layout}),
+		live:  make(map[int32]viewstore.Progress)}
 }
 
 // Group is the consumer group: a contract, stable across restarts.
 func (p *Projector) Group() string { return "sextant-projection-" + p.cfg.Name + "-" + p.cfg.Version }
 
 // Run consumes until ctx ends. On the way out every partition commits what
-// it applied.
+// it applied. Each claimed partition also compacts its share of the
+// namespace's compaction shards (see Compactor), so the copies of a
+// projection share compaction as they share partitions.
 func (p *Projector) Run(ctx context.Context) error {
 	return p.log.Run(ctx, p.Group(), func(ctx context.Context, id int32) error {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		cctx, stopCompactor := context.WithCancel(ctx)
+		defer stopCompactor()
+		if parts, err := p.log.Partitions(ctx); err == nil && len(parts) > 0 {
+			c := NewCompactor(p.cfg.Compaction, p.ns, p.cfg.Layout, p.store, p.cfg.Logger, p.cfg.Metrics)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.Run(cctx, ShardsOf(id, len(parts)))
+			}()
+		} else if err != nil {
+			p.cfg.Logger.Warn("listing the log's partitions: compaction of this partition's shards is off until it is claimed again", "projection", p.ns, "partition", id, "err", err)
+		}
 		backoff := 100 * time.Millisecond
 		for {
 			err := p.runPartition(ctx, id)
@@ -142,33 +160,25 @@ func (p *Projector) Run(ctx context.Context) error {
 }
 
 func (p *Projector) runPartition(ctx context.Context, id int32) error {
-	progress, state, err := p.store.LoadPartition(ctx, p.ns, id)
+	progress, kvs, err := p.store.LoadPartition(ctx, p.ns, id)
 	if err != nil {
 		return fmt.Errorf("load partition %d: %w", id, err)
 	}
-	if progress.Next == 0 && progress.Applied == 0 && progress.Duplicates == 0 {
+	if progress.Next == 0 && progress.Applied == 0 && progress.Duplicates == 0 && progress.Intent == 0 {
 		progress.Next = p.cfg.Start[id]
 	}
-	part, err := newPartition(id, p.cfg.Rules, progress, state)
+	part, err := newPartition(id, p.logic, progress, kvs)
 	if err != nil {
 		return err
 	}
-	part.mem = p.cfg.Memory
-	part.mem.join()
-	defer part.release()
 	p.setLive(part.progress)
 	defer func() {
 		p.mu.Lock()
 		delete(p.live, id)
 		p.mu.Unlock()
 	}()
-	p.cfg.Logger.Info("projection partition claimed", "projection", p.ns, "partition", id, "offset", part.progress.Next)
+	p.cfg.Logger.Info("projection partition claimed", "projection", p.ns, "partition", id, "offset", part.progress.Next, "rewrite_until", part.mustEnd)
 
-	loads := p.cfg.Metrics.BucketLoads.WithLabelValues(string(p.ns))
-	load := func(property string, g viewstore.Grain, bucket int64, fn func(viewstore.Cell) error) error {
-		loads.Inc()
-		return p.store.LoadBucket(ctx, p.ns, property, g, bucket, id, fn)
-	}
 	lastFlush, lastLag := time.Now(), time.Time{}
 	behind := int64(0) // records between the partition's end and its next offset, as of the last check
 	interval := p.cfg.FlushInterval
@@ -181,16 +191,17 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 	}
 	applied, duplicate, deadLetter := outcome("applied"), outcome("duplicate"), outcome("dead_letter")
 	for {
-		// With nothing pending the read still wakes up now and then, so
-		// that an idle partition (a version nobody writes to any more, a
-		// quiet partition) gives memory back: to the idle timeout, and to
-		// the budget when other partitions need it.
-		deadline := time.Now().Add(idleCheck)
+		// With nothing pending the read waits for records as long as it
+		// takes; with records pending, until the next checkpoint is due.
+		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if part.pending > 0 {
-			deadline = lastFlush.Add(interval)
+			rctx, cancel = context.WithDeadline(ctx, lastFlush.Add(interval))
 		}
-		rctx, cancel := context.WithDeadline(ctx, deadline)
-		recs, err := p.log.Read(rctx, id, part.progress.Next, p.cfg.ReadBatch)
+		n := p.cfg.ReadBatch
+		if l := part.limit(); l > 0 && l < int64(n) {
+			n = int(l)
+		}
+		recs, err := p.log.Read(rctx, id, part.progress.Next, n)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -199,18 +210,15 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			defer fcancel()
 			return p.flush(fctx, part)
 		case errors.Is(err, context.DeadlineExceeded):
-			if part.pending == 0 && len(recs) == 0 {
-				part.evict(time.Now(), p.cfg.IdleBucket)
-				p.cfg.Metrics.CellBytes.Set(float64(p.cfg.Memory.Used()))
-				continue
-			}
 		case err != nil:
 			return fmt.Errorf("read partition %d: %w", id, err)
 		}
-		now := time.Now()
 		for _, rec := range recs {
 			if rec.Offset < part.progress.Next {
 				continue
+			}
+			if part.mustEnd > 0 && part.limit() == 0 {
+				break // the interrupted checkpoint's end: commit it first
 			}
 			if reason := undecodable(rec, ev); reason != "" {
 				// A poison record never stalls the partition: it goes to
@@ -221,16 +229,14 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 					return err
 				}
 				deadLetter.Inc()
-			} else if counted, err := part.apply(ev, rec.Offset, load, now); err != nil {
-				return fmt.Errorf("apply partition %d offset %d: %w", id, rec.Offset, err)
-			} else if counted {
+			} else if part.apply(ev, rec.Offset) {
 				applied.Inc()
 			} else {
 				duplicate.Inc()
 			}
-			part.progress.Next = rec.Offset + 1
-			part.pending++
+			part.advance(rec.Offset)
 		}
+		now := time.Now()
 		if now.Sub(lastLag) >= time.Second {
 			if end, err := p.log.EndOffset(ctx, id); err == nil {
 				behind = max(0, end-part.progress.Next)
@@ -238,14 +244,14 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			}
 			lastLag = now
 		}
-		if part.pending > 0 && (part.pending >= p.cfg.MaxPending || now.Sub(lastFlush) >= interval) {
+		if part.pending > 0 && (part.pending >= p.cfg.MaxPending || now.Sub(lastFlush) >= interval || part.limit() == 0 && part.mustEnd > 0) {
 			began := time.Now()
 			if err := p.flush(ctx, part); err != nil {
 				return err
 			}
 			lastFlush = time.Now()
 			took := lastFlush.Sub(began)
-			interval = p.flushInterval(behind > lagRecords && len(recs) == p.cfg.ReadBatch, took)
+			interval = p.flushInterval(behind > lagRecords && len(recs) == n, took)
 		}
 	}
 }
@@ -293,7 +299,12 @@ func (p *Projector) deadLetter(ctx context.Context, rec eventlog.Record, reason 
 }
 
 func (p *Projector) flush(ctx context.Context, part *partition) error {
-	if part.pending == 0 {
+	if !part.mayCheckpoint() {
+		// Nothing applied, or the partition is rewriting an interrupted
+		// checkpoint and has not reached its end: a checkpoint ending
+		// elsewhere would leave that one's additions behind, past
+		// progress, to be counted later. What was applied is applied
+		// again after a restart.
 		return nil
 	}
 	cp, err := part.checkpoint()
@@ -305,8 +316,7 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 		return fmt.Errorf("commit partition %d: %w", part.id, err)
 	}
 	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
-	part.committed(time.Now(), p.cfg.IdleBucket)
-	p.cfg.Metrics.CellBytes.Set(float64(p.cfg.Memory.Used()))
+	part.committed()
 	p.setLive(part.progress)
 	// The log-side offset is informational (lag tools); the authoritative
 	// offset was committed with the state above.
@@ -320,9 +330,10 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 // the log it is the configured interval, stretched to twice the last
 // commit's duration (at most maxLiveFlush) when the store is slow, so that a
 // busy store gets fewer, larger commits instead of falling further behind:
-// every commit rewrites each cell it touches whole, and a cell touched by
-// many events (a busy hour's totals) costs the same to write for one
-// event as for thousands. Far behind the head (catching up or replaying),
+// a commit writes a row per property and hour touched, and a row holding
+// the additions of thousands of events costs little more to write than
+// one holding a single event's. Far behind the head (catching up or
+// replaying),
 // nobody waits for the next event, so checkpoints come every lagFlush or
 // MaxPending records.
 func (p *Projector) flushInterval(behind bool, lastCommit time.Duration) time.Duration {
@@ -331,10 +342,6 @@ func (p *Projector) flushInterval(behind bool, lastCommit time.Duration) time.Du
 	}
 	return max(p.cfg.FlushInterval, min(2*lastCommit, maxLiveFlush))
 }
-
-// idleCheck is how often a partition with nothing to apply checks whether
-// it should give memory back.
-const idleCheck = 2 * time.Second
 
 const (
 	// lagFlush is the checkpoint interval of a partition behind the head:

@@ -50,11 +50,6 @@ import (
 // wins. A dedupe segment is deleted once all its entries are out of the
 // window.
 //
-// The rows of the previous format, one per entry ("e/" property \x1f
-// client \x1f event id, "s/" property \x1f client), are still read, and are
-// converted: written into segments by the next checkpoints (at most
-// legacyBatch per checkpoint), then deleted.
-//
 // # Crash safety
 //
 // A checkpoint's rows are not stored atomically: cqlstore writes them in
@@ -70,9 +65,7 @@ import (
 //     checkpoint, so the segments it empties are deleted by the next
 //     checkpoint; prune empties segments of expired sessions only, which
 //     may go at once;
-//   - a dedupe segment is deleted when all its entries are expired;
-//   - a legacy row is deleted by the checkpoint after the one that wrote its
-//     entry into a segment.
+//   - a dedupe segment is deleted when all its entries are expired.
 //
 // Whatever subset of a checkpoint reaches the store, every live session and
 // every dedupe entry within the window therefore still has its committed
@@ -83,13 +76,12 @@ import (
 // re-applied record finds its own offset), and the next segments get
 // higher ids.
 const (
-	dedupeSegPrefix     = "E/"
-	sessionSegPrefix    = "S/"
-	legacyDedupePrefix  = "e/"
-	legacySessionPrefix = "s/"
+	dedupeSegPrefix  = "E/"
+	sessionSegPrefix = "S/"
 
-	// segmentVersion is the first byte of every segment.
-	segmentVersion = 1
+	// segmentVersion is the first byte of every segment; a uvarint
+	// follows: the end (Progress.Next) of the checkpoint that wrote it.
+	segmentVersion = 2
 	// maxSegmentBytes bounds a segment row (ScyllaDB warns of cells over
 	// 1 MiB).
 	maxSegmentBytes = 512 << 10
@@ -100,9 +92,6 @@ const (
 	// maxMergeBytes bounds the live sessions one checkpoint moves out of
 	// older segments.
 	maxMergeBytes = maxSegmentBytes
-	// legacyBatch is how many legacy rows one checkpoint converts at most,
-	// so that the first checkpoint after an upgrade is not one huge commit.
-	legacyBatch = 50_000
 	// dedupePruneSlack: the dedupe set is scanned for expired entries only
 	// once some may be older than the window by window/dedupePruneSlack,
 	// not at every checkpoint.
@@ -129,6 +118,25 @@ func segmentID(key string) (int64, bool) {
 		id = id<<8 | uint64(key[i])
 	}
 	return int64(id), int64(id) >= 0
+}
+
+// appendSegmentHeader starts a segment written by the checkpoint ending at
+// end.
+func appendSegmentHeader(b []byte, end int64) []byte {
+	return binary.AppendUvarint(append(b, segmentVersion), uint64(end))
+}
+
+// segmentBody splits a segment into its entries and the end of the
+// checkpoint that wrote it.
+func segmentBody(b []byte) (body []byte, end int64, err error) {
+	if len(b) == 0 || b[0] != segmentVersion {
+		return nil, 0, errors.New("unknown version")
+	}
+	e, n := binary.Uvarint(b[1:])
+	if n <= 0 || e > 1<<62 {
+		return nil, 0, errors.New("bad checkpoint end")
+	}
+	return b[1+n:], int64(e), nil
 }
 
 func appendDeletes(out []viewstore.KV, keys []string) []viewstore.KV {
@@ -167,23 +175,6 @@ func eventKeyOf(property, client, eventID string) eventKey {
 	return k
 }
 
-// legacyEventKey is the eventKey of a legacy dedupe row, from its key less
-// the prefix: property \x1f client \x1f event id. The event id may contain
-// the separator, not the property nor the client id (if the client id
-// does, the entry cannot match the id hashed by apply, a lost duplicate
-// check at worst). A key without two separators is hashed whole, as an
-// event id of no property, which no applied event has.
-func legacyEventKey(rest string) eventKey {
-	property, tail, ok := strings.Cut(rest, "\x1f")
-	if ok {
-		client, id, ok := strings.Cut(tail, "\x1f")
-		if ok {
-			return eventKeyOf(property, client, id)
-		}
-	}
-	return eventKeyOf("", "", rest)
-}
-
 // newer reports whether sighting a supersedes b.
 func (a seenAt) newer(b seenAt) bool {
 	return a.recv > b.recv || a.recv == b.recv && a.offset > b.offset
@@ -208,8 +199,6 @@ type dedupe struct {
 	written []dedupeSeg // segments of the last checkpoint
 	newest  int64       // highest segment id known, -1 for none
 	deletes []string    // keys the next checkpoint deletes
-	legacy  []string    // legacy rows not yet converted, full keys
-	moving  []string    // legacy rows converted by the last checkpoint
 }
 
 // dedupeSeg is a stored dedupe segment: its id and its newest entry.
@@ -277,32 +266,16 @@ func (d *dedupe) expired(at seenAt) bool {
 }
 
 // checkpoint appends the changes to store: segments holding every entry
-// recorded since the last checkpoint (none when there is none) and up to
-// legacyBatch converted legacy rows, first id seg or higher; the deletion
-// of expired segments; and the deletion of the legacy rows converted by the
-// previous checkpoint, now committed.
-func (d *dedupe) checkpoint(seg int64, out []viewstore.KV) []viewstore.KV {
+// recorded since the last checkpoint (none when there is none), first id
+// seg or higher, and the deletion of expired segments.
+func (d *dedupe) checkpoint(seg, end int64, out []viewstore.KV) []viewstore.KV {
 	out = appendDeletes(out, d.deletes)
 	clear(d.deletes)
 	d.deletes = d.deletes[:0]
 
-	n := min(len(d.legacy), legacyBatch)
-	convert := d.legacy[:n]
-	d.legacy = d.legacy[n:]
-	if len(d.legacy) == 0 {
-		d.legacy = nil
-	}
-	d.moving = append(d.moving, convert...)
-
 	d.inflight = len(d.pending)
-	w := dedupeWriter{id: max(seg, d.newest+1), hint: len(d.pending) + n, out: out}
+	w := dedupeWriter{id: max(seg, d.newest+1), end: end, hint: len(d.pending), out: out}
 	for _, k := range d.pending {
-		if at, ok := d.seen[k]; ok && !d.expired(at) {
-			w.add(k, at)
-		}
-	}
-	for _, key := range convert {
-		k := legacyEventKey(key[len(legacyDedupePrefix):])
 		if at, ok := d.seen[k]; ok && !d.expired(at) {
 			w.add(k, at)
 		}
@@ -321,9 +294,6 @@ func (d *dedupe) committed() {
 		d.stored.push(s)
 	}
 	d.written = nil
-	d.deletes = append(d.deletes, d.moving...)
-	clear(d.moving)
-	d.moving = d.moving[:0]
 	n := copy(d.pending, d.pending[d.inflight:])
 	d.pending, d.inflight = d.pending[:n], 0
 	if cap(d.pending) > 1<<16 && n < cap(d.pending)/4 {
@@ -331,15 +301,25 @@ func (d *dedupe) committed() {
 	}
 }
 
-// load takes kv when it is dedupe state: a segment or a legacy row.
-func (d *dedupe) load(kv viewstore.KV) (bool, error) {
+// load takes kv when it is dedupe state: a segment.
+func (d *dedupe) load(kv viewstore.KV, next int64) (bool, error) {
 	switch {
 	case strings.HasPrefix(kv.Key, dedupeSegPrefix):
 		id, ok := segmentID(kv.Key)
 		if !ok {
 			return true, fmt.Errorf("%w: dedupe segment key %q", errCorruptStateLog, kv.Key)
 		}
-		maxRecv, n, err := d.loadSegment(kv.Value)
+		body, end, err := segmentBody(kv.Value)
+		if err != nil {
+			return true, fmt.Errorf("%w: dedupe segment %d: %v", errCorruptStateLog, id, err)
+		}
+		if end > next {
+			// Written by a checkpoint that was never committed.
+			d.newest = max(d.newest, id)
+			d.deletes = append(d.deletes, kv.Key)
+			return true, nil
+		}
+		maxRecv, n, err := d.loadSegment(body)
 		if err != nil {
 			return true, fmt.Errorf("%w: dedupe segment %d: %v", errCorruptStateLog, id, err)
 		}
@@ -349,17 +329,6 @@ func (d *dedupe) load(kv viewstore.KV) (bool, error) {
 		} else {
 			d.stored.push(dedupeSeg{id: id, maxRecv: maxRecv})
 		}
-	case strings.HasPrefix(kv.Key, legacyDedupePrefix):
-		recv, n := binary.Varint(kv.Value)
-		if n <= 0 {
-			return true, fmt.Errorf("%w: dedupe entry %q", errCorruptStateLog, kv.Key)
-		}
-		at := seenAt{recv: recv, offset: -1}
-		if o, m := binary.Varint(kv.Value[n:]); m > 0 {
-			at.offset = o
-		}
-		d.merge(legacyEventKey(kv.Key[len(legacyDedupePrefix):]), at)
-		d.legacy = append(d.legacy, kv.Key)
 	default:
 		return false, nil
 	}
@@ -369,10 +338,6 @@ func (d *dedupe) load(kv viewstore.KV) (bool, error) {
 // loadSegment merges the entries of a segment into seen and returns their
 // newest receive time and their number.
 func (d *dedupe) loadSegment(b []byte) (maxRecv int64, n int, err error) {
-	if len(b) == 0 || b[0] != segmentVersion {
-		return 0, 0, errors.New("unknown version")
-	}
-	b = b[1:]
 	var recv, offset int64
 	for len(b) > 0 {
 		if len(b) < len(eventKey{}) {
@@ -412,6 +377,7 @@ func (d *dedupe) merge(k eventKey, at seenAt) {
 // dedupeWriter encodes a checkpoint's dedupe segments.
 type dedupeWriter struct {
 	id         int64 // of the segment being written
+	end        int64 // of the checkpoint
 	hint       int   // entries still expected, to size buffers
 	buf        []byte
 	prevRecv   int64
@@ -429,8 +395,8 @@ func (w *dedupeWriter) add(k eventKey, at seenAt) {
 		w.flush()
 	}
 	if w.buf == nil {
-		w.buf = make([]byte, 1, min(maxSegmentBytes, 1+w.hint*(len(k)+6)))
-		w.buf[0] = segmentVersion
+		w.buf = make([]byte, 0, min(maxSegmentBytes, 1+binary.MaxVarintLen64+w.hint*(len(k)+6)))
+		w.buf = appendSegmentHeader(w.buf, w.end)
 		w.prevRecv, w.prevOffset, w.maxRecv = 0, 0, at.recv
 	}
 	w.hint--
@@ -501,8 +467,6 @@ type sessionLog struct {
 	written []*sessionSeg   // segments of the last checkpoint
 	newest  int64           // highest segment id known, -1 for none
 	deletes []string        // keys the next checkpoint deletes
-	legacy  []string        // legacy rows not yet converted, full keys
-	moving  []string        // legacy rows converted by the last checkpoint
 	scratch []*sessionSeg   // for pickMerges
 }
 
@@ -511,7 +475,7 @@ type sessionEntry struct {
 	key string
 	s   *session
 	// seg holds the latest committed version of the session; nil when
-	// none (new, or only in a legacy row).
+	// none (new).
 	seg   *sessionSeg
 	dirty bool // in sessionLog.dirty
 	dead  bool // pruned: no longer in sessionLog.m
@@ -637,29 +601,16 @@ func (l *sessionLog) release(s *sessionSeg) {
 }
 
 // checkpoint appends the changes to store: segments, first id seg or
-// higher, holding every session changed since the last checkpoint, up to
-// legacyBatch sessions of legacy rows, and the live sessions of the
-// segments compaction picks; and the deletions of segments and legacy rows
-// whose content is expired or committed elsewhere. Without changed
-// sessions it writes no segment.
-func (l *sessionLog) checkpoint(seg int64, out []viewstore.KV) []viewstore.KV {
+// higher, holding every session changed since the last checkpoint and the
+// live sessions of the segments compaction picks; and the deletions of
+// segments whose content is expired or committed elsewhere. Without
+// changed sessions it writes no segment.
+func (l *sessionLog) checkpoint(seg, end int64, out []viewstore.KV) []viewstore.KV {
 	out = appendDeletes(out, l.deletes)
 	clear(l.deletes)
 	l.deletes = l.deletes[:0]
 
-	n := min(len(l.legacy), legacyBatch)
-	for _, key := range l.legacy[:n] {
-		if e := l.m[key[len(legacySessionPrefix):]]; e != nil && e.seg == nil {
-			l.markDirty(e)
-		}
-	}
-	l.moving = append(l.moving, l.legacy[:n]...)
-	l.legacy = l.legacy[n:]
-	if len(l.legacy) == 0 {
-		l.legacy = nil
-	}
-
-	w := sessionWriter{id: max(seg, l.newest+1), out: out}
+	w := sessionWriter{id: max(seg, l.newest+1), end: end, out: out}
 	for _, e := range l.dirty {
 		if !e.dead {
 			w.add(e)
@@ -729,8 +680,7 @@ func (l *sessionLog) pickMerges(size int) []*sessionSeg {
 
 // committed records that the last checkpoint was stored: its sessions'
 // latest versions are in its segments now, and the segments they leave
-// empty are deleted by the next checkpoint, as are the legacy rows it
-// converted.
+// empty are deleted by the next checkpoint.
 func (l *sessionLog) committed() {
 	for _, s := range l.written {
 		for _, e := range s.members {
@@ -764,22 +714,19 @@ func (l *sessionLog) committed() {
 			s.members = slices.Clip(live)
 		}
 	}
-	l.deletes = append(l.deletes, l.moving...)
-	clear(l.moving)
-	l.moving = l.moving[:0]
 }
 
-// load takes the session state among all the state of a partition, in
-// any order: segments, applied in id order, and legacy rows, older than
-// any segment. It returns the other entries, in kvs' backing array (kvs is
+// load takes the session state among all the state of a partition: its
+// segments, in any order, applied in id order. It returns the other entries, in kvs' backing array (kvs is
 // overwritten). Segments found without live sessions are deleted by the
 // next checkpoint. A session pruned before may be loaded again from an
 // older segment, with the lastRecv it had then: the next prune drops it
 // again.
-func (l *sessionLog) load(kvs []viewstore.KV) (rest []viewstore.KV, err error) {
+func (l *sessionLog) load(kvs []viewstore.KV, next int64) (rest []viewstore.KV, err error) {
 	type segKV struct {
 		id    int64
-		value []byte
+		body  []byte
+		bytes int
 	}
 	var segs []segKV
 	rest = kvs[:0]
@@ -790,14 +737,17 @@ func (l *sessionLog) load(kvs []viewstore.KV) (rest []viewstore.KV, err error) {
 			if !ok {
 				return nil, fmt.Errorf("%w: session segment key %q", errCorruptStateLog, kv.Key)
 			}
-			segs = append(segs, segKV{id, kv.Value})
-		case strings.HasPrefix(kv.Key, legacySessionPrefix):
-			s, err := decodeSession(kv.Value)
+			body, end, err := segmentBody(kv.Value)
 			if err != nil {
-				return nil, fmt.Errorf("session %q: %w", kv.Key, err)
+				return nil, fmt.Errorf("%w: session segment %d: %v", errCorruptStateLog, id, err)
 			}
-			l.set(kv.Key[len(legacySessionPrefix):], s)
-			l.legacy = append(l.legacy, kv.Key)
+			if end > next {
+				// Written by a checkpoint that was never committed.
+				l.newest = max(l.newest, id)
+				l.deletes = append(l.deletes, kv.Key)
+				continue
+			}
+			segs = append(segs, segKV{id, body, len(kv.Value)})
 		default:
 			rest = append(rest, kv)
 		}
@@ -806,7 +756,7 @@ func (l *sessionLog) load(kvs []viewstore.KV) (rest []viewstore.KV, err error) {
 	slices.SortFunc(segs, func(a, b segKV) int { return cmp.Compare(a.id, b.id) })
 	loaded := make([]*sessionSeg, 0, len(segs))
 	for _, sk := range segs {
-		s, err := l.loadSegment(sk.id, sk.value)
+		s, err := l.loadSegment(sk.id, sk.body, sk.bytes)
 		if err != nil {
 			return nil, fmt.Errorf("%w: session segment %d: %v", errCorruptStateLog, sk.id, err)
 		}
@@ -825,12 +775,8 @@ func (l *sessionLog) load(kvs []viewstore.KV) (rest []viewstore.KV, err error) {
 }
 
 // loadSegment applies a segment over the sessions loaded so far.
-func (l *sessionLog) loadSegment(id int64, b []byte) (*sessionSeg, error) {
-	if len(b) == 0 || b[0] != segmentVersion {
-		return nil, errors.New("unknown version")
-	}
-	seg := &sessionSeg{id: id, bytes: len(b)}
-	b = b[1:]
+func (l *sessionLog) loadSegment(id int64, b []byte, size int) (*sessionSeg, error) {
+	seg := &sessionSeg{id: id, bytes: size}
 	for len(b) > 0 {
 		key, rest, ok := cutBytes(b)
 		if !ok {
@@ -873,6 +819,7 @@ func cutBytes(b []byte) (field, rest []byte, ok bool) {
 // sessionWriter encodes a checkpoint's session segments.
 type sessionWriter struct {
 	id      int64 // of the segment being written
+	end     int64 // of the checkpoint
 	buf     []byte
 	members []*sessionEntry
 	size    int            // bytes written so far
@@ -887,8 +834,8 @@ func (w *sessionWriter) add(e *sessionEntry) {
 		w.flush()
 	}
 	if w.buf == nil {
-		w.buf = append(make([]byte, 0, 4<<10), segmentVersion)
-		w.size++
+		w.buf = appendSegmentHeader(make([]byte, 0, 4<<10), w.end)
+		w.size += len(w.buf)
 	}
 	n := len(w.buf)
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(e.key)))

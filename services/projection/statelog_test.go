@@ -57,7 +57,7 @@ func loadDedupeFrom(t testing.TB, m memState, rng *rand.Rand) *dedupe {
 	t.Helper()
 	d := newDedupe()
 	for _, kv := range m.rows(rng) {
-		if ok, err := d.load(kv); err != nil || !ok {
+		if ok, err := d.load(kv, noEnd); err != nil || !ok {
 			t.Fatalf("load %q: %v %v", kv.Key, ok, err)
 		}
 	}
@@ -67,7 +67,7 @@ func loadDedupeFrom(t testing.TB, m memState, rng *rand.Rand) *dedupe {
 func loadSessionLogFrom(t testing.TB, m memState, rng *rand.Rand) *sessionLog {
 	t.Helper()
 	l := newSessionLog()
-	rest, err := l.load(m.rows(rng))
+	rest, err := l.load(m.rows(rng), noEnd)
 	if err != nil || len(rest) != 0 {
 		t.Fatalf("load: %v, %d rows left", err, len(rest))
 	}
@@ -120,26 +120,13 @@ func TestEventKeyOf(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { k = eventKeyOf("property", "client-1234567890", "event-id-1234567890abcdef") }); n != 0 {
 		t.Errorf("%v allocations", n)
 	}
-	for _, c := range []struct {
-		legacy string
-		want   eventKey
-	}{
-		{"p\x1fc\x1fe", eventKeyOf("p", "c", "e")},
-		{"p\x1fc\x1fe\x1fx", eventKeyOf("p", "c", "e\x1fx")},
-		{"p\x1f\x1f", eventKeyOf("p", "", "")},
-		{"pc\x1fe", eventKeyOf("", "", "pc\x1fe")},
-	} {
-		if got := legacyEventKey(c.legacy); got != c.want {
-			t.Errorf("legacyEventKey(%q) differs", c.legacy)
-		}
-	}
 }
 
 // commitDedupe runs a checkpoint of d into m, as the runner does: prune,
 // checkpoint, commit, committed.
 func commitDedupe(d *dedupe, m memState, seg, wm, window int64) []viewstore.KV {
 	d.prune(wm, window)
-	cp := d.checkpoint(seg, nil)
+	cp := d.checkpoint(seg, 0, nil)
 	m.apply(cp, nil)
 	d.committed()
 	return cp
@@ -186,7 +173,7 @@ func TestDedupeRoundTrip(t *testing.T) {
 	}
 	// A proposed id at or below a known one is moved past it.
 	r.record(eventKeyOf("p", "c", "late"), seenAt{recv: 2000, offset: 7})
-	cp := r.checkpoint(100, nil)
+	cp := r.checkpoint(100, 0, nil)
 	if got, want := keysOf(cp, false, dedupeSegPrefix), []string{segmentKey(dedupeSegPrefix, 201)}; !slices.Equal(got, want) {
 		t.Fatalf("wrote %q, want %q", got, want)
 	}
@@ -268,91 +255,9 @@ func TestDedupePrune(t *testing.T) {
 	}
 }
 
-func legacySeenValue(recv int64, offset *int64) []byte {
-	b := binary.AppendVarint(nil, recv)
-	if offset != nil {
-		b = binary.AppendVarint(b, *offset)
-	}
-	return b
-}
-
-func TestDedupeLegacy(t *testing.T) {
-	rng := rand.New(rand.NewSource(3))
-	five := int64(5)
-	m := memState{
-		"e/p\x1fc\x1fe1": legacySeenValue(10, &five),
-		"e/p\x1fc\x1fe2": legacySeenValue(20, nil),
-		"e/p\x1fc\x1fe3": legacySeenValue(30, nil),
-	}
-	// e3 is also in a segment, seen again later.
-	seg := newDedupe()
-	seg.record(eventKeyOf("p", "c", "e3"), seenAt{recv: 40, offset: 9})
-	commitDedupe(seg, m, 1, 40, 1000)
-
-	want := map[eventKey]seenAt{
-		eventKeyOf("p", "c", "e1"): {10, 5},
-		eventKeyOf("p", "c", "e2"): {20, -1},
-		eventKeyOf("p", "c", "e3"): {40, 9},
-	}
-	d := loadDedupeFrom(t, m, rng)
-	if !maps.Equal(d.seen, want) {
-		t.Fatalf("loaded %v, want %v", d.seen, want)
-	}
-	legacy := []string{"e/p\x1fc\x1fe1", "e/p\x1fc\x1fe2", "e/p\x1fc\x1fe3"}
-
-	// The first checkpoint writes the entries into a segment and deletes
-	// nothing: a crash could store its deletions without the segment.
-	cp1 := commitDedupe(d, m, 100, 40, 1000)
-	if got := keysOf(cp1, true, ""); len(got) != 0 {
-		t.Fatalf("first checkpoint deleted %q", got)
-	}
-	if got := keysOf(cp1, false, ""); !slices.Equal(got, []string{segmentKey(dedupeSegPrefix, 100)}) {
-		t.Fatalf("first checkpoint wrote %q", got)
-	}
-	// A crash now: the legacy rows and the segment are read together.
-	if r := loadDedupeFrom(t, m, rng); !maps.Equal(r.seen, want) {
-		t.Fatalf("reloaded %v, want %v", r.seen, want)
-	}
-	// The next deletes the legacy rows, now that the segment is stored.
-	cp2 := commitDedupe(d, m, 200, 40, 1000)
-	if got := keysOf(cp2, true, ""); !slices.Equal(got, legacy) {
-		t.Fatalf("second checkpoint deleted %q, want %q", got, legacy)
-	}
-	if got := keysOf(cp2, false, ""); len(got) != 0 {
-		t.Fatalf("second checkpoint wrote %q", got)
-	}
-	if m.count(legacyDedupePrefix) != 0 {
-		t.Fatal("legacy rows left")
-	}
-	if r := loadDedupeFrom(t, m, rng); !maps.Equal(r.seen, want) {
-		t.Fatalf("reloaded %v, want %v", r.seen, want)
-	}
-}
-
-func TestDedupeLegacyBatches(t *testing.T) {
-	m := memState{}
-	const n = legacyBatch + 10
-	for i := range n {
-		m["e/p\x1fc\x1f"+strconv.Itoa(i)] = legacySeenValue(int64(i), nil)
-	}
-	d := loadDedupeFrom(t, m, rand.New(rand.NewSource(4)))
-	seen := maps.Clone(d.seen)
-	var deleted []int
-	for range 4 {
-		cp := commitDedupe(d, m, 0, n, 1e6)
-		deleted = append(deleted, len(keysOf(cp, true, legacyDedupePrefix)))
-	}
-	if want := []int{0, legacyBatch, 10, 0}; !slices.Equal(deleted, want) {
-		t.Fatalf("legacy rows deleted per checkpoint %v, want %v", deleted, want)
-	}
-	if r := loadDedupeFrom(t, m, rand.New(rand.NewSource(5))); !maps.Equal(r.seen, seen) || m.count(legacyDedupePrefix) != 0 {
-		t.Fatalf("reloaded %d entries of %d from %d rows", len(r.seen), len(seen), len(m))
-	}
-}
-
 func TestDedupeLoadErrors(t *testing.T) {
 	key := eventKeyOf("p", "c", "e")
-	good := append([]byte{segmentVersion}, key[:]...)
+	good := append([]byte{segmentVersion, 0}, key[:]...)
 	good = binary.AppendVarint(binary.AppendVarint(good, 100), 7)
 	for _, c := range []struct {
 		name  string
@@ -361,23 +266,21 @@ func TestDedupeLoadErrors(t *testing.T) {
 		err   bool
 	}{
 		{"segment", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: good}, true, false},
-		{"empty segment", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: []byte{segmentVersion}}, true, false},
-		{"legacy", viewstore.KV{Key: "e/p\x1fc\x1fe", Value: []byte{2}}, true, false},
+		{"empty segment", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: []byte{segmentVersion, 0}}, true, false},
 		{"session segment", viewstore.KV{Key: segmentKey(sessionSegPrefix, 3), Value: good}, false, false},
 		{"other", viewstore.KV{Key: "x/y", Value: nil}, false, false},
 		{"no version", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: nil}, true, true},
-		{"unknown version", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: append([]byte{2}, good[1:]...)}, true, true},
+		{"unknown version", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: append([]byte{segmentVersion + 1}, good[1:]...)}, true, true},
+		{"no checkpoint end", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: []byte{segmentVersion, 0x80}}, true, true},
 		{"truncated key", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: good[:10]}, true, true},
-		{"no receive time", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: good[:17]}, true, true},
-		{"bad receive time", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: append(good[:17:17], 0x80)}, true, true},
+		{"no receive time", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: good[:18]}, true, true},
+		{"bad receive time", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: append(good[:18:18], 0x80)}, true, true},
 		{"no offset", viewstore.KV{Key: segmentKey(dedupeSegPrefix, 3), Value: good[:len(good)-1]}, true, true},
 		{"bad key", viewstore.KV{Key: dedupeSegPrefix + "abc", Value: good}, true, true},
 		{"negative id", viewstore.KV{Key: segmentKey(dedupeSegPrefix, -1), Value: good}, true, true},
-		{"legacy without value", viewstore.KV{Key: "e/p\x1fc\x1fe", Value: nil}, true, true},
-		{"legacy bad value", viewstore.KV{Key: "e/p\x1fc\x1fe", Value: []byte{0x80}}, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			owned, err := newDedupe().load(c.kv)
+			owned, err := newDedupe().load(c.kv, noEnd)
 			if owned != c.owned || (err != nil) != c.err {
 				t.Fatalf("load = %v, %v; want owned %v, error %v", owned, err, c.owned, c.err)
 			}
@@ -396,9 +299,11 @@ func TestDedupeCrash(t *testing.T) {
 			rng := rand.New(rand.NewSource(6))
 			const window = 300
 			m := memState{}
+			old := newDedupe()
 			for i := range 200 {
-				m["e/p\x1fc\x1flegacy"+strconv.Itoa(i)] = legacySeenValue(int64(i), nil)
+				old.record(eventKeyOf("p", "c", "old"+strconv.Itoa(i)), seenAt{recv: int64(i), offset: -1})
 			}
+			commitDedupe(old, m, 0, 0, window)
 			d := loadDedupeFrom(t, m, rng)
 			committed := maps.Clone(d.seen)
 			var wm, committedWM, offset int64
@@ -413,8 +318,8 @@ func TestDedupeCrash(t *testing.T) {
 					offset++
 				}
 				d.prune(wm, window)
-				cp := d.checkpoint(seg, nil)
-				if round >= 3 && rng.Intn(4) != 0 { // the first ones, converting the legacy rows, fail
+				cp := d.checkpoint(seg, 0, nil)
+				if round >= 3 && rng.Intn(4) != 0 { // the first ones fail
 					m.apply(cp, nil)
 					d.committed()
 					committed, committedWM = maps.Clone(d.seen), wm
@@ -527,7 +432,7 @@ func (s *sessionSim) checkpoint() []viewstore.KV {
 	if got := sessionsOf(s.l); !maps.Equal(got, s.ref) {
 		s.t.Fatalf("log holds %d sessions, reference %d", len(got), len(s.ref))
 	}
-	cp := s.l.checkpoint(s.seg, nil)
+	cp := s.l.checkpoint(s.seg, 0, nil)
 	s.cpSeg = s.seg
 	for _, kv := range cp {
 		if !kv.Delete && len(kv.Value) > maxSegmentBytes {
@@ -627,14 +532,16 @@ func TestSessionLogCrash(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			for seed := range int64(4) {
 				m := memState{}
+				old := newSessionLog()
 				for i := range 150 {
-					m["s/p\x1fc"+strconv.Itoa(i)] = encodeSession(&session{id: 1, number: 1, source: "old", lastRecv: 1_000_000 - int64(i)})
+					old.put("p\x1fc"+strconv.Itoa(i), &session{id: 1, number: 1, source: "old", lastRecv: 1_000_000 - int64(i)})
 				}
+				m.apply(old.checkpoint(0, 0, nil), nil)
 				s := newSessionSim(t, seed, 200, m)
 				for round := range 300 {
 					s.events(s.rng.Intn(30))
 					cp := s.checkpoint()
-					if round < 3 || s.rng.Intn(3) == 0 { // the first ones, converting the legacy rows, fail
+					if round < 3 || s.rng.Intn(3) == 0 { // the first ones fail
 						s.crash(cp, mode.keep)
 						continue
 					}
@@ -646,75 +553,15 @@ func TestSessionLogCrash(t *testing.T) {
 				s.commit(s.checkpoint())
 				s.commit(s.checkpoint())
 				s.reload(false)
-				if n := s.m.count(legacySessionPrefix); n != 0 {
-					t.Fatalf("%d legacy rows left", n)
-				}
 			}
 		})
-	}
-}
-
-func TestSessionLogLegacy(t *testing.T) {
-	rng := rand.New(rand.NewSource(7))
-	s1 := &session{id: 1, number: 1, source: "a", lastRecv: 100, lastOffset: -1}
-	s2 := &session{id: 2, number: 1, source: "b", lastRecv: 100, lastOffset: -1}
-	s2b := &session{id: 2, number: 1, source: "b", pageViews: 3, lastRecv: 150, lastOffset: 4}
-	m := memState{"s/p\x1fc1": encodeSession(s1), "s/p\x1fc2": encodeSession(s2), "x": []byte("other")}
-	// c2 also has a newer version in a segment.
-	w := newSessionLog()
-	w.put("p\x1fc2", s2b)
-	m.apply(w.checkpoint(5, nil), nil)
-
-	l := newSessionLog()
-	rest, err := l.load(m.rows(rng))
-	if err != nil || len(rest) != 1 || rest[0].Key != "x" {
-		t.Fatalf("load: %v, rest %v", err, rest)
-	}
-	want := map[string]session{"p\x1fc1": *s1, "p\x1fc2": *s2b}
-	if got := sessionsOf(l); !maps.Equal(got, want) {
-		t.Fatalf("loaded %v, want %v", got, want)
-	}
-
-	// The first checkpoint writes c1 (and c2 if compaction moves it) and
-	// deletes nothing.
-	cp1 := l.checkpoint(10, nil)
-	if got := keysOf(cp1, true, ""); len(got) != 0 {
-		t.Fatalf("first checkpoint deleted %q", got)
-	}
-	if got := keysOf(cp1, false, ""); !slices.Equal(got, []string{segmentKey(sessionSegPrefix, 10)}) {
-		t.Fatalf("first checkpoint wrote %q", got)
-	}
-	if r := newSessionLog(); len(cp1) != 1 || func() error { _, err := r.load(slices.Clone(cp1)); return err }() != nil || r.get("p\x1fc1") == nil {
-		t.Fatal("c1 not written")
-	}
-	m.apply(cp1, nil)
-	l.committed()
-	if got := sessionsOf(loadSessionLogFromRest(t, m, rng)); !maps.Equal(got, want) {
-		t.Fatalf("reloaded %v, want %v", got, want)
-	}
-
-	// The second, after the first was committed, deletes the legacy rows.
-	cp2 := l.checkpoint(20, nil)
-	if got, want := keysOf(cp2, true, legacySessionPrefix), []string{"s/p\x1fc1", "s/p\x1fc2"}; !slices.Equal(got, want) {
-		t.Fatalf("second checkpoint deleted %q, want %q", got, want)
-	}
-	if got := keysOf(cp2, false, ""); len(got) != 0 {
-		t.Fatalf("second checkpoint wrote %q", got)
-	}
-	m.apply(cp2, nil)
-	l.committed()
-	if got := sessionsOf(loadSessionLogFromRest(t, m, rng)); !maps.Equal(got, want) {
-		t.Fatalf("reloaded %v, want %v", got, want)
-	}
-	if m.count(legacySessionPrefix) != 0 || m["x"] == nil {
-		t.Fatalf("stored %q", slices.Sorted(maps.Keys(m)))
 	}
 }
 
 func loadSessionLogFromRest(t *testing.T, m memState, rng *rand.Rand) *sessionLog {
 	t.Helper()
 	l := newSessionLog()
-	if _, err := l.load(m.rows(rng)); err != nil {
+	if _, err := l.load(m.rows(rng), noEnd); err != nil {
 		t.Fatal(err)
 	}
 	return l
@@ -728,11 +575,11 @@ func TestSessionLogDeletesSuperseded(t *testing.T) {
 	l := newSessionLog()
 	l.put("k1", &session{lastRecv: 10})
 	l.put("k2", &session{lastRecv: 10})
-	m.apply(l.checkpoint(0, nil), nil)
+	m.apply(l.checkpoint(0, 0, nil), nil)
 	l.committed()
 	l.touch("k1")
 	l.touch("k2")
-	cp := l.checkpoint(5, nil)
+	cp := l.checkpoint(5, 0, nil)
 	if got := keysOf(cp, true, ""); len(got) != 0 {
 		t.Fatalf("deleted %q with the checkpoint moving its sessions", got)
 	}
@@ -740,10 +587,10 @@ func TestSessionLogDeletesSuperseded(t *testing.T) {
 	l.committed()
 	// Lost the deletion of segment 0 (a crash): the next load deletes it.
 	r := loadSessionLogFromRest(t, m, rng)
-	if got := keysOf(r.checkpoint(9, nil), true, ""); !slices.Equal(got, []string{segmentKey(sessionSegPrefix, 0)}) {
+	if got := keysOf(r.checkpoint(9, 0, nil), true, ""); !slices.Equal(got, []string{segmentKey(sessionSegPrefix, 0)}) {
 		t.Fatalf("after load, deleted %q", got)
 	}
-	if got := keysOf(l.checkpoint(9, nil), true, ""); !slices.Equal(got, []string{segmentKey(sessionSegPrefix, 0)}) {
+	if got := keysOf(l.checkpoint(9, 0, nil), true, ""); !slices.Equal(got, []string{segmentKey(sessionSegPrefix, 0)}) {
 		t.Fatalf("deleted %q", got)
 	}
 }
@@ -770,14 +617,14 @@ func TestSessionLogLargeCheckpoint(t *testing.T) {
 		r.touch(k)
 		break
 	}
-	if got, want := keysOf(r.checkpoint(0, nil), false, ""), []string{segmentKey(sessionSegPrefix, int64(len(cp)))}; !slices.Equal(got, want) {
+	if got, want := keysOf(r.checkpoint(0, 0, nil), false, ""), []string{segmentKey(sessionSegPrefix, int64(len(cp)))}; !slices.Equal(got, want) {
 		t.Fatalf("wrote %q, want %q", got, want)
 	}
 }
 
 func TestSessionLogLoadErrors(t *testing.T) {
 	enc := encodeSession(&session{id: 1, source: "s"})
-	good := append([]byte{segmentVersion}, 1, 'k')
+	good := append([]byte{segmentVersion, 0}, 1, 'k')
 	good = append(binary.AppendUvarint(good, uint64(len(enc))), enc...)
 	for _, c := range []struct {
 		name string
@@ -785,19 +632,17 @@ func TestSessionLogLoadErrors(t *testing.T) {
 		err  bool
 	}{
 		{"segment", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: good}, false},
-		{"legacy", viewstore.KV{Key: "s/k", Value: enc}, false},
 		{"no version", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: nil}, true},
 		{"unknown version", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: append([]byte{9}, good[1:]...)}, true},
-		{"truncated key", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: []byte{segmentVersion, 5, 'k'}}, true},
+		{"truncated key", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: []byte{segmentVersion, 0, 5, 'k'}}, true},
 		{"no session", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: good[:3]}, true},
 		{"truncated session", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: good[:len(good)-1]}, true},
-		{"bad session", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: []byte{segmentVersion, 1, 'k', 1, 0x80}}, true},
+		{"bad session", viewstore.KV{Key: segmentKey(sessionSegPrefix, 1), Value: []byte{segmentVersion, 0, 1, 'k', 1, 0x80}}, true},
 		{"bad key", viewstore.KV{Key: sessionSegPrefix + "1", Value: good}, true},
-		{"legacy bad session", viewstore.KV{Key: "s/k", Value: []byte{1}}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			l := newSessionLog()
-			rest, err := l.load([]viewstore.KV{{Key: "x", Value: []byte("y")}, c.kv})
+			rest, err := l.load([]viewstore.KV{{Key: "x", Value: []byte("y")}, c.kv}, noEnd)
 			if (err != nil) != c.err {
 				t.Fatalf("load: %v", err)
 			}
@@ -866,7 +711,7 @@ func (w *sessionWorkload) run(events int) {
 				}
 			}
 			clear(w.dirty)
-			cp := w.l.checkpoint(w.offset, nil)
+			cp := w.l.checkpoint(w.offset, 0, nil)
 			for _, kv := range cp {
 				w.written += len(kv.Value)
 				if !kv.Delete {
@@ -931,9 +776,7 @@ func BenchmarkSessionLog(b *testing.B) {
 
 // BenchmarkDedupe is the cost per event of the dedupe check and record
 // (lookup, then record, over a set of 1M entries; a checkpoint every 2,000
-// events), with 16-byte keys and, for comparison, with the string keys
-// and per-entry rows of the previous format. heapB/entry is the set's
-// memory.
+// events), with 16-byte keys. heapB/entry is the set's memory.
 func BenchmarkDedupe(b *testing.B) {
 	const n = 1 << 20
 	rng := rand.New(rand.NewSource(12))
@@ -967,40 +810,63 @@ func BenchmarkDedupe(b *testing.B) {
 			}
 			i++
 			if i%2000 == 0 {
-				out = d.checkpoint(int64(i), out[:0])
+				out = d.checkpoint(int64(i), 0, out[:0])
 				d.committed()
 			}
 		}
 		b.ReportMetric(perEntry, "heapB/entry")
 	})
-	b.Run("string", func(b *testing.B) {
-		before := heap()
-		seen := make(map[string]seenAt)
-		for i, e := range evs {
-			seen[e.property+"\x1f"+e.client+"\x1f"+e.event] = seenAt{recv: int64(i), offset: int64(i)}
+}
+
+// noEnd loads every segment: as if all were committed.
+const noEnd = 1 << 62
+
+// Segments written by a checkpoint past the committed progress are left
+// out of the state, and deleted by the next checkpoint, whose segments get
+// new ids.
+func TestUncommittedSegmentsIgnored(t *testing.T) {
+	l := newSessionLog()
+	l.put("p\x1fa", &session{id: 1, number: 1, lastRecv: 10})
+	committed := l.checkpoint(0, 5, nil)
+	l.committed()
+	l.put("p\x1fa", &session{id: 2, number: 2, lastRecv: 20})
+	failed := l.checkpoint(5, 9, nil)
+	d := newDedupe()
+	d.record(eventKeyOf("p", "a", "e1"), seenAt{recv: 10, offset: 3})
+	dCommitted := d.checkpoint(0, 5, nil)
+	d.committed()
+	d.record(eventKeyOf("p", "a", "e2"), seenAt{recv: 12, offset: 6})
+	dFailed := d.checkpoint(5, 9, nil)
+
+	all := append(append(append(append([]viewstore.KV(nil), committed...), failed...), dCommitted...), dFailed...)
+	r := newSessionLog()
+	rest, err := r.load(slices.Clone(all), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.get("p\x1fa"); s == nil || s.id != 1 {
+		t.Fatalf("session after load: %+v, want the committed one", s)
+	}
+	rd := newDedupe()
+	for _, kv := range rest {
+		if _, err := rd.load(kv, 5); err != nil {
+			t.Fatal(err)
 		}
-		perEntry := float64(heap()-before) / n
-		dirty := make(map[string]struct{})
-		var out []viewstore.KV
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			e := &evs[i&(n-1)]
-			k := e.property + "\x1f" + e.client + "\x1f" + e.event
-			if at, ok := seen[k]; !ok || at.offset != int64(i) {
-				seen[k] = seenAt{recv: int64(i), offset: int64(i)}
-				dirty[legacyDedupePrefix+k] = struct{}{}
-			}
-			i++
-			if i%2000 == 0 {
-				out = out[:0]
-				for key := range dirty {
-					t := seen[key[2:]]
-					out = append(out, viewstore.KV{Key: key, Value: binary.AppendVarint(binary.AppendVarint(nil, t.recv), t.offset)})
-				}
-				clear(dirty)
-			}
+	}
+	if _, ok := rd.lookup(eventKeyOf("p", "a", "e2")); ok {
+		t.Fatal("an event id of the failed checkpoint was loaded")
+	}
+	if _, ok := rd.lookup(eventKeyOf("p", "a", "e1")); !ok {
+		t.Fatal("a committed event id was lost")
+	}
+	r.put("p\x1fa", &session{id: 2, number: 2, lastRecv: 20})
+	again := r.checkpoint(5, 9, nil)
+	if got, want := keysOf(again, true, ""), keysOf(failed, false, ""); !slices.Equal(got, want) {
+		t.Errorf("deleted %v, want the failed segments %v", got, want)
+	}
+	for _, k := range keysOf(again, false, "") {
+		if slices.Contains(keysOf(failed, false, ""), k) {
+			t.Errorf("segment %q of the failed checkpoint rewritten in place", k)
 		}
-		b.ReportMetric(perEntry, "heapB/entry")
-	})
+	}
 }

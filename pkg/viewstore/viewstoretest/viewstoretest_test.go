@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -31,25 +30,36 @@ var mutants = []struct {
 	{"progress-drops-duplicates", "Progress"},
 	{"progress-drops-excluded", "Progress"},
 	{"watermark-seconds", "Progress"},
+	{"intent-left-set", "Progress"},
 	{"state-ignores-delete", "State"},
 	{"state-all-partitions", "State"},
-	{"cells-add-values", "Cells"},
-	{"cells-ignore-partition", "Cells"},
-	{"scan-inclusive-to", "Cells"},
-	{"scan-reverse", "Cells"},
-	{"namespace-prefix", "Cells"},
-	{"scan-ignores-fn-error", "ScanCellsStopsOnError"},
-	{"scan-max-25-days", "CellsManyDays"},
-	{"load-bucket-all-partitions", "LoadBucket"},
+	{"additions-keyed-by-data", "Additions"},
+	{"additions-ignore-partition", "Additions"},
+	{"scan-inclusive-to", "Additions"},
+	{"scan-reverse", "Additions"},
+	{"namespace-prefix", "Additions"},
+	{"scan-ignores-fn-error", "ScanStopsOnError"},
+	{"blocks-ignore-kind", "Blocks"},
+	{"blocks-reverse", "Blocks"},
+	{"blocks-cover-max-256", "Blocks"},
+	{"put-block-keeps-first", "Blocks"},
+	{"blocks-max-60-days", "BlocksManyDays"},
+	{"pending-all-shards", "ListPending"},
+	{"pending-drops-end", "ListPending"},
+	{"delete-inclusive", "DeleteAdditions"},
+	{"delete-all-partitions", "DeleteAdditions"},
+	{"delete-all-hours", "DeleteAdditions"},
 	{"watermark-max-time", "Watermarks"},
 	{"watermark-property-prefix", "Watermarks"},
 	{"list-progress-small-partitions", "ListProgress"},
-	{"commit-delays-last-cell", "CommitVisible"},
+	{"commit-delays-last-addition", "CommitVisible"},
 	{"commit-drops-partition-12", "ConcurrentCommits"},
 	{"not-durable", "Durability"},
-	{"dims-cut-at-nul", "ArbitraryBytes"},
+	{"data-cut-at-nul", "ArbitraryBytes"},
 	{"drop-keeps-state", "DropNamespace"},
 	{"drop-keeps-watermarks", "DropNamespace"},
+	{"drop-keeps-additions", "DropNamespace"},
+	{"drop-keeps-blocks", "DropNamespace"},
 	{"drop-prefix", "DropNamespace"},
 	{"ignores-context", "CancelledContext"},
 	{"works-after-close", "Closed"},
@@ -98,9 +108,16 @@ type nsPart struct {
 	p  int32
 }
 
-type nsCell struct {
+// nsAdd is a stored addition's key; extra is only set by a mutant.
+type nsAdd struct {
+	ns    viewstore.Namespace
+	k     addKey
+	extra string
+}
+
+type nsBlock struct {
 	ns viewstore.Namespace
-	id cellID
+	k  blockKey
 }
 
 type nsProp struct {
@@ -113,9 +130,10 @@ type memData struct {
 	mu       sync.Mutex
 	progress map[nsPart]viewstore.Progress
 	state    map[nsPart]map[string][]byte
-	cells    map[nsCell][]byte
+	adds     map[nsAdd]viewstore.Addition
+	blocks   map[nsBlock]viewstore.Block
 	wms      map[nsProp]viewstore.Watermark
-	delayed  *viewstore.Cell // commit-delays-last-cell
+	delayed  *viewstore.Addition // commit-delays-last-addition
 	delayNS  viewstore.Namespace
 }
 
@@ -123,7 +141,8 @@ func newMemData() *memData {
 	return &memData{
 		progress: map[nsPart]viewstore.Progress{},
 		state:    map[nsPart]map[string][]byte{},
-		cells:    map[nsCell][]byte{},
+		adds:     map[nsAdd]viewstore.Addition{},
+		blocks:   map[nsBlock]viewstore.Block{},
 		wms:      map[nsProp]viewstore.Watermark{},
 	}
 }
@@ -168,6 +187,23 @@ func (s *memStore) nsMatch(want, got viewstore.Namespace) bool {
 	return got == want
 }
 
+func (d *memData) putAddition(s *memStore, ns viewstore.Namespace, a viewstore.Addition) {
+	k := nsAdd{ns: ns, k: keyOf(a)}
+	if s.mutant == "additions-ignore-partition" {
+		k.k.Partition = 0
+	}
+	if s.mutant == "additions-keyed-by-data" {
+		k.extra = string(a.Block)
+	}
+	if s.mutant == "data-cut-at-nul" {
+		if i := bytes.IndexByte(a.Block, 0); i >= 0 {
+			a.Block = a.Block[:i]
+		}
+	}
+	a.Block = bytes.Clone(a.Block)
+	d.adds[k] = a
+}
+
 func (s *memStore) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore.Checkpoint) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -188,32 +224,23 @@ func (s *memStore) Commit(ctx context.Context, ns viewstore.Namespace, cp viewst
 	if s.mutant == "watermark-seconds" {
 		pr.Watermark = pr.Watermark.Truncate(time.Second)
 	}
+	pr.Intent = 0
+	if s.mutant == "intent-left-set" {
+		pr.Intent = pr.Next + 1
+	}
 	d.progress[nsPart{ns, pr.Partition}] = pr
 	if d.delayed != nil {
-		c := *d.delayed
-		d.cells[nsCell{d.delayNS, idOf(c)}] = encodeCV(c)
+		d.putAddition(s, d.delayNS, *d.delayed)
 		d.delayed = nil
 	}
-	cells := cp.Cells
-	if s.mutant == "commit-delays-last-cell" && len(cells) > 0 {
-		last := cells[len(cells)-1]
+	adds := cp.Additions
+	if s.mutant == "commit-delays-last-addition" && len(adds) > 0 {
+		last := adds[len(adds)-1]
 		d.delayed, d.delayNS = &last, ns
-		cells = cells[:len(cells)-1]
+		adds = adds[:len(adds)-1]
 	}
-	for _, c := range cells {
-		id := idOf(c)
-		if s.mutant == "cells-ignore-partition" {
-			id.Partition = 0
-		}
-		if s.mutant == "dims-cut-at-nul" {
-			id.Dims, _, _ = strings.Cut(id.Dims, "\x00")
-		}
-		k := nsCell{ns, id}
-		v := encodeCV(c)
-		if old, ok := d.cells[k]; ok && s.mutant == "cells-add-values" {
-			v = append(bytes.Clone(old), v...)
-		}
-		d.cells[k] = v
+	for _, a := range adds {
+		d.putAddition(s, ns, a)
 	}
 	st := d.state[nsPart{ns, pr.Partition}]
 	if st == nil {
@@ -276,45 +303,128 @@ func (s *memStore) ListProgress(ctx context.Context, ns viewstore.Namespace) ([]
 	return out, nil
 }
 
-func (s *memStore) LoadBucket(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, bucket int64, part int32, fn func(viewstore.Cell) error) error {
-	return s.ScanCells(ctx, ns, property, g, bucket, bucket+1, func(c viewstore.Cell) error {
-		if c.Partition != part && s.mutant != "load-bucket-all-partitions" {
-			return nil
-		}
-		return fn(c)
-	})
-}
-
-func (s *memStore) ScanCells(ctx context.Context, ns viewstore.Namespace, property string, g viewstore.Grain, from, to int64, fn func(viewstore.Cell) error) error {
+func (s *memStore) ScanAdditions(ctx context.Context, ns viewstore.Namespace, property string, from, to int64, fn func(viewstore.Addition) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if s.mutant == "scan-max-25-days" {
-		to = min(to, from+25*day)
-	}
 	d := s.d
 	d.mu.Lock()
-	var cells []viewstore.Cell
-	for k, v := range d.cells {
-		id := k.id
-		inRange := id.Bucket >= from && id.Bucket < to
+	var adds []viewstore.Addition
+	for k, a := range d.adds {
+		inRange := a.Hour >= from && a.Hour < to
 		if s.mutant == "scan-inclusive-to" {
-			inRange = id.Bucket >= from && id.Bucket <= to
+			inRange = a.Hour >= from && a.Hour <= to
 		}
-		if s.nsMatch(ns, k.ns) && id.Property == property && id.Grain == g && inRange {
-			cells = append(cells, viewstore.Cell{Property: id.Property, Grain: id.Grain, Bucket: id.Bucket, Dims: id.Dims, Partition: id.Partition, Value: bytes.Clone(v[8:]), Offset: int64(binary.BigEndian.Uint64(v))})
+		if s.nsMatch(ns, k.ns) && a.Property == property && inRange {
+			a.Block = bytes.Clone(a.Block)
+			adds = append(adds, a)
 		}
 	}
 	d.mu.Unlock()
-	slices.SortFunc(cells, func(a, b viewstore.Cell) int {
-		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), strings.Compare(a.Dims, b.Dims), cmp.Compare(a.Partition, b.Partition))
+	slices.SortFunc(adds, func(a, b viewstore.Addition) int {
+		return cmp.Or(cmp.Compare(a.Hour, b.Hour), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Start, b.Start))
 	})
 	if s.mutant == "scan-reverse" {
-		slices.Reverse(cells)
+		slices.Reverse(adds)
 	}
-	for _, c := range cells {
-		if err := fn(c); err != nil && s.mutant != "scan-ignores-fn-error" {
+	for _, a := range adds {
+		if err := fn(a); err != nil && s.mutant != "scan-ignores-fn-error" {
 			return err
+		}
+	}
+	return nil
+}
+
+func (s *memStore) ScanBlocks(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if s.mutant == "blocks-max-60-days" {
+		to = min(to, from+60*day)
+	}
+	d := s.d
+	d.mu.Lock()
+	var blocks []viewstore.Block
+	for key, b := range d.blocks {
+		if key.ns == ns && b.Property == property && (b.Kind == k || s.mutant == "blocks-ignore-kind") && b.Bucket >= from && b.Bucket < to {
+			b.Cover = slices.Clone(b.Cover)
+			b.Data = bytes.Clone(b.Data)
+			blocks = append(blocks, b)
+		}
+	}
+	d.mu.Unlock()
+	slices.SortFunc(blocks, func(a, b viewstore.Block) int { return cmp.Compare(a.Bucket, b.Bucket) })
+	if s.mutant == "blocks-reverse" {
+		slices.Reverse(blocks)
+	}
+	for _, b := range blocks {
+		if err := fn(b); err != nil && s.mutant != "scan-ignores-fn-error" {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *memStore) ListPending(ctx context.Context, ns viewstore.Namespace, shard int, fn func(viewstore.PendingKey) error) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	var keys []viewstore.PendingKey
+	for k, a := range d.adds {
+		if k.ns == ns && (viewstore.ShardOf(a.Property) == shard || s.mutant == "pending-all-shards") {
+			pk := viewstore.PendingKey{Property: a.Property, Hour: a.Hour, Partition: a.Partition, Start: a.Start, End: a.End}
+			if s.mutant == "pending-drops-end" {
+				pk.End = 0
+			}
+			keys = append(keys, pk)
+		}
+	}
+	d.mu.Unlock()
+	for _, k := range keys {
+		if err := fn(k); err != nil && s.mutant != "scan-ignores-fn-error" {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *memStore) PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstore.Block) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := nsBlock{ns, blockKeyOf(b)}
+	if _, ok := d.blocks[k]; ok && s.mutant == "put-block-keeps-first" {
+		return nil
+	}
+	b.Cover = slices.Clone(b.Cover)
+	if s.mutant == "blocks-cover-max-256" && len(b.Cover) > 256 {
+		b.Cover = b.Cover[:256]
+	}
+	b.Data = bytes.Clone(b.Data)
+	d.blocks[k] = b
+	return nil
+}
+
+func (s *memStore) DeleteAdditions(ctx context.Context, ns viewstore.Namespace, property string, hour int64, part int32, before int64) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, a := range d.adds {
+		below := a.Start < before
+		if s.mutant == "delete-inclusive" {
+			below = a.Start <= before
+		}
+		if k.ns == ns && a.Property == property && (a.Hour == hour || s.mutant == "delete-all-hours") &&
+			(a.Partition == part || s.mutant == "delete-all-partitions") && below {
+			delete(d.adds, k)
 		}
 	}
 	return nil
@@ -363,9 +473,14 @@ func (s *memStore) DropNamespace(ctx context.Context, ns viewstore.Namespace) er
 			delete(d.state, k)
 		}
 	}
-	for k := range d.cells {
-		if match(k.ns) {
-			delete(d.cells, k)
+	for k := range d.adds {
+		if match(k.ns) && s.mutant != "drop-keeps-additions" {
+			delete(d.adds, k)
+		}
+	}
+	for k := range d.blocks {
+		if match(k.ns) && s.mutant != "drop-keeps-blocks" {
+			delete(d.blocks, k)
 		}
 	}
 	for k := range d.wms {
@@ -374,9 +489,4 @@ func (s *memStore) DropNamespace(ctx context.Context, ns viewstore.Namespace) er
 		}
 	}
 	return nil
-}
-
-// encodeCV stores a cell's offset before its value.
-func encodeCV(c viewstore.Cell) []byte {
-	return append(binary.BigEndian.AppendUint64(nil, uint64(c.Offset)), c.Value...)
 }

@@ -1,0 +1,193 @@
+// Package catalog is the table of what the read models store: the
+// dimensions a projection extracts from events, and the layouts (which
+// rollups, at which grains) of its versions. It is data: a dimension or a
+// rollup is added by adding a row, in a new logic version, without changing
+// the block format (pkg/block names sections by their dimensions) or any
+// stored byte of the versions that exist.
+package catalog
+
+import (
+	"slices"
+
+	"github.com/sextant-analytics/sextant/pkg/block"
+)
+
+// Dimension is one stored dimension: a GA4 API name and what it holds.
+type Dimension struct {
+	Name        string
+	Description string
+	// MaxLen bounds a stored value, in bytes.
+	MaxLen int
+}
+
+// Stored dimensions, by their GA4 API names.
+const (
+	EventName       = "eventName"
+	PagePath        = "pagePath"
+	CountryID       = "countryId"
+	DeviceCategory  = "deviceCategory"
+	Browser         = "browser"
+	OperatingSystem = "operatingSystem"
+	SessionSource   = "sessionSource"
+	SessionMedium   = "sessionMedium"
+	SessionCampaign = "sessionCampaignName"
+	HostName        = "hostName"
+)
+
+// Dimensions is the table of stored dimensions. Its order numbers them for
+// the report engine (Index): append, never reorder.
+var Dimensions = []Dimension{
+	{EventName, "The name of the event.", 40},
+	{PagePath, "The path of the page, without host and query.", 1000},
+	{CountryID, "The ISO 3166 code of the visitor's country.", 2},
+	{DeviceCategory, "desktop, mobile, tablet, smart tv or bot.", 20},
+	{Browser, "The browser's name.", 100},
+	{OperatingSystem, "The operating system's name.", 100},
+	{SessionSource, "The source of the session's first event (utm_source, referrer or (direct)).", 100},
+	{SessionMedium, "The medium of the session's first event.", 100},
+	{SessionCampaign, "The campaign of the session's first event.", 100},
+	{HostName, "The host of the page.", 255},
+}
+
+// MaxDimensions bounds the table: the report engine keeps a slot per
+// stored dimension.
+const MaxDimensions = 48
+
+// Index is the position of a stored dimension in Dimensions, or -1.
+func Index(name string) int {
+	return slices.IndexFunc(Dimensions, func(d Dimension) bool { return d.Name == name })
+}
+
+// Lookup returns the stored dimension called name.
+func Lookup(name string) (Dimension, bool) {
+	if i := Index(name); i >= 0 {
+		return Dimensions[i], true
+	}
+	return Dimension{}, false
+}
+
+// Rollup is a set of stored dimensions whose aggregates a layout keeps,
+// summed over every other dimension: at hour grain always, at minute grain
+// (the realtime view) when Minute is set. Compaction adds day grain.
+type Rollup struct {
+	Dims   []string
+	Minute bool
+}
+
+// Layout is a projection version's rollups. Reports read, for each block,
+// the smallest section that holds every dimension they group or filter by;
+// rollups are sums of one another, so the answer does not depend on which.
+type Layout struct {
+	// Dims are the dimensions the version extracts from events: the union
+	// of its rollups'.
+	Dims    []string
+	Rollups []Rollup
+}
+
+// Sections is the block layout an addition of this layout is written in:
+// the hour sections of every rollup, then the minute sections.
+func (l *Layout) Sections() block.Layout {
+	var s block.Layout
+	for _, r := range l.Rollups {
+		s = append(s, block.Section{Grain: block.Hour, Dims: r.Dims})
+	}
+	for _, r := range l.Rollups {
+		if r.Minute {
+			s = append(s, block.Section{Grain: block.Minute, Dims: r.Dims})
+		}
+	}
+	return s
+}
+
+// MinuteCovers reports whether a minute section of the layout holds every
+// one of dims.
+func (l *Layout) MinuteCovers(dims []string) bool {
+	for _, r := range l.Rollups {
+		if r.Minute && covers(r.Dims, dims) {
+			return true
+		}
+	}
+	return false
+}
+
+// MinuteGroups lists the dimension sets kept at minute grain (but the
+// total).
+func (l *Layout) MinuteGroups() [][]string {
+	var out [][]string
+	for _, r := range l.Rollups {
+		if r.Minute && len(r.Dims) > 0 {
+			out = append(out, r.Dims)
+		}
+	}
+	return out
+}
+
+func covers(have, need []string) bool {
+	for _, d := range need {
+		if !slices.Contains(have, d) {
+			return false
+		}
+	}
+	return true
+}
+
+// trafficDims are the dimensions of traffic v1 and v2.
+var trafficDims = []string{EventName, PagePath, CountryID, DeviceCategory, Browser, OperatingSystem, SessionSource, SessionMedium, SessionCampaign}
+
+// Traffic is the layout of traffic/v1 and traffic/v2: whole tuples by the
+// hour (any combination of dimensions), and the total, events, pages,
+// countries, technology and traffic sources by the minute too.
+var Traffic = &Layout{
+	Dims: trafficDims,
+	Rollups: []Rollup{
+		{Dims: trafficDims},
+		{Dims: nil, Minute: true},
+		{Dims: []string{EventName}, Minute: true},
+		{Dims: []string{PagePath}, Minute: true},
+		{Dims: []string{CountryID}, Minute: true},
+		{Dims: []string{DeviceCategory, Browser, OperatingSystem}, Minute: true},
+		{Dims: []string{SessionSource, SessionMedium, SessionCampaign}, Minute: true},
+	},
+}
+
+// TrafficHosts is traffic/v3's: traffic's, and the page's host name as a
+// rollup of its own, with the page path.
+var TrafficHosts = &Layout{
+	Dims:    append(slices.Clone(trafficDims), HostName),
+	Rollups: append(slices.Clone(Traffic.Rollups), Rollup{Dims: []string{HostName, PagePath}, Minute: true}),
+}
+
+// Choose is the rollup a report that groups or filters by dims reads: the
+// one with the fewest dimensions of those holding all of them (at minute
+// grain when minute is set), or -1.
+func (l *Layout) Choose(dims []string, minute bool) int {
+	best := -1
+	for i, r := range l.Rollups {
+		if (minute && !r.Minute) || !covers(r.Dims, dims) {
+			continue
+		}
+		if best < 0 || len(r.Dims) < len(l.Rollups[best].Dims) {
+			best = i
+		}
+	}
+	return best
+}
+
+// Covers reports whether a section holds every one of dims.
+func Covers(s block.Section, dims []string) bool { return covers(s.Dims, dims) }
+
+// layouts are the layouts of the registered projection versions.
+var layouts = map[string]*Layout{
+	"traffic/v1": Traffic,
+	"traffic/v2": Traffic,
+	"traffic/v3": TrafficHosts,
+}
+
+// LayoutOf is the layout of a projection version, or Traffic's for a
+// version the table does not know.
+func LayoutOf(projection, version string) *Layout {
+	if l, ok := layouts[projection+"/"+version]; ok {
+		return l
+	}
+	return Traffic
+}

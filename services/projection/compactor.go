@@ -1,0 +1,406 @@
+package projection
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/metrics"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// Compaction merges additions into blocks: the additions of a property's
+// hour into its hour block, and those of its UTC day into its day block,
+// each block stored as one row per rollup of the layout (its parts, see
+// viewstore.Kind),
+// so that a report over N days reads N day blocks, the hour blocks of
+// partial days and the few additions not compacted yet, whatever the
+// number of events.
+//
+// # Correctness
+//
+// A run over a shard reads the namespace's committed progress first, as
+// the cover vector C, then lists the shard's additions. Every addition
+// with End <= C[p] was stored before its partition's progress reached it,
+// so the run sees all of them (those not deleted yet). For each property
+// and day it compacts, it merges into the day block and into each hour
+// block the listed additions that block does not cover yet (End >
+// Cover[p]) and that are committed (End <= C[p]), writes the hour blocks
+// and then the day block with Cover = C, and only then deletes the
+// additions it merged (Start < C[p], which for a partition's
+// non-overlapping ranges is End <= C[p]). A crash anywhere leaves each
+// block either as it was or with Cover = C, and the additions in place
+// until both are written: the next run merges exactly what each block
+// lacks, so compaction is idempotent. A day's hours are compacted together
+// or not at all, so that the day block's cover holds for all of them.
+//
+// Readers read additions before blocks, and count an addition only when
+// the block they use for its period does not cover it: a compaction
+// between the two reads shows them a block that covers what they read
+// twice, never a hole.
+//
+// # Sharing
+//
+// A namespace has viewstore.Shards shards, by property. Shard s is
+// compacted by the projection process holding log partition s modulo the
+// number of partitions (ShardsOf), so copies share the work without
+// compacting a shard twice, and a shard moves with its partition when the
+// consumer group rebalances.
+
+// CompactStore is what compaction needs of the view store.
+type CompactStore interface {
+	ListProgress(ctx context.Context, ns viewstore.Namespace) ([]viewstore.Progress, error)
+	ListPending(ctx context.Context, ns viewstore.Namespace, shard int, fn func(viewstore.PendingKey) error) error
+	ScanAdditions(ctx context.Context, ns viewstore.Namespace, property string, from, to int64, fn func(viewstore.Addition) error) error
+	ScanBlocks(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error
+	PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstore.Block) error
+	DeleteAdditions(ctx context.Context, ns viewstore.Namespace, property string, hour int64, part int32, before int64) error
+}
+
+// CompactionConfig configures compactors.
+type CompactionConfig struct {
+	// Every is how often a compactor looks at its shards (default 1 s).
+	Every time.Duration
+	// MaxWait bounds how long additions of a day wait (default 30 s):
+	// the day is compacted once one of its pending additions is that old,
+	// or once MaxPending of them are pending, whichever comes first.
+	MaxWait    time.Duration
+	MaxPending int // default 48
+	// Off disables compaction (tests of the read path).
+	Off bool
+}
+
+func (c *CompactionConfig) defaults() {
+	if c.Every <= 0 {
+		c.Every = time.Second
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 30 * time.Second
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 48
+	}
+}
+
+// ShardsOf are the compaction shards of log partition part of parts.
+func ShardsOf(part int32, parts int) []int {
+	var out []int
+	for s := 0; s < viewstore.Shards; s++ {
+		if s%parts == int(part) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Compactor compacts shards of one namespace.
+type Compactor struct {
+	cfg     CompactionConfig
+	ns      viewstore.Namespace
+	layout  *catalog.Layout
+	store   CompactStore
+	logger  *slog.Logger
+	metrics *metrics.Metrics
+	now     func() time.Time
+
+	mu sync.Mutex
+	// seen is when a day's pending additions were first listed.
+	seen    map[propDay]time.Time
+	pending int // additions found pending by the last run, all shards
+}
+
+type propDay struct {
+	property string
+	day      int64
+}
+
+// NewCompactor returns a compactor of namespace ns, whose additions are
+// written in layout.
+func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.Layout, store CompactStore, logger *slog.Logger, m *metrics.Metrics) *Compactor {
+	cfg.defaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if m == nil {
+		m = metrics.New()
+	}
+	if len(layout.Rollups) > viewstore.MaxParts {
+		panic("projection: more rollups than block parts")
+	}
+	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}}
+}
+
+// Run compacts shards every cfg.Every until ctx ends.
+func (c *Compactor) Run(ctx context.Context, shards []int) {
+	if c.cfg.Off || len(shards) == 0 {
+		return
+	}
+	gauge := c.metrics.PendingAdditions.WithLabelValues(string(c.ns))
+	reported := 0
+	defer func() { gauge.Add(float64(-reported)) }()
+	t := time.NewTicker(c.cfg.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := 0
+		for _, s := range shards {
+			pending, err := c.Compact(ctx, s, false)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.logger.Warn("compaction failed; retrying at the next run", "projection", c.ns, "shard", s, "err", err)
+				}
+				break
+			}
+			n += pending
+		}
+		gauge.Add(float64(n - reported))
+		reported = n
+	}
+}
+
+// Compact runs one compaction of shard: every day whose additions are due
+// (all of them when all is set). It returns how many additions it left
+// pending.
+func (c *Compactor) Compact(ctx context.Context, shard int, all bool) (int, error) {
+	began := time.Now()
+	progress, err := c.store.ListProgress(ctx, c.ns)
+	if err != nil {
+		return 0, fmt.Errorf("compaction: progress: %w", err)
+	}
+	var cover []int64
+	for _, p := range progress {
+		if int(p.Partition) >= len(cover) {
+			cover = append(cover, make([]int64, int(p.Partition)+1-len(cover))...)
+		}
+		cover[p.Partition] = p.Next
+	}
+	type dayWork struct {
+		count int
+		due   bool
+	}
+	days := map[propDay]*dayWork{}
+	now := c.now()
+	err = c.store.ListPending(ctx, c.ns, shard, func(k viewstore.PendingKey) error {
+		d := propDay{k.Property, block.Day.Floor(k.Hour)}
+		w := days[d]
+		if w == nil {
+			w = &dayWork{}
+			days[d] = w
+		}
+		w.count++
+		// A closed day (over an hour past its end) waits for nothing.
+		if d.day+86400+3600 <= now.Unix() {
+			w.due = true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("compaction: list shard %d: %w", shard, err)
+	}
+	c.mu.Lock()
+	for d, w := range days {
+		first, ok := c.seen[d]
+		if !ok {
+			first = now
+			c.seen[d] = now
+		}
+		if all || w.due || w.count >= c.cfg.MaxPending || now.Sub(first) >= c.cfg.MaxWait {
+			w.due = true
+		}
+	}
+	for d := range c.seen {
+		if days[d] == nil && viewstore.ShardOf(d.property) == shard {
+			delete(c.seen, d)
+		}
+	}
+	c.mu.Unlock()
+
+	order := make([]propDay, 0, len(days))
+	for d, w := range days {
+		if w.due {
+			order = append(order, d)
+		}
+	}
+	slices.SortFunc(order, func(a, b propDay) int {
+		if a.property != b.property {
+			if a.property < b.property {
+				return -1
+			}
+			return 1
+		}
+		return int(a.day - b.day)
+	})
+	pending, merged := 0, 0
+	for _, w := range days {
+		if !w.due {
+			pending += w.count
+		}
+	}
+	for _, d := range order {
+		n, err := c.compactDay(ctx, d, cover)
+		if err != nil {
+			return pending, err
+		}
+		merged += n
+		c.mu.Lock()
+		delete(c.seen, d)
+		c.mu.Unlock()
+	}
+	c.metrics.CompactedAdditions.WithLabelValues(string(c.ns)).Add(float64(merged))
+	c.metrics.CompactionSeconds.WithLabelValues(string(c.ns)).Observe(time.Since(began).Seconds())
+	return pending, nil
+}
+
+// compactDay compacts the committed additions of one property's day (see
+// the package comment above). It returns how many it merged.
+func (c *Compactor) compactDay(ctx context.Context, d propDay, cover []int64) (int, error) {
+	covered := func(p int32) int64 {
+		if int(p) < len(cover) && p >= 0 {
+			return cover[p]
+		}
+		return 0
+	}
+	end := d.day + 86400
+	var adds []viewstore.Addition
+	err := c.store.ScanAdditions(ctx, c.ns, d.property, d.day, end, func(a viewstore.Addition) error {
+		if a.End <= covered(a.Partition) {
+			a.Block = slices.Clone(a.Block)
+			adds = append(adds, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("compaction: additions of %q on %d: %w", d.property, d.day, err)
+	}
+	if len(adds) == 0 {
+		return 0, nil
+	}
+	parts := c.layout.Rollups
+	for p := range parts {
+		if err := c.compactPart(ctx, d, p, adds, cover); err != nil {
+			return 0, err
+		}
+	}
+	type hourPart struct {
+		hour int64
+		part int32
+	}
+	done := map[hourPart]bool{}
+	for _, a := range adds {
+		k := hourPart{a.Hour, a.Partition}
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		if err := c.store.DeleteAdditions(ctx, c.ns, d.property, a.Hour, a.Partition, covered(a.Partition)); err != nil {
+			return 0, fmt.Errorf("compaction: delete additions of %q at %d: %w", d.property, a.Hour, err)
+		}
+	}
+	return len(adds), nil
+}
+
+// compactPart merges adds into the hour blocks and the day block of part
+// p (rollup p of the layout) that do not hold them yet: hour blocks
+// first, then the day block.
+func (c *Compactor) compactPart(ctx context.Context, d propDay, p int, adds []viewstore.Addition, cover []int64) error {
+	end := d.day + 86400
+	hourKind, dayKind := viewstore.HourBlock.Part(p), viewstore.DayBlock.Part(p)
+	hours := map[int64]viewstore.Block{}
+	err := c.store.ScanBlocks(ctx, c.ns, d.property, hourKind, d.day, end, func(b viewstore.Block) error {
+		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
+		hours[b.Bucket] = b
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compaction: hour blocks of %q on %d: %w", d.property, d.day, err)
+	}
+	var day *viewstore.Block
+	err = c.store.ScanBlocks(ctx, c.ns, d.property, dayKind, d.day, d.day+1, func(b viewstore.Block) error {
+		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
+		day = &b
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compaction: day block of %q on %d: %w", d.property, d.day, err)
+	}
+	dims := c.layout.Rollups[p].Dims
+	byHour := map[int64][]viewstore.Addition{}
+	for _, a := range adds {
+		byHour[a.Hour] = append(byHour[a.Hour], a)
+	}
+	var inputs [][]byte
+	for hour, as := range byHour {
+		old, ok := hours[hour]
+		inputs = inputs[:0]
+		if ok {
+			inputs = append(inputs, old.Data)
+		}
+		for _, a := range as {
+			if !ok || a.End > old.Covered(a.Partition) {
+				inputs = append(inputs, a.Block)
+			}
+		}
+		if ok && len(inputs) == 1 {
+			continue // all in the block already (an earlier run stopped before deleting)
+		}
+		data, err := block.Merge(nil, hour, partOf(dims, sameGrain), inputs...)
+		if err != nil {
+			return fmt.Errorf("compaction: merge hour %d of %q: %w", hour, d.property, err)
+		}
+		if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: hourKind, Bucket: hour, Cover: cover, Data: data}); err != nil {
+			return fmt.Errorf("compaction: write hour block %d of %q: %w", hour, d.property, err)
+		}
+	}
+	inputs = inputs[:0]
+	if day != nil {
+		inputs = append(inputs, day.Data)
+	}
+	for _, a := range adds {
+		if day == nil || a.End > day.Covered(a.Partition) {
+			inputs = append(inputs, a.Block)
+		}
+	}
+	if day != nil && len(inputs) == 1 {
+		return nil
+	}
+	data, err := block.Merge(nil, d.day, partOf(dims, toDay), inputs...)
+	if err != nil {
+		return fmt.Errorf("compaction: merge day %d of %q: %w", d.day, d.property, err)
+	}
+	if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: dayKind, Bucket: d.day, Cover: cover, Data: data}); err != nil {
+		return fmt.Errorf("compaction: write day block %d of %q: %w", d.day, d.property, err)
+	}
+	return nil
+}
+
+// partOf keeps the sections of the rollup of dims, regrained by regrain.
+func partOf(dims []string, regrain func(block.Grain) block.Grain) func(block.Section) block.Grain {
+	return func(s block.Section) block.Grain {
+		if !slices.Equal(s.Dims, dims) {
+			return 0
+		}
+		return regrain(s.Grain)
+	}
+}
+
+func sameGrain(g block.Grain) block.Grain { return g }
+
+// toDay maps an addition's or hour block's sections to a day block's: hour
+// sections become day sections, minute sections are left out (minute
+// detail is read from hour blocks).
+func toDay(g block.Grain) block.Grain {
+	switch g {
+	case block.Hour, block.Day:
+		return block.Day
+	}
+	return 0
+}

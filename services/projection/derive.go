@@ -1,0 +1,255 @@
+package projection
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
+)
+
+// The projection's pure logic: from an event and its visitor's session to
+// the aggregates it adds to. Nothing here touches the store or keeps
+// anything between events but the session it is handed.
+
+// MinuteHorizon is how late an event may arrive (receive time minus event
+// time, in seconds) and still be counted at minute grain. Minute sections
+// are the realtime view; an event sent hours after it happened (an SDK's
+// offline queue, an import) is counted at hour grain only, as GA4 adds
+// late events to its daily tables but not to realtime. It depends on the
+// event alone, so replays reproduce it.
+const MinuteHorizon = 3600
+
+// extractor reads one stored dimension's value of an event.
+type extractor func(ev *eventv1.Event, s *session, r *Rules) string
+
+// extractors are the catalogue's dimensions as this logic reads them.
+var extractors = map[string]extractor{
+	catalog.EventName: func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.Name },
+	catalog.PagePath: func(ev *eventv1.Event, _ *session, r *Rules) string {
+		p := ev.GetPage().GetPath()
+		if r.NormalizePaths {
+			p = normalizePath(p)
+		}
+		return p
+	},
+	catalog.CountryID:       func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.Country },
+	catalog.DeviceCategory:  func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetCategory() },
+	catalog.Browser:         func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetBrowser() },
+	catalog.OperatingSystem: func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetOperatingSystem() },
+	catalog.SessionSource:   func(_ *eventv1.Event, s *session, _ *Rules) string { return s.source },
+	catalog.SessionMedium:   func(_ *eventv1.Event, s *session, _ *Rules) string { return s.medium },
+	catalog.SessionCampaign: func(_ *eventv1.Event, s *session, _ *Rules) string { return s.campaign },
+	catalog.HostName:        func(ev *eventv1.Event, _ *session, _ *Rules) string { return hostOf(ev.GetPage().GetLocation()) },
+}
+
+// hostOf is the host of a URL, lower case, without port or credentials.
+func hostOf(u string) string {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.Contains(rest[i:], "]") {
+		rest = rest[:i]
+	}
+	return strings.ToLower(rest)
+}
+
+// deriver applies one logic version: which dimensions it extracts, and
+// which sections of an addition each event adds to.
+type deriver struct {
+	rules    Rules
+	dims     []extractor
+	maxLen   []int
+	sections block.Layout
+	// project[i] are the indexes into dims of section i's dimensions.
+	project [][]int
+	// minute[i] is set for minute sections.
+	minute []bool
+}
+
+func newDeriver(l Logic) *deriver {
+	d := &deriver{rules: l.Rules, sections: l.Layout.Sections()}
+	index := map[string]int{}
+	for i, name := range l.Layout.Dims {
+		dim, ok := catalog.Lookup(name)
+		x, known := extractors[name]
+		if !ok || !known {
+			panic("projection: layout dimension " + name + " has no extractor")
+		}
+		index[name] = i
+		d.dims = append(d.dims, x)
+		d.maxLen = append(d.maxLen, dim.MaxLen)
+	}
+	for _, s := range d.sections {
+		var p []int
+		for _, name := range s.Dims {
+			p = append(p, index[name])
+		}
+		d.project = append(d.project, p)
+		d.minute = append(d.minute, s.Grain == block.Minute)
+	}
+	return d
+}
+
+// facts is what the logic knows of one counted event.
+type facts struct {
+	evTime, recv int64 // Unix seconds
+	pageView     bool
+	isNew        bool
+	active       bool
+	engaged      bool
+	engageMs     int64
+	user, sess   uint64 // hashes
+}
+
+// session returns the visitor's session for ev from sessions, starting a
+// new one when the client's session id changed or, without one, after
+// SessionTimeout of inactivity, and applies ev to it unless the session
+// already holds offset. A new session takes the event's traffic source.
+func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, recv, offset int64) *session {
+	key := ev.PropertyId + "\x1f" + ev.ClientId
+	evTime := ev.GetEventTime().AsTime().Unix()
+	s := sessions.get(key)
+	fresh := false
+	switch {
+	case s == nil:
+		fresh = true
+	case ev.SessionId != 0:
+		fresh = ev.SessionId != s.id
+	default:
+		fresh = evTime-s.lastEvent > d.rules.timeoutSeconds()
+	}
+	if fresh {
+		ns := &session{id: ev.SessionId, number: ev.SessionNumber, lastOffset: -1}
+		if ns.id == 0 {
+			ns.id = evTime
+		}
+		if ns.number == 0 {
+			ns.number = 1
+			if s != nil {
+				ns.number = s.number + 1
+			}
+		}
+		ts := ev.GetTrafficSource()
+		ns.source, ns.medium, ns.campaign = ts.GetSource(), ts.GetMedium(), ts.GetCampaign()
+		if ns.source == "" {
+			ns.source, ns.medium = "(direct)", "(none)"
+		}
+		s = ns
+		sessions.put(key, s)
+	}
+	if evTime > s.lastEvent {
+		s.lastEvent = evTime
+	}
+	// The newest receive time, not the last: a late record must not make a
+	// live session look older than an earlier stored version of it.
+	s.lastRecv = max(s.lastRecv, recv)
+	sessions.touch(key)
+	if offset > s.lastOffset { // a session already holding this record is not changed again
+		s.lastOffset = offset
+		if isPageView(ev) {
+			s.pageViews++
+		}
+		s.engageMs += ev.EngagementTimeMsec
+		if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev)) {
+			s.engaged = true
+		}
+	}
+	return s
+}
+
+func isPageView(ev *eventv1.Event) bool { return ev.Name == "page_view" || ev.Name == "screen_view" }
+
+// facts derives what the aggregates count of ev in session s.
+func (d *deriver) facts(ev *eventv1.Event, s *session, recv int64) facts {
+	isNew := ev.Name == "first_visit" || ev.Name == "first_open"
+	userKey := ev.UserId
+	if userKey == "" {
+		userKey = ev.ClientId
+	}
+	return facts{
+		evTime:   ev.GetEventTime().AsTime().Unix(),
+		recv:     recv,
+		pageView: isPageView(ev),
+		isNew:    isNew,
+		active:   s.engaged || isNew || ev.EngagementTimeMsec > 0,
+		engaged:  s.engaged,
+		engageMs: ev.EngagementTimeMsec,
+		user:     xxhash.Sum64String(userKey),
+		sess:     xxhash.Sum64String(ev.ClientId + "\x1f" + strconv.FormatInt(s.id, 10)),
+	}
+}
+
+// add counts the event in every section of the builder of its property's
+// hour: vals are scratch space for the dimension values.
+func (d *deriver) add(b *block.Builder, ev *eventv1.Event, s *session, f *facts, vals []string, key []byte) []byte {
+	for i, x := range d.dims {
+		vals[i] = analytics.Clean(x(ev, s, &d.rules), d.maxLen[i])
+	}
+	minutes := f.recv-f.evTime <= MinuteHorizon
+	hour, minute := block.Hour.Floor(f.evTime), block.Minute.Floor(f.evTime)
+	for i, proj := range d.project {
+		bucket := hour
+		if d.minute[i] {
+			if !minutes {
+				continue // backfilled: hour grain only
+			}
+			bucket = minute
+		}
+		key = key[:0]
+		for j, di := range proj {
+			if j > 0 {
+				key = append(key, block.Sep...)
+			}
+			key = append(key, vals[di]...)
+		}
+		countIn(b.Agg(i, bucket, string(key)), f)
+	}
+	return key
+}
+
+func countIn(agg *analytics.Aggregate, f *facts) {
+	agg.Events++
+	if f.pageView {
+		agg.PageViews++
+	}
+	agg.EngagementMsec += f.engageMs
+	agg.Users.Add(f.user)
+	agg.Sessions.Add(f.sess)
+	if f.isNew {
+		agg.NewUsers.Add(f.user)
+	}
+	if f.active {
+		agg.ActiveUsers.Add(f.user)
+	}
+	if f.engaged {
+		agg.EngagedSess.Add(f.sess)
+	}
+}
+
+func engagedFlag(ev *eventv1.Event) bool {
+	v, ok := ev.Params["session_engaged"]
+	if !ok {
+		return false
+	}
+	switch x := v.Kind.(type) {
+	case *eventv1.Value_StringValue:
+		return x.StringValue == "1" || x.StringValue == "true"
+	case *eventv1.Value_IntValue:
+		return x.IntValue == 1
+	case *eventv1.Value_BoolValue:
+		return x.BoolValue
+	}
+	return false
+}

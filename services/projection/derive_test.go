@@ -1,0 +1,394 @@
+package projection
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+func testPartition(t testing.TB, l Logic, progress viewstore.Progress, kvs []viewstore.KV) *partition {
+	t.Helper()
+	if l.Layout == nil {
+		l.Layout = catalog.Traffic
+	}
+	if l.Rules == (Rules{}) {
+		l.Rules = DefaultRules()
+	}
+	p, err := newPartition(0, newDeriver(l), progress, kvs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func applyAll(p *partition, events ...*eventv1.Event) {
+	for _, e := range events {
+		p.apply(e, p.progress.Next)
+		p.advance(p.progress.Next)
+	}
+}
+
+func TestApply(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		events  []*eventv1.Event
+		by      string
+		want    string
+		groups  map[string]string
+		applied int64
+		dups    int64
+	}{
+		{
+			name:    "one page view",
+			events:  []*eventv1.Event{ev("e1", "c1", "page_view", page("/a"))},
+			want:    "events=1 views=1 users=1 active=0 new=0 sessions=1 engaged=0",
+			applied: 1,
+		},
+		{
+			name: "duplicate event id counts once",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e1", "c1", "page_view", received(time.Minute)),
+			},
+			want:    "events=1 views=1 users=1 active=0 new=0 sessions=1 engaged=0",
+			applied: 1, dups: 1,
+		},
+		{
+			name: "the same event id from another visitor or property is not a duplicate",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e1", "c2", "page_view"),
+				func() *eventv1.Event { e := ev("e1", "c1", "page_view"); e.PropertyId = "p2"; return e }(),
+			},
+			want:    "events=3 views=3 users=2 active=0 new=0 sessions=2 engaged=0",
+			applied: 3,
+		},
+		{
+			name: "duplicate outside the dedupe window counts again",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e1", "c1", "page_view", received(25*time.Hour)),
+			},
+			want:    "events=2 views=2 users=1 active=1 new=0 sessions=1 engaged=1",
+			applied: 2,
+		},
+		{
+			name: "server-side sessions split after 30 minutes of inactivity",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view", at(0)),
+				ev("e2", "c1", "scroll", at(29*time.Minute)),
+				ev("e3", "c1", "page_view", at(60*time.Minute)), // 31 min after e2
+			},
+			want:    "events=3 views=2 users=1 active=0 new=0 sessions=2 engaged=0",
+			applied: 3,
+		},
+		{
+			name: "SDK session ids decide, whatever the gap",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view", sess(100)),
+				ev("e2", "c1", "page_view", sess(100), at(50*time.Minute)),
+				ev("e3", "c1", "page_view", sess(200), at(51*time.Minute)),
+			},
+			want:    "events=3 views=3 users=1 active=1 new=0 sessions=2 engaged=1",
+			applied: 3,
+		},
+		{
+			name: "engaged by two page views, by engagement time, new users are active",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view"), ev("e2", "c1", "page_view"), // engaged
+				ev("e3", "c2", "user_engagement", engage(11_000)),          // engaged
+				ev("e4", "c3", "first_visit"), ev("e5", "c3", "page_view"), // new, active, not engaged
+				ev("e6", "c4", "page_view"), // nothing
+			},
+			want:    "events=6 views=4 users=4 active=3 new=1 sessions=4 engaged=2",
+			applied: 6,
+		},
+		{
+			name: "user id wins over client id for users, not for sessions",
+			events: []*eventv1.Event{
+				ev("e1", "phone", "page_view", user("u1")), ev("e2", "laptop", "page_view", user("u1")),
+			},
+			want:    "events=2 views=2 users=1 active=0 new=0 sessions=2 engaged=0",
+			applied: 2,
+		},
+		{
+			name: "the session keeps the source of its first event",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view", source("newsletter", "email")),
+				ev("e2", "c1", "page_view", source("(direct)", "(none)"), at(time.Minute)),
+				ev("e3", "c2", "page_view"),
+			},
+			by:      catalog.SessionSource,
+			want:    "events=3 views=3 users=2 active=1 new=0 sessions=2 engaged=1",
+			groups:  map[string]string{"newsletter": "events=2 views=2 users=1 active=1 new=0 sessions=1 engaged=1", "(direct)": "events=1 views=1 users=1 active=0 new=0 sessions=1 engaged=0"},
+			applied: 3,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPartition(t, Logic{}, viewstore.Progress{}, nil)
+			applyAll(p, tc.events...)
+			all, groups := sumSection(t, openBlocks(t, p), whole, tc.by)
+			if got := summary(all); got != tc.want {
+				t.Errorf("totals %s\n want %s", got, tc.want)
+			}
+			for k, want := range tc.groups {
+				if g := groups[k]; g == nil || summary(g) != want {
+					t.Errorf("group %q: %v, want %s", k, g, want)
+				}
+			}
+			if p.progress.Applied != tc.applied || p.progress.Duplicates != tc.dups {
+				t.Errorf("applied %d dups %d, want %d %d", p.progress.Applied, p.progress.Duplicates, tc.applied, tc.dups)
+			}
+		})
+	}
+}
+
+// Events go to the addition of their property's hour, at minute and hour
+// grain, and to every section of the layout.
+func TestAdditionsByPropertyAndHour(t *testing.T) {
+	p := testPartition(t, Logic{}, viewstore.Progress{}, nil)
+	applyAll(p,
+		ev("0", "c1", "page_view", at(0)), ev("1", "c1", "page_view", at(30*time.Second)),
+		ev("2", "c1", "page_view", at(90*time.Second)), ev("3", "c1", "page_view", at(70*time.Minute)),
+		ev("4", "c2", "page_view", prop("p2")))
+	cp, err := p.checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ph struct {
+		property string
+		hour     int64
+	}
+	minutes := map[ph]map[int64]int64{}
+	for _, a := range cp.Additions {
+		if a.Start != 0 || a.End != 5 || a.Partition != 0 {
+			t.Errorf("addition %s at %d covers [%d, %d) of %d", a.Property, a.Hour, a.Start, a.End, a.Partition)
+		}
+		r, err := block.Open(a.Block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(r.Sections()); got != len(catalog.Traffic.Sections()) {
+			t.Errorf("%d sections, want %d", got, len(catalog.Traffic.Sections()))
+		}
+		m := map[int64]int64{}
+		i := r.Find(block.Section{Grain: block.Minute})
+		_ = r.Entries(i, func(bucket int64, _ string, value []byte) error {
+			agg, _ := analytics.UnmarshalAggregate(value)
+			m[bucket-a.Hour] += agg.Events
+			return nil
+		})
+		minutes[ph{a.Property, a.Hour - t0.Unix()}] = m
+	}
+	if got, want := fmt.Sprint(minutes), "map[{p1 0}:map[0:2 60:1] {p1 3600}:map[600:1] {p2 0}:map[0:1]]"; got != want {
+		t.Errorf("minute entries %s, want %s", got, want)
+	}
+	if len(cp.Watermarks) != 2 || cp.Progress.Next != 5 {
+		t.Errorf("checkpoint %+v with %d watermarks", cp.Progress, len(cp.Watermarks))
+	}
+	p.committed()
+	if !p.adds.empty() || p.start != 5 {
+		t.Errorf("after the commit: open additions %v, start %d", !p.adds.empty(), p.start)
+	}
+}
+
+// A partition rebuilt from its checkpoint continues exactly where the
+// first left off: sessions continue and duplicates are still dropped; its
+// additions hold only what was applied since.
+func TestCheckpointRestore(t *testing.T) {
+	p := testPartition(t, Logic{}, viewstore.Progress{}, nil)
+	applyAll(p, ev("e1", "c1", "page_view", source("news", "email")), ev("e2", "c2", "page_view"))
+	cp, err := p.checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := [][]byte{}
+	for _, a := range cp.Additions {
+		first = append(first, slices.Clone(a.Block))
+	}
+	q := testPartition(t, Logic{}, cp.Progress, cp.State)
+	applyAll(q,
+		ev("e1", "c1", "page_view", received(time.Minute)), // a retry
+		ev("e3", "c1", "page_view", at(2*time.Minute)))     // same session, now engaged
+	second := openBlocks(t, q)
+	if got, want := len(second), 1; got != want {
+		t.Fatalf("%d additions after the restore, want %d", got, want)
+	}
+	added, _ := sumSection(t, second, whole, "")
+	if got, want := summary(added), "events=1 views=1 users=1 active=1 new=0 sessions=1 engaged=1"; got != want {
+		t.Fatalf("added after the restore %s, want %s", got, want)
+	}
+	all, groups := sumSection(t, append(first, second...), whole, catalog.SessionSource)
+	if got, want := summary(all), "events=3 views=3 users=2 active=1 new=0 sessions=2 engaged=1"; got != want {
+		t.Fatalf("in all %s, want %s", got, want)
+	}
+	if g := groups["news"]; g == nil || g.Events != 2 {
+		t.Fatalf("session source lost across the restore: %v", groups)
+	}
+	if q.progress.Duplicates != 1 || q.progress.Applied != 3 {
+		t.Fatalf("progress %+v", q.progress)
+	}
+}
+
+func TestPruneForgetsOnlyWhatCannotMatter(t *testing.T) {
+	p := testPartition(t, Logic{}, viewstore.Progress{}, nil)
+	applyAll(p, ev("old", "c1", "page_view"), ev("new", "c2", "page_view", at(25*time.Hour)))
+	cp, err := p.checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := p.state.sessions
+	if sessions.get("p1\x1fc1") != nil || sessions.get("p1\x1fc2") == nil {
+		t.Fatalf("sessions after prune: c1 %v, c2 %v", sessions.get("p1\x1fc1"), sessions.get("p1\x1fc2"))
+	}
+	q := testPartition(t, Logic{}, cp.Progress, cp.State)
+	for _, tc := range []struct {
+		id, client string
+		counted    bool
+	}{{"old", "c1", true}, {"new", "c2", false}} {
+		if counted := q.apply(ev(tc.id, tc.client, "page_view", at(25*time.Hour+time.Minute)), 5); counted != tc.counted {
+			t.Errorf("%s again: counted %v, want %v", tc.id, counted, tc.counted)
+		}
+	}
+}
+
+func FuzzDecodeSession(f *testing.F) {
+	f.Add(encodeSession(&session{id: 1, number: 2, source: "a", medium: "b", engaged: true}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSession(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeSession(encodeSession(s))
+		if err != nil || *again != *s {
+			t.Fatalf("round trip: %+v vs %+v (%v)", again, s, err)
+		}
+	})
+}
+
+// Every section of a grain sums to the same totals, and each section's
+// entries are the whole-tuple entries summed over the dimensions it drops.
+func TestSectionsAgree(t *testing.T) {
+	p := testPartition(t, Logic{}, viewstore.Progress{}, nil)
+	paths := []string{"/", "/a", "/b"}
+	for i := range 60 {
+		e := ev(fmt.Sprint(i), fmt.Sprintf("c%d", i%7), []string{"page_view", "scroll"}[i%2], at(time.Duration(i)*97*time.Second))
+		e.Page = &eventv1.Page{Path: paths[i%3]}
+		if i%5 == 0 {
+			e = ev(fmt.Sprint(i), fmt.Sprintf("c%d", i%7), "page_view", source("news", "email"), at(time.Duration(i)*97*time.Second))
+		}
+		applyAll(p, e)
+	}
+	blocks := openBlocks(t, p)
+	wholeAll, _ := sumSection(t, blocks, whole, "")
+	if wholeAll.Events != 60 {
+		t.Fatalf("whole tuples count %d events", wholeAll.Events)
+	}
+	for _, sec := range catalog.Traffic.Sections() {
+		for _, by := range append([]string{""}, sec.Dims...) {
+			got, groups := sumSection(t, blocks, sec, by)
+			if summary(got) != summary(wholeAll) {
+				t.Errorf("section %v: %s, want %s", sec, summary(got), summary(wholeAll))
+			}
+			if by == "" {
+				continue
+			}
+			_, want := sumSection(t, blocks, whole, by)
+			for k, w := range want {
+				if g := groups[k]; g == nil || summary(g) != summary(w) {
+					t.Errorf("section %v by %s = %q: %v, want %s", sec, by, k, g, summary(w))
+				}
+			}
+		}
+	}
+}
+
+func TestBackfillSkipsMinutes(t *testing.T) {
+	p := testPartition(t, Logic{}, viewstore.Progress{}, nil)
+	applyAll(p,
+		ev("late", "c1", "page_view", received(MinuteHorizon*time.Second+time.Second)),
+		ev("ontime", "c2", "page_view", received(MinuteHorizon*time.Second)))
+	blocks := openBlocks(t, p)
+	minute, _ := sumSection(t, blocks, block.Section{Grain: block.Minute}, "")
+	hour, _ := sumSection(t, blocks, block.Section{Grain: block.Hour}, "")
+	if minute.Events != 1 || hour.Events != 2 {
+		t.Errorf("minutes count %d events, hours %d; want 1 and 2", minute.Events, hour.Events)
+	}
+}
+
+// A dimension added in a new logic version (traffic/v3: hostName) adds its
+// section to that version's blocks and changes no byte of the others.
+func TestNewDimensionInNewVersion(t *testing.T) {
+	events := []*eventv1.Event{
+		ev("1", "c1", "page_view", func(e *eventv1.Event) { e.Page = &eventv1.Page{Location: "https://Shop.example:8443/a", Path: "/a"} }),
+		ev("2", "c2", "page_view", func(e *eventv1.Event) { e.Page = &eventv1.Page{Location: "https://blog.example/a", Path: "/a"} }),
+	}
+	logics := Logics()
+	v2, _ := FindLogic(logics, "traffic", "v2")
+	v3, _ := FindLogic(logics, "traffic", "v3")
+	p2, p3 := testPartition(t, v2, viewstore.Progress{}, nil), testPartition(t, v3, viewstore.Progress{}, nil)
+	applyAll(p2, events...)
+	applyAll(p3, events...)
+	b2, b3 := openBlocks(t, p2), openBlocks(t, p3)
+	hosts := block.Section{Grain: block.Hour, Dims: []string{catalog.HostName, catalog.PagePath}}
+	_, byHost := sumSection(t, b3, hosts, catalog.HostName)
+	if len(byHost) != 2 || byHost["shop.example"] == nil || byHost["blog.example"] == nil {
+		t.Fatalf("v3 by host: %v", byHost)
+	}
+	r2, _ := block.Open(b2[0])
+	if r2.Find(hosts) >= 0 {
+		t.Fatal("v2 stores the host section")
+	}
+	// v2's blocks are v3's without the host sections, byte for byte.
+	stripped, err := block.Merge(nil, t0.Unix(), nil, b2[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r3, _ := block.Open(b3[0])
+	var keep [][]byte
+	for i, s := range r3.Sections() {
+		if s.Equal(hosts) || s.Equal(block.Section{Grain: block.Minute, Dims: hosts.Dims}) {
+			continue
+		}
+		b := block.NewBuilder(block.Layout{s})
+		_ = r3.Entries(i, func(bucket int64, dims string, value []byte) error {
+			a, err := analytics.UnmarshalAggregate(value)
+			if err != nil {
+				return err
+			}
+			return b.Agg(0, bucket, dims).Merge(a)
+		})
+		enc, err := b.AppendTo(nil, t0.Unix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep = append(keep, enc)
+	}
+	rebuilt, err := block.Merge(nil, t0.Unix(), nil, keep...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rebuilt) != string(stripped) {
+		t.Fatalf("v2's block differs from v3's less the host sections (%d vs %d bytes)", len(stripped), len(rebuilt))
+	}
+}
+
+func TestHostOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://Shop.Example/a?b": "shop.example",
+		"http://u:p@h.example:80/": "h.example",
+		"https://[::1]:8080/x":     "[::1]",
+		"https://h.example":        "h.example",
+		"/relative":                "",
+		"":                         "",
+	} {
+		if got := hostOf(in); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
