@@ -1,7 +1,10 @@
-// Package analytics is the shared analytics model: the dimensions every cell
-// is keyed by, the aggregate each cell holds, and how aggregates merge. The
-// projection builds cells from events; InsightsService merges them into
-// reports.
+// Package analytics is the shared analytics model: the aggregate the read
+// models hold for each time bucket and dimension values (counters and
+// distinct-count sketches), its encoding, how aggregates merge, and the
+// fast reader reports use (reader.go). The projection builds aggregates
+// from events; InsightsService merges them into reports. Which dimensions
+// are stored is pkg/catalog's; how aggregates are laid out in stored
+// blocks, pkg/block's.
 package analytics
 
 import (
@@ -12,56 +15,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/sketch"
 )
 
-// Dim is a dimension stored in every cell.
-type Dim int
-
-const (
-	EventName Dim = iota
-	PagePath
-	CountryID
-	DeviceCategory
-	Browser
-	OperatingSystem
-	SessionSource
-	SessionMedium
-	SessionCampaign
-	NumDims
-)
-
-// DimNames are the GA4 API names of the stored dimensions.
-var DimNames = [NumDims]string{
-	EventName:       "eventName",
-	PagePath:        "pagePath",
-	CountryID:       "countryId",
-	DeviceCategory:  "deviceCategory",
-	Browser:         "browser",
-	OperatingSystem: "operatingSystem",
-	SessionSource:   "sessionSource",
-	SessionMedium:   "sessionMedium",
-	SessionCampaign: "sessionCampaignName",
-}
-
-// Tuple is the value of every stored dimension of one cell.
-type Tuple [NumDims]string
-
-const sep = "\x1f"
-
-// Encode joins the tuple into the cell's dimension key. Values never hold
-// the separator: Clean removes control characters.
-func (t Tuple) Encode() string { return strings.Join(t[:], sep) }
-
-// DecodeTuple splits a dimension key.
-func DecodeTuple(s string) (Tuple, error) {
-	var t Tuple
-	parts := strings.Split(s, sep)
-	if len(parts) != int(NumDims) {
-		return t, errors.New("analytics: bad dimension key")
-	}
-	copy(t[:], parts)
-	return t, nil
-}
-
-// Clean makes a value safe for a dimension key: control characters are
+// Clean makes a value safe for a stored dimension value: control characters are
 // dropped and the value is cut at max bytes (on a rune boundary).
 func Clean(s string, max int) string {
 	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {

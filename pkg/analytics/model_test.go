@@ -4,20 +4,6 @@ import (
 	"testing"
 )
 
-func TestTupleRoundTrip(t *testing.T) {
-	var tup Tuple
-	tup[EventName] = "page_view"
-	tup[PagePath] = "/a/b?c"
-	tup[SessionSource] = "(direct)"
-	got, err := DecodeTuple(tup.Encode())
-	if err != nil || got != tup {
-		t.Fatalf("round trip %v %v", got, err)
-	}
-	if _, err := DecodeTuple("a\x1fb"); err == nil {
-		t.Fatal("short key accepted")
-	}
-}
-
 func TestClean(t *testing.T) {
 	for _, tc := range []struct {
 		in, want string

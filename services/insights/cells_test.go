@@ -31,6 +31,9 @@ type memCells struct {
 	adds   []viewstore.Addition
 	blocks map[viewstore.Kind][]viewstore.Block
 	scans  [][2]int64 // the hour intervals of the additions asked for, in order
+	// read counts the rows handed to reports: blocks by period, and
+	// additions (under 0).
+	read map[viewstore.Kind]int
 	err    error      // returned by every scan when set
 	source []tcell
 	mode   compactMode
@@ -60,9 +63,9 @@ func (m *memCells) compacted(mode compactMode) *memCells {
 func newMemCells(cells ...tcell) *memCells { return buildCells(cells, compactNone, catalog.Traffic) }
 
 // A cell of the tests, before it is written into blocks: whole-tuple
-// dimensions (analytics.Tuple's encoding) at hour or minute grain.
+// dimensions (a tuple's encoding) at hour or minute grain.
 func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
-	m := &memCells{blocks: map[viewstore.Kind][]viewstore.Block{}, source: slices.Clone(cells), mode: mode, layout: l}
+	m := &memCells{blocks: map[viewstore.Kind][]viewstore.Block{}, source: slices.Clone(cells), mode: mode, layout: l, read: map[viewstore.Kind]int{}}
 	layout := l.Sections()
 	for i, c := range cells {
 		hour := block.Hour.Floor(c.Bucket)
@@ -226,6 +229,7 @@ func (m *memCells) ScanAdditions(ctx context.Context, property string, from, to 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		m.read[0]++
 		if err := fn(a); err != nil {
 			return err
 		}
@@ -244,6 +248,7 @@ func (m *memCells) ScanBlocks(ctx context.Context, property string, k viewstore.
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		m.read[k.Period()]++
 		if err := fn(b); err != nil {
 			return err
 		}
@@ -402,4 +407,43 @@ func dedent(s string) string {
 		lines[i] = strings.TrimLeft(l, "\t ")
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// A report over whole days reads a day block per day and nothing else once
+// everything is compacted; days that are not whole in the property's zone
+// (when the report reads dates) or range are read by the hour.
+func TestReadsDayBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		tz          string
+		dims        []string
+		ranges      []*insightsv1.DateRange
+		days, hours int
+	}{
+		{"three whole days", "", nil, []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}, 3, 0},
+		{"by date", "", []string{"date"}, []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}, 3, 0},
+		{"by hour reads hours", "", []string{"dateHour"}, []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}, 0, 5},
+		{"another zone, no dates: inner days whole", "America/New_York", []string{"pagePath"}, []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}, 2, 2},
+		{"another zone, by date: by the hour", "America/New_York", []string{"date"}, []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}, 0, 5},
+		{"two ranges cutting a day", "", []string{"pagePath"}, []*insightsv1.DateRange{dr("2024-01-10", "2024-01-10"), dr("2024-01-11", "2024-01-12")}, 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := fixture(t).compacted(compactAll)
+			req := &insightsv1.RunReportRequest{PropertyId: "p", Dimensions: dims(tc.dims...), Metrics: mets("eventCount"), DateRanges: tc.ranges}
+			resp, err := RunReport(context.Background(), m, mustZone(t, tc.tz), mustTime(t, fixtureNow), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := RunReport(context.Background(), fixture(t), mustZone(t, tc.tz), mustTime(t, fixtureNow), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if renderReport(resp) != renderReport(want) {
+				t.Errorf("compacted answers\n%s\nadditions answer\n%s", renderReport(resp), renderReport(want))
+			}
+			if m.read[viewstore.DayBlock] != tc.days || m.read[viewstore.HourBlock] != tc.hours || m.read[0] != 0 {
+				t.Errorf("read %d day blocks, %d hour blocks, %d additions; want %d, %d, 0", m.read[viewstore.DayBlock], m.read[viewstore.HourBlock], m.read[0], tc.days, tc.hours)
+			}
+		})
+	}
 }

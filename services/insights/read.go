@@ -114,7 +114,7 @@ func (r *reader) segment(ctx context.Context, hFrom, hTo int64, committed map[in
 	// Whole days, from day blocks.
 	days := map[int64]*viewstore.Block{}
 	if dFrom, dTo, ok := r.wholeDays(from, to); ok {
-		err := r.src.ScanBlocks(ctx, r.property, viewstore.DayBlock.Part(r.part), dFrom, dTo, func(b viewstore.Block) error {
+		err := r.src.ScanBlocks(ctx, r.property, viewstore.DayBlock.Part(r.part), dFrom, dTo+86400, func(b viewstore.Block) error {
 			if !r.dayUsable(b.Bucket, from, to) {
 				return nil
 			}
@@ -157,14 +157,21 @@ func (r *reader) segment(ctx context.Context, hFrom, hTo int64, committed map[in
 	return nil
 }
 
-// wholeDays returns the UTC days [dFrom, dTo) that lie within [from, to),
-// when the report may read day blocks at all.
-func (r *reader) wholeDays(from, to int64) (int64, int64, bool) {
+// wholeDays returns the first and the last UTC day of [from, to) that the
+// report may read from day blocks (dayUsable), when there is one.
+func (r *reader) wholeDays(from, to int64) (first, last int64, ok bool) {
 	if r.q.grain != block.Day {
 		return 0, 0, false
 	}
-	dFrom, dTo := ceilTo(from, 86400), block.Day.Floor(to)
-	return dFrom, dTo, dFrom < dTo
+	for d := ceilTo(from, 86400); d+86400 <= to; d += 86400 {
+		if r.dayUsable(d, from, to) {
+			if !ok {
+				first = d
+			}
+			last, ok = d, true
+		}
+	}
+	return first, last, ok
 }
 
 // dayUsable reports whether the report may count UTC day d from its day

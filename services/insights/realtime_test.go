@@ -133,6 +133,15 @@ func TestRealtime(t *testing.T) {
 			if got, want := renderRealtime(resp), dedent(c.want); got != want {
 				t.Errorf("got\n%s\nwant\n%s", got, want)
 			}
+			for _, mode := range []compactMode{compactAll, compactEven} {
+				compacted, err := RunRealtimeReport(context.Background(), cells.compacted(mode), mustZone(t, c.tz), mustTime(t, realtimeNow), c.req)
+				if err != nil {
+					t.Fatalf("compacted (%d): %v", mode, err)
+				}
+				if got, want := renderRealtime(compacted), renderRealtime(resp); got != want {
+					t.Errorf("compacted (%d) answers\n%s\nadditions answer\n%s", mode, got, want)
+				}
+			}
 			if c.scans != nil {
 				var want [][2]int64
 				for _, s := range c.scans {

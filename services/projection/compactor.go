@@ -64,26 +64,28 @@ type CompactStore interface {
 
 // CompactionConfig configures compactors.
 type CompactionConfig struct {
-	// Every is how often a compactor looks at its shards (default 1 s).
+	// Every is how often a compactor looks at its shards (default 2 s).
 	Every time.Duration
 	// MaxWait bounds how long additions of a day wait (default 30 s):
 	// the day is compacted once one of its pending additions is that old,
-	// or once MaxPending of them are pending, whichever comes first.
+	// or once MaxPending of them are pending, whichever comes first. A
+	// compaction rewrites the day's blocks whole, so batching additions
+	// bounds the bytes rewritten per event; readers merge what waits.
 	MaxWait    time.Duration
-	MaxPending int // default 48
+	MaxPending int // default 64
 	// Off disables compaction (tests of the read path).
 	Off bool
 }
 
 func (c *CompactionConfig) defaults() {
 	if c.Every <= 0 {
-		c.Every = time.Second
+		c.Every = 2 * time.Second
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 30 * time.Second
 	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = 48
+		c.MaxPending = 64
 	}
 }
 
@@ -197,10 +199,6 @@ func (c *Compactor) Compact(ctx context.Context, shard int, all bool) (int, erro
 			days[d] = w
 		}
 		w.count++
-		// A closed day (over an hour past its end) waits for nothing.
-		if d.day+86400+3600 <= now.Unix() {
-			w.due = true
-		}
 		return nil
 	})
 	if err != nil {

@@ -1,6 +1,3 @@
-// Package projection is the stream-processing service: it consumes the event
-// log partition by partition, materialises the traffic read model into the
-// view store, and reports the projections' progress.
 package projection
 
 import (
