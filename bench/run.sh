@@ -17,6 +17,13 @@
 #   --no-profile do not record perf CPU profiles of the main phases (default
 #              and full runs record them into bench/out/<run>/profiles when
 #              perf is installed)
+# Besides ingest, freshness, reports and replay, each backend measures the
+# bytes on disk of the read model and the log per stored event (after each
+# fill, and once compaction settled after the last; Cassandra's keyspace is
+# flushed first) and runs the many-merchants phases: properties created by
+# one `sextant property create --count N` (quick 100, default 1,000, full
+# 10,000), Zipf-distributed traffic (`sextant loadgen --properties-zipf`),
+# ingest, freshness, reports of random properties, rows written per event.
 # The distributed backend runs when the stack is up (its SEXTANT_* variables
 # are taken from ./tilt/stack.sh env when not set); otherwise it is skipped.
 set -euo pipefail
@@ -36,7 +43,7 @@ while [ $# -gt 0 ]; do
     --keep) extra+=(--keep) ;;
     --merge) extra+=(--merge "$2"); shift ;;
     --no-profile) profile=0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift

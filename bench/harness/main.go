@@ -51,11 +51,24 @@ type plan struct {
 	HLLTrials        int           `json:"hllTrials"`
 	RestConcurrency  int           `json:"restConcurrency"`
 	History          time.Duration `json:"history"`
+	// The many-merchants phases: ManyProperties properties whose traffic
+	// follows a Zipf law of exponent ManyZipfS (loadgen
+	// --properties-zipf), ManyEvents sent flat out (unary calls, batches
+	// of 25), then ManyFreshRate events/s for FreshDuration with the
+	// freshness probes, then reports on random properties.
+	ManyProperties int     `json:"manyProperties"`
+	ManyZipfS      float64 `json:"manyZipfS"`
+	ManyEvents     int64   `json:"manyEvents"`
+	ManyFreshRate  float64 `json:"manyFreshRate"`
+	// SettleWait bounds the wait for compaction to settle before the
+	// store's size is measured again after the last fill.
+	SettleWait time.Duration `json:"settleWait"`
 }
 
 func planFor(size string) (plan, error) {
 	p := plan{Size: size, Properties: 4, FreshRate: 20_000, HLLUsers: 1_000_000, HLLTrials: 5,
-		RestConcurrency: 64, History: 70 * time.Hour, QueryBudget: 15 * time.Second}
+		RestConcurrency: 64, History: 70 * time.Hour, QueryBudget: 15 * time.Second,
+		ManyZipfS: 1, ManyFreshRate: 10_000, SettleWait: 90 * time.Second}
 	switch size {
 	case "quick":
 		p.QuerySizes = []int64{20_000}
@@ -63,16 +76,19 @@ func planFor(size string) (plan, error) {
 		p.RestSingleEvents, p.RestBatchEvents, p.UnaryEvents = 2_000, 5_000, 5_000
 		p.FreshDuration, p.FreshMaxEvents, p.QueryIters, p.HLLTrials = 2*time.Second, 30_000, 20, 2
 		p.QueryBudget = 3 * time.Second
+		p.ManyProperties, p.ManyEvents, p.ManyFreshRate, p.SettleWait = 100, 20_000, 5_000, 20*time.Second
 	case "default":
 		p.QuerySizes = []int64{100_000, 1_000_000}
 		p.IngestEvents, p.DirectEvents = 250_000, 150_000
 		p.RestSingleEvents, p.RestBatchEvents, p.UnaryEvents = 50_000, 100_000, 100_000
 		p.FreshDuration, p.QueryIters = 20*time.Second, 200
+		p.ManyProperties, p.ManyEvents = 1_000, 300_000
 	case "full":
 		p.QuerySizes = []int64{1_000_000, 10_000_000}
 		p.IngestEvents, p.DirectEvents = 1_000_000, 500_000
 		p.RestSingleEvents, p.RestBatchEvents, p.UnaryEvents = 200_000, 300_000, 300_000
 		p.FreshDuration, p.QueryIters, p.QueryBudget = 60*time.Second, 500, 30*time.Second
+		p.ManyProperties, p.ManyEvents, p.SettleWait = 10_000, 1_000_000, 3*time.Minute
 	default:
 		return p, fmt.Errorf("unknown size %q (quick, default, full)", size)
 	}
@@ -112,7 +128,21 @@ func main() {
 	microJSON := flag.String("micro-json", "", "with --micro: write the results JSON here")
 	dropTopics := flag.String("drop-topics", "", "only delete these Kafka topics (comma-separated) of an interrupted run, and exit")
 	dropKS := flag.String("drop-keyspace", "", "only drop this CQL keyspace of an interrupted run, and exit")
+	storeSize := flag.String("store-size", "", "only measure the bytes on disk of this keyspace and topic (KEYSPACE,TOPIC) of the stack, as the runs do, and exit")
 	flag.Parse()
+	if *storeSize != "" {
+		ks, topic, _ := strings.Cut(*storeSize, ",")
+		if !strings.HasPrefix(ks, "bench_") {
+			fatal(fmt.Errorf("refusing to flush %q: not a benchmark keyspace (bench_…)", ks))
+		}
+		repo, _ := os.Getwd()
+		views, log, what, err := distributedSize(context.Background(), stackPIDs(repo), ks, topic)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Printf("read model %d bytes, log %d bytes\n%s\n", views, log, what)
+		return
+	}
 	if *render != "" {
 		b, err := os.ReadFile(*render)
 		if err != nil {
@@ -350,12 +380,20 @@ type backend struct {
 	keys     []loadgen.Keys
 	// probeKeysFile has the keys of the freshness probes' property.
 	probeKeysFile string
-	adminKey      string
-	ingestAddr    string // where clients send (the gateway, or the server)
-	directAddr    string // the collect service itself ("" for embedded)
-	queryAddr     string
-	pids          map[string]int
-	client        *client
+	// manyKeysFile has the many merchants' keys (--count).
+	manyKeysFile string
+	manyKeys     []loadgen.Keys
+	// metricsAddrs are where the projection process(es) serve /metrics
+	// (none while the projection is stopped).
+	metricsAddrs func() []string
+	// measureSize measures the read model's and the log's bytes on disk.
+	measureSize func(ctx context.Context) (views, log int64, what string, err error)
+	adminKey    string
+	ingestAddr  string // where clients send (the gateway, or the server)
+	directAddr  string // the collect service itself ("" for embedded)
+	queryAddr   string
+	pids        map[string]int
+	client      *client
 	// insightsClient calls the insights service directly (distributed).
 	insightsClient *client
 	stored         int64       // acknowledged events
@@ -408,6 +446,22 @@ func (h *harness) setupProperties(ctx context.Context, b *backend, extra ...stri
 		return fmt.Errorf("admin-key create printed %q", out)
 	}
 	b.adminKey = key
+	if n := h.plan.ManyProperties; n > 0 {
+		t0 := time.Now()
+		out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--name", "bench-mm", "--count", strconv.Itoa(n), "--json"}, extra...)...)
+		if err != nil {
+			return err
+		}
+		if b.manyKeys, err = loadgen.ReadKeys(strings.NewReader(out)); err != nil || len(b.manyKeys) != n {
+			return fmt.Errorf("property create --count %d: %d keys, %v", n, len(b.manyKeys), err)
+		}
+		b.manyKeysFile = filepath.Join(h.outDir, b.name+"-many-keys.jsonl")
+		if err := os.WriteFile(b.manyKeysFile, []byte(out), 0o600); err != nil {
+			return err
+		}
+		b.res.ManyProperties, b.res.ManySetupSeconds = n, time.Since(t0).Seconds()
+		h.logf("%s: created %d properties for the many-merchants phases in %.1fs", b.name, n, b.res.ManySetupSeconds)
+	}
 	return nil
 }
 
@@ -495,6 +549,15 @@ func (h *harness) runDistributed(ctx context.Context, runID string) *BackendResu
 		b.pids[name] = pid
 	}
 	b.ingestAddr, b.directAddr, b.queryAddr = gw.addr, addrs["collect"], gw.addr
+	b.metricsAddrs = func() []string {
+		if _, ok := b.pids["projection"]; !ok {
+			return nil
+		}
+		return []string{projection.addr}
+	}
+	b.measureSize = func(ctx context.Context) (int64, int64, string, error) {
+		return distributedSize(ctx, b.pids, keyspace, topic)
+	}
 	if b.client, err = dial(gw.addr); err != nil {
 		return fail(err)
 	}
@@ -548,6 +611,11 @@ func (h *harness) runEmbedded(ctx context.Context, runID string) *BackendResult 
 	}
 	b.pids = map[string]int{"sextant": s.pid()}
 	b.ingestAddr, b.queryAddr = s.addr, s.addr
+	b.metricsAddrs = func() []string { return []string{s.addr} }
+	b.measureSize = func(ctx context.Context) (int64, int64, string, error) {
+		v, l, err := embeddedSize(dir)
+		return v, l, "Pebble: every file of the view store (" + filepath.Join(dir, "views") + ": sstables, WAL, manifest); log: every file of the embedded event log (" + filepath.Join(dir, "log") + ")", err
+	}
 	if b.client, err = dial(s.addr); err != nil {
 		return fail(err)
 	}
@@ -652,9 +720,12 @@ func (h *harness) runPhases(ctx context.Context, b *backend, raw, consumer func(
 		}
 		return err
 	})
+	h.noteRSSAt(b, "after replay_v2")
 	if consumer != nil {
 		consumer(ctx)
 	}
+	h.notePeakRSS(b)
+	h.manyMerchants(ctx, b)
 	h.notePeakRSS(b)
 	b.res.StoredEvents = b.stored
 	if len(b.profiles) > 0 {
@@ -691,10 +762,23 @@ func (h *harness) phase(ctx context.Context, b *backend, name, kind string, fn f
 		b.mu.Unlock()
 		b.cancel()
 	})
+	var before map[string]float64
+	if b.metricsAddrs != nil {
+		before = scrapeAll(ctx, b.metricsAddrs())
+	}
 	t0 := time.Now()
 	err := fn(ph)
 	ph.Seconds = time.Since(t0).Seconds()
 	ph.Procs, ph.HarnessCPUSeconds, ph.MachineCPUSeconds = s.finish()
+	if before != nil {
+		if kind == "fill" || kind == "many" {
+			// Additions are estimated from the compactors' pending gauge
+			// when no counter counts them: one more compactor run (every
+			// 2 s) sets it for the phase's last checkpoints.
+			time.Sleep(2500 * time.Millisecond)
+		}
+		ph.Store = storeDelta(before, scrapeAll(ctx, b.metricsAddrs()))
+	}
 	// CPU that no process of the run used: kernel threads (disk
 	// writeback, networking), and other processes (another test run on the
 	// machine, say): a warning that the phase's figures may be low when
@@ -779,14 +863,26 @@ func (h *harness) loadgenPhase(ctx context.Context, b *backend, name, kind, addr
 // a backfill or a day's traffic arrives), waits for the projection, and
 // times the reports.
 func (h *harness) fillAndQuery(ctx context.Context, b *backend, size int64) {
+	fill := fmt.Sprintf("fill_to_%s", human(size))
 	if b.stored < size {
-		h.loadgenPhase(ctx, b, fmt.Sprintf("fill_to_%s", human(size)), "fill", b.ingestAddr, size-b.stored, true,
+		h.loadgenPhase(ctx, b, fill, "fill", b.ingestAddr, size-b.stored, true,
 			"--mode", "stream", "--batch", "500", "--concurrency", "4", "--inflight", "4",
 			"--history", h.plan.History.String(), "--time-order")
+		h.noteStoreSize(ctx, b, "after "+fill, -1)
 	}
 	if ctx.Err() != nil {
 		return
 	}
+	defer func() {
+		// After the last fill's reports, once compaction has settled.
+		if size != h.plan.QuerySizes[len(h.plan.QuerySizes)-1] || ctx.Err() != nil || b.metricsAddrs == nil {
+			return
+		}
+		h.logf("%s: waiting (at most %v) for compaction to settle", b.name, h.plan.SettleWait)
+		pending, waited := waitCompactionSettled(ctx, b.metricsAddrs(), h.plan.SettleWait)
+		h.logf("%s: compaction: %.0f additions pending after %.0fs", b.name, pending, waited.Seconds())
+		h.noteStoreSize(ctx, b, "after "+fill+", compaction settled", pending)
+	}()
 	run := func(name string, c *client) {
 		h.phase(ctx, b, name, "query", func(ph *Phase) error {
 			if _, err := b.client.waitCaughtUp(ctx, b.adminKey, time.Hour); err != nil {

@@ -265,7 +265,7 @@ func buildReadModel(tb testing.TB, events int) *readModel {
 	if err := <-done; err != nil {
 		tb.Fatal(err)
 	}
-	c := projection.NewCompactor(projection.CompactionConfig{}, ns, catalog.Traffic, st, slog.New(slog.DiscardHandler), nil)
+	c := projection.NewCompactor(projection.CompactionConfig{}, ns, st, slog.New(slog.DiscardHandler), nil)
 	for s := range viewstore.Shards {
 		if _, err := c.Compact(ctx, s, true); err != nil {
 			tb.Fatal(err)
@@ -284,12 +284,12 @@ type countingSource struct {
 	rows *int
 }
 
-func (c *countingSource) ScanAdditions(ctx context.Context, property string, from, to int64, fn func(viewstore.Addition) error) error {
-	return c.Source.ScanAdditions(ctx, property, from, to, func(a viewstore.Addition) error { *c.rows++; return fn(a) })
+func (c *countingSource) ScanAdditions(ctx context.Context, series string, from, to int64, fn func(viewstore.Addition) error) error {
+	return c.Source.ScanAdditions(ctx, series, from, to, func(a viewstore.Addition) error { *c.rows++; return fn(a) })
 }
 
-func (c *countingSource) ScanBlocks(ctx context.Context, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error {
-	return c.Source.ScanBlocks(ctx, property, k, from, to, func(b viewstore.Block) error { *c.rows++; return fn(b) })
+func (c *countingSource) ScanBlocks(ctx context.Context, series string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error {
+	return c.Source.ScanBlocks(ctx, series, k, from, to, func(b viewstore.Block) error { *c.rows++; return fn(b) })
 }
 
 // BenchmarkReportGeneratedCells runs the harness's two date-range reports

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -44,6 +47,18 @@ resent after an error is counted once. --truth FILE writes the exact
 aggregates of what was acknowledged; --freshness measures how long an
 acknowledged event takes to show in reports (needs a read key).
 
+Properties: by default each worker sends the batches of one property
+(worker i the property i modulo their number) and --events is split evenly.
+With --properties-zipf S (unary and rest modes: a stream is authorised for
+one property) every batch goes to a property drawn at random, the k-th of
+the keys (from 0) with weight (k+1)^-S: S = 0 spreads the traffic evenly at
+random; S = 1 gives 10,000 properties a few large ones and a long tail of
+tiny ones (the first gets 10 % of the events, the first 100 half of them).
+--keys-file may then hold thousands of properties, as
+` + "`sextant property create --count 10000 --name shop --json`" + ` prints them;
+a property's generator starts at its first batch, with --active visitors
+(8 by default in this mode).
+
 `
 
 // loadgenConfig is the parsed command line.
@@ -69,8 +84,9 @@ type loadgenConfig struct {
 	freshPoll     time.Duration
 	freshTimeout  time.Duration
 	freshReport   string
-	probe         loadgen.Keys // the property the probes write to and read
-	probeIndex    int          // its index in the truth
+	probe         loadgen.Keys    // the property the probes write to and read
+	probeIndex    int             // its index in the truth
+	spread        *loadgen.Spread // --properties-zipf; nil: one property per worker
 	grpcTarget    string
 	httpBase      string
 	maxErrorsKept int
@@ -119,8 +135,14 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	freshTimeout := f.Duration("freshness-timeout", 30*time.Second, "a probe not visible after this counts as timed out")
 	probeKeys := f.String("freshness-keys-file", "", "keys (one JSON line) of a property that receives only the probes, so that polling it is cheap; default: the first property")
 	f.StringVar(&c.freshReport, "freshness-report", "realtime", "what a probe polls: realtime (RunRealtimeReport of the last 2 minutes) or report (RunReport of today)")
+	propsZipf := f.String("properties-zipf", "", "draw each batch's property at random, the k-th of the keys (from 0) with weight (k+1)^-S, S >= 0 (unary and rest modes; default: each worker sends one property's batches)")
 	if err := f.parse(args); err != nil {
 		return c, err
+	}
+	activeSet := false
+	f.Visit(func(fl *flag.Flag) { activeSet = activeSet || fl.Name == "active" })
+	if _, ok := os.LookupEnv(envName("active")); ok {
+		activeSet = true
 	}
 	c.rate, c.duration, c.events, c.asJSON, c.progress, c.timeout = *rateF, *dur, int64(*events), *asJSON, *progress, *timeout
 	c.gen.Seed, c.gen.ZipfS, c.gen.SessionEvents, c.gen.VisitorEvents = int64(*seed), *zipf, *sessionEvents, *visitorEvents
@@ -183,6 +205,22 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	}
 	if len(c.keys) == 0 {
 		errs = append(errs, errors.New("give the properties' write keys with --keys or --keys-file"))
+	}
+	if *propsZipf != "" {
+		s, err := strconv.ParseFloat(*propsZipf, 64)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--properties-zipf: %q is not a number", *propsZipf))
+		case c.mode == "stream":
+			errs = append(errs, errors.New("--properties-zipf needs --mode unary or rest (a stream is authorised for one property)"))
+		case len(c.keys) > 0:
+			if c.spread, err = loadgen.NewSpread(len(c.keys), s); err != nil {
+				errs = append(errs, fmt.Errorf("--properties-zipf: %w", err))
+			}
+		}
+		if !activeSet {
+			c.gen.Active = 8
+		}
 	}
 	if *readKey != "" && len(c.keys) > 0 {
 		c.keys[0].ReadKey = *readKey
@@ -320,6 +358,11 @@ type loadgenResult struct {
 	Errors          []string         `json:"errors,omitempty"`
 	TruthFile       string           `json:"truthFile,omitempty"`
 	Interrupted     bool             `json:"interrupted,omitempty"`
+
+	// PropertiesZipf is --properties-zipf, and PropertiesWithTraffic the
+	// properties that got at least one batch.
+	PropertiesZipf        float64 `json:"propertiesZipf,omitempty"`
+	PropertiesWithTraffic int     `json:"propertiesWithTraffic,omitempty"`
 }
 
 type freshnessResult struct {
@@ -339,6 +382,9 @@ func printLoadgen(w io.Writer, r loadgenResult) {
 		conc += fmt.Sprintf(" over %d connections", r.Connections)
 	}
 	fmt.Fprintf(w, "loadgen: %s mode, batches of %d, %s, %d properties, seed %d\n", r.Mode, r.BatchSize, conc, r.Properties, r.Seed)
+	if r.PropertiesWithTraffic > 0 {
+		fmt.Fprintf(w, "properties drawn per batch (Zipf s = %v): %d of %d got traffic\n", r.PropertiesZipf, r.PropertiesWithTraffic, r.Properties)
+	}
 	fmt.Fprintf(w, "sent      %d events in %d batches (%d retries)\n", r.EventsSent, r.BatchesSent, r.Retries)
 	fmt.Fprintf(w, "acked     %d events in %d batches in %.2fs: %.0f events/s, %.0f batches/s\n", r.EventsAcked, r.BatchesAcked, r.ElapsedSeconds, r.EventsPerSecond, r.BatchesPerSec)
 	fmt.Fprintf(w, "rejected  %d events in %d batches\n", r.EventsRejected, r.BatchesRejected)
@@ -399,8 +445,10 @@ var streamCollectDesc = &grpc.StreamDesc{StreamName: "StreamCollect", ServerStre
 // source hands out one property's batches.
 type source struct {
 	mu        sync.Mutex
-	gen       *loadgen.Generator
-	remaining int64 // events left; -1: unlimited
+	gen       *loadgen.Generator // nil until the property's first batch (--properties-zipf)
+	cfg       loadgen.Config     // of gen
+	remaining int64              // events left; -1: unlimited (and always with --properties-zipf)
+	batches   int64              // batches taken
 }
 
 // entry is a batch on its way.
@@ -435,6 +483,12 @@ type runner struct {
 	errors []string
 
 	fresh freshnessState
+
+	// With --properties-zipf: the events left of all properties (-1:
+	// unlimited) and the draws of properties.
+	remaining atomic.Int64
+	pickMu    sync.Mutex
+	pickRng   *rand.Rand
 }
 
 type freshnessState struct {
@@ -457,7 +511,29 @@ func newRunner(cfg loadgenConfig, stderr io.Writer) (*runner, error) {
 	}
 	r.truth = loadgen.NewTruth(ids)
 	n := int64(len(cfg.keys))
+	if cfg.spread != nil {
+		// Generators start at a property's first batch: most of many
+		// properties get few batches, or none.
+		if _, err := cfg.gen.WithDefaults(); err != nil {
+			return nil, err
+		}
+		r.remaining.Store(-1)
+		if cfg.events > 0 {
+			r.remaining.Store(cfg.events)
+		}
+		r.pickRng = rand.New(rand.NewPCG(uint64(cfg.gen.Seed), 0x5bead))
+		for i := range cfg.keys {
+			gc := cfg.gen
+			if cfg.timeOrder {
+				gc.TimeOrder = max(1, int64(math.Round(float64(cfg.events)*cfg.spread.Share(i))))
+			}
+			r.sources = append(r.sources, &source{cfg: gc, remaining: -1})
+		}
+	}
 	for i := range cfg.keys {
+		if cfg.spread != nil {
+			break
+		}
 		remaining := int64(-1)
 		if cfg.events > 0 {
 			remaining = cfg.events / n
@@ -473,7 +549,7 @@ func newRunner(cfg loadgenConfig, stderr io.Writer) (*runner, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &source{gen: g, remaining: remaining}
+		s := &source{gen: g, cfg: gc, remaining: remaining}
 		r.sources = append(r.sources, s)
 	}
 	if cfg.rate > 0 {
@@ -545,11 +621,36 @@ func (r *runner) stopping() bool {
 	return false
 }
 
-// take returns the next batch of property p, encoded for the mode, or nil
-// when the run is over for it. It waits for the rate limiter.
+// reserve takes up to n events of the run's remaining ones
+// (--properties-zipf): 0 when none are left, n when unlimited.
+func (r *runner) reserve(n int64) int64 {
+	for {
+		left := r.remaining.Load()
+		if left < 0 {
+			return n
+		}
+		got := min(left, n)
+		if got == 0 || r.remaining.CompareAndSwap(left, left-got) {
+			return got
+		}
+	}
+}
+
+// take returns the next batch of property p (with --properties-zipf, of a
+// property drawn at random), encoded for the mode, or nil when the run is
+// over for it. It waits for the rate limiter.
 func (r *runner) take(ctx context.Context, p int) *entry {
 	if r.stopping() || ctx.Err() != nil {
 		return nil
+	}
+	var reserved int64
+	if r.cfg.spread != nil {
+		if reserved = r.reserve(int64(r.cfg.gen.BatchSize)); reserved == 0 {
+			return nil
+		}
+		r.pickMu.Lock()
+		p = r.cfg.spread.Pick(r.pickRng)
+		r.pickMu.Unlock()
 	}
 	s := r.sources[p]
 	s.mu.Lock()
@@ -557,15 +658,33 @@ func (r *runner) take(ctx context.Context, p int) *entry {
 		s.mu.Unlock()
 		return nil
 	}
+	if s.gen == nil {
+		g, err := loadgen.New(s.cfg, p)
+		if err != nil { // the config was validated: not expected
+			s.mu.Unlock()
+			r.noteError("generator: " + err.Error())
+			return nil
+		}
+		s.gen = g
+	}
 	limit := 0
 	if s.remaining > 0 {
 		limit = int(min(s.remaining, int64(r.cfg.gen.BatchSize)))
+	}
+	if reserved > 0 {
+		limit = int(reserved)
 	}
 	b := s.gen.Next(limit)
 	if s.remaining > 0 {
 		s.remaining -= int64(len(b.Events))
 	}
+	s.batches++
 	s.mu.Unlock()
+	if unused := reserved - int64(len(b.Events)); unused > 0 && r.remaining.Load() >= 0 {
+		// The visitor had fewer events left: give the rest back (this
+		// worker takes again, so none is lost at the end).
+		r.remaining.Add(unused)
+	}
 	if r.limiter != nil {
 		if err := r.limiter.WaitN(ctx, len(b.Events)); err != nil {
 			return nil
@@ -622,6 +741,9 @@ func (r *runner) run(ctx context.Context) loadgenResult {
 	start := time.Now()
 	var wg sync.WaitGroup
 	workers := max(r.cfg.concurrency, len(r.sources))
+	if r.cfg.spread != nil {
+		workers = r.cfg.concurrency
+	}
 	hists := make([]*loadgen.Histogram, workers)
 	histMu := make([]sync.Mutex, workers)
 	for w := range workers {
@@ -698,6 +820,16 @@ func (r *runner) run(ctx context.Context) loadgenResult {
 	}
 	if r.cfg.mode != "rest" {
 		res.Connections = len(r.conns)
+	}
+	if r.cfg.spread != nil {
+		res.PropertiesZipf = r.cfg.spread.Exponent()
+		for _, s := range r.sources {
+			s.mu.Lock()
+			if s.batches > 0 {
+				res.PropertiesWithTraffic++
+			}
+			s.mu.Unlock()
+		}
 	}
 	if s := elapsed.Seconds(); s > 0 {
 		res.EventsPerSecond = float64(res.EventsAcked) / s
@@ -933,9 +1065,8 @@ func (r *runner) streamSession(ctx context.Context, p int, conn *grpc.ClientConn
 func (r *runner) unaryWorker(ctx context.Context, w int, h *lockedHist) {
 	p := w % len(r.sources)
 	conn := r.conns[w%len(r.conns)]
-	actx := r.authCtx(ctx, p)
 	r.requestLoop(ctx, p, h, func(e *entry) (bool, string, time.Duration) {
-		cctx, cancel := context.WithTimeout(actx, r.cfg.timeout)
+		cctx, cancel := context.WithTimeout(r.authCtx(ctx, e.b.Property), r.cfg.timeout)
 		defer cancel()
 		var resp collectv1.CollectResponse
 		err := conn.Invoke(cctx, collectMethod, rawFrame(e.body), &resp, grpc.ForceCodecV2(loadgenCodec{}))
@@ -967,8 +1098,8 @@ func codeName(c codes.Code) string {
 func (r *runner) restWorker(ctx context.Context, w int, h *lockedHist) {
 	p := w % len(r.sources)
 	url := r.cfg.httpBase + "/v1/collect"
-	auth := "Bearer " + r.cfg.keys[p].WriteKey
 	r.requestLoop(ctx, p, h, func(e *entry) (bool, string, time.Duration) {
+		auth := "Bearer " + r.cfg.keys[e.b.Property].WriteKey
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(cctx, http.MethodPost, url, bytes.NewReader(e.body))

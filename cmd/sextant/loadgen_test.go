@@ -36,6 +36,11 @@ func TestLoadgenFlags(t *testing.T) {
 		{"freshness without read key", []string{"--keys", "sxw_a", "--events", "1", "--freshness"}, false},
 		{"freshness with read key", []string{"--keys", "sxw_a", "--events", "1", "--freshness", "--read-key", "sxr_a"}, true},
 		{"bad server", []string{"--keys", "sxw_a", "--events", "1", "--server", "https://x"}, false},
+		{"zipf unary", []string{"--keys", "sxw_a,sxw_b", "--events", "1", "--mode", "unary", "--properties-zipf", "1.1"}, true},
+		{"zipf even", []string{"--keys", "sxw_a,sxw_b", "--events", "1", "--mode", "rest", "--properties-zipf", "0"}, true},
+		{"zipf stream", []string{"--keys", "sxw_a,sxw_b", "--events", "1", "--properties-zipf", "1"}, false},
+		{"zipf negative", []string{"--keys", "sxw_a", "--events", "1", "--mode", "unary", "--properties-zipf", "-1"}, false},
+		{"zipf not a number", []string{"--keys", "sxw_a", "--events", "1", "--mode", "unary", "--properties-zipf", "x"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -99,6 +104,10 @@ func TestLoadgenTruth(t *testing.T) {
 			"--freshness", "--freshness-report", "report", "--freshness-interval", "20ms"}},
 		{"unary", []string{"--mode", "unary", "--events", "300", "--batch", "7", "--concurrency", "1", "--seed", "3",
 			"--freshness", "--freshness-keys-file", pf, "--freshness-interval", "10ms"}},
+		// Every batch to a property drawn at random (Zipf): the first gets
+		// two thirds of them.
+		{"zipf", []string{"--mode", "unary", "--events", "1000", "--batch", "10", "--concurrency", "4", "--seed", "4",
+			"--properties-zipf", "1", "--freshness", "--freshness-keys-file", pf, "--freshness-interval", "10ms"}},
 	}
 	var truths []loadgen.TruthReport
 	for _, run := range runs {
@@ -112,7 +121,10 @@ func TestLoadgenTruth(t *testing.T) {
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 			t.Fatalf("loadgen %s printed %q: %v", run.name, stdout.String(), err)
 		}
-		var want int64 = map[string]int64{"stream": 5000, "rest": 400, "unary": 300}[run.name]
+		var want int64 = map[string]int64{"stream": 5000, "rest": 400, "unary": 300, "zipf": 1000}[run.name]
+		if run.name == "zipf" && (res.PropertiesWithTraffic != 2 || res.PropertiesZipf != 1) {
+			t.Fatalf("loadgen zipf: %d properties with traffic (want 2), s = %v", res.PropertiesWithTraffic, res.PropertiesZipf)
+		}
 		if res.EventsAcked != want || res.EventsSent != want || res.EventsRejected != 0 || res.EventsFailed != 0 {
 			t.Fatalf("loadgen %s: %+v", run.name, res)
 		}
@@ -129,6 +141,17 @@ func TestLoadgenTruth(t *testing.T) {
 		var tr loadgen.TruthReport
 		if err := json.Unmarshal(b, &tr); err != nil {
 			t.Fatal(err)
+		}
+		if run.name == "zipf" {
+			var ev [2]int64
+			for _, p := range tr.Properties {
+				if p.Index < 2 {
+					ev[p.Index] = p.EventCount
+				}
+			}
+			if ev[0]+ev[1] != want || ev[0] < 550 || ev[0] > 780 {
+				t.Fatalf("loadgen zipf: events per property %v, want about 2/3 of %d for the first", ev, want)
+			}
 		}
 		truths = append(truths, tr)
 	}

@@ -20,9 +20,13 @@ type entryKey struct {
 // open additions). It is not safe for concurrent use.
 type Builder struct {
 	layout Layout
-	secs   []map[entryKey]*analytics.Aggregate
-	n      int
-	err    error
+	// secs map each section's entries by key: the bucket, 8 bytes
+	// big-endian, then the dims (so that a lookup from bytes allocates
+	// nothing).
+	secs []map[string]*analytics.Aggregate
+	n    int
+	err  error
+	key  []byte // scratch
 
 	// Reused by AppendTo.
 	sorted []builderEntry
@@ -37,7 +41,7 @@ type builderEntry struct {
 // NewBuilder returns an empty builder of the layout's sections. A layout
 // with an unknown grain or a section twice makes AppendTo fail.
 func NewBuilder(layout Layout) *Builder {
-	b := &Builder{layout: slices.Clone(layout), secs: make([]map[entryKey]*analytics.Aggregate, len(layout))}
+	b := &Builder{layout: slices.Clone(layout), secs: make([]map[string]*analytics.Aggregate, len(layout))}
 	for i, s := range layout {
 		if !validGrain(s.Grain) {
 			b.err = fmt.Errorf("block: section %d: grain %d", i, s.Grain)
@@ -47,7 +51,7 @@ func NewBuilder(layout Layout) *Builder {
 				b.err = fmt.Errorf("block: section %d repeats section %d", i, j)
 			}
 		}
-		b.secs[i] = make(map[entryKey]*analytics.Aggregate)
+		b.secs[i] = make(map[string]*analytics.Aggregate)
 	}
 	return b
 }
@@ -58,12 +62,23 @@ func NewBuilder(layout Layout) *Builder {
 // exists it costs one map lookup and allocates nothing; dims is copied
 // only when the entry is created.
 func (b *Builder) Agg(section int, bucket int64, dims string) *analytics.Aggregate {
+	b.key = append(binary.BigEndian.AppendUint64(b.key[:0], uint64(bucket)), dims...)
+	return b.agg(section)
+}
+
+// AggBytes is Agg with the dims key as bytes, which it does not keep.
+func (b *Builder) AggBytes(section int, bucket int64, dims []byte) *analytics.Aggregate {
+	b.key = append(binary.BigEndian.AppendUint64(b.key[:0], uint64(bucket)), dims...)
+	return b.agg(section)
+}
+
+func (b *Builder) agg(section int) *analytics.Aggregate {
 	m := b.secs[section]
-	if a, ok := m[entryKey{bucket, dims}]; ok {
+	if a, ok := m[string(b.key)]; ok {
 		return a
 	}
 	a := analytics.NewAggregate()
-	m[entryKey{bucket, strings.Clone(dims)}] = a
+	m[string(b.key)] = a
 	b.n++
 	return a
 }
@@ -77,6 +92,12 @@ func (b *Builder) Layout() Layout { return b.layout }
 // AppendTo appends the block's encoding (base: the period start, Unix
 // seconds) to dst. Every bucket must lie on its section's grain.
 func (b *Builder) AppendTo(dst []byte, base int64) ([]byte, error) {
+	return b.AppendSectionsTo(dst, base, nil)
+}
+
+// AppendSectionsTo is AppendTo for the sections whose indexes are listed
+// (nil: all of them): a block of part of the builder's sections.
+func (b *Builder) AppendSectionsTo(dst []byte, base int64, sections []int) ([]byte, error) {
 	if b.err != nil {
 		return dst, b.err
 	}
@@ -87,13 +108,13 @@ func (b *Builder) AppendTo(dst []byte, base int64) ([]byte, error) {
 	spans := make([]span, 0, len(b.secs))
 	body := b.body[:0]
 	for i, m := range b.secs {
-		if len(m) == 0 {
+		if len(m) == 0 || sections != nil && !slices.Contains(sections, i) {
 			continue
 		}
 		g := b.layout[i].Grain
 		es := b.sorted[:0]
 		for k, a := range m {
-			es = append(es, builderEntry{k, a})
+			es = append(es, builderEntry{entryKey{int64(binary.BigEndian.Uint64([]byte(k[:8]))), k[8:]}, a})
 		}
 		slices.SortFunc(es, func(x, y builderEntry) int {
 			if c := cmp.Compare(x.bucket, y.bucket); c != 0 {

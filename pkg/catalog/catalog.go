@@ -99,6 +99,23 @@ func (l *Layout) Sections() block.Layout {
 	return s
 }
 
+// PartSections are the indexes in Sections of rollup r's sections: its
+// hour section and its minute section, if any. A rollup's sections are
+// stored apart from the others' (a part, viewstore.SeriesOf).
+func (l *Layout) PartSections(r int) []int {
+	out := []int{r}
+	m := len(l.Rollups)
+	for i, x := range l.Rollups {
+		if x.Minute {
+			if i == r {
+				out = append(out, m)
+			}
+			m++
+		}
+	}
+	return out
+}
+
 // MinuteCovers reports whether a minute section of the layout holds every
 // one of dims.
 func (l *Layout) MinuteCovers(dims []string) bool {

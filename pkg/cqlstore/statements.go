@@ -105,7 +105,7 @@ func build(b interface{ ToCql() (string, []string) }) statement {
 // slotSpan is the time a block partition covers: 30 days of hour blocks
 // (720 rows at most), 366 days of day blocks (366 rows at most).
 func slotSpan(k viewstore.Kind) int64 {
-	if k.Period() == viewstore.DayBlock {
+	if k == viewstore.DayBlock {
 		return 366 * 86400
 	}
 	return 30 * 86400

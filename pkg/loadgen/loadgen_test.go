@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"slices"
@@ -479,5 +480,86 @@ func BenchmarkGenerate(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
 			b.ReportMetric(float64(len(buf))/float64(batch), "bytes/event")
 		})
+	}
+}
+
+// TestSpread checks the Zipf spread of traffic over properties: shares
+// that sum to one and never grow with the rank, the closed forms where
+// there is one, and draws that follow the shares (the first ranks one by
+// one, and the second half of the properties together).
+func TestSpread(t *testing.T) {
+	for _, tc := range []struct {
+		n     int
+		s     float64
+		first float64 // the first property's share; 0: not checked
+	}{
+		{1, 1, 1},
+		{10, 0, 0.1},
+		{4, 1, 1 / (1 + 1.0/2 + 1.0/3 + 1.0/4)},
+		{100, 1, 0},
+		{1000, 1.2, 0},
+		{10000, 1, 0},
+		{10000, 2, 1 / (math.Pi * math.Pi / 6)}, // ζ(2), to 1e-4
+	} {
+		t.Run(fmt.Sprintf("n=%d,s=%v", tc.n, tc.s), func(t *testing.T) {
+			z, err := NewSpread(tc.n, tc.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum float64
+			for k := 0; k < z.Len(); k++ {
+				sum += z.Share(k)
+				if k > 0 && z.Share(k) > z.Share(k-1)+1e-15 {
+					t.Fatalf("share of %d (%g) above the share of %d (%g)", k, z.Share(k), k-1, z.Share(k-1))
+				}
+			}
+			if math.Abs(sum-1) > 1e-9 {
+				t.Fatalf("shares sum to %v", sum)
+			}
+			if tc.first > 0 && math.Abs(z.Share(0)-tc.first) > 1e-4 {
+				t.Fatalf("first share %v, want %v", z.Share(0), tc.first)
+			}
+			if tc.s == 0 && math.Abs(z.Share(tc.n-1)-z.Share(0)) > 1e-12 {
+				t.Fatalf("s = 0 is not even: %v .. %v", z.Share(0), z.Share(tc.n-1))
+			}
+			const draws = 200_000
+			r := rand.New(rand.NewPCG(1, 2))
+			counts := make([]int, tc.n)
+			for range draws {
+				counts[z.Pick(r)]++
+			}
+			check := func(what string, got int, p float64) {
+				want := p * draws
+				sd := math.Sqrt(draws * p * (1 - p))
+				if math.Abs(float64(got)-want) > 5*sd+1 {
+					t.Errorf("%s: %d draws, want %.0f ± %.0f", what, got, want, 5*sd)
+				}
+			}
+			for k := 0; k < min(tc.n, 5); k++ {
+				check(fmt.Sprintf("property %d", k), counts[k], z.Share(k))
+			}
+			var tail, tailP float64
+			for k := tc.n / 2; k < tc.n; k++ {
+				tail += float64(counts[k])
+				tailP += z.Share(k)
+			}
+			check("second half", int(tail), tailP)
+		})
+	}
+	for _, bad := range []struct {
+		n int
+		s float64
+	}{{0, 1}, {10, -0.5}, {10, math.NaN()}, {10, math.Inf(1)}} {
+		if _, err := NewSpread(bad.n, bad.s); err == nil {
+			t.Errorf("NewSpread(%d, %v) accepted", bad.n, bad.s)
+		}
+	}
+	// The same seed picks the same properties.
+	z, _ := NewSpread(1000, 1.1)
+	a, b := rand.New(rand.NewPCG(7, 7)), rand.New(rand.NewPCG(7, 7))
+	for i := range 1000 {
+		if x, y := z.Pick(a), z.Pick(b); x != y {
+			t.Fatalf("draw %d: %d and %d from the same seed", i, x, y)
+		}
 	}
 }

@@ -25,6 +25,10 @@ type Metrics struct {
 	ConsumerLag *prometheus.GaugeVec
 	// FlushSeconds is the time to commit a partition's checkpoint.
 	FlushSeconds *prometheus.HistogramVec
+	// Additions counts the additions checkpoints wrote (store rows).
+	Additions *prometheus.CounterVec
+	// BlocksWritten counts the hour and day blocks compactors wrote.
+	BlocksWritten *prometheus.CounterVec
 	// CompactedAdditions counts the additions compactors merged into
 	// blocks.
 	CompactedAdditions *prometheus.CounterVec
@@ -64,6 +68,12 @@ func New() *Metrics {
 			Name: "sextant_projection_flush_seconds", Help: "Time to commit a partition checkpoint to the view store.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"projection"}),
+		Additions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_projection_additions_total", Help: "Additions (store rows of partial aggregates) written by projection checkpoints.",
+		}, []string{"projection"}),
+		BlocksWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_compaction_blocks_total", Help: "Hour and day blocks written by compactors.",
+		}, []string{"projection"}),
 		CompactedAdditions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sextant_compacted_additions_total", Help: "Additions merged into hour and day blocks by compactors.",
 		}, []string{"projection"}),
@@ -89,7 +99,7 @@ func New() *Metrics {
 		}, []string{"service", "code"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
+		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.Additions, m.BlocksWritten, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
 		m.CacheRequests, m.UpstreamRequests)
 	return m
 }

@@ -16,11 +16,15 @@
 //     checkpoint's range (Start), so writing the checkpoint again after a
 //     crash overwrites it instead of adding to it.
 //   - A Block is the merge of many additions of a property's hour or UTC
-//     day, written by the compactor, one row per part: the sections of
-//     one rollup (Kind.Part), so that a report reads the bytes of the
-//     rollup it needs and no others. Cover says which additions it
-//     holds: for each log partition, every addition of that partition
-//     with End <= Cover[partition].
+//     day, written by the compactor. Cover says which additions it holds:
+//     for each log partition, every addition of that partition with
+//     End <= Cover[partition].
+//
+// Both are stored per series (SeriesOf): a property's part of the read
+// model, the sections of one rollup. A checkpoint writes one row per
+// series and hour it touched (the rows of a property share a store
+// partition, so that costs little more than one row), and a report reads
+// the rows of the one rollup it needs: never the bytes of the others.
 //
 // A reader adds up, for a period, the block that covers it and the
 // additions of its hours that the block does not cover and that committed
@@ -42,6 +46,8 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,8 +57,8 @@ var ErrNotFound = errors.New("viewstore: not found")
 // Addition is what one checkpoint of one log partition added to one
 // property's hour (see the package documentation).
 type Addition struct {
-	Property  string
-	Hour      int64 // Unix seconds of the UTC hour's start
+	Property  string // the series (SeriesOf)
+	Hour      int64  // Unix seconds of the UTC hour's start
 	Partition int32
 	// Start and End are the offsets of the checkpoint's range of the log
 	// partition: [Start, End). End is the partition's Progress.Next as
@@ -61,9 +67,7 @@ type Addition struct {
 	Block      []byte // pkg/block encoding
 }
 
-// Kind is a block's period, in its two low bits, and its part, in the
-// others: stores keep it as one opaque small number, so each part of each
-// period is a row of its own, scanned on its own.
+// Kind is a block's period.
 type Kind uint8
 
 const (
@@ -71,29 +75,34 @@ const (
 	DayBlock  Kind = 2
 )
 
-// MaxParts bounds the parts of a block.
-const MaxParts = 63
-
-// Part is the kind of part p (below MaxParts) of k's period.
-func (k Kind) Part(p int) Kind { return k.Period() | Kind(p)<<2 }
-
-// Period is the kind's period alone, HourBlock or DayBlock.
-func (k Kind) Period() Kind { return k & 3 }
-
-// PartOf is the kind's part.
-func (k Kind) PartOf() int { return int(k >> 2) }
-
 // Seconds is the width of the kind's period.
 func (k Kind) Seconds() int64 {
-	if k.Period() == DayBlock {
+	if k == DayBlock {
 		return 86400
 	}
 	return 3600
 }
 
+// SeriesOf names the rows of part part (a rollup of the projection's
+// layout) of a property's read model: the Property of its additions and
+// blocks. Property ids never hold a NUL byte.
+func SeriesOf(property string, part int) string {
+	return property + "\x00" + strconv.Itoa(part)
+}
+
+// ParseSeries splits a series into its property and part.
+func ParseSeries(series string) (property string, part int, ok bool) {
+	i := strings.LastIndexByte(series, 0)
+	if i < 0 {
+		return "", 0, false
+	}
+	part, err := strconv.Atoi(series[i+1:])
+	return series[:i], part, err == nil && part >= 0
+}
+
 // Block is the merged additions of one property's hour or UTC day.
 type Block struct {
-	Property string
+	Property string // the series (SeriesOf)
 	Kind     Kind
 	Bucket   int64 // Unix seconds of the period's start, UTC
 	// Cover holds, by log partition (the index), the End of the newest
@@ -115,7 +124,7 @@ func (b *Block) Covered(p int32) int64 {
 // PendingKey names a stored addition without its data: what the compactor
 // lists to find its work.
 type PendingKey struct {
-	Property   string
+	Property   string // the series (SeriesOf)
 	Hour       int64
 	Partition  int32
 	Start, End int64
@@ -174,7 +183,7 @@ type Namespace string
 // shard is compacted by one projection process at a time.
 const Shards = 64
 
-// ShardOf is the compaction shard of a property.
+// ShardOf is the compaction shard of a property or series.
 func ShardOf(property string) int {
 	h := fnv.New32a()
 	h.Write([]byte(property))

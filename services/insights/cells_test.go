@@ -33,8 +33,8 @@ type memCells struct {
 	scans  [][2]int64 // the hour intervals of the additions asked for, in order
 	// read counts the rows handed to reports: blocks by period, and
 	// additions (under 0).
-	read map[viewstore.Kind]int
-	err    error      // returned by every scan when set
+	read   map[viewstore.Kind]int
+	err    error // returned by every scan when set
 	source []tcell
 	mode   compactMode
 	layout *catalog.Layout
@@ -113,7 +113,18 @@ func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
 				corruptValues(data)
 			}
 		}
-		m.adds = append(m.adds, viewstore.Addition{Property: c.Property, Hour: hour, Partition: int32(i), Start: 0, End: 1, Block: data})
+		// One addition per part (rollup), as the projection writes them;
+		// a corrupt block in every part.
+		for p := range l.Rollups {
+			part := data
+			if aerr == nil {
+				var err error
+				if part, err = block.Merge(nil, hour, partOf(l.Rollups[p].Dims, nil), data); err != nil {
+					panic(err)
+				}
+			}
+			m.adds = append(m.adds, viewstore.Addition{Property: viewstore.SeriesOf(c.Property, p), Hour: hour, Partition: int32(i), Start: 0, End: 1, Block: part})
+		}
 	}
 	if mode == compactNone {
 		return m
@@ -136,26 +147,20 @@ func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
 			rest = append(rest, a)
 			continue
 		}
-		for p := range l.Rollups {
-			h := key{a.Property, viewstore.HourBlock.Part(p), a.Hour}
-			d := key{a.Property, viewstore.DayBlock.Part(p), block.Day.Floor(a.Hour)}
-			inputs[h] = append(inputs[h], a.Block)
-			inputs[d] = append(inputs[d], a.Block)
-		}
+		h := key{a.Property, viewstore.HourBlock, a.Hour}
+		d := key{a.Property, viewstore.DayBlock, block.Day.Floor(a.Hour)}
+		inputs[h] = append(inputs[h], a.Block)
+		inputs[d] = append(inputs[d], a.Block)
 	}
 	for k, in := range inputs {
-		dims := l.Rollups[k.kind.PartOf()].Dims
-		regrain := func(s block.Section) block.Grain {
-			if !slices.Equal(s.Dims, dims) {
-				return 0
-			}
-			if k.kind.Period() == viewstore.DayBlock {
+		var regrain func(block.Section) block.Grain
+		if k.kind == viewstore.DayBlock {
+			regrain = func(s block.Section) block.Grain {
 				if s.Grain == block.Minute {
 					return 0
 				}
 				return block.Day
 			}
-			return s.Grain
 		}
 		data, err := block.Merge(nil, k.bucket, regrain, in...)
 		if err != nil {
@@ -170,6 +175,16 @@ func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
 	}
 	m.adds = rest
 	return m
+}
+
+// partOf keeps the sections of the rollup of dims.
+func partOf(dims []string, _ any) func(block.Section) block.Grain {
+	return func(s block.Section) block.Grain {
+		if !slices.Equal(s.Dims, dims) {
+			return 0
+		}
+		return s.Grain
+	}
 }
 
 // corruptValues overwrites the first byte of every value of the block.
@@ -248,7 +263,7 @@ func (m *memCells) ScanBlocks(ctx context.Context, property string, k viewstore.
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m.read[k.Period()]++
+		m.read[k]++
 		if err := fn(b); err != nil {
 			return err
 		}
@@ -275,7 +290,7 @@ func TestMemCellsHonoursInterval(t *testing.T) {
 		tcell{Property: "q", Grain: block.Hour, Bucket: 3600, Dims: "q"},
 	)
 	var got []int64
-	err := m.ScanAdditions(context.Background(), "p", 3600, 7200, func(a viewstore.Addition) error {
+	err := m.ScanAdditions(context.Background(), viewstore.SeriesOf("p", 0), 3600, 7200, func(a viewstore.Addition) error {
 		got = append(got, a.Hour)
 		return nil
 	})

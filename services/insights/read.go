@@ -16,9 +16,9 @@ import (
 // version (its namespace).
 type Source interface {
 	// ScanAdditions and ScanBlocks are the view store's (see
-	// viewstore.Store).
-	ScanAdditions(ctx context.Context, property string, from, to int64, fn func(viewstore.Addition) error) error
-	ScanBlocks(ctx context.Context, property string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error
+	// viewstore.Store): they read a series (viewstore.SeriesOf).
+	ScanAdditions(ctx context.Context, series string, from, to int64, fn func(viewstore.Addition) error) error
+	ScanBlocks(ctx context.Context, series string, k viewstore.Kind, from, to int64, fn func(viewstore.Block) error) error
 	// Committed returns, by log partition, how far the property's data is
 	// committed (its watermarks' offsets): additions ending past it are
 	// not counted.
@@ -47,13 +47,14 @@ type reader struct {
 	q        *query
 	src      Source
 	property string
-	// part is the layout's rollup the report reads (its block part), and
-	// sec its section at the grain read.
-	part int
-	dims []string
-	sec  *section
-	cell cell
-	fn   func(*cell) error
+	// part is the layout's rollup the report reads, series the rows of
+	// the property's part, and sec its section at the grain read.
+	part   int
+	series string
+	dims   []string
+	sec    *section
+	cell   cell
+	fn     func(*cell) error
 }
 
 // read calls fn for every entry the report counts: for each segment, the
@@ -73,6 +74,7 @@ func (q *query) read(ctx context.Context, src Source, property string, fn func(*
 		return fmt.Errorf("insights: no rollup of the layout holds %v", q.stored)
 	}
 	r.dims = src.Layout().Rollups[r.part].Dims
+	r.series = viewstore.SeriesOf(property, r.part)
 	sec, err := newSection(r.dims)
 	if err != nil {
 		return fmt.Errorf("insights: property %q: %w", property, err)
@@ -100,7 +102,7 @@ func hourSegments(spans []span) [][2]int64 {
 func (r *reader) segment(ctx context.Context, hFrom, hTo int64, committed map[int32]int64) error {
 	from, to := hFrom, hTo
 	var adds []viewstore.Addition
-	err := r.src.ScanAdditions(ctx, r.property, hFrom, hTo, func(a viewstore.Addition) error {
+	err := r.src.ScanAdditions(ctx, r.series, hFrom, hTo, func(a viewstore.Addition) error {
 		if end, ok := committed[a.Partition]; ok && a.End <= end {
 			a.Block = slices.Clone(a.Block)
 			adds = append(adds, a)
@@ -114,7 +116,7 @@ func (r *reader) segment(ctx context.Context, hFrom, hTo int64, committed map[in
 	// Whole days, from day blocks.
 	days := map[int64]*viewstore.Block{}
 	if dFrom, dTo, ok := r.wholeDays(from, to); ok {
-		err := r.src.ScanBlocks(ctx, r.property, viewstore.DayBlock.Part(r.part), dFrom, dTo+86400, func(b viewstore.Block) error {
+		err := r.src.ScanBlocks(ctx, r.series, viewstore.DayBlock, dFrom, dTo+86400, func(b viewstore.Block) error {
 			if !r.dayUsable(b.Bucket, from, to) {
 				return nil
 			}
@@ -133,7 +135,7 @@ func (r *reader) segment(ctx context.Context, hFrom, hTo int64, committed map[in
 		grain = block.Hour
 	}
 	for _, st := range uncovered(hFrom, hTo, days) {
-		err = r.src.ScanBlocks(ctx, r.property, viewstore.HourBlock.Part(r.part), st[0], st[1], func(b viewstore.Block) error {
+		err = r.src.ScanBlocks(ctx, r.series, viewstore.HourBlock, st[0], st[1], func(b viewstore.Block) error {
 			hours[b.Bucket] = &viewstore.Block{Bucket: b.Bucket, Cover: slices.Clone(b.Cover)}
 			return r.block(b.Data, grain)
 		})

@@ -9,15 +9,13 @@ import (
 	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
-	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
-// Compaction merges additions into blocks: the additions of a property's
-// hour into its hour block, and those of its UTC day into its day block,
-// each block stored as one row per rollup of the layout (its parts, see
-// viewstore.Kind),
+// Compaction merges additions into blocks: the additions of a series (a
+// property's rollup, viewstore.SeriesOf) and hour into its hour block, and
+// those of its UTC day into its day block,
 // so that a report over N days reads N day blocks, the hour blocks of
 // partial days and the few additions not compacted yet, whatever the
 // number of events.
@@ -66,7 +64,7 @@ type CompactStore interface {
 type CompactionConfig struct {
 	// Every is how often a compactor looks at its shards (default 2 s).
 	Every time.Duration
-	// MaxWait bounds how long additions of a day wait (default 30 s):
+	// MaxWait bounds how long additions of a day wait (default 5 min):
 	// the day is compacted once one of its pending additions is that old,
 	// or once MaxPending of them are pending, whichever comes first. A
 	// compaction rewrites the day's blocks whole, so batching additions
@@ -82,7 +80,7 @@ func (c *CompactionConfig) defaults() {
 		c.Every = 2 * time.Second
 	}
 	if c.MaxWait <= 0 {
-		c.MaxWait = 30 * time.Second
+		c.MaxWait = 5 * time.Minute
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 64
@@ -104,7 +102,6 @@ func ShardsOf(part int32, parts int) []int {
 type Compactor struct {
 	cfg     CompactionConfig
 	ns      viewstore.Namespace
-	layout  *catalog.Layout
 	store   CompactStore
 	logger  *slog.Logger
 	metrics *metrics.Metrics
@@ -121,9 +118,8 @@ type propDay struct {
 	day      int64
 }
 
-// NewCompactor returns a compactor of namespace ns, whose additions are
-// written in layout.
-func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.Layout, store CompactStore, logger *slog.Logger, m *metrics.Metrics) *Compactor {
+// NewCompactor returns a compactor of namespace ns.
+func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, store CompactStore, logger *slog.Logger, m *metrics.Metrics) *Compactor {
 	cfg.defaults()
 	if logger == nil {
 		logger = slog.Default()
@@ -131,10 +127,7 @@ func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.
 	if m == nil {
 		m = metrics.New()
 	}
-	if len(layout.Rollups) > viewstore.MaxParts {
-		panic("projection: more rollups than block parts")
-	}
-	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}}
+	return &Compactor{cfg: cfg, ns: ns, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}}
 }
 
 // Run compacts shards every cfg.Every until ctx ends.
@@ -282,11 +275,8 @@ func (c *Compactor) compactDay(ctx context.Context, d propDay, cover []int64) (i
 	if len(adds) == 0 {
 		return 0, nil
 	}
-	parts := c.layout.Rollups
-	for p := range parts {
-		if err := c.compactPart(ctx, d, p, adds, cover); err != nil {
-			return 0, err
-		}
+	if err := c.merge(ctx, d, adds, cover); err != nil {
+		return 0, err
 	}
 	type hourPart struct {
 		hour int64
@@ -306,12 +296,11 @@ func (c *Compactor) compactDay(ctx context.Context, d propDay, cover []int64) (i
 	return len(adds), nil
 }
 
-// compactPart merges adds into the hour blocks and the day block of part
-// p (rollup p of the layout) that do not hold them yet: hour blocks
-// first, then the day block.
-func (c *Compactor) compactPart(ctx context.Context, d propDay, p int, adds []viewstore.Addition, cover []int64) error {
+// merge merges adds into the hour blocks and the day block of the series
+// that do not hold them yet: hour blocks first, then the day block.
+func (c *Compactor) merge(ctx context.Context, d propDay, adds []viewstore.Addition, cover []int64) error {
 	end := d.day + 86400
-	hourKind, dayKind := viewstore.HourBlock.Part(p), viewstore.DayBlock.Part(p)
+	hourKind, dayKind := viewstore.HourBlock, viewstore.DayBlock
 	hours := map[int64]viewstore.Block{}
 	err := c.store.ScanBlocks(ctx, c.ns, d.property, hourKind, d.day, end, func(b viewstore.Block) error {
 		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
@@ -330,7 +319,6 @@ func (c *Compactor) compactPart(ctx context.Context, d propDay, p int, adds []vi
 	if err != nil {
 		return fmt.Errorf("compaction: day block of %q on %d: %w", d.property, d.day, err)
 	}
-	dims := c.layout.Rollups[p].Dims
 	byHour := map[int64][]viewstore.Addition{}
 	for _, a := range adds {
 		byHour[a.Hour] = append(byHour[a.Hour], a)
@@ -350,13 +338,14 @@ func (c *Compactor) compactPart(ctx context.Context, d propDay, p int, adds []vi
 		if ok && len(inputs) == 1 {
 			continue // all in the block already (an earlier run stopped before deleting)
 		}
-		data, err := block.Merge(nil, hour, partOf(dims, sameGrain), inputs...)
+		data, err := block.Merge(nil, hour, nil, inputs...)
 		if err != nil {
 			return fmt.Errorf("compaction: merge hour %d of %q: %w", hour, d.property, err)
 		}
 		if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: hourKind, Bucket: hour, Cover: cover, Data: data}); err != nil {
 			return fmt.Errorf("compaction: write hour block %d of %q: %w", hour, d.property, err)
 		}
+		c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
 	}
 	inputs = inputs[:0]
 	if day != nil {
@@ -370,33 +359,22 @@ func (c *Compactor) compactPart(ctx context.Context, d propDay, p int, adds []vi
 	if day != nil && len(inputs) == 1 {
 		return nil
 	}
-	data, err := block.Merge(nil, d.day, partOf(dims, toDay), inputs...)
+	data, err := block.Merge(nil, d.day, toDay, inputs...)
 	if err != nil {
 		return fmt.Errorf("compaction: merge day %d of %q: %w", d.day, d.property, err)
 	}
 	if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: dayKind, Bucket: d.day, Cover: cover, Data: data}); err != nil {
 		return fmt.Errorf("compaction: write day block %d of %q: %w", d.day, d.property, err)
 	}
+	c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
 	return nil
 }
-
-// partOf keeps the sections of the rollup of dims, regrained by regrain.
-func partOf(dims []string, regrain func(block.Grain) block.Grain) func(block.Section) block.Grain {
-	return func(s block.Section) block.Grain {
-		if !slices.Equal(s.Dims, dims) {
-			return 0
-		}
-		return regrain(s.Grain)
-	}
-}
-
-func sameGrain(g block.Grain) block.Grain { return g }
 
 // toDay maps an addition's or hour block's sections to a day block's: hour
 // sections become day sections, minute sections are left out (minute
 // detail is read from hour blocks).
-func toDay(g block.Grain) block.Grain {
-	switch g {
+func toDay(s block.Section) block.Grain {
+	switch s.Grain {
 	case block.Hour, block.Day:
 		return block.Day
 	}

@@ -69,6 +69,7 @@ func hostOf(u string) string {
 // which sections of an addition each event adds to.
 type deriver struct {
 	rules    Rules
+	layout   *catalog.Layout
 	dims     []extractor
 	maxLen   []int
 	sections block.Layout
@@ -79,7 +80,7 @@ type deriver struct {
 }
 
 func newDeriver(l Logic) *deriver {
-	d := &deriver{rules: l.Rules, sections: l.Layout.Sections()}
+	d := &deriver{rules: l.Rules, layout: l.Layout, sections: l.Layout.Sections()}
 	index := map[string]int{}
 	for i, name := range l.Layout.Dims {
 		dim, ok := catalog.Lookup(name)
@@ -214,7 +215,7 @@ func (d *deriver) add(b *block.Builder, ev *eventv1.Event, s *session, f *facts,
 			}
 			key = append(key, vals[di]...)
 		}
-		countIn(b.Agg(i, bucket, string(key)), f)
+		countIn(b.AggBytes(i, bucket, key), f)
 	}
 	return key
 }

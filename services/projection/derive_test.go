@@ -164,25 +164,39 @@ func TestAdditionsByPropertyAndHour(t *testing.T) {
 		hour     int64
 	}
 	minutes := map[ph]map[int64]int64{}
+	parts := map[ph]int{}
 	for _, a := range cp.Additions {
 		if a.Start != 0 || a.End != 5 || a.Partition != 0 {
 			t.Errorf("addition %s at %d covers [%d, %d) of %d", a.Property, a.Hour, a.Start, a.End, a.Partition)
 		}
+		property, part, ok := viewstore.ParseSeries(a.Property)
+		if !ok {
+			t.Fatalf("series %q", a.Property)
+		}
+		parts[ph{property, a.Hour - t0.Unix()}]++
 		r, err := block.Open(a.Block)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := len(r.Sections()); got != len(catalog.Traffic.Sections()) {
-			t.Errorf("%d sections, want %d", got, len(catalog.Traffic.Sections()))
+		if got, want := len(r.Sections()), len(catalog.Traffic.PartSections(part)); got != want {
+			t.Errorf("part %d: %d sections, want %d", part, got, want)
+		}
+		i := r.Find(block.Section{Grain: block.Minute})
+		if i < 0 {
+			continue // not the total's part
 		}
 		m := map[int64]int64{}
-		i := r.Find(block.Section{Grain: block.Minute})
 		_ = r.Entries(i, func(bucket int64, _ string, value []byte) error {
 			agg, _ := analytics.UnmarshalAggregate(value)
 			m[bucket-a.Hour] += agg.Events
 			return nil
 		})
-		minutes[ph{a.Property, a.Hour - t0.Unix()}] = m
+		minutes[ph{property, a.Hour - t0.Unix()}] = m
+	}
+	for k, n := range parts {
+		if n != len(catalog.Traffic.Rollups) {
+			t.Errorf("%v: %d parts, want one per rollup", k, n)
+		}
 	}
 	if got, want := fmt.Sprint(minutes), "map[{p1 0}:map[0:2 60:1] {p1 3600}:map[600:1] {p2 0}:map[0:1]]"; got != want {
 		t.Errorf("minute entries %s, want %s", got, want)

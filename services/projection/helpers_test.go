@@ -106,16 +106,38 @@ func sumSection(t testing.TB, blocks [][]byte, sec block.Section, by string) (*a
 // whole is the section of traffic's whole tuples, by the hour.
 var whole = block.Section{Grain: block.Hour, Dims: catalog.Traffic.Rollups[0].Dims}
 
-// openBlocks encodes a partition's open additions.
+// openBlocks encodes a partition's open additions: all their parts merged
+// into one block per property and hour.
 func openBlocks(t testing.TB, p *partition) [][]byte {
 	t.Helper()
 	adds, err := p.adds.encode(p.id, p.start, p.progress.Next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
+	type ph struct {
+		property string
+		hour     int64
+	}
+	parts := map[ph][][]byte{}
+	var order []ph
 	for _, a := range adds {
-		out = append(out, append([]byte(nil), a.Block...))
+		property, _, ok := viewstore.ParseSeries(a.Property)
+		if !ok {
+			t.Fatalf("addition of series %q", a.Property)
+		}
+		k := ph{property, a.Hour}
+		if parts[k] == nil {
+			order = append(order, k)
+		}
+		parts[k] = append(parts[k], a.Block)
+	}
+	var out [][]byte
+	for _, k := range order {
+		b, err := block.Merge(nil, k.hour, nil, parts[k]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
 	}
 	return out
 }
@@ -147,11 +169,10 @@ func storedBlocks(t testing.TB, st viewstore.Store, ns viewstore.Namespace, prop
 		t.Fatal(err)
 	}
 	dayBlocks, hourBlocks := map[int64]viewstore.Block{}, map[int64]viewstore.Block{}
-	// Part 0: traffic's whole tuples.
-	for _, k := range []viewstore.Kind{viewstore.DayBlock.Part(0), viewstore.HourBlock.Part(0)} {
+	for _, k := range []viewstore.Kind{viewstore.DayBlock, viewstore.HourBlock} {
 		if err := st.ScanBlocks(ctx, ns, property, k, from, to, func(b viewstore.Block) error {
 			b.Data, b.Cover = append([]byte(nil), b.Data...), append([]int64(nil), b.Cover...)
-			if k.Period() == viewstore.DayBlock {
+			if k == viewstore.DayBlock {
 				dayBlocks[b.Bucket] = b
 			} else if _, ok := dayBlocks[block.Day.Floor(b.Bucket)]; !ok {
 				hourBlocks[b.Bucket] = b
@@ -184,7 +205,8 @@ func storedBlocks(t testing.TB, st viewstore.Store, ns viewstore.Namespace, prop
 // aggregate, reading the whole-tuple sections.
 func storedTotal(t testing.TB, st viewstore.Store, ns viewstore.Namespace, property string) *analytics.Aggregate {
 	t.Helper()
-	days, rest := storedBlocks(t, st, ns, property, t0.Add(-72*time.Hour).Unix(), t0.Add(30*24*time.Hour).Unix())
+	// Part 0: traffic's whole tuples.
+	days, rest := storedBlocks(t, st, ns, viewstore.SeriesOf(property, 0), t0.Add(-72*time.Hour).Unix(), t0.Add(30*24*time.Hour).Unix())
 	a, _ := sumSection(t, days, block.Section{Grain: block.Day, Dims: whole.Dims}, "")
 	b, _ := sumSection(t, rest, whole, "")
 	if err := a.Merge(b); err != nil {
@@ -245,6 +267,45 @@ func runUntilWith(t *testing.T, log *pebblelog.Log, st viewstore.Store, cfg Conf
 	startCaughtUp(t, log, st, cfg)()
 }
 
+// runRagged runs a projector over log until it has applied every record.
+func runRagged(t *testing.T, log Log, st viewstore.Store, cfg Config) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.FlushInterval = 5 * time.Millisecond
+	pr := NewProjector(cfg, log, st)
+	done := make(chan error, 1)
+	go func() { done <- pr.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		progress, err := st.ListProgress(ctx, pr.Namespace())
+		if err != nil {
+			t.Fatal(err)
+		}
+		caught := len(progress) > 0
+		parts, _ := log.Partitions(ctx)
+		next := map[int32]int64{}
+		for _, p := range progress {
+			next[p.Partition] = p.Next
+		}
+		for _, p := range parts {
+			end, _ := log.EndOffset(ctx, p)
+			caught = caught && next[p] == end
+		}
+		if caught {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("projector did not catch up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startCaughtUp starts a projector and waits until it has applied every
 // record of the log; the projector keeps running until stop, which commits
 // and fails the test on a projector error.
@@ -297,7 +358,7 @@ func caughtUp(t *testing.T, log *pebblelog.Log, st viewstore.Store, ns viewstore
 // compactAll compacts every shard of ns at once.
 func compactAll(t testing.TB, st viewstore.Store, ns viewstore.Namespace) {
 	t.Helper()
-	c := NewCompactor(CompactionConfig{}, ns, catalog.Traffic, st, slog.New(slog.DiscardHandler), nil)
+	c := NewCompactor(CompactionConfig{}, ns, st, slog.New(slog.DiscardHandler), nil)
 	for s := range viewstore.Shards {
 		if _, err := c.Compact(context.Background(), s, true); err != nil {
 			t.Fatal(err)
@@ -315,4 +376,40 @@ func pendingAdditions(t testing.TB, st viewstore.Store, ns viewstore.Namespace) 
 		}
 	}
 	return n
+}
+
+func openEmbeddedB(tb testing.TB, dir string, views bool) (*pebblelog.Log, *pebblestore.Store) {
+	tb.Helper()
+	if views {
+		st, err := pebblestore.Open(tb.TempDir(), pebblestore.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return nil, st
+	}
+	log, err := pebblelog.Open(dir+"/log", pebblelog.Options{Partitions: 4})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return log, nil
+}
+
+func caughtUpB(tb testing.TB, log *pebblelog.Log, st viewstore.Store, ns viewstore.Namespace) bool {
+	ctx := context.Background()
+	progress, err := st.ListProgress(ctx, ns)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	next := map[int32]int64{}
+	for _, p := range progress {
+		next[p.Partition] = p.Next
+	}
+	parts, _ := log.Partitions(ctx)
+	for _, p := range parts {
+		end, _ := log.EndOffset(ctx, p)
+		if next[p] != end {
+			return false
+		}
+	}
+	return true
 }

@@ -45,7 +45,7 @@ func newPartition(id int32, logic *deriver, progress viewstore.Progress, kvs []v
 		progress:   progress,
 		start:      progress.Next,
 		state:      st,
-		adds:       newAdditions(logic.sections),
+		adds:       newAdditions(logic.layout),
 		watermarks: make(map[string]time.Time),
 		vals:       make([]string, len(logic.dims)),
 	}

@@ -129,7 +129,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		cctx, stopCompactor := context.WithCancel(ctx)
 		defer stopCompactor()
 		if parts, err := p.log.Partitions(ctx); err == nil && len(parts) > 0 {
-			c := NewCompactor(p.cfg.Compaction, p.ns, p.cfg.Layout, p.store, p.cfg.Logger, p.cfg.Metrics)
+			c := NewCompactor(p.cfg.Compaction, p.ns, p.store, p.cfg.Logger, p.cfg.Metrics)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -241,7 +241,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			}
 			lastLag = now
 		}
-		if part.pending > 0 && (part.pending >= p.cfg.MaxPending || now.Sub(lastFlush) >= interval || part.limit() == 0 && part.mustEnd > 0) {
+		if part.pending > 0 && (part.pending >= p.maxPending(behind > lagRecords) || now.Sub(lastFlush) >= interval || part.limit() == 0 && part.mustEnd > 0) {
 			began := time.Now()
 			if err := p.flush(ctx, part); err != nil {
 				return err
@@ -313,6 +313,7 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 		return fmt.Errorf("commit partition %d: %w", part.id, err)
 	}
 	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
+	p.cfg.Metrics.Additions.WithLabelValues(string(p.ns)).Add(float64(len(cp.Additions)))
 	part.committed()
 	p.setLive(part.progress)
 	// The log-side offset is informational (lag tools); the authoritative
@@ -340,11 +341,23 @@ func (p *Projector) flushInterval(behind bool, lastCommit time.Duration) time.Du
 	return max(p.cfg.FlushInterval, min(2*lastCommit, maxLiveFlush))
 }
 
+// maxPending is how many records a checkpoint may hold: MaxPending, or
+// lagPending times as many far behind the head, where fewer, larger
+// checkpoints write fewer rows per event (a row holds the additions of a
+// property's hour, however many events made them) and nobody waits.
+func (p *Projector) maxPending(behind bool) int {
+	if behind {
+		return p.cfg.MaxPending * lagPending
+	}
+	return p.cfg.MaxPending
+}
+
 const (
 	// lagFlush is the checkpoint interval of a partition behind the head:
 	// more than lagRecords records behind (at the last check, once a
 	// second) and reading full batches.
-	lagFlush   = 2 * time.Second
+	lagFlush   = 5 * time.Second
+	lagPending = 5
 	lagRecords = 20_000
 	// maxLiveFlush bounds the stretched interval at the head, for
 	// freshness.

@@ -17,6 +17,9 @@ type state struct {
 	// segStart is the offset of the first record applied since the last
 	// checkpoint (-1: none), which names the state segments it writes.
 	segStart int64
+	// deletes are the deletions the last checkpoint decided, which the
+	// next one writes (see checkpoint); deciding are this checkpoint's.
+	deletes, deciding []viewstore.KV
 }
 
 // session is the state of a visitor's current session.
@@ -83,13 +86,30 @@ func (s *state) duplicate(property, client, eventID string, recv, offset, window
 
 // checkpoint returns the state entries to store; next is the partition's
 // next offset, naming the segments when nothing was applied.
+//
+// The segments it deletes are those the previous checkpoint decided to
+// delete; its own decisions wait for the next one. A checkpoint decides
+// what expired by the watermark of the records it holds, and should it
+// fail, the partition applies those records again from the previous
+// checkpoint's state, which still needs what expired since: a deletion
+// written by the failed checkpoint would be lost to it.
 func (s *state) checkpoint(next int64, out []viewstore.KV) []viewstore.KV {
 	seg := s.segStart
 	if seg < 0 {
 		seg = next
 	}
-	out = s.seen.checkpoint(seg, next, out)
-	return s.sessions.checkpoint(seg, next, out)
+	kvs := s.seen.checkpoint(seg, next, nil)
+	kvs = s.sessions.checkpoint(seg, next, kvs)
+	out = append(out, s.deletes...)
+	s.deciding = s.deciding[:0]
+	for _, kv := range kvs {
+		if kv.Delete {
+			s.deciding = append(s.deciding, kv)
+		} else {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // committed records that the last checkpoint was stored.
@@ -97,6 +117,7 @@ func (s *state) committed() {
 	s.seen.committed()
 	s.sessions.committed()
 	s.segStart = -1
+	s.deletes, s.deciding = append(s.deletes[:0], s.deciding...), s.deciding[:0]
 }
 
 // prune forgets event ids and sessions that can no longer matter, measured

@@ -44,7 +44,7 @@ type runningVersion struct {
 }
 
 // NewSupervisor returns a supervisor; base configures every projector
-// (its Name, Version, Rules and Start are set per version).
+// (its Name, Version, Rules, Layout and Start are set per version).
 func NewSupervisor(base Config, logics []Logic, log Log, store Store, reg Registry, poll time.Duration) *Supervisor {
 	base.Defaults()
 	if poll <= 0 {
@@ -132,7 +132,7 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 			continue
 		}
 		cfg := s.base
-		cfg.Name, cfg.Version, cfg.Rules, cfg.Start = logic.Name, logic.Version, logic.Rules, v.From.Offsets
+		cfg.Name, cfg.Version, cfg.Rules, cfg.Layout, cfg.Start = logic.Name, logic.Version, logic.Rules, logic.Layout, v.From.Offsets
 		p := NewProjector(cfg, s.log, s.store)
 		rctx, cancel := context.WithCancel(ctx)
 		r := &runningVersion{p: p, cancel: cancel, done: make(chan struct{})}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -13,8 +14,11 @@ import (
 // is ever read back from the store.
 type additions struct {
 	layout block.Layout
-	open   map[propHour]*block.Builder
-	spare  []*block.Builder // reset builders, reused
+	// parts are the sections of each part (rollup), written as rows of
+	// their own.
+	parts [][]int
+	open  map[propHour]*block.Builder
+	spare []*block.Builder // reset builders, reused
 	// slab holds the encoded blocks of the last checkpoint (the store
 	// does not keep them after Commit returns).
 	slab []byte
@@ -25,8 +29,12 @@ type propHour struct {
 	hour     int64
 }
 
-func newAdditions(layout block.Layout) *additions {
-	return &additions{layout: layout, open: make(map[propHour]*block.Builder)}
+func newAdditions(l *catalog.Layout) *additions {
+	a := &additions{layout: l.Sections(), open: make(map[propHour]*block.Builder)}
+	for r := range l.Rollups {
+		a.parts = append(a.parts, l.PartSections(r))
+	}
+	return a
 }
 
 // builder returns the open builder of property's hour.
@@ -49,17 +57,20 @@ func (a *additions) builder(property string, hour int64) *block.Builder {
 func (a *additions) empty() bool { return len(a.open) == 0 }
 
 // encode returns the additions of the checkpoint of partition part that
-// covers the offsets [start, end), and starts over.
+// covers the offsets [start, end), one per series (property and rollup)
+// and hour, and starts over.
 func (a *additions) encode(part int32, start, end int64) ([]viewstore.Addition, error) {
-	out := make([]viewstore.Addition, 0, len(a.open))
+	out := make([]viewstore.Addition, 0, len(a.open)*len(a.parts))
 	slab := a.slab[:0]
 	for k, b := range a.open {
-		from := len(slab)
-		var err error
-		if slab, err = b.AppendTo(slab, k.hour); err != nil {
-			return nil, fmt.Errorf("projection: encode addition of %q at %d: %w", k.property, k.hour, err)
+		for p, secs := range a.parts {
+			from := len(slab)
+			var err error
+			if slab, err = b.AppendSectionsTo(slab, k.hour, secs); err != nil {
+				return nil, fmt.Errorf("projection: encode addition of %q at %d: %w", k.property, k.hour, err)
+			}
+			out = append(out, viewstore.Addition{Property: viewstore.SeriesOf(k.property, p), Hour: k.hour, Partition: part, Start: start, End: end, Block: slab[from:len(slab):len(slab)]})
 		}
-		out = append(out, viewstore.Addition{Property: k.property, Hour: k.hour, Partition: part, Start: start, End: end, Block: slab[from:len(slab):len(slab)]})
 	}
 	// The blocks alias slab, which may have grown (moved) while they were
 	// appended: point them at its final backing array.
