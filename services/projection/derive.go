@@ -122,6 +122,12 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, recv, offset 
 	key := ev.PropertyId + "\x1f" + ev.ClientId
 	evTime := ev.GetEventTime().AsTime().Unix()
 	s := sessions.get(key)
+	if s != nil && recv-s.lastRecv > d.rules.retentionSeconds() {
+		// Past its retention the session is gone, whether prune (which
+		// runs at checkpoints, so at times that vary from run to run)
+		// forgot it yet or not: replays decide alike.
+		s = nil
+	}
 	fresh := false
 	switch {
 	case s == nil:

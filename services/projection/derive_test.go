@@ -69,11 +69,22 @@ func TestApply(t *testing.T) {
 			applied: 3,
 		},
 		{
+			// The session, idle past its retention, starts over (the same
+			// session id: it is the event's time).
 			name: "duplicate outside the dedupe window counts again",
 			events: []*eventv1.Event{
 				ev("e1", "c1", "page_view"), ev("e1", "c1", "page_view", received(25*time.Hour)),
 			},
-			want:    "events=2 views=2 users=1 active=1 new=0 sessions=1 engaged=1",
+			want:    "events=2 views=2 users=1 active=0 new=0 sessions=1 engaged=0",
+			applied: 2,
+		},
+		{
+			name: "a session idle past its retention is gone, pruned or not",
+			events: []*eventv1.Event{
+				ev("e1", "c1", "page_view", sess(100)),
+				ev("e2", "c1", "page_view", sess(100), at(3*time.Hour)),
+			},
+			want:    "events=2 views=2 users=1 active=0 new=0 sessions=1 engaged=0",
 			applied: 2,
 		},
 		{
