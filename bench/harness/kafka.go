@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/sextant-analytics/sextant/pkg/kafkalog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/kafkalog"
 
 	"github.com/IBM/sarama"
 	"google.golang.org/protobuf/proto"

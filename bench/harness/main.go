@@ -954,15 +954,20 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 }
 
 func dropKeyspace(keyspace string) error {
-	c := gocql.NewCluster(strings.Split(os.Getenv("SEXTANT_CQL_HOSTS"), ",")...)
-	c.ProtoVersion = 4
-	c.Timeout = 60 * time.Second
-	sess, err := c.CreateSession()
+	sess, err := cqlSession()
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
 	return sess.Query(`DROP KEYSPACE IF EXISTS ` + keyspace).Exec()
+}
+
+// cqlSession connects to the stack's Cassandra (SEXTANT_CQL_HOSTS).
+func cqlSession() (*gocql.Session, error) {
+	c := gocql.NewCluster(strings.Split(os.Getenv("SEXTANT_CQL_HOSTS"), ",")...)
+	c.ProtoVersion = 4
+	c.Timeout = 60 * time.Second
+	return c.CreateSession()
 }
 
 // mergeResults adds the backends of the results file path that res lacks,

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/gocql/gocql"
 )
 
 // --- the projection's counters (Prometheus /metrics) ---
@@ -306,10 +304,7 @@ func kafkaLogDir(pid int) (string, error) {
 // options change), waits until the keyspace's size on disk stops
 // changing, and sets the period back to 0 (never, the default).
 func flushKeyspace(ctx context.Context, keyspace, dataDir string) error {
-	c := gocql.NewCluster(strings.Split(os.Getenv("SEXTANT_CQL_HOSTS"), ",")...)
-	c.ProtoVersion = 4
-	c.Timeout = 60 * time.Second
-	sess, err := c.CreateSession()
+	sess, err := cqlSession()
 	if err != nil {
 		return err
 	}

@@ -51,18 +51,18 @@ func generatedLog(b *testing.B, log eventlog.Appender, n int) {
 func BenchmarkReplay(b *testing.B) {
 	const n = 400_000
 	dir := b.TempDir()
-	log, _ := openEmbeddedB(b, dir, false)
+	log := openLog(b, dir)
 	generatedLog(b, log, n)
 	b.ResetTimer()
 	for i := range b.N {
-		_, st := openEmbeddedB(b, dir, true)
+		st := openViews(b)
 		ns := fmt.Sprintf("v%d", i+1)
 		start := time.Now()
 		pr := NewProjector(Config{Version: ns, Logger: slog.New(slog.DiscardHandler)}, log, st)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- pr.Run(ctx) }()
-		for !caughtUpB(b, log, st, pr.Namespace()) {
+		for !caughtUp(b, log, st, pr.Namespace()) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		el := time.Since(start)

@@ -267,49 +267,10 @@ func runUntilWith(t *testing.T, log *pebblelog.Log, st viewstore.Store, cfg Conf
 	startCaughtUp(t, log, st, cfg)()
 }
 
-// runRagged runs a projector over log until it has applied every record.
-func runRagged(t *testing.T, log Log, st viewstore.Store, cfg Config) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	cfg.FlushInterval = 5 * time.Millisecond
-	pr := NewProjector(cfg, log, st)
-	done := make(chan error, 1)
-	go func() { done <- pr.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		progress, err := st.ListProgress(ctx, pr.Namespace())
-		if err != nil {
-			t.Fatal(err)
-		}
-		caught := len(progress) > 0
-		parts, _ := log.Partitions(ctx)
-		next := map[int32]int64{}
-		for _, p := range progress {
-			next[p.Partition] = p.Next
-		}
-		for _, p := range parts {
-			end, _ := log.EndOffset(ctx, p)
-			caught = caught && next[p] == end
-		}
-		if caught {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("projector did not catch up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // startCaughtUp starts a projector and waits until it has applied every
 // record of the log; the projector keeps running until stop, which commits
 // and fails the test on a projector error.
-func startCaughtUp(t *testing.T, log *pebblelog.Log, st viewstore.Store, cfg Config) (stop func()) {
+func startCaughtUp(t *testing.T, log Log, st viewstore.Store, cfg Config) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if cfg.Logger == nil {
@@ -335,11 +296,11 @@ func startCaughtUp(t *testing.T, log *pebblelog.Log, st viewstore.Store, cfg Con
 	return stop
 }
 
-func caughtUp(t *testing.T, log *pebblelog.Log, st viewstore.Store, ns viewstore.Namespace) bool {
+func caughtUp(tb testing.TB, log eventlog.Reader, st viewstore.Store, ns viewstore.Namespace) bool {
 	ctx := context.Background()
 	progress, err := st.ListProgress(ctx, ns)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	next := map[int32]int64{}
 	for _, p := range progress {
@@ -378,38 +339,22 @@ func pendingAdditions(t testing.TB, st viewstore.Store, ns viewstore.Namespace) 
 	return n
 }
 
-func openEmbeddedB(tb testing.TB, dir string, views bool) (*pebblelog.Log, *pebblestore.Store) {
+// openLog opens (or creates) the embedded log of dir alone.
+func openLog(tb testing.TB, dir string) *pebblelog.Log {
 	tb.Helper()
-	if views {
-		st, err := pebblestore.Open(tb.TempDir(), pebblestore.Options{})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return nil, st
-	}
 	log, err := pebblelog.Open(dir+"/log", pebblelog.Options{Partitions: 4})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return log, nil
+	return log
 }
 
-func caughtUpB(tb testing.TB, log *pebblelog.Log, st viewstore.Store, ns viewstore.Namespace) bool {
-	ctx := context.Background()
-	progress, err := st.ListProgress(ctx, ns)
+// openViews opens an empty embedded view store.
+func openViews(tb testing.TB) *pebblestore.Store {
+	tb.Helper()
+	st, err := pebblestore.Open(tb.TempDir(), pebblestore.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	next := map[int32]int64{}
-	for _, p := range progress {
-		next[p.Partition] = p.Next
-	}
-	parts, _ := log.Partitions(ctx)
-	for _, p := range parts {
-		end, _ := log.EndOffset(ctx, p)
-		if next[p] != end {
-			return false
-		}
-	}
-	return true
+	return st
 }

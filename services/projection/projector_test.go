@@ -219,7 +219,7 @@ func TestInterruptedCheckpointsRewritten(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		runRagged(t, &ragged{Log: log, rng: rand.New(rand.NewSource(every))}, st, Config{MaxPending: 97, Compaction: CompactionConfig{Off: true}})
+		startCaughtUp(t, &ragged{Log: log, rng: rand.New(rand.NewSource(every))}, st, Config{MaxPending: 97, FlushInterval: 5 * time.Millisecond, Compaction: CompactionConfig{Off: true}})()
 		got := summary(storedTotal(t, st, v1, "p1"))
 		progress, _ := st.ListProgress(context.Background(), v1)
 		for _, p := range progress {
