@@ -265,7 +265,7 @@ func buildReadModel(tb testing.TB, events int) *readModel {
 	if err := <-done; err != nil {
 		tb.Fatal(err)
 	}
-	c := projection.NewCompactor(projection.CompactionConfig{}, ns, st, slog.New(slog.DiscardHandler), nil)
+	c := projection.NewCompactor(projection.CompactionConfig{}, ns, catalog.Traffic, st, slog.New(slog.DiscardHandler), nil)
 	for s := range viewstore.Shards {
 		if _, err := c.Compact(ctx, s, true); err != nil {
 			tb.Fatal(err)

@@ -68,10 +68,20 @@ func Lookup(name string) (Dimension, bool) {
 
 // Rollup is a set of stored dimensions whose aggregates a layout keeps,
 // summed over every other dimension: at hour grain always, at minute grain
-// (the realtime view) when Minute is set. Compaction adds day grain.
+// (the realtime view) when Minute is set. Compaction adds day grain unless
+// Hourly is set: a rollup of many dimensions has about as many entries a
+// day as events, so its day blocks would save reports nothing and cost
+// compaction a rewrite of the whole day at every merge.
 type Rollup struct {
 	Dims   []string
 	Minute bool
+	Hourly bool
+}
+
+// KeepsDays reports whether rollup r of the layout has day blocks (an
+// unknown rollup does).
+func (l *Layout) KeepsDays(r int) bool {
+	return r < 0 || r >= len(l.Rollups) || !l.Rollups[r].Hourly
 }
 
 // Layout is a projection version's rollups. Reports read, for each block,
@@ -152,12 +162,12 @@ func covers(have, need []string) bool {
 var trafficDims = []string{EventName, PagePath, CountryID, DeviceCategory, Browser, OperatingSystem, SessionSource, SessionMedium, SessionCampaign}
 
 // Traffic is the layout of traffic/v1 and traffic/v2: whole tuples by the
-// hour (any combination of dimensions), and the total, events, pages,
+// hour only (any combination of dimensions), and the total, events, pages,
 // countries, technology and traffic sources by the minute too.
 var Traffic = &Layout{
 	Dims: trafficDims,
 	Rollups: []Rollup{
-		{Dims: trafficDims},
+		{Dims: trafficDims, Hourly: true},
 		{Dims: nil, Minute: true},
 		{Dims: []string{EventName}, Minute: true},
 		{Dims: []string{PagePath}, Minute: true},

@@ -148,9 +148,11 @@ func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
 			continue
 		}
 		h := key{a.Property, viewstore.HourBlock, a.Hour}
-		d := key{a.Property, viewstore.DayBlock, block.Day.Floor(a.Hour)}
 		inputs[h] = append(inputs[h], a.Block)
-		inputs[d] = append(inputs[d], a.Block)
+		if _, part, _ := viewstore.ParseSeries(a.Property); l.KeepsDays(part) {
+			d := key{a.Property, viewstore.DayBlock, block.Day.Floor(a.Hour)}
+			inputs[d] = append(inputs[d], a.Block)
+		}
 	}
 	for k, in := range inputs {
 		var regrain func(block.Section) block.Grain

@@ -162,7 +162,7 @@ func (r *reader) segment(ctx context.Context, hFrom, hTo int64, committed map[in
 // wholeDays returns the first and the last UTC day of [from, to) that the
 // report may read from day blocks (dayUsable), when there is one.
 func (r *reader) wholeDays(from, to int64) (first, last int64, ok bool) {
-	if r.q.grain != block.Day {
+	if r.q.grain != block.Day || !r.src.Layout().KeepsDays(r.part) {
 		return 0, 0, false
 	}
 	for d := ceilTo(from, 86400); d+86400 <= to; d += 86400 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
@@ -102,6 +103,7 @@ func ShardsOf(part int32, parts int) []int {
 type Compactor struct {
 	cfg     CompactionConfig
 	ns      viewstore.Namespace
+	layout  *catalog.Layout
 	store   CompactStore
 	logger  *slog.Logger
 	metrics *metrics.Metrics
@@ -118,8 +120,9 @@ type propDay struct {
 	day      int64
 }
 
-// NewCompactor returns a compactor of namespace ns.
-func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, store CompactStore, logger *slog.Logger, m *metrics.Metrics) *Compactor {
+// NewCompactor returns a compactor of namespace ns, whose series are those
+// of layout (which of them keep day blocks).
+func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.Layout, store CompactStore, logger *slog.Logger, m *metrics.Metrics) *Compactor {
 	cfg.defaults()
 	if logger == nil {
 		logger = slog.Default()
@@ -127,7 +130,7 @@ func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, store CompactSto
 	if m == nil {
 		m = metrics.New()
 	}
-	return &Compactor{cfg: cfg, ns: ns, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}}
+	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}}
 }
 
 // Run compacts shards every cfg.Every until ctx ends.
@@ -310,6 +313,8 @@ func (c *Compactor) merge(ctx context.Context, d propDay, adds []viewstore.Addit
 	if err != nil {
 		return fmt.Errorf("compaction: hour blocks of %q on %d: %w", d.property, d.day, err)
 	}
+	_, part, ok := viewstore.ParseSeries(d.property)
+	days := !ok || c.layout.KeepsDays(part)
 	var day *viewstore.Block
 	err = c.store.ScanBlocks(ctx, c.ns, d.property, dayKind, d.day, d.day+1, func(b viewstore.Block) error {
 		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
@@ -346,6 +351,9 @@ func (c *Compactor) merge(ctx context.Context, d propDay, adds []viewstore.Addit
 			return fmt.Errorf("compaction: write hour block %d of %q: %w", hour, d.property, err)
 		}
 		c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
+	}
+	if !days {
+		return nil
 	}
 	inputs = inputs[:0]
 	if day != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -68,7 +69,7 @@ func TestCompactionCrashSafe(t *testing.T) {
 			runUntilWith(t, log, st, Config{MaxPending: 50, Compaction: CompactionConfig{Off: true}})
 			want := summary(storedTotal(t, st, v1, "p1"))
 			f := &failing{Store: st, op: tc.op, n: tc.n}
-			c := NewCompactor(CompactionConfig{}, v1, f, nil, nil)
+			c := NewCompactor(CompactionConfig{}, v1, catalog.Traffic, f, nil, nil)
 			compact := func() error {
 				var first error
 				for s := range viewstore.Shards {
@@ -98,6 +99,17 @@ func TestCompactionCrashSafe(t *testing.T) {
 			}
 			if n := pendingAdditions(t, st, v1); n != 0 {
 				t.Fatalf("%d additions left", n)
+			}
+			// Whole tuples are kept by the hour only; the others by the
+			// day too.
+			for part, want := range map[int]bool{0: false, 1: true, 3: true} {
+				days := 0
+				if err := st.ScanBlocks(context.Background(), v1, viewstore.SeriesOf("p1", part), viewstore.DayBlock, 0, 1<<40, func(viewstore.Block) error { days++; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if (days > 0) != want {
+					t.Errorf("part %d: %d day blocks", part, days)
+				}
 			}
 		})
 	}

@@ -319,7 +319,7 @@ func caughtUp(tb testing.TB, log eventlog.Reader, st viewstore.Store, ns viewsto
 // compactAll compacts every shard of ns at once.
 func compactAll(t testing.TB, st viewstore.Store, ns viewstore.Namespace) {
 	t.Helper()
-	c := NewCompactor(CompactionConfig{}, ns, st, slog.New(slog.DiscardHandler), nil)
+	c := NewCompactor(CompactionConfig{}, ns, catalog.Traffic, st, slog.New(slog.DiscardHandler), nil)
 	for s := range viewstore.Shards {
 		if _, err := c.Compact(context.Background(), s, true); err != nil {
 			t.Fatal(err)

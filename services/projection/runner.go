@@ -129,7 +129,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		cctx, stopCompactor := context.WithCancel(ctx)
 		defer stopCompactor()
 		if parts, err := p.log.Partitions(ctx); err == nil && len(parts) > 0 {
-			c := NewCompactor(p.cfg.Compaction, p.ns, p.store, p.cfg.Logger, p.cfg.Metrics)
+			c := NewCompactor(p.cfg.Compaction, p.ns, p.cfg.Layout, p.store, p.cfg.Logger, p.cfg.Metrics)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
