@@ -12,7 +12,7 @@ benchtime=${1:-1s}
 if [ -z "${SEXTANT_KAFKA_BROKERS:-}" ] && ./tilt/stack.sh status >/dev/null 2>&1; then
   eval "$(./tilt/stack.sh env)"
 fi
-pkgs=(./services/collect ./services/projection ./services/insights ./pkg/sketch ./pkg/pebblelog ./pkg/pebblestore ./pkg/loadgen ./bench/micro)
+pkgs=(./services/collect ./services/projection ./services/insights ./pkg/block ./pkg/sketch ./pkg/pebblelog ./pkg/pebblestore ./pkg/loadgen ./bench/micro)
 [ -n "${SEXTANT_KAFKA_BROKERS:-}" ] && pkgs+=(./pkg/kafkalog)
 [ -n "${SEXTANT_CQL_HOSTS:-}" ] && pkgs+=(./pkg/cqlstore)
 mkdir -p bench/out/bin
