@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -265,6 +267,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if cfg.has("projection") {
+		if limit, set := projectionMemoryLimit(); set {
+			logger.Info("Go memory limit set for the projection (GOMEMLIMIT overrides it)", "bytes", limit)
+		}
 		dead, err := cfg.Engines.openDeadLetters(ctx, logger)
 		if err != nil {
 			return err
@@ -385,4 +390,18 @@ export SEXTANT_READ_KEY=%s
 export SEXTANT_ADMIN_KEY=%s
 `, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey, admin)
 	return nil
+}
+
+// projectionMemoryLimit gives a process that runs projections a soft Go
+// memory limit of 1 GiB unless GOMEMLIMIT sets one: a projection's memory
+// is its state windows and open additions (bounded by MaxOpenEntries), and
+// without a limit the heap grows to twice what is live between
+// collections.
+func projectionMemoryLimit() (int64, bool) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1), false
+	}
+	const limit = 1 << 30
+	debug.SetMemoryLimit(limit)
+	return limit, true
 }

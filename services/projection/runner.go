@@ -47,6 +47,10 @@ type Config struct {
 	FlushInterval time.Duration
 	// MaxPending commits early once this many records were applied.
 	MaxPending int
+	// MaxOpenEntries commits early once the open additions hold this
+	// many aggregates: it bounds a partition's memory between checkpoints
+	// (about a kilobyte an aggregate), whatever the records hold.
+	MaxOpenEntries int
 	// ReadBatch is the most records read at once.
 	ReadBatch int
 	// Compaction configures the compactor each claimed partition runs
@@ -78,6 +82,9 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 20_000
+	}
+	if c.MaxOpenEntries <= 0 {
+		c.MaxOpenEntries = 100_000
 	}
 	if c.ReadBatch <= 0 {
 		c.ReadBatch = 2_000
@@ -241,7 +248,8 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			}
 			lastLag = now
 		}
-		if part.pending > 0 && (part.pending >= p.maxPending(behind > lagRecords) || now.Sub(lastFlush) >= interval || part.limit() == 0 && part.mustEnd > 0) {
+		full := part.pending >= p.maxPending(behind > lagRecords) || part.adds.entries() >= p.cfg.MaxOpenEntries
+		if part.pending > 0 && (full || now.Sub(lastFlush) >= interval || part.limit() == 0 && part.mustEnd > 0) {
 			began := time.Now()
 			if err := p.flush(ctx, part); err != nil {
 				return err

@@ -56,6 +56,16 @@ func (a *additions) builder(property string, hour int64) *block.Builder {
 // empty reports whether nothing was added since the last checkpoint.
 func (a *additions) empty() bool { return len(a.open) == 0 }
 
+// entries is how many aggregates the open additions hold: what their
+// memory grows with.
+func (a *additions) entries() int {
+	n := 0
+	for _, b := range a.open {
+		n += b.Entries()
+	}
+	return n
+}
+
 // encode returns the additions of the checkpoint of partition part that
 // covers the offsets [start, end), one per series (property and rollup)
 // and hour, and starts over.
