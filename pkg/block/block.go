@@ -87,16 +87,6 @@ func (s Section) Equal(o Section) bool {
 	return true
 }
 
-// Has reports whether d is one of the section's dimensions.
-func (s Section) Has(d string) bool {
-	for _, x := range s.Dims {
-		if x == d {
-			return true
-		}
-	}
-	return false
-}
-
 // Layout is the sections a projection writes, in the order it writes them.
 type Layout []Section
 

@@ -200,9 +200,6 @@ func (l *Layout) Choose(dims []string, minute bool) int {
 	return best
 }
 
-// Covers reports whether a section holds every one of dims.
-func Covers(s block.Section, dims []string) bool { return covers(s.Dims, dims) }
-
 // layouts are the layouts of the registered projection versions.
 var layouts = map[string]*Layout{
 	"traffic/v1": Traffic,

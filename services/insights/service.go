@@ -129,17 +129,6 @@ func NewSource(store Store, ns viewstore.Namespace, layout *catalog.Layout, comm
 	return nsSource{store: store, ns: ns, layout: layout, committed: committed}
 }
 
-// Committed reads the property's watermarks' offsets: the committed bound
-// of a version's data for a report that is not keyed by them (tests,
-// tools).
-func Committed(ctx context.Context, store Store, ns viewstore.Namespace, property string) (map[int32]int64, error) {
-	wms, err := store.Watermarks(ctx, ns, property)
-	if err != nil {
-		return nil, err
-	}
-	return committedOf(wms), nil
-}
-
 func committedOf(wms []viewstore.Watermark) map[int32]int64 {
 	m := make(map[int32]int64, len(wms))
 	for _, w := range wms {
