@@ -65,14 +65,12 @@
 // twice once progress passed it.
 //
 // State is written after the additions. State written ahead of the
-// progress (by a commit that failed in step 2 or 3) is loaded with the
-// rest; the projection recognises it, since its entries carry the offsets
-// of their events (an event id first seen at the offset being applied
-// again is not a duplicate). What is not exact: state spans several
-// batches, so a failure in step 2 can store the session entries of a
-// checkpoint without its seen event ids or the reverse, which can change
-// engagement-derived attributes of that session's later events.
-//
+// progress (by a commit that failed in step 2 or 3) is left out by the
+// projection: each state segment carries the end of the checkpoint that
+// wrote it, and segments past the committed progress are ignored and
+// deleted, so the records are applied again from the committed state and
+// derive exactly what the failed checkpoint did.
+
 // All statements are prepared, and every write is idempotent (absolute
 // values, no counters, no lightweight transactions), so the driver may
 // retry it. Rows are last-write-wins by the client-side timestamp of the

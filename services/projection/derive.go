@@ -118,9 +118,8 @@ type facts struct {
 // new one when the client's session id changed or, without one, after
 // SessionTimeout of inactivity, and applies ev to it unless the session
 // already holds offset. A new session takes the event's traffic source.
-func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, recv, offset int64) *session {
+func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv, offset int64) *session {
 	key := ev.PropertyId + "\x1f" + ev.ClientId
-	evTime := ev.GetEventTime().AsTime().Unix()
 	s := sessions.get(key)
 	if s != nil && recv-s.lastRecv > d.rules.retentionSeconds() {
 		// Past its retention the session is gone, whether prune (which
@@ -179,14 +178,14 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, recv, offset 
 func isPageView(ev *eventv1.Event) bool { return ev.Name == "page_view" || ev.Name == "screen_view" }
 
 // facts derives what the aggregates count of ev in session s.
-func (d *deriver) facts(ev *eventv1.Event, s *session, recv int64) facts {
+func (d *deriver) facts(ev *eventv1.Event, s *session, evTime, recv int64) facts {
 	isNew := ev.Name == "first_visit" || ev.Name == "first_open"
 	userKey := ev.UserId
 	if userKey == "" {
 		userKey = ev.ClientId
 	}
 	return facts{
-		evTime:   ev.GetEventTime().AsTime().Unix(),
+		evTime:   evTime,
 		recv:     recv,
 		pageView: isPageView(ev),
 		isNew:    isNew,

@@ -76,10 +76,13 @@ func (p *partition) apply(ev *eventv1.Event, offset int64) bool {
 		p.progress.Excluded++
 		return false
 	}
-	s := p.logic.session(p.state.sessions, ev, recvS, offset)
-	f := p.logic.facts(ev, s, recvS)
-	b := p.adds.builder(ev.PropertyId, block.Hour.Floor(f.evTime))
+	evTime := ev.GetEventTime().AsTime().Unix()
+	s := p.logic.session(p.state.sessions, ev, evTime, recvS, offset)
+	f := p.logic.facts(ev, s, evTime, recvS)
+	b := p.adds.builder(ev.PropertyId, block.Hour.Floor(evTime))
+	before := b.Entries()
 	p.key = p.logic.add(b, ev, s, &f, p.vals, p.key)
+	p.adds.n += b.Entries() - before
 	if wm := p.watermarks[ev.PropertyId]; recv.After(wm) {
 		p.watermarks[ev.PropertyId] = recv
 	}

@@ -72,12 +72,10 @@ func (s *state) begin(offset int64) {
 }
 
 // duplicate reports whether the event (property, client, event id) was
-// seen within window seconds before recv, and otherwise records it. A
-// sighting at this very offset is not a duplicate: it is this record,
-// applied again after a commit that stored the state but not the progress.
+// seen within window seconds before recv, and otherwise records it.
 func (s *state) duplicate(property, client, eventID string, recv, offset, window int64) bool {
 	k := eventKeyOf(property, client, eventID)
-	if t, ok := s.seen.lookup(k); ok && t.offset != offset && recv-t.recv <= window {
+	if t, ok := s.seen.lookup(k); ok && recv-t.recv <= window {
 		return true
 	}
 	s.seen.record(k, seenAt{recv: recv, offset: offset})

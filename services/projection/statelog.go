@@ -71,10 +71,10 @@ import (
 // every dedupe entry within the window therefore still has its committed
 // row, and perhaps a newer one. Deletions lost to a crash are made up at
 // the next load: segments it finds superseded or expired are deleted then.
-// Segments of a failed commit are loaded like any others: they hold state
-// ahead of the partition's progress, which the projection tolerates (a
-// re-applied record finds its own offset), and the next segments get
-// higher ids.
+// Segments of a failed commit are left out by the next load (they carry
+// their checkpoint's end, past the committed progress) and deleted by the
+// next checkpoint, whose segments get higher ids; the records they
+// reflect are applied again from the committed state.
 const (
 	dedupeSegPrefix  = "E/"
 	sessionSegPrefix = "S/"

@@ -18,6 +18,7 @@ type additions struct {
 	// their own.
 	parts [][]int
 	open  map[propHour]*block.Builder
+	n     int              // aggregates in open's builders (kept by the caller of builder)
 	spare []*block.Builder // reset builders, reused
 	// slab holds the encoded blocks of the last checkpoint (the store
 	// does not keep them after Commit returns).
@@ -58,13 +59,7 @@ func (a *additions) empty() bool { return len(a.open) == 0 }
 
 // entries is how many aggregates the open additions hold: what their
 // memory grows with.
-func (a *additions) entries() int {
-	n := 0
-	for _, b := range a.open {
-		n += b.Entries()
-	}
-	return n
-}
+func (a *additions) entries() int { return a.n }
 
 // encode returns the additions of the checkpoint of partition part that
 // covers the offsets [start, end), one per series (property and rollup)
@@ -91,6 +86,7 @@ func (a *additions) encode(part int32, start, end int64) ([]viewstore.Addition, 
 		off += n
 	}
 	a.slab = slab
+	a.n = 0
 	for k, b := range a.open {
 		b.Reset()
 		a.spare = append(a.spare, b)
