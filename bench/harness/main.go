@@ -410,7 +410,7 @@ type backend struct {
 func (h *harness) setupProperties(ctx context.Context, b *backend, extra ...string) error {
 	var lines []string
 	for i := 0; i < h.plan.Properties; i++ {
-		out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--name", fmt.Sprintf("bench-%d", i+1), "--json"}, extra...)...)
+		out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--offline", "--name", fmt.Sprintf("bench-%d", i+1), "--json"}, extra...)...)
 		if err != nil {
 			return err
 		}
@@ -429,7 +429,7 @@ func (h *harness) setupProperties(ctx context.Context, b *backend, extra ...stri
 	// only the probes' cells, so the polls are cheap and measure the
 	// pipeline, while its events share the log partitions and the
 	// projection with the load.
-	out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--name", "bench-probe", "--json"}, extra...)...)
+	out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--offline", "--name", "bench-probe", "--json"}, extra...)...)
 	if err != nil {
 		return err
 	}
@@ -448,7 +448,7 @@ func (h *harness) setupProperties(ctx context.Context, b *backend, extra ...stri
 	b.adminKey = key
 	if n := h.plan.ManyProperties; n > 0 {
 		t0 := time.Now()
-		out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--name", "bench-mm", "--count", strconv.Itoa(n), "--json"}, extra...)...)
+		out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--offline", "--name", "bench-mm", "--count", strconv.Itoa(n), "--json"}, extra...)...)
 		if err != nil {
 			return err
 		}

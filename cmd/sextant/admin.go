@@ -95,7 +95,7 @@ func adminKeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer st.Close()
-	key, err := property.NewRegistry(st).CreateAdminKey(ctx)
+	key, err := property.NewRegistry(st, property.Options{}).CreateAdminKey(ctx)
 	if err != nil {
 		return err
 	}

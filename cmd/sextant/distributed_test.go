@@ -72,7 +72,7 @@ func newStack(t *testing.T, partitions int) *stack {
 		"SEXTANT_CQL_CONSISTENCY=ONE", "SEXTANT_DEMO=false")
 	runCLI(t, s.env, "kafka", "init", "--kafka-partitions", fmt.Sprint(partitions))
 	runCLI(t, s.env, "migrate")
-	out := runCLI(t, s.env, "property", "create", "--name", "Distributed", "--json")
+	out := runCLI(t, s.env, "property", "create", "--offline", "--name", "Distributed", "--json")
 	if err := jsonUnmarshal(out, &s.keys); err != nil {
 		t.Fatalf("property create: %v: %s", err, out)
 	}

@@ -189,7 +189,7 @@ type keys struct {
 
 func createProperty(t *testing.T, dataDir, name string) keys {
 	t.Helper()
-	cmd := exec.Command(binary, "property", "create", "--name", name, "--json", "--data-dir", dataDir)
+	cmd := exec.Command(binary, "property", "create", "--offline", "--name", name, "--json", "--data-dir", dataDir)
 	cmd.Env = embeddedEnv()
 	out, err := cmd.Output()
 	if err != nil {
@@ -562,7 +562,7 @@ func TestLimitsAndDocs(t *testing.T) {
 func TestBeaconAndOrigins(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
-	cmd := exec.Command(binary, "property", "create", "--name", "Shop", "--json", "--data-dir", dir, "--allowed-origins", "https://shop.example")
+	cmd := exec.Command(binary, "property", "create", "--offline", "--name", "Shop", "--json", "--data-dir", dir, "--allowed-origins", "https://shop.example")
 	cmd.Env = embeddedEnv()
 	out, err := cmd.Output()
 	if err != nil {

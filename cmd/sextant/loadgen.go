@@ -55,7 +55,7 @@ the keys (from 0) with weight (k+1)^-S: S = 0 spreads the traffic evenly at
 random; S = 1 gives 10,000 properties a few large ones and a long tail of
 tiny ones (the first gets 10 % of the events, the first 100 half of them).
 --keys-file may then hold thousands of properties, as
-` + "`sextant property create --count 10000 --name shop --json`" + ` prints them;
+` + "`sextant property create --offline --count 10000 --name shop --json`" + ` prints them;
 a property's generator starts at its first batch, with --active visitors
 (8 by default in this mode).
 

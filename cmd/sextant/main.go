@@ -16,11 +16,13 @@ const usage = `Sextant: an analytics backend (CQRS + event sourcing).
 
 Usage:
   sextant serve [flags]                      run the services (see sextant serve -h)
-  sextant property create --name NAME [--json] [--time-zone TZ]
-  sextant property list [--json]
+  sextant property create|list|get|update|delete …
+                                             manage properties on a running server (see sextant property)
+  sextant property key list|create|rotate|revoke …
+                                             manage a property's API keys on a running server
   sextant kafka init [flags]                 create the event topic (distributed mode)
   sextant migrate [flags]                    create the CQL keyspace and tables (distributed mode)
-  sextant admin-key create                   a key for managing projections
+  sextant admin-key create                   an admin key, written to the store (bootstrapping)
   sextant projection list|status|replay|activate|rollback|delete …
                                              manage projection versions on a running server
   sextant loadgen [flags]                    synthetic traffic for benchmarks (see sextant loadgen -h)

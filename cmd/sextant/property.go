@@ -3,54 +3,314 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	adminv1 "github.com/sextant-analytics/sextant/gen/sextant/admin/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/admin/v1/adminv1connect"
 	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
+const propertyUsage = `usage:
+  sextant property create --name NAME [--time-zone TZ] [--allowed-origins O,…] [--json]
+  sextant property list [--json]
+  sextant property get PROPERTY_ID [--json]
+  sextant property update PROPERTY_ID [--name NAME] [--time-zone TZ] [--allowed-origins O,…] [--json]
+  sextant property delete PROPERTY_ID
+  sextant property key list PROPERTY_ID [--all] [--json]
+  sextant property key create PROPERTY_ID --scope write|read [--json]
+  sextant property key rotate PROPERTY_ID KEY_ID [--grace 24h] [--json]
+  sextant property key revoke PROPERTY_ID KEY_ID
+They call a running server (--server, env SEXTANT_SERVER) with an admin key
+(--admin-key, env SEXTANT_ADMIN_KEY). To bootstrap, before any server runs
+(or with the embedded store's server stopped), create and list take
+--offline and write the store itself (--data-dir, or --cql-hosts …);
+create --offline --count N --json makes N properties at once.
+`
+
 func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: sextant property create --name NAME [--time-zone TZ] [--json] [--count N] | sextant property list [--json]\n")
+		fmt.Fprint(stderr, propertyUsage)
 		return errUsage
 	}
-	f := newFlags("property "+args[0], stderr)
-	var e engines
-	e.flags(f)
+	cmd := args[0]
+	args = args[1:]
+	if cmd == "key" {
+		if len(args) == 0 {
+			fmt.Fprint(stderr, propertyUsage)
+			return errUsage
+		}
+		cmd, args = "key "+args[0], args[1:]
+	}
+	known := []string{"create", "list", "get", "update", "delete", "key list", "key create", "key rotate", "key revoke"}
+	if !slices.Contains(known, cmd) {
+		fmt.Fprintf(stderr, "unknown property command %q\n%s", cmd, propertyUsage)
+		return errUsage
+	}
+	f := newFlags("property "+cmd, stderr)
+	server := f.String("server", "http://127.0.0.1:8080", "the Sextant server (or gateway) to call")
+	adminKey := f.String("admin-key", "", "an admin key")
 	asJSON := f.Bool("json", false, "print JSON")
-	var name, tz *string
-	var count *int
-	if args[0] == "create" {
-		name = f.String("name", "", "the property's name (required)")
-		tz = f.String("time-zone", "UTC", "IANA time zone reports use")
-		count = f.Int("count", 1, "create this many properties, named NAME-1 … NAME-N, and print their keys as JSON lines (needs --json when above 1)")
-	}
-	var origins []string
-	if args[0] == "create" {
+	var (
+		name, tz, scope *string
+		count           *int
+		offline, all    *bool
+		grace           *time.Duration
+		origins         []string
+		e               engines
+	)
+	switch cmd {
+	case "create", "update":
+		name = f.String("name", "", "the property's display name")
+		tz = f.String("time-zone", "", "IANA time zone reports use (create: UTC when empty)")
 		f.ListVar(&origins, "allowed-origins", "browser origins allowed to send hits (scheme://host,…); any when empty")
+	case "key list":
+		all = f.Bool("all", false, "include revoked and expired keys")
+	case "key create":
+		scope = f.String("scope", "", "write or read")
+	case "key rotate":
+		grace = f.Duration("grace", 0, "how long the old key stays accepted (at most 720h)")
 	}
-	if args[0] != "create" && args[0] != "list" {
-		fmt.Fprintf(stderr, "unknown property command %q\n", args[0])
-		return errUsage
+	if cmd == "create" || cmd == "list" {
+		offline = f.Bool("offline", false, "write the store directly instead of calling a server (bootstrapping)")
+		e.flags(f)
 	}
-	if err := f.parse(args[1:]); err != nil {
+	if cmd == "create" {
+		count = f.Int("count", 1, "with --offline: create this many properties, named NAME-1 … NAME-N, and print their keys as JSON lines (needs --json when above 1)")
+	}
+	pos, err := parseInterleaved(f, args)
+	if err != nil {
 		return err
 	}
+	want := map[string]int{"create": 0, "list": 0, "get": 1, "update": 1, "delete": 1, "key list": 1, "key create": 1, "key rotate": 2, "key revoke": 2}[cmd]
+	if len(pos) != want {
+		fmt.Fprint(stderr, propertyUsage)
+		return errUsage
+	}
+	originsSet := false
+	f.Visit(func(fl *flag.Flag) {
+		if fl.Name == "allowed-origins" {
+			originsSet = true
+		}
+	})
+	if os.Getenv(envName("allowed-origins")) != "" {
+		originsSet = true
+	}
+	if offline != nil && *offline {
+		return propertyOffline(ctx, cmd, &e, *name0(name), *name0(tz), origins, *count0(count), *asJSON, stdout, stderr)
+	}
+	if count != nil && *count != 1 {
+		return errors.New("--count needs --offline")
+	}
+	if *adminKey == "" {
+		return errors.New("--admin-key (or SEXTANT_ADMIN_KEY) is required; to bootstrap without a server use --offline")
+	}
+	client := adminv1connect.NewAdminServiceClient(http.DefaultClient, strings.TrimRight(*server, "/"))
+	call := func(h http.Header) { h.Set("Authorization", "Bearer "+*adminKey) }
+	out := func(m proto.Message, text string) error {
+		if *asJSON {
+			b, err := protojson.MarshalOptions{Multiline: true}.Marshal(m)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(stdout, string(b))
+			return err
+		}
+		_, err := fmt.Fprint(stdout, text)
+		return err
+	}
+	switch cmd {
+	case "create":
+		if *name == "" {
+			return errors.New("--name is required")
+		}
+		req := connect.NewRequest(&adminv1.CreatePropertyRequest{Property: &adminv1.Property{DisplayName: *name, TimeZone: *tz, AllowedOrigins: origins}})
+		call(req.Header())
+		resp, err := client.CreateProperty(ctx, req)
+		if err != nil {
+			return err
+		}
+		p := resp.Msg.Property
+		return out(resp.Msg, fmt.Sprintf("Created property %q (%s, %s). Its keys are shown only this once:\nexport SEXTANT_PROPERTY_ID=%s\nexport SEXTANT_WRITE_KEY=%s\nexport SEXTANT_READ_KEY=%s\n",
+			p.DisplayName, p.PropertyId, p.TimeZone, p.PropertyId, resp.Msg.WriteKey.Secret, resp.Msg.ReadKey.Secret))
+	case "list":
+		all := &adminv1.ListPropertiesResponse{}
+		token := ""
+		for {
+			req := connect.NewRequest(&adminv1.ListPropertiesRequest{PageSize: 1000, PageToken: token})
+			call(req.Header())
+			resp, err := client.ListProperties(ctx, req)
+			if err != nil {
+				return err
+			}
+			all.Properties = append(all.Properties, resp.Msg.Properties...)
+			if token = resp.Msg.NextPageToken; token == "" {
+				break
+			}
+		}
+		var b strings.Builder
+		for _, p := range all.Properties {
+			b.WriteString(describeProperty(p))
+		}
+		return out(all, b.String())
+	case "get":
+		req := connect.NewRequest(&adminv1.GetPropertyRequest{PropertyId: pos[0]})
+		call(req.Header())
+		resp, err := client.GetProperty(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, describeProperty(resp.Msg.Property))
+	case "update":
+		p := &adminv1.Property{PropertyId: pos[0], DisplayName: *name, TimeZone: *tz, AllowedOrigins: origins}
+		mask := &fieldmaskpb.FieldMask{}
+		if *name != "" {
+			mask.Paths = append(mask.Paths, "display_name")
+		}
+		if *tz != "" {
+			mask.Paths = append(mask.Paths, "time_zone")
+		}
+		if originsSet {
+			mask.Paths = append(mask.Paths, "allowed_origins")
+		}
+		if len(mask.Paths) == 0 {
+			return errors.New("nothing to update: give --name, --time-zone or --allowed-origins (empty to allow any origin)")
+		}
+		req := connect.NewRequest(&adminv1.UpdatePropertyRequest{Property: p, UpdateMask: mask})
+		call(req.Header())
+		resp, err := client.UpdateProperty(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, "updated: "+describeProperty(resp.Msg.Property))
+	case "delete":
+		req := connect.NewRequest(&adminv1.DeletePropertyRequest{PropertyId: pos[0]})
+		call(req.Header())
+		resp, err := client.DeleteProperty(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, fmt.Sprintf("deleted property %s and revoked its keys\n", pos[0]))
+	case "key list":
+		req := connect.NewRequest(&adminv1.ListKeysRequest{PropertyId: pos[0], ShowRevoked: *all})
+		call(req.Header())
+		resp, err := client.ListKeys(ctx, req)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		for _, k := range resp.Msg.Keys {
+			b.WriteString(describeKey(k))
+		}
+		return out(resp.Msg, b.String())
+	case "key create":
+		sc := map[string]adminv1.KeyScope{"write": adminv1.KeyScope_KEY_SCOPE_WRITE, "read": adminv1.KeyScope_KEY_SCOPE_READ}[*scope]
+		if sc == adminv1.KeyScope_KEY_SCOPE_UNSPECIFIED {
+			return errors.New("--scope must be write or read")
+		}
+		req := connect.NewRequest(&adminv1.CreateKeyRequest{PropertyId: pos[0], Scope: sc})
+		call(req.Header())
+		resp, err := client.CreateKey(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, describeKey(resp.Msg.Key)+"The secret is shown only this once:\n"+resp.Msg.Key.Secret+"\n")
+	case "key rotate":
+		req := connect.NewRequest(&adminv1.RotateKeyRequest{PropertyId: pos[0], KeyId: pos[1]})
+		if *grace > 0 {
+			req.Msg.GracePeriod = durationpb.New(*grace)
+		}
+		call(req.Header())
+		resp, err := client.RotateKey(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, "old: "+describeKey(resp.Msg.OldKey)+"new: "+describeKey(resp.Msg.Key)+"The new secret is shown only this once:\n"+resp.Msg.Key.Secret+"\n")
+	case "key revoke":
+		req := connect.NewRequest(&adminv1.RevokeKeyRequest{PropertyId: pos[0], KeyId: pos[1]})
+		call(req.Header())
+		resp, err := client.RevokeKey(ctx, req)
+		if err != nil {
+			return err
+		}
+		return out(resp.Msg, "revoked: "+describeKey(resp.Msg.Key))
+	}
+	return errUsage
+}
+
+func name0(p *string) *string {
+	if p == nil {
+		return new(string)
+	}
+	return p
+}
+
+func count0(p *int) *int {
+	if p == nil {
+		one := 1
+		return &one
+	}
+	return p
+}
+
+func describeProperty(p *adminv1.Property) string {
+	s := fmt.Sprintf("%s\t%s\t%s", p.PropertyId, p.TimeZone, p.DisplayName)
+	if len(p.AllowedOrigins) > 0 {
+		s += "\torigins " + strings.Join(p.AllowedOrigins, ",")
+	}
+	return s + "\n"
+}
+
+func describeKey(k *adminv1.Key) string {
+	scope := strings.ToLower(strings.TrimPrefix(k.Scope.String(), "KEY_SCOPE_"))
+	state := strings.ToLower(strings.TrimPrefix(k.State.String(), "KEY_STATE_"))
+	s := fmt.Sprintf("%s\t%s\t%s\t%s\tcreated %s", k.KeyId, scope, state, k.Hint, k.CreateTime.AsTime().Format(time.RFC3339))
+	if k.ExpireTime != nil {
+		s += "\texpires " + k.ExpireTime.AsTime().Format(time.RFC3339)
+	}
+	return s + "\n"
+}
+
+// propertyOffline creates or lists properties in the store itself.
+func propertyOffline(ctx context.Context, cmd string, e *engines, name, tz string, origins []string, count int, asJSON bool, stdout, stderr io.Writer) error {
 	st, err := e.openViews(ctx, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	reg := property.NewRegistry(st)
-	if args[0] == "list" {
-		list, err := reg.List(ctx)
-		if err != nil {
-			return err
+	reg := property.NewRegistry(st, property.Options{})
+	if _, err := reg.Upgrade(ctx); err != nil {
+		return err
+	}
+	if cmd == "list" {
+		var list []property.Property
+		token := ""
+		for {
+			page, next, err := reg.List(ctx, 1000, token)
+			if err != nil {
+				return err
+			}
+			list = append(list, page...)
+			if token = next; token == "" {
+				break
+			}
 		}
-		if *asJSON {
+		if asJSON {
 			return json.NewEncoder(stdout).Encode(list)
 		}
 		for _, p := range list {
@@ -58,27 +318,22 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return nil
 	}
-	if *name == "" {
+	if name == "" {
 		fmt.Fprintln(stderr, "--name is required")
 		return errUsage
 	}
-	if *count < 1 || *count > maxCreateCount || (*count > 1 && !*asJSON) {
+	if count < 1 || count > maxCreateCount || (count > 1 && !asJSON) {
 		fmt.Fprintf(stderr, "--count must be 1..%d, and above 1 needs --json\n", maxCreateCount)
 		return errUsage
 	}
-	if *count > 1 {
-		return createProperties(ctx, reg, *name, *tz, origins, *count, stdout)
+	if count > 1 {
+		return createProperties(ctx, reg, property.Property{Name: name, TimeZone: tz, AllowedOrigins: origins}, count, stdout)
 	}
-	p, keys, err := reg.Create(ctx, *name, *tz)
+	p, keys, err := reg.Create(ctx, property.Property{Name: name, TimeZone: tz, AllowedOrigins: origins})
 	if err != nil {
 		return err
 	}
-	if len(origins) > 0 {
-		if p, err = reg.SetAllowedOrigins(ctx, p.ID, origins); err != nil {
-			return err
-		}
-	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(stdout).Encode(keys)
 	}
 	fmt.Fprintf(stdout, "Created property %q (%s, %s). Its keys are shown only this once:\nexport SEXTANT_PROPERTY_ID=%s\nexport SEXTANT_WRITE_KEY=%s\nexport SEXTANT_READ_KEY=%s\n",
@@ -98,7 +353,7 @@ const createWorkers = 16
 // and prints their keys as JSON lines, in the order of their names. After
 // an error it starts no more, and still prints the keys of every property
 // it created, so that none is left without its keys shown.
-func createProperties(ctx context.Context, reg *property.Registry, name, tz string, origins []string, count int, stdout io.Writer) error {
+func createProperties(ctx context.Context, reg *property.Registry, tmpl property.Property, count int, stdout io.Writer) error {
 	type result struct {
 		keys property.Keys
 		err  error
@@ -121,11 +376,10 @@ func createProperties(ctx context.Context, reg *property.Registry, name, tz stri
 				if err := ctx.Err(); err != nil {
 					r.err = err
 				} else {
-					var p property.Property
-					p, r.keys, r.err = reg.Create(ctx, fmt.Sprintf("%s-%d", name, i+1), tz)
-					if r.err == nil && len(origins) > 0 {
-						_, r.err = reg.SetAllowedOrigins(ctx, p.ID, slices.Clone(origins))
-					}
+					p := tmpl
+					p.Name = fmt.Sprintf("%s-%d", tmpl.Name, i+1)
+					p.AllowedOrigins = slices.Clone(tmpl.AllowedOrigins)
+					_, r.keys, r.err = reg.Create(ctx, p)
 				}
 				close(done[i])
 			}
@@ -153,7 +407,7 @@ func createProperties(ctx context.Context, reg *property.Registry, name, tz stri
 		<-done[i]
 		if err := results[i].err; err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("property %s-%d: %w", name, i+1, err)
+				firstErr = fmt.Errorf("property %s-%d: %w", tmpl.Name, i+1, err)
 				cancel() // the properties being created still print
 			}
 			continue

@@ -37,7 +37,7 @@ func TestPropertyCreateCount(t *testing.T) {
 	dir := t.TempDir()
 	const n = 60
 	var stdout, stderr bytes.Buffer
-	if err := propertyCmd(ctx, []string{"create", "--data-dir", dir, "--name", "shop", "--count", "60", "--json",
+	if err := propertyCmd(ctx, []string{"create", "--offline", "--data-dir", dir, "--name", "shop", "--count", "60", "--json",
 		"--allowed-origins", "https://shop.example"}, &stdout, &stderr); err != nil {
 		t.Fatalf("property create --count: %v\n%s", err, stderr.String())
 	}
@@ -51,7 +51,7 @@ func TestPropertyCreateCount(t *testing.T) {
 	}
 	// One more, as before: the properties add up.
 	stdout.Reset()
-	if err := propertyCmd(ctx, []string{"create", "--data-dir", dir, "--name", "single", "--json"}, &stdout, &stderr); err != nil {
+	if err := propertyCmd(ctx, []string{"create", "--offline", "--data-dir", dir, "--name", "single", "--json"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
 	var single property.Keys
@@ -66,8 +66,8 @@ func TestPropertyCreateCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg := property.NewRegistry(st)
-	list, err := reg.List(ctx)
+	reg := property.NewRegistry(st, property.Options{})
+	list, _, err := reg.List(ctx, 1000, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestPropertyCreateCountFlags(t *testing.T) {
 		{"--count", "0", "--json"}, // nothing to create
 		{"--count", "-3", "--json"},
 	} {
-		all := append([]string{"create", "--data-dir", dir, "--name", "x"}, args...)
+		all := append([]string{"create", "--offline", "--data-dir", dir, "--name", "x"}, args...)
 		if err := propertyCmd(context.Background(), all, io.Discard, io.Discard); err != errUsage {
 			t.Errorf("property %v: %v, want a usage error", all, err)
 		}

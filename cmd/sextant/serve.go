@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/sextant-analytics/sextant"
+	adminv1 "github.com/sextant-analytics/sextant/gen/sextant/admin/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/admin/v1/adminv1connect"
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
@@ -36,6 +38,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/server"
 	"github.com/sextant-analytics/sextant/pkg/versions"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/services/admin"
 	"github.com/sextant-analytics/sextant/services/collect"
 	"github.com/sextant-analytics/sextant/services/gateway"
 	"github.com/sextant-analytics/sextant/services/insights"
@@ -198,7 +201,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer log.Close()
 	}
 
-	props := property.NewRegistry(store)
+	props := property.NewRegistry(store, property.Options{Logger: logger})
+	if n, err := props.Upgrade(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Info("property registry upgraded to the sharded layout", "records", n)
+	}
+	// Every process follows the registry's changes: a key revoked anywhere
+	// is refused here within a second.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	go props.Watch(wctx, 0)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
 	if cfg.Demo && !cfg.has("gateway") {
 		if err := ensureDemo(ctx, props, stdout); err != nil {
@@ -214,6 +227,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	w, r, a := []property.Scope{property.Write}, []property.Scope{property.Read}, []property.Scope{property.Admin}
 	ra := []property.Scope{property.Read, property.Admin}
 	scopes := map[string][]property.Scope{
+		adminv1connect.AdminServiceCreatePropertyProcedure:            a,
+		adminv1connect.AdminServiceListPropertiesProcedure:            a,
+		adminv1connect.AdminServiceGetPropertyProcedure:               a,
+		adminv1connect.AdminServiceUpdatePropertyProcedure:            a,
+		adminv1connect.AdminServiceDeletePropertyProcedure:            a,
+		adminv1connect.AdminServiceCreateKeyProcedure:                 a,
+		adminv1connect.AdminServiceListKeysProcedure:                  a,
+		adminv1connect.AdminServiceRotateKeyProcedure:                 a,
+		adminv1connect.AdminServiceRevokeKeyProcedure:                 a,
 		collectv1connect.CollectServiceCollectProcedure:               w,
 		collectv1connect.CollectServiceStreamCollectProcedure:         w,
 		insightsv1connect.InsightsServiceRunReportProcedure:           r,
@@ -287,6 +309,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer c.Close()
 		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
 	}
+	// Every process serves the AdminService: it needs only the registry.
+	adminH := admin.New(props)
+	services = append(services, server.Service{
+		Name: adminv1connect.AdminServiceName,
+		Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
+			return adminv1connect.NewAdminServiceHandler(adminH, o...)
+		},
+		REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+			return adminv1.RegisterAdminServiceHandler(ctx, mux, conn)
+		},
+	})
 	if collectMount != nil {
 		services = append(services, server.Service{
 			Name:  collectv1connect.CollectServiceName,
@@ -368,14 +401,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) error {
-	list, err := props.List(ctx)
-	if err != nil {
+	if any, err := props.Any(ctx); err != nil || any {
 		return err
 	}
-	if len(list) > 0 {
-		return nil
-	}
-	p, keys, err := props.Create(ctx, "Demo", "UTC")
+	p, keys, err := props.Create(ctx, property.Property{Name: "Demo", TimeZone: "UTC"})
 	if err != nil {
 		return err
 	}

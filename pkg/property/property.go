@@ -1,21 +1,29 @@
 // Package property is the registry of properties (sites and apps) and their
 // API keys. Keys are random (192 bits), shown once, and stored only as
 // SHA-256 hashes.
+//
+// The registry is built for millions of properties: every record is found
+// by its key (no process loads the registry), records are spread over
+// shards (so no store partition holds them all), each process keeps the
+// keys and properties it uses in a bounded cache, and a change feed (see
+// Watch) tells every process within a second which cached records changed,
+// so that a revoked key is refused everywhere.
 package property
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"log/slog"
 	"math/big"
+	"net/url"
 	"strings"
-	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -23,10 +31,11 @@ import (
 
 // KV is the small metadata store the registry lives in (the embedded view
 // store's meta space; a table in ScyllaDB). Get returns viewstore.ErrNotFound
-// for a missing key.
+// for a missing key; Scan visits keys in order.
 type KV interface {
 	Get(ctx context.Context, key []byte) ([]byte, error)
 	Put(ctx context.Context, key, value []byte) error
+	Delete(ctx context.Context, key []byte) error
 	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
 }
 
@@ -36,6 +45,7 @@ type Property struct {
 	Name      string    `json:"name"`
 	TimeZone  string    `json:"timeZone"`
 	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
 	// AllowedOrigins lists browser origins allowed to send hits (CORS);
 	// empty allows any.
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
@@ -56,136 +66,170 @@ type Keys struct {
 	ReadKey    string `json:"readKey"`
 }
 
-// Scope is what a key authorises.
-type Scope string
-
-const (
-	Write Scope = "write"
-	Read  Scope = "read"
-	// Admin keys manage projections (replay, activate, rollback); they
-	// belong to no property.
-	Admin Scope = "admin"
-)
-
-// Principal is an authenticated key.
-type Principal struct {
-	PropertyID string `json:"propertyId"`
-	Scope      Scope  `json:"scope"`
+// Options tune a registry's cache.
+type Options struct {
+	// CacheEntries bounds the keys and the properties cached (each);
+	// 100,000 when 0.
+	CacheEntries int
+	// CacheTTL is how long a cached record is trusted without the change
+	// feed saying otherwise (a safety net: Watch invalidates changed
+	// records within a second); 10 minutes when 0.
+	CacheTTL time.Duration
+	Logger   *slog.Logger
 }
-
-const (
-	writePrefix = "sxw_"
-	readPrefix  = "sxr_"
-	adminPrefix = "sxa_"
-)
 
 // Registry stores properties and keys in a KV.
 type Registry struct {
-	kv KV
-
-	mu    sync.RWMutex
-	keys  map[string]Principal // key hash -> principal
-	props map[string]Property
+	kv    KV
+	log   *slog.Logger
+	keys  *cache[Key]      // key hash -> key
+	props *cache[Property] // property id -> property
+	feed  *feed
 }
 
 // NewRegistry returns a registry over kv.
-func NewRegistry(kv KV) *Registry {
-	return &Registry{kv: kv, keys: make(map[string]Principal), props: make(map[string]Property)}
+func NewRegistry(kv KV, o Options) *Registry {
+	if o.CacheEntries <= 0 {
+		o.CacheEntries = 100_000
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 10 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Registry{kv: kv, log: o.Logger, keys: newCache[Key](o.CacheEntries, o.CacheTTL), props: newCache[Property](o.CacheEntries, o.CacheTTL)}
+	r.feed = newFeed(r)
+	return r
 }
 
-func propKey(id string) []byte  { return []byte("property/" + id) }
-func keyKey(hash string) []byte { return []byte("apikey/" + hash) }
+// shards spreads properties and keys over store partitions: 1M properties
+// make about 4,000 rows per partition.
+const shards = 256
 
-// Create registers a property and returns its keys.
-func (r *Registry) Create(ctx context.Context, name, timeZone string) (Property, Keys, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return Property{}, Keys{}, apierror.Invalid("invalid property", apierror.Violation{Field: "name", Description: "required", Code: apierror.ValueRequired})
+func shardOf(s string) string {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return fmt.Sprintf("%02x", h.Sum32()%shards)
+}
+
+func propKey(id string) []byte { return []byte("property." + shardOf(id) + "/" + id) }
+
+const (
+	maxNameLen    = 200
+	maxOrigins    = 100
+	maxPageSize   = 1000
+	defaultPage   = 100
+	idSpace       = 9_000_000_000
+	idBase        = 1_000_000_000
+	maxGraceDays  = 30
+	maxOriginsLen = 2048
+)
+
+// validate checks a property's settable fields and normalises them; field
+// names are prefix + the JSON name.
+func validate(p *Property, prefix string) error {
+	var vs []apierror.Violation
+	p.Name = strings.TrimSpace(p.Name)
+	switch {
+	case p.Name == "":
+		vs = append(vs, apierror.Violation{Field: prefix + "displayName", Description: "required", Code: apierror.ValueRequired})
+	case utf8.RuneCountInString(p.Name) > maxNameLen || !utf8.ValidString(p.Name) || strings.ContainsRune(p.Name, 0):
+		vs = append(vs, apierror.Violation{Field: prefix + "displayName", Description: fmt.Sprintf("at most %d characters of valid UTF-8", maxNameLen), Code: apierror.ValueInvalid})
 	}
-	if timeZone == "" {
-		timeZone = "UTC"
+	if p.TimeZone == "" {
+		p.TimeZone = "UTC"
 	}
-	if _, err := time.LoadLocation(timeZone); err != nil {
-		return Property{}, Keys{}, apierror.Invalid("invalid property", apierror.Violation{Field: "timeZone", Description: "unknown IANA time zone", Code: apierror.ValueInvalid})
+	if _, err := time.LoadLocation(p.TimeZone); err != nil || strings.EqualFold(p.TimeZone, "local") {
+		vs = append(vs, apierror.Violation{Field: prefix + "timeZone", Description: "unknown IANA time zone", Code: apierror.ValueInvalid})
 	}
-	var id string
+	if len(p.AllowedOrigins) > maxOrigins {
+		vs = append(vs, apierror.Violation{Field: prefix + "allowedOrigins", Description: fmt.Sprintf("at most %d origins", maxOrigins), Code: apierror.ExceededMaxEntities})
+	}
+	origins := make([]string, 0, len(p.AllowedOrigins))
+	for i, o := range p.AllowedOrigins {
+		norm, ok := normOrigin(o)
+		if !ok {
+			vs = append(vs, apierror.Violation{Field: fmt.Sprintf("%sallowedOrigins[%d]", prefix, i), Description: "an origin is scheme://host[:port] with scheme http or https", Code: apierror.ValueInvalid})
+			continue
+		}
+		origins = append(origins, norm)
+	}
+	p.AllowedOrigins = origins
+	if len(vs) > 0 {
+		return apierror.Invalid("invalid property", vs...)
+	}
+	return nil
+}
+
+func normOrigin(o string) (string, bool) {
+	o = strings.TrimRight(strings.TrimSpace(o), "/")
+	if len(o) > maxOriginsLen {
+		return "", false
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
+}
+
+// Create registers a property (its name, time zone and allowed origins)
+// and returns it with a new write key and read key.
+func (r *Registry) Create(ctx context.Context, p Property) (Property, Keys, error) {
+	if err := validate(&p, ""); err != nil {
+		return Property{}, Keys{}, err
+	}
 	for {
-		n, err := rand.Int(rand.Reader, big.NewInt(9_000_000_000))
+		n, err := rand.Int(rand.Reader, big.NewInt(idSpace))
 		if err != nil {
 			return Property{}, Keys{}, err
 		}
-		id = fmt.Sprint(1_000_000_000 + n.Int64())
-		if _, err := r.kv.Get(ctx, propKey(id)); errors.Is(err, viewstore.ErrNotFound) {
+		p.ID = fmt.Sprint(idBase + n.Int64())
+		if _, err := r.kv.Get(ctx, propKey(p.ID)); errors.Is(err, viewstore.ErrNotFound) {
 			break
 		} else if err != nil {
 			return Property{}, Keys{}, fmt.Errorf("property: %w", err)
 		}
 	}
-	p := Property{ID: id, Name: name, TimeZone: timeZone, CreatedAt: time.Now().UTC().Truncate(time.Second)}
-	keys := Keys{PropertyID: id, WriteKey: newKey(writePrefix), ReadKey: newKey(readPrefix)}
-	for _, k := range []struct {
-		key   string
-		scope Scope
-	}{{keys.WriteKey, Write}, {keys.ReadKey, Read}} {
-		b, _ := json.Marshal(Principal{PropertyID: id, Scope: k.scope})
-		if err := r.kv.Put(ctx, keyKey(hashKey(k.key)), b); err != nil {
-			return Property{}, Keys{}, fmt.Errorf("property: store key: %w", err)
-		}
+	p.CreatedAt = time.Now().UTC().Truncate(time.Second)
+	p.UpdatedAt = p.CreatedAt
+	// The keys first: a property is visible once it has its keys.
+	_, write, err := r.CreateKey(ctx, p.ID, Write)
+	if err != nil {
+		return Property{}, Keys{}, err
 	}
-	b, _ := json.Marshal(p)
-	if err := r.kv.Put(ctx, propKey(id), b); err != nil {
-		return Property{}, Keys{}, fmt.Errorf("property: store: %w", err)
+	_, read, err := r.CreateKey(ctx, p.ID, Read)
+	if err != nil {
+		return Property{}, Keys{}, err
 	}
-	return p, keys, nil
+	if err := r.putProperty(ctx, p); err != nil {
+		return Property{}, Keys{}, err
+	}
+	return p, Keys{PropertyID: p.ID, WriteKey: write, ReadKey: read}, nil
 }
 
-func newKey(prefix string) string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return prefix + base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashKey(key string) string {
-	h := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(h[:])
-}
-
-// CreateAdminKey creates a new admin key and returns it (shown once).
-func (r *Registry) CreateAdminKey(ctx context.Context) (string, error) {
-	key := newKey(adminPrefix)
-	b, _ := json.Marshal(Principal{Scope: Admin})
-	if err := r.kv.Put(ctx, keyKey(hashKey(key)), b); err != nil {
-		return "", fmt.Errorf("property: store admin key: %w", err)
+func (r *Registry) putProperty(ctx context.Context, p Property) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("property: encode: %w", err)
 	}
-	if err := r.kv.Put(ctx, []byte("adminkey/"+hashKey(key)), []byte{1}); err != nil {
-		return "", fmt.Errorf("property: store admin key: %w", err)
+	if err := r.kv.Put(ctx, propKey(p.ID), b); err != nil {
+		return fmt.Errorf("property: store: %w", err)
 	}
-	return key, nil
+	r.props.put(p.ID, p)
+	return nil
 }
-
-// HasAdminKey reports whether any admin key exists.
-func (r *Registry) HasAdminKey(ctx context.Context) (bool, error) {
-	found := false
-	err := r.kv.Scan(ctx, []byte("adminkey/"), func(_, _ []byte) error {
-		found = true
-		return errStop
-	})
-	if errors.Is(err, errStop) {
-		err = nil
-	}
-	return found, err
-}
-
-var errStop = errors.New("stop")
 
 // Get returns a property.
 func (r *Registry) Get(ctx context.Context, id string) (Property, error) {
-	r.mu.RLock()
-	p, ok := r.props[id]
-	r.mu.RUnlock()
-	if ok {
+	if p, ok := r.props.get(id); ok {
 		return p, nil
 	}
+	if !validID(id) {
+		return Property{}, apierror.New(apierror.NotFound, "property %q not found", id)
+	}
+	epoch := r.props.begin()
 	b, err := r.kv.Get(ctx, propKey(id))
 	if errors.Is(err, viewstore.ErrNotFound) {
 		return Property{}, apierror.New(apierror.NotFound, "property %q not found", id)
@@ -193,39 +237,151 @@ func (r *Registry) Get(ctx context.Context, id string) (Property, error) {
 	if err != nil {
 		return Property{}, fmt.Errorf("property: %w", err)
 	}
+	var p Property
 	if err := json.Unmarshal(b, &p); err != nil {
 		return Property{}, fmt.Errorf("property: decode %s: %w", id, err)
 	}
-	r.mu.Lock()
-	r.props[id] = p
-	r.mu.Unlock()
+	r.props.putIf(id, p, epoch)
 	return p, nil
 }
 
-// SetAllowedOrigins replaces the browser origins allowed to send hits to a
-// property (scheme://host[:port]; empty allows any).
-func (r *Registry) SetAllowedOrigins(ctx context.Context, id string, origins []string) (Property, error) {
-	p, err := r.Get(ctx, id)
-	if err != nil {
-		return p, err
+// validID reports whether id can name a property (decimal digits).
+func validID(id string) bool {
+	if id == "" || len(id) > 20 {
+		return false
 	}
-	for i, o := range origins {
-		o = strings.TrimRight(strings.TrimSpace(o), "/")
-		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-			return p, apierror.Invalid("invalid origin", apierror.Violation{Field: fmt.Sprintf("allowedOrigins[%d]", i), Description: "an origin is scheme://host[:port]", Code: apierror.ValueInvalid})
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
 		}
-		origins[i] = o
 	}
-	p.AllowedOrigins = origins
-	b, _ := json.Marshal(p)
-	if err := r.kv.Put(ctx, propKey(id), b); err != nil {
-		return p, fmt.Errorf("property: store: %w", err)
+	return true
+}
+
+// Patch names the fields Update sets; nil fields stay.
+type Patch struct {
+	Name           *string
+	TimeZone       *string
+	AllowedOrigins *[]string
+}
+
+// Update changes a property's settable fields.
+func (r *Registry) Update(ctx context.Context, id string, patch Patch) (Property, error) {
+	p, err := r.fresh(ctx, id)
+	if err != nil {
+		return Property{}, err
 	}
-	r.mu.Lock()
-	r.props[id] = p
-	r.mu.Unlock()
+	if patch.Name != nil {
+		p.Name = *patch.Name
+	}
+	if patch.TimeZone != nil {
+		p.TimeZone = *patch.TimeZone
+	}
+	if patch.AllowedOrigins != nil {
+		p.AllowedOrigins = append([]string(nil), (*patch.AllowedOrigins)...)
+	}
+	if err := validate(&p, ""); err != nil {
+		return Property{}, err
+	}
+	p.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+	if err := r.putProperty(ctx, p); err != nil {
+		return Property{}, err
+	}
+	if err := r.feed.publish(ctx, "p:"+id); err != nil {
+		return Property{}, err
+	}
 	return p, nil
 }
+
+// fresh reads a property from the store, not the cache.
+func (r *Registry) fresh(ctx context.Context, id string) (Property, error) {
+	r.props.drop(id)
+	return r.Get(ctx, id)
+}
+
+// Delete deletes a property and revokes its keys.
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	if _, err := r.fresh(ctx, id); err != nil {
+		return err
+	}
+	// Keys first: once the property is gone its keys must be too, and a
+	// failure half way leaves a property that can be deleted again.
+	keys, err := r.ListKeys(ctx, id, true)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.Revoked {
+			continue
+		}
+		if _, err := r.RevokeKey(ctx, id, k.ID); err != nil {
+			return err
+		}
+	}
+	if err := r.kv.Delete(ctx, propKey(id)); err != nil {
+		return fmt.Errorf("property: delete: %w", err)
+	}
+	r.props.drop(id)
+	return r.feed.publish(ctx, "p:"+id)
+}
+
+// Any reports whether at least one property exists.
+func (r *Registry) Any(ctx context.Context) (bool, error) {
+	list, _, err := r.List(ctx, 1, "")
+	return len(list) > 0, err
+}
+
+// List returns up to pageSize properties after token (from a previous
+// call's answer; "" for the first page) and the token of the next page
+// ("" after the last).
+func (r *Registry) List(ctx context.Context, pageSize int, token string) ([]Property, string, error) {
+	if pageSize <= 0 {
+		pageSize = defaultPage
+	}
+	if pageSize > maxPageSize {
+		pageSize = maxPageSize
+	}
+	shard, after := 0, ""
+	if token != "" {
+		b, err := base64.RawURLEncoding.DecodeString(token)
+		s, a, ok := strings.Cut(string(b), "/")
+		n, perr := fmt.Sscanf(s, "%02x", &shard)
+		if err != nil || !ok || perr != nil || n != 1 || shard < 0 || shard >= shards || len(s) != 2 {
+			return nil, "", apierror.Invalid("invalid page token", apierror.Violation{Field: "pageToken", Description: "not a token this API returned", Code: apierror.ValueInvalid})
+		}
+		after = a
+	}
+	var out []Property
+	var last string
+	for ; shard < shards; shard, after = shard+1, "" {
+		prefix := fmt.Appendf(nil, "property.%02x/", shard)
+		err := r.kv.Scan(ctx, prefix, func(k, v []byte) error {
+			id := string(k[len(prefix):])
+			if after != "" && id <= after {
+				return nil
+			}
+			if len(out) == pageSize {
+				return errFull
+			}
+			var p Property
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("property: decode %s: %w", id, err)
+			}
+			out = append(out, p)
+			last = fmt.Sprintf("%02x/%s", shard, id)
+			return nil
+		})
+		if errors.Is(err, errFull) {
+			return out, base64.RawURLEncoding.EncodeToString([]byte(last)), nil
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("property: list: %w", err)
+		}
+	}
+	return out, "", nil
+}
+
+var errFull = errors.New("page full")
 
 // OriginAllowed reports whether a browser on origin may send hits to the
 // property. Requests without an origin (apps, servers) are not browsers.
@@ -246,47 +402,4 @@ func (r *Registry) OriginAllowed(ctx context.Context, id, origin string) (bool, 
 		}
 	}
 	return false, nil
-}
-
-// List returns every property.
-func (r *Registry) List(ctx context.Context) ([]Property, error) {
-	var out []Property
-	err := r.kv.Scan(ctx, []byte("property/"), func(_, v []byte) error {
-		var p Property
-		if err := json.Unmarshal(v, &p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	return out, err
-}
-
-// Authenticate resolves a key. Unknown and malformed keys are
-// Unauthenticated.
-func (r *Registry) Authenticate(ctx context.Context, key string) (Principal, error) {
-	if !strings.HasPrefix(key, writePrefix) && !strings.HasPrefix(key, readPrefix) && !strings.HasPrefix(key, adminPrefix) {
-		return Principal{}, apierror.New(apierror.Unauthenticated, "unknown API key")
-	}
-	h := hashKey(key)
-	r.mu.RLock()
-	pr, ok := r.keys[h]
-	r.mu.RUnlock()
-	if ok {
-		return pr, nil
-	}
-	b, err := r.kv.Get(ctx, keyKey(h))
-	if errors.Is(err, viewstore.ErrNotFound) {
-		return Principal{}, apierror.New(apierror.Unauthenticated, "unknown API key")
-	}
-	if err != nil {
-		return Principal{}, fmt.Errorf("property: look up key: %w", err)
-	}
-	if err := json.Unmarshal(b, &pr); err != nil {
-		return Principal{}, fmt.Errorf("property: decode key: %w", err)
-	}
-	r.mu.Lock()
-	r.keys[h] = pr
-	r.mu.Unlock()
-	return pr, nil
 }
