@@ -86,6 +86,9 @@ func (b *Builder) agg(section int) *analytics.Aggregate {
 // Entries is the number of entries over all sections.
 func (b *Builder) Entries() int { return b.n }
 
+// SectionEntries is the number of entries of section i.
+func (b *Builder) SectionEntries(i int) int { return len(b.secs[i]) }
+
 // Layout is the builder's layout.
 func (b *Builder) Layout() Layout { return b.layout }
 

@@ -78,10 +78,11 @@ type Rollup struct {
 	Hourly bool
 }
 
-// KeepsDays reports whether rollup r of the layout has day blocks (an
-// unknown rollup does).
-func (l *Layout) KeepsDays(r int) bool {
-	return r < 0 || r >= len(l.Rollups) || !l.Rollups[r].Hourly
+// KeepsDays reports whether part p of the layout (see Parts) has day
+// blocks: the hour sections of rollups that are not Hourly do; minute
+// sections never do (minute detail is read from hour blocks).
+func (l *Layout) KeepsDays(p int) bool {
+	return p >= 0 && p < len(l.Rollups) && !l.Rollups[p].Hourly
 }
 
 // Layout is a projection version's rollups. Reports read, for each block,
@@ -109,21 +110,36 @@ func (l *Layout) Sections() block.Layout {
 	return s
 }
 
-// PartSections are the indexes in Sections of rollup r's sections: its
-// hour section and its minute section, if any. A rollup's sections are
-// stored apart from the others' (a part, viewstore.SeriesOf).
-func (l *Layout) PartSections(r int) []int {
-	out := []int{r}
-	m := len(l.Rollups)
-	for i, x := range l.Rollups {
-		if x.Minute {
-			if i == r {
-				out = append(out, m)
-			}
-			m++
-		}
+// Parts are the series a layout's data is stored in (viewstore.SeriesOf):
+// every section of Sections apart, part i holding section i. A report
+// then fetches only the grain and rollup it reads: the top pages of a week
+// read the pages' hour and day sections, not their minute detail, which
+// is most of the bytes of a busy hour.
+func (l *Layout) Parts() int { return len(l.Sections()) }
+
+// PartOf is the part holding rollup r's section of grain g (Hour or
+// Minute; day sections are the hour part's day blocks), or -1 when the
+// rollup has none of that grain.
+func (l *Layout) PartOf(r int, g block.Grain) int {
+	if r < 0 || r >= len(l.Rollups) {
+		return -1
 	}
-	return out
+	switch g {
+	case block.Hour, block.Day:
+		return r
+	case block.Minute:
+		if !l.Rollups[r].Minute {
+			return -1
+		}
+		m := len(l.Rollups)
+		for i := range r {
+			if l.Rollups[i].Minute {
+				m++
+			}
+		}
+		return m
+	}
+	return -1
 }
 
 // MinuteCovers reports whether a minute section of the layout holds every

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"github.com/sextant-analytics/sextant/pkg/block"
 	"slices"
 	"testing"
 )
@@ -28,24 +29,44 @@ func TestChoose(t *testing.T) {
 	}
 }
 
-// Each section of a layout belongs to exactly one part, the part of its
-// rollup.
-func TestPartSections(t *testing.T) {
+// Each section of a layout is a part of its own; PartOf finds a rollup's
+// hour and minute sections, and only the hour parts of rollups that are
+// not hourly keep day blocks.
+func TestParts(t *testing.T) {
 	for _, l := range []*Layout{Traffic, TrafficHosts} {
 		secs := l.Sections()
+		if l.Parts() != len(secs) {
+			t.Errorf("%d parts for %d sections", l.Parts(), len(secs))
+		}
 		seen := make([]int, len(secs))
 		for r, roll := range l.Rollups {
-			for _, i := range l.PartSections(r) {
-				seen[i]++
-				if !slices.Equal(secs[i].Dims, roll.Dims) {
-					t.Errorf("part %d holds section %d of %v", r, i, secs[i].Dims)
+			for _, g := range []block.Grain{block.Hour, block.Minute} {
+				p := l.PartOf(r, g)
+				if g == block.Minute && !roll.Minute {
+					if p != -1 {
+						t.Errorf("rollup %v has no minute section, PartOf = %d", roll.Dims, p)
+					}
+					continue
 				}
+				seen[p]++
+				if secs[p].Grain != g || !slices.Equal(secs[p].Dims, roll.Dims) {
+					t.Errorf("PartOf(%d, %v) = %d, a %v section of %v", r, g, p, secs[p].Grain, secs[p].Dims)
+				}
+				if want := g == block.Hour && !roll.Hourly; l.KeepsDays(p) != want {
+					t.Errorf("KeepsDays(%d) = %v, want %v", p, !want, want)
+				}
+			}
+			if l.PartOf(r, block.Day) != l.PartOf(r, block.Hour) {
+				t.Errorf("day sections are not in the hour part")
 			}
 		}
 		for i, n := range seen {
 			if n != 1 {
 				t.Errorf("section %d in %d parts", i, n)
 			}
+		}
+		if l.PartOf(-1, block.Hour) != -1 || l.PartOf(len(l.Rollups), block.Hour) != -1 || l.KeepsDays(-1) || l.KeepsDays(l.Parts()) {
+			t.Error("parts out of range")
 		}
 		for _, d := range l.Dims {
 			if Index(d) < 0 {

@@ -113,13 +113,14 @@ func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
 				corruptValues(data)
 			}
 		}
-		// One addition per part (rollup), as the projection writes them;
-		// a corrupt block in every part.
-		for p := range l.Rollups {
+		// One addition per part (a section), as the projection writes
+		// them; a corrupt block in every part.
+		secs := l.Sections()
+		for p := range l.Parts() {
 			part := data
 			if aerr == nil {
 				var err error
-				if part, err = block.Merge(nil, hour, partOf(l.Rollups[p].Dims, nil), data); err != nil {
+				if part, err = block.Merge(nil, hour, partOf(secs[p]), data); err != nil {
 					panic(err)
 				}
 			}
@@ -179,10 +180,10 @@ func buildCells(cells []tcell, mode compactMode, l *catalog.Layout) *memCells {
 	return m
 }
 
-// partOf keeps the sections of the rollup of dims.
-func partOf(dims []string, _ any) func(block.Section) block.Grain {
+// partOf keeps section sec only.
+func partOf(sec block.Section) func(block.Section) block.Grain {
 	return func(s block.Section) block.Grain {
-		if !slices.Equal(s.Dims, dims) {
+		if s.Grain != sec.Grain || !slices.Equal(s.Dims, sec.Dims) {
 			return 0
 		}
 		return s.Grain

@@ -47,8 +47,9 @@ type reader struct {
 	q        *query
 	src      Source
 	property string
-	// part is the layout's rollup the report reads, series the rows of
-	// the property's part, and sec its section at the grain read.
+	// part is the layout's part (catalog.Layout.Parts) the report reads:
+	// its rollup's section at the grain it reads; series the property's
+	// rows of it, and sec the section's dimensions.
 	part   int
 	series string
 	dims   []string
@@ -74,6 +75,11 @@ func (q *query) read(ctx context.Context, src Source, property string, fn func(*
 		return fmt.Errorf("insights: no rollup of the layout holds %v", q.stored)
 	}
 	r.dims = src.Layout().Rollups[r.part].Dims
+	g := block.Hour
+	if q.grain == block.Minute {
+		g = block.Minute
+	}
+	r.part = src.Layout().PartOf(r.part, g)
 	r.series = viewstore.SeriesOf(property, r.part)
 	sec, err := newSection(r.dims)
 	if err != nil {

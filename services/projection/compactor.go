@@ -15,7 +15,8 @@ import (
 )
 
 // Compaction merges additions into blocks: the additions of a series (a
-// property's rollup, viewstore.SeriesOf) and hour into its hour block, and
+// property's part: one rollup's hour or minute section, viewstore.SeriesOf,
+// catalog.Layout.Parts) and hour into its hour block, and
 // those of its UTC day into its day block,
 // so that a report over N days reads N day blocks, the hour blocks of
 // partial days and the few additions not compacted yet, whatever the
@@ -37,6 +38,14 @@ import (
 // until both are written: the next run merges exactly what each block
 // lacks, so compaction is idempotent. A day's hours are compacted together
 // or not at all, so that the day block's cover holds for all of them.
+//
+// A day that has not ended (with CompactionConfig.DayGrace) gets hour
+// blocks only: rewriting a busy day's block at every run would cost more
+// than readers save. The first run after it ended (closeDays, or the
+// compaction of late additions) merges its day block from its hour
+// blocks, when none of its committed additions waits: every addition with
+// End <= C[p] is then in an hour block, and no other is, so Cover = C
+// holds for the day block too.
 //
 // Readers read additions before blocks, and count an addition only when
 // the block they use for its period does not cover it: a compaction
@@ -72,6 +81,9 @@ type CompactionConfig struct {
 	// bounds the bytes rewritten per event; readers merge what waits.
 	MaxWait    time.Duration
 	MaxPending int // default 64
+	// DayGrace is how long after its end a day counts as open (default
+	// 10 min): events in flight still arrive.
+	DayGrace time.Duration
 	// Off disables compaction (tests of the read path).
 	Off bool
 }
@@ -85,6 +97,9 @@ func (c *CompactionConfig) defaults() {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 64
+	}
+	if c.DayGrace <= 0 {
+		c.DayGrace = 10 * time.Minute
 	}
 }
 
@@ -113,6 +128,14 @@ type Compactor struct {
 	// seen is when a day's pending additions were first listed.
 	seen    map[propDay]time.Time
 	pending int // additions found pending by the last run, all shards
+	// open are days compacted while open, whose day blocks closeDays
+	// builds once they end.
+	open map[propDay]bool
+}
+
+type dayWork struct {
+	count int
+	due   bool
 }
 
 type propDay struct {
@@ -130,7 +153,7 @@ func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.
 	if m == nil {
 		m = metrics.New()
 	}
-	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}}
+	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}, open: map[propDay]bool{}}
 }
 
 // Run compacts shards every cfg.Every until ctx ends.
@@ -181,10 +204,6 @@ func (c *Compactor) Compact(ctx context.Context, shard int, all bool) (int, erro
 		}
 		cover[p.Partition] = p.Next
 	}
-	type dayWork struct {
-		count int
-		due   bool
-	}
 	days := map[propDay]*dayWork{}
 	now := c.now()
 	err = c.store.ListPending(ctx, c.ns, shard, func(k viewstore.PendingKey) error {
@@ -233,22 +252,27 @@ func (c *Compactor) Compact(ctx context.Context, shard int, all bool) (int, erro
 		}
 		return int(a.day - b.day)
 	})
+	// Pending: every committed-or-not addition listed, less those merged
+	// now (a backlog of due days counts until it is merged).
 	pending, merged := 0, 0
 	for _, w := range days {
-		if !w.due {
-			pending += w.count
-		}
+		pending += w.count
 	}
 	for _, d := range order {
 		n, err := c.compactDay(ctx, d, cover)
 		if err != nil {
-			return pending, err
+			return pending - merged, err
 		}
 		merged += n
 		c.mu.Lock()
 		delete(c.seen, d)
 		c.mu.Unlock()
+		delete(days, d)
 	}
+	if err := c.closeDays(ctx, shard, cover, days); err != nil {
+		return pending - merged, err
+	}
+	pending -= merged
 	c.metrics.CompactedAdditions.WithLabelValues(string(c.ns)).Add(float64(merged))
 	c.metrics.CompactionSeconds.WithLabelValues(string(c.ns)).Observe(time.Since(began).Seconds())
 	return pending, nil
@@ -300,47 +324,39 @@ func (c *Compactor) compactDay(ctx context.Context, d propDay, cover []int64) (i
 }
 
 // merge merges adds into the hour blocks and the day block of the series
-// that do not hold them yet: hour blocks first, then the day block.
+// that do not hold them yet: hour blocks first, then the day block. It
+// reads only the hour blocks of the hours adds fall in. A day that is
+// still open (see closed) gets no day block: its hours are read from hour
+// blocks until it ends, so a busy day's day block is not rewritten at
+// every run; the first compaction after it ended (closeDays, or late
+// additions) builds it from the day's hour blocks.
 func (c *Compactor) merge(ctx context.Context, d propDay, adds []viewstore.Addition, cover []int64) error {
-	end := d.day + 86400
-	hourKind, dayKind := viewstore.HourBlock, viewstore.DayBlock
-	hours := map[int64]viewstore.Block{}
-	err := c.store.ScanBlocks(ctx, c.ns, d.property, hourKind, d.day, end, func(b viewstore.Block) error {
-		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
-		hours[b.Bucket] = b
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("compaction: hour blocks of %q on %d: %w", d.property, d.day, err)
-	}
-	_, part, ok := viewstore.ParseSeries(d.property)
-	days := !ok || c.layout.KeepsDays(part)
-	var day *viewstore.Block
-	err = c.store.ScanBlocks(ctx, c.ns, d.property, dayKind, d.day, d.day+1, func(b viewstore.Block) error {
-		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
-		day = &b
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("compaction: day block of %q on %d: %w", d.property, d.day, err)
-	}
+	hourKind := viewstore.HourBlock
 	byHour := map[int64][]viewstore.Addition{}
 	for _, a := range adds {
 		byHour[a.Hour] = append(byHour[a.Hour], a)
 	}
 	var inputs [][]byte
 	for hour, as := range byHour {
-		old, ok := hours[hour]
+		var old *viewstore.Block
+		err := c.store.ScanBlocks(ctx, c.ns, d.property, hourKind, hour, hour+1, func(b viewstore.Block) error {
+			b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
+			old = &b
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("compaction: hour block %d of %q: %w", hour, d.property, err)
+		}
 		inputs = inputs[:0]
-		if ok {
+		if old != nil {
 			inputs = append(inputs, old.Data)
 		}
 		for _, a := range as {
-			if !ok || a.End > old.Covered(a.Partition) {
+			if old == nil || a.End > old.Covered(a.Partition) {
 				inputs = append(inputs, a.Block)
 			}
 		}
-		if ok && len(inputs) == 1 {
+		if old != nil && len(inputs) == 1 {
 			continue // all in the block already (an earlier run stopped before deleting)
 		}
 		data, err := block.Merge(nil, hour, nil, inputs...)
@@ -352,29 +368,100 @@ func (c *Compactor) merge(ctx context.Context, d propDay, adds []viewstore.Addit
 		}
 		c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
 	}
-	if !days {
+	return c.dayBlock(ctx, d, adds, cover)
+}
+
+// keepsDays reports whether series has day blocks.
+func (c *Compactor) keepsDays(series string) bool {
+	_, part, ok := viewstore.ParseSeries(series)
+	return ok && c.layout.KeepsDays(part)
+}
+
+// closed reports whether day d has ended (by the clock, with a grace for
+// events in flight): only closed days get day blocks.
+func (c *Compactor) closed(day int64) bool {
+	return day+86400+int64(c.cfg.DayGrace/time.Second) <= c.now().Unix()
+}
+
+// dayBlock brings d's day block up to date after its hour blocks took adds
+// (every committed addition of the day: compactDay merges a day whole).
+// An existing day block takes adds; a closed day without one gets one
+// merged from all its hour blocks, whose content is then exactly the
+// committed additions (End <= cover), so that cover is the day block's.
+func (c *Compactor) dayBlock(ctx context.Context, d propDay, adds []viewstore.Addition, cover []int64) error {
+	if !c.keepsDays(d.property) {
 		return nil
 	}
-	inputs = inputs[:0]
-	if day != nil {
+	var day *viewstore.Block
+	err := c.store.ScanBlocks(ctx, c.ns, d.property, viewstore.DayBlock, d.day, d.day+1, func(b viewstore.Block) error {
+		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
+		day = &b
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compaction: day block of %q on %d: %w", d.property, d.day, err)
+	}
+	var inputs [][]byte
+	switch {
+	case day != nil:
 		inputs = append(inputs, day.Data)
-	}
-	for _, a := range adds {
-		if day == nil || a.End > day.Covered(a.Partition) {
-			inputs = append(inputs, a.Block)
+		for _, a := range adds {
+			if a.End > day.Covered(a.Partition) {
+				inputs = append(inputs, a.Block)
+			}
 		}
-	}
-	if day != nil && len(inputs) == 1 {
+		if len(inputs) == 1 {
+			return nil
+		}
+	case !c.closed(d.day):
+		c.mu.Lock()
+		c.open[d] = true // closeDays builds it once the day ends
+		c.mu.Unlock()
 		return nil
+	default:
+		err := c.store.ScanBlocks(ctx, c.ns, d.property, viewstore.HourBlock, d.day, d.day+86400, func(b viewstore.Block) error {
+			inputs = append(inputs, slices.Clone(b.Data))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("compaction: hour blocks of %q on %d: %w", d.property, d.day, err)
+		}
+		if len(inputs) == 0 {
+			return nil
+		}
 	}
 	data, err := block.Merge(nil, d.day, toDay, inputs...)
 	if err != nil {
 		return fmt.Errorf("compaction: merge day %d of %q: %w", d.day, d.property, err)
 	}
-	if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: dayKind, Bucket: d.day, Cover: cover, Data: data}); err != nil {
+	if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: viewstore.DayBlock, Bucket: d.day, Cover: cover, Data: data}); err != nil {
 		return fmt.Errorf("compaction: write day block %d of %q: %w", d.day, d.property, err)
 	}
 	c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
+	c.mu.Lock()
+	delete(c.open, d)
+	c.mu.Unlock()
+	return nil
+}
+
+// closeDays builds the day blocks of shard's days that were compacted while
+// open and have ended since, unless additions of theirs wait (their own
+// compaction builds it then). A process that restarts forgets its open
+// days: their reports read hour blocks until a late addition comes.
+func (c *Compactor) closeDays(ctx context.Context, shard int, cover []int64, waiting map[propDay]*dayWork) error {
+	c.mu.Lock()
+	var due []propDay
+	for d := range c.open {
+		if viewstore.ShardOf(d.property) == shard && c.closed(d.day) && waiting[d] == nil {
+			due = append(due, d)
+		}
+	}
+	c.mu.Unlock()
+	for _, d := range due {
+		if err := c.dayBlock(ctx, d, nil, cover); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -3,8 +3,12 @@ package projection
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/block"
 
 	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -102,7 +106,7 @@ func TestCompactionCrashSafe(t *testing.T) {
 			}
 			// Whole tuples are kept by the hour only; the others by the
 			// day too.
-			for part, want := range map[int]bool{0: false, 1: true, 3: true} {
+			for part, want := range map[int]bool{0: false, 1: true, 3: true, 7: false, 8: false} {
 				days := 0
 				if err := st.ScanBlocks(context.Background(), v1, viewstore.SeriesOf("p1", part), viewstore.DayBlock, 0, 1<<40, func(viewstore.Block) error { days++; return nil }); err != nil {
 					t.Fatal(err)
@@ -149,5 +153,76 @@ func TestCompactionWhileProjecting(t *testing.T) {
 	}
 	if got := summary(storedTotal(t, st, v1, "p1")); got != want {
 		t.Fatalf("compacted while projecting: %s, want %s", got, want)
+	}
+}
+
+// A day still open gets hour blocks only (its day block would be
+// rewritten at every run); once it ends, the next run builds its day block
+// from its hour blocks, which then holds what they hold.
+func TestOpenDayGetsItsDayBlockWhenItEnds(t *testing.T) {
+	ctx := context.Background()
+	log, st := openEmbedded(t, t.TempDir())
+	defer log.Close()
+	defer st.Close()
+	msgs := mixedEvents(t, 1500, 4) // t0 … t0+57h
+	if err := log.Append(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	runUntilWith(t, log, st, Config{MaxPending: 50, Compaction: CompactionConfig{Off: true}})
+	lastDay := block.Day.Floor(t0.Add(1499 * 137 * time.Second).Unix())
+	c := NewCompactor(CompactionConfig{}, v1, catalog.Traffic, st, nil, nil)
+	now := time.Unix(lastDay+12*3600, 0) // noon of the events' last day
+	c.now = func() time.Time { return now }
+	compact := func() {
+		for s := range viewstore.Shards {
+			if _, err := c.Compact(ctx, s, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	compact()
+	if n := pendingAdditions(t, st, v1); n != 0 {
+		t.Fatalf("%d additions left", n)
+	}
+	total := viewstore.SeriesOf("p1", catalog.Traffic.PartOf(1, block.Hour))
+	dayBlocks := func() map[int64][]byte {
+		out := map[int64][]byte{}
+		if err := st.ScanBlocks(ctx, v1, total, viewstore.DayBlock, 0, 1<<40, func(b viewstore.Block) error {
+			out[b.Bucket] = slices.Clone(b.Data)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	hoursOf := func(day int64) [][]byte {
+		var out [][]byte
+		if err := st.ScanBlocks(ctx, v1, total, viewstore.HourBlock, day, day+86400, func(b viewstore.Block) error {
+			out = append(out, slices.Clone(b.Data))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	days := dayBlocks()
+	if _, ok := days[lastDay]; ok || len(days) == 0 {
+		t.Fatalf("day blocks at %v: want the closed days' and not the open day's (%d)", slices.Collect(maps.Keys(days)), lastDay)
+	}
+	if len(hoursOf(lastDay)) == 0 {
+		t.Fatal("the open day has no hour blocks")
+	}
+	// The day ends: a run with nothing pending builds its block.
+	now = time.Unix(lastDay+86400+3600, 0)
+	compact()
+	days = dayBlocks()
+	got, ok := days[lastDay]
+	if !ok {
+		t.Fatal("no day block once the day ended")
+	}
+	want, _ := sumSection(t, hoursOf(lastDay), block.Section{Grain: block.Hour}, "")
+	have, _ := sumSection(t, [][]byte{got}, block.Section{Grain: block.Day}, "")
+	if summary(have) != summary(want) || have.Events == 0 {
+		t.Fatalf("day block %s, its hours %s", summary(have), summary(want))
 	}
 }

@@ -2,6 +2,7 @@ package projection
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
@@ -32,8 +33,8 @@ type propHour struct {
 
 func newAdditions(l *catalog.Layout) *additions {
 	a := &additions{layout: l.Sections(), open: make(map[propHour]*block.Builder)}
-	for r := range l.Rollups {
-		a.parts = append(a.parts, l.PartSections(r))
+	for p := range l.Parts() {
+		a.parts = append(a.parts, []int{p})
 	}
 	return a
 }
@@ -69,6 +70,9 @@ func (a *additions) encode(part int32, start, end int64) ([]viewstore.Addition, 
 	slab := a.slab[:0]
 	for k, b := range a.open {
 		for p, secs := range a.parts {
+			if !slices.ContainsFunc(secs, func(i int) bool { return b.SectionEntries(i) > 0 }) {
+				continue // nothing of this part: no row
+			}
 			from := len(slab)
 			var err error
 			if slab, err = b.AppendSectionsTo(slab, k.hour, secs); err != nil {
