@@ -8,6 +8,16 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
+// Additions and blocks are rows of kilobytes to megabytes (a busy hour's
+// blocks of a rollup with thousands of values): reads of them are paged by
+// a few rows, so that neither the node nor the client materialises a page
+// of 5,000 of them. A node ran out of heap serving a week of a busy
+// property's page blocks in 5,000-row pages.
+const (
+	additionsPage = 64
+	blocksPage    = 4
+)
+
 const (
 	// maxScanSlots bounds the block partitions one ScanBlocks may visit
 	// (about 80 years of hour blocks).
@@ -33,7 +43,7 @@ func (s *Store) ScanAdditions(ctx context.Context, ns viewstore.Namespace, prope
 	if from >= to {
 		return nil
 	}
-	q := s.query(ctx, selectAdditions).Prefetch(0.25).Bind(string(ns), int32(viewstore.ShardOf(property)), property, from, to)
+	q := s.query(ctx, selectAdditions).PageSize(additionsPage).Prefetch(0.25).Bind(string(ns), int32(viewstore.ShardOf(property)), property, from, to)
 	defer q.Release()
 	iter := q.Iter()
 	a := viewstore.Addition{Property: property}
@@ -171,7 +181,7 @@ func (s *Store) ScanBlocks(ctx context.Context, ns viewstore.Namespace, property
 // scanSlot reads the blocks of one slot. An error from fn is returned as
 // is.
 func (s *Store) scanSlot(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, slot, from, to int64, fn func(viewstore.Block) error) error {
-	q := s.query(ctx, selectBlocks).Prefetch(0.25).Bind(string(ns), property, int8(k), slot, from, to)
+	q := s.query(ctx, selectBlocks).PageSize(blocksPage).Prefetch(0.25).Bind(string(ns), property, int8(k), slot, from, to)
 	defer q.Release()
 	iter := q.Iter()
 	b := viewstore.Block{Property: property, Kind: k}
