@@ -168,3 +168,22 @@ func TestNotFoundAndMethods(t *testing.T) {
 		t.Errorf("HEAD /: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
 }
+
+// TestDashboardSettings: the dashboard has its Settings page, which talks to
+// the AdminService on its own origin, and keeps keys out of localStorage.
+func TestDashboardSettings(t *testing.T) {
+	index := string(body(t, get(t, "/")))
+	if !strings.Contains(index, `href="#/settings" data-view="settings"`) {
+		t.Error("the navigation has no Settings entry")
+	}
+	app := string(body(t, get(t, "/app.js")))
+	for _, s := range []string{"'/sextant.admin.v1.AdminService/'", "'ListProperties'", "'CreateProperty'", "'UpdateProperty'", "'DeleteProperty'",
+		"'CreateKey'", "'ListKeys'", "'RotateKey'", "'RevokeKey'", "sessionStorage"} {
+		if !strings.Contains(app, s) {
+			t.Errorf("app.js does not contain %s", s)
+		}
+	}
+	if strings.Contains(app, "localStorage") {
+		t.Error("app.js uses localStorage: keys must stay in sessionStorage or the page")
+	}
+}

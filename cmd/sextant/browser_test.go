@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,17 +25,8 @@ const chromiumPath = "/usr/bin/chromium"
 // events are counted exactly, and the dashboard shows those numbers.
 func TestBrowser(t *testing.T) {
 	skipShort(t)
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("browser test: %s is not installed (apt-get install -y chromium)", chromiumPath)
-	}
-	artifacts := os.Getenv("SEXTANT_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots go to %s", artifacts)
+	b := newBrowser(t)
+	do, eval, wait, shot, fits := b.do, b.eval, b.wait, b.shot, b.fits
 
 	dataDir := t.TempDir()
 	k := createProperty(t, dataDir, "Browser test")
@@ -79,63 +71,6 @@ func TestBrowser(t *testing.T) {
 </body></html>`, strings.ToUpper(r.URL.Path[1:]), k.WriteKey, origin, outbound)
 	}))
 	defer site.Close()
-
-	var chromeOut syncBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromiumPath),
-			chromedp.Headless,
-			chromedp.NoSandbox, // the tests run as root
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(1280, 900),
-			chromedp.CombinedOutput(&chromeOut),
-		)...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil { // starts the browser
-		t.Fatalf("starting %s: %v\n%s", chromiumPath, err, chromeOut.String())
-	}
-	ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
-	defer cancel()
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, text)
-		}
-	}
-	eval := func(expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", expr, err)
-		}
-		return v
-	}
-	wait := func(what, predicate string) {
-		t.Helper()
-		do("waiting for "+what, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(artifacts, name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
-
-	fits := func(width string) {
-		t.Helper()
-		if w := eval(`String(document.documentElement.scrollWidth)`); w != width {
-			t.Errorf("the page is %s px wide in a %s px window (horizontal scrolling)", w, width)
-		}
-	}
 
 	// A visit: page A, page B through the History API, an outbound click,
 	// a custom event, then the visitor leaves (the beacon flushes).
@@ -214,7 +149,7 @@ func TestBrowser(t *testing.T) {
 
 	// The dashboard, signed in with the read key, shows the same numbers.
 	do("opening the dashboard", chromedp.Navigate(origin+"/"))
-	eval(`window.cspViolations = []; document.addEventListener('securitypolicyviolation', (e) => cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)), ''`)
+	eval(watchCSP)
 	shot("signin.png")
 	do("signing in with a wrong key",
 		chromedp.SendKeys(chromedp.ID("signin-id"), k.PropertyID),
@@ -335,6 +270,424 @@ func TestBrowser(t *testing.T) {
 	srv.kill(t)
 	wait("the unreachable banner", `!document.getElementById('banner').hidden && document.getElementById('banner').textContent.startsWith('Server unreachable, retrying')`)
 	shot("unreachable.png")
+}
+
+// TestBrowserSettings runs the dashboard's Settings page in headless
+// Chromium: an admin signs in with the admin key alone, pages through the
+// properties, creates one and reads its new keys from the page, edits it,
+// manages its keys and deletes it. Every change is checked outside the
+// browser, over HTTP: the keys the page showed work (or are refused) at
+// /v1/collect and runReport, and GetProperty returns what was saved.
+func TestBrowserSettings(t *testing.T) {
+	skipShort(t)
+	b := newBrowser(t)
+	dataDir := t.TempDir()
+	admin := adminKey(t, embeddedEnv(), "--data-dir", dataDir)
+	addr := freeAddr(t)
+	startServer(t, dataDir, addr)
+	origin := "http://" + addr
+
+	api := func(method, body string) (int, map[string]any) {
+		t.Helper()
+		return postJSON(t, origin+"/sextant.admin.v1.AdminService/"+method, admin, body)
+	}
+	collect := func(key, eventID string) int {
+		t.Helper()
+		code, _ := postJSON(t, origin+"/v1/collect", key, `{"clientId":"settings-test","events":[
+			{"name":"page_view","eventId":"`+eventID+`","params":{"page_location":"https://shop.example/"}}]}`)
+		return code
+	}
+	var id string // the property created through the page
+	reportStatus := func(key string) int {
+		t.Helper()
+		code, _ := postJSON(t, origin+"/v1/properties/"+id+":runReport", key,
+			`{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"today","endDate":"today"}]}`)
+		return code
+	}
+	getProperty := func() map[string]any {
+		t.Helper()
+		code, m := api("GetProperty", `{"propertyId":"`+id+`"}`)
+		p, _ := m["property"].(map[string]any)
+		if code != 200 || p == nil {
+			t.Fatalf("GetProperty %s: %d %v", id, code, m)
+		}
+		return p
+	}
+	// refusedWithin polls collect (or a report) with a key until it is
+	// refused with 401, failing the test after limit from start.
+	refusedWithin := func(what string, start time.Time, limit time.Duration, try func() int) {
+		t.Helper()
+		for i := 0; ; i++ {
+			code := try()
+			if code == 401 {
+				t.Logf("%s refused %v after the click", what, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			if time.Since(start) > limit {
+				t.Fatalf("%s: still answered %d %v after the click, want 401 within %v", what, code, time.Since(start).Round(time.Millisecond), limit)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// More properties than a page of the list (20), next to the demo
+	// property the server made at its start.
+	for i := 1; i <= 21; i++ {
+		name := fmt.Sprintf("Seed %02d", i)
+		if code, m := api("CreateProperty", `{"property":{"displayName":"`+name+`"}}`); code != 200 {
+			t.Fatalf("CreateProperty %s: %d %v", name, code, m)
+		}
+	}
+	var names []string
+	_, m := api("ListProperties", `{"pageSize":1000}`)
+	list, _ := m["properties"].([]any)
+	for _, p := range list {
+		p, _ := p.(map[string]any)
+		names = append(names, fmt.Sprint(p["displayName"]))
+	}
+	sort.Strings(names)
+	n := len(names)
+	if n < 21 || m["nextPageToken"] != nil && m["nextPageToken"] != "" {
+		t.Fatalf("ListProperties: %v", m)
+	}
+
+	// Signing in with the admin key alone: a wrong one is refused.
+	b.do("opening the dashboard", chromedp.Navigate(origin+"/"))
+	b.eval(watchCSP)
+	b.eval(watchErrors)
+	b.wait("the sign-in form", `!!document.getElementById('signin-admin')`)
+	b.do("choosing the admin sign-in", chromedp.Click(chromedp.ID("signin-admin")))
+	b.wait("the admin key dialog", `document.getElementById('admin-dialog').open && !document.getElementById('admin-key').hidden`)
+	b.do("entering a wrong admin key",
+		chromedp.SendKeys(chromedp.ID("admin-key"), "sxa_wrong"),
+		chromedp.Click(chromedp.ID("admin-ok")))
+	b.wait("the wrong admin key's error", `document.getElementById('admin-dialog').open && document.getElementById('admin-error').textContent.startsWith('Admin key expired or wrong')`)
+	b.do("entering the admin key",
+		chromedp.SendKeys(chromedp.ID("admin-key"), admin),
+		chromedp.Click(chromedp.ID("admin-ok")))
+
+	// The list, a page at a time.
+	rows := `document.querySelectorAll('#props tbody tr').length`
+	b.wait("the first page of properties", rows+` === 20 && !document.getElementById('props-more').hidden`)
+	if v := b.eval(`location.hash + ' ' + document.querySelector('#nav a[aria-current=page]').dataset.view`); v != "#/settings settings" {
+		t.Errorf("the settings page is at %q, want #/settings with Settings current in the navigation", v)
+	}
+	b.do("showing more", chromedp.Click(chromedp.ID("props-more")))
+	b.wait("every property", rows+` === `+strconv.Itoa(n)+` && document.getElementById('props-more').hidden`)
+	if v := b.eval(`[...document.querySelectorAll('#props td.name')].map((td) => td.textContent).sort().join(',')`); v != strings.Join(names, ",") {
+		t.Errorf("the list shows %q, want every property: %q", v, names)
+	}
+	b.shot("settings.png")
+
+	// A new property through the form: its keys are shown once.
+	b.typeInto("new-name", "Checkout")
+	b.typeInto("new-tz", "Europe/Paris")
+	b.typeInto("new-origins", "https://shop.example, https://WWW.Shop.example/")
+	b.do("creating the property", chromedp.Click(chromedp.ID("new-submit")))
+	b.wait("the new keys", `(document.getElementById('secret-write') || {}).value?.startsWith('sxw_') && (document.getElementById('secret-read') || {}).value?.startsWith('sxr_')`)
+	write := b.eval(`document.getElementById('secret-write').value`)
+	read := b.eval(`document.getElementById('secret-read').value`)
+	id = b.eval(`document.getElementById('prop-detail').dataset.id`)
+	t.Logf("created property %s", id)
+	if v := b.eval(`document.getElementById('secrets-note').textContent`); !strings.Contains(v, "only this once") {
+		t.Errorf("the new keys' note says %q, want it to say they are shown only this once", v)
+	}
+	if v := b.eval(`(document.querySelector('#props tr[data-id="` + id + `"] td.name') || {}).textContent + ' ' + ` + rows); v != "Checkout "+strconv.Itoa(n+1) {
+		t.Errorf("the list after creating: %q, want Checkout among %d properties", v, n+1)
+	}
+	if v := b.eval(`localStorage.length + ' ' + location.href + ' ' + JSON.stringify(sessionStorage)`); strings.Contains(v, write) || strings.Contains(v, read) || !strings.HasPrefix(v, "0 ") {
+		t.Errorf("a new key's secret went into a URL or storage, or localStorage is used: %s", v)
+	}
+	b.shot("settings-created.png")
+	if code := collect(write, "settings-1"); code != 200 {
+		t.Fatalf("collect with the write key the page showed: %d, want 200", code)
+	}
+	if code := reportStatus(read); code != 200 {
+		t.Fatalf("runReport with the read key the page showed: %d, want 200", code)
+	}
+	p := getProperty()
+	if p["displayName"] != "Checkout" || p["timeZone"] != "Europe/Paris" || fmt.Sprint(p["allowedOrigins"]) != "[https://shop.example https://www.shop.example]" {
+		t.Errorf("GetProperty after creating: %v", p)
+	}
+
+	// Its reports, with the read key the page showed (once the collected
+	// event is counted); then back to the settings: the admin key is
+	// remembered, the secrets are gone.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, rep := postJSON(t, origin+"/v1/properties/"+id+":runReport", read,
+			`{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"yesterday","endDate":"today"}]}`)
+		if r := rowsOfReport(rep); len(r) == 1 && r[0].mets[0] == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the collected event is not counted: %v", rep)
+		}
+	}
+	b.do("opening its reports", chromedp.Click(chromedp.ID("secrets-reports")))
+	b.wait("its overview", `location.hash === '#/overview' && document.getElementById('property').value === '`+id+`' && !!document.querySelector('#cards:not(.loading)')`)
+	if v := b.eval(`document.querySelector('#cards [data-metric=eventCount] .value').textContent`); v != "1" {
+		t.Errorf("the new property's overview shows %s events, want the 1 collected", v)
+	}
+	b.do("coming back to settings", chromedp.Click(chromedp.CSS(`#nav a[data-view=settings]`)))
+	b.wait("the list", rows+` >= 20`)
+	if v := b.eval(`document.getElementById('admin-dialog').open + ' ' + !!document.getElementById('secret-read')`); v != "false false" {
+		t.Errorf("back on settings, the admin dialog is open and a secret shown: %s, want false false", v)
+	}
+	if b.eval(`String(!!document.querySelector('#props tr[data-id="`+id+`"]'))`) == "false" {
+		b.do("showing more", chromedp.Click(chromedp.ID("props-more")))
+		b.wait("every property", rows+` === `+strconv.Itoa(n+1))
+	}
+	b.do("managing the property", chromedp.Click(chromedp.CSS(`#props tr[data-id="`+id+`"] button.manage`)))
+	b.wait("its settings", `document.getElementById('prop-detail').dataset.id === '`+id+`' && document.getElementById('edit-tz').value === 'Europe/Paris'`)
+
+	// Editing the time zone.
+	b.typeInto("edit-tz", "America/New_York")
+	b.do("saving the time zone", chromedp.Click(chromedp.ID("edit-save")))
+	tzCell := `(document.querySelector('#props tr[data-id="` + id + `"] td.tz') || {}).textContent`
+	b.wait("the saved time zone", tzCell+` === 'America/New_York' && !document.getElementById('edit-save').disabled`)
+	p = getProperty()
+	if p["timeZone"] != "America/New_York" || p["displayName"] != "Checkout" || fmt.Sprint(p["allowedOrigins"]) != "[https://shop.example https://www.shop.example]" {
+		t.Errorf("GetProperty after editing the time zone: %v", p)
+	}
+
+	// An invalid time zone: the server's message is shown, nothing changes.
+	b.typeInto("edit-tz", "Mars/Olympus_Mons")
+	b.do("saving an invalid time zone", chromedp.Click(chromedp.ID("edit-save")))
+	b.wait("the time zone error", `document.getElementById('edit-error').textContent !== '' && !document.getElementById('edit-save').disabled`)
+	if v := b.eval(`document.getElementById('edit-error').textContent`); !strings.Contains(v, "timeZone") || !strings.Contains(v, "unknown IANA time zone") {
+		t.Errorf("the invalid time zone's error says %q, want the server's message about timeZone", v)
+	}
+	if v := b.eval(`document.getElementById('edit-tz').getAttribute('aria-invalid') + ' ' + document.activeElement.id`); v != "true edit-tz" {
+		t.Errorf("the time zone field after the error: aria-invalid and focus %q, want \"true edit-tz\"", v)
+	}
+	if v := b.eval(tzCell); v != "America/New_York" {
+		t.Errorf("the list shows time zone %q after a refused change", v)
+	}
+	if p := getProperty(); p["timeZone"] != "America/New_York" {
+		t.Errorf("GetProperty after a refused change: %v", p)
+	}
+	b.shot("settings-error.png")
+
+	// The keys: the two made with the property, both active.
+	keyRows := `document.querySelectorAll('#keys tbody tr[data-key-id]').length`
+	b.wait("the keys", keyRows+` === 2`)
+	keyOf := func(scope string) string {
+		return b.eval(`document.querySelector('#keys tr[data-scope=` + scope + `]').dataset.keyId`)
+	}
+	writeID, readID := keyOf("KEY_SCOPE_WRITE"), keyOf("KEY_SCOPE_READ")
+	row := func(keyID string) string { return `document.querySelector('#keys tr[data-key-id="` + keyID + `"]')` }
+	hint := func(secret string) string { return secret[:4] + "…" + secret[len(secret)-4:] }
+	for _, k := range []struct{ id, secret string }{{writeID, write}, {readID, read}} {
+		if v := b.eval(row(k.id) + `.dataset.state + ' ' + ` + row(k.id) + `.querySelector('code').textContent`); v != "KEY_STATE_ACTIVE "+hint(k.secret) {
+			t.Errorf("key %s is listed as %q, want KEY_STATE_ACTIVE %s", k.id, v, hint(k.secret))
+		}
+	}
+
+	// Revoking the write key: collect refuses it within 2 seconds.
+	b.do("revoking the write key", chromedp.Click(chromedp.ID("revoke-"+writeID)))
+	b.wait("the revocation's confirmation", `document.getElementById('admin-dialog').open && document.getElementById('admin-key').hidden && document.getElementById('admin-ok').textContent === 'Revoke'`)
+	start := time.Now()
+	b.do("confirming", chromedp.Click(chromedp.ID("admin-ok")))
+	refusedWithin("collect with the revoked write key", start, 2*time.Second, func() int { return collect(write, "settings-2") })
+	b.wait("the revoked state", `(`+row(writeID)+` || {dataset: {}}).dataset.state === 'KEY_STATE_REVOKED'`)
+	if v := b.eval(row(writeID) + `.querySelector('td.expires').textContent + ' ' + !!` + row(writeID) + `.querySelector('button')`); strings.HasPrefix(v, "—") || !strings.HasSuffix(v, " false") {
+		t.Errorf("the revoked key's expiry and buttons: %q, want a time and no buttons", v)
+	}
+	if code := reportStatus(read); code != 200 {
+		t.Errorf("runReport with the read key after revoking the write key: %d", code)
+	}
+
+	// A new read key.
+	b.do("creating a read key", chromedp.Click(chromedp.ID("new-read-key")))
+	b.wait("its secret", `(document.getElementById('secret-read') || {}).value?.startsWith('sxr_') && document.getElementById('secret-read').value !== `+strconv.Quote(read))
+	read2 := b.eval(`document.getElementById('secret-read').value`)
+	if v := b.eval(`String(!!document.getElementById('secret-write'))`); v != "false" {
+		t.Error("the write key's secret is still shown after creating another key")
+	}
+	b.wait("three keys", keyRows+` === 3`)
+	if code := reportStatus(read2); code != 200 {
+		t.Errorf("runReport with the new read key the page showed: %d, want 200", code)
+	}
+
+	// Rotating the first read key with a grace period of an hour: both the
+	// old and the new secret work, the old one until an hour from now.
+	b.do("opening the rotation", chromedp.Click(chromedp.ID("rotate-"+readID)))
+	b.wait("the grace period field", `document.activeElement.id === 'grace-`+readID+`'`)
+	b.do("rotating",
+		chromedp.SendKeys(chromedp.ID("grace-"+readID), "1"),
+		chromedp.Click(chromedp.ID("rotate-ok-"+readID)))
+	rotated := time.Now()
+	b.wait("the rotated key's secret", `(document.getElementById('secret-read') || {}).value?.startsWith('sxr_') && document.getElementById('secret-read').value !== `+strconv.Quote(read2))
+	read3 := b.eval(`document.getElementById('secret-read').value`)
+	b.wait("the old key expiring", keyRows+` === 4 && (`+row(readID)+` || {dataset: {}}).dataset.state === 'KEY_STATE_EXPIRING'`)
+	_, m = api("ListKeys", `{"propertyId":"`+id+`","showRevoked":true}`)
+	keys, _ := m["keys"].([]any)
+	found := false
+	for _, k := range keys {
+		k, _ := k.(map[string]any)
+		if k["keyId"] != readID {
+			continue
+		}
+		found = true
+		exp, err := time.Parse(time.RFC3339Nano, fmt.Sprint(k["expireTime"]))
+		if d := exp.Sub(rotated); err != nil || k["state"] != "KEY_STATE_EXPIRING" || d < 55*time.Minute || d > 65*time.Minute {
+			t.Errorf("ListKeys: the rotated key is %v, want expiring in an hour", k)
+		}
+	}
+	if !found || len(keys) != 4 {
+		t.Errorf("ListKeys after rotating: %v, want 4 keys with %s", keys, readID)
+	}
+	if old, cur := reportStatus(read), reportStatus(read3); old != 200 || cur != 200 {
+		t.Errorf("runReport with the rotated (old) and new read keys: %d and %d, want 200 for both during the grace period", old, cur)
+	}
+	b.shot("settings-keys.png")
+
+	// Deleting: cancelling keeps it; confirming deletes it, and its keys
+	// are refused within 2 seconds.
+	b.do("deleting the property", chromedp.Click(chromedp.ID("delete-property")))
+	b.wait("the deletion's confirmation", `document.getElementById('admin-dialog').open && document.getElementById('admin-what').textContent.includes('`+id+`')`)
+	b.do("cancelling", chromedp.Click(chromedp.ID("admin-cancel")))
+	b.wait("the dialog to close", `!document.getElementById('admin-dialog').open`)
+	if p := getProperty(); p["propertyId"] != id {
+		t.Fatalf("GetProperty after cancelling the deletion: %v", p)
+	}
+	b.do("deleting the property", chromedp.Click(chromedp.ID("delete-property")))
+	b.wait("the deletion's confirmation", `document.getElementById('admin-dialog').open && document.getElementById('admin-ok').textContent === 'Delete'`)
+	start = time.Now()
+	b.do("confirming", chromedp.Click(chromedp.ID("admin-ok")))
+	refusedWithin("runReport with a key of the deleted property", start, 2*time.Second, func() int { return reportStatus(read3) })
+	b.wait("the property to go", `!document.querySelector('#props tr[data-id="`+id+`"]') && !document.getElementById('prop-detail')`)
+	if code, m := api("GetProperty", `{"propertyId":"`+id+`"}`); code != 404 {
+		t.Errorf("GetProperty after deleting: %d %v, want 404", code, m)
+	}
+	if v := b.eval(`document.getElementById('settings-status').textContent`); !strings.Contains(v, "Deleted Checkout") {
+		t.Errorf("the status after deleting says %q", v)
+	}
+	if v := b.eval(`JSON.stringify(sessionStorage) + ' ' + document.getElementById('property').hidden`); strings.Contains(v, id) || !strings.HasSuffix(v, " true") {
+		t.Errorf("the deleted property is still signed in to: %s", v)
+	}
+
+	b.fits("1280")
+	b.do("phone width", chromedp.EmulateViewport(390, 844), chromedp.Sleep(400*time.Millisecond))
+	b.fits("390")
+	b.shot("settings-phone.png")
+	if v := b.eval(`cspViolations.join(', ')`); v != "" {
+		t.Errorf("Content-Security-Policy violations: %s", v)
+	}
+	if v := b.eval(`jsErrors.join('; ')`); v != "" {
+		t.Errorf("uncaught errors in the page: %s", v)
+	}
+}
+
+// watchCSP collects the page's Content-Security-Policy violations in
+// window.cspViolations.
+const watchCSP = `window.cspViolations = []; document.addEventListener('securitypolicyviolation', (e) => cspViolations.push(e.violatedDirective + ' ' + e.blockedURI)), ''`
+
+// watchErrors collects the page's uncaught errors in window.jsErrors.
+const watchErrors = `window.jsErrors = []; addEventListener('error', (e) => jsErrors.push(e.message)); addEventListener('unhandledrejection', (e) => jsErrors.push(String(e.reason))), ''`
+
+// browser is a headless Chromium that a test drives, with its helpers; each
+// helper fails the test, with the page's text, when its step fails.
+type browser struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string // where screenshots go
+}
+
+// newBrowser starts Chromium (skipping the test where it is not installed);
+// it is closed when the test ends, and every step must be done within 3
+// minutes.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("browser test: %s is not installed (apt-get install -y chromium)", chromiumPath)
+	}
+	artifacts := os.Getenv("SEXTANT_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots go to %s", artifacts)
+	var chromeOut syncBuffer
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromiumPath),
+			chromedp.Headless,
+			chromedp.NoSandbox, // the tests run as root
+			chromedp.UserDataDir(t.TempDir()),
+			chromedp.WindowSize(1280, 900),
+			chromedp.CombinedOutput(&chromeOut),
+		)...)
+	t.Cleanup(cancelAlloc)
+	b, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(b); err != nil { // starts the browser
+		t.Fatalf("starting %s: %v\n%s", chromiumPath, err, chromeOut.String())
+	}
+	ctx, cancel := context.WithTimeout(b, 3*time.Minute)
+	t.Cleanup(cancel)
+	return &browser{t: t, ctx: ctx, artifacts: artifacts}
+}
+
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(window.jsErrors && jsErrors.length ? 'uncaught errors: ' + jsErrors.join('; ') + '\n' : '') + (document.body ? document.body.innerText : '')`))
+		shot := ""
+		if png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)); err == nil {
+			shot = filepath.Join(b.artifacts, "failed-"+strings.ReplaceAll(b.t.Name(), "/", "-")+".png")
+			if os.WriteFile(shot, png, 0o644) != nil {
+				shot = ""
+			}
+		}
+		b.t.Fatalf("%s: %v\nscreenshot: %s\npage text:\n%s", what, err, shot, text)
+	}
+}
+
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// wait polls predicate (JavaScript) until it is true, for 30 s at most.
+func (b *browser) wait(what, predicate string) {
+	b.t.Helper()
+	b.do("waiting for "+what, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+}
+
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(b.artifacts, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", p)
+}
+
+// fits checks that the page does not scroll sideways in a window width px
+// wide.
+func (b *browser) fits(width string) {
+	b.t.Helper()
+	if w := b.eval(`String(document.documentElement.scrollWidth)`); w != width {
+		b.t.Errorf("the page is %s px wide in a %s px window (horizontal scrolling)", w, width)
+	}
+}
+
+// typeInto empties the input with the given id, then types text into it.
+func (b *browser) typeInto(id, text string) {
+	b.t.Helper()
+	b.eval(`document.getElementById(` + strconv.Quote(id) + `).value = ''`)
+	b.do("typing into #"+id, chromedp.SendKeys(chromedp.ID(id), text))
 }
 
 type reportRow struct{ dims, mets []string }

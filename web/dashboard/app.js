@@ -1,6 +1,8 @@
-// Sextant dashboard: a small single-page app over Sextant's public REST API
-// (runReport, runRealtimeReport, projections). Plain ES2020, no framework.
-// Keys live in sessionStorage only: they are gone when the tab closes.
+// Sextant dashboard: a small single-page app over Sextant's public APIs
+// (runReport, runRealtimeReport, projections, and the AdminService for the
+// settings). Plain ES2020, no framework.
+// Keys live in sessionStorage only: they are gone when the tab closes. The
+// secrets of new keys are shown once in the page and stored nowhere.
 'use strict';
 
 // ---------------------------------------------------------------- helpers
@@ -163,7 +165,9 @@ function shell(signedIn) {
   if (!signedIn) return;
   const sel = $('#property');
   const cur = load('current');
-  put(sel, load('props', []).map((p) => h('option', { value: p.id, selected: p.id === cur, text: 'Property ' + p.id })));
+  const props = load('props', []);
+  put(sel, props.map((p) => h('option', { value: p.id, selected: p.id === cur, text: 'Property ' + p.id })));
+  sel.hidden = !props.length; // an admin may have signed in with the admin key only
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.view === view.name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -172,8 +176,9 @@ function shell(signedIn) {
 
 function route(focus) {
   const name = (location.hash.match(/^#\/(\w+)/) || [])[1];
-  const views = { overview, realtime, projections };
-  if (!prop()) return signIn({});
+  const views = { overview, realtime, projections, settings };
+  // Settings need the admin key only (it is asked for there), not a read key.
+  if (!prop() && name !== 'settings') return signIn({});
   banner();
   const v = startView(views[name] ? name : 'overview');
   shell(true);
@@ -192,12 +197,18 @@ $('#sign-out').addEventListener('click', () => {
 });
 addEventListener('hashchange', () => route(true));
 
+// go shows the view of hash, also when it is the current one.
+function go(hash) {
+  if (location.hash === hash) route(true);
+  else location.hash = hash;
+}
+
 // ----------------------------------------------------------------- sign in
 
 function signIn(prefill, cancellable) {
   startView('signin');
   banner();
-  shell(!!(cancellable || prefill.id) && !!prop());
+  shell(!!(cancellable || prefill.id) && !!(prop() || load('admin')));
   const err = h('p', { class: 'error', role: 'alert' });
   const id = h('input', { id: 'signin-id', name: 'property', required: true, inputmode: 'numeric', autocomplete: 'off', value: prefill.id || '' });
   const key = h('input', { id: 'signin-key', name: 'key', type: 'password', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'sxr_…' });
@@ -207,7 +218,9 @@ function signIn(prefill, cancellable) {
     h('div', { class: 'field' }, h('label', { for: 'signin-key', text: 'Read key' }), key),
     err,
     h('div', { class: 'actions' },
-      cancellable && prop() && h('button', { type: 'button', class: 'ghost', text: 'Cancel', onclick: () => route() }),
+      cancellable && (prop() || load('admin')) && h('button', {
+        type: 'button', class: 'ghost', text: 'Cancel', onclick: () => (prop() ? route() : go('#/settings')),
+      }),
       submit));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -239,7 +252,11 @@ function signIn(prefill, cancellable) {
   put($('#main'), h('section', { class: 'panel signin', 'aria-labelledby': 'signin-title' },
     h('h1', { id: 'signin-title', text: 'Sign in to Sextant' }),
     h('p', { class: 'muted', text: 'Use a property ID and its read key. Keys stay in this browser tab only.' }),
-    form));
+    form,
+    h('p', { class: 'muted alt' }, 'Administrator? ', h('a', {
+      id: 'signin-admin', href: '#/settings', text: 'Manage properties and keys with the admin key',
+      onclick: (e) => { e.preventDefault(); go('#/settings'); },
+    }))));
   (prefill.id ? key : id).focus();
 }
 
@@ -724,15 +741,19 @@ function projectionRow(p) {
 }
 
 // askAdmin shows the confirmation dialog, with a key field when no admin
-// key is known yet; it resolves to the key, or null when cancelled.
+// key is known yet; it resolves to the key, or null when cancelled. ok names
+// the confirming button, danger colours it.
 let settleAdmin = null;
 
-function askAdmin(what, error) {
+function askAdmin(what, error, { ok, danger } = {}) {
+  settleAdmin?.(null); // at most one question at a time
   const dlg = $('#admin-dialog'), form = $('#admin-form'), input = $('#admin-key');
   const known = load('admin');
   $('#admin-title').textContent = known ? 'Confirm' : 'Admin key required';
   $('#admin-what').textContent = what;
   $('#admin-error').textContent = error || '';
+  $('#admin-ok').textContent = ok || 'Confirm';
+  $('#admin-ok').classList.toggle('danger', !!danger);
   input.value = '';
   form.querySelector('label').hidden = !!known;
   input.hidden = !!known;
@@ -775,6 +796,544 @@ async function adminAction(what, path) {
       }
       return banner(unreachable(e) ? 'Server unreachable: try again.' : 'The server refused: ' + e.message, 'bad');
     }
+  }
+}
+
+// ---------------------------------------------------------------- settings
+
+// Settings manage properties and their API keys through the AdminService
+// (Connect's JSON protocol, on this origin) with the admin key, asked for and
+// kept like the projections' (askAdmin, sessionStorage). The secrets of new
+// keys are shown once, in the page only: never in a URL or in storage.
+const ADMIN_API = '/sextant.admin.v1.AdminService/';
+const PAGE_SIZE = 20;
+const MAX_GRACE_HOURS = 30 * 24;
+const SCOPES = { KEY_SCOPE_WRITE: 'write', KEY_SCOPE_READ: 'read' };
+const KEY_STATES = { KEY_STATE_ACTIVE: 'active', KEY_STATE_EXPIRING: 'expiring', KEY_STATE_REVOKED: 'revoked' };
+const PROPERTY_FIELDS = 'displayName,timeZone,allowedOrigins'; // a FieldMask in proto3 JSON
+
+// adminCall calls a method of the AdminService. It asks for the admin key
+// when none is known, and for a confirmation when confirm ({what, ok,
+// danger}) is given; a refused key is forgotten and asked for again. It
+// resolves to the answer, or to null when the admin cancels.
+async function adminCall(method, body, confirm) {
+  const v = view;
+  let error = '';
+  for (;;) {
+    let key = load('admin');
+    if (!key || confirm) {
+      key = await askAdmin(confirm?.what || 'Settings manage properties and their API keys: enter the admin key.',
+        error, confirm || { ok: 'Continue' });
+      if (!key || v.signal.aborted) return null;
+    }
+    try {
+      const r = await call(ADMIN_API + method, { key, body, signal: v.signal });
+      save('admin', key);
+      return r;
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) throw e;
+      save('admin', null);
+      error = 'Admin key expired or wrong: enter it again.';
+    }
+  }
+}
+
+const when = (ts) => (ts ? new Date(ts).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : '—');
+const originsOf = (text) => text.split(/[\s,]+/).filter(Boolean);
+const problem = (e) => (unreachable(e) ? 'Server unreachable: try again.' : e.message);
+
+function localZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
+}
+
+function zones() {
+  let list = [];
+  try { list = Intl.supportedValuesOf('timeZone'); } catch { /* an older browser: free text only */ }
+  return ['UTC', ...list.filter((z) => z !== 'UTC')];
+}
+
+// say announces the outcome of an action (the status line is aria-live).
+function say(text) {
+  const el = $('#settings-status');
+  if (el) el.textContent = text;
+}
+
+// busy disables a button while its request runs; it returns the undo.
+function busy(btn, text) {
+  const was = btn.textContent;
+  btn.disabled = true;
+  btn.textContent = text;
+  return () => {
+    btn.disabled = false;
+    btn.textContent = was;
+  };
+}
+
+function labelled(label, input, hint) {
+  if (hint) input.setAttribute('aria-describedby', input.id + '-hint');
+  return h('div', { class: 'field' }, h('label', { for: input.id, text: label }), input,
+    hint && h('small', { class: 'hint', id: input.id + '-hint', text: hint }));
+}
+
+// markInvalid flags the inputs whose field (JSON name) the server's message
+// names, and focuses the first.
+function markInvalid(message, fields) {
+  let first = null;
+  for (const [input, name] of fields) {
+    const bad = !!message && message.includes(name);
+    if (bad) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+    if (bad && !first) first = input;
+  }
+  first?.focus();
+}
+
+function settings(v) {
+  v.list = [];
+  v.next = '';
+  v.selected = null;
+  put($('#main'),
+    h('section', { class: 'toolbar' },
+      h('div', {}, h('h1', { text: 'Settings' }),
+        h('p', { class: 'muted', text: 'Properties and their API keys. Changes need the admin key and reach every Sextant process within a second.' }),
+        h('p', { id: 'settings-status', class: 'status', role: 'status', 'aria-live': 'polite' }))),
+    h('div', { class: 'settings' },
+      h('section', { class: 'panel', 'aria-labelledby': 'props-title' },
+        h('header', {}, h('h2', { id: 'props-title', text: 'Properties' }), h('span', { id: 'props-count', class: 'muted' })),
+        h('div', { id: 'props', class: 'scroll', tabindex: '-1', 'aria-busy': 'true' }, h('p', { class: 'empty', text: 'Loading…' })),
+        h('button', { type: 'button', id: 'props-more', class: 'ghost more', hidden: true, text: 'Show more', onclick: () => loadProps(v, true) })),
+      newProperty(v)),
+    h('div', { id: 'detail' }),
+    h('datalist', { id: 'tz-list' }, zones().map((z) => h('option', { value: z }))));
+  loadProps(v);
+}
+
+// loadProps lists the first page of properties, or with more the next one.
+async function loadProps(v, more) {
+  const done = more && busy($('#props-more'), 'Loading…');
+  try {
+    const r = await adminCall('ListProperties', { pageSize: PAGE_SIZE, pageToken: more ? v.next : '' });
+    if (v.signal.aborted) return;
+    if (!r) return needKey(v);
+    banner();
+    const seen = new Set(more ? v.list.map((p) => p.propertyId) : []);
+    const page = (r.properties || []).filter((p) => !seen.has(p.propertyId)).map((p) => ({ allowedOrigins: [], ...p }));
+    v.list = more ? [...v.list, ...page] : page;
+    v.next = r.nextPageToken || '';
+    renderProps(v);
+    if (more && !v.next && page.length) $(`#props tr[data-id="${CSS.escape(page[0].propertyId)}"] button`)?.focus();
+  } catch (e) {
+    failed(v, e, () => loadProps(v, more));
+  } finally {
+    if (done) done();
+  }
+}
+
+function needKey(v) {
+  const box = $('#props');
+  box.removeAttribute('aria-busy');
+  put(box, h('div', { class: 'empty' },
+    h('p', { text: 'Settings need the admin key (sxa_…).' }),
+    h('button', { type: 'button', id: 'admin-signin', text: 'Enter the admin key', onclick: () => loadProps(v) })));
+}
+
+function renderProps(v) {
+  const box = $('#props');
+  if (!box) return;
+  box.removeAttribute('aria-busy');
+  $('#props-more').hidden = !v.next;
+  const n = nf.format(v.list.length);
+  $('#props-count').textContent = !v.list.length ? '' : v.next ? `first ${n}` : `${n} in all`;
+  if (!v.list.length) {
+    put(box, h('p', { class: 'empty', text: 'No properties yet: create the first one.' }));
+    return;
+  }
+  const head = [['Name'], ['Property ID'], ['Time zone', 'wide'], ['Allowed origins', 'wide'], ['', 'num']];
+  put(box, h('table', {},
+    h('caption', { class: 'sr', text: 'Properties' }),
+    h('thead', {}, h('tr', {}, head.map(([c, cls]) => h('th', { scope: 'col', class: cls, text: c })))),
+    h('tbody', {}, v.list.map((p) => h('tr', {
+      'data-id': p.propertyId, class: p.propertyId === v.selected ? 'selected' : null, 'aria-current': p.propertyId === v.selected ? 'true' : null,
+    },
+    h('td', { class: 'name' }, h('strong', { text: p.displayName })),
+    h('td', { class: 'mono', text: p.propertyId }),
+    h('td', { class: 'tz wide', text: p.timeZone || 'UTC' }),
+    h('td', { class: 'origins wide', text: p.allowedOrigins.join(', ') || 'any' }),
+    h('td', { class: 'num' }, h('button', {
+      type: 'button', class: 'ghost manage', text: 'Manage', 'aria-label': `Manage ${p.displayName}`,
+      onclick: () => select(v, p.propertyId, true),
+    })))))));
+}
+
+function select(v, id, focus) {
+  v.selected = id;
+  renderProps(v);
+  renderDetail(v);
+  if (focus) $('#prop-detail')?.focus();
+}
+
+function newProperty(v) {
+  const name = h('input', { id: 'new-name', required: true, maxlength: 200, autocomplete: 'off' });
+  const tz = h('input', { id: 'new-tz', list: 'tz-list', autocomplete: 'off', spellcheck: 'false', value: localZone() });
+  const origins = h('input', { id: 'new-origins', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://www.example.com' });
+  const fields = [[name, 'displayName'], [tz, 'timeZone'], [origins, 'allowedOrigins']];
+  const err = h('p', { id: 'new-error', class: 'error', role: 'alert' });
+  const submit = h('button', { type: 'submit', id: 'new-submit', text: 'Create property' });
+  const form = h('form', { id: 'new-property', class: 'stack', novalidate: true },
+    labelled('Name', name),
+    labelled('Time zone', tz, 'IANA name, e.g. Europe/Paris: report days start at midnight there.'),
+    labelled('Allowed origins', origins, 'Sites that may send hits, comma-separated; empty allows any.'),
+    err,
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    say('');
+    if (!name.value.trim()) {
+      err.textContent = 'Enter a name.';
+      return markInvalid('displayName', fields);
+    }
+    markInvalid('', fields);
+    const done = busy(submit, 'Creating…');
+    try {
+      const r = await adminCall('CreateProperty', {
+        property: { displayName: name.value.trim(), timeZone: tz.value.trim(), allowedOrigins: originsOf(origins.value) },
+      });
+      if (!r) return;
+      const p = { allowedOrigins: [], ...r.property };
+      v.list = [p, ...v.list.filter((x) => x.propertyId !== p.propertyId)];
+      form.reset();
+      select(v, p.propertyId);
+      showSecrets(`Keys of ${p.displayName}`, [r.writeKey, r.readKey], p);
+      say(`Created ${p.displayName} (property ${p.propertyId}).`);
+    } catch (e2) {
+      if (e2.name === 'AbortError') return;
+      err.textContent = problem(e2);
+      markInvalid(e2.message, fields);
+    } finally {
+      done();
+    }
+  });
+  return h('section', { class: 'panel', 'aria-labelledby': 'new-title' },
+    h('header', {}, h('h2', { id: 'new-title', text: 'New property' })), form);
+}
+
+// renderDetail shows the selected property: its settings, its keys.
+function renderDetail(v) {
+  const box = $('#detail');
+  const p = v.list.find((x) => x.propertyId === v.selected);
+  if (!p) return box.replaceChildren();
+  const name = h('input', { id: 'edit-name', required: true, maxlength: 200, autocomplete: 'off', value: p.displayName });
+  const tz = h('input', { id: 'edit-tz', list: 'tz-list', autocomplete: 'off', spellcheck: 'false', value: p.timeZone || 'UTC' });
+  const origins = h('input', { id: 'edit-origins', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://www.example.com', value: p.allowedOrigins.join(', ') });
+  const fields = [[name, 'displayName'], [tz, 'timeZone'], [origins, 'allowedOrigins']];
+  const err = h('p', { id: 'edit-error', class: 'error tight', role: 'alert' });
+  const submit = h('button', { type: 'submit', id: 'edit-save', text: 'Save changes' });
+  const form = h('form', { id: 'edit-property', class: 'form-grid', novalidate: true, 'aria-labelledby': 'edit-title' },
+    labelled('Name', name),
+    labelled('Time zone', tz, 'IANA name, e.g. Europe/Paris.'),
+    labelled('Allowed origins', origins, 'Comma-separated; empty allows any site.'),
+    err,
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    say('');
+    if (!name.value.trim()) {
+      err.textContent = 'Enter a name.';
+      return markInvalid('displayName', fields);
+    }
+    markInvalid('', fields);
+    const done = busy(submit, 'Saving…');
+    try {
+      const r = await adminCall('UpdateProperty', {
+        property: { propertyId: p.propertyId, displayName: name.value.trim(), timeZone: tz.value.trim(), allowedOrigins: originsOf(origins.value) },
+        updateMask: PROPERTY_FIELDS,
+      });
+      if (!r) return;
+      Object.assign(p, { allowedOrigins: [] }, r.property);
+      name.value = p.displayName;
+      tz.value = p.timeZone || 'UTC';
+      origins.value = p.allowedOrigins.join(', ');
+      $('#detail-title').textContent = p.displayName;
+      renderProps(v);
+      retime(p);
+      say(`Saved ${p.displayName}.`);
+    } catch (e2) {
+      if (e2.name === 'AbortError') return;
+      err.textContent = problem(e2);
+      markInvalid(e2.message, fields);
+    } finally {
+      done();
+    }
+  });
+  const newKey = (scope, id, text) => h('button', {
+    type: 'button', id, class: 'ghost', text, onclick: (e) => createKey(v, p, scope, e.currentTarget),
+  });
+  put(box, h('section', { class: 'panel', id: 'prop-detail', 'data-id': p.propertyId, 'aria-labelledby': 'detail-title', tabindex: '-1' },
+    h('header', {},
+      h('div', {}, h('h2', { id: 'detail-title', text: p.displayName }),
+        h('div', { class: 'muted', text: `Property ${p.propertyId} · created ${when(p.createTime)}` })),
+      h('button', { type: 'button', id: 'delete-property', class: 'ghost danger', text: 'Delete property', onclick: () => deleteProperty(v, p) })),
+    h('p', { id: 'detail-error', class: 'error tight', role: 'alert' }),
+    h('div', { id: 'secrets' }),
+    h('h3', { id: 'edit-title', class: 'sub', text: 'Settings' }),
+    form,
+    h('section', { class: 'keys', 'aria-labelledby': 'keys-title' },
+      h('div', { class: 'keys-head' },
+        h('h3', { id: 'keys-title', class: 'sub', text: 'API keys' }),
+        h('div', { class: 'actions' }, newKey('KEY_SCOPE_WRITE', 'new-write-key', 'New write key'), newKey('KEY_SCOPE_READ', 'new-read-key', 'New read key'))),
+      h('p', { class: 'muted', text: 'Write keys send hits (the tag, collect); read keys read reports. Rotating makes a new key and can keep the old one working for a grace period.' }),
+      h('p', { id: 'keys-error', class: 'error tight', role: 'alert' }),
+      h('div', { id: 'keys', class: 'scroll', tabindex: '-1', 'aria-busy': 'true' }, h('p', { class: 'empty', text: 'Loading…' })))));
+  loadKeys(v, p);
+}
+
+// retime keeps the time zone of a property this tab reads reports of.
+function retime(p) {
+  const props = load('props', []);
+  const mine = props.find((x) => x.id === p.propertyId);
+  if (!mine) return;
+  mine.tz = p.timeZone || 'UTC';
+  save('props', props);
+}
+
+// forget drops a deleted property from the ones this tab reads reports of.
+function forget(id) {
+  const props = load('props', []).filter((x) => x.id !== id);
+  save('props', props);
+  if (load('current') === id) save('current', props[0]?.id ?? null);
+  shell(true);
+}
+
+async function deleteProperty(v, p) {
+  const err = $('#detail-error');
+  err.textContent = '';
+  say('');
+  try {
+    const r = await adminCall('DeleteProperty', { propertyId: p.propertyId }, {
+      what: `Delete ${p.displayName} (property ${p.propertyId})? All its keys stop working at once; its events stay stored until they are purged.`,
+      ok: 'Delete', danger: true,
+    });
+    if (!r) return;
+    v.list = v.list.filter((x) => x !== p);
+    v.selected = null;
+    renderProps(v);
+    renderDetail(v);
+    forget(p.propertyId);
+    say(`Deleted ${p.displayName} (property ${p.propertyId}).`);
+    $('#props').focus();
+  } catch (e) {
+    if (e.name !== 'AbortError') err.textContent = problem(e);
+  }
+}
+
+// showSecrets shows the secrets of new keys, once: they are in the page
+// until it is left or the admin hides them, and nowhere else.
+function showSecrets(title, keys, created) {
+  const box = $('#secrets');
+  if (!box) return;
+  const read = keys.find((k) => k?.scope === 'KEY_SCOPE_READ');
+  put(box, h('section', { class: 'secrets', id: 'secrets-panel', 'aria-labelledby': 'secrets-title', tabindex: '-1' },
+    h('h3', { id: 'secrets-title', text: title }),
+    h('p', { class: 'once', id: 'secrets-note' },
+      h('strong', { text: 'Shown only this once. ' }),
+      'Copy the keys now: Sextant stores only a hash of each, so they cannot be shown again (a lost key can be rotated).'),
+    keys.filter((k) => k?.secret).map((k) => {
+      const scope = SCOPES[k.scope] || 'new';
+      const input = h('input', { id: 'secret-' + scope, class: 'secret', readonly: true, spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'secrets-note' });
+      input.value = k.secret; // a property, not an attribute
+      const btn = h('button', { type: 'button', class: 'ghost', text: 'Copy', 'aria-label': `Copy the ${scope} key`, onclick: () => copy(input, btn) });
+      return h('div', { class: 'field' },
+        h('label', { for: input.id, text: scope === 'write' ? 'Write key, for the tag and collect' : scope === 'read' ? 'Read key, for reports' : 'Key' }),
+        h('div', { class: 'copy' }, input, btn));
+    }),
+    h('div', { class: 'actions' },
+      created && read?.secret && h('button', {
+        type: 'button', id: 'secrets-reports', class: 'ghost', text: 'Open its reports',
+        onclick: () => openReports(created, read.secret),
+      }),
+      h('button', {
+        type: 'button', id: 'secrets-done', text: 'I have copied them',
+        onclick: () => {
+          box.replaceChildren();
+          $('#prop-detail')?.focus();
+        },
+      }))));
+  box.firstChild.focus();
+}
+
+async function copy(input, btn) {
+  input.focus();
+  input.select();
+  try {
+    await navigator.clipboard.writeText(input.value);
+    btn.textContent = 'Copied';
+  } catch {
+    btn.textContent = 'Selected: copy it';
+  }
+  setTimeout(() => { btn.textContent = 'Copy'; }, 2500);
+}
+
+// openReports signs this tab in to a new property with its read key, kept
+// like any read key (sessionStorage), and shows its overview.
+function openReports(p, key) {
+  save('props', [...load('props', []).filter((x) => x.id !== p.propertyId), { id: p.propertyId, key, tz: p.timeZone || 'UTC' }]);
+  save('current', p.propertyId);
+  go('#/overview');
+}
+
+async function loadKeys(v, p) {
+  const mine = () => !v.signal.aborted && $('#prop-detail')?.dataset.id === p.propertyId;
+  try {
+    const r = await adminCall('ListKeys', { propertyId: p.propertyId, showRevoked: true });
+    if (!mine()) return;
+    if (!r) return put($('#keys'), h('p', { class: 'empty', text: 'The keys need the admin key.' }));
+    renderKeys(p, r.keys || []);
+  } catch (e) {
+    if (e.name !== 'AbortError' && mine()) $('#keys-error').textContent = problem(e);
+  }
+}
+
+const KEY_ORDER = { KEY_STATE_ACTIVE: 0, KEY_STATE_EXPIRING: 1, KEY_STATE_REVOKED: 2 };
+
+function renderKeys(p, keys) {
+  const box = $('#keys');
+  const focused = document.activeElement?.id || '';
+  box.removeAttribute('aria-busy');
+  $('#keys-error').textContent = '';
+  if (!keys.length) {
+    put(box, h('p', { class: 'empty', text: 'No keys.' }));
+    return;
+  }
+  const sorted = [...keys].sort((a, b) => (KEY_ORDER[a.state] ?? 3) - (KEY_ORDER[b.state] ?? 3) ||
+    Date.parse(b.createTime || 0) - Date.parse(a.createTime || 0));
+  const head = [['Scope'], ['Key'], ['State'], ['Created'], ['Expires'], ['', 'num']];
+  put(box, h('table', {},
+    h('caption', { class: 'sr', text: `API keys of ${p.displayName}` }),
+    h('thead', {}, h('tr', {}, head.map(([c, cls]) => h('th', { scope: 'col', class: cls, text: c })))),
+    h('tbody', {}, sorted.map((k) => keyRow(p, k)))));
+  // Keep the focus; on the table when its button went (revoked).
+  const el = focused && document.getElementById(focused);
+  if (el) el.focus();
+  else if (/^(rotate|revoke|grace)-/.test(focused)) box.focus();
+}
+
+function keyRow(p, k) {
+  const scope = SCOPES[k.scope] || 'unknown';
+  const state = KEY_STATES[k.state] || 'unknown';
+  const what = `${scope} key ${k.hint}`;
+  const tr = h('tr', { 'data-key-id': k.keyId, 'data-scope': k.scope, 'data-state': k.state });
+  put(tr,
+    h('td', { text: scope === 'write' ? 'Write' : scope === 'read' ? 'Read' : scope }),
+    h('td', {}, h('code', { text: k.hint })),
+    h('td', {}, h('span', { class: 'badge ' + state, text: state })),
+    h('td', { text: when(k.createTime), title: k.createTime || '' }),
+    h('td', { class: 'expires', text: when(k.expireTime), title: k.expireTime || '' }),
+    h('td', { class: 'num' }, state !== 'revoked' && h('div', { class: 'actions' },
+      state === 'active' && h('button', {
+        type: 'button', id: 'rotate-' + k.keyId, class: 'ghost rotate', text: 'Rotate', 'aria-label': `Rotate ${what}`, 'aria-expanded': 'false',
+        onclick: (e) => rotateForm(p, k, tr, e.currentTarget),
+      }),
+      h('button', {
+        type: 'button', id: 'revoke-' + k.keyId, class: 'ghost danger revoke', text: 'Revoke', 'aria-label': `Revoke ${what}`,
+        onclick: () => revokeKey(p, k),
+      }))));
+  return tr;
+}
+
+async function createKey(v, p, scope, btn) {
+  const done = busy(btn, 'Creating…');
+  $('#keys-error').textContent = '';
+  say('');
+  try {
+    const r = await adminCall('CreateKey', { propertyId: p.propertyId, scope });
+    if (!r) return;
+    showSecrets(`New ${SCOPES[scope]} key of ${p.displayName}`, [r.key]);
+    say(`Created a ${SCOPES[scope]} key for ${p.displayName}.`);
+    loadKeys(v, p);
+  } catch (e) {
+    if (e.name !== 'AbortError') $('#keys-error').textContent = problem(e);
+  } finally {
+    done();
+  }
+}
+
+// rotateForm opens (or closes) the row under a key that asks for the grace
+// period of its rotation.
+function rotateForm(p, k, tr, btn) {
+  const v = view;
+  const next = tr.nextElementSibling;
+  const close = (row) => {
+    row.remove();
+    btn.setAttribute('aria-expanded', 'false');
+  };
+  if (next?.classList.contains('rotate-row')) {
+    close(next);
+    return;
+  }
+  const scope = SCOPES[k.scope] || 'unknown';
+  const id = 'grace-' + k.keyId;
+  const hours = h('input', { id, class: 'short', type: 'number', min: '0', max: String(MAX_GRACE_HOURS), step: 'any', inputmode: 'decimal', placeholder: '0' });
+  const err = h('p', { class: 'error tight', role: 'alert' });
+  const submit = h('button', { type: 'submit', id: 'rotate-ok-' + k.keyId, text: 'Rotate now' });
+  const form = h('form', { class: 'inline', novalidate: true },
+    h('label', { for: id, text: `Keep the old ${scope} key ${k.hint} working for (hours, optional)` }),
+    hours,
+    submit,
+    h('button', { type: 'button', class: 'ghost', text: 'Cancel', onclick: () => { close(row); btn.focus(); } }),
+    err);
+  const row = h('tr', { class: 'rotate-row', id: 'rotate-row-' + k.keyId }, h('td', { colspan: '6' }, form));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = hours.value.trim();
+    const n = text === '' ? 0 : Number(text);
+    if (hours.validity.badInput || !Number.isFinite(n) || n < 0 || n > MAX_GRACE_HOURS) {
+      err.textContent = `Enter a number of hours from 0 to ${MAX_GRACE_HOURS} (30 days), or nothing.`;
+      hours.setAttribute('aria-invalid', 'true');
+      hours.focus();
+      return;
+    }
+    hours.removeAttribute('aria-invalid');
+    err.textContent = '';
+    say('');
+    const body = { propertyId: p.propertyId, keyId: k.keyId };
+    if (n > 0) body.gracePeriod = Math.round(n * 3600) + 's';
+    const done = busy(submit, 'Rotating…');
+    try {
+      const r = await adminCall('RotateKey', body);
+      if (!r) return;
+      showSecrets(`New ${scope} key of ${p.displayName}`, [r.key]);
+      say(n > 0 ? `Rotated the ${scope} key ${k.hint}: it keeps working until ${when(r.oldKey?.expireTime)}.`
+        : `Rotated the ${scope} key ${k.hint}: it no longer works.`);
+      loadKeys(v, p);
+    } catch (e2) {
+      if (e2.name !== 'AbortError') err.textContent = problem(e2);
+    } finally {
+      done();
+    }
+  });
+  tr.after(row);
+  btn.setAttribute('aria-expanded', 'true');
+  btn.setAttribute('aria-controls', row.id);
+  hours.focus();
+}
+
+async function revokeKey(p, k) {
+  const v = view;
+  const what = `${SCOPES[k.scope] || 'unknown'} key ${k.hint}`;
+  $('#keys-error').textContent = '';
+  say('');
+  try {
+    const r = await adminCall('RevokeKey', { propertyId: p.propertyId, keyId: k.keyId }, {
+      what: `Revoke the ${what} of ${p.displayName}? Anything that uses it is refused within a second. This cannot be undone.`,
+      ok: 'Revoke', danger: true,
+    });
+    if (!r) return;
+    say(`Revoked the ${what}.`);
+    loadKeys(v, p);
+  } catch (e) {
+    if (e.name !== 'AbortError') $('#keys-error').textContent = problem(e);
   }
 }
 
