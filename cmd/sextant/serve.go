@@ -316,16 +316,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
 			return adminv1connect.NewAdminServiceHandler(adminH, o...)
 		},
-		REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-			return adminv1.RegisterAdminServiceHandler(ctx, mux, conn)
+		REST: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return adminv1.RegisterAdminServiceHandlerClient(ctx, mux, adminv1.NewAdminServiceClient(cc))
 		},
 	})
 	if collectMount != nil {
 		services = append(services, server.Service{
 			Name:  collectv1connect.CollectServiceName,
 			Mount: collectMount,
-			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-				return collectv1.RegisterCollectServiceHandler(ctx, mux, conn)
+			REST: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return collectv1.RegisterCollectServiceHandlerClient(ctx, mux, collectv1.NewCollectServiceClient(cc))
 			},
 		})
 	}
@@ -335,8 +335,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
 				return projectionv1connect.NewProjectionServiceHandler(projectionH, o...)
 			},
-			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-				return projectionv1.RegisterProjectionServiceHandler(ctx, mux, conn)
+			REST: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return projectionv1.RegisterProjectionServiceHandlerClient(ctx, mux, projectionv1.NewProjectionServiceClient(cc))
 			},
 		})
 	}
@@ -346,8 +346,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Mount: func(o ...connect.HandlerOption) (string, http.Handler) {
 				return insightsv1connect.NewInsightsServiceHandler(insightsH, o...)
 			},
-			REST: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-				return insightsv1.RegisterInsightsServiceHandler(ctx, mux, conn)
+			REST: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return insightsv1.RegisterInsightsServiceHandlerClient(ctx, mux, insightsv1.NewInsightsServiceClient(cc))
 			},
 		})
 	}

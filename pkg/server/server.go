@@ -34,8 +34,9 @@ type Service struct {
 	Name string
 	// Mount returns the connect handler's path and handler.
 	Mount func(opts ...connect.HandlerOption) (string, http.Handler)
-	// REST registers the grpc-gateway routes on mux, calling conn.
-	REST func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+	// REST registers the grpc-gateway routes on mux, calling cc (the
+	// service's handler in this process; see inproc).
+	REST func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
 }
 
 // Check reports whether a dependency is ready.
@@ -149,7 +150,7 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 
-	gw, err := s.gateway(ctx)
+	gw, err := s.gateway(ctx, mux)
 	if err != nil {
 		return nil, err
 	}
@@ -198,9 +199,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// gateway builds the REST mux. It calls this same server over gRPC, so REST
-// goes through exactly the handlers and interceptors that gRPC does.
-func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
+// gateway builds the REST mux. It calls the services' connect handlers
+// (rpcs) in this process, so REST goes through exactly the handlers and
+// interceptors that gRPC does; streaming calls dial this same server over
+// gRPC.
+func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, error) {
 	target := s.Addr()
 	if host, port, err := net.SplitHostPort(target); err == nil {
 		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
@@ -245,7 +248,7 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		if svc.REST == nil {
 			continue
 		}
-		if err := svc.REST(ctx, mux, conn); err != nil {
+		if err := svc.REST(ctx, mux, &inproc{handler: rpcs, stream: conn}); err != nil {
 			return nil, fmt.Errorf("server: register REST for %s: %w", svc.Name, err)
 		}
 	}
