@@ -68,13 +68,17 @@ func (a *Aggregate) sketches() [5]**sketch.Sketch {
 }
 
 // Merge adds b into a.
-func (a *Aggregate) Merge(b *Aggregate) error {
+func (a *Aggregate) Merge(b *Aggregate) error { return a.MergeBuf(b, nil) }
+
+// MergeBuf is Merge reusing *buf for the merged exact sets (see
+// sketch.Sketch.MergeBuf); nil allocates.
+func (a *Aggregate) MergeBuf(b *Aggregate, buf *[]uint64) error {
 	a.Events += b.Events
 	a.PageViews += b.PageViews
 	a.EngagementMsec += b.EngagementMsec
 	as, bs := a.sketches(), b.sketches()
 	for i := range as {
-		if err := (*as[i]).Merge(*bs[i]); err != nil {
+		if err := (*as[i]).MergeBuf(*bs[i], buf); err != nil {
 			return err
 		}
 	}
@@ -127,31 +131,42 @@ var ErrCorrupt = errors.New("analytics: corrupt aggregate")
 
 // UnmarshalAggregate decodes an aggregate.
 func UnmarshalAggregate(b []byte) (*Aggregate, error) {
+	a := &Aggregate{}
+	if err := a.UnmarshalFrom(b); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// UnmarshalFrom decodes an aggregate into a, reusing its sketches' memory.
+func (a *Aggregate) UnmarshalFrom(b []byte) error {
 	if len(b) < 1 || b[0] != aggregateVersion {
-		return nil, ErrCorrupt
+		return ErrCorrupt
 	}
 	b = b[1:]
-	a := &Aggregate{}
-	for _, v := range []*int64{&a.Events, &a.PageViews, &a.EngagementMsec} {
+	for _, v := range [3]*int64{&a.Events, &a.PageViews, &a.EngagementMsec} {
 		x, n := binary.Varint(b)
 		if n <= 0 {
-			return nil, ErrCorrupt
+			return ErrCorrupt
 		}
 		*v, b = x, b[n:]
 	}
 	want := [5]uint8{sketch.UsersPrecision, sketch.UsersPrecision, sketch.UsersPrecision, sketch.SessionsPrecision, sketch.SessionsPrecision}
 	for i, s := range a.sketches() {
-		d, rest, err := sketch.Decode(b)
+		if *s == nil {
+			*s = &sketch.Sketch{}
+		}
+		rest, err := (*s).DecodeFrom(b)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if d.Precision() != want[i] {
-			return nil, ErrCorrupt
+		if (*s).Precision() != want[i] {
+			return ErrCorrupt
 		}
-		*s, b = d, rest
+		b = rest
 	}
 	if len(b) != 0 {
-		return nil, ErrCorrupt
+		return ErrCorrupt
 	}
-	return a, nil
+	return nil
 }

@@ -119,6 +119,7 @@ type merger struct {
 	grp   []int       // cursors of one group
 	vals  [][]byte    // values of one group
 	items []mergeItem // the entries of a regrained section
+	scratch
 }
 
 type mergeItem struct {
@@ -211,7 +212,7 @@ func (m *merger) join(g Grain, base int64) error {
 			for _, i := range group {
 				m.vals = append(m.vals, m.cs[i].value)
 			}
-			if m.body, err = appendMerged(m.body, rel, top.dims, m.vals); err != nil {
+			if m.body, err = appendMerged(m.body, rel, top.dims, m.vals, &m.scratch); err != nil {
 				return err
 			}
 		}
@@ -300,7 +301,7 @@ func (m *merger) group(g Grain, base int64) error {
 			for _, x := range items[i:j] {
 				m.vals = append(m.vals, x.value)
 			}
-			if m.body, err = appendMerged(m.body, rel, it.dims, m.vals); err != nil {
+			if m.body, err = appendMerged(m.body, rel, it.dims, m.vals, &m.scratch); err != nil {
 				return err
 			}
 		}
@@ -314,20 +315,25 @@ func (m *merger) group(g Grain, base int64) error {
 // They are merged smallest first: merging exact sketches copies both sets,
 // so folding many small additions into a large hour aggregate one by one
 // would copy the large set each time.
-func appendMerged(dst []byte, rel int64, dims []byte, vals [][]byte) ([]byte, error) {
+func appendMerged(dst []byte, rel int64, dims []byte, vals [][]byte, sc *scratch) ([]byte, error) {
 	slices.SortStableFunc(vals, func(a, b []byte) int { return cmp.Compare(len(a), len(b)) })
-	acc, err := analytics.UnmarshalAggregate(vals[0])
-	if err != nil {
+	if err := sc.acc.UnmarshalFrom(vals[0]); err != nil {
 		return dst, fmt.Errorf("%w: entry value: %v", ErrCorrupt, err)
 	}
 	for _, v := range vals[1:] {
-		a, err := analytics.UnmarshalAggregate(v)
-		if err != nil {
+		if err := sc.tmp.UnmarshalFrom(v); err != nil {
 			return dst, fmt.Errorf("%w: entry value: %v", ErrCorrupt, err)
 		}
-		if err := acc.Merge(a); err != nil {
+		if err := sc.acc.MergeBuf(&sc.tmp, &sc.buf); err != nil {
 			return dst, err
 		}
 	}
-	return appendAggEntry(dst, rel, dims, acc)
+	return appendAggEntry(dst, rel, dims, &sc.acc)
+}
+
+// scratch is the memory appendMerged reuses from one entry to the next:
+// the aggregate merged into, the one decoded, and the spare exact set.
+type scratch struct {
+	acc, tmp analytics.Aggregate
+	buf      []uint64
 }

@@ -144,7 +144,12 @@ func (s *Sketch) toDense() {
 }
 
 // Merge adds every item of o into s. Both must have the same precision.
-func (s *Sketch) Merge(o *Sketch) error {
+func (s *Sketch) Merge(o *Sketch) error { return s.MergeBuf(o, nil) }
+
+// MergeBuf is Merge with *buf as the memory of the merged exact set: s's
+// old set becomes the new *buf, so that merging many sketches in turn
+// allocates only while the set grows. A nil buf allocates.
+func (s *Sketch) MergeBuf(o *Sketch, buf *[]uint64) error {
 	if o == nil {
 		return nil
 	}
@@ -168,7 +173,15 @@ func (s *Sketch) Merge(o *Sketch) error {
 			s.addDense(h)
 		}
 	default:
-		s.exact = mergeSorted(s.exact, o.exact)
+		var dst []uint64
+		if buf != nil {
+			dst = (*buf)[:0]
+		}
+		merged := mergeSorted(dst, s.exact, o.exact)
+		if buf != nil {
+			*buf = s.exact
+		}
+		s.exact = merged
 		if len(s.exact) > ExactLimit {
 			s.toDense()
 		}
@@ -176,8 +189,10 @@ func (s *Sketch) Merge(o *Sketch) error {
 	return nil
 }
 
-func mergeSorted(a, b []uint64) []uint64 {
-	out := make([]uint64, 0, len(a)+len(b))
+// mergeSorted appends the union of the sorted sets a and b to out[:0]
+// (which must share no memory with them).
+func mergeSorted(out, a, b []uint64) []uint64 {
+	out = slices.Grow(out[:0], len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch {
@@ -365,71 +380,91 @@ var errCorrupt = errors.New("sketch: corrupt encoding")
 
 // Decode decodes one sketch from b and returns the bytes after it.
 func Decode(b []byte) (*Sketch, []byte, error) {
+	s := &Sketch{}
+	rest, err := s.DecodeFrom(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, rest, nil
+}
+
+// DecodeFrom decodes one sketch from b into s, reusing s's memory, and
+// returns the bytes after it. On error s is left empty or partly set.
+func (s *Sketch) DecodeFrom(b []byte) ([]byte, error) {
 	if len(b) < 2 {
-		return nil, nil, errCorrupt
+		return nil, errCorrupt
 	}
 	format, p := b[0], b[1]
 	if p < 4 || p > 18 {
-		return nil, nil, errCorrupt
+		return nil, errCorrupt
 	}
 	b = b[2:]
-	s := &Sketch{p: p}
+	regs, exact := s.regs, s.exact
+	*s = Sketch{p: p, tail: s.tail[:0]}
+	if len(s.tail) == 0 && cap(s.tail) == 0 {
+		s.tail = nil
+	}
+	m := 1 << p
+	zeroRegs := func() []uint8 {
+		if cap(regs) >= m {
+			regs = regs[:m]
+			clear(regs)
+			return regs
+		}
+		return make([]uint8, m)
+	}
 	switch format {
 	case formatDense:
-		m := 1 << p
 		if len(b) < m {
-			return nil, nil, errCorrupt
+			return nil, errCorrupt
 		}
-		s.regs = slices.Clone(b[:m])
+		s.regs = append(regs[:0], b[:m]...)
 		for _, r := range s.regs {
 			if int(r) > 64-int(p)+1 {
-				return nil, nil, errCorrupt
+				return nil, errCorrupt
 			}
 		}
-		return s, b[m:], nil
+		return b[m:], nil
 	case formatSparse:
-		s.regs = make([]uint8, 1<<p)
-		rest, err := readSparse(b, s.regs, 1, 64-p+1)
-		if err != nil {
-			return nil, nil, err
-		}
-		return s, rest, nil
+		s.regs = zeroRegs()
+		return readSparse(b, s.regs, 1, 64-p+1)
 	case formatPacked:
-		m := 1 << p
 		if len(b) < m/2 {
-			return nil, nil, errCorrupt
+			return nil, errCorrupt
 		}
-		s.regs = make([]uint8, m)
+		s.regs = zeroRegs()
 		for i, x := range b[:m/2] {
 			s.regs[2*i], s.regs[2*i+1] = x&15, x>>4
 		}
 		// Registers of 15 or more are listed again with their value;
 		// a listed one must show 15 in the nibbles and vice versa.
-		nibbles := slices.Clone(s.regs)
 		rest, err := readSparse(b[m/2:], s.regs, 15, 64-p+1)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		for i, r := range s.regs {
-			if (nibbles[i] == 15) != (r >= 15) {
-				return nil, nil, errCorrupt
+		for i, x := range b[:m/2] {
+			if (x&15 == 15) != (s.regs[2*i] >= 15) || (x>>4 == 15) != (s.regs[2*i+1] >= 15) {
+				return nil, errCorrupt
 			}
 		}
-		return s, rest, nil
+		return rest, nil
 	case formatSorted, formatExact:
 		var err error
 		if format == formatSorted {
-			s.exact, b, err = readSorted(nil, b, true)
+			s.exact, b, err = readSorted(exact[:0], b, true)
 		} else {
-			s.exact, b, err = appendGaps(nil, b)
+			s.exact, b, err = appendGaps(exact[:0], b)
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
+		}
+		if s.exact == nil {
+			s.exact = []uint64{}
 		}
 		if len(s.exact) > ExactLimit {
 			s.toDense()
 		}
-		return s, b, nil
+		return b, nil
 	}
-	return nil, nil, errCorrupt
+	return nil, errCorrupt
 }
