@@ -465,3 +465,35 @@ func TestReadsDayBlocks(t *testing.T) {
 		})
 	}
 }
+
+// A day block compaction retired (emptied while it changes the day's
+// hours) is no day block: the day is read from its hour blocks, and the
+// answer is the same.
+func TestRetiredDayBlockReadsHours(t *testing.T) {
+	m := fixture(t).compacted(compactAll)
+	retired := 0
+	for i, b := range m.blocks[viewstore.DayBlock] {
+		if time.Unix(b.Bucket, 0).UTC().Format("2006-01-02") == "2024-01-11" {
+			m.blocks[viewstore.DayBlock][i].Data, m.blocks[viewstore.DayBlock][i].Cover = nil, nil
+			retired++
+		}
+	}
+	if retired == 0 {
+		t.Fatal("the fixture has no day block on 2024-01-11")
+	}
+	req := &insightsv1.RunReportRequest{PropertyId: "p", Dimensions: dims("pagePath"), Metrics: mets("eventCount", "totalUsers"), DateRanges: []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}}
+	resp, err := RunReport(context.Background(), m, time.UTC, mustTime(t, fixtureNow), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := RunReport(context.Background(), fixture(t), time.UTC, mustTime(t, fixtureNow), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renderReport(resp) != renderReport(want) {
+		t.Errorf("with a retired day block\n%s\nadditions answer\n%s", renderReport(resp), renderReport(want))
+	}
+	if m.read[viewstore.DayBlock] != 3 || m.read[viewstore.HourBlock] == 0 {
+		t.Errorf("read %d day blocks (one retired) and %d hour blocks; want 3 and the retired day's hours", m.read[viewstore.DayBlock], m.read[viewstore.HourBlock])
+	}
+}

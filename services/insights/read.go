@@ -123,7 +123,9 @@ func (r *reader) segment(ctx context.Context, hFrom, hTo int64, committed map[in
 	days := map[int64]*viewstore.Block{}
 	if dFrom, dTo, ok := r.wholeDays(from, to); ok {
 		err := r.src.ScanBlocks(ctx, r.series, viewstore.DayBlock, dFrom, dTo+86400, func(b viewstore.Block) error {
-			if !r.dayUsable(b.Bucket, from, to) {
+			// An empty day block was retired by compaction while it
+			// changes the day's hours: the hours are read instead.
+			if len(b.Data) == 0 || !r.dayUsable(b.Bucket, from, to) {
 				return nil
 			}
 			days[b.Bucket] = &viewstore.Block{Bucket: b.Bucket, Cover: slices.Clone(b.Cover)}

@@ -28,24 +28,22 @@ import (
 // the cover vector C, then lists the shard's additions. Every addition
 // with End <= C[p] was stored before its partition's progress reached it,
 // so the run sees all of them (those not deleted yet). For each property
-// and day it compacts, it merges into the day block and into each hour
-// block the listed additions that block does not cover yet (End >
-// Cover[p]) and that are committed (End <= C[p]), writes the hour blocks
-// and then the day block with Cover = C, and only then deletes the
-// additions it merged (Start < C[p], which for a partition's
+// and day it compacts, it merges into each hour block the listed additions
+// that block does not cover yet (End > Cover[p]) and that are committed
+// (End <= C[p]), writes the hour blocks with Cover = C, and only then
+// deletes the additions it merged (Start < C[p], which for a partition's
 // non-overlapping ranges is End <= C[p]). A crash anywhere leaves each
 // block either as it was or with Cover = C, and the additions in place
-// until both are written: the next run merges exactly what each block
-// lacks, so compaction is idempotent. A day's hours are compacted together
-// or not at all, so that the day block's cover holds for all of them.
+// until the blocks are written: the next run merges exactly what each
+// block lacks, so compaction is idempotent.
 //
-// A day that has not ended (with CompactionConfig.DayGrace) gets hour
-// blocks only: rewriting a busy day's block at every run would cost more
-// than readers save. The first run after it ended (closeDays, or the
-// compaction of late additions) merges its day block from its hour
-// blocks, when none of its committed additions waits: every addition with
-// End <= C[p] is then in an hour block, and no other is, so Cover = C
-// holds for the day block too.
+// Day blocks are merged from hour blocks, not from additions. Before a
+// run changes a day's hour blocks it empties the day's block (readers
+// treat an empty day block as none and read the hours); once the day has
+// ended (CompactionConfig.DayGrace) and no addition of it came for
+// DayQuiet, a run that lists none of its additions merges the day block
+// from all its hour blocks with Cover = C: every addition with End <=
+// C[p] is then in an hour block and no other is, so the cover holds.
 //
 // Readers read additions before blocks, and count an addition only when
 // the block they use for its period does not cover it: a compaction
@@ -84,6 +82,9 @@ type CompactionConfig struct {
 	// DayGrace is how long after its end a day counts as open (default
 	// 10 min): events in flight still arrive.
 	DayGrace time.Duration
+	// DayQuiet is how long no addition of a closed day must come before
+	// its day block is merged (default 30 s).
+	DayQuiet time.Duration
 	// Off disables compaction (tests of the read path).
 	Off bool
 }
@@ -100,6 +101,9 @@ func (c *CompactionConfig) defaults() {
 	}
 	if c.DayGrace <= 0 {
 		c.DayGrace = 10 * time.Minute
+	}
+	if c.DayQuiet <= 0 {
+		c.DayQuiet = 30 * time.Second
 	}
 }
 
@@ -128,9 +132,9 @@ type Compactor struct {
 	// seen is when a day's pending additions were first listed.
 	seen    map[propDay]time.Time
 	pending int // additions found pending by the last run, all shards
-	// open are days compacted while open, whose day blocks closeDays
-	// builds once they end.
-	open map[propDay]bool
+	// open are the days whose hour blocks changed since their day block
+	// was merged, with when: closeDays merges it again.
+	open map[propDay]time.Time
 }
 
 type dayWork struct {
@@ -153,7 +157,7 @@ func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.
 	if m == nil {
 		m = metrics.New()
 	}
-	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}, open: map[propDay]bool{}}
+	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}, open: map[propDay]time.Time{}}
 }
 
 // Run compacts shards every cfg.Every until ctx ends.
@@ -269,7 +273,7 @@ func (c *Compactor) Compact(ctx context.Context, shard int, all bool) (int, erro
 		c.mu.Unlock()
 		delete(days, d)
 	}
-	if err := c.closeDays(ctx, shard, cover, days); err != nil {
+	if err := c.closeDays(ctx, shard, cover, days, all); err != nil {
 		return pending - merged, err
 	}
 	pending -= merged
@@ -323,14 +327,15 @@ func (c *Compactor) compactDay(ctx context.Context, d propDay, cover []int64) (i
 	return len(adds), nil
 }
 
-// merge merges adds into the hour blocks and the day block of the series
-// that do not hold them yet: hour blocks first, then the day block. It
-// reads only the hour blocks of the hours adds fall in. A day that is
-// still open (see closed) gets no day block: its hours are read from hour
-// blocks until it ends, so a busy day's day block is not rewritten at
-// every run; the first compaction after it ended (closeDays, or late
-// additions) builds it from the day's hour blocks.
+// merge merges adds into the hour blocks of the series that do not hold
+// them yet, reading only the hour blocks of the hours adds fall in. The
+// day's block, if it has one, is retired (emptied) first; closeDays merges
+// a new one from the hour blocks once the day has ended and gone quiet, so
+// a busy, backfilled or replayed day's block is not rewritten at every run.
 func (c *Compactor) merge(ctx context.Context, d propDay, adds []viewstore.Addition, cover []int64) error {
+	if err := c.retireDay(ctx, d); err != nil {
+		return err
+	}
 	hourKind := viewstore.HourBlock
 	byHour := map[int64][]viewstore.Addition{}
 	for _, a := range adds {
@@ -368,7 +373,12 @@ func (c *Compactor) merge(ctx context.Context, d propDay, adds []viewstore.Addit
 		}
 		c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
 	}
-	return c.dayBlock(ctx, d, adds, cover)
+	c.mu.Lock()
+	if c.keepsDays(d.property) {
+		c.open[d] = c.now() // its day block, once the day is closed and quiet
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 // keepsDays reports whether series has day blocks.
@@ -383,82 +393,85 @@ func (c *Compactor) closed(day int64) bool {
 	return day+86400+int64(c.cfg.DayGrace/time.Second) <= c.now().Unix()
 }
 
-// dayBlock brings d's day block up to date after its hour blocks took adds
-// (every committed addition of the day: compactDay merges a day whole).
-// An existing day block takes adds; a closed day without one gets one
-// merged from all its hour blocks, whose content is then exactly the
-// committed additions (End <= cover), so that cover is the day block's.
-func (c *Compactor) dayBlock(ctx context.Context, d propDay, adds []viewstore.Addition, cover []int64) error {
-	if !c.keepsDays(d.property) {
-		return nil
-	}
+// dayBlockOf reads d's day block; an empty one (retired) is none.
+func (c *Compactor) dayBlockOf(ctx context.Context, d propDay) (*viewstore.Block, error) {
 	var day *viewstore.Block
 	err := c.store.ScanBlocks(ctx, c.ns, d.property, viewstore.DayBlock, d.day, d.day+1, func(b viewstore.Block) error {
-		b.Data, b.Cover = slices.Clone(b.Data), slices.Clone(b.Cover)
-		day = &b
+		if len(b.Data) > 0 {
+			day = &b
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("compaction: day block of %q on %d: %w", d.property, d.day, err)
+		return nil, fmt.Errorf("compaction: day block of %q on %d: %w", d.property, d.day, err)
 	}
-	var inputs [][]byte
-	switch {
-	case day != nil:
-		inputs = append(inputs, day.Data)
-		for _, a := range adds {
-			if a.End > day.Covered(a.Partition) {
-				inputs = append(inputs, a.Block)
-			}
-		}
-		if len(inputs) == 1 {
-			return nil
-		}
-	case !c.closed(d.day):
-		c.mu.Lock()
-		c.open[d] = true // closeDays builds it once the day ends
-		c.mu.Unlock()
+	return day, nil
+}
+
+// retireDay empties d's day block, if it has one, before its hour blocks
+// change: readers then read the day from its hour blocks (an empty day
+// block is none to them) until buildDay merges a new one.
+func (c *Compactor) retireDay(ctx context.Context, d propDay) error {
+	if !c.keepsDays(d.property) {
 		return nil
-	default:
-		err := c.store.ScanBlocks(ctx, c.ns, d.property, viewstore.HourBlock, d.day, d.day+86400, func(b viewstore.Block) error {
-			inputs = append(inputs, slices.Clone(b.Data))
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("compaction: hour blocks of %q on %d: %w", d.property, d.day, err)
-		}
-		if len(inputs) == 0 {
-			return nil
-		}
 	}
-	data, err := block.Merge(nil, d.day, toDay, inputs...)
+	day, err := c.dayBlockOf(ctx, d)
+	if err != nil || day == nil {
+		return err
+	}
+	if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: viewstore.DayBlock, Bucket: d.day}); err != nil {
+		return fmt.Errorf("compaction: retire day block %d of %q: %w", d.day, d.property, err)
+	}
+	return nil
+}
+
+// buildDay merges d's day block from all its hour blocks. The caller saw
+// no addition of the day waiting (none listed, committed or not): every
+// addition with End <= cover is then in an hour block, and no later one
+// is, so cover holds for the day block too.
+func (c *Compactor) buildDay(ctx context.Context, d propDay, cover []int64) error {
+	var inputs [][]byte
+	err := c.store.ScanBlocks(ctx, c.ns, d.property, viewstore.HourBlock, d.day, d.day+86400, func(b viewstore.Block) error {
+		inputs = append(inputs, slices.Clone(b.Data))
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("compaction: merge day %d of %q: %w", d.day, d.property, err)
+		return fmt.Errorf("compaction: hour blocks of %q on %d: %w", d.property, d.day, err)
 	}
-	if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: viewstore.DayBlock, Bucket: d.day, Cover: cover, Data: data}); err != nil {
-		return fmt.Errorf("compaction: write day block %d of %q: %w", d.day, d.property, err)
+	if len(inputs) > 0 {
+		data, err := block.Merge(nil, d.day, toDay, inputs...)
+		if err != nil {
+			return fmt.Errorf("compaction: merge day %d of %q: %w", d.day, d.property, err)
+		}
+		if err := c.store.PutBlock(ctx, c.ns, viewstore.Block{Property: d.property, Kind: viewstore.DayBlock, Bucket: d.day, Cover: cover, Data: data}); err != nil {
+			return fmt.Errorf("compaction: write day block %d of %q: %w", d.day, d.property, err)
+		}
+		c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
 	}
-	c.metrics.BlocksWritten.WithLabelValues(string(c.ns)).Inc()
 	c.mu.Lock()
 	delete(c.open, d)
 	c.mu.Unlock()
 	return nil
 }
 
-// closeDays builds the day blocks of shard's days that were compacted while
-// open and have ended since, unless additions of theirs wait (their own
-// compaction builds it then). A process that restarts forgets its open
-// days: their reports read hour blocks until a late addition comes.
-func (c *Compactor) closeDays(ctx context.Context, shard int, cover []int64, waiting map[propDay]*dayWork) error {
+// closeDays builds the day blocks of shard's days whose hour blocks
+// changed, once the day has ended and no addition of it came for
+// cfg.DayQuiet (at once when all is set) and none waits. A busy or
+// replayed day's block is so merged once, not rewritten at every run. A
+// process that restarts forgets these days: they are read from hour blocks
+// until an addition of theirs comes again.
+func (c *Compactor) closeDays(ctx context.Context, shard int, cover []int64, waiting map[propDay]*dayWork, all bool) error {
+	now := c.now()
 	c.mu.Lock()
 	var due []propDay
-	for d := range c.open {
-		if viewstore.ShardOf(d.property) == shard && c.closed(d.day) && waiting[d] == nil {
+	for d, touched := range c.open {
+		if viewstore.ShardOf(d.property) == shard && c.closed(d.day) && waiting[d] == nil && (all || now.Sub(touched) >= c.cfg.DayQuiet) {
 			due = append(due, d)
 		}
 	}
 	c.mu.Unlock()
 	for _, d := range due {
-		if err := c.dayBlock(ctx, d, nil, cover); err != nil {
+		if err := c.buildDay(ctx, d, cover); err != nil {
 			return err
 		}
 	}

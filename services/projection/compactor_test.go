@@ -3,12 +3,14 @@ package projection
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
 
 	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -170,7 +172,7 @@ func TestOpenDayGetsItsDayBlockWhenItEnds(t *testing.T) {
 	}
 	runUntilWith(t, log, st, Config{MaxPending: 50, Compaction: CompactionConfig{Off: true}})
 	lastDay := block.Day.Floor(t0.Add(1499 * 137 * time.Second).Unix())
-	c := NewCompactor(CompactionConfig{}, v1, catalog.Traffic, st, nil, nil)
+	c := NewCompactor(CompactionConfig{MaxPending: 1}, v1, catalog.Traffic, st, nil, nil)
 	now := time.Unix(lastDay+12*3600, 0) // noon of the events' last day
 	c.now = func() time.Time { return now }
 	compact := func() {
@@ -224,5 +226,41 @@ func TestOpenDayGetsItsDayBlockWhenItEnds(t *testing.T) {
 	have, _ := sumSection(t, [][]byte{got}, block.Section{Grain: block.Day}, "")
 	if summary(have) != summary(want) || have.Events == 0 {
 		t.Fatalf("day block %s, its hours %s", summary(have), summary(want))
+	}
+
+	// Late events of the closed day: the run that merges them into its
+	// hours retires its day block first; a run once the day is quiet
+	// merges it again, with them.
+	var late []eventlog.Message
+	for i := range 7 {
+		e := ev(fmt.Sprint("late", i), fmt.Sprint("late-c", i), "page_view", page("/late"),
+			at(time.Unix(lastDay+5*3600, 0).Sub(t0)), received(now.Sub(t0)))
+		late = append(late, message(t, e))
+	}
+	if err := log.Append(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	runUntilWith(t, log, st, Config{MaxPending: 50, Compaction: CompactionConfig{Off: true}})
+	for s := range viewstore.Shards {
+		if _, err := c.Compact(ctx, s, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pendingAdditions(t, st, v1); n != 0 {
+		t.Fatalf("%d additions left", n)
+	}
+	if d, ok := dayBlocks()[lastDay]; !ok || len(d) != 0 {
+		t.Fatalf("the day block of a day whose hours changed: %d bytes (%v), want retired (empty)", len(d), ok)
+	}
+	now = now.Add(time.Minute) // quiet
+	compact()
+	got = dayBlocks()[lastDay]
+	want, _ = sumSection(t, hoursOf(lastDay), block.Section{Grain: block.Hour}, "")
+	have, _ = sumSection(t, [][]byte{got}, block.Section{Grain: block.Day}, "")
+	if summary(have) != summary(want) || have.Events != want.Events || len(got) == 0 {
+		t.Fatalf("day block after the late events %s, its hours %s", summary(have), summary(want))
+	}
+	if before, _ := sumSection(t, [][]byte{dayBlocks()[lastDay]}, block.Section{Grain: block.Day}, ""); before.Events < 7 {
+		t.Fatalf("the late events are not in the day block: %d events", before.Events)
 	}
 }
