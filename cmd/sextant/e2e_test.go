@@ -482,7 +482,7 @@ func TestLimitsAndDocs(t *testing.T) {
 	dir := t.TempDir()
 	k := createProperty(t, dir, "Busy")
 	addr := freeAddr(t)
-	startServer(t, dir, addr, "--collect-rate", "10", "--collect-burst", "500", "--max-body-bytes", "200000")
+	startServer(t, dir, addr, "--collect-rate", "0.1", "--collect-burst", "500", "--max-body-bytes", "200000")
 	base := "http://" + addr
 
 	events := make([]string, 500)
