@@ -1,6 +1,7 @@
 package sketch
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -290,5 +291,51 @@ func TestExactEncodings(t *testing.T) {
 	copy(bad[len(bad)-8:], bad[len(bad)-16:len(bad)-8])
 	if _, _, err := Decode(bad); err == nil {
 		t.Error("a repeated hash was accepted")
+	}
+}
+
+// Decoding into a reused sketch and merging through a spare buffer give
+// what fresh sketches give, whatever the previous contents (exact or
+// dense, larger or smaller).
+func TestReuseMatchesFresh(t *testing.T) {
+	var encs [][]byte
+	for i, n := range []int{0, 3, 100, 5000, 40, 20000, 1} {
+		s := New(UsersPrecision)
+		for j := range n {
+			s.Add(uint64(i+1)*0x9E3779B97F4A7C15 ^ uint64(j)*0xBF58476D1CE4E5B9)
+		}
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		encs = append(encs, b)
+	}
+	var reused, tmp Sketch
+	var buf []uint64
+	for i, a := range encs {
+		for j, b := range encs {
+			fa, _, err := Decode(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fb, _, _ := Decode(b)
+			if err := fa.Merge(fb); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reused.DecodeFrom(a); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tmp.DecodeFrom(b); err != nil {
+				t.Fatal(err)
+			}
+			if err := reused.MergeBuf(&tmp, &buf); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := fa.MarshalBinary()
+			got, _ := reused.MarshalBinary()
+			if !bytes.Equal(got, want) {
+				t.Fatalf("sketches %d and %d: reused %d bytes, fresh %d", i, j, len(got), len(want))
+			}
+		}
 	}
 }
