@@ -208,22 +208,7 @@ func createProperty(t *testing.T, dataDir, name string) keys {
 // postJSON posts body and returns the status and decoded answer.
 func postJSON(t *testing.T, url, key, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("POST %s answered %d %q: %v", url, resp.StatusCode, b, err)
-	}
-	return resp.StatusCode, m
+	return call(t, "POST", url, key, body)
 }
 
 func pageView(id, path string) *collectv1.Event {

@@ -79,18 +79,7 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return nil
 	}
-	out := func(m proto.Message, text string) error {
-		if *asJSON {
-			b, err := protojson.MarshalOptions{Multiline: true}.Marshal(m)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(stdout, string(b))
-			return err
-		}
-		_, err := fmt.Fprint(stdout, text)
-		return err
-	}
+	out := func(m proto.Message, text string) error { return printAnswer(stdout, *asJSON, m, text) }
 	switch args[0] {
 	case "list", "status":
 		if args[0] == "list" && len(pos) != 0 || args[0] == "status" && (len(pos) < 1 || len(pos) > 2) {
@@ -197,6 +186,21 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprint(stderr, projectionUsage)
 	return errUsage
+}
+
+// printAnswer prints an API answer: as protobuf JSON with --json, else
+// as text.
+func printAnswer(w io.Writer, asJSON bool, m proto.Message, text string) error {
+	if asJSON {
+		b, err := protojson.MarshalOptions{Multiline: true}.Marshal(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	_, err := fmt.Fprint(w, text)
+	return err
 }
 
 // describeProjection renders a version on one line, with its partitions

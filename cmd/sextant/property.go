@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -67,13 +66,14 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	adminKey := f.String("admin-key", "", "an admin key")
 	asJSON := f.Bool("json", false, "print JSON")
 	var (
-		name, tz, scope *string
-		count           *int
-		offline, all    *bool
-		grace           *time.Duration
+		name, tz, scope = new(string), new(string), new(string)
+		count           = new(int)
+		offline, all    = new(bool), new(bool)
+		grace           = new(time.Duration)
 		origins         []string
 		e               engines
 	)
+	*count = 1
 	switch cmd {
 	case "create", "update":
 		name = f.String("name", "", "the property's display name")
@@ -111,10 +111,10 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if os.Getenv(envName("allowed-origins")) != "" {
 		originsSet = true
 	}
-	if offline != nil && *offline {
-		return propertyOffline(ctx, cmd, &e, *name0(name), *name0(tz), origins, *count0(count), *asJSON, stdout, stderr)
+	if *offline {
+		return propertyOffline(ctx, cmd, &e, *name, *tz, origins, *count, *asJSON, stdout, stderr)
 	}
-	if count != nil && *count != 1 {
+	if *count != 1 {
 		return errors.New("--count needs --offline")
 	}
 	if *adminKey == "" {
@@ -122,18 +122,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	client := adminv1connect.NewAdminServiceClient(http.DefaultClient, strings.TrimRight(*server, "/"))
 	call := func(h http.Header) { h.Set("Authorization", "Bearer "+*adminKey) }
-	out := func(m proto.Message, text string) error {
-		if *asJSON {
-			b, err := protojson.MarshalOptions{Multiline: true}.Marshal(m)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(stdout, string(b))
-			return err
-		}
-		_, err := fmt.Fprint(stdout, text)
-		return err
-	}
+	out := func(m proto.Message, text string) error { return printAnswer(stdout, *asJSON, m, text) }
 	switch cmd {
 	case "create":
 		if *name == "" {
@@ -251,21 +240,6 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return out(resp.Msg, "revoked: "+describeKey(resp.Msg.Key))
 	}
 	return errUsage
-}
-
-func name0(p *string) *string {
-	if p == nil {
-		return new(string)
-	}
-	return p
-}
-
-func count0(p *int) *int {
-	if p == nil {
-		one := 1
-		return &one
-	}
-	return p
 }
 
 func describeProperty(p *adminv1.Property) string {

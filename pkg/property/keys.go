@@ -104,9 +104,16 @@ func scopePrefix(s Scope) string {
 	return ""
 }
 
-// CreateKey creates a key of scope (Write or Read) for a property and
-// returns it with its secret, which is not stored.
+// CreateKey creates a key of scope (Write or Read) for an existing
+// property and returns it with its secret, which is not stored.
 func (r *Registry) CreateKey(ctx context.Context, propertyID string, scope Scope) (Key, string, error) {
+	if _, err := r.fresh(ctx, propertyID); err != nil {
+		return Key{}, "", err
+	}
+	return r.createKey(ctx, propertyID, scope)
+}
+
+func (r *Registry) createKey(ctx context.Context, propertyID string, scope Scope) (Key, string, error) {
 	if scope != Write && scope != Read {
 		return Key{}, "", apierror.Invalid("invalid key", apierror.Violation{Field: "scope", Description: "write or read", Code: apierror.ValueInvalid})
 	}
@@ -239,7 +246,7 @@ func (r *Registry) RotateKey(ctx context.Context, propertyID, keyID string, grac
 	if !old.Usable(time.Now()) {
 		return Key{}, "", Key{}, apierror.New(apierror.FailedPrecondition, "key %q is revoked or expired: create a new key instead", keyID)
 	}
-	nk, secret, err := r.CreateKey(ctx, propertyID, old.Scope)
+	nk, secret, err := r.createKey(ctx, propertyID, old.Scope)
 	if err != nil {
 		return Key{}, "", Key{}, err
 	}

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -59,11 +60,14 @@ func (p Property) Location() *time.Location {
 	return time.UTC
 }
 
-// Keys are a new property's credentials, shown once.
+// Keys are a new property's credentials, shown once: the secrets (what
+// `sextant property create --json` prints) and the stored keys.
 type Keys struct {
 	PropertyID string `json:"propertyId"`
 	WriteKey   string `json:"writeKey"`
 	ReadKey    string `json:"readKey"`
+	Write      Key    `json:"-"`
+	Read       Key    `json:"-"`
 }
 
 // Options tune a registry's cache.
@@ -126,31 +130,32 @@ const (
 	maxOriginsLen = 2048
 )
 
-// validate checks a property's settable fields and normalises them; field
-// names are prefix + the JSON name.
-func validate(p *Property, prefix string) error {
+// validate checks a property's settable fields and normalises them;
+// violations name the fields as the API does (displayName, timeZone,
+// allowedOrigins[i]).
+func validate(p *Property) error {
 	var vs []apierror.Violation
 	p.Name = strings.TrimSpace(p.Name)
 	switch {
 	case p.Name == "":
-		vs = append(vs, apierror.Violation{Field: prefix + "displayName", Description: "required", Code: apierror.ValueRequired})
+		vs = append(vs, apierror.Violation{Field: "displayName", Description: "required", Code: apierror.ValueRequired})
 	case utf8.RuneCountInString(p.Name) > maxNameLen || !utf8.ValidString(p.Name) || strings.ContainsRune(p.Name, 0):
-		vs = append(vs, apierror.Violation{Field: prefix + "displayName", Description: fmt.Sprintf("at most %d characters of valid UTF-8", maxNameLen), Code: apierror.ValueInvalid})
+		vs = append(vs, apierror.Violation{Field: "displayName", Description: fmt.Sprintf("at most %d characters of valid UTF-8", maxNameLen), Code: apierror.ValueInvalid})
 	}
 	if p.TimeZone == "" {
 		p.TimeZone = "UTC"
 	}
 	if _, err := time.LoadLocation(p.TimeZone); err != nil || strings.EqualFold(p.TimeZone, "local") {
-		vs = append(vs, apierror.Violation{Field: prefix + "timeZone", Description: "unknown IANA time zone", Code: apierror.ValueInvalid})
+		vs = append(vs, apierror.Violation{Field: "timeZone", Description: "unknown IANA time zone", Code: apierror.ValueInvalid})
 	}
 	if len(p.AllowedOrigins) > maxOrigins {
-		vs = append(vs, apierror.Violation{Field: prefix + "allowedOrigins", Description: fmt.Sprintf("at most %d origins", maxOrigins), Code: apierror.ExceededMaxEntities})
+		vs = append(vs, apierror.Violation{Field: "allowedOrigins", Description: fmt.Sprintf("at most %d origins", maxOrigins), Code: apierror.ExceededMaxEntities})
 	}
 	origins := make([]string, 0, len(p.AllowedOrigins))
 	for i, o := range p.AllowedOrigins {
 		norm, ok := normOrigin(o)
 		if !ok {
-			vs = append(vs, apierror.Violation{Field: fmt.Sprintf("%sallowedOrigins[%d]", prefix, i), Description: "an origin is scheme://host[:port] with scheme http or https", Code: apierror.ValueInvalid})
+			vs = append(vs, apierror.Violation{Field: fmt.Sprintf("allowedOrigins[%d]", i), Description: "an origin is scheme://host[:port] with scheme http or https", Code: apierror.ValueInvalid})
 			continue
 		}
 		origins = append(origins, norm)
@@ -177,7 +182,7 @@ func normOrigin(o string) (string, bool) {
 // Create registers a property (its name, time zone and allowed origins)
 // and returns it with a new write key and read key.
 func (r *Registry) Create(ctx context.Context, p Property) (Property, Keys, error) {
-	if err := validate(&p, ""); err != nil {
+	if err := validate(&p); err != nil {
 		return Property{}, Keys{}, err
 	}
 	for {
@@ -195,18 +200,18 @@ func (r *Registry) Create(ctx context.Context, p Property) (Property, Keys, erro
 	p.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	p.UpdatedAt = p.CreatedAt
 	// The keys first: a property is visible once it has its keys.
-	_, write, err := r.CreateKey(ctx, p.ID, Write)
-	if err != nil {
+	keys := Keys{PropertyID: p.ID}
+	var err error
+	if keys.Write, keys.WriteKey, err = r.createKey(ctx, p.ID, Write); err != nil {
 		return Property{}, Keys{}, err
 	}
-	_, read, err := r.CreateKey(ctx, p.ID, Read)
-	if err != nil {
+	if keys.Read, keys.ReadKey, err = r.createKey(ctx, p.ID, Read); err != nil {
 		return Property{}, Keys{}, err
 	}
 	if err := r.putProperty(ctx, p); err != nil {
 		return Property{}, Keys{}, err
 	}
-	return p, Keys{PropertyID: p.ID, WriteKey: write, ReadKey: read}, nil
+	return p, keys, nil
 }
 
 func (r *Registry) putProperty(ctx context.Context, p Property) error {
@@ -280,7 +285,7 @@ func (r *Registry) Update(ctx context.Context, id string, patch Patch) (Property
 	if patch.AllowedOrigins != nil {
 		p.AllowedOrigins = append([]string(nil), (*patch.AllowedOrigins)...)
 	}
-	if err := validate(&p, ""); err != nil {
+	if err := validate(&p); err != nil {
 		return Property{}, err
 	}
 	p.UpdatedAt = time.Now().UTC().Truncate(time.Second)
@@ -345,11 +350,11 @@ func (r *Registry) List(ctx context.Context, pageSize int, token string) ([]Prop
 	if token != "" {
 		b, err := base64.RawURLEncoding.DecodeString(token)
 		s, a, ok := strings.Cut(string(b), "/")
-		n, perr := fmt.Sscanf(s, "%02x", &shard)
-		if err != nil || !ok || perr != nil || n != 1 || shard < 0 || shard >= shards || len(s) != 2 {
+		n, perr := strconv.ParseUint(s, 16, 8)
+		if err != nil || !ok || perr != nil || len(s) != 2 {
 			return nil, "", apierror.Invalid("invalid page token", apierror.Violation{Field: "pageToken", Description: "not a token this API returned", Code: apierror.ValueInvalid})
 		}
-		after = a
+		shard, after = int(n), a
 	}
 	var out []Property
 	var last string

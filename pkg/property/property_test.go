@@ -258,6 +258,7 @@ func TestKeys(t *testing.T) {
 		{"malformed key id", errOf(reg.RevokeKey(ctx, p.ID, "../../x")), apierror.NotFound},
 		{"another property's key", errOf(reg.RevokeKey(ctx, p.ID, property.KeyID(otherKeys.WriteKey))), apierror.NotFound},
 		{"unknown property", errOf(reg.ListKeys(ctx, "1000000000", false)), apierror.NotFound},
+		{"a key for an unknown property", keyErr(reg.CreateKey(ctx, "1000000000", property.Write)), apierror.NotFound},
 	} {
 		if apierror.KindOf(tc.err) != tc.kind {
 			t.Errorf("%s: %v, want kind %d", tc.name, tc.err, tc.kind)
@@ -431,3 +432,5 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("second upgrade: %d %v", n, err)
 	}
 }
+
+func keyErr(_ property.Key, _ string, err error) error { return err }

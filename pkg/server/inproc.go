@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -205,5 +204,3 @@ func (r *recorder) WriteHeader(code int) {
 
 // Flush is a no-op: the answer is read once the handler returned.
 func (r *recorder) Flush() {}
-
-var _ io.Writer = (*recorder)(nil)

@@ -401,9 +401,6 @@ func (s *Sketch) DecodeFrom(b []byte) ([]byte, error) {
 	b = b[2:]
 	regs, exact := s.regs, s.exact
 	*s = Sketch{p: p, tail: s.tail[:0]}
-	if len(s.tail) == 0 && cap(s.tail) == 0 {
-		s.tail = nil
-	}
 	m := 1 << p
 	zeroRegs := func() []uint8 {
 		if cap(regs) >= m {
@@ -457,9 +454,6 @@ func (s *Sketch) DecodeFrom(b []byte) ([]byte, error) {
 		}
 		if err != nil {
 			return nil, err
-		}
-		if s.exact == nil {
-			s.exact = []uint64{}
 		}
 		if len(s.exact) > ExactLimit {
 			s.toDense()

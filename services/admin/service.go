@@ -6,6 +6,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"time"
@@ -84,33 +85,24 @@ func (s *Service) CreateProperty(ctx context.Context, req *connect.Request[admin
 	if err != nil {
 		return nil, prefixed(err)
 	}
-	out := &adminv1.CreatePropertyResponse{Property: toProto(p)}
-	for _, k := range []struct {
-		secret string
-		scope  property.Scope
-		into   **adminv1.Key
-	}{{keys.WriteKey, property.Write, &out.WriteKey}, {keys.ReadKey, property.Read, &out.ReadKey}} {
-		*k.into = s.keyToProto(property.Key{
-			ID: property.KeyID(k.secret), PropertyID: p.ID, Scope: k.scope,
-			Hint: k.secret[:4] + "…" + k.secret[len(k.secret)-4:], CreatedAt: p.CreatedAt,
-		}, k.secret)
-	}
-	return connect.NewResponse(out), nil
+	return connect.NewResponse(&adminv1.CreatePropertyResponse{
+		Property: toProto(p),
+		WriteKey: s.keyToProto(keys.Write, keys.WriteKey),
+		ReadKey:  s.keyToProto(keys.Read, keys.ReadKey),
+	}), nil
 }
 
 // prefixed names the fields of a property's violations as the request
 // does ("property.timeZone").
 func prefixed(err error) error {
-	e, ok := err.(*apierror.Error)
-	if !ok || len(e.Violations) == 0 {
+	var e *apierror.Error
+	if !errors.As(err, &e) || len(e.Violations) == 0 {
 		return err
 	}
 	c := *e
 	c.Violations = slices.Clone(e.Violations)
 	for i := range c.Violations {
-		if f := c.Violations[i].Field; len(f) < 9 || f[:9] != "property." {
-			c.Violations[i].Field = "property." + f
-		}
+		c.Violations[i].Field = "property." + c.Violations[i].Field
 	}
 	return &c
 }
@@ -200,9 +192,6 @@ func scopeFromProto(s adminv1.KeyScope) property.Scope {
 
 func (s *Service) CreateKey(ctx context.Context, req *connect.Request[adminv1.CreateKeyRequest]) (*connect.Response[adminv1.CreateKeyResponse], error) {
 	if err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	if _, err := s.reg.Get(ctx, req.Msg.PropertyId); err != nil {
 		return nil, err
 	}
 	k, secret, err := s.reg.CreateKey(ctx, req.Msg.PropertyId, scopeFromProto(req.Msg.Scope))

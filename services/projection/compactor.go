@@ -130,8 +130,7 @@ type Compactor struct {
 
 	mu sync.Mutex
 	// seen is when a day's pending additions were first listed.
-	seen    map[propDay]time.Time
-	pending int // additions found pending by the last run, all shards
+	seen map[propDay]time.Time
 	// open are the days whose hour blocks changed since their day block
 	// was merged, with when: closeDays merges it again.
 	open map[propDay]time.Time
@@ -412,7 +411,12 @@ func (c *Compactor) dayBlockOf(ctx context.Context, d propDay) (*viewstore.Block
 // change: readers then read the day from its hour blocks (an empty day
 // block is none to them) until buildDay merges a new one.
 func (c *Compactor) retireDay(ctx context.Context, d propDay) error {
-	if !c.keepsDays(d.property) {
+	// A compactor lives as long as its claim of the shard, so open holds
+	// only days whose block this owner retired (or found none of).
+	c.mu.Lock()
+	_, retired := c.open[d]
+	c.mu.Unlock()
+	if retired || !c.keepsDays(d.property) {
 		return nil
 	}
 	day, err := c.dayBlockOf(ctx, d)

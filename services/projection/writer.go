@@ -2,7 +2,6 @@ package projection
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
@@ -15,12 +14,9 @@ import (
 // is ever read back from the store.
 type additions struct {
 	layout block.Layout
-	// parts are the sections of each part (rollup), written as rows of
-	// their own.
-	parts [][]int
-	open  map[propHour]*block.Builder
-	n     int              // aggregates in open's builders (kept by the caller of builder)
-	spare []*block.Builder // reset builders, reused
+	open   map[propHour]*block.Builder
+	n      int              // aggregates in open's builders (kept by the caller of builder)
+	spare  []*block.Builder // reset builders, reused
 	// slab holds the encoded blocks of the last checkpoint (the store
 	// does not keep them after Commit returns).
 	slab []byte
@@ -32,11 +28,7 @@ type propHour struct {
 }
 
 func newAdditions(l *catalog.Layout) *additions {
-	a := &additions{layout: l.Sections(), open: make(map[propHour]*block.Builder)}
-	for p := range l.Parts() {
-		a.parts = append(a.parts, []int{p})
-	}
-	return a
+	return &additions{layout: l.Sections(), open: make(map[propHour]*block.Builder)}
 }
 
 // builder returns the open builder of property's hour.
@@ -63,19 +55,21 @@ func (a *additions) empty() bool { return len(a.open) == 0 }
 func (a *additions) entries() int { return a.n }
 
 // encode returns the additions of the checkpoint of partition part that
-// covers the offsets [start, end), one per series (property and rollup)
-// and hour, and starts over.
+// covers the offsets [start, end), one per series (property and section:
+// catalog.Layout.Parts) and hour that holds entries, and starts over.
 func (a *additions) encode(part int32, start, end int64) ([]viewstore.Addition, error) {
-	out := make([]viewstore.Addition, 0, len(a.open)*len(a.parts))
+	out := make([]viewstore.Addition, 0, len(a.open)*len(a.layout))
 	slab := a.slab[:0]
+	var sec [1]int
 	for k, b := range a.open {
-		for p, secs := range a.parts {
-			if !slices.ContainsFunc(secs, func(i int) bool { return b.SectionEntries(i) > 0 }) {
+		for p := range a.layout {
+			if b.SectionEntries(p) == 0 {
 				continue // nothing of this part: no row
 			}
 			from := len(slab)
+			sec[0] = p
 			var err error
-			if slab, err = b.AppendSectionsTo(slab, k.hour, secs); err != nil {
+			if slab, err = b.AppendSectionsTo(slab, k.hour, sec[:]); err != nil {
 				return nil, fmt.Errorf("projection: encode addition of %q at %d: %w", k.property, k.hour, err)
 			}
 			out = append(out, viewstore.Addition{Property: viewstore.SeriesOf(k.property, p), Hour: k.hour, Partition: part, Start: start, End: end, Block: slab[from:len(slab):len(slab)]})

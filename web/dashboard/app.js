@@ -972,6 +972,32 @@ function select(v, id, focus) {
   if (focus) $('#prop-detail')?.focus();
 }
 
+// onPropertySubmit runs save when the property form is submitted with a
+// name: the button shows busyText meanwhile, and an error of the server
+// is shown and marks the field it names.
+function onPropertySubmit(form, { name, err, fields, submit, busyText }, save) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    say('');
+    if (!name.value.trim()) {
+      err.textContent = 'Enter a name.';
+      return markInvalid('displayName', fields);
+    }
+    markInvalid('', fields);
+    const done = busy(submit, busyText);
+    try {
+      await save();
+    } catch (e2) {
+      if (e2.name === 'AbortError') return;
+      err.textContent = problem(e2);
+      markInvalid(e2.message, fields);
+    } finally {
+      done();
+    }
+  });
+}
+
 function newProperty(v) {
   const name = h('input', { id: 'new-name', required: true, maxlength: 200, autocomplete: 'off' });
   const tz = h('input', { id: 'new-tz', list: 'tz-list', autocomplete: 'off', spellcheck: 'false', value: localZone() });
@@ -985,34 +1011,17 @@ function newProperty(v) {
     labelled('Allowed origins', origins, 'Sites that may send hits, comma-separated; empty allows any.'),
     err,
     h('div', { class: 'actions' }, submit));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    err.textContent = '';
-    say('');
-    if (!name.value.trim()) {
-      err.textContent = 'Enter a name.';
-      return markInvalid('displayName', fields);
-    }
-    markInvalid('', fields);
-    const done = busy(submit, 'Creating…');
-    try {
-      const r = await adminCall('CreateProperty', {
-        property: { displayName: name.value.trim(), timeZone: tz.value.trim(), allowedOrigins: originsOf(origins.value) },
-      });
-      if (!r) return;
-      const p = { allowedOrigins: [], ...r.property };
-      v.list = [p, ...v.list.filter((x) => x.propertyId !== p.propertyId)];
-      form.reset();
-      select(v, p.propertyId);
-      showSecrets(`Keys of ${p.displayName}`, [r.writeKey, r.readKey], p);
-      say(`Created ${p.displayName} (property ${p.propertyId}).`);
-    } catch (e2) {
-      if (e2.name === 'AbortError') return;
-      err.textContent = problem(e2);
-      markInvalid(e2.message, fields);
-    } finally {
-      done();
-    }
+  onPropertySubmit(form, { name, err, fields, submit, busyText: 'Creating…' }, async () => {
+    const r = await adminCall('CreateProperty', {
+      property: { displayName: name.value.trim(), timeZone: tz.value.trim(), allowedOrigins: originsOf(origins.value) },
+    });
+    if (!r) return;
+    const p = { allowedOrigins: [], ...r.property };
+    v.list = [p, ...v.list.filter((x) => x.propertyId !== p.propertyId)];
+    form.reset();
+    select(v, p.propertyId);
+    showSecrets(`Keys of ${p.displayName}`, [r.writeKey, r.readKey], p);
+    say(`Created ${p.displayName} (property ${p.propertyId}).`);
   });
   return h('section', { class: 'panel', 'aria-labelledby': 'new-title' },
     h('header', {}, h('h2', { id: 'new-title', text: 'New property' })), form);
@@ -1035,37 +1044,20 @@ function renderDetail(v) {
     labelled('Allowed origins', origins, 'Comma-separated; empty allows any site.'),
     err,
     h('div', { class: 'actions' }, submit));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    err.textContent = '';
-    say('');
-    if (!name.value.trim()) {
-      err.textContent = 'Enter a name.';
-      return markInvalid('displayName', fields);
-    }
-    markInvalid('', fields);
-    const done = busy(submit, 'Saving…');
-    try {
-      const r = await adminCall('UpdateProperty', {
-        property: { propertyId: p.propertyId, displayName: name.value.trim(), timeZone: tz.value.trim(), allowedOrigins: originsOf(origins.value) },
-        updateMask: PROPERTY_FIELDS,
-      });
-      if (!r) return;
-      Object.assign(p, { allowedOrigins: [] }, r.property);
-      name.value = p.displayName;
-      tz.value = p.timeZone || 'UTC';
-      origins.value = p.allowedOrigins.join(', ');
-      $('#detail-title').textContent = p.displayName;
-      renderProps(v);
-      retime(p);
-      say(`Saved ${p.displayName}.`);
-    } catch (e2) {
-      if (e2.name === 'AbortError') return;
-      err.textContent = problem(e2);
-      markInvalid(e2.message, fields);
-    } finally {
-      done();
-    }
+  onPropertySubmit(form, { name, err, fields, submit, busyText: 'Saving…' }, async () => {
+    const r = await adminCall('UpdateProperty', {
+      property: { propertyId: p.propertyId, displayName: name.value.trim(), timeZone: tz.value.trim(), allowedOrigins: originsOf(origins.value) },
+      updateMask: PROPERTY_FIELDS,
+    });
+    if (!r) return;
+    Object.assign(p, { allowedOrigins: [] }, r.property);
+    name.value = p.displayName;
+    tz.value = p.timeZone || 'UTC';
+    origins.value = p.allowedOrigins.join(', ');
+    $('#detail-title').textContent = p.displayName;
+    renderProps(v);
+    retime(p);
+    say(`Saved ${p.displayName}.`);
   });
   const newKey = (scope, id, text) => h('button', {
     type: 'button', id, class: 'ghost', text, onclick: (e) => createKey(v, p, scope, e.currentTarget),
