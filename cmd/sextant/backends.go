@@ -42,7 +42,7 @@ func (e *engines) flags(f flags) {
 	f.StringVar(&e.CQLKeyspace, "cql-keyspace", "sextant", "the keyspace of the read models")
 	f.StringVar(&e.CQLConsistency, "cql-consistency", "LOCAL_QUORUM", "consistency of reads and writes")
 	f.StringVar(&e.RedisAddr, "redis-addr", "", "Redis for the report cache (host:port); an in-process cache when empty")
-	f.IntVar(&e.CacheBytes, "cache-bytes", 64<<20, "size of the in-process report cache")
+	f.IntVar(&e.CacheBytes, "cache-bytes", 64<<20, "size of the in-process report cache (in front of Redis with --redis-addr)")
 }
 
 // views is the view store with the metadata helpers the registries use.
@@ -137,7 +137,9 @@ func (memoryCache) Close() error { return nil }
 
 func (e *engines) openCache() reportCache {
 	if e.RedisAddr != "" {
-		return cache.NewRedis(e.RedisAddr)
+		// Answers are keyed by everything they depend on: a process keeps
+		// the ones it serves in memory as long as Redis does.
+		return cache.NewTiered(e.CacheBytes, insights.DefaultCacheTTL, cache.NewRedis(e.RedisAddr))
 	}
 	return memoryCache{cache.NewMemory(e.CacheBytes)}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,6 +250,38 @@ func TestDistributed(t *testing.T) {
 	}
 	if m := metricsOf(gw); !strings.Contains(m, `sextant_gateway_upstream_requests_total{code="OK",service="sextant.collect.v1.CollectService"}`) {
 		t.Errorf("gateway metrics lack upstream counts:\n%s", m)
+	}
+	// A repeated report is answered by the gateway from its cache: no hop
+	// to insights (whose answers it counts), the same rows, marked cached.
+	forwarded := func() int {
+		re := regexp.MustCompile(`(?m)^sextant_gateway_upstream_requests_total\{code="OK",service="sextant.insights.v1.InsightsService"\} (\d+)`)
+		m := re.FindStringSubmatch(metricsOf(gw))
+		if m == nil {
+			t.Fatalf("gateway metrics lack insights' upstream count")
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	// The first calls may be forwarded: until insights' watermarks (kept
+	// in memory for --watermark-refresh) are as recent as the gateway's,
+	// the gateway does not keep its answers.
+	var first map[string]string
+	for i := 0; i < 3; i++ {
+		var err error
+		if first, err = eventsByPath(t, client, s.keys); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	before := forwarded()
+	for i := 0; i < 5; i++ {
+		again, err := eventsByPath(t, client, s.keys)
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(first) {
+			t.Fatalf("repeated report %v (%v), first %v", again, err, first)
+		}
+	}
+	if n := forwarded(); n != before {
+		t.Errorf("the gateway forwarded %d of 5 repeated reports to insights, want none (answered from its cache)", n-before)
 	}
 	if m := metricsOf(p2); !strings.Contains(m, "sextant_consumer_lag_records") {
 		t.Errorf("projector metrics lack consumer lag")

@@ -249,20 +249,28 @@ func checkVersionsOverREST(t *testing.T, control, reports string, k keys, admin 
 		}
 		return body
 	}
-	answeredBy := func() string {
+	// answeredBy is the version answering reports once it is want: reads
+	// switch within --watermark-refresh (100 ms on Cassandra) on every
+	// process, so it waits a second for want.
+	answeredBy := func(want string) string {
 		t.Helper()
-		code, body := postJSON(t, "http://"+reports+"/v1/properties/"+k.PropertyID+":runReport", k.ReadKey,
-			`{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"today","endDate":"today"}]}`)
-		if code != 200 {
-			t.Fatalf("report %d %v", code, body)
+		var v string
+		for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
+			code, body := postJSON(t, "http://"+reports+"/v1/properties/"+k.PropertyID+":runReport", k.ReadKey,
+				`{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"today","endDate":"today"}]}`)
+			if code != 200 {
+				t.Fatalf("report %d %v", code, body)
+			}
+			md, _ := body["metadata"].(map[string]any)
+			v, _ = md["projectionVersion"].(string)
+			if v == want || time.Now().After(deadline) {
+				return v
+			}
 		}
-		md, _ := body["metadata"].(map[string]any)
-		v, _ := md["projectionVersion"].(string)
-		return v
 	}
 	do("POST", "/v1/projections/traffic/versions/v2:activate", k.ReadKey, 403) // not an admin key
 	do("POST", "/v1/projections/traffic/versions/v2:activate", admin, 200)
-	if v := answeredBy(); v != "v2" {
+	if v := answeredBy("v2"); v != "v2" {
 		t.Fatalf("after activate, reports answered by %q", v)
 	}
 	do("DELETE", "/v1/projections/traffic/versions/v2", admin, 400) // FAILED_PRECONDITION: it is active
@@ -270,7 +278,7 @@ func checkVersionsOverREST(t *testing.T, control, reports string, k keys, admin 
 	if p, _ := body["projection"].(map[string]any); p["version"] != "v1" {
 		t.Fatalf("rollback answered %v", body)
 	}
-	if v := answeredBy(); v != "v1" {
+	if v := answeredBy("v1"); v != "v1" {
 		t.Fatalf("after rollback, reports answered by %q", v)
 	}
 	do("DELETE", "/v1/projections/traffic/versions/v2", admin, 200)

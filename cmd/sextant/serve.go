@@ -126,7 +126,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
 	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
-	wmRefresh := f.Duration("watermark-refresh", -1, "insights: refresh each property's data watermarks in the background this often instead of reading them for every report (0: every report reads them; default 100ms with --cql-hosts, else 0)")
+	wmRefresh := f.Duration("watermark-refresh", -1, "insights and gateway: keep each property's data watermarks and the active projection version in memory, refreshed this often, instead of reading them for every report (0: every report reads them; default 100ms with --cql-hosts, else 0)")
 	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
 	proxies := f.String("trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is trusted")
 	f.ListVar(&c.CollectBackends, "collect-backends", "gateway: collect copies (host:port,… or one dns:/// target)")
@@ -270,7 +270,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			collectMount = gw.MountCollect
 		}
 		if gw.Serves(insightsv1connect.InsightsServiceName) {
-			insightsH = gw
+			// Cached answers are served here, without a hop to insights:
+			// the gateway keeps the active version and the properties'
+			// watermarks in memory as insights does, and forwards the rest.
+			c := cfg.Engines.openCache()
+			defer c.Close()
+			insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh, Upstream: gw}, store, props, vers, c)
 		}
 		if gw.Serves(projectionv1connect.ProjectionServiceName) {
 			projectionH = gw

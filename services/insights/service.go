@@ -50,6 +50,9 @@ type Cache interface {
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 }
 
+// DefaultCacheTTL is how long answers are cached by default.
+const DefaultCacheTTL = 10 * time.Minute
+
 // Config configures the service.
 type Config struct {
 	Projection string // the projection reports read, "traffic"
@@ -58,20 +61,32 @@ type Config struct {
 	// refreshes them in the background this often, instead of reading
 	// them for every report (which a remote store makes the bulk of a
 	// cached answer's latency). Answers may then lag the data by about
-	// this much (at most ten times as much). Zero reads them every time.
+	// this much (at most ten times as much). The active version is
+	// remembered as long: reads switch to a newly activated version within
+	// it. Zero reads both every time.
 	WatermarkRefresh time.Duration
-	Logger           *slog.Logger
-	Metrics          *metrics.Metrics
+	// Upstream, when set, makes the service a cache in front of another
+	// InsightsService (the gateway's, in front of the insights copies): it
+	// answers what its cache holds for the data it sees, and forwards the
+	// rest, remembering the answers. An answer is remembered under the
+	// watermarks this process saw only when it is at least that recent,
+	// so no answer is older than the data its key names.
+	Upstream insightsv1connect.InsightsServiceHandler
+	Logger   *slog.Logger
+	Metrics  *metrics.Metrics
 }
 
 // Service implements InsightsService.
 type Service struct {
-	cfg      Config
-	store    Store
-	props    Properties
-	versions Versions
-	cache    Cache
-	marks    *marks
+	cfg    Config
+	store  Store
+	props  Properties
+	cache  Cache
+	marks  *marks
+	active *active
+	// upstream answers what the cache does not hold, when set (a gateway's
+	// front, Config.Upstream).
+	upstream insightsv1connect.InsightsServiceHandler
 	now      func() time.Time
 }
 
@@ -83,7 +98,7 @@ func New(cfg Config, store Store, props Properties, versions Versions, cache Cac
 		cfg.Projection = "traffic"
 	}
 	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = 10 * time.Minute
+		cfg.CacheTTL = DefaultCacheTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -91,8 +106,9 @@ func New(cfg Config, store Store, props Properties, versions Versions, cache Cac
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	return &Service{cfg: cfg, store: store, props: props, versions: versions, cache: cache, now: time.Now,
-		marks: newMarks(store.Watermarks, cfg.WatermarkRefresh)}
+	return &Service{cfg: cfg, store: store, props: props, cache: cache, now: time.Now,
+		marks: newMarks(store.Watermarks, cfg.WatermarkRefresh), active: newActive(versions.Active, cfg.WatermarkRefresh),
+		upstream: cfg.Upstream}
 }
 
 // nsSource is a version's read model, with the watermarks a report's
@@ -157,7 +173,7 @@ func (s *Service) resolve(ctx context.Context, propertyID, version string) (targ
 		return target{}, err
 	}
 	if version == "" {
-		if version, err = s.versions.Active(ctx, s.cfg.Projection); err != nil {
+		if version, err = s.active.get(ctx, s.cfg.Projection); err != nil {
 			return target{}, err
 		}
 	} else if !validVersion(version) {
@@ -200,6 +216,16 @@ func (s *Service) metadata(md *insightsv1.ResponseMetaData, t target, cached boo
 	}
 	md.Cached = cached
 	return md
+}
+
+// recent reports whether an upstream's answer may be remembered under t's
+// key: it is of t's version and holds at least the data t's watermarks
+// name (its data watermark is not older).
+func recent(md *insightsv1.ResponseMetaData, t target) bool {
+	if md.GetProjectionVersion() != t.version {
+		return false
+	}
+	return t.watermark.IsZero() || md.GetDataWatermark() != nil && !md.GetDataWatermark().AsTime().Before(t.watermark)
 }
 
 // cacheKey names an answer: property, projection version, data token, the
@@ -264,6 +290,13 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 		s.observe("RunReport", start, true)
 		return connect.NewResponse(out), nil
 	}
+	if s.upstream != nil {
+		resp, err := s.upstream.RunReport(ctx, req)
+		if err == nil && recent(resp.Msg.GetMetadata(), t) {
+			s.remember(ctx, key, resp.Msg)
+		}
+		return resp, err
+	}
 	out, err = RunReport(ctx, s.source(t), tz, now, req.Msg)
 	if err != nil {
 		return nil, err
@@ -292,6 +325,13 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 		out.Metadata = s.metadata(out.Metadata, t, true)
 		s.observe("RunRealtimeReport", start, true)
 		return connect.NewResponse(out), nil
+	}
+	if s.upstream != nil {
+		resp, err := s.upstream.RunRealtimeReport(ctx, req)
+		if err == nil && recent(resp.Msg.GetMetadata(), t) {
+			s.remember(ctx, key, resp.Msg)
+		}
+		return resp, err
 	}
 	out, err = RunRealtimeReport(ctx, s.source(t), t.prop.Location(), now, req.Msg)
 	if err != nil {

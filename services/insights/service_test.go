@@ -1,0 +1,139 @@
+package insights
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
+	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/cache"
+	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
+)
+
+// frontStore has watermarks only: a front never reads the read model.
+type frontStore struct {
+	wms atomic.Pointer[[]viewstore.Watermark]
+}
+
+func (s *frontStore) ScanAdditions(context.Context, viewstore.Namespace, string, int64, int64, func(viewstore.Addition) error) error {
+	return errors.New("a front read additions")
+}
+func (s *frontStore) ScanBlocks(context.Context, viewstore.Namespace, string, viewstore.Kind, int64, int64, func(viewstore.Block) error) error {
+	return errors.New("a front read blocks")
+}
+func (s *frontStore) Watermarks(context.Context, viewstore.Namespace, string) ([]viewstore.Watermark, error) {
+	return *s.wms.Load(), nil
+}
+
+type oneProperty struct{}
+
+func (oneProperty) Get(_ context.Context, id string) (property.Property, error) {
+	return property.Property{ID: id, TimeZone: "UTC"}, nil
+}
+
+type fixedVersion struct{ calls atomic.Int32 }
+
+func (v *fixedVersion) Active(context.Context, string) (string, error) {
+	v.calls.Add(1)
+	return "v1", nil
+}
+
+// upstream answers every report with its version and watermark.
+type upstream struct {
+	insightsv1connect.UnimplementedInsightsServiceHandler
+	calls     atomic.Int32
+	version   string
+	watermark time.Time
+}
+
+func (u *upstream) RunReport(_ context.Context, req *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error) {
+	u.calls.Add(1)
+	return connect.NewResponse(&insightsv1.RunReportResponse{
+		RowCount: u.calls.Load(),
+		Metadata: &insightsv1.ResponseMetaData{ProjectionVersion: u.version, DataWatermark: timestamppb.New(u.watermark)},
+	}), nil
+}
+
+// TestFront: a service with an Upstream answers what its cache holds
+// without calling it, forwards the rest, and keeps only answers at least
+// as recent as the data it sees, of the version it reads.
+func TestFront(t *testing.T) {
+	wm := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	ctx := auth.WithPrincipal(context.Background(), property.Principal{PropertyID: "p", Scope: property.Read})
+	req := func() *connect.Request[insightsv1.RunReportRequest] {
+		return connect.NewRequest(&insightsv1.RunReportRequest{
+			Metrics:    []*insightsv1.Metric{{Name: "eventCount"}},
+			DateRanges: []*insightsv1.DateRange{{StartDate: "today", EndDate: "today"}},
+		})
+	}
+	for _, tc := range []struct {
+		name      string
+		version   string
+		watermark time.Time
+		// wantCalls is how many of three reports reach the upstream.
+		wantCalls int32
+	}{
+		{"recent answers are kept", "v1", wm, 1},
+		{"newer answers are kept", "v1", wm.Add(time.Minute), 1},
+		{"older answers are not", "v1", wm.Add(-time.Second), 3},
+		{"another version's answers are not", "v2", wm, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &frontStore{}
+			st.wms.Store(&[]viewstore.Watermark{{Property: "p", Partition: 0, Time: wm, Offset: 10}})
+			up := &upstream{version: tc.version, watermark: tc.watermark}
+			vers := &fixedVersion{}
+			s := New(Config{Upstream: up, WatermarkRefresh: time.Hour}, st, oneProperty{}, vers, cache.NewMemory(1<<20))
+			for i := 0; i < 3; i++ {
+				resp, err := s.RunReport(ctx, req())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cached := resp.Msg.Metadata.Cached; cached != (i > 0 && tc.wantCalls == 1) {
+					t.Errorf("report %d: cached %v", i, cached)
+				}
+			}
+			if got := up.calls.Load(); got != tc.wantCalls {
+				t.Errorf("%d of 3 reports reached the upstream, want %d", got, tc.wantCalls)
+			}
+			if n := vers.calls.Load(); n != 1 {
+				t.Errorf("the active version was read %d times in three reports, want once (remembered)", n)
+			}
+		})
+	}
+}
+
+// TestFrontNewData: once the watermarks move, the cached answer is not
+// served (its key names the old data).
+func TestFrontNewData(t *testing.T) {
+	wm := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	ctx := auth.WithPrincipal(context.Background(), property.Principal{PropertyID: "p", Scope: property.Read})
+	st := &frontStore{}
+	st.wms.Store(&[]viewstore.Watermark{{Property: "p", Time: wm, Offset: 10}})
+	up := &upstream{version: "v1", watermark: wm.Add(time.Hour)}
+	s := New(Config{Upstream: up}, st, oneProperty{}, &fixedVersion{}, cache.NewMemory(1<<20)) // watermarks read every time
+	report := func() *insightsv1.RunReportResponse {
+		t.Helper()
+		resp, err := s.RunReport(ctx, connect.NewRequest(&insightsv1.RunReportRequest{Metrics: []*insightsv1.Metric{{Name: "eventCount"}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Msg
+	}
+	report()
+	if r := report(); !r.Metadata.Cached || r.RowCount != 1 {
+		t.Fatalf("second report: %v", r)
+	}
+	st.wms.Store(&[]viewstore.Watermark{{Property: "p", Time: wm.Add(time.Second), Offset: 11}})
+	if r := report(); r.Metadata.Cached || r.RowCount != 2 {
+		t.Fatalf("after new data: %v, want the upstream's second answer", r)
+	}
+}
