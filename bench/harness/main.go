@@ -123,7 +123,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the benchmark's topic, keyspace and data directory")
 	profile := flag.Bool("profile", false, "record system-wide CPU profiles (perf) of the main phases into <out>/<run>/profiles")
 	merge := flag.String("merge", "", "take the backends this run does not measure from this results JSON (an earlier run of the same size)")
-	render := flag.String("render", "", "only re-render this results JSON into --md (and stdout), and exit")
+	render := flag.String("render", "", "only re-render this results JSON into --md and the tables beside it (and stdout), and exit")
 	micro := flag.String("micro", "", "only turn this `go test -bench` output into --micro-json and the micro tables of --md, and exit")
 	microJSON := flag.String("micro-json", "", "with --micro: write the results JSON here")
 	dropTopics := flag.String("drop-topics", "", "only delete these Kafka topics (comma-separated) of an interrupted run, and exit")
@@ -153,11 +153,8 @@ func main() {
 			fatal(err)
 		}
 		res.Metrics = headline(&res)
-		tables := renderMarkdown(&res)
-		if *md != "" {
-			if err := spliceMarkdown(*md, res.Size, tables); err != nil {
-				fatal(err)
-			}
+		if err := publish(&res, *md, *render); err != nil {
+			fatal(err)
 		}
 		fmt.Println(summaryLines(&res))
 		return
@@ -269,13 +266,10 @@ func main() {
 			fatal(err)
 		}
 	}
-	tables := renderMarkdown(&res)
-	if *md != "" {
-		if err := spliceMarkdown(*md, p.Size, tables); err != nil {
-			fatal(err)
-		}
+	if err := publish(&res, *md, *results); err != nil {
+		fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(h.outDir, "tables.md"), []byte(tables), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.outDir, "tables.md"), []byte(renderMarkdown(&res)), 0o644); err != nil {
 		fatal(err)
 	}
 	fmt.Println(summaryLines(&res))
@@ -998,4 +992,28 @@ func mergeResults(res *Results, path string) error {
 		res.Backends[name] = br
 	}
 	return nil
+}
+
+// publish writes a run's tables: all of them beside its results JSON
+// (bench/results.json: bench/results.md), and its figures against the
+// targets between the run size's markers in md (BENCHMARKS.md), with a
+// link to the rest, so that the document stays short.
+func publish(r *Results, md, results string) error {
+	if results == "" || md == "" {
+		return nil
+	}
+	tables := strings.TrimSuffix(results, ".json") + ".md"
+	title := "# Every table of the " + map[string]string{"quick": "quick", "full": "full"}[r.Size]
+	if r.Size != "quick" && r.Size != "full" {
+		title = "# Every table of the default"
+	}
+	title += " benchmark run\n\nWritten by `bench/run.sh`; BENCHMARKS.md explains what is measured and shows the figures against the targets.\n\n"
+	if err := os.WriteFile(tables, []byte(title+renderMarkdown(r)), 0o644); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(filepath.Dir(md), tables)
+	if err != nil {
+		rel = tables
+	}
+	return spliceMarkdown(md, r.Size, renderHeadline(r, filepath.ToSlash(rel)))
 }

@@ -378,10 +378,28 @@ func fmtValue(v float64, unit string) string {
 	return f0(v) + " " + unit
 }
 
-// renderMarkdown renders the results as the tables of BENCHMARKS.md.
+// renderHeadline renders what BENCHMARKS.md shows of a run: which run
+// it was and its figures against the issue's targets.
+func renderHeadline(r *Results, tables string) string {
+	var b strings.Builder
+	renderRun(&b, r)
+	renderTargets(&b, r)
+	fmt.Fprintf(&b, "Every table of this run (ingest, freshness, reports, replay, bytes, many merchants, CPU and memory by phase): [`%s`](%s).\n\n", tables, tables)
+	return b.String()
+}
+
+// renderMarkdown renders every table of the results (bench/results*.md).
 func renderMarkdown(r *Results) string {
 	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	renderRun(&b, r)
+	renderTargets(&b, r)
+	renderDetails(&b, r)
+	return b.String()
+}
+
+// renderRun says which run the tables are of, and on what.
+func renderRun(b *strings.Builder, r *Results) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	commit := r.Commit
 	if len(commit) > 12 {
 		commit = commit[:12]
@@ -403,6 +421,12 @@ func renderMarkdown(r *Results) string {
 		}
 	}
 
+}
+
+// renderTargets renders each headline figure against its target, the two
+// backends side by side.
+func renderTargets(b *strings.Builder, r *Results) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	names := []string{"distributed", "embedded"}
 	w("### The issue's targets\n\n")
 	w("Each figure of this run against its target, distributed (Kafka, Cassandra, Redis; clients through the gateway) and embedded (one process, Pebble) side by side.\n\n")
@@ -433,7 +457,12 @@ func renderMarkdown(r *Results) string {
 		w("\n")
 	}
 	w("\n")
+}
 
+// renderDetails renders the other figures and the tables of every phase.
+func renderDetails(b *strings.Builder, r *Results) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	names := []string{"distributed", "embedded"}
 	w("### Other figures\n\n")
 	w("| Figure | Backend | Value | Baseline (same run) | Target | Met |\n|---|---|---|---|---|---|\n")
 	for _, m := range r.Metrics {
@@ -653,7 +682,6 @@ func renderMarkdown(r *Results) string {
 			w("Warnings (%s): %s\n\n", bn, strings.Join(br.Warnings, "; "))
 		}
 	}
-	return b.String()
 }
 
 // spliceMarkdown replaces the text between the size's markers in path (or
