@@ -158,7 +158,7 @@ func appendAdditionWrites(groups [][]write, ns viewstore.Namespace, adds []views
 		sh := viewstore.ShardOf(a.Property)
 		shards[sh] = append(shards[sh], write{
 			st:   insertAddition,
-			args: []any{string(ns), int32(sh), a.Property, a.Hour, a.Partition, a.Start, a.End, nonNil(a.Block)},
+			args: []any{string(ns), int32(sh), a.Property, a.Hour, a.Partition, a.Start, a.End, nonNil(a.Block), int32(len(a.Block))},
 			size: rowOverhead + len(ns) + len(a.Property) + len(a.Block),
 		})
 	}

@@ -80,7 +80,9 @@ func (s *Store) ListPending(ctx context.Context, ns viewstore.Namespace, shard i
 	defer q.Release()
 	iter := q.Iter()
 	var k viewstore.PendingKey
-	for iter.Scan(&k.Property, &k.Hour, &k.Partition, &k.Start, &k.End) {
+	var size int32 // null (rows written before the column) reads as 0
+	for iter.Scan(&k.Property, &k.Hour, &k.Partition, &k.Start, &k.End, &size) {
+		k.Bytes = int(size)
 		if err := fn(k); err != nil {
 			_ = iter.Close()
 			return err

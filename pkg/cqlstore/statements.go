@@ -15,12 +15,12 @@ import (
 // the columns and conditions below.
 var (
 	// ns, shard, property, hour, part, start, end_offset, data
-	insertAddition = build(qb.Insert("additions").Columns("ns", "shard", "property", "hour", "part", "start", "end_offset", "data"))
+	insertAddition = build(qb.Insert("additions").Columns("ns", "shard", "property", "hour", "part", "start", "end_offset", "data", "bytes"))
 	// ns, shard, property, from, to
 	selectAdditions = build(qb.Select("additions").Columns("hour", "part", "start", "end_offset", "data").
 			Where(qb.Eq("ns"), qb.Eq("shard"), qb.Eq("property"), qb.GtOrEq("hour"), qb.Lt("hour")))
 	// ns, shard
-	selectPending = build(qb.Select("additions").Columns("property", "hour", "part", "start", "end_offset").
+	selectPending = build(qb.Select("additions").Columns("property", "hour", "part", "start", "end_offset", "bytes").
 			Where(qb.Eq("ns"), qb.Eq("shard")))
 	// ns, shard, property, hour, part, before: one range tombstone.
 	deleteAdditions = build(qb.Delete("additions").

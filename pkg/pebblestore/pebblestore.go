@@ -418,11 +418,11 @@ func (s *Store) ListPending(ctx context.Context, ns viewstore.Namespace, shard i
 		if err != nil {
 			return fmt.Errorf("pebblestore: addition key %x: %w", k, err)
 		}
-		end, _, err := decodeAdditionValue(v)
+		end, data, err := decodeAdditionValue(v)
 		if err != nil {
 			return fmt.Errorf("pebblestore: addition at %x: %w", k, err)
 		}
-		return fn(viewstore.PendingKey{Property: property, Hour: hour, Partition: part, Start: start, End: end})
+		return fn(viewstore.PendingKey{Property: property, Hour: hour, Partition: part, Start: start, End: end, Bytes: len(data)})
 	})
 }
 

@@ -128,6 +128,9 @@ type PendingKey struct {
 	Hour       int64
 	Partition  int32
 	Start, End int64
+	// Bytes is the size of its block (0 where the store does not know:
+	// additions a Cassandra keyspace held before it recorded sizes).
+	Bytes int
 }
 
 // KV is one entry of a partition's private state (open sessions, recently

@@ -74,11 +74,18 @@ type CompactionConfig struct {
 	Every time.Duration
 	// MaxWait bounds how long additions of a day wait (default 5 min):
 	// the day is compacted once one of its pending additions is that old,
-	// or once MaxPending of them are pending, whichever comes first. A
+	// or once MaxPending of them (or MaxPendingBytes) are pending,
+	// whichever comes first. A
 	// compaction rewrites the day's blocks whole, so batching additions
 	// bounds the bytes rewritten per event; readers merge what waits.
 	MaxWait    time.Duration
 	MaxPending int // default 64
+	// MaxPendingBytes makes a day due once its pending additions hold
+	// that many bytes (default 256 KiB): readers merge what waits, and a
+	// few large additions (a catch-up's or a replay's, which hold the
+	// users and sessions of thousands of events each) cost them as much as
+	// many small ones.
+	MaxPendingBytes int
 	// DayGrace is how long after its end a day counts as open (default
 	// 10 min): events in flight still arrive.
 	DayGrace time.Duration
@@ -98,6 +105,9 @@ func (c *CompactionConfig) defaults() {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 64
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = 256 << 10
 	}
 	if c.DayGrace <= 0 {
 		c.DayGrace = 10 * time.Minute
@@ -138,6 +148,7 @@ type Compactor struct {
 
 type dayWork struct {
 	count int
+	bytes int
 	due   bool
 }
 
@@ -217,6 +228,7 @@ func (c *Compactor) Compact(ctx context.Context, shard int, all bool) (int, erro
 			days[d] = w
 		}
 		w.count++
+		w.bytes += k.Bytes
 		return nil
 	})
 	if err != nil {
@@ -229,7 +241,7 @@ func (c *Compactor) Compact(ctx context.Context, shard int, all bool) (int, erro
 			first = now
 			c.seen[d] = now
 		}
-		if all || w.due || w.count >= c.cfg.MaxPending || now.Sub(first) >= c.cfg.MaxWait {
+		if all || w.due || w.count >= c.cfg.MaxPending || w.bytes >= c.cfg.MaxPendingBytes || now.Sub(first) >= c.cfg.MaxWait {
 			w.due = true
 		}
 	}

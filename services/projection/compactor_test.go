@@ -264,3 +264,41 @@ func TestOpenDayGetsItsDayBlockWhenItEnds(t *testing.T) {
 		t.Fatalf("the late events are not in the day block: %d events", before.Events)
 	}
 }
+
+// A day is due once its pending additions hold MaxPendingBytes, however
+// few they are and however young.
+func TestCompactionDueByBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxBytes int
+		merged   bool
+	}{
+		{"below the bound, the additions wait", 1 << 30, false},
+		{"at the bound, they are merged", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			log, st := openEmbedded(t, t.TempDir())
+			defer log.Close()
+			defer st.Close()
+			if err := log.Append(ctx, mixedEvents(t, 300, 4)); err != nil {
+				t.Fatal(err)
+			}
+			runUntilWith(t, log, st, Config{MaxPending: 50, Compaction: CompactionConfig{Off: true}})
+			before := pendingAdditions(t, st, v1)
+			if before == 0 {
+				t.Fatal("no additions to compact")
+			}
+			c := NewCompactor(CompactionConfig{MaxPending: 1 << 20, MaxWait: time.Hour, MaxPendingBytes: tc.maxBytes}, v1, catalog.Traffic, st, nil, nil)
+			for s := range viewstore.Shards {
+				if _, err := c.Compact(ctx, s, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			after := pendingAdditions(t, st, v1)
+			if tc.merged && after != 0 || !tc.merged && after != before {
+				t.Fatalf("%d additions pending after a run, %d before", after, before)
+			}
+		})
+	}
+}

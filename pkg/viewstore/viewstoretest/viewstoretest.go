@@ -750,13 +750,29 @@ func testListPending(t *testing.T, h *harness) {
 	var adds []viewstore.Addition
 	for i, prop := range props {
 		if i%5 == 0 {
-			adds = append(adds, viewstore.Addition{Property: prop, Hour: day0, Block: []byte("more")})
+			adds = append(adds, viewstore.Addition{Property: prop, Hour: day0, Block: []byte("more data")})
 		}
 	}
 	cp := checkpoint(0, 10, 25, adds...)
 	h.commit(t, ns, cp)
 	for _, a := range cp.Additions {
 		want[keyOf(a)] = a.End
+	}
+	// Each key carries the size of its addition's data.
+	for shard := range viewstore.Shards {
+		err := h.s.ListPending(h.ctx, ns, shard, func(pk viewstore.PendingKey) error {
+			size := len("data")
+			if pk.Start == 10 {
+				size = len("more data")
+			}
+			if pk.Bytes != size {
+				t.Errorf("ListPending(shard %d): %v has Bytes %d, want %d", shard, addKey{pk.Property, pk.Hour, pk.Partition, pk.Start}, pk.Bytes, size)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ListPending(%q, %d): %v", ns, shard, err)
+		}
 	}
 	total := 0
 	for shard := range viewstore.Shards {

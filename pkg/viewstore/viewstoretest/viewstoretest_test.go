@@ -46,6 +46,7 @@ var mutants = []struct {
 	{"blocks-max-60-days", "BlocksManyDays"},
 	{"pending-all-shards", "ListPending"},
 	{"pending-drops-end", "ListPending"},
+	{"pending-drops-bytes", "ListPending"},
 	{"delete-inclusive", "DeleteAdditions"},
 	{"delete-all-partitions", "DeleteAdditions"},
 	{"delete-all-hours", "DeleteAdditions"},
@@ -374,9 +375,12 @@ func (s *memStore) ListPending(ctx context.Context, ns viewstore.Namespace, shar
 	var keys []viewstore.PendingKey
 	for k, a := range d.adds {
 		if k.ns == ns && (viewstore.ShardOf(a.Property) == shard || s.mutant == "pending-all-shards") {
-			pk := viewstore.PendingKey{Property: a.Property, Hour: a.Hour, Partition: a.Partition, Start: a.Start, End: a.End}
+			pk := viewstore.PendingKey{Property: a.Property, Hour: a.Hour, Partition: a.Partition, Start: a.Start, End: a.End, Bytes: len(a.Block)}
 			if s.mutant == "pending-drops-end" {
 				pk.End = 0
+			}
+			if s.mutant == "pending-drops-bytes" {
+				pk.Bytes = 0
 			}
 			keys = append(keys, pk)
 		}
