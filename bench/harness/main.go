@@ -314,8 +314,15 @@ func buildCommit(repo string) (string, *bool) {
 	return commit, modified
 }
 
-// readGitHead resolves .git/HEAD to a commit id by reading the files.
+// readGitHead resolves .git/HEAD to a commit id by reading the files. In
+// a work tree of its own (git worktree), .git is a file naming the
+// directory that holds its HEAD.
 func readGitHead(dir string) string {
+	if b, err := os.ReadFile(dir); err == nil {
+		if gitdir, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: "); ok {
+			return readGitHead(gitdir)
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "HEAD"))
 	if err != nil {
 		return "unknown"
