@@ -63,6 +63,14 @@ type plan struct {
 	// SettleWait bounds the wait for compaction to settle before the
 	// store's size is measured again after the last fill.
 	SettleWait time.Duration `json:"settleWait"`
+	// RegistryProperties more properties are registered before the
+	// services start (they get no traffic but in one phase): every phase
+	// runs with them in the registry, and ingest_grpc_unary_b25_registry
+	// sends ingest_grpc_unary_b25's calls to random ones of them.
+	// RegistryPropertiesCQL is the number on Cassandra, where `property
+	// create --count` makes about 800 a second on this machine.
+	RegistryProperties    int `json:"registryProperties"`
+	RegistryPropertiesCQL int `json:"registryPropertiesCql"`
 }
 
 func planFor(size string) (plan, error) {
@@ -77,18 +85,21 @@ func planFor(size string) (plan, error) {
 		p.FreshDuration, p.FreshMaxEvents, p.QueryIters, p.HLLTrials = 2*time.Second, 30_000, 20, 2
 		p.QueryBudget = 3 * time.Second
 		p.ManyProperties, p.ManyEvents, p.ManyFreshRate, p.SettleWait = 100, 20_000, 5_000, 20*time.Second
+		p.RegistryProperties, p.RegistryPropertiesCQL = 1_000, 1_000
 	case "default":
 		p.QuerySizes = []int64{100_000, 1_000_000}
 		p.IngestEvents, p.DirectEvents = 250_000, 150_000
 		p.RestSingleEvents, p.RestBatchEvents, p.UnaryEvents = 50_000, 100_000, 100_000
 		p.FreshDuration, p.QueryIters = 20*time.Second, 200
 		p.ManyProperties, p.ManyEvents = 1_000, 300_000
+		p.RegistryProperties, p.RegistryPropertiesCQL = 100_000, 20_000
 	case "full":
 		p.QuerySizes = []int64{1_000_000, 10_000_000}
 		p.IngestEvents, p.DirectEvents = 1_000_000, 500_000
 		p.RestSingleEvents, p.RestBatchEvents, p.UnaryEvents = 200_000, 300_000, 300_000
 		p.FreshDuration, p.QueryIters, p.QueryBudget = 60*time.Second, 500, 30*time.Second
 		p.ManyProperties, p.ManyEvents, p.SettleWait = 10_000, 1_000_000, 3*time.Minute
+		p.RegistryProperties, p.RegistryPropertiesCQL = 1_000_000, 200_000
 	default:
 		return p, fmt.Errorf("unknown size %q (quick, default, full)", size)
 	}
@@ -384,6 +395,10 @@ type backend struct {
 	// manyKeysFile has the many merchants' keys (--count).
 	manyKeysFile string
 	manyKeys     []loadgen.Keys
+	// registryKeysFile has the keys of the plan's RegistryProperties.
+	registryKeysFile string
+	// services are the Sextant processes' addresses, by name.
+	services map[string]string
 	// metricsAddrs are where the projection process(es) serve /metrics
 	// (none while the projection is stopped).
 	metricsAddrs func() []string
@@ -462,6 +477,26 @@ func (h *harness) setupProperties(ctx context.Context, b *backend, extra ...stri
 		}
 		b.res.ManyProperties, b.res.ManySetupSeconds = n, time.Since(t0).Seconds()
 		h.logf("%s: created %d properties for the many-merchants phases in %.1fs", b.name, n, b.res.ManySetupSeconds)
+	}
+	n := h.plan.RegistryProperties
+	if b.name == "distributed" {
+		n = h.plan.RegistryPropertiesCQL
+	}
+	if n > 0 {
+		t0 := time.Now()
+		out, err := h.runSextant(ctx, b.env, append([]string{"property", "create", "--offline", "--name", "bench-reg", "--count", strconv.Itoa(n), "--json"}, extra...)...)
+		if err != nil {
+			return err
+		}
+		if lines := strings.Count(out, "\n"); lines != n {
+			return fmt.Errorf("property create --count %d printed %d lines", n, lines)
+		}
+		b.registryKeysFile = filepath.Join(h.outDir, b.name+"-registry-keys.jsonl")
+		if err := os.WriteFile(b.registryKeysFile, []byte(out), 0o600); err != nil {
+			return err
+		}
+		b.res.RegistryProperties, b.res.RegistrySetupSeconds = n, time.Since(t0).Seconds()
+		h.logf("%s: registered %d more properties in %.1fs", b.name, n, b.res.RegistrySetupSeconds)
 	}
 	return nil
 }
@@ -546,6 +581,8 @@ func (h *harness) runDistributed(ctx context.Context, runID string) *BackendResu
 		return fail(err)
 	}
 	b.pids["gateway"] = gw.pid()
+	// The projection is stopped during the ingest phases: not listed.
+	b.services = map[string]string{"collect": addrs["collect"], "insights": addrs["insights"], "gateway": gw.addr}
 	for name, pid := range stackPIDs(h.repo) {
 		b.pids[name] = pid
 	}
@@ -613,6 +650,7 @@ func (h *harness) runEmbedded(ctx context.Context, runID string) *BackendResult 
 	b.pids = map[string]int{"sextant": s.pid()}
 	b.ingestAddr, b.queryAddr = s.addr, s.addr
 	b.metricsAddrs = func() []string { return []string{s.addr} }
+	b.services = map[string]string{"sextant": s.addr}
 	b.measureSize = func(ctx context.Context) (int64, int64, string, error) {
 		v, l, err := embeddedSize(dir)
 		return v, l, "Pebble: every file of the view store (" + filepath.Join(dir, "views") + ": sstables, WAL, manifest); log: every file of the embedded event log (" + filepath.Join(dir, "log") + ")", err
@@ -675,6 +713,13 @@ func (h *harness) runPhases(ctx context.Context, b *backend, raw, consumer func(
 		"--mode", "rest", "--batch", "25", "--concurrency", strconv.Itoa(p.RestConcurrency/2))
 	h.loadgenPhase(ctx, b, "ingest_grpc_unary_b25", "ingest", b.ingestAddr, p.UnaryEvents, wait,
 		"--mode", "unary", "--batch", "25", "--concurrency", "32")
+	if b.registryKeysFile != "" {
+		// The same calls, each to a property drawn at random among the
+		// registered ones: every key is looked up, few are cached.
+		h.loadgenPhase(ctx, b, "ingest_grpc_unary_b25_registry", "ingest", b.ingestAddr, p.UnaryEvents, wait,
+			"--mode", "unary", "--batch", "25", "--concurrency", "32", "--keys-file", b.registryKeysFile, "--properties-zipf", "0")
+		h.noteRegistryMemory(ctx, b)
+	}
 	if paused {
 		// The projection starts just before the phase, so that the phase
 		// follows its process; the catch-up time counts from its start.
@@ -1023,4 +1068,19 @@ func publish(r *Results, md, results string) error {
 		rel = tables
 	}
 	return spliceMarkdown(md, r.Size, renderHeadline(r, filepath.ToSlash(rel)))
+}
+
+// noteRegistryMemory records what the property registry keeps in each
+// Sextant process's memory (its sextant_registry_cache_bytes).
+func (h *harness) noteRegistryMemory(ctx context.Context, b *backend) {
+	b.res.RegistryCacheBytes = map[string]float64{}
+	for name, addr := range b.services {
+		m, err := scrapeMetrics(ctx, addr)
+		if err != nil {
+			h.logf("%s: registry memory of %s: %v", b.name, name, err)
+			continue
+		}
+		b.res.RegistryCacheBytes[name] = m[registryBytesMetric]
+	}
+	h.logf("%s: registry cache bytes by process: %v", b.name, b.res.RegistryCacheBytes)
 }

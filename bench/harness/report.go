@@ -71,10 +71,16 @@ type BackendResult struct {
 	StoreSizes []StoreSize `json:"storeSizes,omitempty"`
 	// The many-merchants properties, and the time to create them (one
 	// `sextant property create --count`).
-	ManyProperties   int      `json:"manyProperties,omitempty"`
-	ManySetupSeconds float64  `json:"manySetupSeconds,omitempty"`
-	Errors           []string `json:"errors,omitempty"`
-	Warnings         []string `json:"warnings,omitempty"`
+	ManyProperties   int     `json:"manyProperties,omitempty"`
+	ManySetupSeconds float64 `json:"manySetupSeconds,omitempty"`
+	// RegistryProperties were registered in RegistrySetupSeconds (plan
+	// RegistryProperties); RegistryCacheBytes is what the registry kept
+	// in each process's memory after the phase that used them.
+	RegistryProperties   int                `json:"registryProperties,omitempty"`
+	RegistrySetupSeconds float64            `json:"registrySetupSeconds,omitempty"`
+	RegistryCacheBytes   map[string]float64 `json:"registryCacheBytes,omitempty"`
+	Errors               []string           `json:"errors,omitempty"`
+	Warnings             []string           `json:"warnings,omitempty"`
 }
 
 // Phase is one measurement.
@@ -323,6 +329,9 @@ func headline(r *Results) []Metric {
 				Goal: "bytes_log", Note: fmt.Sprintf("%s, %s events", s.When, human(s.StoredEvents))})
 		}
 		for _, m := range manyMetrics(name, b) {
+			add(m)
+		}
+		if m, ok := registryMetric(name, b); ok {
 			add(m)
 		}
 	}
@@ -827,6 +836,25 @@ func lastFill(b *BackendResult) *Phase {
 		}
 	}
 	return out
+}
+
+// registryMetric compares authenticated collect over the registered
+// properties (each call to a random one, so that keys are looked up and
+// mostly not cached) with the same calls to 4 properties.
+func registryMetric(backend string, b *BackendResult) (Metric, bool) {
+	reg, four := b.eps("ingest_grpc_unary_b25_registry"), b.eps("ingest_grpc_unary_b25")
+	if reg == 0 || four == 0 {
+		return Metric{}, false
+	}
+	ratio := reg / four
+	var mem []string
+	for _, name := range slices.Sorted(maps.Keys(b.RegistryCacheBytes)) {
+		mem = append(mem, fmt.Sprintf("%s %.1f MiB", name, b.RegistryCacheBytes[name]/(1<<20)))
+	}
+	return Metric{Name: "registry_collect_ratio", Backend: backend, Value: round(ratio, 2), Unit: "x", Target: ">= 0.9", Met: boolp(ratio >= 0.9),
+		Baseline: &Baseline{Name: "the same calls to 4 properties (ingest_grpc_unary_b25)", Value: round(four, 0), Unit: "events/s"},
+		Note: fmt.Sprintf("%s events/s in unary calls of 25 events, each to one of %s more registered properties drawn at random (created in %.0f s); registry cache after it: %s",
+			thousands(reg), thousands(float64(b.RegistryProperties)), b.RegistrySetupSeconds, strings.Join(mem, ", "))}, true
 }
 
 // manyMetrics are the figures of the many-merchants phases.

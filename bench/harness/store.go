@@ -59,11 +59,12 @@ func scrapeMetrics(ctx context.Context, addr string) (map[string]float64, error)
 // exported by every version: without it, additions written are estimated
 // as the additions compacted plus the growth of those pending.
 const (
-	additionsMetric   = "sextant_projection_additions_total"
-	compactedMetric   = "sextant_compacted_additions_total"
-	pendingMetric     = "sextant_pending_additions"
-	projectedMetric   = "sextant_projected_events_total"
-	checkpointsMetric = "sextant_projection_flush_seconds_count"
+	additionsMetric     = "sextant_projection_additions_total"
+	compactedMetric     = "sextant_compacted_additions_total"
+	pendingMetric       = "sextant_pending_additions"
+	registryBytesMetric = "sextant_registry_cache_bytes"
+	projectedMetric     = "sextant_projected_events_total"
+	checkpointsMetric   = "sextant_projection_flush_seconds_count"
 )
 
 // StoreDelta is what the projection process(es) wrote over a phase, from

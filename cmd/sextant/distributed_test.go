@@ -283,6 +283,9 @@ func TestDistributed(t *testing.T) {
 	if n := forwarded(); n != before {
 		t.Errorf("the gateway forwarded %d of 5 repeated reports to insights, want none (answered from its cache)", n-before)
 	}
+	if m := metricsOf(gw); !regexp.MustCompile(`(?m)^sextant_registry_cache_bytes [1-9]`).MatchString(m) {
+		t.Errorf("gateway metrics lack the registry's memory (sextant_registry_cache_bytes above 0)")
+	}
 	if m := metricsOf(p2); !strings.Contains(m, "sextant_consumer_lag_records") {
 		t.Errorf("projector metrics lack consumer lag")
 	}

@@ -220,6 +220,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	m := metrics.New()
+	m.RegistryCache(props.CacheStats, props.CacheBytes)
 	var (
 		services   []server.Service
 		supervisor *projection.Supervisor

@@ -108,3 +108,17 @@ func New() *Metrics {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
+
+// RegistryCache exports what the property registry keeps in this
+// process's memory: the keys and properties cached (stats), and an
+// estimate of their bytes, read at every scrape.
+func (m *Metrics) RegistryCache(stats func() (keys, properties int), bytes func() int) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sextant_registry_cache_entries", Help: "Keys and properties the property registry caches in this process.",
+		}, func() float64 { k, p := stats(); return float64(k + p) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sextant_registry_cache_bytes", Help: "Estimated bytes of the keys and properties the property registry caches in this process.",
+		}, func() float64 { return float64(bytes()) }),
+	)
+}

@@ -3,6 +3,7 @@ package property
 import (
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // cache is a bounded map with a time to live: at most size entries, each
@@ -92,4 +93,16 @@ func (c *cache[V]) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)
+}
+
+// stats returns the entries and an estimate of the bytes they hold: each
+// entry's fixed size, its key and what size says of its value.
+func (c *cache[V]) stats(size func(V) int) (entries, bytes int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fixed := int(unsafe.Sizeof(cached[V]{})) + int(unsafe.Sizeof(""))
+	for k, e := range c.m {
+		bytes += fixed + len(k) + size(e.v)
+	}
+	return len(c.m), bytes
 }

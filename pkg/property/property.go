@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -105,6 +106,21 @@ func NewRegistry(kv KV, o Options) *Registry {
 	r := &Registry{kv: kv, log: o.Logger, keys: newCache[Key](o.CacheEntries, o.CacheTTL), props: newCache[Property](o.CacheEntries, o.CacheTTL)}
 	r.feed = newFeed(r)
 	return r
+}
+
+// CacheBytes estimates the bytes of what the registry keeps in this
+// process's memory (at most Options.CacheEntries keys and as many
+// properties, whatever the registry holds; CacheStats counts them).
+func (r *Registry) CacheBytes() int {
+	_, kb := r.keys.stats(func(k Key) int { return len(k.ID) + len(k.PropertyID) + len(k.Scope) + len(k.Hint) })
+	_, pb := r.props.stats(func(p Property) int {
+		n := len(p.ID) + len(p.Name) + len(p.TimeZone)
+		for _, o := range p.AllowedOrigins {
+			n += int(unsafe.Sizeof("")) + len(o)
+		}
+		return n
+	})
+	return kb + pb
 }
 
 // shards spreads properties and keys over store partitions: 1M properties

@@ -395,6 +395,9 @@ func TestCacheBounded(t *testing.T) {
 	if keys, props := reg.CacheStats(); keys > 8 || props > 8 || keys == 0 || props == 0 {
 		t.Fatalf("cache holds %d keys and %d properties, bound 8", keys, props)
 	}
+	if b := reg.CacheBytes(); b <= 0 || b > 16*1024 {
+		t.Fatalf("a cache of at most 16 entries estimated at %d bytes", b)
+	}
 }
 
 // TestUpgrade converts a registry of the first layout, keys and all.
