@@ -271,12 +271,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			collectMount = gw.MountCollect
 		}
 		if gw.Serves(insightsv1connect.InsightsServiceName) {
-			// Cached answers are served here, without a hop to insights:
-			// the gateway keeps the active version and the properties'
-			// watermarks in memory as insights does, and forwards the rest.
-			c := cfg.Engines.openCache()
-			defer c.Close()
-			insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh, Upstream: gw}, store, props, vers, c)
+			insightsH = gw
+			if len(cfg.Engines.CQLHosts) > 0 {
+				// Cached answers are served here, without a hop to
+				// insights: the gateway keeps the active version and the
+				// properties' watermarks of the shared store in memory as
+				// insights does, and forwards the rest. (A gateway without
+				// the shared store has no watermarks to key answers by.)
+				c := cfg.Engines.openCache()
+				defer c.Close()
+				insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh, Upstream: gw}, store, props, vers, c)
+			}
 		}
 		if gw.Serves(projectionv1connect.ProjectionServiceName) {
 			projectionH = gw
