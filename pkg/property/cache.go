@@ -95,14 +95,15 @@ func (c *cache[V]) len() int {
 	return len(c.m)
 }
 
-// stats returns the entries and an estimate of the bytes they hold: each
-// entry's fixed size, its key and what size says of its value.
-func (c *cache[V]) stats(size func(V) int) (entries, bytes int) {
+// bytes estimates the bytes the entries hold: each entry's fixed size, its
+// key and what size says of its value.
+func (c *cache[V]) bytes(size func(V) int) int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	fixed := int(unsafe.Sizeof(cached[V]{})) + int(unsafe.Sizeof(""))
+	n := 0
 	for k, e := range c.m {
-		bytes += fixed + len(k) + size(e.v)
+		n += fixed + len(k) + size(e.v)
 	}
-	return len(c.m), bytes
+	return n
 }

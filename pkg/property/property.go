@@ -112,8 +112,8 @@ func NewRegistry(kv KV, o Options) *Registry {
 // process's memory (at most Options.CacheEntries keys and as many
 // properties, whatever the registry holds; CacheStats counts them).
 func (r *Registry) CacheBytes() int {
-	_, kb := r.keys.stats(func(k Key) int { return len(k.ID) + len(k.PropertyID) + len(k.Scope) + len(k.Hint) })
-	_, pb := r.props.stats(func(p Property) int {
+	kb := r.keys.bytes(func(k Key) int { return len(k.ID) + len(k.PropertyID) + len(k.Scope) + len(k.Hint) })
+	pb := r.props.bytes(func(p Property) int {
 		n := len(p.ID) + len(p.Name) + len(p.TimeZone)
 		for _, o := range p.AllowedOrigins {
 			n += int(unsafe.Sizeof("")) + len(o)

@@ -75,9 +75,9 @@ type CompactionConfig struct {
 	// MaxWait bounds how long additions of a day wait (default 5 min):
 	// the day is compacted once one of its pending additions is that old,
 	// or once MaxPending of them (or MaxPendingBytes) are pending,
-	// whichever comes first. A
-	// compaction rewrites the day's blocks whole, so batching additions
-	// bounds the bytes rewritten per event; readers merge what waits.
+	// whichever comes first. A compaction rewrites the day's hour blocks
+	// whole, so batching additions bounds the bytes rewritten per event;
+	// readers merge what waits.
 	MaxWait    time.Duration
 	MaxPending int // default 64
 	// MaxPendingBytes makes a day due once its pending additions hold

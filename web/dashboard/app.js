@@ -972,6 +972,16 @@ function select(v, id, focus) {
   if (focus) $('#prop-detail')?.focus();
 }
 
+// propertyInputs makes a property form's inputs (ids prefix-name,
+// prefix-tz, prefix-origins) holding p's settings, and the API field each
+// one's errors are reported on.
+function propertyInputs(prefix, p) {
+  const name = h('input', { id: `${prefix}-name`, required: true, maxlength: 200, autocomplete: 'off', value: p.displayName });
+  const tz = h('input', { id: `${prefix}-tz`, list: 'tz-list', autocomplete: 'off', spellcheck: 'false', value: p.timeZone });
+  const origins = h('input', { id: `${prefix}-origins`, autocomplete: 'off', spellcheck: 'false', placeholder: 'https://www.example.com', value: p.allowedOrigins.join(', ') });
+  return { name, tz, origins, fields: [[name, 'displayName'], [tz, 'timeZone'], [origins, 'allowedOrigins']] };
+}
+
 // onPropertySubmit runs save when the property form is submitted with a
 // name: the button shows busyText meanwhile, and an error of the server
 // is shown and marks the field it names.
@@ -999,10 +1009,7 @@ function onPropertySubmit(form, { name, err, fields, submit, busyText }, save) {
 }
 
 function newProperty(v) {
-  const name = h('input', { id: 'new-name', required: true, maxlength: 200, autocomplete: 'off' });
-  const tz = h('input', { id: 'new-tz', list: 'tz-list', autocomplete: 'off', spellcheck: 'false', value: localZone() });
-  const origins = h('input', { id: 'new-origins', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://www.example.com' });
-  const fields = [[name, 'displayName'], [tz, 'timeZone'], [origins, 'allowedOrigins']];
+  const { name, tz, origins, fields } = propertyInputs('new', { displayName: '', timeZone: localZone(), allowedOrigins: [] });
   const err = h('p', { id: 'new-error', class: 'error', role: 'alert' });
   const submit = h('button', { type: 'submit', id: 'new-submit', text: 'Create property' });
   const form = h('form', { id: 'new-property', class: 'stack', novalidate: true },
@@ -1032,10 +1039,7 @@ function renderDetail(v) {
   const box = $('#detail');
   const p = v.list.find((x) => x.propertyId === v.selected);
   if (!p) return box.replaceChildren();
-  const name = h('input', { id: 'edit-name', required: true, maxlength: 200, autocomplete: 'off', value: p.displayName });
-  const tz = h('input', { id: 'edit-tz', list: 'tz-list', autocomplete: 'off', spellcheck: 'false', value: p.timeZone || 'UTC' });
-  const origins = h('input', { id: 'edit-origins', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://www.example.com', value: p.allowedOrigins.join(', ') });
-  const fields = [[name, 'displayName'], [tz, 'timeZone'], [origins, 'allowedOrigins']];
+  const { name, tz, origins, fields } = propertyInputs('edit', { ...p, timeZone: p.timeZone || 'UTC' });
   const err = h('p', { id: 'edit-error', class: 'error tight', role: 'alert' });
   const submit = h('button', { type: 'submit', id: 'edit-save', text: 'Save changes' });
   const form = h('form', { id: 'edit-property', class: 'form-grid', novalidate: true, 'aria-labelledby': 'edit-title' },
