@@ -11,6 +11,12 @@ import (
 
 // Forwarded header names. The REST gateway (grpc-gateway) forwards the
 // browser's User-Agent as Grpcgateway-User-Agent; the API gateway does too.
+// HeaderFreshWatermarks asks InsightsService for an answer computed with
+// the data watermarks as the store has them now, not as remembered: a
+// report cache in front of it (the gateway's) sends it, so that an answer
+// it keeps under the watermarks it saw holds at least the data they name.
+const HeaderFreshWatermarks = "Sextant-Fresh-Watermarks"
+
 const (
 	HeaderForwardedFor = "X-Forwarded-For"
 	HeaderForwardedUA  = "Grpcgateway-User-Agent"

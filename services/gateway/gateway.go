@@ -198,6 +198,9 @@ func (g *Gateway) Serves(service string) bool {
 func (g *Gateway) outgoing(ctx context.Context, h clientinfo.Headers, peer string) context.Context {
 	c := g.cfg.Client.Of(h, peer)
 	md := metadata.Pairs("authorization", h.Get("Authorization"))
+	if v := h.Get(clientinfo.HeaderFreshWatermarks); v != "" {
+		md.Set(strings.ToLower(clientinfo.HeaderFreshWatermarks), v)
+	}
 	if c.UserAgent != "" {
 		md.Set(strings.ToLower(clientinfo.HeaderForwardedUA), c.UserAgent)
 	}

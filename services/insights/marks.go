@@ -43,12 +43,22 @@ func newMarks(read func(context.Context, viewstore.Namespace, string) ([]viewsto
 	return &marks{read: read, refresh: refresh, stale: 10 * refresh, now: time.Now, entries: map[marksKey]*marksEntry{}}
 }
 
-func (m *marks) get(ctx context.Context, ns viewstore.Namespace, property string) ([]viewstore.Watermark, error) {
+// get returns the property's watermarks; fresh reads them from the store
+// (and remembers them).
+func (m *marks) get(ctx context.Context, ns viewstore.Namespace, property string, fresh bool) ([]viewstore.Watermark, error) {
 	if m.refresh <= 0 {
 		return m.read(ctx, ns, property)
 	}
 	k := marksKey{ns, property}
 	now := m.now()
+	if fresh {
+		wms, err := m.read(ctx, ns, property)
+		if err != nil {
+			return nil, err
+		}
+		m.store(k, wms, now)
+		return wms, nil
+	}
 	m.mu.Lock()
 	e := m.entries[k]
 	if e != nil && now.Sub(e.at) <= m.stale {

@@ -24,7 +24,7 @@ func TestMarksStaleWhileRevalidate(t *testing.T) {
 	m.now = func() time.Time { return clock }
 	get := func() int64 {
 		t.Helper()
-		wms, err := m.get(context.Background(), "ns", "p")
+		wms, err := m.get(context.Background(), "ns", "p", false)
 		if err != nil || len(wms) != 1 {
 			t.Fatalf("get: %v %v", wms, err)
 		}
@@ -60,8 +60,8 @@ func TestMarksStaleWhileRevalidate(t *testing.T) {
 	m = newMarks(read, 0)
 	wg.Add(2)
 	before := reads.Load()
-	_, _ = m.get(context.Background(), "ns", "p")
-	_, _ = m.get(context.Background(), "ns", "p")
+	_, _ = m.get(context.Background(), "ns", "p", false)
+	_, _ = m.get(context.Background(), "ns", "p", false)
 	if n := reads.Load() - before; n != 2 {
 		t.Errorf("refresh 0: %d reads, want 2", n)
 	}
@@ -82,4 +82,23 @@ func settled(t *testing.T, m *marks) {
 		}
 	}
 	t.Fatal("refresh did not finish")
+}
+
+// A fresh get reads the store even when the remembered watermarks are
+// young, and remembers what it read.
+func TestMarksFresh(t *testing.T) {
+	reads := 0
+	m := newMarks(func(context.Context, viewstore.Namespace, string) ([]viewstore.Watermark, error) {
+		reads++
+		return []viewstore.Watermark{{Offset: int64(reads)}}, nil
+	}, time.Hour)
+	for i, tc := range []struct {
+		fresh      bool
+		wantOffset int64
+	}{{false, 1}, {false, 1}, {true, 2}, {false, 2}} {
+		wms, err := m.get(context.Background(), "ns", "p", tc.fresh)
+		if err != nil || len(wms) != 1 || wms[0].Offset != tc.wantOffset {
+			t.Fatalf("get %d (fresh %v): %v %v, want offset %d", i, tc.fresh, wms, err, tc.wantOffset)
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -68,9 +69,9 @@ type Config struct {
 	// Upstream, when set, makes the service a cache in front of another
 	// InsightsService (the gateway's, in front of the insights copies): it
 	// answers what its cache holds for the data it sees, and forwards the
-	// rest, remembering the answers. An answer is remembered under the
-	// watermarks this process saw only when it is at least that recent,
-	// so no answer is older than the data its key names.
+	// rest with the fresh-watermarks header, remembering the answers: the upstream reads
+	// the watermarks after this process did, so no answer is older than
+	// the data its key names.
 	Upstream insightsv1connect.InsightsServiceHandler
 	Logger   *slog.Logger
 	Metrics  *metrics.Metrics
@@ -163,7 +164,7 @@ type target struct {
 	committed map[int32]int64
 }
 
-func (s *Service) resolve(ctx context.Context, propertyID, version string) (target, error) {
+func (s *Service) resolve(ctx context.Context, propertyID, version string, fresh bool) (target, error) {
 	pid, err := auth.Authorize(ctx, propertyID, property.Read)
 	if err != nil {
 		return target{}, err
@@ -180,7 +181,7 @@ func (s *Service) resolve(ctx context.Context, propertyID, version string) (targ
 		return target{}, apierror.Invalid("invalid projection version", apierror.Violation{Field: "projectionVersion", Description: "must look like v1, v2, …", Code: apierror.ValueInvalid})
 	}
 	t := target{prop: prop, version: version, ns: viewstore.NamespaceOf(s.cfg.Projection, version)}
-	wms, err := s.marks.get(ctx, t.ns, pid)
+	wms, err := s.marks.get(ctx, t.ns, pid, fresh)
 	if err != nil {
 		return target{}, fmt.Errorf("insights: watermarks: %w", err)
 	}
@@ -218,14 +219,12 @@ func (s *Service) metadata(md *insightsv1.ResponseMetaData, t target, cached boo
 	return md
 }
 
-// recent reports whether an upstream's answer may be remembered under t's
-// key: it is of t's version and holds at least the data t's watermarks
-// name (its data watermark is not older).
-func recent(md *insightsv1.ResponseMetaData, t target) bool {
-	if md.GetProjectionVersion() != t.version {
-		return false
-	}
-	return t.watermark.IsZero() || md.GetDataWatermark() != nil && !md.GetDataWatermark().AsTime().Before(t.watermark)
+// keepable reports whether an upstream's answer may be remembered under
+// t's key: it is of t's version, and (asked with the fresh-watermarks header) it was
+// computed with watermarks read after t's, so it holds at least the data
+// they name.
+func keepable(md *insightsv1.ResponseMetaData, t target) bool {
+	return md.GetProjectionVersion() == t.version
 }
 
 // cacheKey names an answer: property, projection version, data token, the
@@ -273,7 +272,7 @@ func (s *Service) remember(ctx context.Context, key string, m proto.Message) {
 // RunReport answers a report over date ranges.
 func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error) {
 	start := time.Now()
-	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion)
+	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion, req.Header().Get(clientinfo.HeaderFreshWatermarks) != "")
 	if err != nil {
 		return nil, err
 	}
@@ -291,8 +290,9 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 		return connect.NewResponse(out), nil
 	}
 	if s.upstream != nil {
+		req.Header().Set(clientinfo.HeaderFreshWatermarks, "1")
 		resp, err := s.upstream.RunReport(ctx, req)
-		if err == nil && recent(resp.Msg.GetMetadata(), t) {
+		if err == nil && keepable(resp.Msg.GetMetadata(), t) {
 			s.remember(ctx, key, resp.Msg)
 		}
 		return resp, err
@@ -310,7 +310,7 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 // RunRealtimeReport answers a report over the last 30 minutes.
 func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[insightsv1.RunRealtimeReportRequest]) (*connect.Response[insightsv1.RunRealtimeReportResponse], error) {
 	start := time.Now()
-	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion)
+	t, err := s.resolve(ctx, req.Msg.PropertyId, req.Msg.ProjectionVersion, req.Header().Get(clientinfo.HeaderFreshWatermarks) != "")
 	if err != nil {
 		return nil, err
 	}
@@ -327,8 +327,9 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 		return connect.NewResponse(out), nil
 	}
 	if s.upstream != nil {
+		req.Header().Set(clientinfo.HeaderFreshWatermarks, "1")
 		resp, err := s.upstream.RunRealtimeReport(ctx, req)
-		if err == nil && recent(resp.Msg.GetMetadata(), t) {
+		if err == nil && keepable(resp.Msg.GetMetadata(), t) {
 			s.remember(ctx, key, resp.Msg)
 		}
 		return resp, err
