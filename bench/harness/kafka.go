@@ -37,8 +37,8 @@ var rawHeaders = []sarama.RecordHeader{
 }
 
 // encodeEvents makes n events exactly as collect would append them: the
-// generator's batches, validated and enriched by collect.BuildEvents and
-// marshalled, for the given property ids.
+// generator's batches, validated, enriched and encoded by collect's
+// Encoder, for the given property ids.
 func encodeEvents(cfg loadgen.Config, propertyIDs []string, n int) ([]rawMessage, int64, error) {
 	gens := make([]*loadgen.Generator, len(propertyIDs))
 	for i := range gens {
@@ -51,22 +51,22 @@ func encodeEvents(cfg loadgen.Config, propertyIDs []string, n int) ([]rawMessage
 	out := make([]rawMessage, 0, n)
 	var bytes int64
 	now := time.Now()
+	enc := collect.NewEncoder(collect.DefaultLimits())
 	for i := 0; len(out) < n; i++ {
 		p := i % len(gens)
-		b := gens[p].Next(n - len(out))
-		evs, err := collect.BuildEvents(loadgen.ToProto(b), collect.Meta{
+		req, err := proto.Marshal(loadgen.ToProto(gens[p].Next(n - len(out))))
+		if err != nil {
+			return nil, 0, err
+		}
+		evs, err := enc.Encode(req, collect.Meta{
 			PropertyID: propertyIDs[p], ClientIP: netip.MustParseAddr("127.0.0.1"), Now: now,
-		}, collect.DefaultLimits())
+		})
 		if err != nil {
 			return nil, 0, fmt.Errorf("generated batch rejected: %w", err)
 		}
-		for _, ev := range evs {
-			v, err := proto.Marshal(ev)
-			if err != nil {
-				return nil, 0, err
-			}
-			out = append(out, rawMessage{key: collect.PartitionKey(ev), value: v})
-			bytes += int64(len(v))
+		for _, m := range evs.Messages {
+			out = append(out, rawMessage{key: m.Key, value: m.Value})
+			bytes += int64(len(m.Value))
 		}
 	}
 	return out, bytes, nil

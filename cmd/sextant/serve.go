@@ -295,9 +295,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 			OriginAllowed: props.OriginAllowed,
 		}, log)
-		collectMount = func(o ...connect.HandlerOption) (string, http.Handler) {
-			return collectv1connect.NewCollectServiceHandler(svc, o...)
-		}
+		collectMount = svc.Mount
 	}
 	if cfg.has("projection") {
 		if limit, set := projectionMemoryLimit(); set {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // benchRequest is a realistic browser batch: 25 page views of one session
@@ -30,20 +31,55 @@ func benchRequest(tb testing.TB) *collectv1.CollectRequest {
 	return parseReq(tb, b.String())
 }
 
-func BenchmarkBuildEvents(b *testing.B) {
-	req := benchRequest(b)
-	meta := Meta{PropertyID: "prop-1", UserAgent: uaWindowsChrome, ClientIP: mustAddr("8.8.8.8"), Now: testNow}
-	lim := DefaultLimits()
-	if _, err := BuildEvents(req, meta, lim); err != nil {
+// BenchmarkEncode is collect's work on a batch, from its bytes to its
+// events' bytes; BenchmarkReference the implementation before it, from
+// the decoding of the request to the encoding of its events.
+func BenchmarkEncode(b *testing.B) {
+	req, err := proto.Marshal(benchRequest(b))
+	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := BuildEvents(req, meta, lim); err != nil {
+	enc := NewEncoder(DefaultLimits())
+	meta := Meta{PropertyID: "prop-1", UserAgent: uaWindowsChrome, ClientIP: mustAddr("8.8.8.8"), Now: testNow}
+	run := func() {
+		if _, err := enc.Encode(req, meta); err != nil {
 			b.Fatal(err)
 		}
 	}
-	n := float64(b.N) * float64(len(req.Events))
+	benchEvents(b, 25, run)
+}
+
+func BenchmarkReference(b *testing.B) {
+	req, err := proto.Marshal(benchRequest(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	meta := Meta{PropertyID: "prop-1", UserAgent: uaWindowsChrome, ClientIP: mustAddr("8.8.8.8"), Now: testNow}
+	run := func() {
+		msg := &collectv1.CollectRequest{}
+		if err := proto.Unmarshal(req, msg); err != nil {
+			b.Fatal(err)
+		}
+		evs, err := referenceBuild(msg, meta, DefaultLimits())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ev := range evs {
+			if _, err := proto.Marshal(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	benchEvents(b, 25, run)
+}
+
+func benchEvents(b *testing.B, events int, run func()) {
+	run()
+	b.ReportAllocs()
+	for b.Loop() {
+		run()
+	}
+	n := float64(b.N) * float64(events)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/event")
-	b.ReportMetric(testing.AllocsPerRun(100, func() { _, _ = BuildEvents(req, meta, lim) })/float64(len(req.Events)), "allocs/event")
+	b.ReportMetric(testing.AllocsPerRun(100, run)/float64(events), "allocs/event")
 }

@@ -28,7 +28,7 @@ func bv(b bool) *eventv1.Value { return &eventv1.Value{Kind: &eventv1.Value_Bool
 func build(t *testing.T, js string, meta Meta) []*eventv1.Event {
 	t.Helper()
 	req := parseReq(t, js)
-	evs, err := BuildEvents(req, meta, DefaultLimits())
+	evs, err := buildEvents(req, meta, DefaultLimits())
 	if err != nil {
 		t.Fatalf("rejected: %v", err)
 	}
@@ -130,7 +130,7 @@ func TestBuildEventsIdentityAndTime(t *testing.T) {
 	// A zero meta.Now means now.
 	m := testMeta()
 	m.Now = time.Time{}
-	evs, err := BuildEvents(parseReq(t, `{"clientId":"c","events":[{"name":"a"}]}`), m, Limits{})
+	evs, err := buildEvents(parseReq(t, `{"clientId":"c","events":[{"name":"a"}]}`), m, Limits{})
 	if err != nil || time.Since(evs[0].GetEventTime().AsTime()) > time.Minute {
 		t.Errorf("zero Now: %v %v", err, evs)
 	}
@@ -275,7 +275,7 @@ func TestBuildEventsDevice(t *testing.T) {
 			req := parseReq(t, tc.js)
 			req.ClientId = "c"
 			req.Events = parseReq(t, `{"events":[{"name":"a"},{"name":"b"}]}`).Events
-			evs, err := BuildEvents(req, meta, Limits{})
+			evs, err := buildEvents(req, meta, Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -316,7 +316,7 @@ func TestBuildEventsCountry(t *testing.T) {
 			req := parseReq(t, tc.js)
 			req.ClientId = "c"
 			req.Events = parseReq(t, `{"events":[{"name":"a","params":{"page_location":"https://x.example/"}}]}`).Events
-			evs, err := BuildEvents(req, meta, Limits{})
+			evs, err := buildEvents(req, meta, Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,9 +59,11 @@ func FuzzBuildEventsJSON(f *testing.F) {
 		if err := protojson.Unmarshal(data, req); err != nil {
 			return
 		}
-		meta := fuzzMeta()
-		evs, err := BuildEvents(req, meta, fuzzLimits)
-		checkInvariants(t, req, meta, fuzzLimits, evs, err)
+		b, err := proto.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAgainstReference(t, b)
 	})
 }
 
@@ -76,16 +79,46 @@ func FuzzBuildEventsProto(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add([]byte{0x62, 0x00}) // one empty event
-	f.Fuzz(func(t *testing.T, data []byte) {
-		req := &collectv1.CollectRequest{}
-		if err := proto.Unmarshal(data, req); err != nil {
-			return
+	f.Add([]byte{0x62, 0x00})             // one empty event
+	f.Add([]byte{0x12, 0x02, 0xff, 0xfe}) // a client id that is not UTF-8
+	f.Fuzz(checkAgainstReference)
+}
+
+// checkAgainstReference encodes a batch's bytes and checks the outcome
+// against the reference implementation's on the decoded request: the
+// same violations, or the same events (but for generated ids); bytes that
+// protobuf does not decode must be rejected.
+func checkAgainstReference(t *testing.T, data []byte) {
+	meta := fuzzMeta()
+	out, err := NewEncoder(fuzzLimits).Encode(data, meta)
+	req := &collectv1.CollectRequest{}
+	if perr := proto.Unmarshal(data, req); perr != nil {
+		if err == nil {
+			t.Fatalf("accepted what protobuf does not decode (%v)", perr)
 		}
-		meta := fuzzMeta()
-		evs, err := BuildEvents(req, meta, fuzzLimits)
-		checkInvariants(t, req, meta, fuzzLimits, evs, err)
-	})
+		asInvalid(t, err)
+		return
+	}
+	evs, err := decodeEncoded(out, err)
+	checkInvariants(t, req, meta, fuzzLimits, evs, err)
+	want, werr := referenceBuild(req, meta, fuzzLimits)
+	if (err == nil) != (werr == nil) {
+		t.Fatalf("error %v, reference's %v", err, werr)
+	}
+	if err != nil {
+		if got, want := asInvalid(t, err), asInvalid(t, werr); !slices.Equal(got, want) {
+			t.Fatalf("violations %+v\nreference's %+v", got, want)
+		}
+		return
+	}
+	for i := range want {
+		if req.Events[i].GetEventId() == "" {
+			want[i].EventId = evs[i].EventId // generated
+		}
+		if !proto.Equal(evs[i], want[i]) {
+			t.Fatalf("event %d:\n%v\nreference's\n%v", i, evs[i], want[i])
+		}
+	}
 }
 
 // The seeds must cover both outcomes.
@@ -93,11 +126,16 @@ func TestFuzzSeeds(t *testing.T) {
 	valid := 0
 	for _, s := range fuzzSeeds() {
 		req := parseReq(t, s)
-		evs, err := BuildEvents(req, fuzzMeta(), fuzzLimits)
+		evs, err := buildEvents(req, fuzzMeta(), fuzzLimits)
 		checkInvariants(t, req, fuzzMeta(), fuzzLimits, evs, err)
 		if err == nil {
 			valid++
 		}
+		b, err := proto.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAgainstReference(t, b)
 	}
 	if valid != 4 {
 		t.Fatalf("%d valid seeds, want 4", valid)

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
@@ -151,3 +153,41 @@ func isHex32(s string) bool {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// buildEvents runs Encode on req's encoding and decodes the events it
+// would append, checking their keys and ids against the events.
+func buildEvents(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*eventv1.Event, error) {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	return decodeEncoded(NewEncoder(lim).Encode(b, meta))
+}
+
+// decodeEncoded decodes the events of an Encode (passing its error on).
+func decodeEncoded(out Encoded, err error) ([]*eventv1.Event, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(out.IDs) != len(out.Messages) {
+		return nil, fmt.Errorf("%d ids for %d events", len(out.IDs), len(out.Messages))
+	}
+	evs := make([]*eventv1.Event, len(out.Messages))
+	for i, m := range out.Messages {
+		ev := &eventv1.Event{}
+		if err := proto.Unmarshal(m.Value, ev); err != nil {
+			return nil, fmt.Errorf("event %d does not decode: %w", i, err)
+		}
+		if key := ev.PropertyId + "/" + ev.ClientId; string(m.Key) != key {
+			return nil, fmt.Errorf("event %d: key %q, want %q", i, m.Key, key)
+		}
+		if out.IDs[i] != ev.EventId {
+			return nil, fmt.Errorf("event %d: id %q answered, %q stored", i, out.IDs[i], ev.EventId)
+		}
+		if m.Headers[eventlog.HeaderContentType] != eventlog.ContentTypeEvent {
+			return nil, fmt.Errorf("event %d: headers %v", i, m.Headers)
+		}
+		evs[i] = ev
+	}
+	return evs, nil
+}

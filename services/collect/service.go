@@ -7,20 +7,19 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
-	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
-	"github.com/sextant-analytics/sextant/pkg/ackstream"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
+	"github.com/sextant-analytics/sextant/pkg/collectwire"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
@@ -59,10 +58,9 @@ type Service struct {
 	cfg     Config
 	log     Appender
 	limiter *ratelimit.Limiter
+	enc     *Encoder
 	now     func() time.Time
 }
-
-var _ collectv1connect.CollectServiceHandler = (*Service)(nil)
 
 // New returns the service.
 func New(cfg Config, log Appender) *Service {
@@ -84,34 +82,25 @@ func New(cfg Config, log Appender) *Service {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	return &Service{cfg: cfg, log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), now: time.Now}
+	return &Service{cfg: cfg, log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), enc: NewEncoder(cfg.Limits), now: time.Now}
 }
 
-// Collect appends one batch.
-func (s *Service) Collect(ctx context.Context, req *connect.Request[collectv1.CollectRequest]) (*connect.Response[collectv1.CollectResponse], error) {
-	resp, err := s.collect(ctx, req.Msg, s.meta(req.Header(), req.Peer()))
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(resp), nil
-}
-
-// StreamCollect acknowledges each batch once it is durable. Batches are
-// appended concurrently (up to MaxInFlight) and acknowledged in order. A
-// rejected batch is answered with its error; the stream goes on.
-func (s *Service) StreamCollect(ctx context.Context, stream *connect.BidiStream[collectv1.StreamCollectRequest, collectv1.StreamCollectResponse]) error {
-	meta := s.meta(stream.RequestHeader(), stream.Peer())
-	return ackstream.Serve(ctx, s.cfg.MaxInFlight, stream.Receive, stream.Send,
-		func(ctx context.Context, msg *collectv1.StreamCollectRequest) *collectv1.StreamCollectResponse {
-			out := &collectv1.StreamCollectResponse{Sequence: msg.Sequence}
-			resp, err := s.collect(ctx, msg.GetBatch(), meta)
-			if err != nil {
-				out.Error = s.batchError(ctx, err)
-			} else {
-				out.Accepted, out.EventIds = resp.Accepted, resp.EventIds
+// Mount returns the CollectService handler. Batches reach collect as
+// bytes (pkg/collectwire): they are validated and enriched from their wire
+// format and their events encoded once (Encoder). A stream's batches are
+// appended concurrently (up to MaxInFlight) and acknowledged in order; a
+// rejected batch is answered with its error and the stream goes on.
+func (s *Service) Mount(opts ...connect.HandlerOption) (string, http.Handler) {
+	return collectwire.Mount(collectwire.Handlers{
+		Open: func(h http.Header, peer connect.Peer) collectwire.BatchFunc {
+			meta := s.meta(h, peer)
+			return func(ctx context.Context, b []byte) (*collectv1.CollectResponse, error) {
+				return s.collect(ctx, b, meta)
 			}
-			return out
-		})
+		},
+		MaxInFlight: s.cfg.MaxInFlight,
+		BatchError:  s.batchError,
+	}, opts...)
 }
 
 // batchError reports a rejected batch inside the stream, with the code and
@@ -132,11 +121,13 @@ func (s *Service) batchError(ctx context.Context, err error) *collectv1.BatchErr
 	return out
 }
 
-func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, meta request) (*collectv1.CollectResponse, error) {
-	if req == nil {
-		return nil, apierror.Invalid("invalid batch", apierror.Violation{Field: "batch", Description: "required", Code: apierror.ValueRequired})
+func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collectv1.CollectResponse, error) {
+	req, err := s.enc.decode(b)
+	if err != nil {
+		return nil, err
 	}
-	pid, err := auth.Authorize(ctx, req.PropertyId, property.Write)
+	defer s.enc.release(req)
+	pid, err := auth.Authorize(ctx, req.propertyID, property.Write)
 	if err != nil {
 		return nil, err
 	}
@@ -151,26 +142,17 @@ func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, me
 			return nil, apierror.New(apierror.PermissionDenied, "origin %s may not send hits to property %s (see its allowed origins)", meta.origin, pid)
 		}
 	}
-	events, err := BuildEvents(req, meta.Meta, s.cfg.Limits)
+	enc, err := s.enc.build(req, meta.Meta)
 	if err != nil {
-		s.cfg.Metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(req.Events)))
+		s.cfg.Metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(req.events)))
 		return nil, err
 	}
-	if wait, ok := s.limiter.Take(pid, len(events), meta.Now); !ok {
-		s.cfg.Metrics.IngestEvents.WithLabelValues("throttled").Add(float64(len(events)))
+	msgs := enc.Messages
+	if wait, ok := s.limiter.Take(pid, len(msgs), meta.Now); !ok {
+		s.cfg.Metrics.IngestEvents.WithLabelValues("throttled").Add(float64(len(msgs)))
 		e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))
 		e.RetryAfter = wait
 		return nil, e
-	}
-	msgs := make([]eventlog.Message, len(events))
-	ids := make([]string, len(events))
-	for i, ev := range events {
-		b, err := proto.Marshal(ev)
-		if err != nil {
-			return nil, err
-		}
-		msgs[i] = eventlog.Message{Key: PartitionKey(ev), Value: b, Headers: recordHeaders}
-		ids[i] = ev.EventId
 	}
 	start := time.Now()
 	if err := s.log.Append(ctx, msgs); err != nil {
@@ -183,20 +165,12 @@ func (s *Service) collect(ctx context.Context, req *collectv1.CollectRequest, me
 	}
 	s.cfg.Metrics.AppendSeconds.Observe(time.Since(start).Seconds())
 	s.cfg.Metrics.IngestEvents.WithLabelValues("accepted").Add(float64(len(msgs)))
-	return &collectv1.CollectResponse{Accepted: int32(len(events)), EventIds: ids}, nil
+	return &collectv1.CollectResponse{Accepted: int32(len(msgs)), EventIds: enc.IDs}, nil
 }
 
 var recordHeaders = map[string]string{
 	eventlog.HeaderSchemaVersion: "1",
 	eventlog.HeaderContentType:   eventlog.ContentTypeEvent,
-}
-
-// PartitionKey keeps one visitor's events in one partition, in order.
-func PartitionKey(ev *eventv1.Event) []byte {
-	b := make([]byte, 0, len(ev.PropertyId)+1+len(ev.ClientId))
-	b = append(b, ev.PropertyId...)
-	b = append(b, '/')
-	return append(b, ev.ClientId...)
 }
 
 // request is what collect knows of a request besides the batch.

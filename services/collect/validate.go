@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 )
 
@@ -198,21 +196,18 @@ func stringProblem(s string, max int) (string, string) {
 
 // scalarProblem checks that v is a string (of at most maxLen characters), a
 // finite number or a bool.
-func scalarProblem(v *structpb.Value, maxLen int) (string, string) {
-	if v == nil {
-		return apierror.ValueRequired, "value is required"
-	}
-	switch k := v.Kind.(type) {
-	case *structpb.Value_StringValue:
-		return stringProblem(k.StringValue, maxLen)
-	case *structpb.Value_NumberValue:
-		if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
+func scalarProblem(v scalar, maxLen int) (string, string) {
+	switch v.kind {
+	case kindString:
+		return stringProblem(v.str, maxLen)
+	case kindNumber:
+		if math.IsNaN(v.num) || math.IsInf(v.num, 0) {
 			return apierror.ValueInvalid, "number is not finite"
 		}
 		return "", ""
-	case *structpb.Value_BoolValue:
+	case kindBool:
 		return "", ""
-	case nil:
+	case kindUnset:
 		return apierror.ValueRequired, "value is required"
 	default: // null, list, struct
 		return apierror.ValueInvalid, "value must be a string, a number or a boolean"
@@ -229,12 +224,12 @@ func asInt64(f float64) (int64, bool) {
 }
 
 // intParam reads an integer from a JSON number or a string of decimal digits.
-func intParam(v *structpb.Value) (int64, bool) {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_NumberValue:
-		return asInt64(k.NumberValue)
-	case *structpb.Value_StringValue:
-		s := k.StringValue
+func intParam(v scalar) (int64, bool) {
+	switch v.kind {
+	case kindNumber:
+		return asInt64(v.num)
+	case kindString:
+		s := v.str
 		if s == "" || len(s) > 19 {
 			return 0, false
 		}

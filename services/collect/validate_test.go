@@ -1,12 +1,14 @@
 package collect
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
@@ -30,8 +32,8 @@ func ev(event string) string {
 	return `{"clientId":"c1","events":[` + event + `]}`
 }
 
-// param wraps one param into a valid page_view request.
-func param(name, value string) string {
+// withParam wraps one param into a valid page_view request.
+func withParam(name, value string) string {
 	return ev(`{"name":"page_view","params":{` + fmt.Sprintf("%q", name) + `:` + value + `}}`)
 }
 
@@ -76,49 +78,49 @@ func TestBuildEventsViolations(t *testing.T) {
 
 		// Params: count and names.
 		{"too many params", ev(`{"name":"a","params":{"p1":1,"p2":2,"p3":3}}`), Limits{MaxParams: 2}, []wantV{{"events[0].params", tooMany}}},
-		{"param name digit", param("1x", `1`), Limits{}, []wantV{{"events[0].params.1x", nInvalid}}},
-		{"param name empty", param("", `1`), Limits{}, []wantV{{"events[0].params.", nInvalid}}},
-		{"param name dash", param("a-b", `1`), Limits{}, []wantV{{"events[0].params.a-b", nInvalid}}},
-		{"param name 41", param(r("p", 41), `1`), Limits{}, []wantV{{"events[0].params." + r("p", 41), nInvalid}}},
-		{"param _", param("_x", `1`), Limits{}, []wantV{{"events[0].params._x", nReserved}}},
-		{"param firebase_", param("firebase_x", `1`), Limits{}, []wantV{{"events[0].params.firebase_x", nReserved}}},
-		{"param google_", param("google_x", `1`), Limits{}, []wantV{{"events[0].params.google_x", nReserved}}},
-		{"param gtag.", param("gtag.x", `1`), Limits{}, []wantV{{"events[0].params.gtag.x", nReserved}}},
-		{"param ga_", param("ga_x", `1`), Limits{}, []wantV{{"events[0].params.ga_x", nReserved}}},
-		{"param ga_session_idx", param("ga_session_idx", `1`), Limits{}, []wantV{{"events[0].params.ga_session_idx", nReserved}}},
+		{"param name digit", withParam("1x", `1`), Limits{}, []wantV{{"events[0].params.1x", nInvalid}}},
+		{"param name empty", withParam("", `1`), Limits{}, []wantV{{"events[0].params.", nInvalid}}},
+		{"param name dash", withParam("a-b", `1`), Limits{}, []wantV{{"events[0].params.a-b", nInvalid}}},
+		{"param name 41", withParam(r("p", 41), `1`), Limits{}, []wantV{{"events[0].params." + r("p", 41), nInvalid}}},
+		{"param _", withParam("_x", `1`), Limits{}, []wantV{{"events[0].params._x", nReserved}}},
+		{"param firebase_", withParam("firebase_x", `1`), Limits{}, []wantV{{"events[0].params.firebase_x", nReserved}}},
+		{"param google_", withParam("google_x", `1`), Limits{}, []wantV{{"events[0].params.google_x", nReserved}}},
+		{"param gtag.", withParam("gtag.x", `1`), Limits{}, []wantV{{"events[0].params.gtag.x", nReserved}}},
+		{"param ga_", withParam("ga_x", `1`), Limits{}, []wantV{{"events[0].params.ga_x", nReserved}}},
+		{"param ga_session_idx", withParam("ga_session_idx", `1`), Limits{}, []wantV{{"events[0].params.ga_session_idx", nReserved}}},
 
 		// Param values.
-		{"null value", param("p", `null`), Limits{}, []wantV{{"events[0].params.p", vInvalid}}},
-		{"list value", param("p", `[1,2]`), Limits{}, []wantV{{"events[0].params.p", vInvalid}}},
-		{"struct value", param("p", `{"a":1}`), Limits{}, []wantV{{"events[0].params.p", vInvalid}}},
-		{"string 101", param("p", jsonStr(r("x", 101))), Limits{}, []wantV{{"events[0].params.p", vBounds}}},
-		{"multibyte 101", param("p", jsonStr(r("é", 101))), Limits{}, []wantV{{"events[0].params.p", vBounds}}},
-		{"page_title 301", param("page_title", jsonStr(r("x", 301))), Limits{}, []wantV{{"events[0].params.page_title", vBounds}}},
-		{"page_title number", param("page_title", `3`), Limits{}, []wantV{{"events[0].params.page_title", vInvalid}}},
-		{"page_location 1001", param("page_location", jsonStr("https://example.com/"+r("x", 981))), Limits{}, []wantV{{"events[0].params.page_location", vBounds}}},
-		{"page_location not url", param("page_location", `"not a url"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
-		{"page_location relative", param("page_location", `"/path"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
-		{"page_location ftp", param("page_location", `"ftp://example.com/x"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
-		{"page_location no host", param("page_location", `"http://"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
-		{"page_location bad host", param("page_location", `"https://exa mple.com/"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
-		{"page_location number", param("page_location", `5`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
-		{"page_referrer invalid", param("page_referrer", `"javascript:alert(1)"`), Limits{}, []wantV{{"events[0].params.page_referrer", vInvalid}}},
-		{"page_referrer 1001", param("page_referrer", jsonStr("https://example.com/"+r("x", 981))), Limits{}, []wantV{{"events[0].params.page_referrer", vBounds}}},
-		{"engagement negative", param("engagement_time_msec", `-1`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
-		{"engagement fraction", param("engagement_time_msec", `1.5`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
-		{"engagement string", param("engagement_time_msec", `"abc"`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
-		{"engagement bool", param("engagement_time_msec", `true`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
-		{"engagement huge", param("engagement_time_msec", `1e30`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
-		{"ga_session_id zero", param("ga_session_id", `0`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
-		{"ga_session_id negative", param("ga_session_id", `-5`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
-		{"ga_session_id fraction", param("ga_session_id", `1.5`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
-		{"ga_session_id bad string", param("ga_session_id", `"12a"`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
-		{"ga_session_id signed string", param("ga_session_id", `"-12"`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
-		{"ga_session_id overflow string", param("ga_session_id", `"99999999999999999999"`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
-		{"ga_session_id bool", param("ga_session_id", `true`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
-		{"session_id zero string", param("session_id", `"0"`), Limits{}, []wantV{{"events[0].params.session_id", vInvalid}}},
-		{"ga_session_number zero", param("ga_session_number", `0`), Limits{}, []wantV{{"events[0].params.ga_session_number", vInvalid}}},
-		{"ga_session_number null", param("ga_session_number", `null`), Limits{}, []wantV{{"events[0].params.ga_session_number", vInvalid}}},
+		{"null value", withParam("p", `null`), Limits{}, []wantV{{"events[0].params.p", vInvalid}}},
+		{"list value", withParam("p", `[1,2]`), Limits{}, []wantV{{"events[0].params.p", vInvalid}}},
+		{"struct value", withParam("p", `{"a":1}`), Limits{}, []wantV{{"events[0].params.p", vInvalid}}},
+		{"string 101", withParam("p", jsonStr(r("x", 101))), Limits{}, []wantV{{"events[0].params.p", vBounds}}},
+		{"multibyte 101", withParam("p", jsonStr(r("é", 101))), Limits{}, []wantV{{"events[0].params.p", vBounds}}},
+		{"page_title 301", withParam("page_title", jsonStr(r("x", 301))), Limits{}, []wantV{{"events[0].params.page_title", vBounds}}},
+		{"page_title number", withParam("page_title", `3`), Limits{}, []wantV{{"events[0].params.page_title", vInvalid}}},
+		{"page_location 1001", withParam("page_location", jsonStr("https://example.com/"+r("x", 981))), Limits{}, []wantV{{"events[0].params.page_location", vBounds}}},
+		{"page_location not url", withParam("page_location", `"not a url"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
+		{"page_location relative", withParam("page_location", `"/path"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
+		{"page_location ftp", withParam("page_location", `"ftp://example.com/x"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
+		{"page_location no host", withParam("page_location", `"http://"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
+		{"page_location bad host", withParam("page_location", `"https://exa mple.com/"`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
+		{"page_location number", withParam("page_location", `5`), Limits{}, []wantV{{"events[0].params.page_location", vInvalid}}},
+		{"page_referrer invalid", withParam("page_referrer", `"javascript:alert(1)"`), Limits{}, []wantV{{"events[0].params.page_referrer", vInvalid}}},
+		{"page_referrer 1001", withParam("page_referrer", jsonStr("https://example.com/"+r("x", 981))), Limits{}, []wantV{{"events[0].params.page_referrer", vBounds}}},
+		{"engagement negative", withParam("engagement_time_msec", `-1`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
+		{"engagement fraction", withParam("engagement_time_msec", `1.5`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
+		{"engagement string", withParam("engagement_time_msec", `"abc"`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
+		{"engagement bool", withParam("engagement_time_msec", `true`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
+		{"engagement huge", withParam("engagement_time_msec", `1e30`), Limits{}, []wantV{{"events[0].params.engagement_time_msec", vInvalid}}},
+		{"ga_session_id zero", withParam("ga_session_id", `0`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
+		{"ga_session_id negative", withParam("ga_session_id", `-5`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
+		{"ga_session_id fraction", withParam("ga_session_id", `1.5`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
+		{"ga_session_id bad string", withParam("ga_session_id", `"12a"`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
+		{"ga_session_id signed string", withParam("ga_session_id", `"-12"`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
+		{"ga_session_id overflow string", withParam("ga_session_id", `"99999999999999999999"`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
+		{"ga_session_id bool", withParam("ga_session_id", `true`), Limits{}, []wantV{{"events[0].params.ga_session_id", vInvalid}}},
+		{"session_id zero string", withParam("session_id", `"0"`), Limits{}, []wantV{{"events[0].params.session_id", vInvalid}}},
+		{"ga_session_number zero", withParam("ga_session_number", `0`), Limits{}, []wantV{{"events[0].params.ga_session_number", vInvalid}}},
+		{"ga_session_number null", withParam("ga_session_number", `null`), Limits{}, []wantV{{"events[0].params.ga_session_number", vInvalid}}},
 
 		// User properties.
 		{"too many user properties", `{"clientId":"c","userProperties":{"a":{"value":1},"b":{"value":2},"c":{"value":3}},"events":[{"name":"a"}]}`,
@@ -196,7 +198,7 @@ func TestBuildEventsViolations(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := parseReq(t, tc.js)
-			evs, err := BuildEvents(req, testMeta(), tc.lim)
+			evs, err := buildEvents(req, testMeta(), tc.lim)
 			if err == nil {
 				t.Fatalf("accepted, want %v", tc.want)
 			}
@@ -232,16 +234,16 @@ func TestBuildEventsAccepts(t *testing.T) {
 			{"name":"user_engagement"},{"name":"screen_view"},{"name":"scroll"},{"name":"click"}]}`, Limits{}},
 		{"names that only look reserved", ev(`{"name":"errors"}`), Limits{}},
 		{"max params", ev(`{"name":"a","params":{"p1":1,"p2":2}}`), Limits{MaxParams: 2}},
-		{"param name 40", param(r("p", 40), `1`), Limits{}},
+		{"param name 40", withParam(r("p", 40), `1`), Limits{}},
 		{"ga session params", ev(`{"name":"a","params":{"ga_session_id":1700000000,"ga_session_number":"3"}}`), Limits{}},
-		{"string 100", param("p", jsonStr(r("x", 100))), Limits{}},
-		{"multibyte 100", param("p", jsonStr(r("é", 100))), Limits{}},
-		{"page_title 300", param("page_title", jsonStr(r("x", 300))), Limits{}},
-		{"page_location 1000", param("page_location", jsonStr("https://example.com/"+r("x", 980))), Limits{}},
-		{"empty page_referrer", param("page_referrer", `""`), Limits{}},
-		{"HTTP upper scheme", param("page_location", `"HTTPS://Example.com/A"`), Limits{}},
-		{"engagement zero", param("engagement_time_msec", `0`), Limits{}},
-		{"engagement string", param("engagement_time_msec", `"1500"`), Limits{}},
+		{"string 100", withParam("p", jsonStr(r("x", 100))), Limits{}},
+		{"multibyte 100", withParam("p", jsonStr(r("é", 100))), Limits{}},
+		{"page_title 300", withParam("page_title", jsonStr(r("x", 300))), Limits{}},
+		{"page_location 1000", withParam("page_location", jsonStr("https://example.com/"+r("x", 980))), Limits{}},
+		{"empty page_referrer", withParam("page_referrer", `""`), Limits{}},
+		{"HTTP upper scheme", withParam("page_location", `"HTTPS://Example.com/A"`), Limits{}},
+		{"engagement zero", withParam("engagement_time_msec", `0`), Limits{}},
+		{"engagement string", withParam("engagement_time_msec", `"1500"`), Limits{}},
 		{"number values", ev(`{"name":"a","params":{"i":1,"f":1.5,"neg":-2,"big":1e300,"b":false,"s":""}}`), Limits{}},
 		{"user props at limits", `{"clientId":"c","userProperties":{"` + r("a", 24) + `":{"value":"` + r("v", 36) + `"}},"events":[{"name":"a"}]}`, Limits{}},
 		{"consent lower case", `{"clientId":"c","consent":{"adUserData":"granted","adPersonalization":"Denied","analyticsStorage":""},"events":[{"name":"a"}]}`, Limits{}},
@@ -256,7 +258,7 @@ func TestBuildEventsAccepts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := parseReq(t, tc.js)
-			evs, err := BuildEvents(req, testMeta(), tc.lim)
+			evs, err := buildEvents(req, testMeta(), tc.lim)
 			if err != nil {
 				t.Fatalf("rejected: %v", err)
 			}
@@ -265,7 +267,9 @@ func TestBuildEventsAccepts(t *testing.T) {
 	}
 }
 
-// Values that JSON cannot carry but Go callers and the proto wire can.
+// Values that JSON cannot carry but the proto wire can. Strings that are
+// not UTF-8 are written as "¤" and replaced by two invalid bytes in the
+// encoding (protobuf's Go encoder refuses them).
 func TestBuildEventsNonJSONValues(t *testing.T) {
 	base := func() *collectv1.CollectRequest {
 		return &collectv1.CollectRequest{ClientId: "c", Events: []*collectv1.Event{{Name: "a", Params: map[string]*structpb.Value{}}}}
@@ -286,14 +290,18 @@ func TestBuildEventsNonJSONValues(t *testing.T) {
 			[]wantV{{"events[0].params.p", vRequired}}},
 		{"empty value", func(r *collectv1.CollectRequest) { r.Events[0].Params["p"] = &structpb.Value{} },
 			[]wantV{{"events[0].params.p", vRequired}}},
-		{"invalid UTF-8", func(r *collectv1.CollectRequest) { r.Events[0].Params["p"] = structpb.NewStringValue("a\xffb") },
+		{"invalid UTF-8", func(r *collectv1.CollectRequest) { r.Events[0].Params["p"] = structpb.NewStringValue("a¤b") },
 			[]wantV{{"events[0].params.p", vInvalid}}},
-		{"invalid UTF-8 client id", func(r *collectv1.CollectRequest) { r.ClientId = "\xff" },
+		{"invalid UTF-8 client id", func(r *collectv1.CollectRequest) { r.ClientId = "¤" },
 			[]wantV{{"clientId", vInvalid}}},
-		{"invalid UTF-8 device", func(r *collectv1.CollectRequest) { r.Device = &collectv1.Device{Browser: "\xc3"} },
+		{"invalid UTF-8 device", func(r *collectv1.CollectRequest) { r.Device = &collectv1.Device{Browser: "¤"} },
 			[]wantV{{"device.browser", vInvalid}}},
-		{"nil event", func(r *collectv1.CollectRequest) { r.Events = append(r.Events, nil) },
-			[]wantV{{"events[1]", vRequired}}},
+		{"invalid UTF-8 param name", func(r *collectv1.CollectRequest) { r.Events[0].Params["¤"] = structpb.NewBoolValue(true) },
+			[]wantV{{"events[0].params.\ufffd", nInvalid}}},
+		{"invalid UTF-8 unused device field", func(r *collectv1.CollectRequest) { r.Device = &collectv1.Device{Model: "x¤"} },
+			[]wantV{{"device.model", vInvalid}}},
+		{"empty event", func(r *collectv1.CollectRequest) { r.Events = append(r.Events, &collectv1.Event{}) },
+			[]wantV{{"events[1].name", nInvalid}}},
 		{"nil user property", func(r *collectv1.CollectRequest) {
 			r.UserProperties = map[string]*collectv1.UserProperty{"plan": nil}
 		}, []wantV{{"userProperties.plan", vRequired}}},
@@ -301,7 +309,13 @@ func TestBuildEventsNonJSONValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := base()
 			tc.mod(req)
-			evs, err := BuildEvents(req, testMeta(), Limits{})
+			b, err := proto.Marshal(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = bytes.ReplaceAll(b, []byte("¤"), []byte{0xff, 0xfe})
+			out, err := NewEncoder(Limits{}).Encode(b, testMeta())
+			evs := out.Messages
 			if err == nil {
 				t.Fatalf("accepted")
 			}
@@ -318,7 +332,7 @@ func TestBuildEventsNonJSONValues(t *testing.T) {
 	}
 
 	t.Run("nil request", func(t *testing.T) {
-		_, err := BuildEvents(nil, testMeta(), Limits{})
+		_, err := buildEvents(nil, testMeta(), Limits{})
 		got := asInvalid(t, err)
 		if len(got) != 2 || got[0].Field != "clientId" || got[1].Field != "events" {
 			t.Fatalf("got %+v", got)
@@ -339,7 +353,7 @@ func TestDefaultLimits(t *testing.T) {
 	for range 501 {
 		req.Events = append(req.Events, &collectv1.Event{Name: "a"})
 	}
-	got := asInvalid(t, second(BuildEvents(req, testMeta(), Limits{})))
+	got := asInvalid(t, second(buildEvents(req, testMeta(), Limits{})))
 	if len(got) != 1 || got[0].Field != "events" || got[0].Code != tooMany {
 		t.Fatalf("got %+v", got)
 	}

@@ -1,0 +1,558 @@
+package collect
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mileusna/useragent"
+	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
+	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// The implementation of BuildEvents before collect read batches from their
+// wire format (commit 6f191d3): it validates and enriches a decoded
+// CollectRequest into eventv1.Event messages. It stays here as the oracle
+// of the differential tests (FuzzEncodeMatchesReference): for any request
+// protobuf decodes, Encode must reject what it rejects, with the same
+// violations, and accept what it accepts with the same events. A change of
+// the enrichment rules changes both.
+
+// BuildEvents validates req whole and turns it into typed, enriched events.
+// It returns either all events or an *apierror.Error of kind InvalidArgument
+// listing EVERY violation (not just the first), each with a field path and a
+// GA4 validation code (apierror.ValueInvalid, ValueRequired, NameInvalid,
+// NameReserved, ValueOutOfBounds, ExceededMaxEntities, NameDuplicated).
+//
+// BuildEvents is safe for concurrent use. Events are allocated in slabs: do
+// not copy an event by value (as with any protobuf message); pointers may be
+// kept and modified freely, and no sub-message is shared between two events.
+func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*eventv1.Event, error) {
+	b := newRefBatch(req, meta, lim)
+	b.checkRequest()
+	userProps := b.checkUserProperties()
+	consent := b.checkConsent()
+	b.checkLocation()
+
+	events := req.GetEvents()
+	out := make([]*eventv1.Event, len(events))
+	evs := make([]eventv1.Event, len(events))
+	times := make([]timestamppb.Timestamp, 2*len(events))
+	sources := make([]eventv1.TrafficSource, len(events))
+	pages := make([]eventv1.Page, len(events))
+	b.nParams = make([]int32, len(events))
+	recvSec, recvNano := b.now.Unix(), int32(b.now.Nanosecond())
+	for i, e := range events {
+		ev := &evs[i]
+		out[i] = ev
+		ev.EventTime = &times[2*i]
+		ev.ReceiveTime = &times[2*i+1]
+		ev.ReceiveTime.Seconds, ev.ReceiveTime.Nanos = recvSec, recvNano
+		ev.TrafficSource = &sources[i]
+		b.buildEvent(i, e, ev, &pages[i])
+	}
+	if len(b.vs) > 0 {
+		return nil, b.vs.err()
+	}
+
+	// The batch is valid: add what every event of it shares.
+	clientID := req.GetClientId()
+	if clientID == "" {
+		clientID = req.GetAppInstanceId()
+	}
+	dev := refDeviceOf(req, meta.UserAgent)
+	var devs []eventv1.Device
+	if dev != (deviceInfo{}) {
+		devs = make([]eventv1.Device, len(out))
+	}
+	var consents []eventv1.Consent
+	if consent != (consentInfo{}) {
+		consents = make([]eventv1.Consent, len(out))
+	}
+	country := countryOf(meta, req.GetUserLocation().GetCountryId(), req.GetIpOverride())
+	var values valueSlab
+	values.grow(b.nValues + len(userProps)*len(out))
+	needIDs := 0
+	for i, ev := range out {
+		ev.PropertyId = meta.PropertyID
+		ev.ClientId = clientID
+		ev.UserId = req.GetUserId()
+		ev.Country = country
+		ev.SchemaVersion = SchemaVersion
+		if devs != nil {
+			d := &devs[i]
+			d.Category, d.Browser, d.BrowserVersion = dev.category, dev.browser, dev.browserVersion
+			d.OperatingSystem, d.OperatingSystemVersion, d.Language = dev.os, dev.osVersion, dev.language
+			ev.Device = d
+		}
+		if consents != nil {
+			c := &consents[i]
+			c.AdUserData, c.AdPersonalization, c.AnalyticsStorage = consent.adUserData, consent.adPersonalization, consent.analyticsStorage
+			ev.Consent = c
+		}
+		if len(userProps) > 0 {
+			m := make(map[string]*eventv1.Value, len(userProps))
+			for _, p := range userProps {
+				m[p.name] = values.typedValue(p.value)
+			}
+			ev.UserProperties = m
+		}
+		if n := b.nParams[i]; n > 0 {
+			ev.Params = make(map[string]*eventv1.Value, n)
+			for name, v := range events[i].GetParams() {
+				if !isPromotedParam(name) {
+					ev.Params[name] = values.typedValue(v)
+				}
+			}
+		}
+		if ev.EventId == "" {
+			needIDs++
+		}
+	}
+	if needIDs > 0 {
+		refAssignEventIDs(out, needIDs)
+	}
+	return out, nil
+}
+
+// batch carries the state of one BuildEvents call.
+type refBatch struct {
+	req          *collectv1.CollectRequest
+	lim          Limits
+	now          time.Time
+	minT, maxT   time.Time // event-time window
+	reqTime      time.Time // default event time
+	reqTimeBad   bool      // req.timestampMicros is set and out of the window
+	reqTimeFlag  bool      // the request-level time violation was reported
+	seenEventIDs map[string]int
+	nParams      []int32 // per event: params that stay in params
+	nValues      int     // sum of nParams
+	vs           violations
+}
+
+func newRefBatch(req *collectv1.CollectRequest, meta Meta, lim Limits) *refBatch {
+	b := &refBatch{req: req, lim: lim.withDefaults(), now: meta.Now}
+	if b.now.IsZero() {
+		b.now = time.Now()
+	}
+	b.minT = b.now.Add(-b.lim.MaxPast)
+	b.maxT = b.now.Add(b.lim.MaxFuture)
+	b.reqTime = b.now
+	if ts := req.GetTimestampMicros(); ts != 0 {
+		b.reqTime = time.UnixMicro(ts)
+		b.reqTimeBad = !b.inWindow(b.reqTime)
+	}
+	return b
+}
+
+func (b *refBatch) inWindow(t time.Time) bool { return !t.Before(b.minT) && !t.After(b.maxT) }
+
+func (b *refBatch) checkRequest() {
+	req := b.req
+	if req.GetClientId() == "" && req.GetAppInstanceId() == "" {
+		b.vs.add(-1, "clientId", apierror.ValueRequired, "clientId or appInstanceId is required")
+	}
+	for _, f := range [...]struct{ path, val string }{
+		{"clientId", req.GetClientId()},
+		{"appInstanceId", req.GetAppInstanceId()},
+		{"userId", req.GetUserId()},
+	} {
+		if code, desc := stringProblem(f.val, maxIDLen); code != "" {
+			b.vs.add(-1, f.path, code, desc)
+		}
+	}
+	switch n := len(req.GetEvents()); {
+	case n == 0:
+		b.vs.add(-1, "events", apierror.ValueRequired, "at least one event is required")
+	case n > b.lim.MaxEvents:
+		b.vs.add(-1, "events", apierror.ExceededMaxEntities,
+			"at most "+strconv.Itoa(b.lim.MaxEvents)+" events are allowed per request, got "+strconv.Itoa(n))
+	}
+	// Free-form strings that end up in events must at least be UTF-8.
+	d := req.GetDevice()
+	for _, f := range [...]struct{ path, val string }{
+		{"device.category", d.GetCategory()},
+		{"device.language", d.GetLanguage()},
+		{"device.operatingSystem", d.GetOperatingSystem()},
+		{"device.operatingSystemVersion", d.GetOperatingSystemVersion()},
+		{"device.browser", d.GetBrowser()},
+		{"device.browserVersion", d.GetBrowserVersion()},
+	} {
+		if !utf8.ValidString(f.val) {
+			b.vs.add(-1, f.path, apierror.ValueInvalid, "value is not valid UTF-8")
+		}
+	}
+}
+
+type namedValue struct {
+	name  string
+	value *structpb.Value
+}
+
+func (b *refBatch) checkUserProperties() []namedValue {
+	ups := b.req.GetUserProperties()
+	if len(ups) == 0 {
+		return nil
+	}
+	if len(ups) > b.lim.MaxUserProperties {
+		b.vs.add(-1, "userProperties", apierror.ExceededMaxEntities,
+			"at most "+strconv.Itoa(b.lim.MaxUserProperties)+" user properties are allowed, got "+strconv.Itoa(len(ups)))
+	}
+	out := make([]namedValue, 0, len(ups))
+	for name, up := range ups {
+		code, desc := paramNameProblem(name, true)
+		if code == "" {
+			code, desc = scalarProblem(toScalar(up.GetValue()), maxUserPropValueLen)
+		}
+		if code != "" {
+			b.vs.add(-1, "userProperties."+name, code, desc)
+			continue
+		}
+		out = append(out, namedValue{name, up.GetValue()})
+	}
+	return out
+}
+
+func (b *refBatch) checkConsent() consentInfo {
+	c := b.req.GetConsent()
+	if c == nil {
+		return consentInfo{}
+	}
+	status := func(path, s string) eventv1.ConsentStatus {
+		switch {
+		case s == "":
+			return eventv1.ConsentStatus_CONSENT_STATUS_UNSPECIFIED
+		case strings.EqualFold(s, "GRANTED"):
+			return eventv1.ConsentStatus_CONSENT_STATUS_GRANTED
+		case strings.EqualFold(s, "DENIED"):
+			return eventv1.ConsentStatus_CONSENT_STATUS_DENIED
+		}
+		b.vs.add(-1, path, apierror.ValueInvalid, `consent must be "GRANTED" or "DENIED"`)
+		return eventv1.ConsentStatus_CONSENT_STATUS_UNSPECIFIED
+	}
+	return consentInfo{
+		adUserData:        status("consent.adUserData", c.GetAdUserData()),
+		adPersonalization: status("consent.adPersonalization", c.GetAdPersonalization()),
+		analyticsStorage:  status("consent.analyticsStorage", c.GetAnalyticsStorage()),
+	}
+}
+
+func (b *refBatch) checkLocation() {
+	if c := b.req.GetUserLocation().GetCountryId(); c != "" && !isCountryCode(c) {
+		b.vs.add(-1, "userLocation.countryId", apierror.ValueInvalid, "countryId must be an ISO 3166-1 alpha-2 code")
+	}
+}
+
+// buildEvent validates e (events[i]) and fills in everything of ev that is
+// specific to the event. Violations go to b.vs.
+func (b *refBatch) buildEvent(i int, e *collectv1.Event, ev *eventv1.Event, page *eventv1.Page) {
+	if e == nil {
+		b.vs.add(i, eventPath(i), apierror.ValueRequired, "event is required")
+		return
+	}
+	if code, desc := eventNameProblem(e.GetName()); code != "" {
+		b.vs.add(i, eventPath(i)+".name", code, desc)
+	}
+	ev.Name = e.GetName()
+
+	if id := e.GetEventId(); id != "" {
+		switch {
+		case !isEventID(id):
+			b.vs.add(i, eventPath(i)+".eventId", apierror.ValueInvalid,
+				"eventId must be at most 64 characters of letters, digits, '.', '_', ':' and '-'")
+		default:
+			if b.seenEventIDs == nil {
+				b.seenEventIDs = make(map[string]int)
+			}
+			if first, dup := b.seenEventIDs[id]; dup {
+				b.vs.add(i, eventPath(i)+".eventId", apierror.NameDuplicated,
+					"eventId "+strconv.Quote(id)+" is also used by events["+strconv.Itoa(first)+"]")
+			} else {
+				b.seenEventIDs[id] = i
+			}
+		}
+		ev.EventId = id
+	}
+
+	t := b.reqTime
+	if ts := e.GetTimestampMicros(); ts != 0 {
+		t = time.UnixMicro(ts)
+		if !b.inWindow(t) {
+			b.vs.add(i, eventPath(i)+".timestampMicros", apierror.ValueOutOfBounds, b.windowDesc())
+		}
+	} else if b.reqTimeBad && !b.reqTimeFlag {
+		b.reqTimeFlag = true
+		b.vs.add(-1, "timestampMicros", apierror.ValueOutOfBounds, b.windowDesc())
+	}
+	ev.EventTime.Seconds, ev.EventTime.Nanos = t.Unix(), int32(t.Nanosecond())
+
+	b.buildParams(i, e, ev, page)
+}
+
+func (b *refBatch) windowDesc() string {
+	return "event time must be at most " + b.lim.MaxPast.String() + " in the past and " +
+		b.lim.MaxFuture.String() + " in the future"
+}
+
+// eventParams holds what buildParams extracts from the params besides the
+// typed map.
+type refParams struct {
+	location, referrer, title string
+	gaSessionID, sessionID    int64
+	source, medium, campaign  string
+	gclid                     bool
+	screenName, fbScreen      string
+}
+
+func (b *refBatch) buildParams(i int, e *collectv1.Event, ev *eventv1.Event, page *eventv1.Page) {
+	params := e.GetParams()
+	if len(params) > b.lim.MaxParams {
+		b.vs.add(i, eventPath(i)+".params", apierror.ExceededMaxEntities,
+			"at most "+strconv.Itoa(b.lim.MaxParams)+" parameters are allowed per event, got "+strconv.Itoa(len(params)))
+	}
+	var p refParams
+	bad := func(name, code, desc string) {
+		b.vs.add(i, eventPath(i)+".params."+name, code, desc)
+	}
+	for name, v := range params {
+		if code, desc := paramNameProblem(name, false); code != "" {
+			bad(name, code, desc)
+			continue
+		}
+		switch name {
+		case pPageLocation, pPageReferrer, pPageTitle:
+			sv, ok := v.GetKind().(*structpb.Value_StringValue)
+			if !ok {
+				bad(name, apierror.ValueInvalid, name+" must be a string")
+				continue
+			}
+			s, max := sv.StringValue, maxURLParamLen
+			if name == pPageTitle {
+				max = maxTitleLen
+			}
+			if code, desc := stringProblem(s, max); code != "" {
+				bad(name, code, desc)
+				continue
+			}
+			switch name {
+			case pPageLocation:
+				p.location = s
+			case pPageReferrer:
+				p.referrer = s
+			default:
+				p.title = s
+			}
+		case pGASessionID, pSessionID, pGASessionNumber:
+			n, ok := intParam(toScalar(v))
+			if !ok || n <= 0 {
+				bad(name, apierror.ValueInvalid, name+" must be a positive integer")
+				continue
+			}
+			switch name {
+			case pGASessionID:
+				p.gaSessionID = n
+			case pSessionID:
+				p.sessionID = n
+			default:
+				ev.SessionNumber = n
+			}
+		case pEngagementTime:
+			n, ok := intParam(toScalar(v))
+			if !ok || n < 0 {
+				bad(name, apierror.ValueInvalid, name+" must be a non-negative integer")
+				continue
+			}
+			ev.EngagementTimeMsec = n
+		default:
+			if code, desc := scalarProblem(toScalar(v), maxParamValueLen); code != "" {
+				bad(name, code, desc)
+				continue
+			}
+			// Converted once the whole batch is known to be valid.
+			b.nParams[i]++
+			b.nValues++
+			if sv, ok := v.Kind.(*structpb.Value_StringValue); ok {
+				switch name {
+				case "source":
+					p.source = sv.StringValue
+				case "medium":
+					p.medium = sv.StringValue
+				case "campaign":
+					p.campaign = sv.StringValue
+				case "gclid":
+					p.gclid = sv.StringValue != ""
+				case "screen_name":
+					p.screenName = sv.StringValue
+				case "firebase_screen":
+					p.fbScreen = sv.StringValue
+				}
+			}
+		}
+	}
+
+	ev.SessionId = p.gaSessionID
+	if ev.SessionId == 0 {
+		ev.SessionId = p.sessionID
+	}
+
+	// Each URL is parsed once and used for validation, path and source.
+	var loc, ref *url.URL
+	if p.location != "" {
+		if loc = parseHTTPURL(p.location); loc == nil {
+			bad(pPageLocation, apierror.ValueInvalid, "page_location must be an absolute http(s) URL")
+		}
+	}
+	if p.referrer != "" {
+		if ref = parseHTTPURL(p.referrer); ref == nil {
+			bad(pPageReferrer, apierror.ValueInvalid, "page_referrer must be an absolute http(s) URL")
+		}
+	}
+
+	page.Location, page.Referrer, page.Title = p.location, p.referrer, p.title
+	switch {
+	case loc != nil:
+		page.Path = loc.EscapedPath()
+		if page.Path == "" {
+			page.Path = "/"
+		}
+	case ev.Name == "screen_view":
+		page.Path = p.screenName
+		if page.Path == "" {
+			page.Path = p.fbScreen
+		}
+	}
+	if page.Location != "" || page.Referrer != "" || page.Title != "" || page.Path != "" {
+		ev.Page = page
+	}
+
+	ts := ev.TrafficSource
+	ts.Source, ts.Medium, ts.Campaign = trafficSource(loc, ref, &eventParams{gaSessionID: p.gaSessionID, sessionID: p.sessionID, source: p.source, medium: p.medium, campaign: p.campaign, gclid: p.gclid, screenName: p.screenName, fbScreen: p.fbScreen})
+}
+
+// valueSlot holds a Value and room for any of its oneof wrappers, so that
+// one allocation serves both.
+type valueSlot struct {
+	v eventv1.Value
+	s eventv1.Value_StringValue
+	i eventv1.Value_IntValue
+	d eventv1.Value_DoubleValue
+	b eventv1.Value_BoolValue
+}
+
+// valueSlab hands out the typed values of a batch from one allocation
+// instead of two small allocations per value.
+type valueSlab struct{ free []valueSlot }
+
+// grow makes room for n more values.
+func (a *valueSlab) grow(n int) {
+	if len(a.free) < n {
+		a.free = make([]valueSlot, n)
+	}
+}
+
+func (a *valueSlab) slot() *valueSlot {
+	if len(a.free) == 0 {
+		a.grow(16) // only if grow was given too small a count
+	}
+	s := &a.free[0]
+	a.free = a.free[1:]
+	return s
+}
+
+// typedValue converts a validated scalar.
+func (a *valueSlab) typedValue(v *structpb.Value) *eventv1.Value {
+	s := a.slot()
+	switch k := v.Kind.(type) {
+	case *structpb.Value_StringValue:
+		s.s.StringValue = k.StringValue
+		s.v.Kind = &s.s
+	case *structpb.Value_NumberValue:
+		if n, ok := asInt64(k.NumberValue); ok {
+			s.i.IntValue = n
+			s.v.Kind = &s.i
+		} else {
+			s.d.DoubleValue = k.NumberValue
+			s.v.Kind = &s.d
+		}
+	case *structpb.Value_BoolValue:
+		s.b.BoolValue = k.BoolValue
+		s.v.Kind = &s.b
+	}
+	return &s.v
+}
+
+// deviceOf parses the User-Agent (req.user_agent over the header) and
+// applies the fields of req.device on top.
+func refDeviceOf(req *collectv1.CollectRequest, header string) deviceInfo {
+	var d deviceInfo
+	uaString := req.GetUserAgent()
+	if uaString == "" {
+		uaString = header
+	}
+	if uaString != "" {
+		ua := useragent.Parse(validUTF8(uaString))
+		switch {
+		case ua.Bot:
+			d.category = "bot"
+		case ua.Tablet:
+			d.category = "tablet"
+		case ua.Mobile:
+			d.category = "mobile"
+		case ua.Desktop:
+			d.category = "desktop"
+		}
+		// The parser falls back to the whole string as the name.
+		if ua.Name != ua.String {
+			d.browser, d.browserVersion = clip(ua.Name), clip(ua.Version)
+		}
+		d.os, d.osVersion = clip(ua.OS), clip(ua.OSVersion)
+	}
+	rd := req.GetDevice()
+	if s := rd.GetCategory(); s != "" {
+		d.category = strings.ToLower(s)
+	}
+	if s := rd.GetBrowser(); s != "" {
+		d.browser = s
+	}
+	if s := rd.GetBrowserVersion(); s != "" {
+		d.browserVersion = s
+	}
+	if s := rd.GetOperatingSystem(); s != "" {
+		d.os = s
+	}
+	if s := rd.GetOperatingSystemVersion(); s != "" {
+		d.osVersion = s
+	}
+	d.language = rd.GetLanguage()
+	return d
+}
+
+// refAssignEventIDs gives every event without an id a random id.
+func refAssignEventIDs(events []*eventv1.Event, n int) {
+	ids := eventIDs(n)
+	for _, ev := range events {
+		if ev.EventId == "" {
+			ev.EventId, ids = ids[:32], ids[32:]
+		}
+	}
+}
+
+// toScalar converts a decoded google.protobuf.Value.
+func toScalar(v *structpb.Value) scalar {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return scalar{kind: kindString, str: k.StringValue}
+	case *structpb.Value_NumberValue:
+		return scalar{kind: kindNumber, num: k.NumberValue}
+	case *structpb.Value_BoolValue:
+		return scalar{kind: kindBool, flag: k.BoolValue}
+	case nil:
+		return scalar{}
+	}
+	return scalar{kind: kindComposite}
+}
