@@ -31,6 +31,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/cache"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
+	"github.com/sextant-analytics/sextant/pkg/collectwire"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
@@ -250,11 +251,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		projectionv1connect.ProjectionServiceDeleteVersionProcedure:   a,
 	}
 	var (
-		// collect mounts the CollectService: collect.Service's handler,
-		// or the gateway's, which forwards batches as bytes.
-		collectMount func(o ...connect.HandlerOption) (string, http.Handler)
-		insightsH    insightsv1connect.InsightsServiceHandler
-		projectionH  projectionv1connect.ProjectionServiceHandler
+		// collect serves the CollectService: collect.Service's handlers,
+		// or the gateway's, which forward batches as bytes.
+		collectH    *collectwire.Handlers
+		insightsH   insightsv1connect.InsightsServiceHandler
+		projectionH projectionv1connect.ProjectionServiceHandler
 	)
 	client := clientinfo.Policy{TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader}
 	if cfg.has("gateway") {
@@ -268,7 +269,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer gw.Close()
 		if gw.Serves(collectv1connect.CollectServiceName) {
-			collectMount = gw.MountCollect
+			h := gw.CollectHandlers()
+			collectH = &h
 		}
 		if gw.Serves(insightsv1connect.InsightsServiceName) {
 			insightsH = gw
@@ -295,7 +297,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 			OriginAllowed: props.OriginAllowed,
 		}, log)
-		collectMount = svc.Mount
+		h := svc.Handlers()
+		collectH = &h
 	}
 	if cfg.has("projection") {
 		if limit, set := projectionMemoryLimit(); set {
@@ -329,10 +332,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return adminv1.RegisterAdminServiceHandlerClient(ctx, mux, adminv1.NewAdminServiceClient(cc))
 		},
 	})
-	if collectMount != nil {
+	if collectH != nil {
 		services = append(services, server.Service{
-			Name:  collectv1connect.CollectServiceName,
-			Mount: collectMount,
+			Name:   collectv1connect.CollectServiceName,
+			Mount:  collectH.Mount,
+			Routes: []server.Route{collectwire.Route(*collectH)},
 			REST: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 				return collectv1.RegisterCollectServiceHandlerClient(ctx, mux, collectv1.NewCollectServiceClient(cc))
 			},
@@ -375,10 +379,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.CountryHeader != "" {
 		forward = append(forward, cfg.CountryHeader)
 	}
+	authn := auth.NewInterceptor(props, scopes)
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
-		OpenAPI: sextant.OpenAPI, Logger: logger,
-	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, auth.NewInterceptor(props, scopes)))
+		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate,
+	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	srv.Handle("/", web.Handler()) // the dashboard at / and the browser tag at /sextant.js
 	if cfg.Pprof {

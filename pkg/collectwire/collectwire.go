@@ -25,6 +25,7 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
 	"github.com/sextant-analytics/sextant/pkg/ackstream"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/server"
 )
 
 // ErrMalformed is the error of bytes that are not a protobuf message.
@@ -91,7 +92,7 @@ type Handlers struct {
 }
 
 // Mount returns a CollectService handler that hands batches to h as bytes.
-func Mount(h Handlers, opts ...connect.HandlerOption) (string, http.Handler) {
+func (h Handlers) Mount(opts ...connect.HandlerOption) (string, http.Handler) {
 	opts = append(opts, connect.WithCodec(ProtoCodec{}), connect.WithCodec(JSONCodec{}))
 	mux := http.NewServeMux()
 	mux.Handle(collectv1connect.CollectServiceCollectProcedure, connect.NewUnaryHandler(collectv1connect.CollectServiceCollectProcedure,
@@ -223,4 +224,26 @@ func (GRPCCodec) Unmarshal(b []byte, v any) error {
 		return fmt.Errorf("collectwire: cannot decode %T", v)
 	}
 	return proto.Unmarshal(b, pm)
+}
+
+// Route serves POST /v1/collect directly (see server.Route): the JSON body
+// is read strictly, as on every REST route (an unknown field is an
+// error), converted to the wire format once, and handed to h's batch
+// function with the request's own headers and peer.
+func Route(h Handlers) server.Route {
+	strict := protojson.UnmarshalOptions{}
+	return server.Route{
+		Pattern:   "POST /v1/collect",
+		Procedure: collectv1connect.CollectServiceCollectProcedure,
+		Decode: func(body []byte) (any, error) {
+			req := &collectv1.CollectRequest{}
+			if err := strict.Unmarshal(body, req); err != nil {
+				return nil, err
+			}
+			return proto.Marshal(req)
+		},
+		Call: func(ctx context.Context, r *http.Request, req any) (proto.Message, error) {
+			return h.Open(r.Header, connect.Peer{Addr: r.RemoteAddr, Protocol: "http"})(ctx, req.([]byte))
+		},
+	}
 }

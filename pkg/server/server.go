@@ -25,7 +25,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // Service is one API mounted on the server.
@@ -37,6 +36,9 @@ type Service struct {
 	// REST registers the grpc-gateway routes on mux, calling cc (the
 	// service's handler in this process; see inproc).
 	REST func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
+	// Routes are REST routes served directly (see Route), in front of
+	// the grpc-gateway routes of the same paths.
+	Routes []Route
 }
 
 // Check reports whether a dependency is ready.
@@ -51,6 +53,9 @@ type Config struct {
 	ForwardHeaders []string
 	OpenAPI        []byte
 	Logger         *slog.Logger
+	// Authenticate authenticates the requests of direct routes (Route),
+	// as the interceptors given to New do for RPCs.
+	Authenticate Authenticate
 }
 
 // Server is the HTTP server.
@@ -65,6 +70,9 @@ type Server struct {
 	srv      *http.Server
 	conn     *grpc.ClientConn
 	draining atomic.Bool
+	// The REST gateway's mux and error handler, for direct routes.
+	restMux   *runtime.ServeMux
+	restError runtime.ErrorHandlerFunc
 }
 
 // New returns a server mounting services with the given interceptors.
@@ -155,6 +163,11 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle("/v1/", http.MaxBytesHandler(beaconKey(gw), s.cfg.MaxBodyBytes))
+	for _, svc := range s.services {
+		for _, rt := range svc.Routes {
+			mux.Handle(rt.Pattern, http.MaxBytesHandler(beaconKey(s.route(rt)), s.cfg.MaxBodyBytes))
+		}
+	}
 	if len(s.cfg.OpenAPI) > 0 {
 		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
@@ -221,29 +234,28 @@ func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, 
 	for _, h := range s.cfg.ForwardHeaders {
 		forward[strings.ToLower(h)] = true
 	}
+	s.restError = func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		if st, ok := status.FromError(err); ok {
+			for _, d := range st.Details() {
+				if ri, ok := d.(*errdetails.RetryInfo); ok {
+					secs := int64((ri.GetRetryDelay().AsDuration() + time.Second - 1) / time.Second)
+					w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
+				}
+			}
+		}
+		runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+	}
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if forward[strings.ToLower(key)] {
 				return key, true
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
-		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-			if st, ok := status.FromError(err); ok {
-				for _, d := range st.Details() {
-					if ri, ok := d.(*errdetails.RetryInfo); ok {
-						secs := int64((ri.GetRetryDelay().AsDuration() + time.Second - 1) / time.Second)
-						w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
-					}
-				}
-			}
-			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
-		}),
+		runtime.WithErrorHandler(s.restError),
 	)
+	s.restMux = mux
 	for _, svc := range s.services {
 		if svc.REST == nil {
 			continue

@@ -85,13 +85,14 @@ func New(cfg Config, log Appender) *Service {
 	return &Service{cfg: cfg, log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), enc: NewEncoder(cfg.Limits), now: time.Now}
 }
 
-// Mount returns the CollectService handler. Batches reach collect as
-// bytes (pkg/collectwire): they are validated and enriched from their wire
-// format and their events encoded once (Encoder). A stream's batches are
-// appended concurrently (up to MaxInFlight) and acknowledged in order; a
-// rejected batch is answered with its error and the stream goes on.
-func (s *Service) Mount(opts ...connect.HandlerOption) (string, http.Handler) {
-	return collectwire.Mount(collectwire.Handlers{
+// Handlers serve the CollectService (its RPCs: Handlers.Mount; its REST
+// route: collectwire.Route). Batches reach collect as bytes: they are
+// validated and enriched from their wire format and their events encoded
+// once (Encoder). A stream's batches are appended concurrently (up to
+// MaxInFlight) and acknowledged in order; a rejected batch is answered
+// with its error and the stream goes on.
+func (s *Service) Handlers() collectwire.Handlers {
+	return collectwire.Handlers{
 		Open: func(h http.Header, peer connect.Peer) collectwire.BatchFunc {
 			meta := s.meta(h, peer)
 			return func(ctx context.Context, b []byte) (*collectv1.CollectResponse, error) {
@@ -100,7 +101,7 @@ func (s *Service) Mount(opts ...connect.HandlerOption) (string, http.Handler) {
 		},
 		MaxInFlight: s.cfg.MaxInFlight,
 		BatchError:  s.batchError,
-	}, opts...)
+	}
 }
 
 // batchError reports a rejected batch inside the stream, with the code and

@@ -146,11 +146,11 @@ func (g *Gateway) forwardRaw(ctx context.Context, h http.Header, peer string, b 
 	})
 }
 
-// MountCollect returns the gateway's CollectService handler: the same API
-// as collect's, batches forwarded as bytes. (The gateway has no typed
-// Collect methods: it never decodes a batch.)
-func (g *Gateway) MountCollect(opts ...connect.HandlerOption) (string, http.Handler) {
-	return collectwire.Mount(collectwire.Handlers{
+// CollectHandlers serve the gateway's CollectService: the same API as
+// collect's, batches forwarded as bytes. (The gateway has no typed Collect
+// methods: it never decodes a batch.)
+func (g *Gateway) CollectHandlers() collectwire.Handlers {
+	return collectwire.Handlers{
 		Open: func(h http.Header, peer connect.Peer) collectwire.BatchFunc {
 			return func(ctx context.Context, b []byte) (*collectv1.CollectResponse, error) {
 				return g.forwardRaw(ctx, h, peer.Addr, b)
@@ -158,5 +158,5 @@ func (g *Gateway) MountCollect(opts ...connect.HandlerOption) (string, http.Hand
 		},
 		MaxInFlight: g.cfg.MaxInFlight,
 		BatchError:  func(_ context.Context, err error) *collectv1.BatchError { return batchError(err) },
-	}, opts...)
+	}
 }

@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sextant-analytics/sextant/pkg/apierror"
+)
+
+// TestRoute: a direct route decodes, authenticates and calls in that
+// order, hands the call the request's own headers and peer, and answers
+// in the REST gateway's shapes: JSON of the message, or {"code",
+// "message", "details"} with the HTTP status of the code and Retry-After.
+func TestRoute(t *testing.T) {
+	var gotUA, gotPeer string
+	rt := Route{
+		Pattern:   "POST /v1/echo",
+		Procedure: "/test.v1.Echo/Echo",
+		Decode: func(body []byte) (any, error) {
+			if !json.Valid(body) {
+				return nil, errors.New("body is not JSON")
+			}
+			return string(body), nil
+		},
+		Call: func(ctx context.Context, r *http.Request, req any) (proto.Message, error) {
+			gotUA, gotPeer = r.Header.Get("User-Agent"), r.RemoteAddr
+			switch req.(string) {
+			case `"fail"`:
+				return nil, apierror.Invalid("invalid echo", apierror.Violation{Field: "value", Code: apierror.ValueInvalid, Description: "no"})
+			case `"limit"`:
+				e := apierror.New(apierror.ResourceExhausted, "slow down")
+				e.RetryAfter = 2500 * time.Millisecond
+				return nil, e
+			case `"crash"`:
+				return nil, errors.New("disk on fire")
+			}
+			return &errdetails.ErrorInfo{Reason: "echo " + req.(string)}, nil
+		},
+	}
+	authn := func(ctx context.Context, procedure, header string) (context.Context, error) {
+		if procedure != rt.Procedure {
+			t.Errorf("authenticated for %q", procedure)
+		}
+		if header != "Bearer good" {
+			return ctx, apierror.New(apierror.Unauthenticated, "bad key")
+		}
+		return ctx, nil
+	}
+	srv := New(Config{Addr: "127.0.0.1:0", MaxBodyBytes: 64, Authenticate: authn}, []Service{{
+		Name:   "test.v1.Echo",
+		Mount:  func(...connect.HandlerOption) (string, http.Handler) { return "/test.v1.Echo/", http.NotFoundHandler() },
+		Routes: []Route{rt},
+	}}, nil)
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, time.Second) }()
+	defer func() { cancel(); <-done }()
+
+	post := func(key, body string) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+srv.Addr()+"/v1/echo", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("User-Agent", "route-test")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("answer %q is not JSON: %v", b, err)
+		}
+		return resp.StatusCode, resp.Header, out
+	}
+	for _, tc := range []struct {
+		name, key, body string
+		status          int
+		code            float64 // gRPC code in the error body; 0: success
+		retryAfter      string
+		detail          string // @type of the first detail
+	}{
+		{"ok", "good", `"hi"`, 200, 0, "", ""},
+		{"bad body before the key", "bad", `{`, 400, 3, "", ""},
+		{"bad key", "bad", `"hi"`, 401, 16, "", ""},
+		{"violations", "good", `"fail"`, 400, 3, "", "type.googleapis.com/google.rpc.BadRequest"},
+		{"rate", "good", `"limit"`, 429, 8, "3", "type.googleapis.com/google.rpc.RetryInfo"},
+		{"internal", "good", `"crash"`, 500, 13, "", ""},
+		{"too large", "good", `"` + strings.Repeat("x", 100) + `"`, 400, 3, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, h, out := post(tc.key, tc.body)
+			if status != tc.status || h.Get("Retry-After") != tc.retryAfter {
+				t.Fatalf("HTTP %d Retry-After %q (%v), want %d %q", status, h.Get("Retry-After"), out, tc.status, tc.retryAfter)
+			}
+			if tc.code == 0 {
+				if out["reason"] != `echo "hi"` || gotUA != "route-test" || !strings.HasPrefix(gotPeer, "127.0.0.1:") {
+					t.Fatalf("answer %v, User-Agent %q, peer %q", out, gotUA, gotPeer)
+				}
+				return
+			}
+			if out["code"] != tc.code || out["message"] == "" {
+				t.Fatalf("error %v, want code %v", out, tc.code)
+			}
+			if tc.code == 13 && out["message"] != "internal error" {
+				t.Fatalf("internal error leaked: %v", out)
+			}
+			details, _ := out["details"].([]any)
+			if tc.detail != "" && (len(details) == 0 || details[0].(map[string]any)["@type"] != tc.detail) {
+				t.Fatalf("details %v, want %s", details, tc.detail)
+			}
+		})
+	}
+}
