@@ -227,21 +227,13 @@ func (GRPCCodec) Unmarshal(b []byte, v any) error {
 }
 
 // Route serves POST /v1/collect directly (see server.Route): the JSON body
-// is read strictly, as on every REST route (an unknown field is an
-// error), converted to the wire format once, and handed to h's batch
+// is transcoded to the wire format (FromJSON) and handed to h's batch
 // function with the request's own headers and peer.
 func Route(h Handlers) server.Route {
-	strict := protojson.UnmarshalOptions{}
 	return server.Route{
 		Pattern:   "POST /v1/collect",
 		Procedure: collectv1connect.CollectServiceCollectProcedure,
-		Decode: func(body []byte) (any, error) {
-			req := &collectv1.CollectRequest{}
-			if err := strict.Unmarshal(body, req); err != nil {
-				return nil, err
-			}
-			return proto.Marshal(req)
-		},
+		Decode:    func(body []byte) (any, error) { return FromJSON(body) },
 		Call: func(ctx context.Context, r *http.Request, req any) (proto.Message, error) {
 			return h.Open(r.Header, connect.Peer{Addr: r.RemoteAddr, Protocol: "http"})(ctx, req.([]byte))
 		},
