@@ -718,6 +718,11 @@ func (h *harness) runPhases(ctx context.Context, b *backend, raw, consumer func(
 		// registered ones: every key is looked up, few are cached.
 		h.loadgenPhase(ctx, b, "ingest_grpc_unary_b25_registry", "ingest", b.ingestAddr, p.UnaryEvents, wait,
 			"--mode", "unary", "--batch", "25", "--concurrency", "32", "--keys-file", b.registryKeysFile, "--properties-zipf", "0")
+		// Merchants' traffic: a few properties large, most small. (The
+		// uniform phase before it warmed the caches with the keys it drew,
+		// a random few of each rank.)
+		h.loadgenPhase(ctx, b, "ingest_grpc_unary_b25_registry_zipf", "ingest", b.ingestAddr, p.UnaryEvents, wait,
+			"--mode", "unary", "--batch", "25", "--concurrency", "32", "--keys-file", b.registryKeysFile, "--properties-zipf", "1")
 		h.noteRegistryMemory(ctx, b)
 	}
 	if paused {

@@ -286,6 +286,22 @@ func TestDistributed(t *testing.T) {
 	if m := metricsOf(gw); !regexp.MustCompile(`(?m)^sextant_registry_cache_bytes [1-9]`).MatchString(m) {
 		t.Errorf("gateway metrics lack the registry's memory (sextant_registry_cache_bytes above 0)")
 	}
+	// Collect took the gateway's signed principals: no key of its own
+	// looked up (the gateway looked them up once each).
+	authBy := func(p *proc, by string) int {
+		m := regexp.MustCompile(`(?m)^sextant_authentications_total\{by="` + by + `"\} (\d+)`).FindStringSubmatch(metricsOf(p))
+		if m == nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	if a, k := authBy(c2, "assertion"), authBy(c2, "key"); a == 0 || k != 0 {
+		t.Errorf("collect authenticated %d calls by the gateway's assertion and %d by key lookups, want all by assertion", a, k)
+	}
+	if k := authBy(gw, "key"); k == 0 {
+		t.Errorf("the gateway counts no key lookups")
+	}
 	if m := metricsOf(p2); !strings.Contains(m, "sextant_consumer_lag_records") {
 		t.Errorf("projector metrics lack consumer lag")
 	}

@@ -213,6 +213,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	go props.Watch(wctx, 0)
+	// The gateway signs the principals of the calls it forwards and the
+	// services take them without a second key lookup (auth.Assertions).
+	assertions := auth.NewAssertions(nil)
+	go followAssertionSecret(wctx, props, assertions, logger)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
 	if cfg.Demo && !cfg.has("gateway") {
 		if err := ensureDemo(ctx, props, stdout); err != nil {
@@ -262,7 +266,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		gw, err := gateway.New(gateway.Config{
 			Collect: cfg.CollectBackends, Insights: cfg.InsightsBackends, Projection: cfg.ProjectionBackends,
 			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
-			Logger: logger, Metrics: m,
+			Assertions: assertions, Logger: logger, Metrics: m,
 		})
 		if err != nil {
 			return err
@@ -379,7 +383,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.CountryHeader != "" {
 		forward = append(forward, cfg.CountryHeader)
 	}
-	authn := auth.NewInterceptor(props, scopes)
+	authn := auth.NewInterceptor(props, scopes).TrustAssertions(assertions).
+		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
 		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate,
@@ -412,6 +417,29 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	projErr := <-projDone
 	logger.Info("stopped", "err", errors.Join(serveErr, projErr))
 	return errors.Join(serveErr, projErr)
+}
+
+// followAssertionSecret loads the shared secret of principal assertions
+// and reads it again every 30 s (it changes only when two processes
+// created it at once). Until it is loaded, calls are authenticated by
+// their keys alone.
+func followAssertionSecret(ctx context.Context, props *property.Registry, a *auth.Assertions, logger *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if secret, err := props.AssertionSecret(ctx); err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("principal assertions: cannot read their secret; keys are looked up by every process", "err", err)
+			}
+		} else {
+			a.Rotate(secret)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) error {

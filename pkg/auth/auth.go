@@ -4,8 +4,10 @@ package auth
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -63,6 +65,8 @@ func BearerKey(header string) string {
 type Interceptor struct {
 	auth   Authenticator
 	scopes map[string][]property.Scope
+	assert *Assertions
+	count  func(by string)
 }
 
 // NewInterceptor returns the interceptor.
@@ -70,16 +74,47 @@ func NewInterceptor(a Authenticator, scopes map[string][]property.Scope) *Interc
 	return &Interceptor{auth: a, scopes: scopes}
 }
 
-// Authenticate checks an Authorization header for a procedure and returns
-// ctx carrying the key's principal (ctx itself for a procedure that needs
-// no key). The interceptor runs it for every call; REST routes served
-// without the RPC handlers call it themselves.
-func (i *Interceptor) Authenticate(ctx context.Context, procedure, header string) (context.Context, error) {
+// TrustAssertions makes the interceptor take the principal of a request's
+// HeaderPrincipal when a verifies it (see Assertions), without looking the
+// key up.
+func (i *Interceptor) TrustAssertions(a *Assertions) *Interceptor {
+	i.assert = a
+	return i
+}
+
+// Counted makes the interceptor call count with "assertion" or "key" for
+// every call it authenticates, by how it learned the principal.
+func (i *Interceptor) Counted(count func(by string)) *Interceptor {
+	i.count = count
+	return i
+}
+
+func (i *Interceptor) counted(by string) {
+	if i.count != nil {
+		i.count(by)
+	}
+}
+
+// Authenticate checks a request's Authorization header (or its principal
+// assertion) for a procedure and returns ctx carrying the key's principal
+// (ctx itself for a procedure that needs no key). The interceptor runs it
+// for every call; REST routes served without the RPC handlers call it
+// themselves.
+func (i *Interceptor) Authenticate(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
 	scopes, ok := i.scopes[procedure]
 	if !ok {
 		return ctx, nil
 	}
-	key := BearerKey(header)
+	if i.assert != nil {
+		if v := h.Get(HeaderPrincipal); v != "" {
+			if pr, ok := i.assert.Verify(v, time.Now()); ok && slices.Contains(scopes, pr.Scope) {
+				i.counted("assertion")
+				return WithPrincipal(ctx, pr), nil
+			}
+		}
+	}
+	i.counted("key")
+	key := BearerKey(h.Get("Authorization"))
 	if key == "" {
 		return ctx, apierror.New(apierror.Unauthenticated, "missing API key: send Authorization: Bearer <key>")
 	}
@@ -115,7 +150,7 @@ func RequireAdmin(ctx context.Context) error {
 
 func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		ctx, err := i.Authenticate(ctx, req.Spec().Procedure, req.Header().Get("Authorization"))
+		ctx, err := i.Authenticate(ctx, req.Spec().Procedure, req.Header())
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +164,7 @@ func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 
 func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := i.Authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader().Get("Authorization"))
+		ctx, err := i.Authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader())
 		if err != nil {
 			return err
 		}

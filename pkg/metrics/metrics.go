@@ -47,6 +47,10 @@ type Metrics struct {
 	// UpstreamRequests counts the gateway's forwarded calls by backend
 	// service and gRPC code.
 	UpstreamRequests *prometheus.CounterVec
+	// Authentications counts authenticated calls by how the principal was
+	// learned: "key" (a registry lookup, cached or not) or "assertion" (the
+	// gateway's signed principal, auth.Assertions).
+	Authentications *prometheus.CounterVec
 }
 
 // New returns the collectors, registered with Go and process collectors.
@@ -97,10 +101,13 @@ func New() *Metrics {
 		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sextant_gateway_upstream_requests_total", Help: "Calls the gateway forwarded, by service and code.",
 		}, []string{"service", "code"}),
+		Authentications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_authentications_total", Help: "Calls whose API key was checked, by how: key (a registry lookup) or assertion (the gateway's signed principal).",
+		}, []string{"by"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.Additions, m.BlocksWritten, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
-		m.CacheRequests, m.UpstreamRequests)
+		m.CacheRequests, m.UpstreamRequests, m.Authentications)
 	return m
 }
 

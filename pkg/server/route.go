@@ -37,7 +37,7 @@ type Route struct {
 
 // Authenticate checks a request's Authorization header for a procedure and
 // returns the context carrying its principal (auth.Interceptor's).
-type Authenticate func(ctx context.Context, procedure, authorization string) (context.Context, error)
+type Authenticate func(ctx context.Context, procedure string, h http.Header) (context.Context, error)
 
 // route serves rt.
 func (s *Server) route(rt Route) http.Handler {
@@ -63,7 +63,7 @@ func (s *Server) route(rt Route) http.Handler {
 			if s.cfg.Authenticate == nil { // fail closed
 				err = grpcstatus.Error(codes.Unauthenticated, "this server authenticates no direct route")
 			} else {
-				ctx, err = s.cfg.Authenticate(ctx, rt.Procedure, r.Header.Get("Authorization"))
+				ctx, err = s.cfg.Authenticate(ctx, rt.Procedure, r.Header)
 			}
 		}
 		if err == nil {

@@ -47,11 +47,11 @@ func TestRoute(t *testing.T) {
 			return &errdetails.ErrorInfo{Reason: "echo " + req.(string)}, nil
 		},
 	}
-	authn := func(ctx context.Context, procedure, header string) (context.Context, error) {
+	authn := func(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
 		if procedure != rt.Procedure {
 			t.Errorf("authenticated for %q", procedure)
 		}
-		if header != "Bearer good" {
+		if h.Get("Authorization") != "Bearer good" {
 			return ctx, apierror.New(apierror.Unauthenticated, "bad key")
 		}
 		return ctx, nil

@@ -58,8 +58,12 @@ type Config struct {
 	// MaxInFlight bounds the batches of one stream forwarded at once.
 	MaxInFlight  int
 	MaxBodyBytes int
-	Logger       *slog.Logger
-	Metrics      *metrics.Metrics
+	// Assertions, when set, signs the principal of every forwarded call
+	// (auth.HeaderPrincipal), so that the backend need not look the key up
+	// again.
+	Assertions *auth.Assertions
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
 
 // Gateway forwards the three APIs to their backends.
@@ -198,6 +202,11 @@ func (g *Gateway) Serves(service string) bool {
 func (g *Gateway) outgoing(ctx context.Context, h clientinfo.Headers, peer string) context.Context {
 	c := g.cfg.Client.Of(h, peer)
 	md := metadata.Pairs("authorization", h.Get("Authorization"))
+	if pr, ok := auth.FromContext(ctx); ok && g.cfg.Assertions != nil {
+		if v := g.cfg.Assertions.Sign(pr, time.Now()); v != "" {
+			md.Set(strings.ToLower(auth.HeaderPrincipal), v)
+		}
+	}
 	if v := h.Get(clientinfo.HeaderFreshWatermarks); v != "" {
 		md.Set(strings.ToLower(clientinfo.HeaderFreshWatermarks), v)
 	}

@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/property"
+)
+
+// Principal assertions spare the services behind the gateway a second key
+// lookup.
+//
+// The gateway authenticates every call's key; the service it forwards the
+// call to used to authenticate the same key again, and with many
+// properties (few of them in any cache) that was a second read of the
+// registry per call. Instead, the gateway tells the service whose key it
+// was, in a header signed with a secret the processes share through the
+// registry: HeaderPrincipal, "<mac>.<expiry>.<scope>.<property id>". A
+// service that verifies the signature takes the principal without a
+// lookup; one that cannot (no header, a secret it does not hold yet, an
+// expired or forged assertion) authenticates the Authorization header as
+// before, so an assertion can only spare work, never grant access that the
+// key does not have. Clients cannot mint one: the gateway never forwards a
+// client's own header, and a forged one fails the signature.
+
+// HeaderPrincipal carries a signed principal from the gateway.
+const HeaderPrincipal = "Sextant-Principal"
+
+// assertionTTL bounds how long an assertion is accepted: it is made for
+// one forwarded call, so it only has to outlive the hop (and clock skew).
+const assertionTTL = 30 * time.Second
+
+// assertionMAC is the length of the signature kept (128 bits of
+// HMAC-SHA256).
+const assertionMAC = 16
+
+// Assertions signs and verifies principal assertions. Its secret can
+// change (Rotate); the previous one is still accepted, so processes that
+// learn of a new secret at different moments keep agreeing.
+type Assertions struct {
+	keys atomic.Pointer[[2][]byte] // current, previous
+}
+
+// NewAssertions returns Assertions holding secret.
+func NewAssertions(secret []byte) *Assertions {
+	a := &Assertions{}
+	a.Rotate(secret)
+	return a
+}
+
+// Rotate makes secret the current one (no-op when it already is).
+func (a *Assertions) Rotate(secret []byte) {
+	if len(secret) == 0 {
+		return
+	}
+	old := a.keys.Load()
+	if old != nil && hmac.Equal(old[0], secret) {
+		return
+	}
+	next := [2][]byte{append([]byte(nil), secret...), nil}
+	if old != nil {
+		next[1] = old[0]
+	}
+	a.keys.Store(&next)
+}
+
+func mac(secret []byte, exp int64, scope property.Scope, pid string) []byte {
+	h := hmac.New(sha256.New, secret)
+	var b [20]byte
+	h.Write(strconv.AppendInt(b[:0], exp, 10))
+	h.Write([]byte{0})
+	h.Write([]byte(scope))
+	h.Write([]byte{0})
+	h.Write([]byte(pid))
+	return h.Sum(nil)[:assertionMAC]
+}
+
+// Sign returns the assertion of pr, valid until now plus a short TTL, or
+// "" when there is none to make (no secret yet, or an admin principal:
+// admin calls are rare and always look their key up).
+func (a *Assertions) Sign(pr property.Principal, now time.Time) string {
+	keys := a.keys.Load()
+	if keys == nil || (pr.Scope != property.Write && pr.Scope != property.Read) || pr.PropertyID == "" {
+		return ""
+	}
+	exp := now.Add(assertionTTL).Unix()
+	var b strings.Builder
+	b.WriteString(base64.RawURLEncoding.EncodeToString(mac(keys[0], exp, pr.Scope, pr.PropertyID)))
+	b.WriteByte('.')
+	b.WriteString(strconv.FormatInt(exp, 10))
+	b.WriteByte('.')
+	b.WriteString(string(pr.Scope))
+	b.WriteByte('.')
+	b.WriteString(pr.PropertyID)
+	return b.String()
+}
+
+// Verify returns the principal of an assertion whose signature is good
+// under the current or the previous secret and which has not expired.
+func (a *Assertions) Verify(v string, now time.Time) (property.Principal, bool) {
+	keys := a.keys.Load()
+	if keys == nil || v == "" {
+		return property.Principal{}, false
+	}
+	parts := strings.SplitN(v, ".", 4)
+	if len(parts) != 4 || parts[3] == "" {
+		return property.Principal{}, false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil || len(got) != assertionMAC {
+		return property.Principal{}, false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || now.Unix() > exp || exp-now.Unix() > int64(2*assertionTTL/time.Second) {
+		return property.Principal{}, false
+	}
+	scope := property.Scope(parts[2])
+	if scope != property.Write && scope != property.Read {
+		return property.Principal{}, false
+	}
+	for _, k := range keys {
+		if k != nil && hmac.Equal(got, mac(k, exp, scope, parts[3])) {
+			return property.Principal{PropertyID: parts[3], Scope: scope}, true
+		}
+	}
+	return property.Principal{}, false
+}
