@@ -861,6 +861,12 @@ func (h *harness) phase(ctx context.Context, b *backend, name, kind string, fn f
 // then waits for the projection to catch up (inside the phase, so that
 // the CPU per event includes projecting).
 func (h *harness) loadgenPhase(ctx context.Context, b *backend, name, kind, addr string, events int64, waitCatchUp bool, args ...string) *Phase {
+	if kind == "ingest" {
+		// A write-path figure is the write path's: the compactions that
+		// the phases before it left (the embedded projection runs in the
+		// same process) are let finish first.
+		h.settle(ctx, b, name)
+	}
 	return h.phase(ctx, b, name, kind, func(ph *Phase) error {
 		all := []string{"loadgen", "--server", addr, "--keys-file", b.keysFile, "--json", "--progress", "10s",
 			"--seed", strconv.FormatInt(h.nextSeed(), 10)}
@@ -973,12 +979,40 @@ func (h *harness) rawProducerPhase(ctx context.Context, b *backend, brokers []st
 		return
 	}
 	h.phase(ctx, b, "raw_producer", "baseline", func(ph *Phase) error {
-		r, err := rawProduce(ctx, brokers, topic, msgs, n)
-		ph.RawProducer = &r
-		ph.Events = r.Events
-		h.logf("%s: raw producer: %d events in %.1fs: %.0f events/s (%.0f bytes/event)", b.name, r.Events, r.Seconds, r.EventsPerSecond, r.MeanEventBytes)
-		return err
+		const tries = 3
+		var best RawProducerResult
+		for i := 0; i < tries; i++ {
+			r, err := rawProduce(ctx, brokers, topic, msgs, n)
+			h.logf("%s: raw producer, try %d: %d events in %.1fs: %.0f events/s (%.0f bytes/event)", b.name, i+1, r.Events, r.Seconds, r.EventsPerSecond, r.MeanEventBytes)
+			if err != nil {
+				return err
+			}
+			if r.EventsPerSecond > best.EventsPerSecond {
+				best = r
+			}
+		}
+		best.Tries = tries
+		ph.RawProducer = &best
+		ph.Events = best.Events
+		return nil
 	})
+}
+
+// settle waits, up to a minute, for the machine to be nearly idle (under
+// 15 % busy over a second) and logs how long it waited.
+func (h *harness) settle(ctx context.Context, b *backend, name string) {
+	const idle, limit = 0.15, time.Minute
+	t0 := time.Now()
+	for time.Since(t0) < limit && ctx.Err() == nil {
+		b0 := machineBusy()
+		time.Sleep(time.Second)
+		if (machineBusy()-b0)/float64(runtime.NumCPU()) < idle {
+			break
+		}
+	}
+	if d := time.Since(t0); d > 1500*time.Millisecond {
+		h.logf("%s: %s: waited %.0fs for the machine to settle", b.name, name, d.Seconds())
+	}
 }
 
 func human(n int64) string {
