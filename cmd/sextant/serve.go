@@ -33,6 +33,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/ga4data"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
@@ -246,6 +247,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		collectv1connect.CollectServiceStreamCollectProcedure:         w,
 		insightsv1connect.InsightsServiceRunReportProcedure:           r,
 		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   r,
+		insightsv1connect.InsightsServiceGetMetadataProcedure:         r,
 		projectionv1connect.ProjectionServiceListProjectionsProcedure: ra,
 		projectionv1connect.ProjectionServiceGetReplayProcedure:       ra,
 		projectionv1connect.ProjectionServiceWatchReplayProcedure:     ra,
@@ -390,6 +392,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
+	if insightsH != nil {
+		// The GA4 Data API's REST paths, for Google's client libraries.
+		srv.Handle(ga4data.Prefix, ga4data.Handler(ga4data.Config{
+			Reports: insightsH, Authenticate: authn.Authenticate, MaxBodyBytes: int64(cfg.MaxBodyBytes), Logger: logger,
+		}))
+	}
 	srv.Handle("/", web.Handler()) // the dashboard at / and the browser tag at /sextant.js
 	if cfg.Pprof {
 		srv.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))

@@ -349,6 +349,19 @@ func (g *Gateway) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 	return connect.NewResponse(resp), nil
 }
 
+// GetMetadata forwards to an insights copy.
+func (g *Gateway) GetMetadata(ctx context.Context, req *connect.Request[insightsv1.GetMetadataRequest]) (*connect.Response[insightsv1.GetMetadataResponse], error) {
+	if _, err := auth.Authorize(ctx, req.Msg.PropertyId, property.Read); err != nil {
+		return nil, err
+	}
+	resp, err := g.insights.GetMetadata(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
+	g.count(insightsv1connect.InsightsServiceName, err)
+	if err != nil {
+		return nil, fromGRPC(err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
 // ListProjections forwards to a projection copy.
 func (g *Gateway) ListProjections(ctx context.Context, req *connect.Request[projectionv1.ListProjectionsRequest]) (*connect.Response[projectionv1.ListProjectionsResponse], error) {
 	return unaryProjection(g, ctx, req, g.projection.ListProjections)

@@ -190,7 +190,7 @@ func (x StringFilter_MatchType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StringFilter_MatchType.Descriptor instead.
 func (StringFilter_MatchType) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{11, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{15, 0}
 }
 
 type NumericFilter_Operation int32
@@ -248,7 +248,7 @@ func (x NumericFilter_Operation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NumericFilter_Operation.Descriptor instead.
 func (NumericFilter_Operation) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{13, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{17, 0}
 }
 
 type OrderBy_DimensionOrderBy_OrderType int32
@@ -300,7 +300,299 @@ func (x OrderBy_DimensionOrderBy_OrderType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OrderBy_DimensionOrderBy_OrderType.Descriptor instead.
 func (OrderBy_DimensionOrderBy_OrderType) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{16, 1, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20, 1, 0}
+}
+
+type GetMetadataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PropertyId    string                 `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetadataRequest) Reset() {
+	*x = GetMetadataRequest{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetadataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetadataRequest) ProtoMessage() {}
+
+func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
+func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetMetadataRequest) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+// GetMetadataResponse lists what reports accept. Its field numbers and
+// names are those of the GA4 Data API's google.analytics.data.v1beta.Metadata.
+type GetMetadataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "properties/{property_id}/metadata".
+	Name          string               `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Dimensions    []*DimensionMetadata `protobuf:"bytes,1,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
+	Metrics       []*MetricMetadata    `protobuf:"bytes,2,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetadataResponse) Reset() {
+	*x = GetMetadataResponse{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetadataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetadataResponse) ProtoMessage() {}
+
+func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
+func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetMetadataResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetMetadataResponse) GetDimensions() []*DimensionMetadata {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *GetMetadataResponse) GetMetrics() []*MetricMetadata {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+type DimensionMetadata struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ApiName            string                 `protobuf:"bytes,1,opt,name=api_name,json=apiName,proto3" json:"api_name,omitempty"`
+	UiName             string                 `protobuf:"bytes,2,opt,name=ui_name,json=uiName,proto3" json:"ui_name,omitempty"`
+	Description        string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	DeprecatedApiNames []string               `protobuf:"bytes,4,rep,name=deprecated_api_names,json=deprecatedApiNames,proto3" json:"deprecated_api_names,omitempty"`
+	CustomDefinition   bool                   `protobuf:"varint,5,opt,name=custom_definition,json=customDefinition,proto3" json:"custom_definition,omitempty"`
+	Category           string                 `protobuf:"bytes,7,opt,name=category,proto3" json:"category,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *DimensionMetadata) Reset() {
+	*x = DimensionMetadata{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DimensionMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DimensionMetadata) ProtoMessage() {}
+
+func (x *DimensionMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DimensionMetadata.ProtoReflect.Descriptor instead.
+func (*DimensionMetadata) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DimensionMetadata) GetApiName() string {
+	if x != nil {
+		return x.ApiName
+	}
+	return ""
+}
+
+func (x *DimensionMetadata) GetUiName() string {
+	if x != nil {
+		return x.UiName
+	}
+	return ""
+}
+
+func (x *DimensionMetadata) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *DimensionMetadata) GetDeprecatedApiNames() []string {
+	if x != nil {
+		return x.DeprecatedApiNames
+	}
+	return nil
+}
+
+func (x *DimensionMetadata) GetCustomDefinition() bool {
+	if x != nil {
+		return x.CustomDefinition
+	}
+	return false
+}
+
+func (x *DimensionMetadata) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+type MetricMetadata struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ApiName            string                 `protobuf:"bytes,1,opt,name=api_name,json=apiName,proto3" json:"api_name,omitempty"`
+	UiName             string                 `protobuf:"bytes,2,opt,name=ui_name,json=uiName,proto3" json:"ui_name,omitempty"`
+	Description        string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	DeprecatedApiNames []string               `protobuf:"bytes,4,rep,name=deprecated_api_names,json=deprecatedApiNames,proto3" json:"deprecated_api_names,omitempty"`
+	Type               MetricType             `protobuf:"varint,5,opt,name=type,proto3,enum=sextant.insights.v1.MetricType" json:"type,omitempty"`
+	// For a metric computed from others, the formula, in GA4's notation.
+	Expression       string `protobuf:"bytes,6,opt,name=expression,proto3" json:"expression,omitempty"`
+	CustomDefinition bool   `protobuf:"varint,7,opt,name=custom_definition,json=customDefinition,proto3" json:"custom_definition,omitempty"`
+	Category         string `protobuf:"bytes,10,opt,name=category,proto3" json:"category,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MetricMetadata) Reset() {
+	*x = MetricMetadata{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricMetadata) ProtoMessage() {}
+
+func (x *MetricMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricMetadata.ProtoReflect.Descriptor instead.
+func (*MetricMetadata) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MetricMetadata) GetApiName() string {
+	if x != nil {
+		return x.ApiName
+	}
+	return ""
+}
+
+func (x *MetricMetadata) GetUiName() string {
+	if x != nil {
+		return x.UiName
+	}
+	return ""
+}
+
+func (x *MetricMetadata) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *MetricMetadata) GetDeprecatedApiNames() []string {
+	if x != nil {
+		return x.DeprecatedApiNames
+	}
+	return nil
+}
+
+func (x *MetricMetadata) GetType() MetricType {
+	if x != nil {
+		return x.Type
+	}
+	return MetricType_METRIC_TYPE_UNSPECIFIED
+}
+
+func (x *MetricMetadata) GetExpression() string {
+	if x != nil {
+		return x.Expression
+	}
+	return ""
+}
+
+func (x *MetricMetadata) GetCustomDefinition() bool {
+	if x != nil {
+		return x.CustomDefinition
+	}
+	return false
+}
+
+func (x *MetricMetadata) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
 }
 
 type RunReportRequest struct {
@@ -329,7 +621,7 @@ type RunReportRequest struct {
 
 func (x *RunReportRequest) Reset() {
 	*x = RunReportRequest{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +633,7 @@ func (x *RunReportRequest) String() string {
 func (*RunReportRequest) ProtoMessage() {}
 
 func (x *RunReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +646,7 @@ func (x *RunReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunReportRequest.ProtoReflect.Descriptor instead.
 func (*RunReportRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RunReportRequest) GetPropertyId() string {
@@ -466,7 +758,7 @@ type RunReportResponse struct {
 
 func (x *RunReportResponse) Reset() {
 	*x = RunReportResponse{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +770,7 @@ func (x *RunReportResponse) String() string {
 func (*RunReportResponse) ProtoMessage() {}
 
 func (x *RunReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +783,7 @@ func (x *RunReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunReportResponse.ProtoReflect.Descriptor instead.
 func (*RunReportResponse) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{1}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RunReportResponse) GetDimensionHeaders() []*DimensionHeader {
@@ -576,7 +868,7 @@ type RunRealtimeReportRequest struct {
 
 func (x *RunRealtimeReportRequest) Reset() {
 	*x = RunRealtimeReportRequest{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +880,7 @@ func (x *RunRealtimeReportRequest) String() string {
 func (*RunRealtimeReportRequest) ProtoMessage() {}
 
 func (x *RunRealtimeReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +893,7 @@ func (x *RunRealtimeReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRealtimeReportRequest.ProtoReflect.Descriptor instead.
 func (*RunRealtimeReportRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{2}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunRealtimeReportRequest) GetPropertyId() string {
@@ -691,7 +983,7 @@ type RunRealtimeReportResponse struct {
 
 func (x *RunRealtimeReportResponse) Reset() {
 	*x = RunRealtimeReportResponse{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +995,7 @@ func (x *RunRealtimeReportResponse) String() string {
 func (*RunRealtimeReportResponse) ProtoMessage() {}
 
 func (x *RunRealtimeReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +1008,7 @@ func (x *RunRealtimeReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRealtimeReportResponse.ProtoReflect.Descriptor instead.
 func (*RunRealtimeReportResponse) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{3}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunRealtimeReportResponse) GetDimensionHeaders() []*DimensionHeader {
@@ -791,7 +1083,7 @@ type Dimension struct {
 
 func (x *Dimension) Reset() {
 	*x = Dimension{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1095,7 @@ func (x *Dimension) String() string {
 func (*Dimension) ProtoMessage() {}
 
 func (x *Dimension) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1108,7 @@ func (x *Dimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dimension.ProtoReflect.Descriptor instead.
 func (*Dimension) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{4}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Dimension) GetName() string {
@@ -835,7 +1127,7 @@ type Metric struct {
 
 func (x *Metric) Reset() {
 	*x = Metric{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +1139,7 @@ func (x *Metric) String() string {
 func (*Metric) ProtoMessage() {}
 
 func (x *Metric) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +1152,7 @@ func (x *Metric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metric.ProtoReflect.Descriptor instead.
 func (*Metric) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{5}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Metric) GetName() string {
@@ -882,7 +1174,7 @@ type DateRange struct {
 
 func (x *DateRange) Reset() {
 	*x = DateRange{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +1186,7 @@ func (x *DateRange) String() string {
 func (*DateRange) ProtoMessage() {}
 
 func (x *DateRange) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1199,7 @@ func (x *DateRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DateRange.ProtoReflect.Descriptor instead.
 func (*DateRange) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{6}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DateRange) GetStartDate() string {
@@ -942,7 +1234,7 @@ type MinuteRange struct {
 
 func (x *MinuteRange) Reset() {
 	*x = MinuteRange{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1246,7 @@ func (x *MinuteRange) String() string {
 func (*MinuteRange) ProtoMessage() {}
 
 func (x *MinuteRange) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1259,7 @@ func (x *MinuteRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MinuteRange.ProtoReflect.Descriptor instead.
 func (*MinuteRange) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{7}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MinuteRange) GetStartMinutesAgo() int32 {
@@ -1006,7 +1298,7 @@ type FilterExpression struct {
 
 func (x *FilterExpression) Reset() {
 	*x = FilterExpression{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1310,7 @@ func (x *FilterExpression) String() string {
 func (*FilterExpression) ProtoMessage() {}
 
 func (x *FilterExpression) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1323,7 @@ func (x *FilterExpression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterExpression.ProtoReflect.Descriptor instead.
 func (*FilterExpression) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{8}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FilterExpression) GetExpr() isFilterExpression_Expr {
@@ -1114,7 +1406,7 @@ type FilterExpressionList struct {
 
 func (x *FilterExpressionList) Reset() {
 	*x = FilterExpressionList{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1418,7 @@ func (x *FilterExpressionList) String() string {
 func (*FilterExpressionList) ProtoMessage() {}
 
 func (x *FilterExpressionList) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1431,7 @@ func (x *FilterExpressionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterExpressionList.ProtoReflect.Descriptor instead.
 func (*FilterExpressionList) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{9}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FilterExpressionList) GetExpressions() []*FilterExpression {
@@ -1165,7 +1457,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1469,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1482,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{10}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Filter) GetFieldName() string {
@@ -1282,7 +1574,7 @@ type StringFilter struct {
 
 func (x *StringFilter) Reset() {
 	*x = StringFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1586,7 @@ func (x *StringFilter) String() string {
 func (*StringFilter) ProtoMessage() {}
 
 func (x *StringFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1599,7 @@ func (x *StringFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringFilter.ProtoReflect.Descriptor instead.
 func (*StringFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{11}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StringFilter) GetMatchType() StringFilter_MatchType {
@@ -1341,7 +1633,7 @@ type InListFilter struct {
 
 func (x *InListFilter) Reset() {
 	*x = InListFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1645,7 @@ func (x *InListFilter) String() string {
 func (*InListFilter) ProtoMessage() {}
 
 func (x *InListFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1658,7 @@ func (x *InListFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListFilter.ProtoReflect.Descriptor instead.
 func (*InListFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{12}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InListFilter) GetValues() []string {
@@ -1393,7 +1685,7 @@ type NumericFilter struct {
 
 func (x *NumericFilter) Reset() {
 	*x = NumericFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1697,7 @@ func (x *NumericFilter) String() string {
 func (*NumericFilter) ProtoMessage() {}
 
 func (x *NumericFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1710,7 @@ func (x *NumericFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumericFilter.ProtoReflect.Descriptor instead.
 func (*NumericFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{13}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NumericFilter) GetOperation() NumericFilter_Operation {
@@ -1445,7 +1737,7 @@ type BetweenFilter struct {
 
 func (x *BetweenFilter) Reset() {
 	*x = BetweenFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1749,7 @@ func (x *BetweenFilter) String() string {
 func (*BetweenFilter) ProtoMessage() {}
 
 func (x *BetweenFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1762,7 @@ func (x *BetweenFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenFilter.ProtoReflect.Descriptor instead.
 func (*BetweenFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{14}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BetweenFilter) GetFromValue() *NumericValue {
@@ -1500,7 +1792,7 @@ type NumericValue struct {
 
 func (x *NumericValue) Reset() {
 	*x = NumericValue{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1804,7 @@ func (x *NumericValue) String() string {
 func (*NumericValue) ProtoMessage() {}
 
 func (x *NumericValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1817,7 @@ func (x *NumericValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumericValue.ProtoReflect.Descriptor instead.
 func (*NumericValue) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{15}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NumericValue) GetOneValue() isNumericValue_OneValue {
@@ -1583,7 +1875,7 @@ type OrderBy struct {
 
 func (x *OrderBy) Reset() {
 	*x = OrderBy{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1887,7 @@ func (x *OrderBy) String() string {
 func (*OrderBy) ProtoMessage() {}
 
 func (x *OrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1900,7 @@ func (x *OrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{16}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OrderBy) GetOneOrderBy() isOrderBy_OneOrderBy {
@@ -1668,7 +1960,7 @@ type DimensionHeader struct {
 
 func (x *DimensionHeader) Reset() {
 	*x = DimensionHeader{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1972,7 @@ func (x *DimensionHeader) String() string {
 func (*DimensionHeader) ProtoMessage() {}
 
 func (x *DimensionHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1985,7 @@ func (x *DimensionHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionHeader.ProtoReflect.Descriptor instead.
 func (*DimensionHeader) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{17}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DimensionHeader) GetName() string {
@@ -1713,7 +2005,7 @@ type MetricHeader struct {
 
 func (x *MetricHeader) Reset() {
 	*x = MetricHeader{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +2017,7 @@ func (x *MetricHeader) String() string {
 func (*MetricHeader) ProtoMessage() {}
 
 func (x *MetricHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +2030,7 @@ func (x *MetricHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricHeader.ProtoReflect.Descriptor instead.
 func (*MetricHeader) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{18}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MetricHeader) GetName() string {
@@ -1765,7 +2057,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +2069,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +2082,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{19}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Row) GetDimensionValues() []*DimensionValue {
@@ -1816,7 +2108,7 @@ type DimensionValue struct {
 
 func (x *DimensionValue) Reset() {
 	*x = DimensionValue{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +2120,7 @@ func (x *DimensionValue) String() string {
 func (*DimensionValue) ProtoMessage() {}
 
 func (x *DimensionValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2133,7 @@ func (x *DimensionValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionValue.ProtoReflect.Descriptor instead.
 func (*DimensionValue) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DimensionValue) GetValue() string {
@@ -1860,7 +2152,7 @@ type MetricValue struct {
 
 func (x *MetricValue) Reset() {
 	*x = MetricValue{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +2164,7 @@ func (x *MetricValue) String() string {
 func (*MetricValue) ProtoMessage() {}
 
 func (x *MetricValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2177,7 @@ func (x *MetricValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricValue.ProtoReflect.Descriptor instead.
 func (*MetricValue) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{21}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MetricValue) GetValue() string {
@@ -1914,7 +2206,7 @@ type ResponseMetaData struct {
 
 func (x *ResponseMetaData) Reset() {
 	*x = ResponseMetaData{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2218,7 @@ func (x *ResponseMetaData) String() string {
 func (*ResponseMetaData) ProtoMessage() {}
 
 func (x *ResponseMetaData) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2231,7 @@ func (x *ResponseMetaData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseMetaData.ProtoReflect.Descriptor instead.
 func (*ResponseMetaData) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{22}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResponseMetaData) GetCurrencyCode() string {
@@ -2000,7 +2292,7 @@ type OrderBy_MetricOrderBy struct {
 
 func (x *OrderBy_MetricOrderBy) Reset() {
 	*x = OrderBy_MetricOrderBy{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2304,7 @@ func (x *OrderBy_MetricOrderBy) String() string {
 func (*OrderBy_MetricOrderBy) ProtoMessage() {}
 
 func (x *OrderBy_MetricOrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2317,7 @@ func (x *OrderBy_MetricOrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy_MetricOrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy_MetricOrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{16, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20, 0}
 }
 
 func (x *OrderBy_MetricOrderBy) GetMetricName() string {
@@ -2045,7 +2337,7 @@ type OrderBy_DimensionOrderBy struct {
 
 func (x *OrderBy_DimensionOrderBy) Reset() {
 	*x = OrderBy_DimensionOrderBy{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2349,7 @@ func (x *OrderBy_DimensionOrderBy) String() string {
 func (*OrderBy_DimensionOrderBy) ProtoMessage() {}
 
 func (x *OrderBy_DimensionOrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2362,7 @@ func (x *OrderBy_DimensionOrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy_DimensionOrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy_DimensionOrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{16, 1}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20, 1}
 }
 
 func (x *OrderBy_DimensionOrderBy) GetDimensionName() string {
@@ -2091,7 +2383,35 @@ var File_sextant_insights_v1_insights_proto protoreflect.FileDescriptor
 
 const file_sextant_insights_v1_insights_proto_rawDesc = "" +
 	"\n" +
-	"\"sextant/insights/v1/insights.proto\x12\x13sextant.insights.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x05\n" +
+	"\"sextant/insights/v1/insights.proto\x12\x13sextant.insights.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"5\n" +
+	"\x12GetMetadataRequest\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\"\xb0\x01\n" +
+	"\x13GetMetadataResponse\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12F\n" +
+	"\n" +
+	"dimensions\x18\x01 \x03(\v2&.sextant.insights.v1.DimensionMetadataR\n" +
+	"dimensions\x12=\n" +
+	"\ametrics\x18\x02 \x03(\v2#.sextant.insights.v1.MetricMetadataR\ametrics\"\xe4\x01\n" +
+	"\x11DimensionMetadata\x12\x19\n" +
+	"\bapi_name\x18\x01 \x01(\tR\aapiName\x12\x17\n" +
+	"\aui_name\x18\x02 \x01(\tR\x06uiName\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x120\n" +
+	"\x14deprecated_api_names\x18\x04 \x03(\tR\x12deprecatedApiNames\x12+\n" +
+	"\x11custom_definition\x18\x05 \x01(\bR\x10customDefinition\x12\x1a\n" +
+	"\bcategory\x18\a \x01(\tR\bcategory\"\xb6\x02\n" +
+	"\x0eMetricMetadata\x12\x19\n" +
+	"\bapi_name\x18\x01 \x01(\tR\aapiName\x12\x17\n" +
+	"\aui_name\x18\x02 \x01(\tR\x06uiName\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x120\n" +
+	"\x14deprecated_api_names\x18\x04 \x03(\tR\x12deprecatedApiNames\x123\n" +
+	"\x04type\x18\x05 \x01(\x0e2\x1f.sextant.insights.v1.MetricTypeR\x04type\x12\x1e\n" +
+	"\n" +
+	"expression\x18\x06 \x01(\tR\n" +
+	"expression\x12+\n" +
+	"\x11custom_definition\x18\a \x01(\bR\x10customDefinition\x12\x1a\n" +
+	"\bcategory\x18\n" +
+	" \x01(\tR\bcategory\"\xc7\x05\n" +
 	"\x10RunReportRequest\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\x12>\n" +
@@ -2265,10 +2585,11 @@ const file_sextant_insights_v1_insights_proto_rawDesc = "" +
 	"\n" +
 	"TYPE_FLOAT\x10\x02\x12\x10\n" +
 	"\fTYPE_SECONDS\x10\x04\x12\x15\n" +
-	"\x11TYPE_MILLISECONDS\x10\x052\xe1\x01\n" +
+	"\x11TYPE_MILLISECONDS\x10\x052\xc3\x02\n" +
 	"\x0fInsightsService\x12Z\n" +
 	"\tRunReport\x12%.sextant.insights.v1.RunReportRequest\x1a&.sextant.insights.v1.RunReportResponse\x12r\n" +
-	"\x11RunRealtimeReport\x12-.sextant.insights.v1.RunRealtimeReportRequest\x1a..sextant.insights.v1.RunRealtimeReportResponseBIZGgithub.com/sextant-analytics/sextant/gen/sextant/insights/v1;insightsv1b\x06proto3"
+	"\x11RunRealtimeReport\x12-.sextant.insights.v1.RunRealtimeReportRequest\x1a..sextant.insights.v1.RunRealtimeReportResponse\x12`\n" +
+	"\vGetMetadata\x12'.sextant.insights.v1.GetMetadataRequest\x1a(.sextant.insights.v1.GetMetadataResponseBIZGgithub.com/sextant-analytics/sextant/gen/sextant/insights/v1;insightsv1b\x06proto3"
 
 var (
 	file_sextant_insights_v1_insights_proto_rawDescOnce sync.Once
@@ -2283,99 +2604,108 @@ func file_sextant_insights_v1_insights_proto_rawDescGZIP() []byte {
 }
 
 var file_sextant_insights_v1_insights_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_sextant_insights_v1_insights_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_sextant_insights_v1_insights_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_sextant_insights_v1_insights_proto_goTypes = []any{
 	(MetricAggregation)(0),                  // 0: sextant.insights.v1.MetricAggregation
 	(MetricType)(0),                         // 1: sextant.insights.v1.MetricType
 	(StringFilter_MatchType)(0),             // 2: sextant.insights.v1.StringFilter.MatchType
 	(NumericFilter_Operation)(0),            // 3: sextant.insights.v1.NumericFilter.Operation
 	(OrderBy_DimensionOrderBy_OrderType)(0), // 4: sextant.insights.v1.OrderBy.DimensionOrderBy.OrderType
-	(*RunReportRequest)(nil),                // 5: sextant.insights.v1.RunReportRequest
-	(*RunReportResponse)(nil),               // 6: sextant.insights.v1.RunReportResponse
-	(*RunRealtimeReportRequest)(nil),        // 7: sextant.insights.v1.RunRealtimeReportRequest
-	(*RunRealtimeReportResponse)(nil),       // 8: sextant.insights.v1.RunRealtimeReportResponse
-	(*Dimension)(nil),                       // 9: sextant.insights.v1.Dimension
-	(*Metric)(nil),                          // 10: sextant.insights.v1.Metric
-	(*DateRange)(nil),                       // 11: sextant.insights.v1.DateRange
-	(*MinuteRange)(nil),                     // 12: sextant.insights.v1.MinuteRange
-	(*FilterExpression)(nil),                // 13: sextant.insights.v1.FilterExpression
-	(*FilterExpressionList)(nil),            // 14: sextant.insights.v1.FilterExpressionList
-	(*Filter)(nil),                          // 15: sextant.insights.v1.Filter
-	(*StringFilter)(nil),                    // 16: sextant.insights.v1.StringFilter
-	(*InListFilter)(nil),                    // 17: sextant.insights.v1.InListFilter
-	(*NumericFilter)(nil),                   // 18: sextant.insights.v1.NumericFilter
-	(*BetweenFilter)(nil),                   // 19: sextant.insights.v1.BetweenFilter
-	(*NumericValue)(nil),                    // 20: sextant.insights.v1.NumericValue
-	(*OrderBy)(nil),                         // 21: sextant.insights.v1.OrderBy
-	(*DimensionHeader)(nil),                 // 22: sextant.insights.v1.DimensionHeader
-	(*MetricHeader)(nil),                    // 23: sextant.insights.v1.MetricHeader
-	(*Row)(nil),                             // 24: sextant.insights.v1.Row
-	(*DimensionValue)(nil),                  // 25: sextant.insights.v1.DimensionValue
-	(*MetricValue)(nil),                     // 26: sextant.insights.v1.MetricValue
-	(*ResponseMetaData)(nil),                // 27: sextant.insights.v1.ResponseMetaData
-	(*OrderBy_MetricOrderBy)(nil),           // 28: sextant.insights.v1.OrderBy.MetricOrderBy
-	(*OrderBy_DimensionOrderBy)(nil),        // 29: sextant.insights.v1.OrderBy.DimensionOrderBy
-	(*timestamppb.Timestamp)(nil),           // 30: google.protobuf.Timestamp
+	(*GetMetadataRequest)(nil),              // 5: sextant.insights.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),             // 6: sextant.insights.v1.GetMetadataResponse
+	(*DimensionMetadata)(nil),               // 7: sextant.insights.v1.DimensionMetadata
+	(*MetricMetadata)(nil),                  // 8: sextant.insights.v1.MetricMetadata
+	(*RunReportRequest)(nil),                // 9: sextant.insights.v1.RunReportRequest
+	(*RunReportResponse)(nil),               // 10: sextant.insights.v1.RunReportResponse
+	(*RunRealtimeReportRequest)(nil),        // 11: sextant.insights.v1.RunRealtimeReportRequest
+	(*RunRealtimeReportResponse)(nil),       // 12: sextant.insights.v1.RunRealtimeReportResponse
+	(*Dimension)(nil),                       // 13: sextant.insights.v1.Dimension
+	(*Metric)(nil),                          // 14: sextant.insights.v1.Metric
+	(*DateRange)(nil),                       // 15: sextant.insights.v1.DateRange
+	(*MinuteRange)(nil),                     // 16: sextant.insights.v1.MinuteRange
+	(*FilterExpression)(nil),                // 17: sextant.insights.v1.FilterExpression
+	(*FilterExpressionList)(nil),            // 18: sextant.insights.v1.FilterExpressionList
+	(*Filter)(nil),                          // 19: sextant.insights.v1.Filter
+	(*StringFilter)(nil),                    // 20: sextant.insights.v1.StringFilter
+	(*InListFilter)(nil),                    // 21: sextant.insights.v1.InListFilter
+	(*NumericFilter)(nil),                   // 22: sextant.insights.v1.NumericFilter
+	(*BetweenFilter)(nil),                   // 23: sextant.insights.v1.BetweenFilter
+	(*NumericValue)(nil),                    // 24: sextant.insights.v1.NumericValue
+	(*OrderBy)(nil),                         // 25: sextant.insights.v1.OrderBy
+	(*DimensionHeader)(nil),                 // 26: sextant.insights.v1.DimensionHeader
+	(*MetricHeader)(nil),                    // 27: sextant.insights.v1.MetricHeader
+	(*Row)(nil),                             // 28: sextant.insights.v1.Row
+	(*DimensionValue)(nil),                  // 29: sextant.insights.v1.DimensionValue
+	(*MetricValue)(nil),                     // 30: sextant.insights.v1.MetricValue
+	(*ResponseMetaData)(nil),                // 31: sextant.insights.v1.ResponseMetaData
+	(*OrderBy_MetricOrderBy)(nil),           // 32: sextant.insights.v1.OrderBy.MetricOrderBy
+	(*OrderBy_DimensionOrderBy)(nil),        // 33: sextant.insights.v1.OrderBy.DimensionOrderBy
+	(*timestamppb.Timestamp)(nil),           // 34: google.protobuf.Timestamp
 }
 var file_sextant_insights_v1_insights_proto_depIdxs = []int32{
-	9,  // 0: sextant.insights.v1.RunReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
-	10, // 1: sextant.insights.v1.RunReportRequest.metrics:type_name -> sextant.insights.v1.Metric
-	11, // 2: sextant.insights.v1.RunReportRequest.date_ranges:type_name -> sextant.insights.v1.DateRange
-	13, // 3: sextant.insights.v1.RunReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
-	13, // 4: sextant.insights.v1.RunReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
-	0,  // 5: sextant.insights.v1.RunReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
-	21, // 6: sextant.insights.v1.RunReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
-	22, // 7: sextant.insights.v1.RunReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
-	23, // 8: sextant.insights.v1.RunReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
-	24, // 9: sextant.insights.v1.RunReportResponse.rows:type_name -> sextant.insights.v1.Row
-	24, // 10: sextant.insights.v1.RunReportResponse.totals:type_name -> sextant.insights.v1.Row
-	24, // 11: sextant.insights.v1.RunReportResponse.maximums:type_name -> sextant.insights.v1.Row
-	24, // 12: sextant.insights.v1.RunReportResponse.minimums:type_name -> sextant.insights.v1.Row
-	27, // 13: sextant.insights.v1.RunReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
-	9,  // 14: sextant.insights.v1.RunRealtimeReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
-	10, // 15: sextant.insights.v1.RunRealtimeReportRequest.metrics:type_name -> sextant.insights.v1.Metric
-	13, // 16: sextant.insights.v1.RunRealtimeReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
-	13, // 17: sextant.insights.v1.RunRealtimeReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
-	0,  // 18: sextant.insights.v1.RunRealtimeReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
-	21, // 19: sextant.insights.v1.RunRealtimeReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
-	12, // 20: sextant.insights.v1.RunRealtimeReportRequest.minute_ranges:type_name -> sextant.insights.v1.MinuteRange
-	22, // 21: sextant.insights.v1.RunRealtimeReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
-	23, // 22: sextant.insights.v1.RunRealtimeReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
-	24, // 23: sextant.insights.v1.RunRealtimeReportResponse.rows:type_name -> sextant.insights.v1.Row
-	24, // 24: sextant.insights.v1.RunRealtimeReportResponse.totals:type_name -> sextant.insights.v1.Row
-	24, // 25: sextant.insights.v1.RunRealtimeReportResponse.maximums:type_name -> sextant.insights.v1.Row
-	24, // 26: sextant.insights.v1.RunRealtimeReportResponse.minimums:type_name -> sextant.insights.v1.Row
-	27, // 27: sextant.insights.v1.RunRealtimeReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
-	14, // 28: sextant.insights.v1.FilterExpression.and_group:type_name -> sextant.insights.v1.FilterExpressionList
-	14, // 29: sextant.insights.v1.FilterExpression.or_group:type_name -> sextant.insights.v1.FilterExpressionList
-	13, // 30: sextant.insights.v1.FilterExpression.not_expression:type_name -> sextant.insights.v1.FilterExpression
-	15, // 31: sextant.insights.v1.FilterExpression.filter:type_name -> sextant.insights.v1.Filter
-	13, // 32: sextant.insights.v1.FilterExpressionList.expressions:type_name -> sextant.insights.v1.FilterExpression
-	16, // 33: sextant.insights.v1.Filter.string_filter:type_name -> sextant.insights.v1.StringFilter
-	17, // 34: sextant.insights.v1.Filter.in_list_filter:type_name -> sextant.insights.v1.InListFilter
-	18, // 35: sextant.insights.v1.Filter.numeric_filter:type_name -> sextant.insights.v1.NumericFilter
-	19, // 36: sextant.insights.v1.Filter.between_filter:type_name -> sextant.insights.v1.BetweenFilter
-	2,  // 37: sextant.insights.v1.StringFilter.match_type:type_name -> sextant.insights.v1.StringFilter.MatchType
-	3,  // 38: sextant.insights.v1.NumericFilter.operation:type_name -> sextant.insights.v1.NumericFilter.Operation
-	20, // 39: sextant.insights.v1.NumericFilter.value:type_name -> sextant.insights.v1.NumericValue
-	20, // 40: sextant.insights.v1.BetweenFilter.from_value:type_name -> sextant.insights.v1.NumericValue
-	20, // 41: sextant.insights.v1.BetweenFilter.to_value:type_name -> sextant.insights.v1.NumericValue
-	28, // 42: sextant.insights.v1.OrderBy.metric:type_name -> sextant.insights.v1.OrderBy.MetricOrderBy
-	29, // 43: sextant.insights.v1.OrderBy.dimension:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy
-	1,  // 44: sextant.insights.v1.MetricHeader.type:type_name -> sextant.insights.v1.MetricType
-	25, // 45: sextant.insights.v1.Row.dimension_values:type_name -> sextant.insights.v1.DimensionValue
-	26, // 46: sextant.insights.v1.Row.metric_values:type_name -> sextant.insights.v1.MetricValue
-	30, // 47: sextant.insights.v1.ResponseMetaData.data_watermark:type_name -> google.protobuf.Timestamp
-	4,  // 48: sextant.insights.v1.OrderBy.DimensionOrderBy.order_type:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy.OrderType
-	5,  // 49: sextant.insights.v1.InsightsService.RunReport:input_type -> sextant.insights.v1.RunReportRequest
-	7,  // 50: sextant.insights.v1.InsightsService.RunRealtimeReport:input_type -> sextant.insights.v1.RunRealtimeReportRequest
-	6,  // 51: sextant.insights.v1.InsightsService.RunReport:output_type -> sextant.insights.v1.RunReportResponse
-	8,  // 52: sextant.insights.v1.InsightsService.RunRealtimeReport:output_type -> sextant.insights.v1.RunRealtimeReportResponse
-	51, // [51:53] is the sub-list for method output_type
-	49, // [49:51] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	7,  // 0: sextant.insights.v1.GetMetadataResponse.dimensions:type_name -> sextant.insights.v1.DimensionMetadata
+	8,  // 1: sextant.insights.v1.GetMetadataResponse.metrics:type_name -> sextant.insights.v1.MetricMetadata
+	1,  // 2: sextant.insights.v1.MetricMetadata.type:type_name -> sextant.insights.v1.MetricType
+	13, // 3: sextant.insights.v1.RunReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
+	14, // 4: sextant.insights.v1.RunReportRequest.metrics:type_name -> sextant.insights.v1.Metric
+	15, // 5: sextant.insights.v1.RunReportRequest.date_ranges:type_name -> sextant.insights.v1.DateRange
+	17, // 6: sextant.insights.v1.RunReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
+	17, // 7: sextant.insights.v1.RunReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
+	0,  // 8: sextant.insights.v1.RunReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
+	25, // 9: sextant.insights.v1.RunReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
+	26, // 10: sextant.insights.v1.RunReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
+	27, // 11: sextant.insights.v1.RunReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
+	28, // 12: sextant.insights.v1.RunReportResponse.rows:type_name -> sextant.insights.v1.Row
+	28, // 13: sextant.insights.v1.RunReportResponse.totals:type_name -> sextant.insights.v1.Row
+	28, // 14: sextant.insights.v1.RunReportResponse.maximums:type_name -> sextant.insights.v1.Row
+	28, // 15: sextant.insights.v1.RunReportResponse.minimums:type_name -> sextant.insights.v1.Row
+	31, // 16: sextant.insights.v1.RunReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
+	13, // 17: sextant.insights.v1.RunRealtimeReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
+	14, // 18: sextant.insights.v1.RunRealtimeReportRequest.metrics:type_name -> sextant.insights.v1.Metric
+	17, // 19: sextant.insights.v1.RunRealtimeReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
+	17, // 20: sextant.insights.v1.RunRealtimeReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
+	0,  // 21: sextant.insights.v1.RunRealtimeReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
+	25, // 22: sextant.insights.v1.RunRealtimeReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
+	16, // 23: sextant.insights.v1.RunRealtimeReportRequest.minute_ranges:type_name -> sextant.insights.v1.MinuteRange
+	26, // 24: sextant.insights.v1.RunRealtimeReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
+	27, // 25: sextant.insights.v1.RunRealtimeReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
+	28, // 26: sextant.insights.v1.RunRealtimeReportResponse.rows:type_name -> sextant.insights.v1.Row
+	28, // 27: sextant.insights.v1.RunRealtimeReportResponse.totals:type_name -> sextant.insights.v1.Row
+	28, // 28: sextant.insights.v1.RunRealtimeReportResponse.maximums:type_name -> sextant.insights.v1.Row
+	28, // 29: sextant.insights.v1.RunRealtimeReportResponse.minimums:type_name -> sextant.insights.v1.Row
+	31, // 30: sextant.insights.v1.RunRealtimeReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
+	18, // 31: sextant.insights.v1.FilterExpression.and_group:type_name -> sextant.insights.v1.FilterExpressionList
+	18, // 32: sextant.insights.v1.FilterExpression.or_group:type_name -> sextant.insights.v1.FilterExpressionList
+	17, // 33: sextant.insights.v1.FilterExpression.not_expression:type_name -> sextant.insights.v1.FilterExpression
+	19, // 34: sextant.insights.v1.FilterExpression.filter:type_name -> sextant.insights.v1.Filter
+	17, // 35: sextant.insights.v1.FilterExpressionList.expressions:type_name -> sextant.insights.v1.FilterExpression
+	20, // 36: sextant.insights.v1.Filter.string_filter:type_name -> sextant.insights.v1.StringFilter
+	21, // 37: sextant.insights.v1.Filter.in_list_filter:type_name -> sextant.insights.v1.InListFilter
+	22, // 38: sextant.insights.v1.Filter.numeric_filter:type_name -> sextant.insights.v1.NumericFilter
+	23, // 39: sextant.insights.v1.Filter.between_filter:type_name -> sextant.insights.v1.BetweenFilter
+	2,  // 40: sextant.insights.v1.StringFilter.match_type:type_name -> sextant.insights.v1.StringFilter.MatchType
+	3,  // 41: sextant.insights.v1.NumericFilter.operation:type_name -> sextant.insights.v1.NumericFilter.Operation
+	24, // 42: sextant.insights.v1.NumericFilter.value:type_name -> sextant.insights.v1.NumericValue
+	24, // 43: sextant.insights.v1.BetweenFilter.from_value:type_name -> sextant.insights.v1.NumericValue
+	24, // 44: sextant.insights.v1.BetweenFilter.to_value:type_name -> sextant.insights.v1.NumericValue
+	32, // 45: sextant.insights.v1.OrderBy.metric:type_name -> sextant.insights.v1.OrderBy.MetricOrderBy
+	33, // 46: sextant.insights.v1.OrderBy.dimension:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy
+	1,  // 47: sextant.insights.v1.MetricHeader.type:type_name -> sextant.insights.v1.MetricType
+	29, // 48: sextant.insights.v1.Row.dimension_values:type_name -> sextant.insights.v1.DimensionValue
+	30, // 49: sextant.insights.v1.Row.metric_values:type_name -> sextant.insights.v1.MetricValue
+	34, // 50: sextant.insights.v1.ResponseMetaData.data_watermark:type_name -> google.protobuf.Timestamp
+	4,  // 51: sextant.insights.v1.OrderBy.DimensionOrderBy.order_type:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy.OrderType
+	9,  // 52: sextant.insights.v1.InsightsService.RunReport:input_type -> sextant.insights.v1.RunReportRequest
+	11, // 53: sextant.insights.v1.InsightsService.RunRealtimeReport:input_type -> sextant.insights.v1.RunRealtimeReportRequest
+	5,  // 54: sextant.insights.v1.InsightsService.GetMetadata:input_type -> sextant.insights.v1.GetMetadataRequest
+	10, // 55: sextant.insights.v1.InsightsService.RunReport:output_type -> sextant.insights.v1.RunReportResponse
+	12, // 56: sextant.insights.v1.InsightsService.RunRealtimeReport:output_type -> sextant.insights.v1.RunRealtimeReportResponse
+	6,  // 57: sextant.insights.v1.InsightsService.GetMetadata:output_type -> sextant.insights.v1.GetMetadataResponse
+	55, // [55:58] is the sub-list for method output_type
+	52, // [52:55] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_sextant_insights_v1_insights_proto_init() }
@@ -2383,24 +2713,24 @@ func file_sextant_insights_v1_insights_proto_init() {
 	if File_sextant_insights_v1_insights_proto != nil {
 		return
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[7].OneofWrappers = []any{}
-	file_sextant_insights_v1_insights_proto_msgTypes[8].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[11].OneofWrappers = []any{}
+	file_sextant_insights_v1_insights_proto_msgTypes[12].OneofWrappers = []any{
 		(*FilterExpression_AndGroup)(nil),
 		(*FilterExpression_OrGroup)(nil),
 		(*FilterExpression_NotExpression)(nil),
 		(*FilterExpression_Filter)(nil),
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[10].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[14].OneofWrappers = []any{
 		(*Filter_StringFilter)(nil),
 		(*Filter_InListFilter)(nil),
 		(*Filter_NumericFilter)(nil),
 		(*Filter_BetweenFilter)(nil),
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[15].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[19].OneofWrappers = []any{
 		(*NumericValue_Int64Value)(nil),
 		(*NumericValue_DoubleValue)(nil),
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[16].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[20].OneofWrappers = []any{
 		(*OrderBy_Metric)(nil),
 		(*OrderBy_Dimension)(nil),
 	}
@@ -2410,7 +2740,7 @@ func file_sextant_insights_v1_insights_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sextant_insights_v1_insights_proto_rawDesc), len(file_sextant_insights_v1_insights_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

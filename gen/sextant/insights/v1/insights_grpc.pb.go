@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	InsightsService_RunReport_FullMethodName         = "/sextant.insights.v1.InsightsService/RunReport"
 	InsightsService_RunRealtimeReport_FullMethodName = "/sextant.insights.v1.InsightsService/RunRealtimeReport"
+	InsightsService_GetMetadata_FullMethodName       = "/sextant.insights.v1.InsightsService/GetMetadata"
 )
 
 // InsightsServiceClient is the client API for InsightsService service.
@@ -34,6 +35,9 @@ type InsightsServiceClient interface {
 	RunReport(ctx context.Context, in *RunReportRequest, opts ...grpc.CallOption) (*RunReportResponse, error)
 	// RunRealtimeReport answers a report over the last 30 minutes.
 	RunRealtimeReport(ctx context.Context, in *RunRealtimeReportRequest, opts ...grpc.CallOption) (*RunRealtimeReportResponse, error)
+	// GetMetadata describes every dimension and metric reports accept, as
+	// the GA4 Data API's GetMetadata does.
+	GetMetadata(ctx context.Context, in *GetMetadataRequest, opts ...grpc.CallOption) (*GetMetadataResponse, error)
 }
 
 type insightsServiceClient struct {
@@ -64,6 +68,16 @@ func (c *insightsServiceClient) RunRealtimeReport(ctx context.Context, in *RunRe
 	return out, nil
 }
 
+func (c *insightsServiceClient) GetMetadata(ctx context.Context, in *GetMetadataRequest, opts ...grpc.CallOption) (*GetMetadataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetadataResponse)
+	err := c.cc.Invoke(ctx, InsightsService_GetMetadata_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InsightsServiceServer is the server API for InsightsService service.
 // All implementations must embed UnimplementedInsightsServiceServer
 // for forward compatibility.
@@ -75,6 +89,9 @@ type InsightsServiceServer interface {
 	RunReport(context.Context, *RunReportRequest) (*RunReportResponse, error)
 	// RunRealtimeReport answers a report over the last 30 minutes.
 	RunRealtimeReport(context.Context, *RunRealtimeReportRequest) (*RunRealtimeReportResponse, error)
+	// GetMetadata describes every dimension and metric reports accept, as
+	// the GA4 Data API's GetMetadata does.
+	GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error)
 	mustEmbedUnimplementedInsightsServiceServer()
 }
 
@@ -90,6 +107,9 @@ func (UnimplementedInsightsServiceServer) RunReport(context.Context, *RunReportR
 }
 func (UnimplementedInsightsServiceServer) RunRealtimeReport(context.Context, *RunRealtimeReportRequest) (*RunRealtimeReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RunRealtimeReport not implemented")
+}
+func (UnimplementedInsightsServiceServer) GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMetadata not implemented")
 }
 func (UnimplementedInsightsServiceServer) mustEmbedUnimplementedInsightsServiceServer() {}
 func (UnimplementedInsightsServiceServer) testEmbeddedByValue()                         {}
@@ -148,6 +168,24 @@ func _InsightsService_RunRealtimeReport_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InsightsService_GetMetadata_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetadataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InsightsServiceServer).GetMetadata(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InsightsService_GetMetadata_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InsightsServiceServer).GetMetadata(ctx, req.(*GetMetadataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InsightsService_ServiceDesc is the grpc.ServiceDesc for InsightsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +200,10 @@ var InsightsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RunRealtimeReport",
 			Handler:    _InsightsService_RunRealtimeReport_Handler,
+		},
+		{
+			MethodName: "GetMetadata",
+			Handler:    _InsightsService_GetMetadata_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

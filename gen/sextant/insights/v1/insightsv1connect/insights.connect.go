@@ -39,6 +39,9 @@ const (
 	// InsightsServiceRunRealtimeReportProcedure is the fully-qualified name of the InsightsService's
 	// RunRealtimeReport RPC.
 	InsightsServiceRunRealtimeReportProcedure = "/sextant.insights.v1.InsightsService/RunRealtimeReport"
+	// InsightsServiceGetMetadataProcedure is the fully-qualified name of the InsightsService's
+	// GetMetadata RPC.
+	InsightsServiceGetMetadataProcedure = "/sextant.insights.v1.InsightsService/GetMetadata"
 )
 
 // InsightsServiceClient is a client for the sextant.insights.v1.InsightsService service.
@@ -47,6 +50,9 @@ type InsightsServiceClient interface {
 	RunReport(context.Context, *connect.Request[v1.RunReportRequest]) (*connect.Response[v1.RunReportResponse], error)
 	// RunRealtimeReport answers a report over the last 30 minutes.
 	RunRealtimeReport(context.Context, *connect.Request[v1.RunRealtimeReportRequest]) (*connect.Response[v1.RunRealtimeReportResponse], error)
+	// GetMetadata describes every dimension and metric reports accept, as
+	// the GA4 Data API's GetMetadata does.
+	GetMetadata(context.Context, *connect.Request[v1.GetMetadataRequest]) (*connect.Response[v1.GetMetadataResponse], error)
 }
 
 // NewInsightsServiceClient constructs a client for the sextant.insights.v1.InsightsService service.
@@ -72,6 +78,12 @@ func NewInsightsServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(insightsServiceMethods.ByName("RunRealtimeReport")),
 			connect.WithClientOptions(opts...),
 		),
+		getMetadata: connect.NewClient[v1.GetMetadataRequest, v1.GetMetadataResponse](
+			httpClient,
+			baseURL+InsightsServiceGetMetadataProcedure,
+			connect.WithSchema(insightsServiceMethods.ByName("GetMetadata")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -79,6 +91,7 @@ func NewInsightsServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 type insightsServiceClient struct {
 	runReport         *connect.Client[v1.RunReportRequest, v1.RunReportResponse]
 	runRealtimeReport *connect.Client[v1.RunRealtimeReportRequest, v1.RunRealtimeReportResponse]
+	getMetadata       *connect.Client[v1.GetMetadataRequest, v1.GetMetadataResponse]
 }
 
 // RunReport calls sextant.insights.v1.InsightsService.RunReport.
@@ -91,12 +104,20 @@ func (c *insightsServiceClient) RunRealtimeReport(ctx context.Context, req *conn
 	return c.runRealtimeReport.CallUnary(ctx, req)
 }
 
+// GetMetadata calls sextant.insights.v1.InsightsService.GetMetadata.
+func (c *insightsServiceClient) GetMetadata(ctx context.Context, req *connect.Request[v1.GetMetadataRequest]) (*connect.Response[v1.GetMetadataResponse], error) {
+	return c.getMetadata.CallUnary(ctx, req)
+}
+
 // InsightsServiceHandler is an implementation of the sextant.insights.v1.InsightsService service.
 type InsightsServiceHandler interface {
 	// RunReport answers a report over date ranges.
 	RunReport(context.Context, *connect.Request[v1.RunReportRequest]) (*connect.Response[v1.RunReportResponse], error)
 	// RunRealtimeReport answers a report over the last 30 minutes.
 	RunRealtimeReport(context.Context, *connect.Request[v1.RunRealtimeReportRequest]) (*connect.Response[v1.RunRealtimeReportResponse], error)
+	// GetMetadata describes every dimension and metric reports accept, as
+	// the GA4 Data API's GetMetadata does.
+	GetMetadata(context.Context, *connect.Request[v1.GetMetadataRequest]) (*connect.Response[v1.GetMetadataResponse], error)
 }
 
 // NewInsightsServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -118,12 +139,20 @@ func NewInsightsServiceHandler(svc InsightsServiceHandler, opts ...connect.Handl
 		connect.WithSchema(insightsServiceMethods.ByName("RunRealtimeReport")),
 		connect.WithHandlerOptions(opts...),
 	)
+	insightsServiceGetMetadataHandler := connect.NewUnaryHandler(
+		InsightsServiceGetMetadataProcedure,
+		svc.GetMetadata,
+		connect.WithSchema(insightsServiceMethods.ByName("GetMetadata")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sextant.insights.v1.InsightsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case InsightsServiceRunReportProcedure:
 			insightsServiceRunReportHandler.ServeHTTP(w, r)
 		case InsightsServiceRunRealtimeReportProcedure:
 			insightsServiceRunRealtimeReportHandler.ServeHTTP(w, r)
+		case InsightsServiceGetMetadataProcedure:
+			insightsServiceGetMetadataHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -139,4 +168,8 @@ func (UnimplementedInsightsServiceHandler) RunReport(context.Context, *connect.R
 
 func (UnimplementedInsightsServiceHandler) RunRealtimeReport(context.Context, *connect.Request[v1.RunRealtimeReportRequest]) (*connect.Response[v1.RunRealtimeReportResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.insights.v1.InsightsService.RunRealtimeReport is not implemented"))
+}
+
+func (UnimplementedInsightsServiceHandler) GetMetadata(context.Context, *connect.Request[v1.GetMetadataRequest]) (*connect.Response[v1.GetMetadataResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.insights.v1.InsightsService.GetMetadata is not implemented"))
 }

@@ -1,0 +1,513 @@
+// Package ga4data serves the GA4 Data API (v1beta) over REST as Google's
+// client libraries call it, so that a team leaving Google Analytics points
+// its Data API client at Sextant and changes nothing else:
+//
+//	POST /v1beta/properties/{id}:runReport
+//	POST /v1beta/properties/{id}:runRealtimeReport
+//	POST /v1beta/properties/{id}:batchRunReports      (at most 5 reports)
+//	POST /v1beta/properties/{id}:checkCompatibility
+//	GET  /v1beta/properties/{id}/metadata
+//
+// Bodies and answers are the Data API's JSON (Sextant's own report messages
+// share its field names), enums as names or, when the query's $alt asks for
+// enum-encoding=int as Google's clients do, as numbers. Errors are in
+// Google's JSON error shape, {"error": {"code", "message", "status",
+// "details"}}, with the HTTP status of the code. The read key is the
+// bearer token. Pivot reports are refused as UNIMPLEMENTED.
+package ga4data
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
+	"github.com/sextant-analytics/sextant/pkg/rpcerror"
+)
+
+// Reports answers reports: the InsightsService's handler (insights', or
+// the gateway's, which forwards).
+type Reports interface {
+	RunReport(context.Context, *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error)
+	RunRealtimeReport(context.Context, *connect.Request[insightsv1.RunRealtimeReportRequest]) (*connect.Response[insightsv1.RunRealtimeReportResponse], error)
+	GetMetadata(context.Context, *connect.Request[insightsv1.GetMetadataRequest]) (*connect.Response[insightsv1.GetMetadataResponse], error)
+}
+
+// Config configures the handler.
+type Config struct {
+	Reports Reports
+	// Authenticate checks a request's key for a procedure of the
+	// InsightsService (auth.Interceptor's) and returns the context
+	// carrying its principal.
+	Authenticate func(ctx context.Context, procedure string, h http.Header) (context.Context, error)
+	// MaxBodyBytes bounds a request body (default 1 MiB).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// MaxBatch is the most reports a batchRunReports call holds, as in GA4.
+const MaxBatch = 5
+
+// Prefix is the path the handler serves under.
+const Prefix = "/v1beta/properties/"
+
+type handler struct{ cfg Config }
+
+// Handler returns the handler of the paths under Prefix.
+func Handler(cfg Config) http.Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &handler{cfg: cfg}
+}
+
+// call is one request: what it asks and how to answer.
+type call struct {
+	w         http.ResponseWriter
+	r         *http.Request
+	pid       string
+	procedure string
+	enumInts  bool
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{w: w, r: r, enumInts: enumInts(r.URL.RawQuery)}
+	rest, ok := strings.CutPrefix(r.URL.Path, Prefix)
+	if !ok {
+		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no such path %s", r.URL.Path)))
+		return
+	}
+	var method string
+	switch {
+	case strings.HasSuffix(rest, "/metadata"):
+		c.pid, method = strings.TrimSuffix(rest, "/metadata"), "metadata"
+	case strings.Contains(rest, ":"):
+		c.pid, method, _ = strings.Cut(rest, ":")
+	default:
+		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no such path %s: the Data API's paths are properties/{id}:runReport, :runRealtimeReport, :batchRunReports, :checkCompatibility and properties/{id}/metadata", r.URL.Path)))
+		return
+	}
+	if c.pid == "" || strings.ContainsAny(c.pid, "/:") {
+		h.fail(c, invalid("property", fmt.Sprintf("%q is not a property id: the path is properties/{id}", c.pid)))
+		return
+	}
+	want := http.MethodPost
+	var serve func(context.Context, *call, []byte) (any, error)
+	switch method {
+	case "runReport":
+		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.runReport
+	case "runRealtimeReport":
+		c.procedure, serve = insightsv1connect.InsightsServiceRunRealtimeReportProcedure, h.runRealtimeReport
+	case "batchRunReports":
+		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.batchRunReports
+	case "checkCompatibility":
+		c.procedure, serve = insightsv1connect.InsightsServiceGetMetadataProcedure, h.checkCompatibility
+	case "metadata":
+		want, c.procedure, serve = http.MethodGet, insightsv1connect.InsightsServiceGetMetadataProcedure, h.metadata
+	case "runPivotReport", "batchRunPivotReports":
+		h.fail(c, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("%s is not supported by Sextant yet: use runReport", method)))
+		return
+	default:
+		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no method %q: the Data API's methods are runReport, runRealtimeReport, batchRunReports, checkCompatibility and GET .../metadata", method)))
+		return
+	}
+	if r.Method != want {
+		c.w.Header().Set("Allow", want)
+		h.failStatus(c, http.StatusMethodNotAllowed, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("%s takes %s, not %s", method, want, r.Method)))
+		return
+	}
+	var body []byte
+	if want == http.MethodPost {
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			h.failStatus(c, http.StatusRequestEntityTooLarge, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("the body is over %d bytes", tooBig.Limit)))
+			return
+		case err != nil:
+			h.fail(c, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("read the body: %w", err)))
+			return
+		}
+	}
+	if h.cfg.Authenticate == nil { // fail closed
+		h.fail(c, connect.NewError(connect.CodeUnauthenticated, errors.New("this server authenticates no Data API call")))
+		return
+	}
+	ctx, err := h.cfg.Authenticate(r.Context(), c.procedure, r.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	out, err := serve(ctx, c, body)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	b, err := c.encode(out)
+	if err != nil {
+		h.fail(c, fmt.Errorf("ga4data: encode the answer: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+// enumInts reports whether the query's $alt asks for enums as numbers
+// ("$alt=json;enum-encoding=int", raw or escaped, as Google's clients send
+// it). The query is read by hand: Go's parser drops a pair holding ';'.
+func enumInts(raw string) bool {
+	for _, kv := range strings.Split(raw, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if k, _ = url.QueryUnescape(k); k != "$alt" {
+			continue
+		}
+		v, _ = url.QueryUnescape(v)
+		for _, part := range strings.Split(v, ";") {
+			if strings.TrimSpace(part) == "enum-encoding=int" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// encode marshals an answer: a message, or raw JSON composed of them.
+func (c *call) encode(out any) ([]byte, error) {
+	switch v := out.(type) {
+	case proto.Message:
+		return c.marshal(v)
+	case json.RawMessage:
+		return v, nil
+	}
+	return nil, fmt.Errorf("answer of type %T", out)
+}
+
+func (c *call) marshal(m proto.Message) ([]byte, error) {
+	return protojson.MarshalOptions{UseEnumNumbers: c.enumInts}.Marshal(m)
+}
+
+// A report request's fields that GA4 has and Sextant ignores or refuses.
+var (
+	// ignored: asking for the property's quota; Sextant has none to tell.
+	ignored = []string{"returnPropertyQuota"}
+	// refused: features Sextant does not have; silently dropping them
+	// would answer a different report than the one asked for.
+	refused = []string{"cohortSpec", "comparisons"}
+)
+
+// decodeRequest reads a report request's JSON into m: its "property", when
+// present, must name the path's property; GA4 fields Sextant does not
+// have are refused by name; unknown fields are errors.
+func decodeRequest(body []byte, pid, field string, m proto.Message) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return invalid(field, "the body is not a JSON object: "+err.Error())
+	}
+	for _, k := range []string{"property", "propertyId", "property_id"} {
+		raw, ok := fields[k]
+		if !ok {
+			continue
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil || (v != "properties/"+pid && v != pid) {
+			return invalid(join(field, "property"), fmt.Sprintf("must be empty or properties/%s, the property of the path", pid))
+		}
+		delete(fields, k)
+	}
+	for _, k := range ignored {
+		delete(fields, k)
+	}
+	for _, k := range refused {
+		if _, ok := fields[k]; ok {
+			return invalid(join(field, k), k+" is not supported by Sextant")
+		}
+	}
+	clean, err := json.Marshal(fields)
+	if err != nil {
+		return invalid(field, err.Error())
+	}
+	if err := protojson.Unmarshal(clean, m); err != nil {
+		return invalid(field, strings.TrimPrefix(err.Error(), "proto: "))
+	}
+	return nil
+}
+
+func join(parent, field string) string {
+	if parent == "" {
+		return field
+	}
+	return parent + "." + field
+}
+
+func (h *handler) runReport(ctx context.Context, c *call, body []byte) (any, error) {
+	req := &insightsv1.RunReportRequest{}
+	if err := decodeRequest(body, c.pid, "", req); err != nil {
+		return nil, err
+	}
+	req.PropertyId = c.pid
+	resp, err := h.cfg.Reports.RunReport(ctx, request(c.r, req))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
+}
+
+func (h *handler) runRealtimeReport(ctx context.Context, c *call, body []byte) (any, error) {
+	req := &insightsv1.RunRealtimeReportRequest{}
+	if err := decodeRequest(body, c.pid, "", req); err != nil {
+		return nil, err
+	}
+	req.PropertyId = c.pid
+	resp, err := h.cfg.Reports.RunRealtimeReport(ctx, request(c.r, req))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
+}
+
+// request wraps m as a Connect request carrying the HTTP request's headers.
+func request[T any](r *http.Request, m *T) *connect.Request[T] {
+	req := connect.NewRequest(m)
+	for k, v := range r.Header {
+		req.Header()[k] = v
+	}
+	return req
+}
+
+func (h *handler) batchRunReports(ctx context.Context, c *call, body []byte) (any, error) {
+	var batch struct {
+		Property *string           `json:"property"`
+		Requests []json.RawMessage `json:"requests"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&batch); err != nil {
+		return nil, invalid("requests", "the body must be {\"requests\": [RunReportRequest, …]}: "+err.Error())
+	}
+	if batch.Property != nil && *batch.Property != "properties/"+c.pid {
+		return nil, invalid("property", fmt.Sprintf("must be empty or properties/%s, the property of the path", c.pid))
+	}
+	switch n := len(batch.Requests); {
+	case n == 0:
+		return nil, invalid("requests", "at least one report is required")
+	case n > MaxBatch:
+		return nil, invalid("requests", fmt.Sprintf("at most %d reports in a batch, got %d", MaxBatch, n))
+	}
+	var out bytes.Buffer
+	out.WriteString(`{"reports":[`)
+	for i, raw := range batch.Requests {
+		req := &insightsv1.RunReportRequest{}
+		if err := decodeRequest(raw, c.pid, fmt.Sprintf("requests[%d]", i), req); err != nil {
+			return nil, err
+		}
+		req.PropertyId = c.pid
+		resp, err := h.cfg.Reports.RunReport(ctx, request(c.r, req))
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.marshal(resp.Msg)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(b)
+	}
+	out.WriteString(`],"kind":"analyticsData#batchRunReports"}`)
+	return json.RawMessage(out.Bytes()), nil
+}
+
+func (h *handler) metadata(ctx context.Context, c *call, _ []byte) (any, error) {
+	resp, err := h.cfg.Reports.GetMetadata(ctx, request(c.r, &insightsv1.GetMetadataRequest{PropertyId: c.pid}))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
+}
+
+// Compatibility values, as GA4 numbers them.
+const (
+	compatible   = 1
+	incompatible = 2
+)
+
+// checkCompatibility answers which dimensions and metrics can be added to
+// a report of the request's: in Sextant every accepted dimension goes with
+// every accepted metric, so all are compatible once the request's own
+// names are known ones.
+func (h *handler) checkCompatibility(ctx context.Context, c *call, body []byte) (any, error) {
+	var req struct {
+		Property            *string                 `json:"property"`
+		Dimensions          []struct{ Name string } `json:"dimensions"`
+		Metrics             []struct{ Name string } `json:"metrics"`
+		DimensionFilter     json.RawMessage         `json:"dimensionFilter"`
+		MetricFilter        json.RawMessage         `json:"metricFilter"`
+		CompatibilityFilter json.RawMessage         `json:"compatibilityFilter"`
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, invalid("", "the body is not a CheckCompatibilityRequest: "+err.Error())
+	}
+	if req.Property != nil && *req.Property != "properties/"+c.pid {
+		return nil, invalid("property", fmt.Sprintf("must be empty or properties/%s, the property of the path", c.pid))
+	}
+	filter := 0
+	if len(req.CompatibilityFilter) > 0 {
+		switch strings.Trim(string(req.CompatibilityFilter), `"`) {
+		case "COMPATIBILITY_UNSPECIFIED", "0":
+		case "COMPATIBLE", "1":
+			filter = compatible
+		case "INCOMPATIBLE", "2":
+			filter = incompatible
+		default:
+			return nil, invalid("compatibilityFilter", "COMPATIBLE or INCOMPATIBLE")
+		}
+	}
+	md, err := h.cfg.Reports.GetMetadata(ctx, request(c.r, &insightsv1.GetMetadataRequest{PropertyId: c.pid}))
+	if err != nil {
+		return nil, err
+	}
+	dims, mets := map[string]bool{}, map[string]bool{}
+	for _, d := range md.Msg.Dimensions {
+		dims[d.ApiName] = true
+	}
+	for _, m := range md.Msg.Metrics {
+		mets[m.ApiName] = true
+	}
+	for i, d := range req.Dimensions {
+		if !dims[d.Name] {
+			return nil, invalid(fmt.Sprintf("dimensions[%d].name", i), fmt.Sprintf("%q is not a valid dimension (GET properties/%s/metadata lists them)", d.Name, c.pid))
+		}
+	}
+	for i, m := range req.Metrics {
+		if !mets[m.Name] {
+			return nil, invalid(fmt.Sprintf("metrics[%d].name", i), fmt.Sprintf("%q is not a valid metric (GET properties/%s/metadata lists them)", m.Name, c.pid))
+		}
+	}
+	var enum any = "COMPATIBLE"
+	if c.enumInts {
+		enum = compatible
+	}
+	var out bytes.Buffer
+	list := func(key, inner string, n int, item func(i int) proto.Message) error {
+		out.WriteString(`"` + key + `":[`)
+		if filter != incompatible {
+			for i := 0; i < n; i++ {
+				b, err := c.marshal(item(i))
+				if err != nil {
+					return err
+				}
+				if i > 0 {
+					out.WriteByte(',')
+				}
+				e, _ := json.Marshal(enum)
+				fmt.Fprintf(&out, `{"%s":%s,"compatibility":%s}`, inner, b, e)
+			}
+		}
+		out.WriteByte(']')
+		return nil
+	}
+	out.WriteByte('{')
+	if err := list("dimensionCompatibilities", "dimensionMetadata", len(md.Msg.Dimensions), func(i int) proto.Message { return md.Msg.Dimensions[i] }); err != nil {
+		return nil, err
+	}
+	out.WriteByte(',')
+	if err := list("metricCompatibilities", "metricMetadata", len(md.Msg.Metrics), func(i int) proto.Message { return md.Msg.Metrics[i] }); err != nil {
+		return nil, err
+	}
+	out.WriteByte('}')
+	return json.RawMessage(out.Bytes()), nil
+}
+
+// invalid is an INVALID_ARGUMENT error naming the field at fault.
+func invalid(field, desc string) error {
+	msg := desc
+	if field != "" {
+		msg = field + ": " + desc
+	}
+	e := connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
+	if d, err := connect.NewErrorDetail(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}}); err == nil {
+		e.AddDetail(d)
+	}
+	return e
+}
+
+func (h *handler) fail(c *call, err error) { h.failStatus(c, 0, err) }
+
+// failStatus answers err in Google's JSON error shape; status, when not 0,
+// overrides the HTTP status of the code.
+func (h *handler) failStatus(c *call, status int, err error) {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		err = rpcerror.Convert(c.r.Context(), h.cfg.Logger, c.procedure, err)
+		if !errors.As(err, &ce) {
+			ce = connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
+	}
+	code := codes.Code(ce.Code())
+	if status == 0 {
+		status = runtime.HTTPStatusFromCode(code)
+	}
+	type gerr struct {
+		Code    int               `json:"code"`
+		Message string            `json:"message"`
+		Status  string            `json:"status"`
+		Details []json.RawMessage `json:"details,omitempty"`
+	}
+	e := gerr{Code: status, Message: ce.Message(), Status: statusName(code)}
+	for _, d := range ce.Details() {
+		a := &anypb.Any{TypeUrl: "type.googleapis.com/" + d.Type(), Value: d.Bytes()}
+		if v, err := d.Value(); err == nil {
+			if ri, ok := v.(*errdetails.RetryInfo); ok && ri.RetryDelay != nil {
+				secs := int(ri.RetryDelay.AsDuration().Round(time.Second) / time.Second)
+				c.w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			}
+		}
+		if b, err := protojson.Marshal(a); err == nil {
+			e.Details = append(e.Details, b)
+		}
+	}
+	b, _ := json.Marshal(map[string]gerr{"error": e})
+	c.w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(b)
+}
+
+// statusName is a code's name in Google's errors: INVALID_ARGUMENT, ….
+func statusName(c codes.Code) string {
+	if n, ok := rpccode.Code_name[int32(c)]; ok {
+		return n
+	}
+	return "UNKNOWN"
+}

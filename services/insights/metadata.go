@@ -1,0 +1,81 @@
+package insights
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+
+	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/property"
+)
+
+// The metadata of what reports accept: GA4's API names, UI names,
+// categories and definitions (quoted or closely paraphrased from the GA4
+// Data API's dimension and metric reference, so that a GA4 user reads the
+// definitions they know). Realtime-only dimensions (minutesAgo,
+// minuteRange) and the range dimensions are not listed, as GA4 lists them
+// in its realtime schema only. TestMetadataCoversTheEngine keeps this table
+// and the engine's lookups in step.
+
+const (
+	catEvent   = "Event"
+	catPage    = "Page / Screen"
+	catGeo     = "Geography"
+	catDevice  = "Platform / Device"
+	catTraffic = "Traffic Source"
+	catTime    = "Time"
+	catUser    = "User"
+	catSession = "Session"
+)
+
+var dimensionMetadata = []*insightsv1.DimensionMetadata{
+	{ApiName: catalog.EventName, UiName: "Event name", Category: catEvent, Description: "The name of the event."},
+	{ApiName: catalog.PagePath, UiName: "Page path", Category: catPage, Description: "The portion of the URL between the hostname and the query string for web pages visited; for example, the pagePath of https://www.example.com/store/contact-us?query_string=true is /store/contact-us."},
+	{ApiName: catalog.HostName, UiName: "Hostname", Category: catPage, Description: "The subdomain and domain names of the page's URL; for example, the hostname of www.example.com/contact.html is www.example.com."},
+	{ApiName: "country", UiName: "Country", Category: catGeo, Description: "The country from which the user activity originated, derived from the IP address (never stored) or the hit's user_location."},
+	{ApiName: catalog.CountryID, UiName: "Country ID", Category: catGeo, Description: "The geographic ID of the country from which the user activity originated, formatted according to ISO 3166-1 alpha-2."},
+	{ApiName: catalog.DeviceCategory, UiName: "Device category", Category: catDevice, Description: "The type of device: desktop, tablet, mobile, smart tv (and bot, for traffic GA4 would exclude)."},
+	{ApiName: catalog.Browser, UiName: "Browser", Category: catDevice, Description: "The browsers used to view your website."},
+	{ApiName: catalog.OperatingSystem, UiName: "Operating system", Category: catDevice, Description: "The operating systems used by visitors to your app or website, desktop and mobile, such as Windows and Android."},
+	{ApiName: catalog.SessionSource, UiName: "Session source", Category: catTraffic, Description: "The source that initiated a session on your website or app."},
+	{ApiName: catalog.SessionMedium, UiName: "Session medium", Category: catTraffic, Description: "The medium that initiated a session on your website or app."},
+	{ApiName: catalog.SessionCampaign, UiName: "Session campaign", Category: catTraffic, Description: "The marketing campaign name of the campaign that initiated a session."},
+	{ApiName: "sessionSourceMedium", UiName: "Session source / medium", Category: catTraffic, Description: "The combined values of the dimensions sessionSource and sessionMedium."},
+	{ApiName: "date", UiName: "Date", Category: catTime, Description: "The date of the event, formatted as YYYYMMDD."},
+	{ApiName: "dateHour", UiName: "Date + hour (YYYYMMDDHH)", Category: catTime, Description: "The combined values of date and hour formatted as YYYYMMDDHH."},
+	{ApiName: "dateHourMinute", UiName: "Date hour and minute", Category: catTime, Description: "The combined values of date, hour, and minute formatted as YYYYMMDDHHMM."},
+	{ApiName: "hour", UiName: "Hour", Category: catTime, Description: "The two-digit hour of the day that the event was logged, 0 to 23, in the property's time zone."},
+	{ApiName: "dayOfWeek", UiName: "Day of week", Category: catTime, Description: "The integer day of the week, 0 to 6, with Sunday as the first day of the week."},
+}
+
+var metricMetadata = []*insightsv1.MetricMetadata{
+	{ApiName: "eventCount", UiName: "Event count", Category: catEvent, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The count of events."},
+	{ApiName: "screenPageViews", UiName: "Views", Category: catPage, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of app screens or web pages your users viewed. Repeated views of a single page or screen are counted (screen_view + page_view events)."},
+	{ApiName: "totalUsers", UiName: "Total users", Category: catUser, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of distinct users who have logged at least one event, whether or not the site or app was in use when that event was logged."},
+	{ApiName: "activeUsers", UiName: "Active users", Category: catUser, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of distinct users who visited your site or app: users with an engaged session, a first visit, or engagement time."},
+	{ApiName: "newUsers", UiName: "New users", Category: catUser, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of users who interacted with your site or launched your app for the first time (event triggered: first_open or first_visit)."},
+	{ApiName: "sessions", UiName: "Sessions", Category: catSession, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of sessions that began on your site or app."},
+	{ApiName: "engagedSessions", UiName: "Engaged sessions", Category: catSession, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of sessions that lasted longer than 10 seconds, or had a key event, or had 2 or more screen views."},
+	{ApiName: "engagementRate", UiName: "Engagement rate", Category: catSession, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "engagedSessions/sessions", Description: "The fraction of sessions that were engaged (engaged sessions divided by sessions); 0.7239 means 72.39 % of sessions were engaged."},
+	{ApiName: "bounceRate", UiName: "Bounce rate", Category: catSession, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "1-engagementRate", Description: "The fraction of sessions that were not engaged ((sessions minus engaged sessions) divided by sessions)."},
+	{ApiName: "eventsPerSession", UiName: "Events per session", Category: catEvent, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "eventCount/sessions", Description: "The average number of events per session (event count divided by sessions)."},
+	{ApiName: "sessionsPerUser", UiName: "Sessions per user", Category: catSession, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "sessions/activeUsers", Description: "The average number of sessions per user (sessions divided by active users)."},
+	{ApiName: "screenPageViewsPerUser", UiName: "Views per user", Category: catPage, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "screenPageViews/activeUsers", Description: "The number of app screens or web pages your users viewed per active user."},
+	{ApiName: "userEngagementDuration", UiName: "User engagement", Category: catUser, Type: insightsv1.MetricType_TYPE_SECONDS, Description: "The total amount of time, in seconds, your website or app was in the foreground of users' devices."},
+}
+
+// GetMetadata describes every dimension and metric reports accept.
+func (s *Service) GetMetadata(ctx context.Context, req *connect.Request[insightsv1.GetMetadataRequest]) (*connect.Response[insightsv1.GetMetadataResponse], error) {
+	pid, err := auth.Authorize(ctx, req.Msg.PropertyId, property.Read)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(Metadata(pid)), nil
+}
+
+// Metadata is GetMetadata's answer for property pid.
+func Metadata(pid string) *insightsv1.GetMetadataResponse {
+	return &insightsv1.GetMetadataResponse{Name: "properties/" + pid + "/metadata", Dimensions: dimensionMetadata, Metrics: metricMetadata}
+}

@@ -1,0 +1,61 @@
+package insights
+
+import (
+	"testing"
+
+	"github.com/sextant-analytics/sextant/pkg/catalog"
+)
+
+// TestMetadataCoversTheEngine: every listed name is one reports accept,
+// with the same type, and every dimension and metric reports accept
+// outside realtime is listed.
+func TestMetadataCoversTheEngine(t *testing.T) {
+	dims := map[string]bool{}
+	for _, d := range dimensionMetadata {
+		if dims[d.ApiName] {
+			t.Errorf("dimension %s listed twice", d.ApiName)
+		}
+		dims[d.ApiName] = true
+		if _, ok, _ := lookupDim(d.ApiName, false); !ok {
+			t.Errorf("listed dimension %s is not accepted by reports", d.ApiName)
+		}
+		if d.UiName == "" || d.Description == "" || d.Category == "" {
+			t.Errorf("dimension %s lacks a UI name, description or category", d.ApiName)
+		}
+	}
+	accepted := []string{"country", "sessionSourceMedium", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
+	for _, d := range catalog.Dimensions {
+		accepted = append(accepted, d.Name)
+	}
+	for _, name := range accepted {
+		if !dims[name] {
+			t.Errorf("dimension %s is accepted by reports but not listed", name)
+		}
+	}
+	listed := map[string]bool{}
+	for _, m := range metricMetadata {
+		listed[m.ApiName] = true
+		def, ok := lookupMetric(m.ApiName)
+		if !ok {
+			t.Errorf("listed metric %s is not accepted by reports", m.ApiName)
+			continue
+		}
+		if def.typ != m.Type {
+			t.Errorf("metric %s listed as %v, reported as %v", m.ApiName, m.Type, def.typ)
+		}
+		if m.UiName == "" || m.Description == "" || m.Category == "" {
+			t.Errorf("metric %s lacks a UI name, description or category", m.ApiName)
+		}
+	}
+	for id := metricID(0); id <= mUserEngagementDuration; id++ {
+		found := false
+		for name := range listed {
+			if def, _ := lookupMetric(name); def.id == id {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("metric %d is computed by reports but not listed", id)
+		}
+	}
+}
