@@ -7,6 +7,7 @@
 #        SEXTANT_NO_STACK=1 ./test.sh the embedded path only (the stack's tests skip)
 #        SEXTANT_NO_BROWSER=1 ./test.sh  without installing Chromium (the browser tests skip)
 #        SEXTANT_NO_BENCH=1 ./test.sh    without the quick benchmark run at the end
+#        SEXTANT_NO_GA4_CLIENTS=1 ./test.sh  without installing Google's Data API clients (their test skips)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -67,6 +68,26 @@ if [ "${SEXTANT_NO_BROWSER:-}" != 1 ] && ! command -v chromium >/dev/null 2>&1; 
   else
     sudo apt-get install -y -q chromium >/dev/null 2>&1 || echo "could not install chromium: the browser tests will skip"
   fi
+fi
+
+if [ "${SEXTANT_NO_GA4_CLIENTS:-}" != 1 ]; then
+  # Google's Data API clients (pinned in cmd/sextant/testdata/ga4clients),
+  # which TestGA4Clients runs against Sextant; reinstalled when the pins
+  # change.
+  step "Google's Data API clients for Node.js (npm) and Python (PyPI)"
+  pins=cmd/sextant/testdata/ga4clients
+  ga4=tilt/.stack/ga4clients
+  sum=$(cat "$pins/package-lock.json" "$pins/requirements.txt" | sha256sum | cut -c1-16)
+  if [ "$(cat "$ga4/.pins" 2>/dev/null)" != "$sum" ]; then
+    rm -rf "$ga4" && mkdir -p "$ga4"
+    cp "$pins/package.json" "$pins/package-lock.json" "$ga4/"
+    (cd "$ga4" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    python3 -m venv "$ga4/venv"
+    "$ga4/venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins/requirements.txt"
+    echo "$sum" > "$ga4/.pins"
+  fi
+  echo "installed in $ga4"
+  export SEXTANT_GA4_CLIENTS="$PWD/$ga4"
 fi
 
 step "go test (unit, integration, end-to-end, README examples, browser)"

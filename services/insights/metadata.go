@@ -2,6 +2,7 @@ package insights
 
 import (
 	"context"
+	"slices"
 
 	"connectrpc.com/connect"
 
@@ -66,16 +67,33 @@ var metricMetadata = []*insightsv1.MetricMetadata{
 	{ApiName: "userEngagementDuration", UiName: "User engagement", Category: catUser, Type: insightsv1.MetricType_TYPE_SECONDS, Description: "The total amount of time, in seconds, your website or app was in the foreground of users' devices."},
 }
 
-// GetMetadata describes every dimension and metric reports accept.
+// GetMetadata describes every dimension and metric the property's reports
+// accept: those the active projection version stores, and those derived
+// from them or from time.
 func (s *Service) GetMetadata(ctx context.Context, req *connect.Request[insightsv1.GetMetadataRequest]) (*connect.Response[insightsv1.GetMetadataResponse], error) {
 	pid, err := auth.Authorize(ctx, req.Msg.PropertyId, property.Read)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(Metadata(pid)), nil
+	if _, err := s.props.Get(ctx, pid); err != nil {
+		return nil, err
+	}
+	version, err := s.active.get(ctx, s.cfg.Projection)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(metadataOf(pid, catalog.LayoutOf(s.cfg.Projection, version))), nil
 }
 
-// Metadata is GetMetadata's answer for property pid.
-func Metadata(pid string) *insightsv1.GetMetadataResponse {
-	return &insightsv1.GetMetadataResponse{Name: "properties/" + pid + "/metadata", Dimensions: dimensionMetadata, Metrics: metricMetadata}
+// metadataOf is GetMetadata's answer for property pid whose reports read
+// layout.
+func metadataOf(pid string, layout *catalog.Layout) *insightsv1.GetMetadataResponse {
+	resp := &insightsv1.GetMetadataResponse{Name: "properties/" + pid + "/metadata", Metrics: metricMetadata}
+	for _, d := range dimensionMetadata {
+		src, _, _ := lookupDim(d.ApiName, false)
+		if !slices.ContainsFunc(srcStored(src), func(name string) bool { return !slices.Contains(layout.Dims, name) }) {
+			resp.Dimensions = append(resp.Dimensions, d)
+		}
+	}
+	return resp
 }

@@ -1,6 +1,7 @@
 package insights
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/sextant-analytics/sextant/pkg/catalog"
@@ -57,5 +58,19 @@ func TestMetadataCoversTheEngine(t *testing.T) {
 		if !found {
 			t.Errorf("metric %d is computed by reports but not listed", id)
 		}
+	}
+}
+
+// TestMetadataFollowsTheLayout: a version lists the dimensions it stores
+// and those derived from them, not the others.
+func TestMetadataFollowsTheLayout(t *testing.T) {
+	layout := &catalog.Layout{Dims: []string{catalog.EventName, catalog.CountryID}}
+	var got []string
+	for _, d := range metadataOf("7", layout).Dimensions {
+		got = append(got, d.ApiName)
+	}
+	want := []string{"eventName", "country", "countryId", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("dimensions %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,59 @@
+// Google's Node.js Data API client (@google-analytics/data), REST transport,
+// pointed at Sextant. Prints a JSON summary of the answers, which
+// cmd/sextant/ga4clients_test.go compares with Sextant's own API.
+'use strict';
+const {BetaAnalyticsDataClient} = require('@google-analytics/data');
+const {OAuth2Client} = require('google-auth-library');
+
+const [host, port] = process.env.SEXTANT_ADDR.split(':');
+const prop = 'properties/' + process.env.SEXTANT_PROPERTY_ID;
+const auth = new OAuth2Client();
+auth.setCredentials({access_token: process.env.SEXTANT_READ_KEY, expiry_date: Date.now() + 3600e3});
+const client = new BetaAnalyticsDataClient({apiEndpoint: host, port: Number(port), protocol: 'http', fallback: true, authClient: auth});
+
+const typeName = t => (typeof t === 'number' ? ['METRIC_TYPE_UNSPECIFIED', 'TYPE_INTEGER', 'TYPE_FLOAT', '', 'TYPE_SECONDS', 'TYPE_MILLISECONDS'][t] : t);
+const summary = r => ({
+  dimensionHeaders: r.dimensionHeaders.map(h => h.name),
+  metricHeaders: r.metricHeaders.map(h => [h.name, typeName(h.type)]),
+  rows: r.rows.map(row => [row.dimensionValues.map(v => v.value), row.metricValues.map(v => v.value)]),
+  rowCount: r.rowCount,
+});
+
+(async () => {
+  const out = {reports: {}};
+  const [md] = await client.getMetadata({name: prop + '/metadata'});
+  out.metadata = {name: md.name, dimensions: md.dimensions.map(d => d.apiName), metrics: md.metrics.map(m => [m.apiName, typeName(m.type)])};
+  const metrics = md.metrics.map(m => m.apiName);
+  const groups = [];
+  for (let i = 0; i < metrics.length; i += 10) groups.push(metrics.slice(i, i + 10));
+  for (const d of md.dimensions) {
+    for (const [gi, g] of groups.entries()) {
+      const [r] = await client.runReport({
+        property: prop, dimensions: [{name: d.apiName}], metrics: g.map(name => ({name})),
+        dateRanges: [{startDate: '7daysAgo', endDate: 'today'}], limit: 100000,
+      });
+      out.reports[`${d.apiName}|${gi}`] = summary(r);
+    }
+  }
+  const [rt] = await client.runRealtimeReport({
+    property: prop, dimensions: [{name: 'eventName'}], metrics: [{name: 'eventCount'}],
+    minuteRanges: [{startMinutesAgo: 29, endMinutesAgo: 0}],
+  });
+  out.realtime = summary(rt);
+  const [batch] = await client.batchRunReports({property: prop, requests: [
+    {dimensions: [{name: 'country'}], metrics: [{name: 'totalUsers'}], dateRanges: [{startDate: '7daysAgo', endDate: 'today'}]},
+    {dimensions: [{name: 'date'}], metrics: [{name: 'sessions'}], dateRanges: [{startDate: '7daysAgo', endDate: 'today'}]},
+  ]});
+  out.batch = batch.reports.map(summary);
+  const [compat] = await client.checkCompatibility({property: prop, dimensions: [{name: 'date'}], metrics: [{name: 'eventCount'}]});
+  out.compatible = compat.dimensionCompatibilities
+    .filter(c => c.compatibility === 'COMPATIBLE' || c.compatibility === 1)
+    .map(c => c.dimensionMetadata.apiName).sort();
+  try {
+    await client.runReport({property: prop, dimensions: [{name: 'nope'}], metrics: [{name: 'eventCount'}], dateRanges: [{startDate: 'yesterday', endDate: 'today'}]});
+    out.error = null;
+  } catch (e) {
+    out.error = {code: e.code, message: e.message};
+  }
+  process.stdout.write(JSON.stringify(out));
+})().catch(e => { console.error(e); process.exit(1); });

@@ -1,0 +1,73 @@
+"""Google's Python Data API client (google-analytics-data), REST transport,
+pointed at Sextant. Prints a JSON summary of the answers, which
+cmd/sextant/ga4clients_test.go compares with Sextant's own API."""
+import json
+import os
+import sys
+
+from google.analytics.data_v1beta import BetaAnalyticsDataClient
+from google.analytics.data_v1beta.types import (
+    BatchRunReportsRequest, CheckCompatibilityRequest, DateRange, Dimension,
+    GetMetadataRequest, Metric, MinuteRange, RunRealtimeReportRequest,
+    RunReportRequest)
+from google.api_core import exceptions
+from google.api_core.client_options import ClientOptions
+from google.oauth2.credentials import Credentials
+
+prop = "properties/" + os.environ["SEXTANT_PROPERTY_ID"]
+client = BetaAnalyticsDataClient(
+    credentials=Credentials(token=os.environ["SEXTANT_READ_KEY"]),
+    transport="rest",
+    client_options=ClientOptions(api_endpoint="http://" + os.environ["SEXTANT_ADDR"]))
+
+
+def summary(r):
+    return {
+        "dimensionHeaders": [h.name for h in r.dimension_headers],
+        "metricHeaders": [[h.name, h.type_.name] for h in r.metric_headers],
+        "rows": [[[v.value for v in row.dimension_values], [v.value for v in row.metric_values]] for row in r.rows],
+        "rowCount": r.row_count,
+    }
+
+
+out = {"reports": {}}
+md = client.get_metadata(GetMetadataRequest(name=prop + "/metadata"))
+out["metadata"] = {"name": md.name,
+                   "dimensions": [d.api_name for d in md.dimensions],
+                   "metrics": [[m.api_name, m.type_.name] for m in md.metrics]}
+metrics = [m.api_name for m in md.metrics]
+groups = [metrics[i:i + 10] for i in range(0, len(metrics), 10)]
+for d in md.dimensions:
+    for gi, g in enumerate(groups):
+        r = client.run_report(RunReportRequest(
+            property=prop, dimensions=[Dimension(name=d.api_name)], metrics=[Metric(name=m) for m in g],
+            date_ranges=[DateRange(start_date="7daysAgo", end_date="today")], limit=100000))
+        out["reports"]["%s|%d" % (d.api_name, gi)] = summary(r)
+
+rt = client.run_realtime_report(RunRealtimeReportRequest(
+    property=prop, dimensions=[Dimension(name="eventName")], metrics=[Metric(name="eventCount")],
+    minute_ranges=[MinuteRange(start_minutes_ago=29, end_minutes_ago=0)]))
+out["realtime"] = summary(rt)
+
+batch = client.batch_run_reports(BatchRunReportsRequest(property=prop, requests=[
+    RunReportRequest(dimensions=[Dimension(name="country")], metrics=[Metric(name="totalUsers")],
+                     date_ranges=[DateRange(start_date="7daysAgo", end_date="today")]),
+    RunReportRequest(dimensions=[Dimension(name="date")], metrics=[Metric(name="sessions")],
+                     date_ranges=[DateRange(start_date="7daysAgo", end_date="today")]),
+]))
+out["batch"] = [summary(r) for r in batch.reports]
+
+compat = client.check_compatibility(CheckCompatibilityRequest(
+    property=prop, dimensions=[Dimension(name="date")], metrics=[Metric(name="eventCount")]))
+out["compatible"] = sorted(c.dimension_metadata.api_name for c in compat.dimension_compatibilities
+                           if c.compatibility.name == "COMPATIBLE")
+
+try:
+    client.run_report(RunReportRequest(property=prop, dimensions=[Dimension(name="nope")],
+                                       metrics=[Metric(name="eventCount")],
+                                       date_ranges=[DateRange(start_date="yesterday", end_date="today")]))
+    out["error"] = None
+except exceptions.GoogleAPICallError as e:
+    out["error"] = {"code": e.code, "message": e.message}
+
+json.dump(out, sys.stdout)
