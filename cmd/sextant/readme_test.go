@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 // example is one `sh` block of the README and the output shown after it.
 type example struct {
 	tag      string // "" for `sh`, "distributed" for `sh distributed`
+	lang     string // "sh", or "python" and "js" for Google's Data API clients (`python ga4`, `js ga4`)
 	line     int
 	script   string
 	kind     string // "json", "text" or "" (output not shown)
@@ -47,7 +49,9 @@ func readmeExamples(t *testing.T) []example {
 			inBlock = false
 			switch {
 			case info == "sh" || strings.HasPrefix(info, "sh "):
-				out = append(out, example{tag: strings.TrimSpace(strings.TrimPrefix(info, "sh")), line: start, script: body.String()})
+				out = append(out, example{tag: strings.TrimSpace(strings.TrimPrefix(info, "sh")), lang: "sh", line: start, script: body.String()})
+			case info == "python ga4" || info == "js ga4":
+				out = append(out, example{lang: strings.TrimSuffix(info, " ga4"), line: start, script: body.String()})
 			case strings.HasSuffix(info, " output") && len(out) > 0 && out[len(out)-1].kind == "":
 				out[len(out)-1].kind = strings.TrimSuffix(info, " output")
 				out[len(out)-1].expected = body.String()
@@ -139,8 +143,24 @@ func runExamples(t *testing.T, examples []example, env []string, addrs map[strin
 		// just before (it commits every 50 ms here): retry for a while.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
-			cmd.Env = env
+			cmd, cmdEnv := exec.Command("bash", "-euo", "pipefail", "-c", script), env
+			if ex.lang != "sh" {
+				// Google's clients, as ./test.sh installs them for
+				// TestGA4Clients.
+				clients := os.Getenv("SEXTANT_GA4_CLIENTS")
+				if clients == "" {
+					t.Logf("README line %d: no SEXTANT_GA4_CLIENTS, the %s example is not run", ex.line, ex.lang)
+					break
+				}
+				if ex.lang == "python" {
+					cmd = exec.Command(filepath.Join(clients, "venv", "bin", "python"), "-")
+				} else {
+					cmd = exec.Command("node", "-")
+					cmdEnv = append(slices.Clip(env), "NODE_PATH="+filepath.Join(clients, "node_modules"))
+				}
+				cmd.Stdin = strings.NewReader(script)
+			}
+			cmd.Env = cmdEnv
 			cmd.Dir = "../.." // the examples run from the repository's root
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
