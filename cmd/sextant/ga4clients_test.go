@@ -14,8 +14,8 @@ import (
 )
 
 // TestGA4Clients runs Google's own Data API clients — the Node.js library
-// @google-analytics/data and the Python library google-analytics-data, both
-// over their REST transport — against a running Sextant, and compares
+// @google-analytics/data and the Python library google-analytics-data, each
+// over its REST and its gRPC transport — against a running Sextant, and compares
 // every answer with Sextant's own API: a report for every dimension the
 // metadata lists, with every metric, plus a realtime report, a batch, a
 // compatibility check and an error. ./test.sh installs the clients (pinned
@@ -71,19 +71,26 @@ func TestGA4Clients(t *testing.T) {
 	}
 
 	want := expectedGA4(t, base, k)
-	for _, c := range []struct {
+	type client struct {
 		name string
 		cmd  *exec.Cmd
 		// errCode is how the client reports an INVALID_ARGUMENT answer:
 		// the HTTP status (Python) or the gRPC code (Node).
 		errCode float64
-	}{
-		{"python google-analytics-data", exec.Command(python, filepath.Join("testdata", "ga4clients", "report.py")), 400},
-		{"node @google-analytics/data", exec.Command("node", filepath.Join("testdata", "ga4clients", "report.js")), 3},
-	} {
+	}
+	var runs []client
+	for _, transport := range []string{"rest", "grpc"} {
+		py := exec.Command(python, filepath.Join("testdata", "ga4clients", "report.py"))
+		js := exec.Command("node", filepath.Join("testdata", "ga4clients", "report.js"))
+		for _, cmd := range []*exec.Cmd{py, js} {
+			cmd.Env = append(os.Environ(), "SEXTANT_ADDR="+addr, "SEXTANT_PROPERTY_ID="+k.PropertyID, "SEXTANT_READ_KEY="+k.ReadKey,
+				"SEXTANT_GA4_TRANSPORT="+transport, "NODE_PATH="+nodeModules,
+				"METADATA_SERVER_DETECTION=none") // no Google Cloud metadata server to look for
+		}
+		runs = append(runs, client{"python google-analytics-data " + transport, py, 400}, client{"node @google-analytics/data " + transport, js, 3})
+	}
+	for _, c := range runs {
 		t.Run(c.name, func(t *testing.T) {
-			c.cmd.Env = append(os.Environ(), "SEXTANT_ADDR="+addr, "SEXTANT_PROPERTY_ID="+k.PropertyID, "SEXTANT_READ_KEY="+k.ReadKey,
-				"NODE_PATH="+nodeModules)
 			var stderr bytes.Buffer
 			c.cmd.Stderr = &stderr
 			out, err := c.cmd.Output()

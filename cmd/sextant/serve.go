@@ -248,6 +248,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		insightsv1connect.InsightsServiceRunReportProcedure:           r,
 		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   r,
 		insightsv1connect.InsightsServiceGetMetadataProcedure:         r,
+		ga4data.RunReportProcedure:                                    r,
+		ga4data.RunRealtimeReportProcedure:                            r,
+		ga4data.BatchRunReportsProcedure:                              r,
+		ga4data.GetMetadataProcedure:                                  r,
+		ga4data.CheckCompatibilityProcedure:                           r,
 		projectionv1connect.ProjectionServiceListProjectionsProcedure: ra,
 		projectionv1connect.ProjectionServiceGetReplayProcedure:       ra,
 		projectionv1connect.ProjectionServiceWatchReplayProcedure:     ra,
@@ -394,9 +399,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv.Handle("GET /metrics", m.Handler())
 	if insightsH != nil {
 		// The GA4 Data API's REST paths, for Google's client libraries.
-		srv.Handle(ga4data.Prefix, ga4data.Handler(ga4data.Config{
-			Reports: insightsH, Authenticate: authn.Authenticate, MaxBodyBytes: int64(cfg.MaxBodyBytes), Logger: logger,
-		}))
+		// The GA4 Data API, for Google's client libraries: its REST paths,
+		// and its gRPC service under Google's name.
+		ga4cfg := ga4data.Config{Reports: insightsH, Authenticate: authn.Authenticate, MaxBodyBytes: int64(cfg.MaxBodyBytes), Logger: logger}
+		srv.Handle(ga4data.Prefix, ga4data.Handler(ga4cfg))
+		srv.Handle(ga4data.GRPC(ga4cfg, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn), connect.WithReadMaxBytes(cfg.MaxBodyBytes)))
 	}
 	srv.Handle("/", web.Handler()) // the dashboard at / and the browser tag at /sextant.js
 	if cfg.Pprof {

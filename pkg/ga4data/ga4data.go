@@ -394,26 +394,16 @@ func (h *handler) checkCompatibility(ctx context.Context, c *call, body []byte) 
 			return nil, invalid("compatibilityFilter", "COMPATIBLE or INCOMPATIBLE")
 		}
 	}
-	md, err := h.cfg.Reports.GetMetadata(ctx, request(c.r, &insightsv1.GetMetadataRequest{PropertyId: c.pid}))
+	var dims, mets []string
+	for _, d := range req.Dimensions {
+		dims = append(dims, d.Name)
+	}
+	for _, m := range req.Metrics {
+		mets = append(mets, m.Name)
+	}
+	md, err := h.compatible(ctx, c.r.Header, c.pid, dims, mets, filter)
 	if err != nil {
 		return nil, err
-	}
-	dims, mets := map[string]bool{}, map[string]bool{}
-	for _, d := range md.Msg.Dimensions {
-		dims[d.ApiName] = true
-	}
-	for _, m := range md.Msg.Metrics {
-		mets[m.ApiName] = true
-	}
-	for i, d := range req.Dimensions {
-		if !dims[d.Name] {
-			return nil, invalid(fmt.Sprintf("dimensions[%d].name", i), fmt.Sprintf("%q is not a valid dimension (GET properties/%s/metadata lists them)", d.Name, c.pid))
-		}
-	}
-	for i, m := range req.Metrics {
-		if !mets[m.Name] {
-			return nil, invalid(fmt.Sprintf("metrics[%d].name", i), fmt.Sprintf("%q is not a valid metric (GET properties/%s/metadata lists them)", m.Name, c.pid))
-		}
 	}
 	var enum any = "COMPATIBLE"
 	if c.enumInts {
@@ -422,32 +412,66 @@ func (h *handler) checkCompatibility(ctx context.Context, c *call, body []byte) 
 	var out bytes.Buffer
 	list := func(key, inner string, n int, item func(i int) proto.Message) error {
 		out.WriteString(`"` + key + `":[`)
-		if filter != incompatible {
-			for i := 0; i < n; i++ {
-				b, err := c.marshal(item(i))
-				if err != nil {
-					return err
-				}
-				if i > 0 {
-					out.WriteByte(',')
-				}
-				e, _ := json.Marshal(enum)
-				fmt.Fprintf(&out, `{"%s":%s,"compatibility":%s}`, inner, b, e)
+		for i := 0; i < n; i++ {
+			b, err := c.marshal(item(i))
+			if err != nil {
+				return err
 			}
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			e, _ := json.Marshal(enum)
+			fmt.Fprintf(&out, `{"%s":%s,"compatibility":%s}`, inner, b, e)
 		}
 		out.WriteByte(']')
 		return nil
 	}
 	out.WriteByte('{')
-	if err := list("dimensionCompatibilities", "dimensionMetadata", len(md.Msg.Dimensions), func(i int) proto.Message { return md.Msg.Dimensions[i] }); err != nil {
+	if err := list("dimensionCompatibilities", "dimensionMetadata", len(md.Dimensions), func(i int) proto.Message { return md.Dimensions[i] }); err != nil {
 		return nil, err
 	}
 	out.WriteByte(',')
-	if err := list("metricCompatibilities", "metricMetadata", len(md.Msg.Metrics), func(i int) proto.Message { return md.Msg.Metrics[i] }); err != nil {
+	if err := list("metricCompatibilities", "metricMetadata", len(md.Metrics), func(i int) proto.Message { return md.Metrics[i] }); err != nil {
 		return nil, err
 	}
 	out.WriteByte('}')
 	return json.RawMessage(out.Bytes()), nil
+}
+
+// compatible checks that a compatibility request's names are known ones
+// and returns what is compatible with them: everything (in Sextant every
+// accepted dimension goes with every accepted metric), or nothing when
+// filter asks for the incompatible ones.
+func (h *handler) compatible(ctx context.Context, hd http.Header, pid string, dims, mets []string, filter int) (*insightsv1.GetMetadataResponse, error) {
+	req := connect.NewRequest(&insightsv1.GetMetadataRequest{PropertyId: pid})
+	for k, v := range hd {
+		req.Header()[k] = v
+	}
+	md, err := h.cfg.Reports.GetMetadata(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, d := range md.Msg.Dimensions {
+		known["d:"+d.ApiName] = true
+	}
+	for _, m := range md.Msg.Metrics {
+		known["m:"+m.ApiName] = true
+	}
+	for i, d := range dims {
+		if !known["d:"+d] {
+			return nil, invalid(fmt.Sprintf("dimensions[%d].name", i), fmt.Sprintf("%q is not a valid dimension (GET properties/%s/metadata lists them)", d, pid))
+		}
+	}
+	for i, m := range mets {
+		if !known["m:"+m] {
+			return nil, invalid(fmt.Sprintf("metrics[%d].name", i), fmt.Sprintf("%q is not a valid metric (GET properties/%s/metadata lists them)", m, pid))
+		}
+	}
+	if filter == incompatible {
+		return &insightsv1.GetMetadataResponse{Name: md.Msg.Name}, nil
+	}
+	return md.Msg, nil
 }
 
 // invalid is an INVALID_ARGUMENT error naming the field at fault.

@@ -1,15 +1,25 @@
-// Google's Node.js Data API client (@google-analytics/data), REST transport,
-// pointed at Sextant. Prints a JSON summary of the answers, which
+// Google's Node.js Data API client (@google-analytics/data), pointed at
+// Sextant over its REST transport or, with SEXTANT_GA4_TRANSPORT=grpc, its
+// gRPC transport. Prints a JSON summary of the answers, which
 // cmd/sextant/ga4clients_test.go compares with Sextant's own API.
 'use strict';
 const {BetaAnalyticsDataClient} = require('@google-analytics/data');
 const {OAuth2Client} = require('google-auth-library');
+const {grpc} = require('google-gax');
 
 const [host, port] = process.env.SEXTANT_ADDR.split(':');
 const prop = 'properties/' + process.env.SEXTANT_PROPERTY_ID;
-const auth = new OAuth2Client();
-auth.setCredentials({access_token: process.env.SEXTANT_READ_KEY, expiry_date: Date.now() + 3600e3});
-const client = new BetaAnalyticsDataClient({apiEndpoint: host, port: Number(port), protocol: 'http', fallback: true, authClient: auth});
+let client;
+let opts = {};
+if (process.env.SEXTANT_GA4_TRANSPORT === 'grpc') {
+  // A plaintext channel: the read key goes in each call's metadata.
+  client = new BetaAnalyticsDataClient({apiEndpoint: host, port: Number(port), sslCreds: grpc.credentials.createInsecure()});
+  opts = {otherArgs: {headers: {authorization: 'Bearer ' + process.env.SEXTANT_READ_KEY}}};
+} else {
+  const auth = new OAuth2Client();
+  auth.setCredentials({access_token: process.env.SEXTANT_READ_KEY, expiry_date: Date.now() + 3600e3});
+  client = new BetaAnalyticsDataClient({apiEndpoint: host, port: Number(port), protocol: 'http', fallback: true, authClient: auth});
+}
 
 const typeName = t => (typeof t === 'number' ? ['METRIC_TYPE_UNSPECIFIED', 'TYPE_INTEGER', 'TYPE_FLOAT', '', 'TYPE_SECONDS', 'TYPE_MILLISECONDS'][t] : t);
 const summary = r => ({
@@ -21,7 +31,7 @@ const summary = r => ({
 
 (async () => {
   const out = {reports: {}};
-  const [md] = await client.getMetadata({name: prop + '/metadata'});
+  const [md] = await client.getMetadata({name: prop + '/metadata'}, opts);
   out.metadata = {name: md.name, dimensions: md.dimensions.map(d => d.apiName), metrics: md.metrics.map(m => [m.apiName, typeName(m.type)])};
   const metrics = md.metrics.map(m => m.apiName);
   const groups = [];
@@ -31,26 +41,26 @@ const summary = r => ({
       const [r] = await client.runReport({
         property: prop, dimensions: [{name: d.apiName}], metrics: g.map(name => ({name})),
         dateRanges: [{startDate: '7daysAgo', endDate: 'today'}], limit: 100000,
-      });
+      }, opts);
       out.reports[`${d.apiName}|${gi}`] = summary(r);
     }
   }
   const [rt] = await client.runRealtimeReport({
     property: prop, dimensions: [{name: 'eventName'}], metrics: [{name: 'eventCount'}],
     minuteRanges: [{startMinutesAgo: 29, endMinutesAgo: 0}],
-  });
+  }, opts);
   out.realtime = summary(rt);
   const [batch] = await client.batchRunReports({property: prop, requests: [
     {dimensions: [{name: 'country'}], metrics: [{name: 'totalUsers'}], dateRanges: [{startDate: '7daysAgo', endDate: 'today'}]},
     {dimensions: [{name: 'date'}], metrics: [{name: 'sessions'}], dateRanges: [{startDate: '7daysAgo', endDate: 'today'}]},
-  ]});
+  ]}, opts);
   out.batch = batch.reports.map(summary);
-  const [compat] = await client.checkCompatibility({property: prop, dimensions: [{name: 'date'}], metrics: [{name: 'eventCount'}]});
+  const [compat] = await client.checkCompatibility({property: prop, dimensions: [{name: 'date'}], metrics: [{name: 'eventCount'}]}, opts);
   out.compatible = compat.dimensionCompatibilities
     .filter(c => c.compatibility === 'COMPATIBLE' || c.compatibility === 1)
     .map(c => c.dimensionMetadata.apiName).sort();
   try {
-    await client.runReport({property: prop, dimensions: [{name: 'nope'}], metrics: [{name: 'eventCount'}], dateRanges: [{startDate: 'yesterday', endDate: 'today'}]});
+    await client.runReport({property: prop, dimensions: [{name: 'nope'}], metrics: [{name: 'eventCount'}], dateRanges: [{startDate: 'yesterday', endDate: 'today'}]}, opts);
     out.error = null;
   } catch (e) {
     out.error = {code: e.code, message: e.message};

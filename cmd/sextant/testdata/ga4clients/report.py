@@ -1,11 +1,16 @@
-"""Google's Python Data API client (google-analytics-data), REST transport,
-pointed at Sextant. Prints a JSON summary of the answers, which
+"""Google's Python Data API client (google-analytics-data), pointed at
+Sextant over its REST transport or, with SEXTANT_GA4_TRANSPORT=grpc, its
+gRPC transport. Prints a JSON summary of the answers, which
 cmd/sextant/ga4clients_test.go compares with Sextant's own API."""
+import functools
 import json
 import os
 import sys
 
+import grpc
+
 from google.analytics.data_v1beta import BetaAnalyticsDataClient
+from google.analytics.data_v1beta.services.beta_analytics_data.transports import BetaAnalyticsDataGrpcTransport
 from google.analytics.data_v1beta.types import (
     BatchRunReportsRequest, CheckCompatibilityRequest, DateRange, Dimension,
     GetMetadataRequest, Metric, MinuteRange, RunRealtimeReportRequest,
@@ -15,10 +20,18 @@ from google.api_core.client_options import ClientOptions
 from google.oauth2.credentials import Credentials
 
 prop = "properties/" + os.environ["SEXTANT_PROPERTY_ID"]
-client = BetaAnalyticsDataClient(
-    credentials=Credentials(token=os.environ["SEXTANT_READ_KEY"]),
-    transport="rest",
-    client_options=ClientOptions(api_endpoint="http://" + os.environ["SEXTANT_ADDR"]))
+if os.environ.get("SEXTANT_GA4_TRANSPORT") == "grpc":
+    # A plaintext channel: the read key goes in each call's metadata.
+    client = BetaAnalyticsDataClient(transport=BetaAnalyticsDataGrpcTransport(
+        channel=grpc.insecure_channel(os.environ["SEXTANT_ADDR"])))
+    for name in ("get_metadata", "run_report", "run_realtime_report", "batch_run_reports", "check_compatibility"):
+        setattr(client, name, functools.partial(getattr(client, name),
+                                                metadata=[("authorization", "Bearer " + os.environ["SEXTANT_READ_KEY"])]))
+else:
+    client = BetaAnalyticsDataClient(
+        credentials=Credentials(token=os.environ["SEXTANT_READ_KEY"]),
+        transport="rest",
+        client_options=ClientOptions(api_endpoint="http://" + os.environ["SEXTANT_ADDR"]))
 
 
 def summary(r):
