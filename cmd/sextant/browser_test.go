@@ -542,6 +542,25 @@ func TestBrowserSettings(t *testing.T) {
 	}
 	b.shot("settings-keys.png")
 
+	// A Measurement Protocol secret: the page shows it once, and a hit
+	// with it and the measurement id the page shows is stored.
+	b.do("creating an MP secret", chromedp.Click(chromedp.ID("new-mp-secret")))
+	b.wait("its secret", `(document.getElementById('secret-measurement') || {}).value?.startsWith('sxm_')`)
+	mpSecret := b.eval(`document.getElementById('secret-measurement').value`)
+	mid := b.eval(`(document.querySelector('#prop-detail header .muted').textContent.match(/measurement id (G-[A-Z0-9]+)/) || [])[1] || ''`)
+	if want, _ := getProperty()["measurementId"].(string); mid == "" || mid != want {
+		t.Errorf("the page shows measurement id %q, the property has %q", mid, want)
+	}
+	resp, err := http.Post(origin+"/mp/collect?measurement_id="+mid+"&api_secret="+mpSecret, "application/json",
+		strings.NewReader(`{"client_id":"mp.1","events":[{"name":"page_view","params":{"page_location":"https://shop.example/mp"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Errorf("/mp/collect with the secret the page showed: %d, want 204", resp.StatusCode)
+	}
+
 	// Deleting: cancelling keeps it; confirming deletes it, and its keys
 	// are refused within 2 seconds.
 	b.do("deleting the property", chromedp.Click(chromedp.ID("delete-property")))

@@ -32,7 +32,7 @@ const propertyUsage = `usage:
   sextant property update PROPERTY_ID [--name NAME] [--time-zone TZ] [--allowed-origins O,…] [--json]
   sextant property delete PROPERTY_ID
   sextant property key list PROPERTY_ID [--all] [--json]
-  sextant property key create PROPERTY_ID --scope write|read [--json]
+  sextant property key create PROPERTY_ID --scope write|read|measurement [--json]
   sextant property key rotate PROPERTY_ID KEY_ID [--grace 24h] [--json]
   sextant property key revoke PROPERTY_ID KEY_ID
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
@@ -82,7 +82,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "key list":
 		all = f.Bool("all", false, "include revoked and expired keys")
 	case "key create":
-		scope = f.String("scope", "", "write or read")
+		scope = f.String("scope", "", "write, read or measurement (a Measurement Protocol API secret)")
 	case "key rotate":
 		grace = f.Duration("grace", 0, "how long the old key stays accepted (at most 720h)")
 	}
@@ -208,9 +208,10 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return out(resp.Msg, b.String())
 	case "key create":
-		sc := map[string]adminv1.KeyScope{"write": adminv1.KeyScope_KEY_SCOPE_WRITE, "read": adminv1.KeyScope_KEY_SCOPE_READ}[*scope]
+		sc := map[string]adminv1.KeyScope{"write": adminv1.KeyScope_KEY_SCOPE_WRITE, "read": adminv1.KeyScope_KEY_SCOPE_READ,
+			"measurement": adminv1.KeyScope_KEY_SCOPE_MEASUREMENT}[*scope]
 		if sc == adminv1.KeyScope_KEY_SCOPE_UNSPECIFIED {
-			return errors.New("--scope must be write or read")
+			return errors.New("--scope must be write, read or measurement (a Measurement Protocol API secret)")
 		}
 		req := connect.NewRequest(&adminv1.CreateKeyRequest{PropertyId: pos[0], Scope: sc})
 		call(req.Header())
@@ -246,6 +247,9 @@ func describeProperty(p *adminv1.Property) string {
 	s := fmt.Sprintf("%s\t%s\t%s", p.PropertyId, p.TimeZone, p.DisplayName)
 	if len(p.AllowedOrigins) > 0 {
 		s += "\torigins " + strings.Join(p.AllowedOrigins, ",")
+	}
+	if p.MeasurementId != "" {
+		s += "\tmeasurement id " + p.MeasurementId
 	}
 	return s + "\n"
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/ga4data"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
+	"github.com/sextant-analytics/sextant/pkg/mp"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 	"github.com/sextant-analytics/sextant/pkg/server"
@@ -397,6 +398,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
+	if collectH != nil {
+		// GA4's Measurement Protocol, into the same batches as /v1/collect.
+		mpH := mp.Handler(mp.Config{Keys: props, Collect: *collectH, Logger: logger})
+		srv.Handle(mp.CollectPath, mpH)
+		srv.Handle(mp.DebugPath, mpH)
+	}
 	if insightsH != nil {
 		// The GA4 Data API's REST paths, for Google's client libraries.
 		// The GA4 Data API, for Google's client libraries: its REST paths,

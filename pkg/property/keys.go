@@ -27,6 +27,10 @@ const (
 	// Admin keys manage properties, keys and projections; they belong to
 	// no property.
 	Admin Scope = "admin"
+	// Measurement keys are a property's Measurement Protocol API secrets:
+	// they send hits to /mp/collect only (api_secret in the query string,
+	// as GA4's MP takes it), never to the other APIs.
+	Measurement Scope = "measurement"
 )
 
 // Principal is an authenticated key.
@@ -39,6 +43,7 @@ const (
 	writePrefix = "sxw_"
 	readPrefix  = "sxr_"
 	adminPrefix = "sxa_"
+	mpPrefix    = "sxm_"
 )
 
 // Key is an API key as stored: its secret only as a hash.
@@ -89,7 +94,7 @@ func propKeyPrefix(propertyID string) []byte {
 }
 
 func scopeRank(s Scope) int {
-	return map[Scope]int{Write: 0, Read: 1, Admin: 2}[s]
+	return map[Scope]int{Write: 0, Read: 1, Measurement: 2, Admin: 3}[s]
 }
 
 func scopePrefix(s Scope) string {
@@ -100,11 +105,13 @@ func scopePrefix(s Scope) string {
 		return readPrefix
 	case Admin:
 		return adminPrefix
+	case Measurement:
+		return mpPrefix
 	}
 	return ""
 }
 
-// CreateKey creates a key of scope (Write or Read) for an existing
+// CreateKey creates a key of scope (Write, Read or Measurement) for an existing
 // property and returns it with its secret, which is not stored.
 func (r *Registry) CreateKey(ctx context.Context, propertyID string, scope Scope) (Key, string, error) {
 	if _, err := r.fresh(ctx, propertyID); err != nil {
@@ -114,8 +121,8 @@ func (r *Registry) CreateKey(ctx context.Context, propertyID string, scope Scope
 }
 
 func (r *Registry) createKey(ctx context.Context, propertyID string, scope Scope) (Key, string, error) {
-	if scope != Write && scope != Read {
-		return Key{}, "", apierror.Invalid("invalid key", apierror.Violation{Field: "scope", Description: "write or read", Code: apierror.ValueInvalid})
+	if scope != Write && scope != Read && scope != Measurement {
+		return Key{}, "", apierror.Invalid("invalid key", apierror.Violation{Field: "scope", Description: "write, read or measurement", Code: apierror.ValueInvalid})
 	}
 	secret := newKey(scopePrefix(scope))
 	h := hashKey(secret)
@@ -292,7 +299,7 @@ func (r *Registry) HasAdminKey(ctx context.Context) (bool, error) {
 // Authenticate resolves a key. Unknown, malformed, revoked and expired
 // keys are Unauthenticated, as are the keys of a deleted property.
 func (r *Registry) Authenticate(ctx context.Context, secret string) (Principal, error) {
-	if !strings.HasPrefix(secret, writePrefix) && !strings.HasPrefix(secret, readPrefix) && !strings.HasPrefix(secret, adminPrefix) || len(secret) > 100 {
+	if !strings.HasPrefix(secret, writePrefix) && !strings.HasPrefix(secret, readPrefix) && !strings.HasPrefix(secret, adminPrefix) && !strings.HasPrefix(secret, mpPrefix) || len(secret) > 100 {
 		return Principal{}, apierror.New(apierror.Unauthenticated, "unknown API key")
 	}
 	h := hashKey(secret)

@@ -13,6 +13,8 @@ package property
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -51,6 +53,18 @@ type Property struct {
 	// AllowedOrigins lists browser origins allowed to send hits (CORS);
 	// empty allows any.
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+}
+
+// MeasurementID is the property's GA4-style measurement id ("G-" and ten
+// letters and digits), which Measurement Protocol and gtag.js hits name.
+// It is derived from the property id, so every property has one, for
+// good, without being stored.
+func (p Property) MeasurementID() string { return MeasurementIDOf(p.ID) }
+
+// MeasurementIDOf is the measurement id of property id.
+func MeasurementIDOf(id string) string {
+	h := sha256.Sum256([]byte("sextant measurement id/" + id))
+	return "G-" + base32.StdEncoding.EncodeToString(h[:])[:10]
 }
 
 // Location returns the property's time zone (UTC when unset or unknown).

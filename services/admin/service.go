@@ -34,7 +34,7 @@ func New(reg *property.Registry) *Service { return &Service{reg: reg, now: time.
 
 func toProto(p property.Property) *adminv1.Property {
 	out := &adminv1.Property{
-		PropertyId: p.ID, DisplayName: p.Name, TimeZone: p.TimeZone,
+		PropertyId: p.ID, DisplayName: p.Name, TimeZone: p.TimeZone, MeasurementId: p.MeasurementID(),
 		AllowedOrigins: slices.Clone(p.AllowedOrigins), CreateTime: timestamppb.New(p.CreatedAt),
 	}
 	if !p.UpdatedAt.IsZero() {
@@ -49,6 +49,8 @@ func scopeToProto(s property.Scope) adminv1.KeyScope {
 		return adminv1.KeyScope_KEY_SCOPE_WRITE
 	case property.Read:
 		return adminv1.KeyScope_KEY_SCOPE_READ
+	case property.Measurement:
+		return adminv1.KeyScope_KEY_SCOPE_MEASUREMENT
 	}
 	return adminv1.KeyScope_KEY_SCOPE_UNSPECIFIED
 }
@@ -186,6 +188,8 @@ func scopeFromProto(s adminv1.KeyScope) property.Scope {
 		return property.Write
 	case adminv1.KeyScope_KEY_SCOPE_READ:
 		return property.Read
+	case adminv1.KeyScope_KEY_SCOPE_MEASUREMENT:
+		return property.Measurement
 	}
 	return ""
 }

@@ -33,6 +33,7 @@ const (
 	reqUserAgent      = 10
 	reqIPOverride     = 11
 	reqEvents         = 12
+	reqValidateOnly   = 13
 
 	evName      = 1
 	evParams    = 2
@@ -95,6 +96,7 @@ type wireRequest struct {
 	propertyID, clientID, appInstanceID, userID string
 	userAgent, ipOverride, countryID            string
 	ts                                          int64
+	validateOnly                                bool // check the batch, append nothing
 	adUserData, adPersonalization, analytics    string
 	device                                      wireDevice
 	userProps                                   []param
@@ -180,8 +182,11 @@ func decode(b []byte, r *wireRequest) error {
 		}
 		rest = rest[n:]
 		if f.typ == protowire.VarintType {
-			if f.num == reqTimestamp {
+			switch f.num {
+			case reqTimestamp:
 				r.ts = int64(f.v)
+			case reqValidateOnly:
+				r.validateOnly = f.v != 0
 			}
 			continue
 		}

@@ -149,6 +149,9 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 		return nil, err
 	}
 	msgs := enc.Messages
+	if req.validateOnly {
+		return &collectv1.CollectResponse{ValidatedOnly: true}, nil
+	}
 	if wait, ok := s.limiter.Take(pid, len(msgs), meta.Now); !ok {
 		s.cfg.Metrics.IngestEvents.WithLabelValues("throttled").Add(float64(len(msgs)))
 		e := apierror.New(apierror.ResourceExhausted, "rate limit of property %s exceeded; retry after %s", pid, wait.Round(time.Millisecond))

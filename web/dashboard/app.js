@@ -808,7 +808,7 @@ async function adminAction(what, path) {
 const ADMIN_API = '/sextant.admin.v1.AdminService/';
 const PAGE_SIZE = 20;
 const MAX_GRACE_HOURS = 30 * 24;
-const SCOPES = { KEY_SCOPE_WRITE: 'write', KEY_SCOPE_READ: 'read' };
+const SCOPES = { KEY_SCOPE_WRITE: 'write', KEY_SCOPE_READ: 'read', KEY_SCOPE_MEASUREMENT: 'measurement' };
 const KEY_STATES = { KEY_STATE_ACTIVE: 'active', KEY_STATE_EXPIRING: 'expiring', KEY_STATE_REVOKED: 'revoked' };
 const PROPERTY_FIELDS = 'displayName,timeZone,allowedOrigins'; // a FieldMask in proto3 JSON
 
@@ -1069,7 +1069,7 @@ function renderDetail(v) {
   put(box, h('section', { class: 'panel', id: 'prop-detail', 'data-id': p.propertyId, 'aria-labelledby': 'detail-title', tabindex: '-1' },
     h('header', {},
       h('div', {}, h('h2', { id: 'detail-title', text: p.displayName }),
-        h('div', { class: 'muted', text: `Property ${p.propertyId} · created ${when(p.createTime)}` })),
+        h('div', { class: 'muted', text: `Property ${p.propertyId} · measurement id ${p.measurementId} · created ${when(p.createTime)}` })),
       h('button', { type: 'button', id: 'delete-property', class: 'ghost danger', text: 'Delete property', onclick: () => deleteProperty(v, p) })),
     h('p', { id: 'detail-error', class: 'error tight', role: 'alert' }),
     h('div', { id: 'secrets' }),
@@ -1078,8 +1078,9 @@ function renderDetail(v) {
     h('section', { class: 'keys', 'aria-labelledby': 'keys-title' },
       h('div', { class: 'keys-head' },
         h('h3', { id: 'keys-title', class: 'sub', text: 'API keys' }),
-        h('div', { class: 'actions' }, newKey('KEY_SCOPE_WRITE', 'new-write-key', 'New write key'), newKey('KEY_SCOPE_READ', 'new-read-key', 'New read key'))),
-      h('p', { class: 'muted', text: 'Write keys send hits (the tag, collect); read keys read reports. Rotating makes a new key and can keep the old one working for a grace period.' }),
+        h('div', { class: 'actions' }, newKey('KEY_SCOPE_WRITE', 'new-write-key', 'New write key'), newKey('KEY_SCOPE_READ', 'new-read-key', 'New read key'),
+          newKey('KEY_SCOPE_MEASUREMENT', 'new-mp-secret', 'New MP secret'))),
+      h('p', { class: 'muted', text: 'Write keys send hits (the tag, collect); read keys read reports; MP secrets are the api_secret of GA4 Measurement Protocol hits (/mp/collect with the measurement id). Rotating makes a new key and can keep the old one working for a grace period.' }),
       h('p', { id: 'keys-error', class: 'error tight', role: 'alert' }),
       h('div', { id: 'keys', class: 'scroll', tabindex: '-1', 'aria-busy': 'true' }, h('p', { class: 'empty', text: 'Loading…' })))));
   loadKeys(v, p);
@@ -1141,7 +1142,8 @@ function showSecrets(title, keys, created) {
       input.value = k.secret; // a property, not an attribute
       const btn = h('button', { type: 'button', class: 'ghost', text: 'Copy', 'aria-label': `Copy the ${scope} key`, onclick: () => copy(input, btn) });
       return h('div', { class: 'field' },
-        h('label', { for: input.id, text: scope === 'write' ? 'Write key, for the tag and collect' : scope === 'read' ? 'Read key, for reports' : 'Key' }),
+        h('label', { for: input.id, text: scope === 'write' ? 'Write key, for the tag and collect' : scope === 'read' ? 'Read key, for reports'
+          : scope === 'measurement' ? 'MP secret, the api_secret of Measurement Protocol hits' : 'Key' }),
         h('div', { class: 'copy' }, input, btn));
     }),
     h('div', { class: 'actions' },

@@ -33,6 +33,8 @@ const (
 	KeyScope_KEY_SCOPE_WRITE KeyScope = 1
 	// Reads reports (InsightsService).
 	KeyScope_KEY_SCOPE_READ KeyScope = 2
+	// A Measurement Protocol API secret: sends hits to /mp/collect only.
+	KeyScope_KEY_SCOPE_MEASUREMENT KeyScope = 3
 )
 
 // Enum value maps for KeyScope.
@@ -41,11 +43,13 @@ var (
 		0: "KEY_SCOPE_UNSPECIFIED",
 		1: "KEY_SCOPE_WRITE",
 		2: "KEY_SCOPE_READ",
+		3: "KEY_SCOPE_MEASUREMENT",
 	}
 	KeyScope_value = map[string]int32{
 		"KEY_SCOPE_UNSPECIFIED": 0,
 		"KEY_SCOPE_WRITE":       1,
 		"KEY_SCOPE_READ":        2,
+		"KEY_SCOPE_MEASUREMENT": 3,
 	}
 )
 
@@ -147,7 +151,10 @@ type Property struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Output only: the GA4-style measurement id Measurement Protocol
+	// (/mp/collect) and gtag.js hits name, e.g. "G-ABCDE23456".
+	MeasurementId string `protobuf:"bytes,7,opt,name=measurement_id,json=measurementId,proto3" json:"measurement_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -222,6 +229,13 @@ func (x *Property) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Property) GetMeasurementId() string {
+	if x != nil {
+		return x.MeasurementId
+	}
+	return ""
 }
 
 // Key is a property's API key. Sextant stores only a hash of its secret.
@@ -1217,7 +1231,7 @@ var File_sextant_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n" +
+	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x02\n" +
 	"\bProperty\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\x12!\n" +
@@ -1227,7 +1241,8 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc7\x02\n" +
+	"updateTime\x12%\n" +
+	"\x0emeasurement_id\x18\a \x01(\tR\rmeasurementId\"\xc7\x02\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1f\n" +
 	"\vproperty_id\x18\x02 \x01(\tR\n" +
@@ -1295,11 +1310,12 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"propertyId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\"<\n" +
 	"\x11RevokeKeyResponse\x12'\n" +
-	"\x03key\x18\x01 \x01(\v2\x15.sextant.admin.v1.KeyR\x03key*N\n" +
+	"\x03key\x18\x01 \x01(\v2\x15.sextant.admin.v1.KeyR\x03key*i\n" +
 	"\bKeyScope\x12\x19\n" +
 	"\x15KEY_SCOPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fKEY_SCOPE_WRITE\x10\x01\x12\x12\n" +
-	"\x0eKEY_SCOPE_READ\x10\x02*j\n" +
+	"\x0eKEY_SCOPE_READ\x10\x02\x12\x19\n" +
+	"\x15KEY_SCOPE_MEASUREMENT\x10\x03*j\n" +
 	"\bKeyState\x12\x19\n" +
 	"\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x01\x12\x16\n" +

@@ -41,8 +41,11 @@ type CollectRequest struct {
 	// Overrides the User-Agent header for device detection.
 	UserAgent string `protobuf:"bytes,10,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// Overrides the request address for country lookup; never stored.
-	IpOverride    string   `protobuf:"bytes,11,opt,name=ip_override,json=ipOverride,proto3" json:"ip_override,omitempty"`
-	Events        []*Event `protobuf:"bytes,12,rep,name=events,proto3" json:"events,omitempty"`
+	IpOverride string   `protobuf:"bytes,11,opt,name=ip_override,json=ipOverride,proto3" json:"ip_override,omitempty"`
+	Events     []*Event `protobuf:"bytes,12,rep,name=events,proto3" json:"events,omitempty"`
+	// Checks the batch and answers its errors as usual, but stores nothing
+	// (what /debug/mp/collect does).
+	ValidateOnly  bool `protobuf:"varint,13,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +162,13 @@ func (x *CollectRequest) GetEvents() []*Event {
 		return x.Events
 	}
 	return nil
+}
+
+func (x *CollectRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 type Event struct {
@@ -496,7 +506,10 @@ type CollectResponse struct {
 	// Number of events appended.
 	Accepted int32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	// The event ids, in request order: the client's own or the assigned ones.
-	EventIds      []string `protobuf:"bytes,2,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
+	EventIds []string `protobuf:"bytes,2,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
+	// True when the batch was valid and, as its validate_only asked, not
+	// stored.
+	ValidatedOnly bool `protobuf:"varint,3,opt,name=validated_only,json=validatedOnly,proto3" json:"validated_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +556,13 @@ func (x *CollectResponse) GetEventIds() []string {
 		return x.EventIds
 	}
 	return nil
+}
+
+func (x *CollectResponse) GetValidatedOnly() bool {
+	if x != nil {
+		return x.ValidatedOnly
+	}
+	return false
 }
 
 type StreamCollectRequest struct {
@@ -796,7 +816,7 @@ var File_sextant_collect_v1_collect_proto protoreflect.FileDescriptor
 
 const file_sextant_collect_v1_collect_proto_rawDesc = "" +
 	"\n" +
-	" sextant/collect/v1/collect.proto\x12\x12sextant.collect.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xa5\x05\n" +
+	" sextant/collect/v1/collect.proto\x12\x12sextant.collect.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xca\x05\n" +
 	"\x0eCollectRequest\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\x12\x1b\n" +
@@ -813,7 +833,8 @@ const file_sextant_collect_v1_collect_proto_rawDesc = "" +
 	" \x01(\tR\tuserAgent\x12\x1f\n" +
 	"\vip_override\x18\v \x01(\tR\n" +
 	"ipOverride\x121\n" +
-	"\x06events\x18\f \x03(\v2\x19.sextant.collect.v1.EventR\x06events\x1ac\n" +
+	"\x06events\x18\f \x03(\v2\x19.sextant.collect.v1.EventR\x06events\x12#\n" +
+	"\rvalidate_only\x18\r \x01(\bR\fvalidateOnly\x1ac\n" +
 	"\x13UserPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .sextant.collect.v1.UserPropertyR\x05value:\x028\x01\"\xf3\x01\n" +
@@ -844,10 +865,11 @@ const file_sextant_collect_v1_collect_proto_rawDesc = "" +
 	"\x05model\x18\x06 \x01(\tR\x05model\x12\x14\n" +
 	"\x05brand\x18\a \x01(\tR\x05brand\x12\x18\n" +
 	"\abrowser\x18\b \x01(\tR\abrowser\x12'\n" +
-	"\x0fbrowser_version\x18\t \x01(\tR\x0ebrowserVersion\"J\n" +
+	"\x0fbrowser_version\x18\t \x01(\tR\x0ebrowserVersion\"q\n" +
 	"\x0fCollectResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\x05R\baccepted\x12\x1b\n" +
-	"\tevent_ids\x18\x02 \x03(\tR\beventIds\"l\n" +
+	"\tevent_ids\x18\x02 \x03(\tR\beventIds\x12%\n" +
+	"\x0evalidated_only\x18\x03 \x01(\bR\rvalidatedOnly\"l\n" +
 	"\x14StreamCollectRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x128\n" +
 	"\x05batch\x18\x02 \x01(\v2\".sextant.collect.v1.CollectRequestR\x05batch\"\xa2\x01\n" +
