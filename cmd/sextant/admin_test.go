@@ -169,7 +169,7 @@ func TestAdminAPI(t *testing.T) {
 	if out := runCLI(t, cliEnv, "property", "list"); !strings.Contains(out, id+"\tAsia/Tokyo\tMy shop") || !strings.Contains(out, "\tDemo") {
 		t.Fatalf("property list:\n%s", out)
 	}
-	if out := runCLI(t, cliEnv, "property", "update", id, "--name", "Renamed", "--allowed-origins", ""); !strings.Contains(out, id+"\tAsia/Tokyo\tRenamed\n") {
+	if out := runCLI(t, cliEnv, "property", "update", id, "--name", "Renamed", "--allowed-origins", ""); !strings.Contains(out, id+"\tAsia/Tokyo\tRenamed\tmeasurement id G-") {
 		t.Fatalf("property update:\n%s", out)
 	}
 	out := runCLI(t, cliEnv, "property", "key", "create", id, "--scope", "read")
