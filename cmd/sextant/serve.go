@@ -34,6 +34,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/ga4data"
+	"github.com/sextant-analytics/sextant/pkg/gtag"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/mp"
 	"github.com/sextant-analytics/sextant/pkg/property"
@@ -403,6 +404,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mpH := mp.Handler(mp.Config{Keys: props, Collect: *collectH, Logger: logger})
 		srv.Handle(mp.CollectPath, mpH)
 		srv.Handle(mp.DebugPath, mpH)
+		// gtag.js's own wire protocol, for sites that keep Google's tag.
+		srv.Handle(gtag.Path, gtag.Handler(gtag.Config{Properties: props, Collect: *collectH, Logger: logger}))
 	}
 	if insightsH != nil {
 		// The GA4 Data API's REST paths, for Google's client libraries.

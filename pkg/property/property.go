@@ -14,8 +14,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,14 +57,57 @@ type Property struct {
 
 // MeasurementID is the property's GA4-style measurement id ("G-" and ten
 // letters and digits), which Measurement Protocol and gtag.js hits name.
-// It is derived from the property id, so every property has one, for
-// good, without being stored.
+// It encodes the property id (with a check), so that a hit's measurement
+// id finds its property without a lookup: every property has one, for
+// good, without it being stored.
 func (p Property) MeasurementID() string { return MeasurementIDOf(p.ID) }
 
-// MeasurementIDOf is the measurement id of property id.
+// midAlphabet spells measurement ids: 32 letters and digits (no 0, 1, O, I).
+const midAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// MeasurementIDOf is the measurement id of property id: 40 bits of the
+// id and 10 bits of check, in ten characters of midAlphabet; "" for an id
+// that is not a number below 2^40 (every id Create makes is).
 func MeasurementIDOf(id string) string {
-	h := sha256.Sum256([]byte("sextant measurement id/" + id))
-	return "G-" + base32.StdEncoding.EncodeToString(h[:])[:10]
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || n >= 1<<40 || strconv.FormatUint(n, 10) != id {
+		return ""
+	}
+	v := n<<10 | midCheck(n)
+	var b [12]byte
+	b[0], b[1] = 'G', '-'
+	for i := 11; i >= 2; i-- {
+		b[i] = midAlphabet[v&31]
+		v >>= 5
+	}
+	return string(b[:])
+}
+
+// PropertyOfMeasurementID is the property id a measurement id encodes.
+func PropertyOfMeasurementID(mid string) (string, bool) {
+	if len(mid) != 12 || !strings.HasPrefix(mid, "G-") {
+		return "", false
+	}
+	var v uint64
+	for _, c := range []byte(mid[2:]) {
+		i := strings.IndexByte(midAlphabet, c)
+		if i < 0 {
+			return "", false
+		}
+		v = v<<5 | uint64(i)
+	}
+	n := v >> 10
+	if v&1023 != midCheck(n) {
+		return "", false
+	}
+	return strconv.FormatUint(n, 10), true
+}
+
+func midCheck(n uint64) uint64 {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	sum := sha256.Sum256(append([]byte("sextant measurement id/"), b[:]...))
+	return uint64(binary.BigEndian.Uint16(sum[:2])) & 1023
 }
 
 // Location returns the property's time zone (UTC when unset or unknown).

@@ -437,3 +437,34 @@ func TestUpgrade(t *testing.T) {
 }
 
 func keyErr(_ property.Key, _ string, err error) error { return err }
+
+func TestMeasurementID(t *testing.T) {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	for _, id := range []string{"1000000000", "9999999999", "42", "0", "1099511627775"} {
+		mid := property.MeasurementIDOf(id)
+		if len(mid) != 12 || !strings.HasPrefix(mid, "G-") {
+			t.Fatalf("property.MeasurementIDOf(%s) = %q", id, mid)
+		}
+		if got, ok := property.PropertyOfMeasurementID(mid); !ok || got != id {
+			t.Errorf("property.PropertyOfMeasurementID(%s) = %q, %v; want %s", mid, got, ok, id)
+		}
+		// One character changed is (nearly always) caught by the check.
+		for i := 2; i < 12; i++ {
+			b := []byte(mid)
+			b[i] = alphabet[(strings.IndexByte(alphabet, b[i])+1)%32]
+			if got, ok := property.PropertyOfMeasurementID(string(b)); ok && got == id {
+				t.Errorf("%s decodes to the same property as %s", b, mid)
+			}
+		}
+	}
+	for _, id := range []string{"", "abc", "-1", "007", "1099511627776"} {
+		if mid := property.MeasurementIDOf(id); mid != "" {
+			t.Errorf("property.MeasurementIDOf(%q) = %q, want none", id, mid)
+		}
+	}
+	for _, mid := range []string{"", "G-", "UA-12345-1", "G-AAAAAAAAA", "g-AAAAAAAAAA", "G-AAAAAAAAA0"} {
+		if _, ok := property.PropertyOfMeasurementID(mid); ok {
+			t.Errorf("property.PropertyOfMeasurementID(%q) accepted", mid)
+		}
+	}
+}
