@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestMeasurementProtocol: a hit sent with GA4's Measurement Protocol and
-// the same hit sent to /v1/collect count the same in every metric; the
+// TestMeasurementProtocol: a visit sent with GA4's Measurement Protocol,
+// with gtag.js's protocol and to /v1/collect counts the same in every
+// metric; the
 // debug endpoint stores nothing and answers collect's own checks as GA4's
 // validation messages.
 func TestMeasurementProtocol(t *testing.T) {
@@ -63,6 +65,19 @@ func TestMeasurementProtocol(t *testing.T) {
 	if code, body := postJSON(t, base+"/v1/collect", env["SEXTANT_WRITE_KEY"], visit("v1", false)); code != 200 {
 		t.Fatalf("/v1/collect: %d %v", code, body)
 	}
+	// The same visit as gtag.js sends it: shared parameters in the query,
+	// one hit per line.
+	loc := url.QueryEscape("https://shop.example/gtag")
+	gq := fmt.Sprintf("v=2&tid=%s&cid=c-gtag&sid=%d&dt=T&_p=7&dl=%s", mid, ts/1e6, loc)
+	gbody := "en=page_view&_s=1\nen=page_view&_s=2&dl=" + url.QueryEscape("https://shop.example/gtag?b") + "\nen=scroll&_s=3&_et=12000"
+	resp, err := http.Post(base+"/g/collect?"+gq, "text/plain", strings.NewReader(gbody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("/g/collect: %d", resp.StatusCode)
+	}
 	// The debug endpoint checks with collect's own rules and stores nothing.
 	if code, body := mp("/debug/mp/collect", visit("debug", true)); code != 200 || body != `{"validationMessages":[]}` {
 		t.Fatalf("/debug/mp/collect of a valid hit: %d %s", code, body)
@@ -80,14 +95,14 @@ func TestMeasurementProtocol(t *testing.T) {
 	for {
 		_, body := postJSON(t, base+"/v1/properties/"+pid+":runReport", env["SEXTANT_READ_KEY"], report)
 		rows = fmt.Sprint(body["rows"])
-		if strings.Contains(rows, "/mp") && strings.Contains(rows, "/v1") || time.Now().After(deadline) {
+		if strings.Contains(rows, "/mp") && strings.Contains(rows, "/v1") && strings.Contains(rows, "/gtag") || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	mpRow, v1Row := rowOf(rows, "/mp"), rowOf(rows, "/v1")
-	if !strings.HasPrefix(mpRow, "metricValues:[map[value:3] map[value:2] map[value:1] map[value:1] map[value:1] map[value:12") || mpRow != v1Row || strings.Contains(rows, "/debug") {
-		t.Fatalf("the MP hit counts %q, the /v1/collect hit %q (rows %s)", mpRow, v1Row, rows)
+	mpRow, v1Row, gRow := rowOf(rows, "/mp"), rowOf(rows, "/v1"), rowOf(rows, "/gtag")
+	if !strings.HasPrefix(mpRow, "metricValues:[map[value:3] map[value:2] map[value:1] map[value:1] map[value:1] map[value:12") || mpRow != v1Row || gRow != v1Row || strings.Contains(rows, "/debug") {
+		t.Fatalf("the MP hit counts %q, the /g/collect hit %q, the /v1/collect hit %q (rows %s)", mpRow, gRow, v1Row, rows)
 	}
 }
 
