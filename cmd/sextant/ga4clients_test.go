@@ -115,6 +115,9 @@ func TestGA4Clients(t *testing.T) {
 			if g, w := probeRow(got.Realtime), probeRow(want.Realtime); g != w || w != "3" {
 				t.Errorf("realtime rt_probe events: client %q, Sextant's own %q, sent 3", g, w)
 			}
+			if !reflect.DeepEqual(got.Pivot, want.Pivot) || len(want.Pivot.Rows) == 0 {
+				t.Errorf("pivot report:\n client %+v\n Sextant's REST %+v", got.Pivot, want.Pivot)
+			}
 			if !reflect.DeepEqual(got.Batch, want.Batch) {
 				t.Errorf("batch:\n client %+v\n Sextant's own %+v", got.Batch, want.Batch)
 			}
@@ -140,7 +143,11 @@ type ga4Summary struct {
 	Realtime   reportSummary            `json:"realtime"`
 	Batch      []reportSummary          `json:"batch"`
 	Compatible []string                 `json:"compatible"`
-	Error      *struct {
+	Pivot      struct {
+		Headers [][][]string `json:"headers"`
+		Rows    [][][]string `json:"rows"`
+	} `json:"pivot"`
+	Error *struct {
 		Code    float64 `json:"code"`
 		Message string  `json:"message"`
 	} `json:"error"`
@@ -231,6 +238,44 @@ func expectedGA4(t *testing.T, base string, k keys) ga4Summary {
 	s.Batch = []reportSummary{
 		report(":runReport", fmt.Sprintf(`{"dimensions":%s,"metrics":%s,%s}`, names("country"), names("totalUsers"), week)),
 		report(":runReport", fmt.Sprintf(`{"dimensions":%s,"metrics":%s,%s}`, names("date"), names("sessions"), week)),
+	}
+	// The pivot report, as Sextant's REST API answers it (no API of
+	// Sextant's own has pivots).
+	var pv struct {
+		PivotHeaders []struct {
+			PivotDimensionHeaders []struct {
+				DimensionValues []struct{ Value string } `json:"dimensionValues"`
+			} `json:"pivotDimensionHeaders"`
+		} `json:"pivotHeaders"`
+		Rows []struct {
+			DimensionValues []struct{ Value string } `json:"dimensionValues"`
+			MetricValues    []struct{ Value string } `json:"metricValues"`
+		} `json:"rows"`
+	}
+	postInto(t, base+"/v1beta/properties/"+k.PropertyID+":runPivotReport", k.ReadKey, `{"dimensions":[{"name":"country"},{"name":"deviceCategory"}],
+		"metrics":[{"name":"sessions"}],"dateRanges":[{"startDate":"7daysAgo","endDate":"today"}],
+		"pivots":[{"fieldNames":["country"],"limit":3,"orderBys":[{"metric":{"metricName":"sessions"},"desc":true}]},{"fieldNames":["deviceCategory"],"limit":5}]}`, &pv)
+	s.Pivot.Headers, s.Pivot.Rows = [][][]string{}, [][][]string{}
+	for _, p := range pv.PivotHeaders {
+		var hs [][]string
+		for _, h := range p.PivotDimensionHeaders {
+			var vs []string
+			for _, v := range h.DimensionValues {
+				vs = append(vs, v.Value)
+			}
+			hs = append(hs, vs)
+		}
+		s.Pivot.Headers = append(s.Pivot.Headers, hs)
+	}
+	for _, r := range pv.Rows {
+		dv, mv := []string{}, []string{}
+		for _, v := range r.DimensionValues {
+			dv = append(dv, v.Value)
+		}
+		for _, v := range r.MetricValues {
+			mv = append(mv, v.Value)
+		}
+		s.Pivot.Rows = append(s.Pivot.Rows, [][]string{dv, mv})
 	}
 	return s
 }

@@ -255,6 +255,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ga4data.BatchRunReportsProcedure:                              r,
 		ga4data.GetMetadataProcedure:                                  r,
 		ga4data.CheckCompatibilityProcedure:                           r,
+		ga4data.RunPivotReportProcedure:                               r,
+		ga4data.BatchRunPivotReportsProcedure:                         r,
 		projectionv1connect.ProjectionServiceListProjectionsProcedure: ra,
 		projectionv1connect.ProjectionServiceGetReplayProcedure:       ra,
 		projectionv1connect.ProjectionServiceWatchReplayProcedure:     ra,

@@ -5,6 +5,8 @@
 //	POST /v1beta/properties/{id}:runReport
 //	POST /v1beta/properties/{id}:runRealtimeReport
 //	POST /v1beta/properties/{id}:batchRunReports      (at most 5 reports)
+//	POST /v1beta/properties/{id}:runPivotReport
+//	POST /v1beta/properties/{id}:batchRunPivotReports (at most 5 reports)
 //	POST /v1beta/properties/{id}:checkCompatibility
 //	GET  /v1beta/properties/{id}/metadata
 //
@@ -13,7 +15,7 @@
 // enum-encoding=int as Google's clients do, as numbers. Errors are in
 // Google's JSON error shape, {"error": {"code", "message", "status",
 // "details"}}, with the HTTP status of the code. The read key is the
-// bearer token. Pivot reports are refused as UNIMPLEMENTED.
+// bearer token.
 package ga4data
 
 import (
@@ -39,6 +41,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	ga4 "github.com/sextant-analytics/sextant/gen/sextant/ga4/v1beta"
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
@@ -126,11 +129,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.procedure, serve = insightsv1connect.InsightsServiceGetMetadataProcedure, h.checkCompatibility
 	case "metadata":
 		want, c.procedure, serve = http.MethodGet, insightsv1connect.InsightsServiceGetMetadataProcedure, h.metadata
-	case "runPivotReport", "batchRunPivotReports":
-		h.fail(c, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("%s is not supported by Sextant yet: use runReport", method)))
-		return
+	case "runPivotReport":
+		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.runPivotReport
+	case "batchRunPivotReports":
+		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.batchRunPivotReports
 	default:
-		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no method %q: the Data API's methods are runReport, runRealtimeReport, batchRunReports, checkCompatibility and GET .../metadata", method)))
+		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no method %q: the Data API's methods are runReport, runRealtimeReport, batchRunReports, runPivotReport, batchRunPivotReports, checkCompatibility and GET .../metadata", method)))
 		return
 	}
 	if r.Method != want {
@@ -342,6 +346,41 @@ func (h *handler) batchRunReports(ctx context.Context, c *call, body []byte) (an
 	}
 	out.WriteString(`],"kind":"analyticsData#batchRunReports"}`)
 	return json.RawMessage(out.Bytes()), nil
+}
+
+func (h *handler) batchRunPivotReports(ctx context.Context, c *call, body []byte) (any, error) {
+	var batch struct {
+		Property *string           `json:"property"`
+		Requests []json.RawMessage `json:"requests"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&batch); err != nil {
+		return nil, invalid("requests", "the body must be {\"requests\": [RunPivotReportRequest, …]}: "+err.Error())
+	}
+	if batch.Property != nil && *batch.Property != "properties/"+c.pid {
+		return nil, invalid("property", fmt.Sprintf("must be empty or properties/%s, the property of the path", c.pid))
+	}
+	switch n := len(batch.Requests); {
+	case n == 0:
+		return nil, invalid("requests", "at least one report is required")
+	case n > MaxBatch:
+		return nil, invalid("requests", fmt.Sprintf("at most %d reports in a batch, got %d", MaxBatch, n))
+	}
+	out := &ga4.BatchRunPivotReportsResponse{Kind: "analyticsData#batchRunPivotReports"}
+	for i, raw := range batch.Requests {
+		field := fmt.Sprintf("requests[%d]", i)
+		req := &ga4.RunPivotReportRequest{}
+		if err := decodeRequest(raw, c.pid, field, req); err != nil {
+			return nil, err
+		}
+		resp, err := h.pivotReport(ctx, c.r.Header, field, c.pid, req)
+		if err != nil {
+			return nil, err
+		}
+		out.PivotReports = append(out.PivotReports, resp)
+	}
+	return out, nil
 }
 
 func (h *handler) metadata(ctx context.Context, c *call, _ []byte) (any, error) {

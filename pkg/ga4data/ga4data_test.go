@@ -104,7 +104,7 @@ func TestHandler(t *testing.T) {
 			[]string{`{"dimensionCompatibilities":[],"metricCompatibilities":[]}`}, 0},
 		{"compatibility of an unknown metric", "POST", "/v1beta/properties/42:checkCompatibility", "good", `{"metrics":[{"name":"revenue"}]}`, 400,
 			[]string{`"field":"metrics[0].name"`, `not a valid metric`}, 0},
-		{"pivot reports", "POST", "/v1beta/properties/42:runPivotReport", "good", report, 501, []string{`"status":"UNIMPLEMENTED"`}, 0},
+		{"a pivot report without pivots", "POST", "/v1beta/properties/42:runPivotReport", "good", report, 400, []string{`"field":"pivots"`}, 0},
 		{"unknown method", "POST", "/v1beta/properties/42:runReportz", "good", report, 404, []string{`"status":"NOT_FOUND"`}, 0},
 		{"no method", "POST", "/v1beta/properties/42", "good", report, 404, []string{`"status":"NOT_FOUND"`}, 0},
 		{"a path in the id", "POST", "/v1beta/properties/4/2:runReport", "good", report, 400, []string{`not a property id`}, 0},

@@ -25,15 +25,18 @@ const ServiceName = "google.analytics.data.v1beta.BetaAnalyticsData"
 
 // The procedures served: the keys of these calls are read keys.
 const (
-	RunReportProcedure          = "/" + ServiceName + "/RunReport"
-	RunRealtimeReportProcedure  = "/" + ServiceName + "/RunRealtimeReport"
-	BatchRunReportsProcedure    = "/" + ServiceName + "/BatchRunReports"
-	GetMetadataProcedure        = "/" + ServiceName + "/GetMetadata"
-	CheckCompatibilityProcedure = "/" + ServiceName + "/CheckCompatibility"
+	RunReportProcedure            = "/" + ServiceName + "/RunReport"
+	RunRealtimeReportProcedure    = "/" + ServiceName + "/RunRealtimeReport"
+	BatchRunReportsProcedure      = "/" + ServiceName + "/BatchRunReports"
+	GetMetadataProcedure          = "/" + ServiceName + "/GetMetadata"
+	CheckCompatibilityProcedure   = "/" + ServiceName + "/CheckCompatibility"
+	RunPivotReportProcedure       = "/" + ServiceName + "/RunPivotReport"
+	BatchRunPivotReportsProcedure = "/" + ServiceName + "/BatchRunPivotReports"
 )
 
 // Procedures lists the procedures served.
-var Procedures = []string{RunReportProcedure, RunRealtimeReportProcedure, BatchRunReportsProcedure, GetMetadataProcedure, CheckCompatibilityProcedure}
+var Procedures = []string{RunReportProcedure, RunRealtimeReportProcedure, BatchRunReportsProcedure, GetMetadataProcedure, CheckCompatibilityProcedure,
+	RunPivotReportProcedure, BatchRunPivotReportsProcedure}
 
 // GRPC returns the path and handler of the BetaAnalyticsData service; opts
 // carry the server's interceptors (authentication of the Procedures with
@@ -46,6 +49,8 @@ func GRPC(cfg Config, opts ...connect.HandlerOption) (string, http.Handler) {
 	mux.Handle(BatchRunReportsProcedure, connect.NewUnaryHandler(BatchRunReportsProcedure, h.grpcBatchRunReports, opts...))
 	mux.Handle(GetMetadataProcedure, connect.NewUnaryHandler(GetMetadataProcedure, h.grpcGetMetadata, opts...))
 	mux.Handle(CheckCompatibilityProcedure, connect.NewUnaryHandler(CheckCompatibilityProcedure, h.grpcCheckCompatibility, opts...))
+	mux.Handle(RunPivotReportProcedure, connect.NewUnaryHandler(RunPivotReportProcedure, h.grpcRunPivotReport, opts...))
+	mux.Handle(BatchRunPivotReportsProcedure, connect.NewUnaryHandler(BatchRunPivotReportsProcedure, h.grpcBatchRunPivotReports, opts...))
 	return "/" + ServiceName + "/", mux
 }
 

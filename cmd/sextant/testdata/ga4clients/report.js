@@ -55,6 +55,18 @@ const summary = r => ({
     {dimensions: [{name: 'date'}], metrics: [{name: 'sessions'}], dateRanges: [{startDate: '7daysAgo', endDate: 'today'}]},
   ]}, opts);
   out.batch = batch.reports.map(summary);
+  const [pv] = await client.runPivotReport({
+    property: prop, dimensions: [{name: 'country'}, {name: 'deviceCategory'}], metrics: [{name: 'sessions'}],
+    dateRanges: [{startDate: '7daysAgo', endDate: 'today'}],
+    pivots: [
+      {fieldNames: ['country'], limit: 3, orderBys: [{metric: {metricName: 'sessions'}, desc: true}]},
+      {fieldNames: ['deviceCategory'], limit: 5},
+    ],
+  }, opts);
+  out.pivot = {
+    headers: pv.pivotHeaders.map(p => p.pivotDimensionHeaders.map(h => h.dimensionValues.map(v => v.value))),
+    rows: pv.rows.map(r => [r.dimensionValues.map(v => v.value), r.metricValues.map(v => v.value)]),
+  };
   const [compat] = await client.checkCompatibility({property: prop, dimensions: [{name: 'date'}], metrics: [{name: 'eventCount'}]}, opts);
   out.compatible = compat.dimensionCompatibilities
     .filter(c => c.compatibility === 'COMPATIBLE' || c.compatibility === 1)

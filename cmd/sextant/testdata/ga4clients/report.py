@@ -13,8 +13,8 @@ from google.analytics.data_v1beta import BetaAnalyticsDataClient
 from google.analytics.data_v1beta.services.beta_analytics_data.transports import BetaAnalyticsDataGrpcTransport
 from google.analytics.data_v1beta.types import (
     BatchRunReportsRequest, CheckCompatibilityRequest, DateRange, Dimension,
-    GetMetadataRequest, Metric, MinuteRange, RunRealtimeReportRequest,
-    RunReportRequest)
+    GetMetadataRequest, Metric, MinuteRange, OrderBy, Pivot,
+    RunPivotReportRequest, RunRealtimeReportRequest, RunReportRequest)
 from google.api_core import exceptions
 from google.api_core.client_options import ClientOptions
 from google.oauth2.credentials import Credentials
@@ -24,7 +24,8 @@ if os.environ.get("SEXTANT_GA4_TRANSPORT") == "grpc":
     # A plaintext channel: the read key goes in each call's metadata.
     client = BetaAnalyticsDataClient(transport=BetaAnalyticsDataGrpcTransport(
         channel=grpc.insecure_channel(os.environ["SEXTANT_ADDR"])))
-    for name in ("get_metadata", "run_report", "run_realtime_report", "batch_run_reports", "check_compatibility"):
+    for name in ("get_metadata", "run_report", "run_realtime_report", "batch_run_reports", "check_compatibility",
+                 "run_pivot_report"):
         setattr(client, name, functools.partial(getattr(client, name),
                                                 metadata=[("authorization", "Bearer " + os.environ["SEXTANT_READ_KEY"])]))
 else:
@@ -69,6 +70,17 @@ batch = client.batch_run_reports(BatchRunReportsRequest(property=prop, requests=
                      date_ranges=[DateRange(start_date="7daysAgo", end_date="today")]),
 ]))
 out["batch"] = [summary(r) for r in batch.reports]
+
+pv = client.run_pivot_report(RunPivotReportRequest(
+    property=prop, dimensions=[Dimension(name="country"), Dimension(name="deviceCategory")],
+    metrics=[Metric(name="sessions")], date_ranges=[DateRange(start_date="7daysAgo", end_date="today")],
+    pivots=[Pivot(field_names=["country"], limit=3,
+                  order_bys=[OrderBy(metric=OrderBy.MetricOrderBy(metric_name="sessions"), desc=True)]),
+            Pivot(field_names=["deviceCategory"], limit=5)]))
+out["pivot"] = {
+    "headers": [[[v.value for v in h.dimension_values] for h in p.pivot_dimension_headers] for p in pv.pivot_headers],
+    "rows": [[[v.value for v in r.dimension_values], [v.value for v in r.metric_values]] for r in pv.rows],
+}
 
 compat = client.check_compatibility(CheckCompatibilityRequest(
     property=prop, dimensions=[Dimension(name="date")], metrics=[Metric(name="eventCount")]))

@@ -274,7 +274,7 @@ func (x StringFilter_MatchType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StringFilter_MatchType.Descriptor instead.
 func (StringFilter_MatchType) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{18, 0}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type NumericFilter_Operation int32
@@ -332,7 +332,7 @@ func (x NumericFilter_Operation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NumericFilter_Operation.Descriptor instead.
 func (NumericFilter_Operation) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{20, 0}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{27, 0}
 }
 
 type OrderBy_DimensionOrderBy_OrderType int32
@@ -384,7 +384,7 @@ func (x OrderBy_DimensionOrderBy_OrderType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OrderBy_DimensionOrderBy_OrderType.Descriptor instead.
 func (OrderBy_DimensionOrderBy_OrderType) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{23, 1, 0}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{30, 1, 0}
 }
 
 type RunReportRequest struct {
@@ -878,6 +878,509 @@ func (x *RunRealtimeReportResponse) GetMetadata() *ResponseMetaData {
 	return nil
 }
 
+type RunPivotReportRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Property            string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Dimensions          []*Dimension           `protobuf:"bytes,2,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
+	Metrics             []*Metric              `protobuf:"bytes,3,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	DateRanges          []*DateRange           `protobuf:"bytes,4,rep,name=date_ranges,json=dateRanges,proto3" json:"date_ranges,omitempty"`
+	Pivots              []*Pivot               `protobuf:"bytes,5,rep,name=pivots,proto3" json:"pivots,omitempty"`
+	DimensionFilter     *FilterExpression      `protobuf:"bytes,6,opt,name=dimension_filter,json=dimensionFilter,proto3" json:"dimension_filter,omitempty"`
+	MetricFilter        *FilterExpression      `protobuf:"bytes,7,opt,name=metric_filter,json=metricFilter,proto3" json:"metric_filter,omitempty"`
+	CurrencyCode        string                 `protobuf:"bytes,8,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	CohortSpec          *Unsupported           `protobuf:"bytes,9,opt,name=cohort_spec,json=cohortSpec,proto3" json:"cohort_spec,omitempty"`
+	KeepEmptyRows       bool                   `protobuf:"varint,10,opt,name=keep_empty_rows,json=keepEmptyRows,proto3" json:"keep_empty_rows,omitempty"`
+	ReturnPropertyQuota bool                   `protobuf:"varint,11,opt,name=return_property_quota,json=returnPropertyQuota,proto3" json:"return_property_quota,omitempty"`
+	Comparisons         []*Unsupported         `protobuf:"bytes,12,rep,name=comparisons,proto3" json:"comparisons,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *RunPivotReportRequest) Reset() {
+	*x = RunPivotReportRequest{}
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunPivotReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunPivotReportRequest) ProtoMessage() {}
+
+func (x *RunPivotReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunPivotReportRequest.ProtoReflect.Descriptor instead.
+func (*RunPivotReportRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RunPivotReportRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *RunPivotReportRequest) GetDimensions() []*Dimension {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *RunPivotReportRequest) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *RunPivotReportRequest) GetDateRanges() []*DateRange {
+	if x != nil {
+		return x.DateRanges
+	}
+	return nil
+}
+
+func (x *RunPivotReportRequest) GetPivots() []*Pivot {
+	if x != nil {
+		return x.Pivots
+	}
+	return nil
+}
+
+func (x *RunPivotReportRequest) GetDimensionFilter() *FilterExpression {
+	if x != nil {
+		return x.DimensionFilter
+	}
+	return nil
+}
+
+func (x *RunPivotReportRequest) GetMetricFilter() *FilterExpression {
+	if x != nil {
+		return x.MetricFilter
+	}
+	return nil
+}
+
+func (x *RunPivotReportRequest) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *RunPivotReportRequest) GetCohortSpec() *Unsupported {
+	if x != nil {
+		return x.CohortSpec
+	}
+	return nil
+}
+
+func (x *RunPivotReportRequest) GetKeepEmptyRows() bool {
+	if x != nil {
+		return x.KeepEmptyRows
+	}
+	return false
+}
+
+func (x *RunPivotReportRequest) GetReturnPropertyQuota() bool {
+	if x != nil {
+		return x.ReturnPropertyQuota
+	}
+	return false
+}
+
+func (x *RunPivotReportRequest) GetComparisons() []*Unsupported {
+	if x != nil {
+		return x.Comparisons
+	}
+	return nil
+}
+
+type RunPivotReportResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PivotHeaders     []*PivotHeader         `protobuf:"bytes,1,rep,name=pivot_headers,json=pivotHeaders,proto3" json:"pivot_headers,omitempty"`
+	DimensionHeaders []*DimensionHeader     `protobuf:"bytes,2,rep,name=dimension_headers,json=dimensionHeaders,proto3" json:"dimension_headers,omitempty"`
+	MetricHeaders    []*MetricHeader        `protobuf:"bytes,3,rep,name=metric_headers,json=metricHeaders,proto3" json:"metric_headers,omitempty"`
+	Rows             []*Row                 `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
+	Aggregates       []*Row                 `protobuf:"bytes,5,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	Metadata         *ResponseMetaData      `protobuf:"bytes,6,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Kind             string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RunPivotReportResponse) Reset() {
+	*x = RunPivotReportResponse{}
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunPivotReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunPivotReportResponse) ProtoMessage() {}
+
+func (x *RunPivotReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunPivotReportResponse.ProtoReflect.Descriptor instead.
+func (*RunPivotReportResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RunPivotReportResponse) GetPivotHeaders() []*PivotHeader {
+	if x != nil {
+		return x.PivotHeaders
+	}
+	return nil
+}
+
+func (x *RunPivotReportResponse) GetDimensionHeaders() []*DimensionHeader {
+	if x != nil {
+		return x.DimensionHeaders
+	}
+	return nil
+}
+
+func (x *RunPivotReportResponse) GetMetricHeaders() []*MetricHeader {
+	if x != nil {
+		return x.MetricHeaders
+	}
+	return nil
+}
+
+func (x *RunPivotReportResponse) GetRows() []*Row {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *RunPivotReportResponse) GetAggregates() []*Row {
+	if x != nil {
+		return x.Aggregates
+	}
+	return nil
+}
+
+func (x *RunPivotReportResponse) GetMetadata() *ResponseMetaData {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *RunPivotReportResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type BatchRunPivotReportsRequest struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Property      string                   `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Requests      []*RunPivotReportRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRunPivotReportsRequest) Reset() {
+	*x = BatchRunPivotReportsRequest{}
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRunPivotReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRunPivotReportsRequest) ProtoMessage() {}
+
+func (x *BatchRunPivotReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRunPivotReportsRequest.ProtoReflect.Descriptor instead.
+func (*BatchRunPivotReportsRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BatchRunPivotReportsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *BatchRunPivotReportsRequest) GetRequests() []*RunPivotReportRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type BatchRunPivotReportsResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	PivotReports  []*RunPivotReportResponse `protobuf:"bytes,1,rep,name=pivot_reports,json=pivotReports,proto3" json:"pivot_reports,omitempty"`
+	Kind          string                    `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRunPivotReportsResponse) Reset() {
+	*x = BatchRunPivotReportsResponse{}
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRunPivotReportsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRunPivotReportsResponse) ProtoMessage() {}
+
+func (x *BatchRunPivotReportsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRunPivotReportsResponse.ProtoReflect.Descriptor instead.
+func (*BatchRunPivotReportsResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BatchRunPivotReportsResponse) GetPivotReports() []*RunPivotReportResponse {
+	if x != nil {
+		return x.PivotReports
+	}
+	return nil
+}
+
+func (x *BatchRunPivotReportsResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+// Pivot selects the values of some of a pivot report's dimensions: the
+// report's rows are those whose values, for every pivot, are among the
+// pivot's.
+type Pivot struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	FieldNames         []string               `protobuf:"bytes,1,rep,name=field_names,json=fieldNames,proto3" json:"field_names,omitempty"`
+	OrderBys           []*OrderBy             `protobuf:"bytes,2,rep,name=order_bys,json=orderBys,proto3" json:"order_bys,omitempty"`
+	Offset             int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Limit              int64                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	MetricAggregations []MetricAggregation    `protobuf:"varint,5,rep,packed,name=metric_aggregations,json=metricAggregations,proto3,enum=sextant.ga4.v1beta.MetricAggregation" json:"metric_aggregations,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Pivot) Reset() {
+	*x = Pivot{}
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pivot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pivot) ProtoMessage() {}
+
+func (x *Pivot) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pivot.ProtoReflect.Descriptor instead.
+func (*Pivot) Descriptor() ([]byte, []int) {
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Pivot) GetFieldNames() []string {
+	if x != nil {
+		return x.FieldNames
+	}
+	return nil
+}
+
+func (x *Pivot) GetOrderBys() []*OrderBy {
+	if x != nil {
+		return x.OrderBys
+	}
+	return nil
+}
+
+func (x *Pivot) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Pivot) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *Pivot) GetMetricAggregations() []MetricAggregation {
+	if x != nil {
+		return x.MetricAggregations
+	}
+	return nil
+}
+
+type PivotHeader struct {
+	state                 protoimpl.MessageState  `protogen:"open.v1"`
+	PivotDimensionHeaders []*PivotDimensionHeader `protobuf:"bytes,1,rep,name=pivot_dimension_headers,json=pivotDimensionHeaders,proto3" json:"pivot_dimension_headers,omitempty"`
+	RowCount              int32                   `protobuf:"varint,2,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *PivotHeader) Reset() {
+	*x = PivotHeader{}
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PivotHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PivotHeader) ProtoMessage() {}
+
+func (x *PivotHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PivotHeader.ProtoReflect.Descriptor instead.
+func (*PivotHeader) Descriptor() ([]byte, []int) {
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PivotHeader) GetPivotDimensionHeaders() []*PivotDimensionHeader {
+	if x != nil {
+		return x.PivotDimensionHeaders
+	}
+	return nil
+}
+
+func (x *PivotHeader) GetRowCount() int32 {
+	if x != nil {
+		return x.RowCount
+	}
+	return 0
+}
+
+type PivotDimensionHeader struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DimensionValues []*DimensionValue      `protobuf:"bytes,1,rep,name=dimension_values,json=dimensionValues,proto3" json:"dimension_values,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PivotDimensionHeader) Reset() {
+	*x = PivotDimensionHeader{}
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PivotDimensionHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PivotDimensionHeader) ProtoMessage() {}
+
+func (x *PivotDimensionHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PivotDimensionHeader.ProtoReflect.Descriptor instead.
+func (*PivotDimensionHeader) Descriptor() ([]byte, []int) {
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PivotDimensionHeader) GetDimensionValues() []*DimensionValue {
+	if x != nil {
+		return x.DimensionValues
+	}
+	return nil
+}
+
 type BatchRunReportsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Property      string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
@@ -888,7 +1391,7 @@ type BatchRunReportsRequest struct {
 
 func (x *BatchRunReportsRequest) Reset() {
 	*x = BatchRunReportsRequest{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[4]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1403,7 @@ func (x *BatchRunReportsRequest) String() string {
 func (*BatchRunReportsRequest) ProtoMessage() {}
 
 func (x *BatchRunReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[4]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1416,7 @@ func (x *BatchRunReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRunReportsRequest.ProtoReflect.Descriptor instead.
 func (*BatchRunReportsRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{4}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BatchRunReportsRequest) GetProperty() string {
@@ -940,7 +1443,7 @@ type BatchRunReportsResponse struct {
 
 func (x *BatchRunReportsResponse) Reset() {
 	*x = BatchRunReportsResponse{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[5]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1455,7 @@ func (x *BatchRunReportsResponse) String() string {
 func (*BatchRunReportsResponse) ProtoMessage() {}
 
 func (x *BatchRunReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[5]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1468,7 @@ func (x *BatchRunReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRunReportsResponse.ProtoReflect.Descriptor instead.
 func (*BatchRunReportsResponse) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{5}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BatchRunReportsResponse) GetReports() []*RunReportResponse {
@@ -992,7 +1495,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[6]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1507,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[6]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1520,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{6}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetMetadataRequest) GetName() string {
@@ -1038,7 +1541,7 @@ type Metadata struct {
 
 func (x *Metadata) Reset() {
 	*x = Metadata{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[7]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1553,7 @@ func (x *Metadata) String() string {
 func (*Metadata) ProtoMessage() {}
 
 func (x *Metadata) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[7]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1566,7 @@ func (x *Metadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
 func (*Metadata) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{7}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Metadata) GetName() string {
@@ -1101,7 +1604,7 @@ type CheckCompatibilityRequest struct {
 
 func (x *CheckCompatibilityRequest) Reset() {
 	*x = CheckCompatibilityRequest{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[8]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1616,7 @@ func (x *CheckCompatibilityRequest) String() string {
 func (*CheckCompatibilityRequest) ProtoMessage() {}
 
 func (x *CheckCompatibilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[8]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1629,7 @@ func (x *CheckCompatibilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCompatibilityRequest.ProtoReflect.Descriptor instead.
 func (*CheckCompatibilityRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{8}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckCompatibilityRequest) GetProperty() string {
@@ -1181,7 +1684,7 @@ type CheckCompatibilityResponse struct {
 
 func (x *CheckCompatibilityResponse) Reset() {
 	*x = CheckCompatibilityResponse{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[9]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1696,7 @@ func (x *CheckCompatibilityResponse) String() string {
 func (*CheckCompatibilityResponse) ProtoMessage() {}
 
 func (x *CheckCompatibilityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[9]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1709,7 @@ func (x *CheckCompatibilityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCompatibilityResponse.ProtoReflect.Descriptor instead.
 func (*CheckCompatibilityResponse) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{9}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckCompatibilityResponse) GetDimensionCompatibilities() []*DimensionCompatibility {
@@ -1233,7 +1736,7 @@ type Unsupported struct {
 
 func (x *Unsupported) Reset() {
 	*x = Unsupported{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[10]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1748,7 @@ func (x *Unsupported) String() string {
 func (*Unsupported) ProtoMessage() {}
 
 func (x *Unsupported) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[10]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1761,7 @@ func (x *Unsupported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsupported.ProtoReflect.Descriptor instead.
 func (*Unsupported) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{10}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{17}
 }
 
 type Dimension struct {
@@ -1271,7 +1774,7 @@ type Dimension struct {
 
 func (x *Dimension) Reset() {
 	*x = Dimension{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[11]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1786,7 @@ func (x *Dimension) String() string {
 func (*Dimension) ProtoMessage() {}
 
 func (x *Dimension) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[11]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1799,7 @@ func (x *Dimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dimension.ProtoReflect.Descriptor instead.
 func (*Dimension) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{11}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Dimension) GetName() string {
@@ -1324,7 +1827,7 @@ type Metric struct {
 
 func (x *Metric) Reset() {
 	*x = Metric{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[12]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1839,7 @@ func (x *Metric) String() string {
 func (*Metric) ProtoMessage() {}
 
 func (x *Metric) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[12]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1852,7 @@ func (x *Metric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metric.ProtoReflect.Descriptor instead.
 func (*Metric) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{12}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Metric) GetName() string {
@@ -1384,7 +1887,7 @@ type DateRange struct {
 
 func (x *DateRange) Reset() {
 	*x = DateRange{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[13]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1899,7 @@ func (x *DateRange) String() string {
 func (*DateRange) ProtoMessage() {}
 
 func (x *DateRange) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[13]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1912,7 @@ func (x *DateRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DateRange.ProtoReflect.Descriptor instead.
 func (*DateRange) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{13}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DateRange) GetStartDate() string {
@@ -1444,7 +1947,7 @@ type MinuteRange struct {
 
 func (x *MinuteRange) Reset() {
 	*x = MinuteRange{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[14]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1959,7 @@ func (x *MinuteRange) String() string {
 func (*MinuteRange) ProtoMessage() {}
 
 func (x *MinuteRange) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[14]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1972,7 @@ func (x *MinuteRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MinuteRange.ProtoReflect.Descriptor instead.
 func (*MinuteRange) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{14}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MinuteRange) GetStartMinutesAgo() int32 {
@@ -1508,7 +2011,7 @@ type FilterExpression struct {
 
 func (x *FilterExpression) Reset() {
 	*x = FilterExpression{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[15]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +2023,7 @@ func (x *FilterExpression) String() string {
 func (*FilterExpression) ProtoMessage() {}
 
 func (x *FilterExpression) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[15]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +2036,7 @@ func (x *FilterExpression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterExpression.ProtoReflect.Descriptor instead.
 func (*FilterExpression) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{15}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FilterExpression) GetExpr() isFilterExpression_Expr {
@@ -1616,7 +2119,7 @@ type FilterExpressionList struct {
 
 func (x *FilterExpressionList) Reset() {
 	*x = FilterExpressionList{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[16]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +2131,7 @@ func (x *FilterExpressionList) String() string {
 func (*FilterExpressionList) ProtoMessage() {}
 
 func (x *FilterExpressionList) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[16]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +2144,7 @@ func (x *FilterExpressionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterExpressionList.ProtoReflect.Descriptor instead.
 func (*FilterExpressionList) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{16}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FilterExpressionList) GetExpressions() []*FilterExpression {
@@ -1668,7 +2171,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[17]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +2183,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[17]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +2196,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{17}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Filter) GetFieldName() string {
@@ -1800,7 +2303,7 @@ type StringFilter struct {
 
 func (x *StringFilter) Reset() {
 	*x = StringFilter{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[18]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2315,7 @@ func (x *StringFilter) String() string {
 func (*StringFilter) ProtoMessage() {}
 
 func (x *StringFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[18]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2328,7 @@ func (x *StringFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringFilter.ProtoReflect.Descriptor instead.
 func (*StringFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{18}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StringFilter) GetMatchType() StringFilter_MatchType {
@@ -1859,7 +2362,7 @@ type InListFilter struct {
 
 func (x *InListFilter) Reset() {
 	*x = InListFilter{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[19]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1871,7 +2374,7 @@ func (x *InListFilter) String() string {
 func (*InListFilter) ProtoMessage() {}
 
 func (x *InListFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[19]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1884,7 +2387,7 @@ func (x *InListFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListFilter.ProtoReflect.Descriptor instead.
 func (*InListFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{19}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InListFilter) GetValues() []string {
@@ -1911,7 +2414,7 @@ type NumericFilter struct {
 
 func (x *NumericFilter) Reset() {
 	*x = NumericFilter{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[20]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2426,7 @@ func (x *NumericFilter) String() string {
 func (*NumericFilter) ProtoMessage() {}
 
 func (x *NumericFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[20]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2439,7 @@ func (x *NumericFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumericFilter.ProtoReflect.Descriptor instead.
 func (*NumericFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{20}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NumericFilter) GetOperation() NumericFilter_Operation {
@@ -1963,7 +2466,7 @@ type BetweenFilter struct {
 
 func (x *BetweenFilter) Reset() {
 	*x = BetweenFilter{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[21]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2478,7 @@ func (x *BetweenFilter) String() string {
 func (*BetweenFilter) ProtoMessage() {}
 
 func (x *BetweenFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[21]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2491,7 @@ func (x *BetweenFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenFilter.ProtoReflect.Descriptor instead.
 func (*BetweenFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{21}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BetweenFilter) GetFromValue() *NumericValue {
@@ -2018,7 +2521,7 @@ type NumericValue struct {
 
 func (x *NumericValue) Reset() {
 	*x = NumericValue{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[22]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2030,7 +2533,7 @@ func (x *NumericValue) String() string {
 func (*NumericValue) ProtoMessage() {}
 
 func (x *NumericValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[22]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2043,7 +2546,7 @@ func (x *NumericValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumericValue.ProtoReflect.Descriptor instead.
 func (*NumericValue) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{22}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *NumericValue) GetOneValue() isNumericValue_OneValue {
@@ -2102,7 +2605,7 @@ type OrderBy struct {
 
 func (x *OrderBy) Reset() {
 	*x = OrderBy{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[23]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2617,7 @@ func (x *OrderBy) String() string {
 func (*OrderBy) ProtoMessage() {}
 
 func (x *OrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[23]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2630,7 @@ func (x *OrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{23}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OrderBy) GetOneOrderBy() isOrderBy_OneOrderBy {
@@ -2202,7 +2705,7 @@ type DimensionHeader struct {
 
 func (x *DimensionHeader) Reset() {
 	*x = DimensionHeader{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[24]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2717,7 @@ func (x *DimensionHeader) String() string {
 func (*DimensionHeader) ProtoMessage() {}
 
 func (x *DimensionHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[24]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2730,7 @@ func (x *DimensionHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionHeader.ProtoReflect.Descriptor instead.
 func (*DimensionHeader) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{24}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DimensionHeader) GetName() string {
@@ -2247,7 +2750,7 @@ type MetricHeader struct {
 
 func (x *MetricHeader) Reset() {
 	*x = MetricHeader{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[25]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2762,7 @@ func (x *MetricHeader) String() string {
 func (*MetricHeader) ProtoMessage() {}
 
 func (x *MetricHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[25]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2775,7 @@ func (x *MetricHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricHeader.ProtoReflect.Descriptor instead.
 func (*MetricHeader) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{25}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MetricHeader) GetName() string {
@@ -2299,7 +2802,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[26]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2814,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[26]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2827,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{26}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Row) GetDimensionValues() []*DimensionValue {
@@ -2353,7 +2856,7 @@ type DimensionValue struct {
 
 func (x *DimensionValue) Reset() {
 	*x = DimensionValue{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[27]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2868,7 @@ func (x *DimensionValue) String() string {
 func (*DimensionValue) ProtoMessage() {}
 
 func (x *DimensionValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[27]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2881,7 @@ func (x *DimensionValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionValue.ProtoReflect.Descriptor instead.
 func (*DimensionValue) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{27}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DimensionValue) GetOneValue() isDimensionValue_OneValue {
@@ -2419,7 +2922,7 @@ type MetricValue struct {
 
 func (x *MetricValue) Reset() {
 	*x = MetricValue{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[28]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2934,7 @@ func (x *MetricValue) String() string {
 func (*MetricValue) ProtoMessage() {}
 
 func (x *MetricValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[28]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2947,7 @@ func (x *MetricValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricValue.ProtoReflect.Descriptor instead.
 func (*MetricValue) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{28}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MetricValue) GetOneValue() isMetricValue_OneValue {
@@ -2493,7 +2996,7 @@ type ResponseMetaData struct {
 
 func (x *ResponseMetaData) Reset() {
 	*x = ResponseMetaData{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[29]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +3008,7 @@ func (x *ResponseMetaData) String() string {
 func (*ResponseMetaData) ProtoMessage() {}
 
 func (x *ResponseMetaData) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[29]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +3021,7 @@ func (x *ResponseMetaData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseMetaData.ProtoReflect.Descriptor instead.
 func (*ResponseMetaData) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{29}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ResponseMetaData) GetDataLossFromOtherRow() bool {
@@ -2598,7 +3101,7 @@ type DimensionMetadata struct {
 
 func (x *DimensionMetadata) Reset() {
 	*x = DimensionMetadata{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[30]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +3113,7 @@ func (x *DimensionMetadata) String() string {
 func (*DimensionMetadata) ProtoMessage() {}
 
 func (x *DimensionMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[30]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +3126,7 @@ func (x *DimensionMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionMetadata.ProtoReflect.Descriptor instead.
 func (*DimensionMetadata) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{30}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DimensionMetadata) GetApiName() string {
@@ -2684,7 +3187,7 @@ type MetricMetadata struct {
 
 func (x *MetricMetadata) Reset() {
 	*x = MetricMetadata{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[31]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +3199,7 @@ func (x *MetricMetadata) String() string {
 func (*MetricMetadata) ProtoMessage() {}
 
 func (x *MetricMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[31]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +3212,7 @@ func (x *MetricMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricMetadata.ProtoReflect.Descriptor instead.
 func (*MetricMetadata) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{31}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MetricMetadata) GetApiName() string {
@@ -2778,7 +3281,7 @@ type DimensionCompatibility struct {
 
 func (x *DimensionCompatibility) Reset() {
 	*x = DimensionCompatibility{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[32]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +3293,7 @@ func (x *DimensionCompatibility) String() string {
 func (*DimensionCompatibility) ProtoMessage() {}
 
 func (x *DimensionCompatibility) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[32]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +3306,7 @@ func (x *DimensionCompatibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionCompatibility.ProtoReflect.Descriptor instead.
 func (*DimensionCompatibility) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{32}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DimensionCompatibility) GetDimensionMetadata() *DimensionMetadata {
@@ -2830,7 +3333,7 @@ type MetricCompatibility struct {
 
 func (x *MetricCompatibility) Reset() {
 	*x = MetricCompatibility{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[33]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +3345,7 @@ func (x *MetricCompatibility) String() string {
 func (*MetricCompatibility) ProtoMessage() {}
 
 func (x *MetricCompatibility) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[33]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +3358,7 @@ func (x *MetricCompatibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricCompatibility.ProtoReflect.Descriptor instead.
 func (*MetricCompatibility) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{33}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MetricCompatibility) GetMetricMetadata() *MetricMetadata {
@@ -2881,7 +3384,7 @@ type OrderBy_MetricOrderBy struct {
 
 func (x *OrderBy_MetricOrderBy) Reset() {
 	*x = OrderBy_MetricOrderBy{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[34]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2893,7 +3396,7 @@ func (x *OrderBy_MetricOrderBy) String() string {
 func (*OrderBy_MetricOrderBy) ProtoMessage() {}
 
 func (x *OrderBy_MetricOrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[34]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2906,7 +3409,7 @@ func (x *OrderBy_MetricOrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy_MetricOrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy_MetricOrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{23, 0}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{30, 0}
 }
 
 func (x *OrderBy_MetricOrderBy) GetMetricName() string {
@@ -2926,7 +3429,7 @@ type OrderBy_DimensionOrderBy struct {
 
 func (x *OrderBy_DimensionOrderBy) Reset() {
 	*x = OrderBy_DimensionOrderBy{}
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[35]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3441,7 @@ func (x *OrderBy_DimensionOrderBy) String() string {
 func (*OrderBy_DimensionOrderBy) ProtoMessage() {}
 
 func (x *OrderBy_DimensionOrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[35]
+	mi := &file_sextant_ga4_v1beta_data_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3454,7 @@ func (x *OrderBy_DimensionOrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy_DimensionOrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy_DimensionOrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{23, 1}
+	return file_sextant_ga4_v1beta_data_proto_rawDescGZIP(), []int{30, 1}
 }
 
 func (x *OrderBy_DimensionOrderBy) GetDimensionName() string {
@@ -3028,7 +3531,53 @@ const file_sextant_ga4_v1beta_data_proto_rawDesc = "" +
 	"\bminimums\x18\x06 \x03(\v2\x17.sextant.ga4.v1beta.RowR\bminimums\x12\x1b\n" +
 	"\trow_count\x18\a \x01(\x05R\browCount\x12\x12\n" +
 	"\x04kind\x18\t \x01(\tR\x04kind\x12@\n" +
-	"\bmetadata\x18d \x01(\v2$.sextant.ga4.v1beta.ResponseMetaDataR\bmetadata\"v\n" +
+	"\bmetadata\x18d \x01(\v2$.sextant.ga4.v1beta.ResponseMetaDataR\bmetadata\"\xbd\x05\n" +
+	"\x15RunPivotReportRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x12=\n" +
+	"\n" +
+	"dimensions\x18\x02 \x03(\v2\x1d.sextant.ga4.v1beta.DimensionR\n" +
+	"dimensions\x124\n" +
+	"\ametrics\x18\x03 \x03(\v2\x1a.sextant.ga4.v1beta.MetricR\ametrics\x12>\n" +
+	"\vdate_ranges\x18\x04 \x03(\v2\x1d.sextant.ga4.v1beta.DateRangeR\n" +
+	"dateRanges\x121\n" +
+	"\x06pivots\x18\x05 \x03(\v2\x19.sextant.ga4.v1beta.PivotR\x06pivots\x12O\n" +
+	"\x10dimension_filter\x18\x06 \x01(\v2$.sextant.ga4.v1beta.FilterExpressionR\x0fdimensionFilter\x12I\n" +
+	"\rmetric_filter\x18\a \x01(\v2$.sextant.ga4.v1beta.FilterExpressionR\fmetricFilter\x12#\n" +
+	"\rcurrency_code\x18\b \x01(\tR\fcurrencyCode\x12@\n" +
+	"\vcohort_spec\x18\t \x01(\v2\x1f.sextant.ga4.v1beta.UnsupportedR\n" +
+	"cohortSpec\x12&\n" +
+	"\x0fkeep_empty_rows\x18\n" +
+	" \x01(\bR\rkeepEmptyRows\x122\n" +
+	"\x15return_property_quota\x18\v \x01(\bR\x13returnPropertyQuota\x12A\n" +
+	"\vcomparisons\x18\f \x03(\v2\x1f.sextant.ga4.v1beta.UnsupportedR\vcomparisons\"\xb5\x03\n" +
+	"\x16RunPivotReportResponse\x12D\n" +
+	"\rpivot_headers\x18\x01 \x03(\v2\x1f.sextant.ga4.v1beta.PivotHeaderR\fpivotHeaders\x12P\n" +
+	"\x11dimension_headers\x18\x02 \x03(\v2#.sextant.ga4.v1beta.DimensionHeaderR\x10dimensionHeaders\x12G\n" +
+	"\x0emetric_headers\x18\x03 \x03(\v2 .sextant.ga4.v1beta.MetricHeaderR\rmetricHeaders\x12+\n" +
+	"\x04rows\x18\x04 \x03(\v2\x17.sextant.ga4.v1beta.RowR\x04rows\x127\n" +
+	"\n" +
+	"aggregates\x18\x05 \x03(\v2\x17.sextant.ga4.v1beta.RowR\n" +
+	"aggregates\x12@\n" +
+	"\bmetadata\x18\x06 \x01(\v2$.sextant.ga4.v1beta.ResponseMetaDataR\bmetadata\x12\x12\n" +
+	"\x04kind\x18\b \x01(\tR\x04kind\"\x80\x01\n" +
+	"\x1bBatchRunPivotReportsRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x12E\n" +
+	"\brequests\x18\x02 \x03(\v2).sextant.ga4.v1beta.RunPivotReportRequestR\brequests\"\x83\x01\n" +
+	"\x1cBatchRunPivotReportsResponse\x12O\n" +
+	"\rpivot_reports\x18\x01 \x03(\v2*.sextant.ga4.v1beta.RunPivotReportResponseR\fpivotReports\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\"\xe8\x01\n" +
+	"\x05Pivot\x12\x1f\n" +
+	"\vfield_names\x18\x01 \x03(\tR\n" +
+	"fieldNames\x128\n" +
+	"\torder_bys\x18\x02 \x03(\v2\x1b.sextant.ga4.v1beta.OrderByR\borderBys\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x03R\x05limit\x12V\n" +
+	"\x13metric_aggregations\x18\x05 \x03(\x0e2%.sextant.ga4.v1beta.MetricAggregationR\x12metricAggregations\"\x8c\x01\n" +
+	"\vPivotHeader\x12`\n" +
+	"\x17pivot_dimension_headers\x18\x01 \x03(\v2(.sextant.ga4.v1beta.PivotDimensionHeaderR\x15pivotDimensionHeaders\x12\x1b\n" +
+	"\trow_count\x18\x02 \x01(\x05R\browCount\"e\n" +
+	"\x14PivotDimensionHeader\x12M\n" +
+	"\x10dimension_values\x18\x01 \x03(\v2\".sextant.ga4.v1beta.DimensionValueR\x0fdimensionValues\"v\n" +
 	"\x16BatchRunReportsRequest\x12\x1a\n" +
 	"\bproperty\x18\x01 \x01(\tR\bproperty\x12@\n" +
 	"\brequests\x18\x02 \x03(\v2$.sextant.ga4.v1beta.RunReportRequestR\brequests\"n\n" +
@@ -3242,7 +3791,7 @@ func file_sextant_ga4_v1beta_data_proto_rawDescGZIP() []byte {
 }
 
 var file_sextant_ga4_v1beta_data_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_sextant_ga4_v1beta_data_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_sextant_ga4_v1beta_data_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_sextant_ga4_v1beta_data_proto_goTypes = []any{
 	(MetricAggregation)(0),                  // 0: sextant.ga4.v1beta.MetricAggregation
 	(MetricType)(0),                         // 1: sextant.ga4.v1beta.MetricType
@@ -3254,116 +3803,143 @@ var file_sextant_ga4_v1beta_data_proto_goTypes = []any{
 	(*RunReportResponse)(nil),               // 7: sextant.ga4.v1beta.RunReportResponse
 	(*RunRealtimeReportRequest)(nil),        // 8: sextant.ga4.v1beta.RunRealtimeReportRequest
 	(*RunRealtimeReportResponse)(nil),       // 9: sextant.ga4.v1beta.RunRealtimeReportResponse
-	(*BatchRunReportsRequest)(nil),          // 10: sextant.ga4.v1beta.BatchRunReportsRequest
-	(*BatchRunReportsResponse)(nil),         // 11: sextant.ga4.v1beta.BatchRunReportsResponse
-	(*GetMetadataRequest)(nil),              // 12: sextant.ga4.v1beta.GetMetadataRequest
-	(*Metadata)(nil),                        // 13: sextant.ga4.v1beta.Metadata
-	(*CheckCompatibilityRequest)(nil),       // 14: sextant.ga4.v1beta.CheckCompatibilityRequest
-	(*CheckCompatibilityResponse)(nil),      // 15: sextant.ga4.v1beta.CheckCompatibilityResponse
-	(*Unsupported)(nil),                     // 16: sextant.ga4.v1beta.Unsupported
-	(*Dimension)(nil),                       // 17: sextant.ga4.v1beta.Dimension
-	(*Metric)(nil),                          // 18: sextant.ga4.v1beta.Metric
-	(*DateRange)(nil),                       // 19: sextant.ga4.v1beta.DateRange
-	(*MinuteRange)(nil),                     // 20: sextant.ga4.v1beta.MinuteRange
-	(*FilterExpression)(nil),                // 21: sextant.ga4.v1beta.FilterExpression
-	(*FilterExpressionList)(nil),            // 22: sextant.ga4.v1beta.FilterExpressionList
-	(*Filter)(nil),                          // 23: sextant.ga4.v1beta.Filter
-	(*StringFilter)(nil),                    // 24: sextant.ga4.v1beta.StringFilter
-	(*InListFilter)(nil),                    // 25: sextant.ga4.v1beta.InListFilter
-	(*NumericFilter)(nil),                   // 26: sextant.ga4.v1beta.NumericFilter
-	(*BetweenFilter)(nil),                   // 27: sextant.ga4.v1beta.BetweenFilter
-	(*NumericValue)(nil),                    // 28: sextant.ga4.v1beta.NumericValue
-	(*OrderBy)(nil),                         // 29: sextant.ga4.v1beta.OrderBy
-	(*DimensionHeader)(nil),                 // 30: sextant.ga4.v1beta.DimensionHeader
-	(*MetricHeader)(nil),                    // 31: sextant.ga4.v1beta.MetricHeader
-	(*Row)(nil),                             // 32: sextant.ga4.v1beta.Row
-	(*DimensionValue)(nil),                  // 33: sextant.ga4.v1beta.DimensionValue
-	(*MetricValue)(nil),                     // 34: sextant.ga4.v1beta.MetricValue
-	(*ResponseMetaData)(nil),                // 35: sextant.ga4.v1beta.ResponseMetaData
-	(*DimensionMetadata)(nil),               // 36: sextant.ga4.v1beta.DimensionMetadata
-	(*MetricMetadata)(nil),                  // 37: sextant.ga4.v1beta.MetricMetadata
-	(*DimensionCompatibility)(nil),          // 38: sextant.ga4.v1beta.DimensionCompatibility
-	(*MetricCompatibility)(nil),             // 39: sextant.ga4.v1beta.MetricCompatibility
-	(*OrderBy_MetricOrderBy)(nil),           // 40: sextant.ga4.v1beta.OrderBy.MetricOrderBy
-	(*OrderBy_DimensionOrderBy)(nil),        // 41: sextant.ga4.v1beta.OrderBy.DimensionOrderBy
-	(*timestamppb.Timestamp)(nil),           // 42: google.protobuf.Timestamp
+	(*RunPivotReportRequest)(nil),           // 10: sextant.ga4.v1beta.RunPivotReportRequest
+	(*RunPivotReportResponse)(nil),          // 11: sextant.ga4.v1beta.RunPivotReportResponse
+	(*BatchRunPivotReportsRequest)(nil),     // 12: sextant.ga4.v1beta.BatchRunPivotReportsRequest
+	(*BatchRunPivotReportsResponse)(nil),    // 13: sextant.ga4.v1beta.BatchRunPivotReportsResponse
+	(*Pivot)(nil),                           // 14: sextant.ga4.v1beta.Pivot
+	(*PivotHeader)(nil),                     // 15: sextant.ga4.v1beta.PivotHeader
+	(*PivotDimensionHeader)(nil),            // 16: sextant.ga4.v1beta.PivotDimensionHeader
+	(*BatchRunReportsRequest)(nil),          // 17: sextant.ga4.v1beta.BatchRunReportsRequest
+	(*BatchRunReportsResponse)(nil),         // 18: sextant.ga4.v1beta.BatchRunReportsResponse
+	(*GetMetadataRequest)(nil),              // 19: sextant.ga4.v1beta.GetMetadataRequest
+	(*Metadata)(nil),                        // 20: sextant.ga4.v1beta.Metadata
+	(*CheckCompatibilityRequest)(nil),       // 21: sextant.ga4.v1beta.CheckCompatibilityRequest
+	(*CheckCompatibilityResponse)(nil),      // 22: sextant.ga4.v1beta.CheckCompatibilityResponse
+	(*Unsupported)(nil),                     // 23: sextant.ga4.v1beta.Unsupported
+	(*Dimension)(nil),                       // 24: sextant.ga4.v1beta.Dimension
+	(*Metric)(nil),                          // 25: sextant.ga4.v1beta.Metric
+	(*DateRange)(nil),                       // 26: sextant.ga4.v1beta.DateRange
+	(*MinuteRange)(nil),                     // 27: sextant.ga4.v1beta.MinuteRange
+	(*FilterExpression)(nil),                // 28: sextant.ga4.v1beta.FilterExpression
+	(*FilterExpressionList)(nil),            // 29: sextant.ga4.v1beta.FilterExpressionList
+	(*Filter)(nil),                          // 30: sextant.ga4.v1beta.Filter
+	(*StringFilter)(nil),                    // 31: sextant.ga4.v1beta.StringFilter
+	(*InListFilter)(nil),                    // 32: sextant.ga4.v1beta.InListFilter
+	(*NumericFilter)(nil),                   // 33: sextant.ga4.v1beta.NumericFilter
+	(*BetweenFilter)(nil),                   // 34: sextant.ga4.v1beta.BetweenFilter
+	(*NumericValue)(nil),                    // 35: sextant.ga4.v1beta.NumericValue
+	(*OrderBy)(nil),                         // 36: sextant.ga4.v1beta.OrderBy
+	(*DimensionHeader)(nil),                 // 37: sextant.ga4.v1beta.DimensionHeader
+	(*MetricHeader)(nil),                    // 38: sextant.ga4.v1beta.MetricHeader
+	(*Row)(nil),                             // 39: sextant.ga4.v1beta.Row
+	(*DimensionValue)(nil),                  // 40: sextant.ga4.v1beta.DimensionValue
+	(*MetricValue)(nil),                     // 41: sextant.ga4.v1beta.MetricValue
+	(*ResponseMetaData)(nil),                // 42: sextant.ga4.v1beta.ResponseMetaData
+	(*DimensionMetadata)(nil),               // 43: sextant.ga4.v1beta.DimensionMetadata
+	(*MetricMetadata)(nil),                  // 44: sextant.ga4.v1beta.MetricMetadata
+	(*DimensionCompatibility)(nil),          // 45: sextant.ga4.v1beta.DimensionCompatibility
+	(*MetricCompatibility)(nil),             // 46: sextant.ga4.v1beta.MetricCompatibility
+	(*OrderBy_MetricOrderBy)(nil),           // 47: sextant.ga4.v1beta.OrderBy.MetricOrderBy
+	(*OrderBy_DimensionOrderBy)(nil),        // 48: sextant.ga4.v1beta.OrderBy.DimensionOrderBy
+	(*timestamppb.Timestamp)(nil),           // 49: google.protobuf.Timestamp
 }
 var file_sextant_ga4_v1beta_data_proto_depIdxs = []int32{
-	17, // 0: sextant.ga4.v1beta.RunReportRequest.dimensions:type_name -> sextant.ga4.v1beta.Dimension
-	18, // 1: sextant.ga4.v1beta.RunReportRequest.metrics:type_name -> sextant.ga4.v1beta.Metric
-	19, // 2: sextant.ga4.v1beta.RunReportRequest.date_ranges:type_name -> sextant.ga4.v1beta.DateRange
-	21, // 3: sextant.ga4.v1beta.RunReportRequest.dimension_filter:type_name -> sextant.ga4.v1beta.FilterExpression
-	21, // 4: sextant.ga4.v1beta.RunReportRequest.metric_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	24, // 0: sextant.ga4.v1beta.RunReportRequest.dimensions:type_name -> sextant.ga4.v1beta.Dimension
+	25, // 1: sextant.ga4.v1beta.RunReportRequest.metrics:type_name -> sextant.ga4.v1beta.Metric
+	26, // 2: sextant.ga4.v1beta.RunReportRequest.date_ranges:type_name -> sextant.ga4.v1beta.DateRange
+	28, // 3: sextant.ga4.v1beta.RunReportRequest.dimension_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	28, // 4: sextant.ga4.v1beta.RunReportRequest.metric_filter:type_name -> sextant.ga4.v1beta.FilterExpression
 	0,  // 5: sextant.ga4.v1beta.RunReportRequest.metric_aggregations:type_name -> sextant.ga4.v1beta.MetricAggregation
-	29, // 6: sextant.ga4.v1beta.RunReportRequest.order_bys:type_name -> sextant.ga4.v1beta.OrderBy
-	16, // 7: sextant.ga4.v1beta.RunReportRequest.cohort_spec:type_name -> sextant.ga4.v1beta.Unsupported
-	16, // 8: sextant.ga4.v1beta.RunReportRequest.comparisons:type_name -> sextant.ga4.v1beta.Unsupported
-	30, // 9: sextant.ga4.v1beta.RunReportResponse.dimension_headers:type_name -> sextant.ga4.v1beta.DimensionHeader
-	31, // 10: sextant.ga4.v1beta.RunReportResponse.metric_headers:type_name -> sextant.ga4.v1beta.MetricHeader
-	32, // 11: sextant.ga4.v1beta.RunReportResponse.rows:type_name -> sextant.ga4.v1beta.Row
-	32, // 12: sextant.ga4.v1beta.RunReportResponse.totals:type_name -> sextant.ga4.v1beta.Row
-	32, // 13: sextant.ga4.v1beta.RunReportResponse.maximums:type_name -> sextant.ga4.v1beta.Row
-	32, // 14: sextant.ga4.v1beta.RunReportResponse.minimums:type_name -> sextant.ga4.v1beta.Row
-	35, // 15: sextant.ga4.v1beta.RunReportResponse.metadata:type_name -> sextant.ga4.v1beta.ResponseMetaData
-	17, // 16: sextant.ga4.v1beta.RunRealtimeReportRequest.dimensions:type_name -> sextant.ga4.v1beta.Dimension
-	18, // 17: sextant.ga4.v1beta.RunRealtimeReportRequest.metrics:type_name -> sextant.ga4.v1beta.Metric
-	21, // 18: sextant.ga4.v1beta.RunRealtimeReportRequest.dimension_filter:type_name -> sextant.ga4.v1beta.FilterExpression
-	21, // 19: sextant.ga4.v1beta.RunRealtimeReportRequest.metric_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	36, // 6: sextant.ga4.v1beta.RunReportRequest.order_bys:type_name -> sextant.ga4.v1beta.OrderBy
+	23, // 7: sextant.ga4.v1beta.RunReportRequest.cohort_spec:type_name -> sextant.ga4.v1beta.Unsupported
+	23, // 8: sextant.ga4.v1beta.RunReportRequest.comparisons:type_name -> sextant.ga4.v1beta.Unsupported
+	37, // 9: sextant.ga4.v1beta.RunReportResponse.dimension_headers:type_name -> sextant.ga4.v1beta.DimensionHeader
+	38, // 10: sextant.ga4.v1beta.RunReportResponse.metric_headers:type_name -> sextant.ga4.v1beta.MetricHeader
+	39, // 11: sextant.ga4.v1beta.RunReportResponse.rows:type_name -> sextant.ga4.v1beta.Row
+	39, // 12: sextant.ga4.v1beta.RunReportResponse.totals:type_name -> sextant.ga4.v1beta.Row
+	39, // 13: sextant.ga4.v1beta.RunReportResponse.maximums:type_name -> sextant.ga4.v1beta.Row
+	39, // 14: sextant.ga4.v1beta.RunReportResponse.minimums:type_name -> sextant.ga4.v1beta.Row
+	42, // 15: sextant.ga4.v1beta.RunReportResponse.metadata:type_name -> sextant.ga4.v1beta.ResponseMetaData
+	24, // 16: sextant.ga4.v1beta.RunRealtimeReportRequest.dimensions:type_name -> sextant.ga4.v1beta.Dimension
+	25, // 17: sextant.ga4.v1beta.RunRealtimeReportRequest.metrics:type_name -> sextant.ga4.v1beta.Metric
+	28, // 18: sextant.ga4.v1beta.RunRealtimeReportRequest.dimension_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	28, // 19: sextant.ga4.v1beta.RunRealtimeReportRequest.metric_filter:type_name -> sextant.ga4.v1beta.FilterExpression
 	0,  // 20: sextant.ga4.v1beta.RunRealtimeReportRequest.metric_aggregations:type_name -> sextant.ga4.v1beta.MetricAggregation
-	29, // 21: sextant.ga4.v1beta.RunRealtimeReportRequest.order_bys:type_name -> sextant.ga4.v1beta.OrderBy
-	20, // 22: sextant.ga4.v1beta.RunRealtimeReportRequest.minute_ranges:type_name -> sextant.ga4.v1beta.MinuteRange
-	30, // 23: sextant.ga4.v1beta.RunRealtimeReportResponse.dimension_headers:type_name -> sextant.ga4.v1beta.DimensionHeader
-	31, // 24: sextant.ga4.v1beta.RunRealtimeReportResponse.metric_headers:type_name -> sextant.ga4.v1beta.MetricHeader
-	32, // 25: sextant.ga4.v1beta.RunRealtimeReportResponse.rows:type_name -> sextant.ga4.v1beta.Row
-	32, // 26: sextant.ga4.v1beta.RunRealtimeReportResponse.totals:type_name -> sextant.ga4.v1beta.Row
-	32, // 27: sextant.ga4.v1beta.RunRealtimeReportResponse.maximums:type_name -> sextant.ga4.v1beta.Row
-	32, // 28: sextant.ga4.v1beta.RunRealtimeReportResponse.minimums:type_name -> sextant.ga4.v1beta.Row
-	35, // 29: sextant.ga4.v1beta.RunRealtimeReportResponse.metadata:type_name -> sextant.ga4.v1beta.ResponseMetaData
-	6,  // 30: sextant.ga4.v1beta.BatchRunReportsRequest.requests:type_name -> sextant.ga4.v1beta.RunReportRequest
-	7,  // 31: sextant.ga4.v1beta.BatchRunReportsResponse.reports:type_name -> sextant.ga4.v1beta.RunReportResponse
-	36, // 32: sextant.ga4.v1beta.Metadata.dimensions:type_name -> sextant.ga4.v1beta.DimensionMetadata
-	37, // 33: sextant.ga4.v1beta.Metadata.metrics:type_name -> sextant.ga4.v1beta.MetricMetadata
-	17, // 34: sextant.ga4.v1beta.CheckCompatibilityRequest.dimensions:type_name -> sextant.ga4.v1beta.Dimension
-	18, // 35: sextant.ga4.v1beta.CheckCompatibilityRequest.metrics:type_name -> sextant.ga4.v1beta.Metric
-	21, // 36: sextant.ga4.v1beta.CheckCompatibilityRequest.dimension_filter:type_name -> sextant.ga4.v1beta.FilterExpression
-	21, // 37: sextant.ga4.v1beta.CheckCompatibilityRequest.metric_filter:type_name -> sextant.ga4.v1beta.FilterExpression
-	2,  // 38: sextant.ga4.v1beta.CheckCompatibilityRequest.compatibility_filter:type_name -> sextant.ga4.v1beta.Compatibility
-	38, // 39: sextant.ga4.v1beta.CheckCompatibilityResponse.dimension_compatibilities:type_name -> sextant.ga4.v1beta.DimensionCompatibility
-	39, // 40: sextant.ga4.v1beta.CheckCompatibilityResponse.metric_compatibilities:type_name -> sextant.ga4.v1beta.MetricCompatibility
-	16, // 41: sextant.ga4.v1beta.Dimension.dimension_expression:type_name -> sextant.ga4.v1beta.Unsupported
-	22, // 42: sextant.ga4.v1beta.FilterExpression.and_group:type_name -> sextant.ga4.v1beta.FilterExpressionList
-	22, // 43: sextant.ga4.v1beta.FilterExpression.or_group:type_name -> sextant.ga4.v1beta.FilterExpressionList
-	21, // 44: sextant.ga4.v1beta.FilterExpression.not_expression:type_name -> sextant.ga4.v1beta.FilterExpression
-	23, // 45: sextant.ga4.v1beta.FilterExpression.filter:type_name -> sextant.ga4.v1beta.Filter
-	21, // 46: sextant.ga4.v1beta.FilterExpressionList.expressions:type_name -> sextant.ga4.v1beta.FilterExpression
-	24, // 47: sextant.ga4.v1beta.Filter.string_filter:type_name -> sextant.ga4.v1beta.StringFilter
-	25, // 48: sextant.ga4.v1beta.Filter.in_list_filter:type_name -> sextant.ga4.v1beta.InListFilter
-	26, // 49: sextant.ga4.v1beta.Filter.numeric_filter:type_name -> sextant.ga4.v1beta.NumericFilter
-	27, // 50: sextant.ga4.v1beta.Filter.between_filter:type_name -> sextant.ga4.v1beta.BetweenFilter
-	16, // 51: sextant.ga4.v1beta.Filter.empty_filter:type_name -> sextant.ga4.v1beta.Unsupported
-	3,  // 52: sextant.ga4.v1beta.StringFilter.match_type:type_name -> sextant.ga4.v1beta.StringFilter.MatchType
-	4,  // 53: sextant.ga4.v1beta.NumericFilter.operation:type_name -> sextant.ga4.v1beta.NumericFilter.Operation
-	28, // 54: sextant.ga4.v1beta.NumericFilter.value:type_name -> sextant.ga4.v1beta.NumericValue
-	28, // 55: sextant.ga4.v1beta.BetweenFilter.from_value:type_name -> sextant.ga4.v1beta.NumericValue
-	28, // 56: sextant.ga4.v1beta.BetweenFilter.to_value:type_name -> sextant.ga4.v1beta.NumericValue
-	40, // 57: sextant.ga4.v1beta.OrderBy.metric:type_name -> sextant.ga4.v1beta.OrderBy.MetricOrderBy
-	41, // 58: sextant.ga4.v1beta.OrderBy.dimension:type_name -> sextant.ga4.v1beta.OrderBy.DimensionOrderBy
-	16, // 59: sextant.ga4.v1beta.OrderBy.pivot:type_name -> sextant.ga4.v1beta.Unsupported
-	1,  // 60: sextant.ga4.v1beta.MetricHeader.type:type_name -> sextant.ga4.v1beta.MetricType
-	33, // 61: sextant.ga4.v1beta.Row.dimension_values:type_name -> sextant.ga4.v1beta.DimensionValue
-	34, // 62: sextant.ga4.v1beta.Row.metric_values:type_name -> sextant.ga4.v1beta.MetricValue
-	42, // 63: sextant.ga4.v1beta.ResponseMetaData.data_watermark:type_name -> google.protobuf.Timestamp
-	1,  // 64: sextant.ga4.v1beta.MetricMetadata.type:type_name -> sextant.ga4.v1beta.MetricType
-	36, // 65: sextant.ga4.v1beta.DimensionCompatibility.dimension_metadata:type_name -> sextant.ga4.v1beta.DimensionMetadata
-	2,  // 66: sextant.ga4.v1beta.DimensionCompatibility.compatibility:type_name -> sextant.ga4.v1beta.Compatibility
-	37, // 67: sextant.ga4.v1beta.MetricCompatibility.metric_metadata:type_name -> sextant.ga4.v1beta.MetricMetadata
-	2,  // 68: sextant.ga4.v1beta.MetricCompatibility.compatibility:type_name -> sextant.ga4.v1beta.Compatibility
-	5,  // 69: sextant.ga4.v1beta.OrderBy.DimensionOrderBy.order_type:type_name -> sextant.ga4.v1beta.OrderBy.DimensionOrderBy.OrderType
-	70, // [70:70] is the sub-list for method output_type
-	70, // [70:70] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	36, // 21: sextant.ga4.v1beta.RunRealtimeReportRequest.order_bys:type_name -> sextant.ga4.v1beta.OrderBy
+	27, // 22: sextant.ga4.v1beta.RunRealtimeReportRequest.minute_ranges:type_name -> sextant.ga4.v1beta.MinuteRange
+	37, // 23: sextant.ga4.v1beta.RunRealtimeReportResponse.dimension_headers:type_name -> sextant.ga4.v1beta.DimensionHeader
+	38, // 24: sextant.ga4.v1beta.RunRealtimeReportResponse.metric_headers:type_name -> sextant.ga4.v1beta.MetricHeader
+	39, // 25: sextant.ga4.v1beta.RunRealtimeReportResponse.rows:type_name -> sextant.ga4.v1beta.Row
+	39, // 26: sextant.ga4.v1beta.RunRealtimeReportResponse.totals:type_name -> sextant.ga4.v1beta.Row
+	39, // 27: sextant.ga4.v1beta.RunRealtimeReportResponse.maximums:type_name -> sextant.ga4.v1beta.Row
+	39, // 28: sextant.ga4.v1beta.RunRealtimeReportResponse.minimums:type_name -> sextant.ga4.v1beta.Row
+	42, // 29: sextant.ga4.v1beta.RunRealtimeReportResponse.metadata:type_name -> sextant.ga4.v1beta.ResponseMetaData
+	24, // 30: sextant.ga4.v1beta.RunPivotReportRequest.dimensions:type_name -> sextant.ga4.v1beta.Dimension
+	25, // 31: sextant.ga4.v1beta.RunPivotReportRequest.metrics:type_name -> sextant.ga4.v1beta.Metric
+	26, // 32: sextant.ga4.v1beta.RunPivotReportRequest.date_ranges:type_name -> sextant.ga4.v1beta.DateRange
+	14, // 33: sextant.ga4.v1beta.RunPivotReportRequest.pivots:type_name -> sextant.ga4.v1beta.Pivot
+	28, // 34: sextant.ga4.v1beta.RunPivotReportRequest.dimension_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	28, // 35: sextant.ga4.v1beta.RunPivotReportRequest.metric_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	23, // 36: sextant.ga4.v1beta.RunPivotReportRequest.cohort_spec:type_name -> sextant.ga4.v1beta.Unsupported
+	23, // 37: sextant.ga4.v1beta.RunPivotReportRequest.comparisons:type_name -> sextant.ga4.v1beta.Unsupported
+	15, // 38: sextant.ga4.v1beta.RunPivotReportResponse.pivot_headers:type_name -> sextant.ga4.v1beta.PivotHeader
+	37, // 39: sextant.ga4.v1beta.RunPivotReportResponse.dimension_headers:type_name -> sextant.ga4.v1beta.DimensionHeader
+	38, // 40: sextant.ga4.v1beta.RunPivotReportResponse.metric_headers:type_name -> sextant.ga4.v1beta.MetricHeader
+	39, // 41: sextant.ga4.v1beta.RunPivotReportResponse.rows:type_name -> sextant.ga4.v1beta.Row
+	39, // 42: sextant.ga4.v1beta.RunPivotReportResponse.aggregates:type_name -> sextant.ga4.v1beta.Row
+	42, // 43: sextant.ga4.v1beta.RunPivotReportResponse.metadata:type_name -> sextant.ga4.v1beta.ResponseMetaData
+	10, // 44: sextant.ga4.v1beta.BatchRunPivotReportsRequest.requests:type_name -> sextant.ga4.v1beta.RunPivotReportRequest
+	11, // 45: sextant.ga4.v1beta.BatchRunPivotReportsResponse.pivot_reports:type_name -> sextant.ga4.v1beta.RunPivotReportResponse
+	36, // 46: sextant.ga4.v1beta.Pivot.order_bys:type_name -> sextant.ga4.v1beta.OrderBy
+	0,  // 47: sextant.ga4.v1beta.Pivot.metric_aggregations:type_name -> sextant.ga4.v1beta.MetricAggregation
+	16, // 48: sextant.ga4.v1beta.PivotHeader.pivot_dimension_headers:type_name -> sextant.ga4.v1beta.PivotDimensionHeader
+	40, // 49: sextant.ga4.v1beta.PivotDimensionHeader.dimension_values:type_name -> sextant.ga4.v1beta.DimensionValue
+	6,  // 50: sextant.ga4.v1beta.BatchRunReportsRequest.requests:type_name -> sextant.ga4.v1beta.RunReportRequest
+	7,  // 51: sextant.ga4.v1beta.BatchRunReportsResponse.reports:type_name -> sextant.ga4.v1beta.RunReportResponse
+	43, // 52: sextant.ga4.v1beta.Metadata.dimensions:type_name -> sextant.ga4.v1beta.DimensionMetadata
+	44, // 53: sextant.ga4.v1beta.Metadata.metrics:type_name -> sextant.ga4.v1beta.MetricMetadata
+	24, // 54: sextant.ga4.v1beta.CheckCompatibilityRequest.dimensions:type_name -> sextant.ga4.v1beta.Dimension
+	25, // 55: sextant.ga4.v1beta.CheckCompatibilityRequest.metrics:type_name -> sextant.ga4.v1beta.Metric
+	28, // 56: sextant.ga4.v1beta.CheckCompatibilityRequest.dimension_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	28, // 57: sextant.ga4.v1beta.CheckCompatibilityRequest.metric_filter:type_name -> sextant.ga4.v1beta.FilterExpression
+	2,  // 58: sextant.ga4.v1beta.CheckCompatibilityRequest.compatibility_filter:type_name -> sextant.ga4.v1beta.Compatibility
+	45, // 59: sextant.ga4.v1beta.CheckCompatibilityResponse.dimension_compatibilities:type_name -> sextant.ga4.v1beta.DimensionCompatibility
+	46, // 60: sextant.ga4.v1beta.CheckCompatibilityResponse.metric_compatibilities:type_name -> sextant.ga4.v1beta.MetricCompatibility
+	23, // 61: sextant.ga4.v1beta.Dimension.dimension_expression:type_name -> sextant.ga4.v1beta.Unsupported
+	29, // 62: sextant.ga4.v1beta.FilterExpression.and_group:type_name -> sextant.ga4.v1beta.FilterExpressionList
+	29, // 63: sextant.ga4.v1beta.FilterExpression.or_group:type_name -> sextant.ga4.v1beta.FilterExpressionList
+	28, // 64: sextant.ga4.v1beta.FilterExpression.not_expression:type_name -> sextant.ga4.v1beta.FilterExpression
+	30, // 65: sextant.ga4.v1beta.FilterExpression.filter:type_name -> sextant.ga4.v1beta.Filter
+	28, // 66: sextant.ga4.v1beta.FilterExpressionList.expressions:type_name -> sextant.ga4.v1beta.FilterExpression
+	31, // 67: sextant.ga4.v1beta.Filter.string_filter:type_name -> sextant.ga4.v1beta.StringFilter
+	32, // 68: sextant.ga4.v1beta.Filter.in_list_filter:type_name -> sextant.ga4.v1beta.InListFilter
+	33, // 69: sextant.ga4.v1beta.Filter.numeric_filter:type_name -> sextant.ga4.v1beta.NumericFilter
+	34, // 70: sextant.ga4.v1beta.Filter.between_filter:type_name -> sextant.ga4.v1beta.BetweenFilter
+	23, // 71: sextant.ga4.v1beta.Filter.empty_filter:type_name -> sextant.ga4.v1beta.Unsupported
+	3,  // 72: sextant.ga4.v1beta.StringFilter.match_type:type_name -> sextant.ga4.v1beta.StringFilter.MatchType
+	4,  // 73: sextant.ga4.v1beta.NumericFilter.operation:type_name -> sextant.ga4.v1beta.NumericFilter.Operation
+	35, // 74: sextant.ga4.v1beta.NumericFilter.value:type_name -> sextant.ga4.v1beta.NumericValue
+	35, // 75: sextant.ga4.v1beta.BetweenFilter.from_value:type_name -> sextant.ga4.v1beta.NumericValue
+	35, // 76: sextant.ga4.v1beta.BetweenFilter.to_value:type_name -> sextant.ga4.v1beta.NumericValue
+	47, // 77: sextant.ga4.v1beta.OrderBy.metric:type_name -> sextant.ga4.v1beta.OrderBy.MetricOrderBy
+	48, // 78: sextant.ga4.v1beta.OrderBy.dimension:type_name -> sextant.ga4.v1beta.OrderBy.DimensionOrderBy
+	23, // 79: sextant.ga4.v1beta.OrderBy.pivot:type_name -> sextant.ga4.v1beta.Unsupported
+	1,  // 80: sextant.ga4.v1beta.MetricHeader.type:type_name -> sextant.ga4.v1beta.MetricType
+	40, // 81: sextant.ga4.v1beta.Row.dimension_values:type_name -> sextant.ga4.v1beta.DimensionValue
+	41, // 82: sextant.ga4.v1beta.Row.metric_values:type_name -> sextant.ga4.v1beta.MetricValue
+	49, // 83: sextant.ga4.v1beta.ResponseMetaData.data_watermark:type_name -> google.protobuf.Timestamp
+	1,  // 84: sextant.ga4.v1beta.MetricMetadata.type:type_name -> sextant.ga4.v1beta.MetricType
+	43, // 85: sextant.ga4.v1beta.DimensionCompatibility.dimension_metadata:type_name -> sextant.ga4.v1beta.DimensionMetadata
+	2,  // 86: sextant.ga4.v1beta.DimensionCompatibility.compatibility:type_name -> sextant.ga4.v1beta.Compatibility
+	44, // 87: sextant.ga4.v1beta.MetricCompatibility.metric_metadata:type_name -> sextant.ga4.v1beta.MetricMetadata
+	2,  // 88: sextant.ga4.v1beta.MetricCompatibility.compatibility:type_name -> sextant.ga4.v1beta.Compatibility
+	5,  // 89: sextant.ga4.v1beta.OrderBy.DimensionOrderBy.order_type:type_name -> sextant.ga4.v1beta.OrderBy.DimensionOrderBy.OrderType
+	90, // [90:90] is the sub-list for method output_type
+	90, // [90:90] is the sub-list for method input_type
+	90, // [90:90] is the sub-list for extension type_name
+	90, // [90:90] is the sub-list for extension extendee
+	0,  // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_sextant_ga4_v1beta_data_proto_init() }
@@ -3371,33 +3947,33 @@ func file_sextant_ga4_v1beta_data_proto_init() {
 	if File_sextant_ga4_v1beta_data_proto != nil {
 		return
 	}
-	file_sextant_ga4_v1beta_data_proto_msgTypes[14].OneofWrappers = []any{}
-	file_sextant_ga4_v1beta_data_proto_msgTypes[15].OneofWrappers = []any{
+	file_sextant_ga4_v1beta_data_proto_msgTypes[21].OneofWrappers = []any{}
+	file_sextant_ga4_v1beta_data_proto_msgTypes[22].OneofWrappers = []any{
 		(*FilterExpression_AndGroup)(nil),
 		(*FilterExpression_OrGroup)(nil),
 		(*FilterExpression_NotExpression)(nil),
 		(*FilterExpression_Filter)(nil),
 	}
-	file_sextant_ga4_v1beta_data_proto_msgTypes[17].OneofWrappers = []any{
+	file_sextant_ga4_v1beta_data_proto_msgTypes[24].OneofWrappers = []any{
 		(*Filter_StringFilter)(nil),
 		(*Filter_InListFilter)(nil),
 		(*Filter_NumericFilter)(nil),
 		(*Filter_BetweenFilter)(nil),
 		(*Filter_EmptyFilter)(nil),
 	}
-	file_sextant_ga4_v1beta_data_proto_msgTypes[22].OneofWrappers = []any{
+	file_sextant_ga4_v1beta_data_proto_msgTypes[29].OneofWrappers = []any{
 		(*NumericValue_Int64Value)(nil),
 		(*NumericValue_DoubleValue)(nil),
 	}
-	file_sextant_ga4_v1beta_data_proto_msgTypes[23].OneofWrappers = []any{
+	file_sextant_ga4_v1beta_data_proto_msgTypes[30].OneofWrappers = []any{
 		(*OrderBy_Metric)(nil),
 		(*OrderBy_Dimension)(nil),
 		(*OrderBy_Pivot)(nil),
 	}
-	file_sextant_ga4_v1beta_data_proto_msgTypes[27].OneofWrappers = []any{
+	file_sextant_ga4_v1beta_data_proto_msgTypes[34].OneofWrappers = []any{
 		(*DimensionValue_Value)(nil),
 	}
-	file_sextant_ga4_v1beta_data_proto_msgTypes[28].OneofWrappers = []any{
+	file_sextant_ga4_v1beta_data_proto_msgTypes[35].OneofWrappers = []any{
 		(*MetricValue_Value)(nil),
 	}
 	type x struct{}
@@ -3406,7 +3982,7 @@ func file_sextant_ga4_v1beta_data_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sextant_ga4_v1beta_data_proto_rawDesc), len(file_sextant_ga4_v1beta_data_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   36,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
