@@ -32,6 +32,15 @@ const (
 	SessionMedium   = "sessionMedium"
 	SessionCampaign = "sessionCampaignName"
 	HostName        = "hostName"
+
+	// From traffic/v4 on: page detail and technology versions.
+	PageTitle              = "pageTitle"
+	PageReferrer           = "pageReferrer"
+	FullPageURL            = "fullPageUrl"
+	BrowserVersion         = "browserVersion"
+	OperatingSystemVersion = "operatingSystemVersion"
+	Language               = "language"
+	LanguageCode           = "languageCode"
 )
 
 // Dimensions is the table of stored dimensions. Its order numbers them for
@@ -47,6 +56,13 @@ var Dimensions = []Dimension{
 	{SessionMedium, "The medium of the session's first event.", 100},
 	{SessionCampaign, "The campaign of the session's first event.", 100},
 	{HostName, "The host of the page.", 255},
+	{PageTitle, "The title of the page (page_title).", 300},
+	{PageReferrer, "The referring URL of the page (page_referrer).", 420},
+	{FullPageURL, "The host, path and query string of the page.", 1000},
+	{BrowserVersion, "The browser's major version.", 20},
+	{OperatingSystemVersion, "The operating system's version.", 40},
+	{Language, "The language of the browser or device, by name (English).", 60},
+	{LanguageCode, "The language of the browser or device, as a code (en-us).", 20},
 }
 
 // MaxDimensions bounds the table: the report engine keeps a slot per
@@ -200,6 +216,21 @@ var TrafficHosts = &Layout{
 	Rollups: append(slices.Clone(Traffic.Rollups), Rollup{Dims: []string{HostName, PagePath}, Minute: true}),
 }
 
+// TrafficDetail is traffic/v4's: traffic/v3's, and page detail (title,
+// referrer, full URL) and technology versions and languages, each in a
+// rollup of its own group at hour grain (their values are many: in the
+// whole tuple, they would multiply its entries).
+var TrafficDetail = &Layout{
+	Dims: append(slices.Clone(TrafficHosts.Dims), PageTitle, PageReferrer, FullPageURL, BrowserVersion, OperatingSystemVersion, Language, LanguageCode),
+	Rollups: append(slices.Clone(TrafficHosts.Rollups),
+		Rollup{Dims: []string{HostName, PagePath, PageTitle}},
+		Rollup{Dims: []string{PageReferrer}},
+		Rollup{Dims: []string{FullPageURL}},
+		Rollup{Dims: []string{DeviceCategory, Browser, BrowserVersion, OperatingSystem, OperatingSystemVersion}},
+		Rollup{Dims: []string{Language, LanguageCode}},
+	),
+}
+
 // Choose is the rollup a report that groups or filters by dims reads: the
 // one with the fewest dimensions of those holding all of them (at minute
 // grain when minute is set), or -1.
@@ -221,6 +252,7 @@ var layouts = map[string]*Layout{
 	"traffic/v1": Traffic,
 	"traffic/v2": Traffic,
 	"traffic/v3": TrafficHosts,
+	"traffic/v4": TrafficDetail,
 }
 
 // LayoutOf is the layout of a projection version, or Traffic's for a

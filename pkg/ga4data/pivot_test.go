@@ -12,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	ga4 "github.com/sextant-analytics/sextant/gen/sextant/ga4/v1beta"
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
@@ -125,9 +126,9 @@ func TestPivotReport(t *testing.T) {
 		{"an unknown dimension", []*ga4.Pivot{{FieldNames: []string{"country", "deviceCategory", "city"}}}, `"city" is not one of the request's dimensions`},
 		{"an empty pivot", []*ga4.Pivot{{}, {FieldNames: []string{"country", "deviceCategory"}}}, "names at least one dimension"},
 	} {
-		bad := *req
+		bad := proto.CloneOf(req)
 		bad.Pivots = tt.pivots
-		if _, err := h.grpcRunPivotReport(context.Background(), connect.NewRequest(&bad)); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tt.want) {
+		if _, err := h.grpcRunPivotReport(context.Background(), connect.NewRequest(bad)); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want INVALID_ARGUMENT with %q", tt.name, err, tt.want)
 		}
 	}

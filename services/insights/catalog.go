@@ -96,6 +96,10 @@ const (
 	mSessionsPerUser
 	mScreenPageViewsPerUser
 	mUserEngagementDuration
+	mScreenPageViewsPerSession
+
+	// numMetrics counts the metrics above.
+	numMetrics
 )
 
 type metricDef struct {
@@ -136,6 +140,8 @@ func lookupMetric(name string) (metricDef, bool) {
 		return metricDef{mScreenPageViewsPerUser, float}, true
 	case "userEngagementDuration":
 		return metricDef{mUserEngagementDuration, seconds}, true
+	case "screenPageViewsPerSession":
+		return metricDef{mScreenPageViewsPerSession, float}, true
 	}
 	return metricDef{}, false
 }
@@ -149,7 +155,7 @@ func (id metricID) needs() (slots []int) {
 		return []int{analytics.SketchActiveUsers}
 	case mNewUsers:
 		return []int{analytics.SketchNewUsers}
-	case mSessions, mEventsPerSession:
+	case mSessions, mEventsPerSession, mScreenPageViewsPerSession:
 		return []int{analytics.SketchSessions}
 	case mEngagedSessions:
 		return []int{analytics.SketchEngagedSessions}
@@ -220,6 +226,9 @@ func (e *estimates) value(id metricID) float64 {
 		return div(float64(a.PageViews), e.get(analytics.SketchActiveUsers))
 	case mUserEngagementDuration:
 		return float64(a.EngagementMsec) / 1000
+	case mScreenPageViewsPerSession:
+		// GA4: views per session.
+		return div(float64(a.PageViews), e.get(analytics.SketchSessions))
 	}
 	return 0
 }

@@ -44,6 +44,13 @@ var dimensionMetadata = []*insightsv1.DimensionMetadata{
 	{ApiName: catalog.SessionMedium, UiName: "Session medium", Category: catTraffic, Description: "The medium that initiated a session on your website or app."},
 	{ApiName: catalog.SessionCampaign, UiName: "Session campaign", Category: catTraffic, Description: "The marketing campaign name of the campaign that initiated a session."},
 	{ApiName: "sessionSourceMedium", UiName: "Session source / medium", Category: catTraffic, Description: "The combined values of the dimensions sessionSource and sessionMedium."},
+	{ApiName: catalog.PageTitle, UiName: "Page title", Category: catPage, Description: "The web page titles used on your site."},
+	{ApiName: catalog.PageReferrer, UiName: "Page referrer", Category: catPage, Description: "The full referring URL including the hostname and path (page_referrer)."},
+	{ApiName: catalog.FullPageURL, UiName: "Full page URL", Category: catPage, Description: "The hostname, page path, and query string of web pages visited; for example, www.example.com/store/contact-us?query_string=true."},
+	{ApiName: catalog.BrowserVersion, UiName: "Browser version", Category: catDevice, Description: "The major version of the browser used to view your website."},
+	{ApiName: catalog.OperatingSystemVersion, UiName: "OS version", Category: catDevice, Description: "The operating system versions used by visitors to your website or app; for example, Android 10's version is 10, and iOS 13.5.1's version is 13.5.1."},
+	{ApiName: catalog.Language, UiName: "Language", Category: catGeo, Description: "The language setting of the user's browser or device; for example, English."},
+	{ApiName: catalog.LanguageCode, UiName: "Language code", Category: catGeo, Description: "The language setting (ISO 639) of the user's browser or device; for example, en-us."},
 	{ApiName: "date", UiName: "Date", Category: catTime, Description: "The date of the event, formatted as YYYYMMDD."},
 	{ApiName: "dateHour", UiName: "Date + hour (YYYYMMDDHH)", Category: catTime, Description: "The combined values of date and hour formatted as YYYYMMDDHH."},
 	{ApiName: "dateHourMinute", UiName: "Date hour and minute", Category: catTime, Description: "The combined values of date, hour, and minute formatted as YYYYMMDDHHMM."},
@@ -64,6 +71,7 @@ var metricMetadata = []*insightsv1.MetricMetadata{
 	{ApiName: "eventsPerSession", UiName: "Events per session", Category: catEvent, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "eventCount/sessions", Description: "The average number of events per session (event count divided by sessions)."},
 	{ApiName: "sessionsPerUser", UiName: "Sessions per user", Category: catSession, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "sessions/activeUsers", Description: "The average number of sessions per user (sessions divided by active users)."},
 	{ApiName: "screenPageViewsPerUser", UiName: "Views per user", Category: catPage, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "screenPageViews/activeUsers", Description: "The number of app screens or web pages your users viewed per active user."},
+	{ApiName: "screenPageViewsPerSession", UiName: "Views per session", Category: catPage, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "screenPageViews/sessions", Description: "The number of app screens or web pages your users viewed per session (views divided by sessions)."},
 	{ApiName: "userEngagementDuration", UiName: "User engagement", Category: catUser, Type: insightsv1.MetricType_TYPE_SECONDS, Description: "The total amount of time, in seconds, your website or app was in the foreground of users' devices."},
 }
 

@@ -48,7 +48,7 @@ func TestMetadataCoversTheEngine(t *testing.T) {
 			t.Errorf("metric %s lacks a UI name, description or category", m.ApiName)
 		}
 	}
-	for id := metricID(0); id <= mUserEngagementDuration; id++ {
+	for id := metricID(0); id < numMetrics; id++ {
 		found := false
 		for name := range listed {
 			if def, _ := lookupMetric(name); def.id == id {

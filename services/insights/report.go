@@ -266,11 +266,29 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 	default:
 		q.grain = block.Day
 	}
+	missing := false
 	for _, d := range q.stored {
 		if !slices.Contains(layout.Dims, d) {
+			missing = true
 			p.add("dimensions", apierror.ValueInvalid, "dimension %q is not stored by this projection version (it stores %s)", d, strings.Join(layout.Dims, ", "))
 		}
 	}
+	if !missing && layout.Choose(q.stored, false) < 0 {
+		p.add("dimensions", apierror.ValueInvalid, "this projection version stores %s in different groups: a report combines the dimensions of one group (%s)",
+			strings.Join(q.stored, " and "), hourGroups(layout))
+	}
+}
+
+// hourGroups lists the dimension sets kept at hour grain, the largest
+// first.
+func hourGroups(layout *catalog.Layout) string {
+	var groups []string
+	for _, r := range layout.Rollups {
+		if len(r.Dims) > 1 {
+			groups = append(groups, strings.Join(r.Dims, ", "))
+		}
+	}
+	return strings.Join(groups, "; ")
 }
 
 func minuteReportKind(realtime bool) string {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
 
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/analytics"
@@ -45,6 +47,54 @@ var extractors = map[string]extractor{
 	catalog.SessionMedium:   func(_ *eventv1.Event, s *session, _ *Rules) string { return s.medium },
 	catalog.SessionCampaign: func(_ *eventv1.Event, s *session, _ *Rules) string { return s.campaign },
 	catalog.HostName:        func(ev *eventv1.Event, _ *session, _ *Rules) string { return hostOf(ev.GetPage().GetLocation()) },
+	catalog.PageTitle:       func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetPage().GetTitle() },
+	catalog.PageReferrer:    func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetPage().GetReferrer() },
+	catalog.FullPageURL:     func(ev *eventv1.Event, _ *session, _ *Rules) string { return fullPageURL(ev.GetPage().GetLocation()) },
+	catalog.BrowserVersion: func(ev *eventv1.Event, _ *session, _ *Rules) string {
+		v, _, _ := strings.Cut(ev.GetDevice().GetBrowserVersion(), ".")
+		return v
+	},
+	catalog.OperatingSystemVersion: func(ev *eventv1.Event, _ *session, _ *Rules) string {
+		return ev.GetDevice().GetOperatingSystemVersion()
+	},
+	catalog.Language: func(ev *eventv1.Event, _ *session, _ *Rules) string {
+		return languageName(ev.GetDevice().GetLanguage())
+	},
+	catalog.LanguageCode: func(ev *eventv1.Event, _ *session, _ *Rules) string {
+		return strings.ToLower(ev.GetDevice().GetLanguage())
+	},
+}
+
+// fullPageURL is GA4's fullPageUrl: the host, path and query string of a
+// URL (no scheme, no fragment).
+func fullPageURL(u string) string {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		rest = rest[:i]
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	host = hostOf("x://" + host)
+	if path == "" {
+		return host + "/"
+	}
+	return host + "/" + path
+}
+
+// languageName is the English name of a language code ("en-us" →
+// "English"), as GA4's language dimension shows it; "" when unknown.
+func languageName(code string) string {
+	if code == "" {
+		return ""
+	}
+	tag, err := language.Parse(code)
+	if err != nil {
+		return ""
+	}
+	base, _ := tag.Base()
+	return display.English.Languages().Name(base)
 }
 
 // hostOf is the host of a URL, lower case, without port or credentials.

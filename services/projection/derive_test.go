@@ -417,3 +417,32 @@ func TestHostOf(t *testing.T) {
 		}
 	}
 }
+
+// The dimensions traffic/v4 adds, as they are read from an event.
+func TestDetailDimensions(t *testing.T) {
+	ev := &eventv1.Event{
+		Page:   &eventv1.Page{Location: "https://User@Shop.Example:8443/store/contact-us?q=1#top", Title: "Contact", Referrer: "https://ref.example/a"},
+		Device: &eventv1.Device{BrowserVersion: "120.0.6099.71", OperatingSystemVersion: "13.5.1", Language: "en-US"},
+	}
+	for dim, want := range map[string]string{
+		catalog.PageTitle:              "Contact",
+		catalog.PageReferrer:           "https://ref.example/a",
+		catalog.FullPageURL:            "shop.example/store/contact-us?q=1",
+		catalog.BrowserVersion:         "120",
+		catalog.OperatingSystemVersion: "13.5.1",
+		catalog.Language:               "English",
+		catalog.LanguageCode:           "en-us",
+	} {
+		if got := extractors[dim](ev, &session{}, &Rules{}); got != want {
+			t.Errorf("%s = %q, want %q", dim, got, want)
+		}
+	}
+	for in, want := range map[string]string{"fr": "French", "pt-BR": "Portuguese", "zz-not": "", "": ""} {
+		if got := languageName(in); got != want {
+			t.Errorf("languageName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := fullPageURL("https://a.example"); got != "a.example/" {
+		t.Errorf("fullPageURL of a bare host = %q", got)
+	}
+}
