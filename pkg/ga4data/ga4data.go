@@ -275,7 +275,7 @@ func (h *handler) runReport(ctx context.Context, c *call, body []byte) (any, err
 		return nil, err
 	}
 	req.PropertyId = c.pid
-	resp, err := h.cfg.Reports.RunReport(ctx, request(c.r, req))
+	resp, err := h.cfg.Reports.RunReport(ctx, withHeaders(c.r.Header, req))
 	if err != nil {
 		return nil, err
 	}
@@ -288,23 +288,16 @@ func (h *handler) runRealtimeReport(ctx context.Context, c *call, body []byte) (
 		return nil, err
 	}
 	req.PropertyId = c.pid
-	resp, err := h.cfg.Reports.RunRealtimeReport(ctx, request(c.r, req))
+	resp, err := h.cfg.Reports.RunRealtimeReport(ctx, withHeaders(c.r.Header, req))
 	if err != nil {
 		return nil, err
 	}
 	return resp.Msg, nil
 }
 
-// request wraps m as a Connect request carrying the HTTP request's headers.
-func request[T any](r *http.Request, m *T) *connect.Request[T] {
-	req := connect.NewRequest(m)
-	for k, v := range r.Header {
-		req.Header()[k] = v
-	}
-	return req
-}
-
-func (h *handler) batchRunReports(ctx context.Context, c *call, body []byte) (any, error) {
+// batchOf reads the body of a batch of reports of kind: {"property":
+// "properties/{id}" (or none), "requests": [kind, …]}.
+func batchOf(body []byte, pid, kind string) ([]json.RawMessage, error) {
 	var batch struct {
 		Property *string           `json:"property"`
 		Requests []json.RawMessage `json:"requests"`
@@ -312,26 +305,39 @@ func (h *handler) batchRunReports(ctx context.Context, c *call, body []byte) (an
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&batch); err != nil {
-		return nil, invalid("requests", "the body must be {\"requests\": [RunReportRequest, …]}: "+err.Error())
+		return nil, invalid("requests", fmt.Sprintf("the body must be {\"requests\": [%s, …]}: %v", kind, err))
 	}
-	if batch.Property != nil && *batch.Property != "properties/"+c.pid {
-		return nil, invalid("property", fmt.Sprintf("must be empty or properties/%s, the property of the path", c.pid))
+	if batch.Property != nil && *batch.Property != "properties/"+pid {
+		return nil, invalid("property", fmt.Sprintf("must be empty or properties/%s, the property of the path", pid))
 	}
-	switch n := len(batch.Requests); {
+	return batch.Requests, checkBatch(len(batch.Requests))
+}
+
+// checkBatch bounds the reports of a batch, as GA4 does.
+func checkBatch(n int) error {
+	switch {
 	case n == 0:
-		return nil, invalid("requests", "at least one report is required")
+		return invalid("requests", "at least one report is required")
 	case n > MaxBatch:
-		return nil, invalid("requests", fmt.Sprintf("at most %d reports in a batch, got %d", MaxBatch, n))
+		return invalid("requests", fmt.Sprintf("at most %d reports in a batch, got %d", MaxBatch, n))
+	}
+	return nil
+}
+
+func (h *handler) batchRunReports(ctx context.Context, c *call, body []byte) (any, error) {
+	requests, err := batchOf(body, c.pid, "RunReportRequest")
+	if err != nil {
+		return nil, err
 	}
 	var out bytes.Buffer
 	out.WriteString(`{"reports":[`)
-	for i, raw := range batch.Requests {
+	for i, raw := range requests {
 		req := &insightsv1.RunReportRequest{}
 		if err := decodeRequest(raw, c.pid, fmt.Sprintf("requests[%d]", i), req); err != nil {
 			return nil, err
 		}
 		req.PropertyId = c.pid
-		resp, err := h.cfg.Reports.RunReport(ctx, request(c.r, req))
+		resp, err := h.cfg.Reports.RunReport(ctx, withHeaders(c.r.Header, req))
 		if err != nil {
 			return nil, err
 		}
@@ -349,26 +355,12 @@ func (h *handler) batchRunReports(ctx context.Context, c *call, body []byte) (an
 }
 
 func (h *handler) batchRunPivotReports(ctx context.Context, c *call, body []byte) (any, error) {
-	var batch struct {
-		Property *string           `json:"property"`
-		Requests []json.RawMessage `json:"requests"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&batch); err != nil {
-		return nil, invalid("requests", "the body must be {\"requests\": [RunPivotReportRequest, …]}: "+err.Error())
-	}
-	if batch.Property != nil && *batch.Property != "properties/"+c.pid {
-		return nil, invalid("property", fmt.Sprintf("must be empty or properties/%s, the property of the path", c.pid))
-	}
-	switch n := len(batch.Requests); {
-	case n == 0:
-		return nil, invalid("requests", "at least one report is required")
-	case n > MaxBatch:
-		return nil, invalid("requests", fmt.Sprintf("at most %d reports in a batch, got %d", MaxBatch, n))
+	requests, err := batchOf(body, c.pid, "RunPivotReportRequest")
+	if err != nil {
+		return nil, err
 	}
 	out := &ga4.BatchRunPivotReportsResponse{Kind: "analyticsData#batchRunPivotReports"}
-	for i, raw := range batch.Requests {
+	for i, raw := range requests {
 		field := fmt.Sprintf("requests[%d]", i)
 		req := &ga4.RunPivotReportRequest{}
 		if err := decodeRequest(raw, c.pid, field, req); err != nil {
@@ -384,7 +376,7 @@ func (h *handler) batchRunPivotReports(ctx context.Context, c *call, body []byte
 }
 
 func (h *handler) metadata(ctx context.Context, c *call, _ []byte) (any, error) {
-	resp, err := h.cfg.Reports.GetMetadata(ctx, request(c.r, &insightsv1.GetMetadataRequest{PropertyId: c.pid}))
+	resp, err := h.cfg.Reports.GetMetadata(ctx, withHeaders(c.r.Header, &insightsv1.GetMetadataRequest{PropertyId: c.pid}))
 	if err != nil {
 		return nil, err
 	}

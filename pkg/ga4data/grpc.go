@@ -152,11 +152,8 @@ func (h *handler) grpcBatchRunReports(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	switch n := len(req.Msg.Requests); {
-	case n == 0:
-		return nil, invalid("requests", "at least one report is required")
-	case n > MaxBatch:
-		return nil, invalid("requests", fmt.Sprintf("at most %d reports in a batch, got %d", MaxBatch, n))
+	if err := checkBatch(len(req.Msg.Requests)); err != nil {
+		return nil, err
 	}
 	out := &ga4.BatchRunReportsResponse{Kind: "analyticsData#batchRunReports"}
 	for i, r := range req.Msg.Requests {

@@ -168,11 +168,8 @@ func (h *handler) grpcBatchRunPivotReports(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	switch n := len(req.Msg.Requests); {
-	case n == 0:
-		return nil, invalid("requests", "at least one report is required")
-	case n > MaxBatch:
-		return nil, invalid("requests", fmt.Sprintf("at most %d reports in a batch, got %d", MaxBatch, n))
+	if err := checkBatch(len(req.Msg.Requests)); err != nil {
+		return nil, err
 	}
 	out := &ga4.BatchRunPivotReportsResponse{Kind: "analyticsData#batchRunPivotReports"}
 	for i, r := range req.Msg.Requests {

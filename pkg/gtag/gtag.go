@@ -36,6 +36,7 @@ import (
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
+	"github.com/sextant-analytics/sextant/pkg/mp"
 	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
@@ -71,11 +72,12 @@ func Handler(cfg Config) http.Handler {
 	return &handler{cfg: cfg}
 }
 
-// Message is one reason a request was refused.
-type Message struct {
-	FieldPath      string `json:"fieldPath"`
-	Description    string `json:"description"`
-	ValidationCode string `json:"validationCode"`
+// Message is one reason a request was refused, in the shape of the
+// Measurement Protocol's validation messages.
+type Message = mp.Message
+
+func msg(path, desc, code string) Message {
+	return Message{FieldPath: path, Description: desc, ValidationCode: code}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +88,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	shared, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		refuse(w, Message{"", "the query string does not parse: " + err.Error(), "VALUE_INVALID"})
+		refuse(w, msg("", "the query string does not parse: " + err.Error(), "VALUE_INVALID"))
 		return
 	}
 	var lines []string
@@ -94,7 +96,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"validationMessages": []Message{{"", fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes), "VALUE_OUT_OF_BOUNDS"}}})
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"validationMessages": []Message{msg("", fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes), "VALUE_OUT_OF_BOUNDS")}})
 			return
 		}
 		for _, l := range strings.Split(string(body), "\n") {
@@ -104,22 +106,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(lines) > MaxHits {
-		refuse(w, Message{"", fmt.Sprintf("at most %d hits in a request, got %d", MaxHits, len(lines)), "EXCEEDED_MAX_ENTITIES"})
+		refuse(w, msg("", fmt.Sprintf("at most %d hits in a request, got %d", MaxHits, len(lines)), "EXCEEDED_MAX_ENTITIES"))
 		return
 	}
 	if v := shared.Get("v"); v != "2" {
-		refuse(w, Message{"v", fmt.Sprintf("protocol version %q: only 2 (GA4's gtag.js) is served", v), "VALUE_INVALID"})
+		refuse(w, msg("v", fmt.Sprintf("protocol version %q: only 2 (GA4's gtag.js) is served", v), "VALUE_INVALID"))
 		return
 	}
 	tid := shared.Get("tid")
 	pid, ok := property.PropertyOfMeasurementID(tid)
 	if !ok {
-		refuse(w, Message{"tid", fmt.Sprintf("%q is not a Sextant measurement id (G-…, shown by sextant property get)", tid), "VALUE_INVALID"})
+		refuse(w, msg("tid", fmt.Sprintf("%q is not a Sextant measurement id (G-…, shown by sextant property get)", tid), "VALUE_INVALID"))
 		return
 	}
 	ctx := r.Context()
 	if _, err := h.cfg.Properties.Get(ctx, pid); err != nil {
-		refuse(w, Message{"tid", fmt.Sprintf("no property has measurement id %s", tid), "VALUE_INVALID"})
+		refuse(w, msg("tid", fmt.Sprintf("no property has measurement id %s", tid), "VALUE_INVALID"))
 		return
 	}
 	hits := []url.Values{shared}
@@ -128,7 +130,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for i, l := range lines {
 			own, err := url.ParseQuery(l)
 			if err != nil {
-				refuse(w, Message{fmt.Sprintf("hits[%d]", i), "the hit does not parse: " + err.Error(), "VALUE_INVALID"})
+				refuse(w, msg(fmt.Sprintf("hits[%d]", i), "the hit does not parse: " + err.Error(), "VALUE_INVALID"))
 				return
 			}
 			merged := url.Values{}
@@ -156,10 +158,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		be := h.cfg.Collect.BatchError(ctx, err)
 		if be.Code == "INVALID_ARGUMENT" {
 			for _, v := range be.Violations {
-				msgs = append(msgs, Message{v.FieldPath, v.Description, v.ValidationCode})
+				msgs = append(msgs, msg(v.FieldPath, v.Description, v.ValidationCode))
 			}
 			if len(msgs) == 0 {
-				msgs = append(msgs, Message{"", be.Message, "VALUE_INVALID"})
+				msgs = append(msgs, msg("", be.Message, "VALUE_INVALID"))
 			}
 			refuse(w, msgs...)
 			return
@@ -186,7 +188,7 @@ func batch(pid string, hits []url.Values) (*collectv1.CollectRequest, []Message)
 	first := hits[0]
 	req.ClientId = first.Get("cid")
 	if req.ClientId == "" {
-		msgs = append(msgs, Message{"cid", "the client id (cid) is required", "VALUE_REQUIRED"})
+		msgs = append(msgs, msg("cid", "the client id (cid) is required", "VALUE_REQUIRED"))
 	}
 	req.UserId = first.Get("uid")
 	if ul, sr := first.Get("ul"), first.Get("sr"); ul != "" || sr != "" {
@@ -195,7 +197,7 @@ func batch(pid string, hits []url.Values) (*collectv1.CollectRequest, []Message)
 	for i, hit := range hits {
 		name := hit.Get("en")
 		if name == "" {
-			msgs = append(msgs, Message{fmt.Sprintf("hits[%d].en", i), "the event name (en) is required", "VALUE_REQUIRED"})
+			msgs = append(msgs, msg(fmt.Sprintf("hits[%d].en", i), "the event name (en) is required", "VALUE_REQUIRED"))
 			continue
 		}
 		params := map[string]*structpb.Value{}
@@ -209,7 +211,7 @@ func batch(pid string, hits []url.Values) (*collectv1.CollectRequest, []Message)
 				if n, err := strconv.ParseFloat(v, 64); err == nil {
 					params[param] = structpb.NewNumberValue(n)
 				} else {
-					msgs = append(msgs, Message{fmt.Sprintf("hits[%d].%s", i, key), fmt.Sprintf("%s must be a number, got %q", key, v), "VALUE_INVALID"})
+					msgs = append(msgs, msg(fmt.Sprintf("hits[%d].%s", i, key), fmt.Sprintf("%s must be a number, got %q", key, v), "VALUE_INVALID"))
 				}
 			}
 		}

@@ -1,0 +1,52 @@
+package mp
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// FuzzParse: any body either gets validation messages or becomes a batch
+// within GA4's limits; parse never panics.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		`{"client_id":"1.2","events":[{"name":"page_view","params":{"page_location":"https://a.example/"}}]}`,
+		`{"client_id":"1","user_properties":{"plan":{"value":"pro"}},"user_location":{"country_id":"FR","city":"Paris"},"events":[{"name":"e","params":{"v":1.5,"b":true}}]}`,
+		`{"app_instance_id":"a","timestamp_micros":1,"events":[{"name":"session_start"}]}`,
+		`{"events":[]}`, `[]`, `{"client_id":null}`, `{"client_id":"1","events":[{"name":"e","params":{"x":{"y":1}}}]}`,
+	} {
+		f.Add(seed)
+	}
+	h := &handler{cfg: Config{Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}}
+	f.Fuzz(func(t *testing.T, body string) {
+		req, msgs := h.parse([]byte(body))
+		if (req == nil) == (len(msgs) == 0) {
+			t.Fatalf("parse gave %v and %d messages", req, len(msgs))
+		}
+		for _, m := range msgs {
+			if m.Description == "" || m.ValidationCode == "" || !utf8.ValidString(m.FieldPath) && utf8.ValidString(body) {
+				t.Fatalf("message %+v", m)
+			}
+		}
+		if req == nil {
+			return
+		}
+		if n := len(req.Events); n == 0 || n > MaxEvents {
+			t.Fatalf("%d events accepted", n)
+		}
+		for _, e := range req.Events {
+			if len(e.Params) > MaxParams || utf8.RuneCountInString(e.Name) > MaxNameLen || !nameRE.MatchString(e.Name) {
+				t.Fatalf("event %v accepted", e)
+			}
+			for name := range e.Params {
+				if reservedPrefix(name) != "" || strings.ContainsAny(name, " .-") {
+					t.Fatalf("parameter %q accepted", name)
+				}
+			}
+		}
+		if req.ClientId == "" && req.AppInstanceId == "" && !strings.Contains(body, `"client_id"`) && !strings.Contains(body, `"app_instance_id"`) {
+			t.Fatalf("a batch without a client: %v", req)
+		}
+	})
+}
