@@ -95,7 +95,9 @@ func TestMeasurementProtocol(t *testing.T) {
 	for {
 		_, body := postJSON(t, base+"/v1/properties/"+pid+":runReport", env["SEXTANT_READ_KEY"], report)
 		rows = fmt.Sprint(body["rows"])
-		if strings.Contains(rows, "/mp") && strings.Contains(rows, "/v1") && strings.Contains(rows, "/gtag") || time.Now().After(deadline) {
+		// Each request's events may be counted in more than one checkpoint.
+		full := "metricValues:[map[value:3] map[value:2] map[value:1] map[value:1] map[value:1] map[value:12"
+		if rowOf(rows, "/mp") == full && rowOf(rows, "/v1") == full && rowOf(rows, "/gtag") == full || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -88,7 +88,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	shared, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		refuse(w, msg("", "the query string does not parse: " + err.Error(), "VALUE_INVALID"))
+		refuse(w, msg("", "the query string does not parse: "+err.Error(), "VALUE_INVALID"))
 		return
 	}
 	var lines []string
@@ -130,7 +130,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for i, l := range lines {
 			own, err := url.ParseQuery(l)
 			if err != nil {
-				refuse(w, msg(fmt.Sprintf("hits[%d]", i), "the hit does not parse: " + err.Error(), "VALUE_INVALID"))
+				refuse(w, msg(fmt.Sprintf("hits[%d]", i), "the hit does not parse: "+err.Error(), "VALUE_INVALID"))
 				return
 			}
 			merged := url.Values{}
