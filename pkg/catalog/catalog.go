@@ -41,6 +41,10 @@ const (
 	OperatingSystemVersion = "operatingSystemVersion"
 	Language               = "language"
 	LanguageCode           = "languageCode"
+	ScreenResolution       = "screenResolution"
+	DeviceModel            = "deviceModel"
+	MobileDeviceBranding   = "mobileDeviceBranding"
+	Platform               = "platform"
 )
 
 // Dimensions is the table of stored dimensions. Its order numbers them for
@@ -63,6 +67,10 @@ var Dimensions = []Dimension{
 	{OperatingSystemVersion, "The operating system's version.", 40},
 	{Language, "The language of the browser or device, by name (English).", 60},
 	{LanguageCode, "The language of the browser or device, as a code (en-us).", 20},
+	{ScreenResolution, "The screen's resolution, e.g. 1920x1080.", 20},
+	{DeviceModel, "The device's model, e.g. Pixel 8.", 100},
+	{MobileDeviceBranding, "The device's manufacturer or brand, e.g. Google.", 100},
+	{Platform, "web, Android or iOS.", 10},
 }
 
 // MaxDimensions bounds the table: the report engine keeps a slot per
@@ -217,16 +225,20 @@ var TrafficHosts = &Layout{
 }
 
 // TrafficDetail is traffic/v4's: traffic/v3's, and page detail (title,
-// referrer, full URL) and technology versions and languages, each in a
+// referrer, full URL), platform, technology versions, devices, screens and
+// languages, each in a
 // rollup of its own group at hour grain (their values are many: in the
 // whole tuple, they would multiply its entries).
 var TrafficDetail = &Layout{
-	Dims: append(slices.Clone(TrafficHosts.Dims), PageTitle, PageReferrer, FullPageURL, BrowserVersion, OperatingSystemVersion, Language, LanguageCode),
+	Dims: append(slices.Clone(TrafficHosts.Dims), PageTitle, PageReferrer, FullPageURL, BrowserVersion, OperatingSystemVersion, Language, LanguageCode,
+		ScreenResolution, DeviceModel, MobileDeviceBranding, Platform),
 	Rollups: append(slices.Clone(TrafficHosts.Rollups),
 		Rollup{Dims: []string{HostName, PagePath, PageTitle}},
 		Rollup{Dims: []string{PageReferrer}},
 		Rollup{Dims: []string{FullPageURL}},
-		Rollup{Dims: []string{DeviceCategory, Browser, BrowserVersion, OperatingSystem, OperatingSystemVersion}},
+		Rollup{Dims: []string{Platform, DeviceCategory, Browser, BrowserVersion, OperatingSystem, OperatingSystemVersion}},
+		Rollup{Dims: []string{DeviceCategory, MobileDeviceBranding, DeviceModel}},
+		Rollup{Dims: []string{ScreenResolution}},
 		Rollup{Dims: []string{Language, LanguageCode}},
 	),
 }

@@ -89,6 +89,7 @@ type wireEvent struct {
 // wireDevice is collect.v1.Device.
 type wireDevice struct {
 	category, language, browser, browserVersion, os, osVersion string
+	screenResolution, model, brand                             string
 }
 
 // wireRequest is a collect.v1.CollectRequest.
@@ -305,6 +306,12 @@ func (rd *reader) device(b []byte) error {
 			d.category = s
 		case 2:
 			d.language = s
+		case 3:
+			d.screenResolution = s
+		case 6:
+			d.model = s
+		case 7:
+			d.brand = s
 		case 4:
 			d.os = s
 		case 5:

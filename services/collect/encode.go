@@ -134,6 +134,7 @@ func (e *Encoder) build(r *wireRequest, meta Meta) (Encoded, error) {
 		ua = meta.UserAgent
 	}
 	dev := e.agents.device(ua).with(r.device)
+	dev.platform = platformOf(r.clientID != "", dev.os)
 	common := make([]byte, 0, 256)
 	common = appendString(common, 2, meta.PropertyID)
 	common = appendString(common, 3, clientID)

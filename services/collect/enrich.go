@@ -211,6 +211,7 @@ func validUTF8(s string) string {
 // deviceInfo is the device of a request, shared by its events.
 type deviceInfo struct {
 	category, browser, browserVersion, os, osVersion, language string
+	screenResolution, model, brand, platform                   string
 }
 
 // agentCache remembers what parsing a User-Agent gave: most batches come
@@ -284,13 +285,29 @@ func (d deviceInfo) with(rd wireDevice) deviceInfo {
 		d.osVersion = rd.osVersion
 	}
 	d.language = rd.language
+	d.screenResolution, d.model, d.brand = rd.screenResolution, rd.model, rd.brand
 	return d
+}
+
+// platformOf is GA4's platform of a request: web for a web client, else
+// the app's system when it is Android or iOS.
+func platformOf(web bool, os string) string {
+	switch {
+	case web:
+		return "web"
+	case strings.HasPrefix(os, "Android"):
+		return "Android"
+	case strings.HasPrefix(os, "iOS"), strings.HasPrefix(os, "iPadOS"):
+		return "iOS"
+	}
+	return ""
 }
 
 // size and append encode an event.v1.Device.
 func (d deviceInfo) size() int {
 	return stringFieldSize(1, d.category) + stringFieldSize(2, d.browser) + stringFieldSize(3, d.browserVersion) +
-		stringFieldSize(4, d.os) + stringFieldSize(5, d.osVersion) + stringFieldSize(6, d.language)
+		stringFieldSize(4, d.os) + stringFieldSize(5, d.osVersion) + stringFieldSize(6, d.language) +
+		stringFieldSize(7, d.screenResolution) + stringFieldSize(8, d.model) + stringFieldSize(9, d.brand) + stringFieldSize(10, d.platform)
 }
 
 func (d deviceInfo) append(b []byte) []byte {
@@ -299,7 +316,11 @@ func (d deviceInfo) append(b []byte) []byte {
 	b = appendString(b, 3, d.browserVersion)
 	b = appendString(b, 4, d.os)
 	b = appendString(b, 5, d.osVersion)
-	return appendString(b, 6, d.language)
+	b = appendString(b, 6, d.language)
+	b = appendString(b, 7, d.screenResolution)
+	b = appendString(b, 8, d.model)
+	b = appendString(b, 9, d.brand)
+	return appendString(b, 10, d.platform)
 }
 
 // countryOf picks the country: trusted header, then userLocation.countryId,

@@ -78,7 +78,7 @@ func TestBuildEventsFullPageView(t *testing.T) {
 		Params:             map[string]*eventv1.Value{"article_id": iv(42), "score": dv(0.5), "logged_in": bv(true), "section": sv("news")},
 		Page:               &eventv1.Page{Location: "https://www.example.com/Blog/Post/?utm_source=Newsletter&utm_medium=Email&utm_campaign=Spring_Sale", Path: "/Blog/Post/", Title: "Spring post", Referrer: "https://mail.example.net/inbox"},
 		TrafficSource:      &eventv1.TrafficSource{Source: "newsletter", Medium: "email", Campaign: "Spring_Sale"},
-		Device:             &eventv1.Device{Category: "mobile", Browser: "Safari", BrowserVersion: "17.4", OperatingSystem: "iOS", OperatingSystemVersion: "17.4", Language: "de-CH"},
+		Device:             &eventv1.Device{Category: "mobile", Browser: "Safari", BrowserVersion: "17.4", OperatingSystem: "iOS", OperatingSystemVersion: "17.4", Language: "de-CH", Platform: "web"},
 		Country:            "US",
 		UserProperties:     map[string]*eventv1.Value{"plan": sv("pro"), "seats": iv(3)},
 		Consent:            &eventv1.Consent{AdUserData: eventv1.ConsentStatus_CONSENT_STATUS_GRANTED, AdPersonalization: eventv1.ConsentStatus_CONSENT_STATUS_DENIED},
@@ -250,30 +250,37 @@ func TestBuildEventsDevice(t *testing.T) {
 		want             *eventv1.Device
 	}{
 		{"iPhone Safari", uaIPhoneSafari, `{}`,
-			&eventv1.Device{Category: "mobile", Browser: "Safari", BrowserVersion: "17.4", OperatingSystem: "iOS", OperatingSystemVersion: "17.4"}},
+			&eventv1.Device{Category: "mobile", Browser: "Safari", BrowserVersion: "17.4", OperatingSystem: "iOS", OperatingSystemVersion: "17.4", Platform: "web"}},
 		{"iPad Safari", uaIPadSafari, `{}`,
-			&eventv1.Device{Category: "tablet", Browser: "Safari", BrowserVersion: "16.6", OperatingSystem: "iOS", OperatingSystemVersion: "16.6"}},
+			&eventv1.Device{Category: "tablet", Browser: "Safari", BrowserVersion: "16.6", OperatingSystem: "iOS", OperatingSystemVersion: "16.6", Platform: "web"}},
 		{"Android Chrome", uaAndroidChrome, `{}`,
-			&eventv1.Device{Category: "mobile", Browser: "Chrome", BrowserVersion: "124.0.6367.82", OperatingSystem: "Android", OperatingSystemVersion: "14"}},
+			&eventv1.Device{Category: "mobile", Browser: "Chrome", BrowserVersion: "124.0.6367.82", OperatingSystem: "Android", OperatingSystemVersion: "14", Platform: "web"}},
 		{"Windows Chrome", uaWindowsChrome, `{}`,
-			&eventv1.Device{Category: "desktop", Browser: "Chrome", BrowserVersion: "124.0.0.0", OperatingSystem: "Windows", OperatingSystemVersion: "10.0"}},
+			&eventv1.Device{Category: "desktop", Browser: "Chrome", BrowserVersion: "124.0.0.0", OperatingSystem: "Windows", OperatingSystemVersion: "10.0", Platform: "web"}},
 		{"Googlebot", uaGooglebot, `{}`,
-			&eventv1.Device{Category: "bot", Browser: "Googlebot", BrowserVersion: "2.1"}},
-		{"unknown agent", "curl/8.0", `{}`, &eventv1.Device{Browser: "curl", BrowserVersion: "8.0"}},
-		{"unparseable agent", "something odd", `{}`, nil},
-		{"no agent", "", `{}`, nil},
+			&eventv1.Device{Category: "bot", Browser: "Googlebot", BrowserVersion: "2.1", Platform: "web"}},
+		{"unknown agent", "curl/8.0", `{}`, &eventv1.Device{Browser: "curl", BrowserVersion: "8.0", Platform: "web"}},
+		{"unparseable agent", "something odd", `{}`, &eventv1.Device{Platform: "web"}},
+		{"no agent", "", `{}`, &eventv1.Device{Platform: "web"}},
 		{"request user_agent overrides header", uaWindowsChrome, `{"userAgent":"` + uaAndroidChrome + `"}`,
-			&eventv1.Device{Category: "mobile", Browser: "Chrome", BrowserVersion: "124.0.6367.82", OperatingSystem: "Android", OperatingSystemVersion: "14"}},
+			&eventv1.Device{Category: "mobile", Browser: "Chrome", BrowserVersion: "124.0.6367.82", OperatingSystem: "Android", OperatingSystemVersion: "14", Platform: "web"}},
 		{"device fields override", uaWindowsChrome, `{"device":{"category":"Smart TV","browser":"Tizen","operatingSystem":"Tizen","operatingSystemVersion":"7","language":"fr","model":"X"}}`,
-			&eventv1.Device{Category: "smart tv", Browser: "Tizen", BrowserVersion: "124.0.0.0", OperatingSystem: "Tizen", OperatingSystemVersion: "7", Language: "fr"}},
+			&eventv1.Device{Category: "smart tv", Browser: "Tizen", BrowserVersion: "124.0.0.0", OperatingSystem: "Tizen", OperatingSystemVersion: "7", Language: "fr", Model: "X", Platform: "web"}},
+		{"an app on Android", uaAndroidChrome, `{"appInstanceId":"a","device":{"screenResolution":"1080x2400","model":"Pixel 8","brand":"Google"}}`,
+			&eventv1.Device{Category: "mobile", Browser: "Chrome", BrowserVersion: "124.0.6367.82", OperatingSystem: "Android", OperatingSystemVersion: "14",
+				ScreenResolution: "1080x2400", Model: "Pixel 8", Brand: "Google", Platform: "Android"}},
+		{"an app on iOS", uaIPhoneSafari, `{"appInstanceId":"a"}`,
+			&eventv1.Device{Category: "mobile", Browser: "Safari", BrowserVersion: "17.4", OperatingSystem: "iOS", OperatingSystemVersion: "17.4", Platform: "iOS"}},
 		{"device without agent", "", `{"device":{"category":"mobile","browserVersion":"1.2","language":"en-US"}}`,
-			&eventv1.Device{Category: "mobile", BrowserVersion: "1.2", Language: "en-US"}},
+			&eventv1.Device{Category: "mobile", BrowserVersion: "1.2", Language: "en-US", Platform: "web"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			meta := testMeta()
 			meta.UserAgent = tc.header
 			req := parseReq(t, tc.js)
-			req.ClientId = "c"
+			if req.AppInstanceId == "" {
+				req.ClientId = "c"
+			}
 			req.Events = parseReq(t, `{"events":[{"name":"a"},{"name":"b"}]}`).Events
 			evs, err := buildEvents(req, meta, Limits{})
 			if err != nil {
@@ -284,7 +291,7 @@ func TestBuildEventsDevice(t *testing.T) {
 					t.Errorf("device %v, want %v", ev.GetDevice(), tc.want)
 				}
 			}
-			if tc.want != nil && evs[0].GetDevice() == evs[1].GetDevice() {
+			if evs[0].GetDevice() == evs[1].GetDevice() {
 				t.Errorf("events share a Device message")
 			}
 		})

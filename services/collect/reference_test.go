@@ -66,6 +66,7 @@ func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*ev
 		clientID = req.GetAppInstanceId()
 	}
 	dev := refDeviceOf(req, meta.UserAgent)
+	dev.platform = platformOf(req.GetClientId() != "", dev.os)
 	var devs []eventv1.Device
 	if dev != (deviceInfo{}) {
 		devs = make([]eventv1.Device, len(out))
@@ -88,6 +89,7 @@ func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*ev
 			d := &devs[i]
 			d.Category, d.Browser, d.BrowserVersion = dev.category, dev.browser, dev.browserVersion
 			d.OperatingSystem, d.OperatingSystemVersion, d.Language = dev.os, dev.osVersion, dev.language
+			d.ScreenResolution, d.Model, d.Brand, d.Platform = dev.screenResolution, dev.model, dev.brand, dev.platform
 			ev.Device = d
 		}
 		if consents != nil {
@@ -529,6 +531,7 @@ func refDeviceOf(req *collectv1.CollectRequest, header string) deviceInfo {
 		d.osVersion = s
 	}
 	d.language = rd.GetLanguage()
+	d.screenResolution, d.model, d.brand = rd.GetScreenResolution(), rd.GetModel(), rd.GetBrand()
 	return d
 }
 

@@ -63,6 +63,10 @@ var extractors = map[string]extractor{
 	catalog.LanguageCode: func(ev *eventv1.Event, _ *session, _ *Rules) string {
 		return strings.ToLower(ev.GetDevice().GetLanguage())
 	},
+	catalog.ScreenResolution:     func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetScreenResolution() },
+	catalog.DeviceModel:          func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetModel() },
+	catalog.MobileDeviceBranding: func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetBrand() },
+	catalog.Platform:             func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetPlatform() },
 }
 
 // fullPageURL is GA4's fullPageUrl: the host, path and query string of a

@@ -421,8 +421,9 @@ func TestHostOf(t *testing.T) {
 // The dimensions traffic/v4 adds, as they are read from an event.
 func TestDetailDimensions(t *testing.T) {
 	ev := &eventv1.Event{
-		Page:   &eventv1.Page{Location: "https://User@Shop.Example:8443/store/contact-us?q=1#top", Title: "Contact", Referrer: "https://ref.example/a"},
-		Device: &eventv1.Device{BrowserVersion: "120.0.6099.71", OperatingSystemVersion: "13.5.1", Language: "en-US"},
+		Page: &eventv1.Page{Location: "https://User@Shop.Example:8443/store/contact-us?q=1#top", Title: "Contact", Referrer: "https://ref.example/a"},
+		Device: &eventv1.Device{BrowserVersion: "120.0.6099.71", OperatingSystemVersion: "13.5.1", Language: "en-US",
+			ScreenResolution: "1080x2400", Model: "Pixel 8", Brand: "Google", Platform: "Android"},
 	}
 	for dim, want := range map[string]string{
 		catalog.PageTitle:              "Contact",
@@ -432,6 +433,10 @@ func TestDetailDimensions(t *testing.T) {
 		catalog.OperatingSystemVersion: "13.5.1",
 		catalog.Language:               "English",
 		catalog.LanguageCode:           "en-us",
+		catalog.ScreenResolution:       "1080x2400",
+		catalog.DeviceModel:            "Pixel 8",
+		catalog.MobileDeviceBranding:   "Google",
+		catalog.Platform:               "Android",
 	} {
 		if got := extractors[dim](ev, &session{}, &Rules{}); got != want {
 			t.Errorf("%s = %q, want %q", dim, got, want)

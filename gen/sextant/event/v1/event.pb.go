@@ -514,8 +514,15 @@ type Device struct {
 	OperatingSystem        string `protobuf:"bytes,4,opt,name=operating_system,json=operatingSystem,proto3" json:"operating_system,omitempty"`
 	OperatingSystemVersion string `protobuf:"bytes,5,opt,name=operating_system_version,json=operatingSystemVersion,proto3" json:"operating_system_version,omitempty"`
 	Language               string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// From the request's device: e.g. "1920x1080", "Pixel 8", "Google".
+	ScreenResolution string `protobuf:"bytes,7,opt,name=screen_resolution,json=screenResolution,proto3" json:"screen_resolution,omitempty"`
+	Model            string `protobuf:"bytes,8,opt,name=model,proto3" json:"model,omitempty"`
+	Brand            string `protobuf:"bytes,9,opt,name=brand,proto3" json:"brand,omitempty"`
+	// GA4's platform: "web" for a web client (client_id), "Android" or
+	// "iOS" for an app (app_instance_id) on those systems, else empty.
+	Platform      string `protobuf:"bytes,10,opt,name=platform,proto3" json:"platform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -586,6 +593,34 @@ func (x *Device) GetOperatingSystemVersion() string {
 func (x *Device) GetLanguage() string {
 	if x != nil {
 		return x.Language
+	}
+	return ""
+}
+
+func (x *Device) GetScreenResolution() string {
+	if x != nil {
+		return x.ScreenResolution
+	}
+	return ""
+}
+
+func (x *Device) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Device) GetBrand() string {
+	if x != nil {
+		return x.Brand
+	}
+	return ""
+}
+
+func (x *Device) GetPlatform() string {
+	if x != nil {
+		return x.Platform
 	}
 	return ""
 }
@@ -699,14 +734,19 @@ const file_sextant_event_v1_event_proto_rawDesc = "" +
 	"\rTrafficSource\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06medium\x18\x02 \x01(\tR\x06medium\x12\x1a\n" +
-	"\bcampaign\x18\x03 \x01(\tR\bcampaign\"\xe8\x01\n" +
+	"\bcampaign\x18\x03 \x01(\tR\bcampaign\"\xdd\x02\n" +
 	"\x06Device\x12\x1a\n" +
 	"\bcategory\x18\x01 \x01(\tR\bcategory\x12\x18\n" +
 	"\abrowser\x18\x02 \x01(\tR\abrowser\x12'\n" +
 	"\x0fbrowser_version\x18\x03 \x01(\tR\x0ebrowserVersion\x12)\n" +
 	"\x10operating_system\x18\x04 \x01(\tR\x0foperatingSystem\x128\n" +
 	"\x18operating_system_version\x18\x05 \x01(\tR\x16operatingSystemVersion\x12\x1a\n" +
-	"\blanguage\x18\x06 \x01(\tR\blanguage\"\xea\x01\n" +
+	"\blanguage\x18\x06 \x01(\tR\blanguage\x12+\n" +
+	"\x11screen_resolution\x18\a \x01(\tR\x10screenResolution\x12\x14\n" +
+	"\x05model\x18\b \x01(\tR\x05model\x12\x14\n" +
+	"\x05brand\x18\t \x01(\tR\x05brand\x12\x1a\n" +
+	"\bplatform\x18\n" +
+	" \x01(\tR\bplatform\"\xea\x01\n" +
 	"\aConsent\x12A\n" +
 	"\fad_user_data\x18\x01 \x01(\x0e2\x1f.sextant.event.v1.ConsentStatusR\n" +
 	"adUserData\x12N\n" +
