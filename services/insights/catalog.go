@@ -18,6 +18,10 @@ import (
 const (
 	srcCountry = catalog.MaxDimensions + iota
 	srcSourceMedium
+	srcContinent
+	srcContinentID
+	srcSubContinent
+	srcSubContinentCode
 	srcDate
 	srcDateHour
 	srcDateHourMinute
@@ -50,6 +54,14 @@ func lookupDim(name string, realtime bool) (src int, ok bool, hint string) {
 		return srcCountry, true, ""
 	case "sessionSourceMedium":
 		return srcSourceMedium, true, ""
+	case "continent":
+		return srcContinent, true, ""
+	case "continentId":
+		return srcContinentID, true, ""
+	case "subContinent":
+		return srcSubContinent, true, ""
+	case "subContinentCode":
+		return srcSubContinentCode, true, ""
 	case "date":
 		return srcDate, true, ""
 	case "dateHour":
@@ -265,7 +277,7 @@ func srcStored(src int) []string {
 	switch {
 	case src < catalog.MaxDimensions && src < len(catalog.Dimensions):
 		return []string{catalog.Dimensions[src].Name}
-	case src == srcCountry:
+	case src == srcCountry, src == srcContinent, src == srcContinentID, src == srcSubContinent, src == srcSubContinentCode:
 		return []string{catalog.CountryID}
 	case src == srcSourceMedium:
 		return []string{catalog.SessionSource, catalog.SessionMedium}

@@ -24,7 +24,7 @@ func TestMetadataCoversTheEngine(t *testing.T) {
 			t.Errorf("dimension %s lacks a UI name, description or category", d.ApiName)
 		}
 	}
-	accepted := []string{"country", "sessionSourceMedium", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
+	accepted := []string{"country", "continent", "continentId", "subContinent", "subContinentCode", "sessionSourceMedium", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
 	for _, d := range catalog.Dimensions {
 		accepted = append(accepted, d.Name)
 	}
@@ -69,7 +69,7 @@ func TestMetadataFollowsTheLayout(t *testing.T) {
 	for _, d := range metadataOf("7", layout).Dimensions {
 		got = append(got, d.ApiName)
 	}
-	want := []string{"eventName", "country", "countryId", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
+	want := []string{"eventName", "country", "continent", "continentId", "subContinent", "subContinentCode", "countryId", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("dimensions %v, want %v", got, want)
 	}

@@ -528,6 +528,9 @@ func (s *scanner) tuple(c *cell) (*tupleInfo, error) {
 		ti.vals[src] = orNotSet(vals[i])
 	}
 	ti.vals[srcCountry] = s.country(stored[catalog.Index(catalog.CountryID)])
+	geo := regionsOf(stored[catalog.Index(catalog.CountryID)])
+	ti.vals[srcContinent], ti.vals[srcContinentID] = geo.continent, geo.continentID
+	ti.vals[srcSubContinent], ti.vals[srcSubContinentCode] = geo.subContinent, geo.subContinentCode
 	ti.vals[srcSourceMedium] = sourceMedium(stored[catalog.Index(catalog.SessionSource)], stored[catalog.Index(catalog.SessionMedium)])
 	var b []byte
 	for _, src := range s.q.dimSrcs {
