@@ -45,6 +45,10 @@ const (
 	DeviceModel            = "deviceModel"
 	MobileDeviceBranding   = "mobileDeviceBranding"
 	Platform               = "platform"
+	LinkURL                = "linkUrl"
+	FileName               = "fileName"
+	SearchTerm             = "searchTerm"
+	TransactionID          = "transactionId"
 )
 
 // Dimensions is the table of stored dimensions. Its order numbers them for
@@ -71,6 +75,10 @@ var Dimensions = []Dimension{
 	{DeviceModel, "The device's model, e.g. Pixel 8.", 100},
 	{MobileDeviceBranding, "The device's manufacturer or brand, e.g. Google.", 100},
 	{Platform, "web, Android or iOS.", 10},
+	{LinkURL, "The URL of an outbound link or downloaded file (link_url).", 1000},
+	{FileName, "The page path of a downloaded file (file_name).", 1000},
+	{SearchTerm, "The term of a site search (search_term).", 100},
+	{TransactionID, "The id of an ecommerce transaction (transaction_id).", 100},
 }
 
 // MaxDimensions bounds the table: the report engine keeps a slot per
@@ -231,7 +239,7 @@ var TrafficHosts = &Layout{
 // whole tuple, they would multiply its entries).
 var TrafficDetail = &Layout{
 	Dims: append(slices.Clone(TrafficHosts.Dims), PageTitle, PageReferrer, FullPageURL, BrowserVersion, OperatingSystemVersion, Language, LanguageCode,
-		ScreenResolution, DeviceModel, MobileDeviceBranding, Platform),
+		ScreenResolution, DeviceModel, MobileDeviceBranding, Platform, LinkURL, FileName, SearchTerm, TransactionID),
 	Rollups: append(slices.Clone(TrafficHosts.Rollups),
 		Rollup{Dims: []string{HostName, PagePath, PageTitle}},
 		Rollup{Dims: []string{PageReferrer}},
@@ -240,6 +248,9 @@ var TrafficDetail = &Layout{
 		Rollup{Dims: []string{DeviceCategory, MobileDeviceBranding, DeviceModel}},
 		Rollup{Dims: []string{ScreenResolution}},
 		Rollup{Dims: []string{Language, LanguageCode}},
+		Rollup{Dims: []string{EventName, LinkURL, FileName}},
+		Rollup{Dims: []string{SearchTerm}},
+		Rollup{Dims: []string{TransactionID}},
 	),
 }
 

@@ -67,6 +67,22 @@ var extractors = map[string]extractor{
 	catalog.DeviceModel:          func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetModel() },
 	catalog.MobileDeviceBranding: func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetBrand() },
 	catalog.Platform:             func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.GetDevice().GetPlatform() },
+	catalog.LinkURL:              func(ev *eventv1.Event, _ *session, _ *Rules) string { return paramString(ev, "link_url") },
+	catalog.FileName:             func(ev *eventv1.Event, _ *session, _ *Rules) string { return paramString(ev, "file_name") },
+	catalog.SearchTerm:           func(ev *eventv1.Event, _ *session, _ *Rules) string { return paramString(ev, "search_term") },
+	catalog.TransactionID:        func(ev *eventv1.Event, _ *session, _ *Rules) string { return paramString(ev, "transaction_id") },
+}
+
+// paramString is an event parameter's value as text ("" when absent).
+func paramString(ev *eventv1.Event, name string) string {
+	v := ev.GetParams()[name]
+	switch k := v.GetKind().(type) {
+	case *eventv1.Value_StringValue:
+		return k.StringValue
+	case *eventv1.Value_IntValue:
+		return strconv.FormatInt(k.IntValue, 10)
+	}
+	return ""
 }
 
 // fullPageURL is GA4's fullPageUrl: the host, path and query string of a

@@ -424,6 +424,12 @@ func TestDetailDimensions(t *testing.T) {
 		Page: &eventv1.Page{Location: "https://User@Shop.Example:8443/store/contact-us?q=1#top", Title: "Contact", Referrer: "https://ref.example/a"},
 		Device: &eventv1.Device{BrowserVersion: "120.0.6099.71", OperatingSystemVersion: "13.5.1", Language: "en-US",
 			ScreenResolution: "1080x2400", Model: "Pixel 8", Brand: "Google", Platform: "Android"},
+		Params: map[string]*eventv1.Value{
+			"link_url":       {Kind: &eventv1.Value_StringValue{StringValue: "https://other.example/x"}},
+			"file_name":      {Kind: &eventv1.Value_StringValue{StringValue: "/menus/dinner.pdf"}},
+			"search_term":    {Kind: &eventv1.Value_StringValue{StringValue: "shoes"}},
+			"transaction_id": {Kind: &eventv1.Value_IntValue{IntValue: 1234}},
+		},
 	}
 	for dim, want := range map[string]string{
 		catalog.PageTitle:              "Contact",
@@ -437,6 +443,10 @@ func TestDetailDimensions(t *testing.T) {
 		catalog.DeviceModel:            "Pixel 8",
 		catalog.MobileDeviceBranding:   "Google",
 		catalog.Platform:               "Android",
+		catalog.LinkURL:                "https://other.example/x",
+		catalog.FileName:               "/menus/dinner.pdf",
+		catalog.SearchTerm:             "shoes",
+		catalog.TransactionID:          "1234",
 	} {
 		if got := extractors[dim](ev, &session{}, &Rules{}); got != want {
 			t.Errorf("%s = %q, want %q", dim, got, want)
