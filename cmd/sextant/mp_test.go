@@ -78,6 +78,17 @@ func TestMeasurementProtocol(t *testing.T) {
 	if resp.StatusCode != 204 {
 		t.Fatalf("/g/collect: %d", resp.StatusCode)
 	}
+	// An app's hit names the property's app id and its app instance.
+	appID := str(prop, "property", "firebaseAppId")
+	resp, err = http.Post(base+"/mp/collect?firebase_app_id="+url.QueryEscape(appID)+"&api_secret="+secret, "application/json",
+		strings.NewReader(`{"app_instance_id":"app-1","events":[{"name":"screen_view","params":{"screen_name":"Home"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.HasPrefix(appID, "1:"+pid+":app:") || resp.StatusCode != 204 {
+		t.Fatalf("an app's hit with firebase_app_id %q: %d", appID, resp.StatusCode)
+	}
 	// The debug endpoint checks with collect's own rules and stores nothing.
 	if code, body := mp("/debug/mp/collect", visit("debug", true)); code != 200 || body != `{"validationMessages":[]}` {
 		t.Fatalf("/debug/mp/collect of a valid hit: %d %s", code, body)

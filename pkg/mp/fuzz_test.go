@@ -20,7 +20,8 @@ func FuzzParse(f *testing.F) {
 	}
 	h := &handler{cfg: Config{Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}}
 	f.Fuzz(func(t *testing.T, body string) {
-		req, msgs := h.parse([]byte(body))
+		app := strings.Contains(body, "app_instance_id")
+		req, msgs := h.parse([]byte(body), app)
 		if (req == nil) == (len(msgs) == 0) {
 			t.Fatalf("parse gave %v and %d messages", req, len(msgs))
 		}
@@ -45,8 +46,8 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		if req.ClientId == "" && req.AppInstanceId == "" && !strings.Contains(body, `"client_id"`) && !strings.Contains(body, `"app_instance_id"`) {
-			t.Fatalf("a batch without a client: %v", req)
+		if !app && req.AppInstanceId != "" || app && req.ClientId != "" {
+			t.Fatalf("a web hit with an app id or an app hit with a client id: %v", req)
 		}
 	})
 }

@@ -123,12 +123,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	bad := func(path, code, format string, args ...any) {
 		msgs = append(msgs, Message{FieldPath: path, Description: fmt.Sprintf(format, args...), ValidationCode: code})
 	}
-	mid, secret := q.Get("measurement_id"), q.Get("api_secret")
+	mid, appID, secret := q.Get("measurement_id"), q.Get("firebase_app_id"), q.Get("api_secret")
 	switch {
-	case q.Get("firebase_app_id") != "":
-		bad("firebase_app_id", apierror.ValueInvalid, "app streams (firebase_app_id) are not supported yet: send app hits to /v1/collect with appInstanceId")
-	case mid == "":
-		bad("measurement_id", apierror.ValueRequired, "measurement_id is required (the property's, e.g. G-ABCDE23456)")
+	case mid != "" && appID != "":
+		bad("firebase_app_id", apierror.ValueInvalid, "send measurement_id (web) or firebase_app_id (apps), not both")
+	case mid == "" && appID == "":
+		bad("measurement_id", apierror.ValueRequired, "measurement_id (web, e.g. G-ABCDE23456) or firebase_app_id (apps) is required: sextant property get shows both")
 	}
 	if secret == "" {
 		bad("api_secret", apierror.ValueRequired, "api_secret is required (a Measurement Protocol secret: sextant property key create ID --scope measurement)")
@@ -147,8 +147,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, codes.PermissionDenied, fmt.Sprintf("api_secret: a %s key cannot be used here: the Measurement Protocol takes a measurement secret (sextant property key create ID --scope measurement)", pr.Scope))
 		return
 	}
-	if want := property.MeasurementIDOf(pr.PropertyID); mid != want {
+	app := appID != ""
+	if want := property.MeasurementIDOf(pr.PropertyID); !app && mid != want {
 		writeError(w, http.StatusForbidden, codes.PermissionDenied, fmt.Sprintf("measurement_id %q is not the measurement id of the api_secret's property (%s)", mid, want))
+		return
+	}
+	if want := property.FirebaseAppIDOf(pr.PropertyID); app && appID != want {
+		writeError(w, http.StatusForbidden, codes.PermissionDenied, fmt.Sprintf("firebase_app_id %q is not the app id of the api_secret's property (%s)", appID, want))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -161,7 +166,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codes.InvalidArgument, "read the body: "+err.Error())
 		return
 	}
-	req, msgs := h.parse(body)
+	req, msgs := h.parse(body, app)
 	if len(msgs) > 0 {
 		h.reject(w, debug, http.StatusBadRequest, msgs)
 		return
@@ -202,8 +207,9 @@ func (h *handler) reject(w http.ResponseWriter, debug bool, status int, msgs []M
 	writeJSON(w, status, map[string][]Message{"validationMessages": msgs})
 }
 
-// parse checks a body against GA4's rules and reads it into a batch.
-func (h *handler) parse(body []byte) (*collectv1.CollectRequest, []Message) {
+// parse checks a body against GA4's rules and reads it into a batch: a web
+// stream's hit names its client_id, an app's (app) its app_instance_id.
+func (h *handler) parse(body []byte, app bool) (*collectv1.CollectRequest, []Message) {
 	var msgs []Message
 	bad := func(path, code, format string, args ...any) {
 		msgs = append(msgs, Message{FieldPath: path, Description: fmt.Sprintf(format, args...), ValidationCode: code})
@@ -247,8 +253,20 @@ func (h *handler) parse(body []byte) (*collectv1.CollectRequest, []Message) {
 		bad("", apierror.ValueInvalid, "the body does not have GA4's shape: %v", err)
 		return nil, msgs
 	}
-	if hit.ClientID == nil && hit.AppInstanceID == nil {
-		bad("client_id", apierror.ValueRequired, "client_id is required")
+	if app {
+		if hit.AppInstanceID == nil {
+			bad("app_instance_id", apierror.ValueRequired, "app_instance_id is required with firebase_app_id")
+		}
+		if hit.ClientID != nil {
+			bad("client_id", apierror.ValueInvalid, "client_id is for web streams (measurement_id): an app's hit names its app_instance_id")
+		}
+	} else {
+		if hit.ClientID == nil {
+			bad("client_id", apierror.ValueRequired, "client_id is required with measurement_id")
+		}
+		if hit.AppInstanceID != nil {
+			bad("app_instance_id", apierror.ValueInvalid, "app_instance_id is for apps (firebase_app_id): a web hit names its client_id")
+		}
 	}
 	now := h.cfg.Now()
 	checkTime := func(path string, ts *int64) {

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,6 +82,26 @@ func MeasurementIDOf(id string) string {
 		v >>= 5
 	}
 	return string(b[:])
+}
+
+// FirebaseAppID is the property's app id for Measurement Protocol hits of
+// apps (firebase_app_id), in the shape of Firebase's: "1:{property
+// id}:app:" and sixteen hex digits of check.
+func (p Property) FirebaseAppID() string { return FirebaseAppIDOf(p.ID) }
+
+// FirebaseAppIDOf is the app id of property id.
+func FirebaseAppIDOf(id string) string {
+	sum := sha256.Sum256([]byte("sextant firebase app id/" + id))
+	return "1:" + id + ":app:" + hex.EncodeToString(sum[:8])
+}
+
+// PropertyOfFirebaseAppID is the property an app id names.
+func PropertyOfFirebaseAppID(appID string) (string, bool) {
+	parts := strings.Split(appID, ":")
+	if len(parts) != 4 || parts[0] != "1" || parts[2] != "app" || parts[1] == "" || FirebaseAppIDOf(parts[1]) != appID {
+		return "", false
+	}
+	return parts[1], true
 }
 
 // PropertyOfMeasurementID is the property id a measurement id encodes.

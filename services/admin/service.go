@@ -34,7 +34,7 @@ func New(reg *property.Registry) *Service { return &Service{reg: reg, now: time.
 
 func toProto(p property.Property) *adminv1.Property {
 	out := &adminv1.Property{
-		PropertyId: p.ID, DisplayName: p.Name, TimeZone: p.TimeZone, MeasurementId: p.MeasurementID(),
+		PropertyId: p.ID, DisplayName: p.Name, TimeZone: p.TimeZone, MeasurementId: p.MeasurementID(), FirebaseAppId: p.FirebaseAppID(),
 		AllowedOrigins: slices.Clone(p.AllowedOrigins), CreateTime: timestamppb.New(p.CreatedAt),
 	}
 	if !p.UpdatedAt.IsZero() {

@@ -155,6 +155,9 @@ type Property struct {
 	// Output only: the GA4-style measurement id Measurement Protocol
 	// (/mp/collect) and gtag.js hits name, e.g. "G-ABCDE23456".
 	MeasurementId string `protobuf:"bytes,7,opt,name=measurement_id,json=measurementId,proto3" json:"measurement_id,omitempty"`
+	// Output only: the app id Measurement Protocol hits of apps name
+	// (firebase_app_id), e.g. "1:1234567890:app:0123456789abcdef".
+	FirebaseAppId string `protobuf:"bytes,8,opt,name=firebase_app_id,json=firebaseAppId,proto3" json:"firebase_app_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +237,13 @@ func (x *Property) GetUpdateTime() *timestamppb.Timestamp {
 func (x *Property) GetMeasurementId() string {
 	if x != nil {
 		return x.MeasurementId
+	}
+	return ""
+}
+
+func (x *Property) GetFirebaseAppId() string {
+	if x != nil {
+		return x.FirebaseAppId
 	}
 	return ""
 }
@@ -1231,7 +1241,7 @@ var File_sextant_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x02\n" +
+	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n" +
 	"\bProperty\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\x12!\n" +
@@ -1242,7 +1252,8 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12%\n" +
-	"\x0emeasurement_id\x18\a \x01(\tR\rmeasurementId\"\xc7\x02\n" +
+	"\x0emeasurement_id\x18\a \x01(\tR\rmeasurementId\x12&\n" +
+	"\x0ffirebase_app_id\x18\b \x01(\tR\rfirebaseAppId\"\xc7\x02\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1f\n" +
 	"\vproperty_id\x18\x02 \x01(\tR\n" +
