@@ -49,6 +49,9 @@ const (
 	FileName               = "fileName"
 	SearchTerm             = "searchTerm"
 	TransactionID          = "transactionId"
+	// Of the session: the page of its first event with one.
+	LandingPage                = "landingPage"
+	LandingPagePlusQueryString = "landingPagePlusQueryString"
 )
 
 // Dimensions is the table of stored dimensions. Its order numbers them for
@@ -79,6 +82,8 @@ var Dimensions = []Dimension{
 	{FileName, "The page path of a downloaded file (file_name).", 1000},
 	{SearchTerm, "The term of a site search (search_term).", 100},
 	{TransactionID, "The id of an ecommerce transaction (transaction_id).", 100},
+	{LandingPage, "The path of the session's first page.", 1000},
+	{LandingPagePlusQueryString, "The path and query string of the session's first page.", 2000},
 }
 
 // MaxDimensions bounds the table: the report engine keeps a slot per
@@ -239,7 +244,8 @@ var TrafficHosts = &Layout{
 // whole tuple, they would multiply its entries).
 var TrafficDetail = &Layout{
 	Dims: append(slices.Clone(TrafficHosts.Dims), PageTitle, PageReferrer, FullPageURL, BrowserVersion, OperatingSystemVersion, Language, LanguageCode,
-		ScreenResolution, DeviceModel, MobileDeviceBranding, Platform, LinkURL, FileName, SearchTerm, TransactionID),
+		ScreenResolution, DeviceModel, MobileDeviceBranding, Platform, LinkURL, FileName, SearchTerm, TransactionID,
+		LandingPage, LandingPagePlusQueryString),
 	Rollups: append(slices.Clone(TrafficHosts.Rollups),
 		Rollup{Dims: []string{HostName, PagePath, PageTitle}},
 		Rollup{Dims: []string{PageReferrer}},
@@ -251,6 +257,7 @@ var TrafficDetail = &Layout{
 		Rollup{Dims: []string{EventName, LinkURL, FileName}},
 		Rollup{Dims: []string{SearchTerm}},
 		Rollup{Dims: []string{TransactionID}},
+		Rollup{Dims: []string{LandingPage, LandingPagePlusQueryString}},
 	),
 }
 

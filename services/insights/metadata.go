@@ -48,6 +48,8 @@ var dimensionMetadata = []*insightsv1.DimensionMetadata{
 	{ApiName: catalog.SessionMedium, UiName: "Session medium", Category: catTraffic, Description: "The medium that initiated a session on your website or app."},
 	{ApiName: catalog.SessionCampaign, UiName: "Session campaign", Category: catTraffic, Description: "The marketing campaign name of the campaign that initiated a session."},
 	{ApiName: "sessionSourceMedium", UiName: "Session source / medium", Category: catTraffic, Description: "The combined values of the dimensions sessionSource and sessionMedium."},
+	{ApiName: catalog.LandingPage, UiName: "Landing page", Category: catPage, Description: "The page path of the first page of the session (events before it are \"(not set)\")."},
+	{ApiName: catalog.LandingPagePlusQueryString, UiName: "Landing page + query string", Category: catPage, Description: "The page path and query string of the first page of the session."},
 	{ApiName: catalog.PageTitle, UiName: "Page title", Category: catPage, Description: "The web page titles used on your site."},
 	{ApiName: catalog.PageReferrer, UiName: "Page referrer", Category: catPage, Description: "The full referring URL including the hostname and path (page_referrer)."},
 	{ApiName: catalog.FullPageURL, UiName: "Full page URL", Category: catPage, Description: "The hostname, page path, and query string of web pages visited; for example, www.example.com/store/contact-us?query_string=true."},

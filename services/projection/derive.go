@@ -71,6 +71,34 @@ var extractors = map[string]extractor{
 	catalog.FileName:             func(ev *eventv1.Event, _ *session, _ *Rules) string { return paramString(ev, "file_name") },
 	catalog.SearchTerm:           func(ev *eventv1.Event, _ *session, _ *Rules) string { return paramString(ev, "search_term") },
 	catalog.TransactionID:        func(ev *eventv1.Event, _ *session, _ *Rules) string { return paramString(ev, "transaction_id") },
+	catalog.LandingPage: func(_ *eventv1.Event, s *session, r *Rules) string {
+		p, _, _ := strings.Cut(s.landing, "?")
+		if r.NormalizePaths {
+			p = normalizePath(p)
+		}
+		return p
+	},
+	catalog.LandingPagePlusQueryString: func(_ *eventv1.Event, s *session, _ *Rules) string { return s.landing },
+}
+
+// pageWithQuery is an event's page path and the query string of its
+// location ("/p?x=1"), "" for an event without a page.
+func pageWithQuery(ev *eventv1.Event) string {
+	p := ev.GetPage().GetPath()
+	if p == "" {
+		return ""
+	}
+	loc := ev.GetPage().GetLocation()
+	if i := strings.IndexByte(loc, '?'); i >= 0 {
+		q := loc[i:]
+		if j := strings.IndexByte(q, '#'); j >= 0 {
+			q = q[:j]
+		}
+		if len(q) > 1 {
+			return p + q
+		}
+	}
+	return p
 }
 
 // paramString is an event parameter's value as text ("" when absent).
@@ -236,6 +264,9 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv,
 		s.lastOffset = offset
 		if isPageView(ev) {
 			s.pageViews++
+		}
+		if s.landing == "" {
+			s.landing = pageWithQuery(ev)
 		}
 		s.engageMs += ev.EngagementTimeMsec
 		if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev)) {

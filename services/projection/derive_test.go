@@ -461,3 +461,32 @@ func TestDetailDimensions(t *testing.T) {
 		t.Errorf("fullPageURL of a bare host = %q", got)
 	}
 }
+
+// A session keeps the page of its first event with one, and its encoding
+// reads what was stored before it had one.
+func TestLandingPage(t *testing.T) {
+	ev := &eventv1.Event{Page: &eventv1.Page{Path: "/Shop/", Location: "https://a.example/Shop/?utm_source=x#top"}}
+	if got := pageWithQuery(ev); got != "/Shop/?utm_source=x" {
+		t.Fatalf("pageWithQuery = %q", got)
+	}
+	if got := pageWithQuery(&eventv1.Event{}); got != "" {
+		t.Fatalf("pageWithQuery of an event without a page = %q", got)
+	}
+	s := &session{id: 7, landing: "/Shop/?utm_source=x", source: "x"}
+	if got := extractors[catalog.LandingPage](ev, s, &Rules{NormalizePaths: true}); got != "/shop" {
+		t.Errorf("landingPage = %q", got)
+	}
+	if got := extractors[catalog.LandingPagePlusQueryString](ev, s, &Rules{}); got != "/Shop/?utm_source=x" {
+		t.Errorf("landingPagePlusQueryString = %q", got)
+	}
+	back, err := decodeSession(encodeSession(s))
+	if err != nil || back.landing != s.landing || back.source != "x" || back.id != 7 {
+		t.Fatalf("decode(encode) = %+v, %v", back, err)
+	}
+	// Stored before: three strings, no landing page.
+	old := encodeSession(&session{id: 7, source: "x"})
+	old = old[:len(old)-1] // the empty landing's length byte
+	if back, err := decodeSession(old); err != nil || back.landing != "" || back.source != "x" {
+		t.Fatalf("decode of an older session = %+v, %v", back, err)
+	}
+}

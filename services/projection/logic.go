@@ -60,7 +60,7 @@ func Logics() []Logic {
 		{Name: "traffic", Version: "v3", Rules: v2, Layout: catalog.LayoutOf("traffic", "v3"),
 			Description: "traffic v3: v2, and the page's host name (hostName) as a dimension"},
 		{Name: "traffic", Version: "v4", Rules: v2, Layout: catalog.LayoutOf("traffic", "v4"),
-			Description: "traffic v4: v3, and pageTitle, pageReferrer, fullPageUrl, platform, browserVersion, operatingSystemVersion, deviceModel, mobileDeviceBranding, screenResolution, language, languageCode, linkUrl, fileName, searchTerm and transactionId"},
+			Description: "traffic v4: v3, and pageTitle, pageReferrer, fullPageUrl, platform, browserVersion, operatingSystemVersion, deviceModel, mobileDeviceBranding, screenResolution, language, languageCode, linkUrl, fileName, searchTerm, transactionId, landingPage and landingPagePlusQueryString"},
 	}
 }
 

@@ -34,6 +34,9 @@ type session struct {
 	pageViews int64
 	engageMs  int64
 	engaged   bool
+	// landing is the path and query string of the session's first page
+	// (the first of its events with a page), "" until then.
+	landing string
 	// lastOffset is the newest record applied to the session.
 	lastOffset int64
 }
@@ -136,7 +139,7 @@ func encodeSession(s *session) []byte {
 	} else {
 		b = append(b, 0)
 	}
-	for _, str := range []string{s.source, s.medium, s.campaign} {
+	for _, str := range []string{s.source, s.medium, s.campaign, s.landing} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
 	}
@@ -158,7 +161,10 @@ func decodeSession(b []byte) (*session, error) {
 		return nil, errCorruptSession
 	}
 	s.engaged, b = b[0] == 1, b[1:]
-	for _, str := range []*string{&s.source, &s.medium, &s.campaign} {
+	for i, str := range []*string{&s.source, &s.medium, &s.campaign, &s.landing} {
+		if i == 3 && len(b) == 0 {
+			break // a session stored before landing pages were kept
+		}
 		l, n := binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
 			return nil, errCorruptSession
