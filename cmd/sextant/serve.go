@@ -218,7 +218,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go props.Watch(wctx, 0)
 	// The gateway signs the principals of the calls it forwards and the
 	// services take them without a second key lookup (auth.Assertions).
-	assertions := auth.NewAssertions(nil)
+	assertions := auth.NewAssertions()
+	assertions.Refresh = func() ([][]byte, error) {
+		ctx, cancel := context.WithTimeout(wctx, 2*time.Second)
+		defer cancel()
+		return props.AssertionSecrets(ctx)
+	}
 	go followAssertionSecret(wctx, props, assertions, logger)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
 	if cfg.Demo && !cfg.has("gateway") {
@@ -446,20 +451,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.Join(serveErr, projErr)
 }
 
-// followAssertionSecret loads the shared secret of principal assertions
-// and reads it again every 30 s (it changes only when two processes
-// created it at once). Until it is loaded, calls are authenticated by
-// their keys alone.
+// followAssertionSecret loads the shared secrets of principal assertions
+// and reads them again every 30 s (there is more than one only when
+// processes created them at once; Verify also reads them again when an
+// assertion does not verify). Until they are loaded, calls are
+// authenticated by their keys alone.
 func followAssertionSecret(ctx context.Context, props *property.Registry, a *auth.Assertions, logger *slog.Logger) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
-		if secret, err := props.AssertionSecret(ctx); err != nil {
+		if secrets, err := props.AssertionSecrets(ctx); err != nil {
 			if ctx.Err() == nil {
 				logger.Warn("principal assertions: cannot read their secret; keys are looked up by every process", "err", err)
 			}
 		} else {
-			a.Rotate(secret)
+			a.Set(secrets)
 		}
 		select {
 		case <-ctx.Done():

@@ -39,34 +39,51 @@ const assertionTTL = 30 * time.Second
 // HMAC-SHA256).
 const assertionMAC = 16
 
-// Assertions signs and verifies principal assertions. Its secret can
-// change (Rotate); the previous one is still accepted, so processes that
-// learn of a new secret at different moments keep agreeing.
+// Assertions signs and verifies principal assertions. It signs with the
+// first of its secrets and accepts any of them; when an assertion does not
+// verify, it asks Refresh (at most once a second) for the secrets again,
+// so that a secret another process created is learnt at its first use.
 type Assertions struct {
-	keys atomic.Pointer[[2][]byte] // current, previous
+	keys atomic.Pointer[[][]byte]
+	// Refresh, when set, reads the current secrets.
+	Refresh   func() ([][]byte, error)
+	refreshed atomic.Int64 // Unix nanoseconds of the last Refresh
 }
 
-// NewAssertions returns Assertions holding secret.
-func NewAssertions(secret []byte) *Assertions {
+// NewAssertions returns Assertions holding secrets (the first signs).
+func NewAssertions(secrets ...[]byte) *Assertions {
 	a := &Assertions{}
-	a.Rotate(secret)
+	a.Set(secrets)
 	return a
 }
 
-// Rotate makes secret the current one (no-op when it already is).
+// Set replaces the secrets (ignoring empty ones); the first signs.
+func (a *Assertions) Set(secrets [][]byte) {
+	var keep [][]byte
+	for _, s := range secrets {
+		if len(s) > 0 {
+			keep = append(keep, append([]byte(nil), s...))
+		}
+	}
+	if len(keep) > 0 {
+		a.keys.Store(&keep)
+	}
+}
+
+// Rotate makes secret the one to sign with, still accepting the others.
 func (a *Assertions) Rotate(secret []byte) {
 	if len(secret) == 0 {
 		return
 	}
-	old := a.keys.Load()
-	if old != nil && hmac.Equal(old[0], secret) {
-		return
+	next := [][]byte{secret}
+	if old := a.keys.Load(); old != nil {
+		for _, k := range *old {
+			if !hmac.Equal(k, secret) {
+				next = append(next, k)
+			}
+		}
 	}
-	next := [2][]byte{append([]byte(nil), secret...), nil}
-	if old != nil {
-		next[1] = old[0]
-	}
-	a.keys.Store(&next)
+	a.Set(next)
 }
 
 func mac(secret []byte, exp int64, scope property.Scope, pid string) []byte {
@@ -85,12 +102,12 @@ func mac(secret []byte, exp int64, scope property.Scope, pid string) []byte {
 // admin calls are rare and always look their key up).
 func (a *Assertions) Sign(pr property.Principal, now time.Time) string {
 	keys := a.keys.Load()
-	if keys == nil || (pr.Scope != property.Write && pr.Scope != property.Read) || pr.PropertyID == "" {
+	if keys == nil || len(*keys) == 0 || (pr.Scope != property.Write && pr.Scope != property.Read) || pr.PropertyID == "" {
 		return ""
 	}
 	exp := now.Add(assertionTTL).Unix()
 	var b strings.Builder
-	b.WriteString(base64.RawURLEncoding.EncodeToString(mac(keys[0], exp, pr.Scope, pr.PropertyID)))
+	b.WriteString(base64.RawURLEncoding.EncodeToString(mac((*keys)[0], exp, pr.Scope, pr.PropertyID)))
 	b.WriteByte('.')
 	b.WriteString(strconv.FormatInt(exp, 10))
 	b.WriteByte('.')
@@ -101,10 +118,9 @@ func (a *Assertions) Sign(pr property.Principal, now time.Time) string {
 }
 
 // Verify returns the principal of an assertion whose signature is good
-// under the current or the previous secret and which has not expired.
+// under one of the secrets and which has not expired.
 func (a *Assertions) Verify(v string, now time.Time) (property.Principal, bool) {
-	keys := a.keys.Load()
-	if keys == nil || v == "" {
+	if v == "" {
 		return property.Principal{}, false
 	}
 	parts := strings.SplitN(v, ".", 4)
@@ -123,10 +139,30 @@ func (a *Assertions) Verify(v string, now time.Time) (property.Principal, bool) 
 	if scope != property.Write && scope != property.Read {
 		return property.Principal{}, false
 	}
-	for _, k := range keys {
-		if k != nil && hmac.Equal(got, mac(k, exp, scope, parts[3])) {
-			return property.Principal{PropertyID: parts[3], Scope: scope}, true
+	pr := property.Principal{PropertyID: parts[3], Scope: scope}
+	if a.verifies(got, exp, pr) {
+		return pr, true
+	}
+	// A secret another process created: read them again, once a second
+	// at most (a forged assertion must not make every call read).
+	if last := a.refreshed.Load(); a.Refresh != nil && now.UnixNano()-last > int64(time.Second) && a.refreshed.CompareAndSwap(last, now.UnixNano()) {
+		if secrets, err := a.Refresh(); err == nil {
+			a.Set(secrets)
+			return pr, a.verifies(got, exp, pr)
 		}
 	}
 	return property.Principal{}, false
+}
+
+func (a *Assertions) verifies(got []byte, exp int64, pr property.Principal) bool {
+	keys := a.keys.Load()
+	if keys == nil {
+		return false
+	}
+	for _, k := range *keys {
+		if hmac.Equal(got, mac(k, exp, pr.Scope, pr.PropertyID)) {
+			return true
+		}
+	}
+	return false
 }

@@ -61,19 +61,32 @@ func TestAssertions(t *testing.T) {
 		t.Errorf("signed without a secret: %q", v)
 	}
 
-	// After a rotation, assertions of the previous secret still verify,
-	// those of the one before it no longer do.
-	b := NewAssertions([]byte("0123456789abcdef0123456789abcdef"))
-	b.Rotate([]byte("second secret, thirty-two bytes."))
+	// Secrets created by other processes: any verifies, the first signs.
+	b := NewAssertions([]byte("second secret, thirty-two bytes."), []byte("0123456789abcdef0123456789abcdef"))
 	if _, ok := b.Verify(good, now); !ok {
-		t.Error("an assertion of the previous secret was refused")
+		t.Error("an assertion of another of the secrets was refused")
 	}
-	if _, ok := b.Verify(b.Sign(write, now), now); !ok {
-		t.Error("an assertion of the current secret was refused")
+	if _, ok := a.Verify(b.Sign(write, now), now); ok {
+		t.Error("an assertion of a secret a does not hold was accepted")
 	}
-	b.Rotate([]byte("third secret, thirty-two bytes.."))
-	if _, ok := b.Verify(good, now); ok {
-		t.Error("an assertion of the secret before the previous one was accepted")
+
+	// A verifier that lacks the signer's secret reads them again, once a
+	// second at most.
+	stale := NewAssertions([]byte("a secret nobody signs with, 32 b"))
+	reads := 0
+	stale.Refresh = func() ([][]byte, error) {
+		reads++
+		return [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, nil
+	}
+	if _, ok := stale.Verify(good, now); !ok || reads != 1 {
+		t.Fatalf("the signer's secret was not learnt by reading again: %v after %d reads", ok, reads)
+	}
+	forged := NewAssertions([]byte("forged secret of thirty-two byte")).Sign(write, now)
+	if _, ok := stale.Verify(forged, now.Add(500*time.Millisecond)); ok || reads != 1 {
+		t.Fatalf("a forged assertion within the second: accepted %v after %d reads, want refused without reading", ok, reads)
+	}
+	if _, ok := stale.Verify(forged, now.Add(2*time.Second)); ok || reads != 2 {
+		t.Fatalf("a forged assertion a second later: accepted %v after %d reads, want refused after reading again", ok, reads)
 	}
 }
 

@@ -166,14 +166,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refuse(w, msgs...)
 			return
 		}
-		status := http.StatusServiceUnavailable
-		switch be.Code {
-		case "RESOURCE_EXHAUSTED":
-			status = http.StatusTooManyRequests
-		case "PERMISSION_DENIED":
-			status = http.StatusForbidden
-		}
-		writeJSON(w, status, map[string]any{"error": be.Message})
+		writeJSON(w, mp.HTTPStatus(be.Code), map[string]any{"error": be.Message})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

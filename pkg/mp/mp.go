@@ -407,6 +407,10 @@ func snake(path string) string {
 	return strings.Join(segs, ".")
 }
 
+// HTTPStatus is the HTTP status of a gRPC code's name ("UNAUTHENTICATED":
+// 401), as collect's BatchError names it.
+func HTTPStatus(code string) int { return runtime.HTTPStatusFromCode(codeOf(code)) }
+
 func codeOf(name string) codes.Code {
 	for c := codes.OK; c <= codes.Unauthenticated; c++ {
 		if strings.EqualFold(strings.ReplaceAll(name, "_", ""), c.String()) {

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -466,5 +468,43 @@ func TestMeasurementID(t *testing.T) {
 		if _, ok := property.PropertyOfMeasurementID(mid); ok {
 			t.Errorf("property.PropertyOfMeasurementID(%q) accepted", mid)
 		}
+	}
+}
+
+// Processes that create the assertion secrets at once each keep theirs,
+// and every one is in what any of them reads afterwards: a verifier that
+// reads again knows every signer's secret.
+func TestAssertionSecretsRace(t *testing.T) {
+	ctx := context.Background()
+	st := open(t, t.TempDir())
+	defer st.Close()
+	regs := []*property.Registry{property.NewRegistry(st, property.Options{}), property.NewRegistry(st, property.Options{}), property.NewRegistry(st, property.Options{})}
+	firsts := make([][]byte, len(regs))
+	var wg sync.WaitGroup
+	for i, r := range regs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := r.AssertionSecrets(ctx)
+			if err != nil || len(s) == 0 {
+				t.Errorf("AssertionSecrets: %v, %v", s, err)
+				return
+			}
+			firsts[i] = s[0]
+		}()
+	}
+	wg.Wait()
+	all, err := regs[0].AssertionSecrets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range firsts {
+		if !slices.ContainsFunc(all, func(s []byte) bool { return bytes.Equal(s, f) }) {
+			t.Errorf("process %d signs with a secret the others cannot read", i)
+		}
+	}
+	again, _ := regs[1].AssertionSecrets(ctx)
+	if len(again) != len(all) || len(all) > len(regs) {
+		t.Errorf("%d secrets, then %d: reading must not create more", len(all), len(again))
 	}
 }

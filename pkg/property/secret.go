@@ -3,38 +3,49 @@ package property
 import (
 	"context"
 	"crypto/rand"
-	"errors"
+	"encoding/hex"
 	"fmt"
-
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
-// assertionSecretKey holds the secret the processes sign principal
-// assertions with (auth.Assertions): whoever can read it can tell a
-// service which property a call is for, so it lives with the keys.
-var assertionSecretKey = []byte("internal/principal-assertion-secret")
+// assertionSecretPrefix holds the secrets the processes sign principal
+// assertions with (auth.Assertions): whoever can read them can tell a
+// service which property a call is for, so they live with the keys.
+//
+// The store has no put-if-absent, so processes starting at once may each
+// create one: every process writes its candidate under a key of its own
+// and reads them all back. Signers sign with the first (by key) they know;
+// verifiers accept any of them and read them again when an assertion does
+// not verify, so a signer's secret, written before its first assertion,
+// is always found.
+var assertionSecretPrefix = []byte("internal/assertion-secret/")
 
-// AssertionSecret returns the processes' shared signing secret, creating it
-// on first use. Two processes creating it at once each store their own and
-// the last write wins; a process that kept the other one only signs or
-// accepts assertions that do not verify elsewhere, which costs a key lookup
-// (never access), until it reads the secret again.
-func (r *Registry) AssertionSecret(ctx context.Context) ([]byte, error) {
-	b, err := r.kv.Get(ctx, assertionSecretKey)
-	if err == nil && len(b) >= 32 {
-		return b, nil
+// AssertionSecrets returns the processes' shared signing secrets, the one
+// to sign with first, creating one when there is none.
+func (r *Registry) AssertionSecrets(ctx context.Context) ([][]byte, error) {
+	read := func() ([][]byte, error) {
+		var out [][]byte
+		err := r.kv.Scan(ctx, assertionSecretPrefix, func(_, v []byte) error {
+			if len(v) >= 32 {
+				out = append(out, append([]byte(nil), v...))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("property: read the assertion secrets: %w", err)
+		}
+		return out, nil
 	}
-	if err != nil && !errors.Is(err, viewstore.ErrNotFound) {
-		return nil, fmt.Errorf("property: read the assertion secret: %w", err)
+	secrets, err := read()
+	if err != nil || len(secrets) > 0 {
+		return secrets, err
 	}
+	var id [8]byte
 	secret := make([]byte, 32)
-	_, _ = rand.Read(secret) // never fails (crypto/rand)
-	if err := r.kv.Put(ctx, assertionSecretKey, secret); err != nil {
-		return nil, fmt.Errorf("property: store the assertion secret: %w", err)
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	_, _ = rand.Read(secret)
+	key := append(append([]byte(nil), assertionSecretPrefix...), hex.EncodeToString(id[:])...)
+	if err := r.kv.Put(ctx, key, secret); err != nil {
+		return nil, fmt.Errorf("property: store an assertion secret: %w", err)
 	}
-	// Read it back: of two processes racing here, both keep the winner.
-	if b, err = r.kv.Get(ctx, assertionSecretKey); err != nil {
-		return nil, fmt.Errorf("property: read the assertion secret: %w", err)
-	}
-	return b, nil
+	return read()
 }
