@@ -23,18 +23,15 @@ func FuzzBatch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		hits := []url.Values{q}
+		var lines []string
 		for _, l := range strings.Split(rest, "\n") {
-			if own, err := url.ParseQuery(l); err == nil && l != "" {
-				merged := url.Values{}
-				for k, v := range q {
-					merged[k] = v
-				}
-				for k, v := range own {
-					merged[k] = v
-				}
-				hits = append(hits, merged)
+			if l != "" {
+				lines = append(lines, l)
 			}
+		}
+		hits, bad := hitsOf(q, lines)
+		if bad != nil {
+			return
 		}
 		req, msgs := batch("42", hits)
 		if len(msgs) > 0 {

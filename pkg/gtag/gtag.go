@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -124,24 +125,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, msg("tid", fmt.Sprintf("no property has measurement id %s", tid), "VALUE_INVALID"))
 		return
 	}
-	hits := []url.Values{shared}
-	if len(lines) > 0 {
-		hits = hits[:0]
-		for i, l := range lines {
-			own, err := url.ParseQuery(l)
-			if err != nil {
-				refuse(w, msg(fmt.Sprintf("hits[%d]", i), "the hit does not parse: "+err.Error(), "VALUE_INVALID"))
-				return
-			}
-			merged := url.Values{}
-			for k, v := range shared {
-				merged[k] = v
-			}
-			for k, v := range own {
-				merged[k] = v
-			}
-			hits = append(hits, merged)
-		}
+	hits, bad := hitsOf(shared, lines)
+	if bad != nil {
+		refuse(w, *bad)
+		return
 	}
 	req, msgs := batch(pid, hits)
 	if len(msgs) > 0 {
@@ -170,6 +157,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// hitsOf is a request's hits: each body line's parameters over the shared
+// ones, or the shared ones alone when the body has none.
+func hitsOf(shared url.Values, lines []string) ([]url.Values, *Message) {
+	if len(lines) == 0 {
+		return []url.Values{shared}, nil
+	}
+	hits := make([]url.Values, 0, len(lines))
+	for i, l := range lines {
+		own, err := url.ParseQuery(l)
+		if err != nil {
+			m := msg(fmt.Sprintf("hits[%d]", i), "the hit does not parse: "+err.Error(), "VALUE_INVALID")
+			return nil, &m
+		}
+		merged := maps.Clone(shared)
+		if merged == nil {
+			merged = url.Values{}
+		}
+		maps.Copy(merged, own)
+		hits = append(hits, merged)
+	}
+	return hits, nil
 }
 
 // batch turns a request's hits into a CollectService batch: each hit an
