@@ -70,22 +70,6 @@ func (a *Assertions) Set(secrets [][]byte) {
 	}
 }
 
-// Rotate makes secret the one to sign with, still accepting the others.
-func (a *Assertions) Rotate(secret []byte) {
-	if len(secret) == 0 {
-		return
-	}
-	next := [][]byte{secret}
-	if old := a.keys.Load(); old != nil {
-		for _, k := range *old {
-			if !hmac.Equal(k, secret) {
-				next = append(next, k)
-			}
-		}
-	}
-	a.Set(next)
-}
-
 func mac(secret []byte, exp int64, scope property.Scope, pid string) []byte {
 	h := hmac.New(sha256.New, secret)
 	var b [20]byte
@@ -148,7 +132,9 @@ func (a *Assertions) Verify(v string, now time.Time) (property.Principal, bool) 
 	if last := a.refreshed.Load(); a.Refresh != nil && now.UnixNano()-last > int64(time.Second) && a.refreshed.CompareAndSwap(last, now.UnixNano()) {
 		if secrets, err := a.Refresh(); err == nil {
 			a.Set(secrets)
-			return pr, a.verifies(got, exp, pr)
+			if a.verifies(got, exp, pr) {
+				return pr, true
+			}
 		}
 	}
 	return property.Principal{}, false

@@ -325,54 +325,35 @@ func checkBatch(n int) error {
 }
 
 func (h *handler) batchRunReports(ctx context.Context, c *call, body []byte) (any, error) {
-	requests, err := batchOf(body, c.pid, "RunReportRequest")
+	raws, err := batchOf(body, c.pid, "RunReportRequest")
 	if err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	out.WriteString(`{"reports":[`)
-	for i, raw := range requests {
-		req := &insightsv1.RunReportRequest{}
-		if err := decodeRequest(raw, c.pid, fmt.Sprintf("requests[%d]", i), req); err != nil {
+	req := &ga4.BatchRunReportsRequest{}
+	for i, raw := range raws {
+		r := &ga4.RunReportRequest{}
+		if err := decodeRequest(raw, c.pid, fmt.Sprintf("requests[%d]", i), r); err != nil {
 			return nil, err
 		}
-		req.PropertyId = c.pid
-		resp, err := h.cfg.Reports.RunReport(ctx, withHeaders(c.r.Header, req))
-		if err != nil {
-			return nil, err
-		}
-		b, err := c.marshal(resp.Msg)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		out.Write(b)
+		req.Requests = append(req.Requests, r)
 	}
-	out.WriteString(`],"kind":"analyticsData#batchRunReports"}`)
-	return json.RawMessage(out.Bytes()), nil
+	return h.batchReports(ctx, c.r.Header, c.pid, req)
 }
 
 func (h *handler) batchRunPivotReports(ctx context.Context, c *call, body []byte) (any, error) {
-	requests, err := batchOf(body, c.pid, "RunPivotReportRequest")
+	raws, err := batchOf(body, c.pid, "RunPivotReportRequest")
 	if err != nil {
 		return nil, err
 	}
-	out := &ga4.BatchRunPivotReportsResponse{Kind: "analyticsData#batchRunPivotReports"}
-	for i, raw := range requests {
-		field := fmt.Sprintf("requests[%d]", i)
-		req := &ga4.RunPivotReportRequest{}
-		if err := decodeRequest(raw, c.pid, field, req); err != nil {
+	req := &ga4.BatchRunPivotReportsRequest{}
+	for i, raw := range raws {
+		r := &ga4.RunPivotReportRequest{}
+		if err := decodeRequest(raw, c.pid, fmt.Sprintf("requests[%d]", i), r); err != nil {
 			return nil, err
 		}
-		resp, err := h.pivotReport(ctx, c.r.Header, field, c.pid, req)
-		if err != nil {
-			return nil, err
-		}
-		out.PivotReports = append(out.PivotReports, resp)
+		req.Requests = append(req.Requests, r)
 	}
-	return out, nil
+	return h.batchPivotReports(ctx, c.r.Header, c.pid, req)
 }
 
 func (h *handler) metadata(ctx context.Context, c *call, _ []byte) (any, error) {
@@ -383,102 +364,21 @@ func (h *handler) metadata(ctx context.Context, c *call, _ []byte) (any, error) 
 	return resp.Msg, nil
 }
 
-// Compatibility values, as GA4 numbers them.
-const (
-	compatible   = 1
-	incompatible = 2
-)
-
-// checkCompatibility answers which dimensions and metrics can be added to
-// a report of the request's: in Sextant every accepted dimension goes with
-// every accepted metric, so all are compatible once the request's own
-// names are known ones.
 func (h *handler) checkCompatibility(ctx context.Context, c *call, body []byte) (any, error) {
-	var req struct {
-		Property            *string                 `json:"property"`
-		Dimensions          []struct{ Name string } `json:"dimensions"`
-		Metrics             []struct{ Name string } `json:"metrics"`
-		DimensionFilter     json.RawMessage         `json:"dimensionFilter"`
-		MetricFilter        json.RawMessage         `json:"metricFilter"`
-		CompatibilityFilter json.RawMessage         `json:"compatibilityFilter"`
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, invalid("", "the body is not a CheckCompatibilityRequest: "+err.Error())
-	}
-	if req.Property != nil && *req.Property != "properties/"+c.pid {
-		return nil, invalid("property", fmt.Sprintf("must be empty or properties/%s, the property of the path", c.pid))
-	}
-	filter := 0
-	if len(req.CompatibilityFilter) > 0 {
-		switch strings.Trim(string(req.CompatibilityFilter), `"`) {
-		case "COMPATIBILITY_UNSPECIFIED", "0":
-		case "COMPATIBLE", "1":
-			filter = compatible
-		case "INCOMPATIBLE", "2":
-			filter = incompatible
-		default:
-			return nil, invalid("compatibilityFilter", "COMPATIBLE or INCOMPATIBLE")
-		}
-	}
-	var dims, mets []string
-	for _, d := range req.Dimensions {
-		dims = append(dims, d.Name)
-	}
-	for _, m := range req.Metrics {
-		mets = append(mets, m.Name)
-	}
-	md, err := h.compatible(ctx, c.r.Header, c.pid, dims, mets, filter)
-	if err != nil {
+	req := &ga4.CheckCompatibilityRequest{}
+	if err := decodeRequest(body, c.pid, "", req); err != nil {
 		return nil, err
 	}
-	var enum any = "COMPATIBLE"
-	if c.enumInts {
-		enum = compatible
-	}
-	var out bytes.Buffer
-	list := func(key, inner string, n int, item func(i int) proto.Message) error {
-		out.WriteString(`"` + key + `":[`)
-		for i := 0; i < n; i++ {
-			b, err := c.marshal(item(i))
-			if err != nil {
-				return err
-			}
-			if i > 0 {
-				out.WriteByte(',')
-			}
-			e, _ := json.Marshal(enum)
-			fmt.Fprintf(&out, `{"%s":%s,"compatibility":%s}`, inner, b, e)
-		}
-		out.WriteByte(']')
-		return nil
-	}
-	out.WriteByte('{')
-	if err := list("dimensionCompatibilities", "dimensionMetadata", len(md.Dimensions), func(i int) proto.Message { return md.Dimensions[i] }); err != nil {
-		return nil, err
-	}
-	out.WriteByte(',')
-	if err := list("metricCompatibilities", "metricMetadata", len(md.Metrics), func(i int) proto.Message { return md.Metrics[i] }); err != nil {
-		return nil, err
-	}
-	out.WriteByte('}')
-	return json.RawMessage(out.Bytes()), nil
+	return h.compatibility(ctx, c.r.Header, c.pid, req)
 }
 
-// compatible checks that a compatibility request's names are known ones
-// and returns what is compatible with them: everything (in Sextant every
-// accepted dimension goes with every accepted metric), or nothing when
-// filter asks for the incompatible ones.
-func (h *handler) compatible(ctx context.Context, hd http.Header, pid string, dims, mets []string, filter int) (*insightsv1.GetMetadataResponse, error) {
-	req := connect.NewRequest(&insightsv1.GetMetadataRequest{PropertyId: pid})
-	for k, v := range hd {
-		req.Header()[k] = v
-	}
-	md, err := h.cfg.Reports.GetMetadata(ctx, req)
+// compatibility answers which dimensions and metrics can be added to a
+// report of the request's: in Sextant every accepted dimension goes with
+// every accepted metric, so all are compatible once the request's own
+// names are known ones (and none when the filter asks for the
+// incompatible ones).
+func (h *handler) compatibility(ctx context.Context, hd http.Header, pid string, req *ga4.CheckCompatibilityRequest) (*ga4.CheckCompatibilityResponse, error) {
+	md, err := h.cfg.Reports.GetMetadata(ctx, withHeaders(hd, &insightsv1.GetMetadataRequest{PropertyId: pid}))
 	if err != nil {
 		return nil, err
 	}
@@ -489,20 +389,31 @@ func (h *handler) compatible(ctx context.Context, hd http.Header, pid string, di
 	for _, m := range md.Msg.Metrics {
 		known["m:"+m.ApiName] = true
 	}
-	for i, d := range dims {
-		if !known["d:"+d] {
-			return nil, invalid(fmt.Sprintf("dimensions[%d].name", i), fmt.Sprintf("%q is not a valid dimension (GET properties/%s/metadata lists them)", d, pid))
+	for i, d := range req.Dimensions {
+		if !known["d:"+d.Name] {
+			return nil, invalid(fmt.Sprintf("dimensions[%d].name", i), fmt.Sprintf("%q is not a valid dimension (GET properties/%s/metadata lists them)", d.Name, pid))
 		}
 	}
-	for i, m := range mets {
-		if !known["m:"+m] {
-			return nil, invalid(fmt.Sprintf("metrics[%d].name", i), fmt.Sprintf("%q is not a valid metric (GET properties/%s/metadata lists them)", m, pid))
+	for i, m := range req.Metrics {
+		if !known["m:"+m.Name] {
+			return nil, invalid(fmt.Sprintf("metrics[%d].name", i), fmt.Sprintf("%q is not a valid metric (GET properties/%s/metadata lists them)", m.Name, pid))
 		}
 	}
-	if filter == incompatible {
-		return &insightsv1.GetMetadataResponse{Name: md.Msg.Name}, nil
+	out := &ga4.CheckCompatibilityResponse{}
+	if req.CompatibilityFilter == ga4.Compatibility_INCOMPATIBLE {
+		return out, nil
 	}
-	return md.Msg, nil
+	all := &ga4.Metadata{}
+	if err := fromSextant(md.Msg, all); err != nil {
+		return nil, err
+	}
+	for _, d := range all.Dimensions {
+		out.DimensionCompatibilities = append(out.DimensionCompatibilities, &ga4.DimensionCompatibility{DimensionMetadata: d, Compatibility: ga4.Compatibility_COMPATIBLE})
+	}
+	for _, m := range all.Metrics {
+		out.MetricCompatibilities = append(out.MetricCompatibilities, &ga4.MetricCompatibility{MetricMetadata: m, Compatibility: ga4.Compatibility_COMPATIBLE})
+	}
+	return out, nil
 }
 
 // invalid is an INVALID_ARGUMENT error naming the field at fault.

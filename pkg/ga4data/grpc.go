@@ -152,18 +152,27 @@ func (h *handler) grpcBatchRunReports(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBatch(len(req.Msg.Requests)); err != nil {
+	out, err := h.batchReports(ctx, req.Header(), pid, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// batchReports answers a batch of reports, at most MaxBatch.
+func (h *handler) batchReports(ctx context.Context, hd http.Header, pid string, in *ga4.BatchRunReportsRequest) (*ga4.BatchRunReportsResponse, error) {
+	if err := checkBatch(len(in.Requests)); err != nil {
 		return nil, err
 	}
 	out := &ga4.BatchRunReportsResponse{Kind: "analyticsData#batchRunReports"}
-	for i, r := range req.Msg.Requests {
-		resp, err := h.report(ctx, req.Header(), fmt.Sprintf("requests[%d]", i), pid, r)
+	for i, r := range in.Requests {
+		resp, err := h.report(ctx, hd, fmt.Sprintf("requests[%d]", i), pid, r)
 		if err != nil {
 			return nil, err
 		}
 		out.Reports = append(out.Reports, resp)
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
 }
 
 func (h *handler) grpcGetMetadata(ctx context.Context, req *connect.Request[ga4.GetMetadataRequest]) (*connect.Response[ga4.Metadata], error) {
@@ -187,27 +196,9 @@ func (h *handler) grpcCheckCompatibility(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	var dims, mets []string
-	for _, d := range req.Msg.Dimensions {
-		dims = append(dims, d.Name)
-	}
-	for _, m := range req.Msg.Metrics {
-		mets = append(mets, m.Name)
-	}
-	md, err := h.compatible(ctx, req.Header(), pid, dims, mets, int(req.Msg.CompatibilityFilter))
+	out, err := h.compatibility(ctx, req.Header(), pid, req.Msg)
 	if err != nil {
 		return nil, err
-	}
-	all := &ga4.Metadata{}
-	if err := fromSextant(md, all); err != nil {
-		return nil, err
-	}
-	out := &ga4.CheckCompatibilityResponse{}
-	for _, d := range all.Dimensions {
-		out.DimensionCompatibilities = append(out.DimensionCompatibilities, &ga4.DimensionCompatibility{DimensionMetadata: d, Compatibility: ga4.Compatibility_COMPATIBLE})
-	}
-	for _, m := range all.Metrics {
-		out.MetricCompatibilities = append(out.MetricCompatibilities, &ga4.MetricCompatibility{MetricMetadata: m, Compatibility: ga4.Compatibility_COMPATIBLE})
 	}
 	return connect.NewResponse(out), nil
 }

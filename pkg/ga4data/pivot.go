@@ -168,20 +168,29 @@ func (h *handler) grpcBatchRunPivotReports(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBatch(len(req.Msg.Requests)); err != nil {
+	out, err := h.batchPivotReports(ctx, req.Header(), pid, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// batchPivotReports answers a batch of pivot reports, at most MaxBatch.
+func (h *handler) batchPivotReports(ctx context.Context, hd http.Header, pid string, in *ga4.BatchRunPivotReportsRequest) (*ga4.BatchRunPivotReportsResponse, error) {
+	if err := checkBatch(len(in.Requests)); err != nil {
 		return nil, err
 	}
 	out := &ga4.BatchRunPivotReportsResponse{Kind: "analyticsData#batchRunPivotReports"}
-	for i, r := range req.Msg.Requests {
+	for i, r := range in.Requests {
 		field := fmt.Sprintf("requests[%d]", i)
 		if r.Property != "" && r.Property != "properties/"+pid {
 			return nil, invalid(field+".property", fmt.Sprintf("must be empty or properties/%s", pid))
 		}
-		resp, err := h.pivotReport(ctx, req.Header(), field, pid, r)
+		resp, err := h.pivotReport(ctx, hd, field, pid, r)
 		if err != nil {
 			return nil, err
 		}
 		out.PivotReports = append(out.PivotReports, resp)
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
 }

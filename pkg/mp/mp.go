@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -233,7 +234,7 @@ func (h *handler) parse(body []byte, app bool) (*collectv1.CollectRequest, []Mes
 			}
 		}
 	}
-	for _, k := range slices.Sorted(mapsKeys(top)) {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if !slices.Contains(known, k) {
 			bad(k, apierror.NameInvalid, "unknown field %q", k)
 		}
@@ -281,7 +282,7 @@ func (h *handler) parse(body []byte, app bool) (*collectv1.CollectRequest, []Mes
 	if n := len(hit.UserProperties); n > MaxUserProperties {
 		bad("user_properties", apierror.ExceededMaxEntities, "at most %d user properties, got %d", MaxUserProperties, n)
 	}
-	for _, name := range slices.Sorted(mapsKeys(hit.UserProperties)) {
+	for _, name := range slices.Sorted(maps.Keys(hit.UserProperties)) {
 		path := "user_properties." + name
 		switch {
 		case utf8.RuneCountInString(name) > MaxUserPropName:
@@ -322,7 +323,7 @@ func (h *handler) parse(body []byte, app bool) (*collectv1.CollectRequest, []Mes
 		if n := len(ev.Params); n > MaxParams {
 			bad(path+".params", apierror.ExceededMaxEntities, "at most %d parameters per event, got %d", MaxParams, n)
 		}
-		for _, name := range slices.Sorted(mapsKeys(ev.Params)) {
+		for _, name := range slices.Sorted(maps.Keys(ev.Params)) {
 			ppath := path + ".params." + name
 			switch {
 			case utf8.RuneCountInString(name) > MaxNameLen:
@@ -375,16 +376,6 @@ func stringValue(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // snake turns collect's field paths (JSON names: "events[0].params.x",
 // "clientId") into the Measurement Protocol's ("client_id").
 func snake(path string) string {
@@ -411,13 +402,14 @@ func snake(path string) string {
 // 401), as collect's BatchError names it.
 func HTTPStatus(code string) int { return runtime.HTTPStatusFromCode(codeOf(code)) }
 
+// codeOf reads a code's name as BatchError gives it ("INVALID_ARGUMENT",
+// connect.Code's name in capitals).
 func codeOf(name string) codes.Code {
-	for c := codes.OK; c <= codes.Unauthenticated; c++ {
-		if strings.EqualFold(strings.ReplaceAll(name, "_", ""), c.String()) {
-			return c
-		}
+	var c connect.Code
+	if err := c.UnmarshalText([]byte(strings.ToLower(name))); err != nil {
+		return codes.Internal
 	}
-	return codes.Internal
+	return codes.Code(c)
 }
 
 func errMessage(err error) string {

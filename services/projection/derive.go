@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -175,10 +176,14 @@ type deriver struct {
 	project [][]int
 	// minute[i] is set for minute sections.
 	minute []bool
+	// landing is set when the layout stores a landing page: only then do
+	// sessions keep theirs (it is state every session carries).
+	landing bool
 }
 
 func newDeriver(l Logic) *deriver {
-	d := &deriver{rules: l.Rules, layout: l.Layout, sections: l.Layout.Sections()}
+	d := &deriver{rules: l.Rules, layout: l.Layout, sections: l.Layout.Sections(),
+		landing: slices.Contains(l.Layout.Dims, catalog.LandingPage) || slices.Contains(l.Layout.Dims, catalog.LandingPagePlusQueryString)}
 	index := map[string]int{}
 	for i, name := range l.Layout.Dims {
 		dim, ok := catalog.Lookup(name)
@@ -265,7 +270,7 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv,
 		if isPageView(ev) {
 			s.pageViews++
 		}
-		if s.landing == "" {
+		if d.landing && s.landing == "" {
 			s.landing = pageWithQuery(ev)
 		}
 		s.engageMs += ev.EngagementTimeMsec

@@ -490,3 +490,16 @@ func TestLandingPage(t *testing.T) {
 		t.Fatalf("decode of an older session = %+v, %v", back, err)
 	}
 }
+
+// Only a version that stores landing pages keeps them in its sessions.
+func TestLandingKeptOnlyWhenStored(t *testing.T) {
+	logics := Logics()
+	ev := &eventv1.Event{PropertyId: "p", ClientId: "c", SessionId: 1, Name: "page_view", Page: &eventv1.Page{Path: "/a", Location: "https://x.example/a?q=1"}}
+	for version, want := range map[string]string{"v1": "", "v3": "", "v4": "/a?q=1"} {
+		l, _ := FindLogic(logics, "traffic", version)
+		s := newDeriver(l).session(newSessionLog(), ev, 100, 100, 0)
+		if s.landing != want {
+			t.Errorf("%s keeps landing %q, want %q", version, s.landing, want)
+		}
+	}
+}
