@@ -158,8 +158,25 @@ type Property struct {
 	// Output only: the app id Measurement Protocol hits of apps name
 	// (firebase_app_id), e.g. "1:1234567890:app:0123456789abcdef".
 	FirebaseAppId string `protobuf:"bytes,8,opt,name=firebase_app_id,json=firebaseAppId,proto3" json:"firebase_app_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// ISO 4217 code reports show revenue in (currencyCode), e.g. "EUR"; USD
+	// when empty.
+	CurrencyCode string `protobuf:"bytes,9,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// Rates into currency_code: how much of it one unit of each other
+	// currency is worth, e.g. {"USD": 0.92}. With no rates, amounts count as
+	// sent; with rates, an event in a currency without one is refused.
+	CurrencyRates map[string]float64 `protobuf:"bytes,10,rep,name=currency_rates,json=currencyRates,proto3" json:"currency_rates,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// Event names counted as key events (keyEvents) from the time they are
+	// set on, e.g. ["purchase", "sign_up"].
+	KeyEvents []string `protobuf:"bytes,11,rep,name=key_events,json=keyEvents,proto3" json:"key_events,omitempty"`
+	// Event parameters kept as custom dimensions (customEvent:<name>).
+	CustomEventDimensions []string `protobuf:"bytes,12,rep,name=custom_event_dimensions,json=customEventDimensions,proto3" json:"custom_event_dimensions,omitempty"`
+	// User properties kept as custom dimensions (customUser:<name>).
+	CustomUserDimensions []string `protobuf:"bytes,13,rep,name=custom_user_dimensions,json=customUserDimensions,proto3" json:"custom_user_dimensions,omitempty"`
+	// Numeric event parameters kept as custom metrics (customEvent:<name>,
+	// summed).
+	CustomEventMetrics []string `protobuf:"bytes,14,rep,name=custom_event_metrics,json=customEventMetrics,proto3" json:"custom_event_metrics,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Property) Reset() {
@@ -246,6 +263,48 @@ func (x *Property) GetFirebaseAppId() string {
 		return x.FirebaseAppId
 	}
 	return ""
+}
+
+func (x *Property) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *Property) GetCurrencyRates() map[string]float64 {
+	if x != nil {
+		return x.CurrencyRates
+	}
+	return nil
+}
+
+func (x *Property) GetKeyEvents() []string {
+	if x != nil {
+		return x.KeyEvents
+	}
+	return nil
+}
+
+func (x *Property) GetCustomEventDimensions() []string {
+	if x != nil {
+		return x.CustomEventDimensions
+	}
+	return nil
+}
+
+func (x *Property) GetCustomUserDimensions() []string {
+	if x != nil {
+		return x.CustomUserDimensions
+	}
+	return nil
+}
+
+func (x *Property) GetCustomEventMetrics() []string {
+	if x != nil {
+		return x.CustomEventMetrics
+	}
+	return nil
 }
 
 // Key is a property's API key. Sextant stores only a hash of its secret.
@@ -658,7 +717,9 @@ type UpdatePropertyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// property_id names the property; the fields of update_mask are set.
 	Property *Property `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
-	// Of display_name, time_zone, allowed_origins.
+	// Of display_name, time_zone, allowed_origins, currency_code,
+	// currency_rates, key_events, custom_event_dimensions,
+	// custom_user_dimensions, custom_event_metrics.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1241,7 +1302,7 @@ var File_sextant_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n" +
+	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x05\n" +
 	"\bProperty\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\x12!\n" +
@@ -1253,7 +1314,18 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12%\n" +
 	"\x0emeasurement_id\x18\a \x01(\tR\rmeasurementId\x12&\n" +
-	"\x0ffirebase_app_id\x18\b \x01(\tR\rfirebaseAppId\"\xc7\x02\n" +
+	"\x0ffirebase_app_id\x18\b \x01(\tR\rfirebaseAppId\x12#\n" +
+	"\rcurrency_code\x18\t \x01(\tR\fcurrencyCode\x12T\n" +
+	"\x0ecurrency_rates\x18\n" +
+	" \x03(\v2-.sextant.admin.v1.Property.CurrencyRatesEntryR\rcurrencyRates\x12\x1d\n" +
+	"\n" +
+	"key_events\x18\v \x03(\tR\tkeyEvents\x126\n" +
+	"\x17custom_event_dimensions\x18\f \x03(\tR\x15customEventDimensions\x124\n" +
+	"\x16custom_user_dimensions\x18\r \x03(\tR\x14customUserDimensions\x120\n" +
+	"\x14custom_event_metrics\x18\x0e \x03(\tR\x12customEventMetrics\x1a@\n" +
+	"\x12CurrencyRatesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xc7\x02\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1f\n" +
 	"\vproperty_id\x18\x02 \x01(\tR\n" +
@@ -1356,7 +1428,7 @@ func file_sextant_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_sextant_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sextant_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_sextant_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_sextant_admin_v1_admin_proto_goTypes = []any{
 	(KeyScope)(0),                  // 0: sextant.admin.v1.KeyScope
 	(KeyState)(0),                  // 1: sextant.admin.v1.KeyState
@@ -1380,56 +1452,58 @@ var file_sextant_admin_v1_admin_proto_goTypes = []any{
 	(*RotateKeyResponse)(nil),      // 19: sextant.admin.v1.RotateKeyResponse
 	(*RevokeKeyRequest)(nil),       // 20: sextant.admin.v1.RevokeKeyRequest
 	(*RevokeKeyResponse)(nil),      // 21: sextant.admin.v1.RevokeKeyResponse
-	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),  // 23: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),    // 24: google.protobuf.Duration
+	nil,                            // 22: sextant.admin.v1.Property.CurrencyRatesEntry
+	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),  // 24: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),    // 25: google.protobuf.Duration
 }
 var file_sextant_admin_v1_admin_proto_depIdxs = []int32{
-	22, // 0: sextant.admin.v1.Property.create_time:type_name -> google.protobuf.Timestamp
-	22, // 1: sextant.admin.v1.Property.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: sextant.admin.v1.Key.scope:type_name -> sextant.admin.v1.KeyScope
-	1,  // 3: sextant.admin.v1.Key.state:type_name -> sextant.admin.v1.KeyState
-	22, // 4: sextant.admin.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	22, // 5: sextant.admin.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 6: sextant.admin.v1.CreatePropertyRequest.property:type_name -> sextant.admin.v1.Property
-	2,  // 7: sextant.admin.v1.CreatePropertyResponse.property:type_name -> sextant.admin.v1.Property
-	3,  // 8: sextant.admin.v1.CreatePropertyResponse.write_key:type_name -> sextant.admin.v1.Key
-	3,  // 9: sextant.admin.v1.CreatePropertyResponse.read_key:type_name -> sextant.admin.v1.Key
-	2,  // 10: sextant.admin.v1.ListPropertiesResponse.properties:type_name -> sextant.admin.v1.Property
-	2,  // 11: sextant.admin.v1.GetPropertyResponse.property:type_name -> sextant.admin.v1.Property
-	2,  // 12: sextant.admin.v1.UpdatePropertyRequest.property:type_name -> sextant.admin.v1.Property
-	23, // 13: sextant.admin.v1.UpdatePropertyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 14: sextant.admin.v1.UpdatePropertyResponse.property:type_name -> sextant.admin.v1.Property
-	0,  // 15: sextant.admin.v1.CreateKeyRequest.scope:type_name -> sextant.admin.v1.KeyScope
-	3,  // 16: sextant.admin.v1.CreateKeyResponse.key:type_name -> sextant.admin.v1.Key
-	3,  // 17: sextant.admin.v1.ListKeysResponse.keys:type_name -> sextant.admin.v1.Key
-	24, // 18: sextant.admin.v1.RotateKeyRequest.grace_period:type_name -> google.protobuf.Duration
-	3,  // 19: sextant.admin.v1.RotateKeyResponse.key:type_name -> sextant.admin.v1.Key
-	3,  // 20: sextant.admin.v1.RotateKeyResponse.old_key:type_name -> sextant.admin.v1.Key
-	3,  // 21: sextant.admin.v1.RevokeKeyResponse.key:type_name -> sextant.admin.v1.Key
-	4,  // 22: sextant.admin.v1.AdminService.CreateProperty:input_type -> sextant.admin.v1.CreatePropertyRequest
-	6,  // 23: sextant.admin.v1.AdminService.ListProperties:input_type -> sextant.admin.v1.ListPropertiesRequest
-	8,  // 24: sextant.admin.v1.AdminService.GetProperty:input_type -> sextant.admin.v1.GetPropertyRequest
-	10, // 25: sextant.admin.v1.AdminService.UpdateProperty:input_type -> sextant.admin.v1.UpdatePropertyRequest
-	12, // 26: sextant.admin.v1.AdminService.DeleteProperty:input_type -> sextant.admin.v1.DeletePropertyRequest
-	14, // 27: sextant.admin.v1.AdminService.CreateKey:input_type -> sextant.admin.v1.CreateKeyRequest
-	16, // 28: sextant.admin.v1.AdminService.ListKeys:input_type -> sextant.admin.v1.ListKeysRequest
-	18, // 29: sextant.admin.v1.AdminService.RotateKey:input_type -> sextant.admin.v1.RotateKeyRequest
-	20, // 30: sextant.admin.v1.AdminService.RevokeKey:input_type -> sextant.admin.v1.RevokeKeyRequest
-	5,  // 31: sextant.admin.v1.AdminService.CreateProperty:output_type -> sextant.admin.v1.CreatePropertyResponse
-	7,  // 32: sextant.admin.v1.AdminService.ListProperties:output_type -> sextant.admin.v1.ListPropertiesResponse
-	9,  // 33: sextant.admin.v1.AdminService.GetProperty:output_type -> sextant.admin.v1.GetPropertyResponse
-	11, // 34: sextant.admin.v1.AdminService.UpdateProperty:output_type -> sextant.admin.v1.UpdatePropertyResponse
-	13, // 35: sextant.admin.v1.AdminService.DeleteProperty:output_type -> sextant.admin.v1.DeletePropertyResponse
-	15, // 36: sextant.admin.v1.AdminService.CreateKey:output_type -> sextant.admin.v1.CreateKeyResponse
-	17, // 37: sextant.admin.v1.AdminService.ListKeys:output_type -> sextant.admin.v1.ListKeysResponse
-	19, // 38: sextant.admin.v1.AdminService.RotateKey:output_type -> sextant.admin.v1.RotateKeyResponse
-	21, // 39: sextant.admin.v1.AdminService.RevokeKey:output_type -> sextant.admin.v1.RevokeKeyResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	23, // 0: sextant.admin.v1.Property.create_time:type_name -> google.protobuf.Timestamp
+	23, // 1: sextant.admin.v1.Property.update_time:type_name -> google.protobuf.Timestamp
+	22, // 2: sextant.admin.v1.Property.currency_rates:type_name -> sextant.admin.v1.Property.CurrencyRatesEntry
+	0,  // 3: sextant.admin.v1.Key.scope:type_name -> sextant.admin.v1.KeyScope
+	1,  // 4: sextant.admin.v1.Key.state:type_name -> sextant.admin.v1.KeyState
+	23, // 5: sextant.admin.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	23, // 6: sextant.admin.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 7: sextant.admin.v1.CreatePropertyRequest.property:type_name -> sextant.admin.v1.Property
+	2,  // 8: sextant.admin.v1.CreatePropertyResponse.property:type_name -> sextant.admin.v1.Property
+	3,  // 9: sextant.admin.v1.CreatePropertyResponse.write_key:type_name -> sextant.admin.v1.Key
+	3,  // 10: sextant.admin.v1.CreatePropertyResponse.read_key:type_name -> sextant.admin.v1.Key
+	2,  // 11: sextant.admin.v1.ListPropertiesResponse.properties:type_name -> sextant.admin.v1.Property
+	2,  // 12: sextant.admin.v1.GetPropertyResponse.property:type_name -> sextant.admin.v1.Property
+	2,  // 13: sextant.admin.v1.UpdatePropertyRequest.property:type_name -> sextant.admin.v1.Property
+	24, // 14: sextant.admin.v1.UpdatePropertyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 15: sextant.admin.v1.UpdatePropertyResponse.property:type_name -> sextant.admin.v1.Property
+	0,  // 16: sextant.admin.v1.CreateKeyRequest.scope:type_name -> sextant.admin.v1.KeyScope
+	3,  // 17: sextant.admin.v1.CreateKeyResponse.key:type_name -> sextant.admin.v1.Key
+	3,  // 18: sextant.admin.v1.ListKeysResponse.keys:type_name -> sextant.admin.v1.Key
+	25, // 19: sextant.admin.v1.RotateKeyRequest.grace_period:type_name -> google.protobuf.Duration
+	3,  // 20: sextant.admin.v1.RotateKeyResponse.key:type_name -> sextant.admin.v1.Key
+	3,  // 21: sextant.admin.v1.RotateKeyResponse.old_key:type_name -> sextant.admin.v1.Key
+	3,  // 22: sextant.admin.v1.RevokeKeyResponse.key:type_name -> sextant.admin.v1.Key
+	4,  // 23: sextant.admin.v1.AdminService.CreateProperty:input_type -> sextant.admin.v1.CreatePropertyRequest
+	6,  // 24: sextant.admin.v1.AdminService.ListProperties:input_type -> sextant.admin.v1.ListPropertiesRequest
+	8,  // 25: sextant.admin.v1.AdminService.GetProperty:input_type -> sextant.admin.v1.GetPropertyRequest
+	10, // 26: sextant.admin.v1.AdminService.UpdateProperty:input_type -> sextant.admin.v1.UpdatePropertyRequest
+	12, // 27: sextant.admin.v1.AdminService.DeleteProperty:input_type -> sextant.admin.v1.DeletePropertyRequest
+	14, // 28: sextant.admin.v1.AdminService.CreateKey:input_type -> sextant.admin.v1.CreateKeyRequest
+	16, // 29: sextant.admin.v1.AdminService.ListKeys:input_type -> sextant.admin.v1.ListKeysRequest
+	18, // 30: sextant.admin.v1.AdminService.RotateKey:input_type -> sextant.admin.v1.RotateKeyRequest
+	20, // 31: sextant.admin.v1.AdminService.RevokeKey:input_type -> sextant.admin.v1.RevokeKeyRequest
+	5,  // 32: sextant.admin.v1.AdminService.CreateProperty:output_type -> sextant.admin.v1.CreatePropertyResponse
+	7,  // 33: sextant.admin.v1.AdminService.ListProperties:output_type -> sextant.admin.v1.ListPropertiesResponse
+	9,  // 34: sextant.admin.v1.AdminService.GetProperty:output_type -> sextant.admin.v1.GetPropertyResponse
+	11, // 35: sextant.admin.v1.AdminService.UpdateProperty:output_type -> sextant.admin.v1.UpdatePropertyResponse
+	13, // 36: sextant.admin.v1.AdminService.DeleteProperty:output_type -> sextant.admin.v1.DeletePropertyResponse
+	15, // 37: sextant.admin.v1.AdminService.CreateKey:output_type -> sextant.admin.v1.CreateKeyResponse
+	17, // 38: sextant.admin.v1.AdminService.ListKeys:output_type -> sextant.admin.v1.ListKeysResponse
+	19, // 39: sextant.admin.v1.AdminService.RotateKey:output_type -> sextant.admin.v1.RotateKeyResponse
+	21, // 40: sextant.admin.v1.AdminService.RevokeKey:output_type -> sextant.admin.v1.RevokeKeyResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_sextant_admin_v1_admin_proto_init() }
@@ -1443,7 +1517,7 @@ func file_sextant_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sextant_admin_v1_admin_proto_rawDesc), len(file_sextant_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

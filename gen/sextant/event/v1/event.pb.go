@@ -102,8 +102,31 @@ type Event struct {
 	SchemaVersion uint32 `protobuf:"varint,17,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	// Engagement time reported with the event, in milliseconds.
 	EngagementTimeMsec int64 `protobuf:"varint,18,opt,name=engagement_time_msec,json=engagementTimeMsec,proto3" json:"engagement_time_msec,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Ecommerce items of the event (GA4's items array), in the order sent.
+	Items []*Item `protobuf:"bytes,19,rep,name=items,proto3" json:"items,omitempty"`
+	// From the IP address at collect time (an IP database), or the request's
+	// user_location: the city and region (first-level subdivision) names,
+	// empty when unknown. The address itself is never stored.
+	City   string `protobuf:"bytes,20,opt,name=city,proto3" json:"city,omitempty"`
+	Region string `protobuf:"bytes,21,opt,name=region,proto3" json:"region,omitempty"`
+	// Set at collect time when the property marks the event's name as a key
+	// event (GA4's key events apply from the time they are marked on).
+	KeyEvent bool `protobuf:"varint,22,opt,name=key_event,json=keyEvent,proto3" json:"key_event,omitempty"`
+	// Multiplies the event's amounts (its value parameter, its items'
+	// prices) into the property's currency, set at collect time from the
+	// event's currency parameter and the rates the property supplies; 0 when
+	// the event has no amount or the property converts nothing (amounts then
+	// count as sent).
+	CurrencyRate float64 `protobuf:"fixed64,23,opt,name=currency_rate,json=currencyRate,proto3" json:"currency_rate,omitempty"`
+	// The property's registered custom dimensions present on the event, by
+	// their report names ("customEvent:<param>", "customUser:<property>"),
+	// copied at collect time.
+	CustomDimensions map[string]string `protobuf:"bytes,24,rep,name=custom_dimensions,json=customDimensions,proto3" json:"custom_dimensions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The property's registered custom metrics present on the event, by
+	// their report names ("customEvent:<param>").
+	CustomMetrics map[string]float64 `protobuf:"bytes,25,rep,name=custom_metrics,json=customMetrics,proto3" json:"custom_metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -262,6 +285,150 @@ func (x *Event) GetEngagementTimeMsec() int64 {
 	return 0
 }
 
+func (x *Event) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *Event) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *Event) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Event) GetKeyEvent() bool {
+	if x != nil {
+		return x.KeyEvent
+	}
+	return false
+}
+
+func (x *Event) GetCurrencyRate() float64 {
+	if x != nil {
+		return x.CurrencyRate
+	}
+	return 0
+}
+
+func (x *Event) GetCustomDimensions() map[string]string {
+	if x != nil {
+		return x.CustomDimensions
+	}
+	return nil
+}
+
+func (x *Event) GetCustomMetrics() map[string]float64 {
+	if x != nil {
+		return x.CustomMetrics
+	}
+	return nil
+}
+
+// Item is one entry of an ecommerce event's items array.
+type Item struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ItemId       string                 `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	ItemName     string                 `protobuf:"bytes,2,opt,name=item_name,json=itemName,proto3" json:"item_name,omitempty"`
+	ItemBrand    string                 `protobuf:"bytes,3,opt,name=item_brand,json=itemBrand,proto3" json:"item_brand,omitempty"`
+	ItemCategory string                 `protobuf:"bytes,4,opt,name=item_category,json=itemCategory,proto3" json:"item_category,omitempty"`
+	ItemVariant  string                 `protobuf:"bytes,5,opt,name=item_variant,json=itemVariant,proto3" json:"item_variant,omitempty"`
+	// The unit price as sent, in the event's currency.
+	Price float64 `protobuf:"fixed64,6,opt,name=price,proto3" json:"price,omitempty"`
+	// Units; 1 when the item did not say.
+	Quantity      int64 `protobuf:"varint,7,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Item) Reset() {
+	*x = Item{}
+	mi := &file_sextant_event_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Item) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Item) ProtoMessage() {}
+
+func (x *Item) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_event_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Item.ProtoReflect.Descriptor instead.
+func (*Item) Descriptor() ([]byte, []int) {
+	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Item) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *Item) GetItemName() string {
+	if x != nil {
+		return x.ItemName
+	}
+	return ""
+}
+
+func (x *Item) GetItemBrand() string {
+	if x != nil {
+		return x.ItemBrand
+	}
+	return ""
+}
+
+func (x *Item) GetItemCategory() string {
+	if x != nil {
+		return x.ItemCategory
+	}
+	return ""
+}
+
+func (x *Item) GetItemVariant() string {
+	if x != nil {
+		return x.ItemVariant
+	}
+	return ""
+}
+
+func (x *Item) GetPrice() float64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+func (x *Item) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
 // Value is a typed parameter value.
 type Value struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -278,7 +445,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_sextant_event_v1_event_proto_msgTypes[1]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +457,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_event_v1_event_proto_msgTypes[1]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +470,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -389,7 +556,7 @@ type Page struct {
 
 func (x *Page) Reset() {
 	*x = Page{}
-	mi := &file_sextant_event_v1_event_proto_msgTypes[2]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +568,7 @@ func (x *Page) String() string {
 func (*Page) ProtoMessage() {}
 
 func (x *Page) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_event_v1_event_proto_msgTypes[2]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +581,7 @@ func (x *Page) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Page.ProtoReflect.Descriptor instead.
 func (*Page) Descriptor() ([]byte, []int) {
-	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Page) GetLocation() string {
@@ -456,7 +623,7 @@ type TrafficSource struct {
 
 func (x *TrafficSource) Reset() {
 	*x = TrafficSource{}
-	mi := &file_sextant_event_v1_event_proto_msgTypes[3]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +635,7 @@ func (x *TrafficSource) String() string {
 func (*TrafficSource) ProtoMessage() {}
 
 func (x *TrafficSource) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_event_v1_event_proto_msgTypes[3]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +648,7 @@ func (x *TrafficSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrafficSource.ProtoReflect.Descriptor instead.
 func (*TrafficSource) Descriptor() ([]byte, []int) {
-	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TrafficSource) GetSource() string {
@@ -527,7 +694,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_sextant_event_v1_event_proto_msgTypes[4]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +706,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_event_v1_event_proto_msgTypes[4]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +719,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Device) GetCategory() string {
@@ -636,7 +803,7 @@ type Consent struct {
 
 func (x *Consent) Reset() {
 	*x = Consent{}
-	mi := &file_sextant_event_v1_event_proto_msgTypes[5]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +815,7 @@ func (x *Consent) String() string {
 func (*Consent) ProtoMessage() {}
 
 func (x *Consent) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_event_v1_event_proto_msgTypes[5]
+	mi := &file_sextant_event_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +828,7 @@ func (x *Consent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consent.ProtoReflect.Descriptor instead.
 func (*Consent) Descriptor() ([]byte, []int) {
-	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_sextant_event_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Consent) GetAdUserData() ConsentStatus {
@@ -689,7 +856,7 @@ var File_sextant_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_sextant_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1csextant/event/v1/event.proto\x12\x10sextant.event.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\a\n" +
+	"\x1csextant/event/v1/event.proto\x12\x10sextant.event.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\v\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1f\n" +
 	"\vproperty_id\x18\x02 \x01(\tR\n" +
@@ -712,13 +879,35 @@ const file_sextant_event_v1_event_proto_rawDesc = "" +
 	"\x0fuser_properties\x18\x0f \x03(\v2+.sextant.event.v1.Event.UserPropertiesEntryR\x0euserProperties\x123\n" +
 	"\aconsent\x18\x10 \x01(\v2\x19.sextant.event.v1.ConsentR\aconsent\x12%\n" +
 	"\x0eschema_version\x18\x11 \x01(\rR\rschemaVersion\x120\n" +
-	"\x14engagement_time_msec\x18\x12 \x01(\x03R\x12engagementTimeMsec\x1aR\n" +
+	"\x14engagement_time_msec\x18\x12 \x01(\x03R\x12engagementTimeMsec\x12,\n" +
+	"\x05items\x18\x13 \x03(\v2\x16.sextant.event.v1.ItemR\x05items\x12\x12\n" +
+	"\x04city\x18\x14 \x01(\tR\x04city\x12\x16\n" +
+	"\x06region\x18\x15 \x01(\tR\x06region\x12\x1b\n" +
+	"\tkey_event\x18\x16 \x01(\bR\bkeyEvent\x12#\n" +
+	"\rcurrency_rate\x18\x17 \x01(\x01R\fcurrencyRate\x12Z\n" +
+	"\x11custom_dimensions\x18\x18 \x03(\v2-.sextant.event.v1.Event.CustomDimensionsEntryR\x10customDimensions\x12Q\n" +
+	"\x0ecustom_metrics\x18\x19 \x03(\v2*.sextant.event.v1.Event.CustomMetricsEntryR\rcustomMetrics\x1aR\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
 	"\x05value\x18\x02 \x01(\v2\x17.sextant.event.v1.ValueR\x05value:\x028\x01\x1aZ\n" +
 	"\x13UserPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
-	"\x05value\x18\x02 \x01(\v2\x17.sextant.event.v1.ValueR\x05value:\x028\x01\"\x99\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.sextant.event.v1.ValueR\x05value:\x028\x01\x1aC\n" +
+	"\x15CustomDimensionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a@\n" +
+	"\x12CustomMetricsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd5\x01\n" +
+	"\x04Item\x12\x17\n" +
+	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x1b\n" +
+	"\titem_name\x18\x02 \x01(\tR\bitemName\x12\x1d\n" +
+	"\n" +
+	"item_brand\x18\x03 \x01(\tR\titemBrand\x12#\n" +
+	"\ritem_category\x18\x04 \x01(\tR\fitemCategory\x12!\n" +
+	"\fitem_variant\x18\x05 \x01(\tR\vitemVariant\x12\x14\n" +
+	"\x05price\x18\x06 \x01(\x01R\x05price\x12\x1a\n" +
+	"\bquantity\x18\a \x01(\x03R\bquantity\"\x99\x01\n" +
 	"\x05Value\x12#\n" +
 	"\fstring_value\x18\x01 \x01(\tH\x00R\vstringValue\x12\x1d\n" +
 	"\tint_value\x18\x02 \x01(\x03H\x00R\bintValue\x12#\n" +
@@ -770,38 +959,44 @@ func file_sextant_event_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_sextant_event_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sextant_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_sextant_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sextant_event_v1_event_proto_goTypes = []any{
 	(ConsentStatus)(0),            // 0: sextant.event.v1.ConsentStatus
 	(*Event)(nil),                 // 1: sextant.event.v1.Event
-	(*Value)(nil),                 // 2: sextant.event.v1.Value
-	(*Page)(nil),                  // 3: sextant.event.v1.Page
-	(*TrafficSource)(nil),         // 4: sextant.event.v1.TrafficSource
-	(*Device)(nil),                // 5: sextant.event.v1.Device
-	(*Consent)(nil),               // 6: sextant.event.v1.Consent
-	nil,                           // 7: sextant.event.v1.Event.ParamsEntry
-	nil,                           // 8: sextant.event.v1.Event.UserPropertiesEntry
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Item)(nil),                  // 2: sextant.event.v1.Item
+	(*Value)(nil),                 // 3: sextant.event.v1.Value
+	(*Page)(nil),                  // 4: sextant.event.v1.Page
+	(*TrafficSource)(nil),         // 5: sextant.event.v1.TrafficSource
+	(*Device)(nil),                // 6: sextant.event.v1.Device
+	(*Consent)(nil),               // 7: sextant.event.v1.Consent
+	nil,                           // 8: sextant.event.v1.Event.ParamsEntry
+	nil,                           // 9: sextant.event.v1.Event.UserPropertiesEntry
+	nil,                           // 10: sextant.event.v1.Event.CustomDimensionsEntry
+	nil,                           // 11: sextant.event.v1.Event.CustomMetricsEntry
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_sextant_event_v1_event_proto_depIdxs = []int32{
-	9,  // 0: sextant.event.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	9,  // 1: sextant.event.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
-	7,  // 2: sextant.event.v1.Event.params:type_name -> sextant.event.v1.Event.ParamsEntry
-	3,  // 3: sextant.event.v1.Event.page:type_name -> sextant.event.v1.Page
-	4,  // 4: sextant.event.v1.Event.traffic_source:type_name -> sextant.event.v1.TrafficSource
-	5,  // 5: sextant.event.v1.Event.device:type_name -> sextant.event.v1.Device
-	8,  // 6: sextant.event.v1.Event.user_properties:type_name -> sextant.event.v1.Event.UserPropertiesEntry
-	6,  // 7: sextant.event.v1.Event.consent:type_name -> sextant.event.v1.Consent
-	0,  // 8: sextant.event.v1.Consent.ad_user_data:type_name -> sextant.event.v1.ConsentStatus
-	0,  // 9: sextant.event.v1.Consent.ad_personalization:type_name -> sextant.event.v1.ConsentStatus
-	0,  // 10: sextant.event.v1.Consent.analytics_storage:type_name -> sextant.event.v1.ConsentStatus
-	2,  // 11: sextant.event.v1.Event.ParamsEntry.value:type_name -> sextant.event.v1.Value
-	2,  // 12: sextant.event.v1.Event.UserPropertiesEntry.value:type_name -> sextant.event.v1.Value
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	12, // 0: sextant.event.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	12, // 1: sextant.event.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	8,  // 2: sextant.event.v1.Event.params:type_name -> sextant.event.v1.Event.ParamsEntry
+	4,  // 3: sextant.event.v1.Event.page:type_name -> sextant.event.v1.Page
+	5,  // 4: sextant.event.v1.Event.traffic_source:type_name -> sextant.event.v1.TrafficSource
+	6,  // 5: sextant.event.v1.Event.device:type_name -> sextant.event.v1.Device
+	9,  // 6: sextant.event.v1.Event.user_properties:type_name -> sextant.event.v1.Event.UserPropertiesEntry
+	7,  // 7: sextant.event.v1.Event.consent:type_name -> sextant.event.v1.Consent
+	2,  // 8: sextant.event.v1.Event.items:type_name -> sextant.event.v1.Item
+	10, // 9: sextant.event.v1.Event.custom_dimensions:type_name -> sextant.event.v1.Event.CustomDimensionsEntry
+	11, // 10: sextant.event.v1.Event.custom_metrics:type_name -> sextant.event.v1.Event.CustomMetricsEntry
+	0,  // 11: sextant.event.v1.Consent.ad_user_data:type_name -> sextant.event.v1.ConsentStatus
+	0,  // 12: sextant.event.v1.Consent.ad_personalization:type_name -> sextant.event.v1.ConsentStatus
+	0,  // 13: sextant.event.v1.Consent.analytics_storage:type_name -> sextant.event.v1.ConsentStatus
+	3,  // 14: sextant.event.v1.Event.ParamsEntry.value:type_name -> sextant.event.v1.Value
+	3,  // 15: sextant.event.v1.Event.UserPropertiesEntry.value:type_name -> sextant.event.v1.Value
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_sextant_event_v1_event_proto_init() }
@@ -809,7 +1004,7 @@ func file_sextant_event_v1_event_proto_init() {
 	if File_sextant_event_v1_event_proto != nil {
 		return
 	}
-	file_sextant_event_v1_event_proto_msgTypes[1].OneofWrappers = []any{
+	file_sextant_event_v1_event_proto_msgTypes[2].OneofWrappers = []any{
 		(*Value_StringValue)(nil),
 		(*Value_IntValue)(nil),
 		(*Value_DoubleValue)(nil),
@@ -821,7 +1016,7 @@ func file_sextant_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sextant_event_v1_event_proto_rawDesc), len(file_sextant_event_v1_event_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
