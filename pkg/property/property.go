@@ -54,6 +54,20 @@ type Property struct {
 	// AllowedOrigins lists browser origins allowed to send hits (CORS);
 	// empty allows any.
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+	// CurrencyCode is the ISO 4217 code reports show revenue in ("" is
+	// USD); CurrencyRates convert other currencies into it (one unit of
+	// the key's currency is worth the value). With no rates, amounts count
+	// as sent.
+	CurrencyCode  string             `json:"currencyCode,omitempty"`
+	CurrencyRates map[string]float64 `json:"currencyRates,omitempty"`
+	// KeyEvents are the event names counted as key events from the time
+	// they are set on.
+	KeyEvents []string `json:"keyEvents,omitempty"`
+	// Custom definitions: event parameters and user properties kept as
+	// custom dimensions, numeric event parameters kept as custom metrics.
+	CustomEventDimensions []string `json:"customEventDimensions,omitempty"`
+	CustomUserDimensions  []string `json:"customUserDimensions,omitempty"`
+	CustomEventMetrics    []string `json:"customEventMetrics,omitempty"`
 }
 
 // MeasurementID is the property's GA4-style measurement id ("G-" and ten
