@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +30,9 @@ const propertyUsage = `usage:
   sextant property create --name NAME [--time-zone TZ] [--allowed-origins O,…] [--json]
   sextant property list [--json]
   sextant property get PROPERTY_ID [--json]
-  sextant property update PROPERTY_ID [--name NAME] [--time-zone TZ] [--allowed-origins O,…] [--json]
+  sextant property update PROPERTY_ID [--name NAME] [--time-zone TZ] [--allowed-origins O,…]
+      [--currency EUR] [--currency-rates USD=0.92,GBP=1.17] [--key-events purchase,sign_up]
+      [--custom-event-dimensions P,…] [--custom-user-dimensions U,…] [--custom-event-metrics P,…] [--json]
   sextant property delete PROPERTY_ID
   sextant property key list PROPERTY_ID [--all] [--json]
   sextant property key create PROPERTY_ID --scope write|read|measurement [--json]
@@ -41,6 +44,30 @@ They call a running server (--server, env SEXTANT_SERVER) with an admin key
 --offline and write the store itself (--data-dir, or --cql-hosts …);
 create --offline --count N --json makes N properties at once.
 `
+
+// reportingFlags are update's list flags of reporting settings, each
+// setting one field (an empty list clears it).
+var reportingFlags = []struct {
+	flag, path, help string
+	apply            func(p *adminv1.Property, v []string) error
+}{
+	{"currency-rates", "currency_rates", "rates into --currency, CODE=RATE,… (one unit of CODE is worth RATE)", func(p *adminv1.Property, v []string) error {
+		p.CurrencyRates = map[string]float64{}
+		for _, kv := range v {
+			c, r, ok := strings.Cut(kv, "=")
+			x, err := strconv.ParseFloat(r, 64)
+			if !ok || err != nil {
+				return fmt.Errorf("--currency-rates: %q is not CODE=RATE", kv)
+			}
+			p.CurrencyRates[c] = x
+		}
+		return nil
+	}},
+	{"key-events", "key_events", "event names counted as key events from now on", func(p *adminv1.Property, v []string) error { p.KeyEvents = v; return nil }},
+	{"custom-event-dimensions", "custom_event_dimensions", "event parameters kept as custom dimensions (customEvent:NAME)", func(p *adminv1.Property, v []string) error { p.CustomEventDimensions = v; return nil }},
+	{"custom-user-dimensions", "custom_user_dimensions", "user properties kept as custom dimensions (customUser:NAME)", func(p *adminv1.Property, v []string) error { p.CustomUserDimensions = v; return nil }},
+	{"custom-event-metrics", "custom_event_metrics", "numeric event parameters kept as custom metrics (customEvent:NAME)", func(p *adminv1.Property, v []string) error { p.CustomEventMetrics = v; return nil }},
+}
 
 func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -71,6 +98,8 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		offline, all    = new(bool), new(bool)
 		grace           = new(time.Duration)
 		origins         []string
+		reporting       = map[string]*[]string{}
+		currency        = new(string)
 		e               engines
 	)
 	*count = 1
@@ -79,6 +108,13 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		name = f.String("name", "", "the property's display name")
 		tz = f.String("time-zone", "", "IANA time zone reports use (create: UTC when empty)")
 		f.ListVar(&origins, "allowed-origins", "browser origins allowed to send hits (scheme://host,…); any when empty")
+		if cmd == "update" {
+			currency = f.String("currency", "", "the ISO 4217 code reports show revenue in (USD when empty)")
+			for _, r := range reportingFlags {
+				reporting[r.flag] = new([]string)
+				f.ListVar(reporting[r.flag], r.flag, r.help)
+			}
+		}
 	case "key list":
 		all = f.Bool("all", false, "include revoked and expired keys")
 	case "key create":
@@ -102,15 +138,14 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprint(stderr, propertyUsage)
 		return errUsage
 	}
-	originsSet := false
-	f.Visit(func(fl *flag.Flag) {
-		if fl.Name == "allowed-origins" {
-			originsSet = true
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	for _, n := range []string{"allowed-origins", "currency-rates", "key-events", "custom-event-dimensions", "custom-user-dimensions", "custom-event-metrics"} {
+		if os.Getenv(envName(n)) != "" {
+			set[n] = true
 		}
-	})
-	if os.Getenv(envName("allowed-origins")) != "" {
-		originsSet = true
 	}
+	originsSet := set["allowed-origins"]
 	if *offline {
 		return propertyOffline(ctx, cmd, &e, *name, *tz, origins, *count, *asJSON, stdout, stderr)
 	}
@@ -177,8 +212,21 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if originsSet {
 			mask.Paths = append(mask.Paths, "allowed_origins")
 		}
+		if set["currency"] {
+			p.CurrencyCode = *currency
+			mask.Paths = append(mask.Paths, "currency_code")
+		}
+		for _, r := range reportingFlags {
+			if !set[r.flag] {
+				continue
+			}
+			if err := r.apply(p, *reporting[r.flag]); err != nil {
+				return err
+			}
+			mask.Paths = append(mask.Paths, r.path)
+		}
 		if len(mask.Paths) == 0 {
-			return errors.New("nothing to update: give --name, --time-zone or --allowed-origins (empty to allow any origin)")
+			return errors.New("nothing to update: give --name, --time-zone, --allowed-origins (empty to allow any origin), --currency, --currency-rates, --key-events or --custom-…")
 		}
 		req := connect.NewRequest(&adminv1.UpdatePropertyRequest{Property: p, UpdateMask: mask})
 		call(req.Header())
@@ -250,6 +298,15 @@ func describeProperty(p *adminv1.Property) string {
 	}
 	if p.MeasurementId != "" {
 		s += "\tmeasurement id " + p.MeasurementId
+	}
+	if p.CurrencyCode != "" {
+		s += "\tcurrency " + p.CurrencyCode
+	}
+	if len(p.KeyEvents) > 0 {
+		s += "\tkey events " + strings.Join(p.KeyEvents, ",")
+	}
+	if n := len(p.CustomEventDimensions) + len(p.CustomUserDimensions) + len(p.CustomEventMetrics); n > 0 {
+		s += fmt.Sprintf("\t%d custom definitions", n)
 	}
 	return s + "\n"
 }

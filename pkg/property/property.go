@@ -22,8 +22,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
+	"math"
 	"math/big"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,10 +210,12 @@ func (r *Registry) CacheBytes() int {
 	kb := r.keys.bytes(func(k Key) int { return len(k.ID) + len(k.PropertyID) + len(k.Scope) + len(k.Hint) })
 	pb := r.props.bytes(func(p Property) int {
 		n := len(p.ID) + len(p.Name) + len(p.TimeZone)
-		for _, o := range p.AllowedOrigins {
-			n += int(unsafe.Sizeof("")) + len(o)
+		for _, l := range [][]string{p.AllowedOrigins, p.KeyEvents, p.CustomEventDimensions, p.CustomUserDimensions, p.CustomEventMetrics} {
+			for _, o := range l {
+				n += int(unsafe.Sizeof("")) + len(o)
+			}
 		}
-		return n
+		return n + len(p.CurrencyCode) + len(p.CurrencyRates)*(int(unsafe.Sizeof(""))+3+8+16)
 	})
 	return kb + pb
 }
@@ -269,10 +274,99 @@ func validate(p *Property) error {
 		origins = append(origins, norm)
 	}
 	p.AllowedOrigins = origins
+	vs = validateReporting(p, vs)
 	if len(vs) > 0 {
 		return apierror.Invalid("invalid property", vs...)
 	}
 	return nil
+}
+
+// Limits of a property's reporting settings (GA4's standard property
+// allows 30 key events, 50 event- and 25 user-scoped custom dimensions, 50
+// custom metrics).
+const (
+	maxKeyEvents       = 30
+	maxCustomEventDims = 50
+	maxCustomUserDims  = 25
+	maxCustomMetrics   = 50
+	maxRates           = 200
+)
+
+// validateReporting checks the currency, rates, key events and custom
+// definitions, normalising them (codes upper case, names deduplicated in
+// order).
+func validateReporting(p *Property, vs []apierror.Violation) []apierror.Violation {
+	p.CurrencyCode = strings.ToUpper(strings.TrimSpace(p.CurrencyCode))
+	if p.CurrencyCode != "" && !IsCurrencyCode(p.CurrencyCode) {
+		vs = append(vs, apierror.Violation{Field: "currencyCode", Description: "an ISO 4217 code of three letters, e.g. EUR", Code: apierror.ValueInvalid})
+	}
+	if len(p.CurrencyRates) > maxRates {
+		vs = append(vs, apierror.Violation{Field: "currencyRates", Description: fmt.Sprintf("at most %d rates", maxRates), Code: apierror.ExceededMaxEntities})
+	}
+	rates := make(map[string]float64, len(p.CurrencyRates))
+	for _, c := range slices.Sorted(maps.Keys(p.CurrencyRates)) {
+		r := p.CurrencyRates[c]
+		u := strings.ToUpper(c)
+		if !IsCurrencyCode(u) || !(r > 0) || math.IsInf(r, 0) {
+			vs = append(vs, apierror.Violation{Field: "currencyRates[" + strconv.Quote(c) + "]", Description: "a currency code and a positive rate into currencyCode", Code: apierror.ValueInvalid})
+			continue
+		}
+		rates[u] = r
+	}
+	p.CurrencyRates = rates
+	if len(rates) == 0 {
+		p.CurrencyRates = nil
+	}
+	vs, p.KeyEvents = names(vs, "keyEvents", p.KeyEvents, maxKeyEvents, 40)
+	vs, p.CustomEventDimensions = names(vs, "customEventDimensions", p.CustomEventDimensions, maxCustomEventDims, 40)
+	vs, p.CustomUserDimensions = names(vs, "customUserDimensions", p.CustomUserDimensions, maxCustomUserDims, 24)
+	vs, p.CustomEventMetrics = names(vs, "customEventMetrics", p.CustomEventMetrics, maxCustomMetrics, 40)
+	return vs
+}
+
+// names checks a list of GA4 names ([A-Za-z][A-Za-z0-9_]*, at most
+// maxLen) and drops duplicates.
+func names(vs []apierror.Violation, field string, in []string, maxN, maxLen int) ([]apierror.Violation, []string) {
+	if len(in) > maxN {
+		return append(vs, apierror.Violation{Field: field, Description: fmt.Sprintf("at most %d", maxN), Code: apierror.ExceededMaxEntities}), in
+	}
+	var out []string
+	for i, n := range in {
+		if !isName(n, maxLen) {
+			vs = append(vs, apierror.Violation{Field: fmt.Sprintf("%s[%d]", field, i), Description: fmt.Sprintf("a name of at most %d letters, digits and underscores, starting with a letter", maxLen), Code: apierror.NameInvalid})
+			continue
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return vs, out
+}
+
+func isName(s string, maxLen int) bool {
+	if s == "" || len(s) > maxLen {
+		return false
+	}
+	for i, c := range []byte(s) {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '_')) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsCurrencyCode reports whether s has the shape of an ISO 4217 code.
+func IsCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func normOrigin(o string) (string, bool) {
@@ -376,6 +470,11 @@ type Patch struct {
 	Name           *string
 	TimeZone       *string
 	AllowedOrigins *[]string
+	CurrencyCode   *string
+	CurrencyRates  *map[string]float64
+	KeyEvents      *[]string
+	// Custom definitions.
+	CustomEventDimensions, CustomUserDimensions, CustomEventMetrics *[]string
 }
 
 // Update changes a property's settable fields.
@@ -392,6 +491,20 @@ func (r *Registry) Update(ctx context.Context, id string, patch Patch) (Property
 	}
 	if patch.AllowedOrigins != nil {
 		p.AllowedOrigins = append([]string(nil), (*patch.AllowedOrigins)...)
+	}
+	if patch.CurrencyCode != nil {
+		p.CurrencyCode = *patch.CurrencyCode
+	}
+	if patch.CurrencyRates != nil {
+		p.CurrencyRates = maps.Clone(*patch.CurrencyRates)
+	}
+	for _, f := range []struct{ dst, src *[]string }{
+		{&p.KeyEvents, patch.KeyEvents}, {&p.CustomEventDimensions, patch.CustomEventDimensions},
+		{&p.CustomUserDimensions, patch.CustomUserDimensions}, {&p.CustomEventMetrics, patch.CustomEventMetrics},
+	} {
+		if f.src != nil {
+			*f.dst = slices.Clone(*f.src)
+		}
 	}
 	if err := validate(&p); err != nil {
 		return Property{}, err

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -508,3 +509,49 @@ func TestAssertionSecretsRace(t *testing.T) {
 		t.Errorf("%d secrets, then %d: reading must not create more", len(all), len(again))
 	}
 }
+
+// TestUpdateReporting: currency, rates, key events and custom definitions
+// are set, normalised, and refused field by field.
+func TestUpdateReporting(t *testing.T) {
+	ctx := context.Background()
+	st := open(t, t.TempDir())
+	defer st.Close()
+	reg := property.NewRegistry(st, property.Options{})
+	p, _ := mustCreate(t, reg, "Shop")
+	cur, rates := "eur", map[string]float64{"usd": 0.92, "GBP": 1.17}
+	keys, dims := []string{"purchase", "sign_up", "purchase"}, []string{"plan"}
+	got, err := reg.Update(ctx, p.ID, property.Patch{CurrencyCode: &cur, CurrencyRates: &rates, KeyEvents: &keys, CustomEventDimensions: &dims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CurrencyCode != "EUR" || got.CurrencyRates["USD"] != 0.92 || got.CurrencyRates["GBP"] != 1.17 || len(got.CurrencyRates) != 2 ||
+		!slices.Equal(got.KeyEvents, []string{"purchase", "sign_up"}) || !slices.Equal(got.CustomEventDimensions, dims) {
+		t.Fatalf("update: %+v", got)
+	}
+	if again, _ := reg.Get(ctx, p.ID); !slices.Equal(again.KeyEvents, got.KeyEvents) || again.CurrencyRates["USD"] != 0.92 {
+		t.Fatalf("stored: %+v", again)
+	}
+	for _, c := range []struct {
+		name  string
+		patch property.Patch
+		field string
+	}{
+		{"currency", property.Patch{CurrencyCode: ptr("EURO")}, "currencyCode"},
+		{"rate", property.Patch{CurrencyRates: &map[string]float64{"USD": -1}}, `currencyRates["USD"]`},
+		{"rate code", property.Patch{CurrencyRates: &map[string]float64{"dollar": 1}}, `currencyRates["dollar"]`},
+		{"key event", property.Patch{KeyEvents: &[]string{"ok", "9lives"}}, "keyEvents[1]"},
+		{"user dimension", property.Patch{CustomUserDimensions: &[]string{"a_name_longer_than_24_chars"}}, "customUserDimensions[0]"},
+		{"metrics", property.Patch{CustomEventMetrics: &[]string{"a-b"}}, "customEventMetrics[0]"},
+	} {
+		_, err := reg.Update(ctx, p.ID, c.patch)
+		var e *apierror.Error
+		if !errors.As(err, &e) || len(e.Violations) != 1 || e.Violations[0].Field != c.field {
+			t.Errorf("%s: %v, want a violation of %s", c.name, err, c.field)
+		}
+	}
+	if again, _ := reg.Get(ctx, p.ID); again.CurrencyCode != "EUR" || len(again.KeyEvents) != 2 {
+		t.Fatalf("a refused update changed the property: %+v", again)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

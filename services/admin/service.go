@@ -7,6 +7,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -36,6 +37,9 @@ func toProto(p property.Property) *adminv1.Property {
 	out := &adminv1.Property{
 		PropertyId: p.ID, DisplayName: p.Name, TimeZone: p.TimeZone, MeasurementId: p.MeasurementID(), FirebaseAppId: p.FirebaseAppID(),
 		AllowedOrigins: slices.Clone(p.AllowedOrigins), CreateTime: timestamppb.New(p.CreatedAt),
+		CurrencyCode: p.CurrencyCode, CurrencyRates: maps.Clone(p.CurrencyRates), KeyEvents: slices.Clone(p.KeyEvents),
+		CustomEventDimensions: slices.Clone(p.CustomEventDimensions), CustomUserDimensions: slices.Clone(p.CustomUserDimensions),
+		CustomEventMetrics: slices.Clone(p.CustomEventMetrics),
 	}
 	if !p.UpdatedAt.IsZero() {
 		out.UpdateTime = timestamppb.New(p.UpdatedAt)
@@ -83,7 +87,9 @@ func (s *Service) CreateProperty(ctx context.Context, req *connect.Request[admin
 	if in == nil {
 		return nil, apierror.Invalid("invalid property", apierror.Violation{Field: "property", Description: "required", Code: apierror.ValueRequired})
 	}
-	p, keys, err := s.reg.Create(ctx, property.Property{Name: in.DisplayName, TimeZone: in.TimeZone, AllowedOrigins: in.AllowedOrigins})
+	p, keys, err := s.reg.Create(ctx, property.Property{Name: in.DisplayName, TimeZone: in.TimeZone, AllowedOrigins: in.AllowedOrigins,
+		CurrencyCode: in.CurrencyCode, CurrencyRates: in.CurrencyRates, KeyEvents: in.KeyEvents,
+		CustomEventDimensions: in.CustomEventDimensions, CustomUserDimensions: in.CustomUserDimensions, CustomEventMetrics: in.CustomEventMetrics})
 	if err != nil {
 		return nil, prefixed(err)
 	}
@@ -159,9 +165,21 @@ func (s *Service) UpdateProperty(ctx context.Context, req *connect.Request[admin
 			patch.TimeZone = &in.TimeZone
 		case "allowed_origins", "allowedOrigins":
 			patch.AllowedOrigins = &in.AllowedOrigins
+		case "currency_code", "currencyCode":
+			patch.CurrencyCode = &in.CurrencyCode
+		case "currency_rates", "currencyRates":
+			patch.CurrencyRates = &in.CurrencyRates
+		case "key_events", "keyEvents":
+			patch.KeyEvents = &in.KeyEvents
+		case "custom_event_dimensions", "customEventDimensions":
+			patch.CustomEventDimensions = &in.CustomEventDimensions
+		case "custom_user_dimensions", "customUserDimensions":
+			patch.CustomUserDimensions = &in.CustomUserDimensions
+		case "custom_event_metrics", "customEventMetrics":
+			patch.CustomEventMetrics = &in.CustomEventMetrics
 		default:
 			return nil, apierror.Invalid("invalid update mask", apierror.Violation{
-				Field: "updateMask.paths[" + strconv.Itoa(i) + "]", Description: "one of display_name, time_zone, allowed_origins", Code: apierror.ValueInvalid,
+				Field: "updateMask.paths[" + strconv.Itoa(i) + "]", Description: "one of display_name, time_zone, allowed_origins, currency_code, currency_rates, key_events, custom_event_dimensions, custom_user_dimensions, custom_event_metrics", Code: apierror.ValueInvalid,
 			})
 		}
 	}
