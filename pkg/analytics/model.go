@@ -40,16 +40,40 @@ func Clean(s string, max int) string {
 
 func utf8Start(b byte) bool { return b < 0x80 || b >= 0xC0 }
 
+// Sums of an aggregate beyond its events, views and engagement time
+// (encoding version 2 on): ecommerce, key events and session time. Amounts
+// are micro-units of the property's currency.
+const (
+	SumSessionSeconds  = iota // seconds by which events extended their sessions: Σ session durations
+	SumKeyEvents              // events marked as key events
+	SumPurchaseRevenue        // value of purchases (purchase, in_app_purchase), less refunds
+	SumTotalRevenue           // purchase revenue, subscriptions and ad revenue
+	SumPurchases              // purchase events (ecommercePurchases)
+	SumTransactions           // purchase events with a transaction_id
+	SumCheckouts              // begin_checkout events
+	SumAddToCarts             // add_to_cart events
+	SumItemsViewed            // units of the items of view_item events
+	SumItemRevenue            // price × quantity of the items of purchase events
+	SumItemsPurchased         // units of the items of purchase events
+	SumCustom                 // a custom metric's value, in custom sections (micro-units)
+	NumSums
+)
+
 // Aggregate is what one cell holds.
 type Aggregate struct {
 	Events         int64
 	PageViews      int64
 	EngagementMsec int64
+	Sums           [NumSums]int64
 	Users          *sketch.Sketch // every user with an event
 	ActiveUsers    *sketch.Sketch // users engaged, new, or with engagement time
 	NewUsers       *sketch.Sketch // users with first_visit or first_open
 	Sessions       *sketch.Sketch
 	EngagedSess    *sketch.Sketch
+	// From encoding version 2 on; nil until something is counted in them.
+	KeySessions     *sketch.Sketch // sessions with a key event
+	Purchasers      *sketch.Sketch // users with a purchase
+	FirstPurchasers *sketch.Sketch // users whose first purchase it was
 }
 
 // NewAggregate returns an empty aggregate.
@@ -63,8 +87,22 @@ func NewAggregate() *Aggregate {
 	}
 }
 
-func (a *Aggregate) sketches() [5]**sketch.Sketch {
-	return [5]**sketch.Sketch{&a.Users, &a.ActiveUsers, &a.NewUsers, &a.Sessions, &a.EngagedSess}
+// numBase is how many sketches encoding version 1 holds.
+const numBase = 5
+
+func (a *Aggregate) sketches() [NumSketches]**sketch.Sketch {
+	return [NumSketches]**sketch.Sketch{&a.Users, &a.ActiveUsers, &a.NewUsers, &a.Sessions, &a.EngagedSess,
+		&a.KeySessions, &a.Purchasers, &a.FirstPurchasers}
+}
+
+// Extra returns the sketch of version-2 slot i (SketchKeySessions …),
+// created when still nil.
+func (a *Aggregate) Extra(i int) *sketch.Sketch {
+	p := a.sketches()[i]
+	if *p == nil {
+		*p = sketch.New(SketchPrecision(i))
+	}
+	return *p
 }
 
 // Merge adds b into a.
@@ -76,10 +114,19 @@ func (a *Aggregate) MergeBuf(b *Aggregate, buf *[]uint64) error {
 	a.Events += b.Events
 	a.PageViews += b.PageViews
 	a.EngagementMsec += b.EngagementMsec
+	for i := range a.Sums {
+		a.Sums[i] += b.Sums[i]
+	}
 	as, bs := a.sketches(), b.sketches()
 	for i := range as {
-		if err := (*as[i]).MergeBuf(*bs[i], buf); err != nil {
-			return err
+		switch {
+		case *bs[i] == nil:
+		case *as[i] == nil:
+			*as[i] = (*bs[i]).Clone()
+		default:
+			if err := (*as[i]).MergeBuf(*bs[i], buf); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -87,15 +134,42 @@ func (a *Aggregate) MergeBuf(b *Aggregate, buf *[]uint64) error {
 
 // Clone returns an independent copy.
 func (a *Aggregate) Clone() *Aggregate {
-	c := &Aggregate{Events: a.Events, PageViews: a.PageViews, EngagementMsec: a.EngagementMsec}
+	c := &Aggregate{Events: a.Events, PageViews: a.PageViews, EngagementMsec: a.EngagementMsec, Sums: a.Sums}
 	cs, as := c.sketches(), a.sketches()
 	for i := range cs {
-		*cs[i] = (*as[i]).Clone()
+		if *as[i] != nil {
+			*cs[i] = (*as[i]).Clone()
+		}
 	}
 	return c
 }
 
-const aggregateVersion = 1
+// Encoding versions: version 1 holds the three counters and the five
+// base sketches; version 2 adds, after the counters, a bit set of the sums
+// present and their values, and after the base sketches a bit set of the
+// extra sketches present and their encodings. An aggregate with no sums
+// and no extra sketches is written as version 1, byte for byte what it was
+// before version 2 existed.
+const (
+	aggregateVersion  = 1
+	aggregateVersion2 = 2
+)
+
+// extended reports whether a needs encoding version 2.
+func (a *Aggregate) extended() bool {
+	for _, v := range a.Sums {
+		if v != 0 {
+			return true
+		}
+	}
+	sk := a.sketches()
+	for _, s := range sk[numBase:] {
+		if *s != nil && !(*s).Empty() {
+			return true
+		}
+	}
+	return false
+}
 
 // MarshalBinary encodes the aggregate.
 func (a *Aggregate) MarshalBinary() ([]byte, error) {
@@ -104,23 +178,62 @@ func (a *Aggregate) MarshalBinary() ([]byte, error) {
 
 // SizeHint is about the size of the aggregate's encoding, at least.
 func (a *Aggregate) SizeHint() int {
-	n := 1 + 3*binary.MaxVarintLen64
+	n := 1 + (3+NumSums+2)*binary.MaxVarintLen64
 	for _, s := range a.sketches() {
-		n += (*s).SizeHint()
+		if *s != nil {
+			n += (*s).SizeHint()
+		}
 	}
 	return n
 }
 
 // AppendBinary appends the aggregate's encoding to b.
 func (a *Aggregate) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, aggregateVersion)
+	ext := a.extended()
+	if ext {
+		b = append(b, aggregateVersion2)
+	} else {
+		b = append(b, aggregateVersion)
+	}
 	b = binary.AppendVarint(b, a.Events)
 	b = binary.AppendVarint(b, a.PageViews)
 	b = binary.AppendVarint(b, a.EngagementMsec)
+	if ext {
+		var mask uint64
+		for i, v := range a.Sums {
+			if v != 0 {
+				mask |= 1 << i
+			}
+		}
+		b = binary.AppendUvarint(b, mask)
+		for _, v := range a.Sums {
+			if v != 0 {
+				b = binary.AppendVarint(b, v)
+			}
+		}
+	}
 	var err error
-	for _, s := range a.sketches() {
+	sk := a.sketches()
+	for _, s := range sk[:numBase] {
 		if b, err = (*s).AppendBinary(b); err != nil {
 			return nil, err
+		}
+	}
+	if !ext {
+		return b, nil
+	}
+	var mask uint64
+	for i, s := range sk[numBase:] {
+		if *s != nil && !(*s).Empty() {
+			mask |= 1 << i
+		}
+	}
+	b = binary.AppendUvarint(b, mask)
+	for i, s := range sk[numBase:] {
+		if mask&(1<<i) != 0 {
+			if b, err = (*s).AppendBinary(b); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return b, nil
@@ -140,19 +253,13 @@ func UnmarshalAggregate(b []byte) (*Aggregate, error) {
 
 // UnmarshalFrom decodes an aggregate into a, reusing its sketches' memory.
 func (a *Aggregate) UnmarshalFrom(b []byte) error {
-	if len(b) < 1 || b[0] != aggregateVersion {
-		return ErrCorrupt
+	b, ext, err := readHead(b, &a.Events, &a.PageViews, &a.EngagementMsec, &a.Sums)
+	if err != nil {
+		return err
 	}
-	b = b[1:]
-	for _, v := range [3]*int64{&a.Events, &a.PageViews, &a.EngagementMsec} {
-		x, n := binary.Varint(b)
-		if n <= 0 {
-			return ErrCorrupt
-		}
-		*v, b = x, b[n:]
-	}
-	want := [5]uint8{sketch.UsersPrecision, sketch.UsersPrecision, sketch.UsersPrecision, sketch.SessionsPrecision, sketch.SessionsPrecision}
-	for i, s := range a.sketches() {
+	sk := a.sketches()
+	decode := func(i int) error {
+		s := sk[i]
 		if *s == nil {
 			*s = &sketch.Sketch{}
 		}
@@ -160,13 +267,73 @@ func (a *Aggregate) UnmarshalFrom(b []byte) error {
 		if err != nil {
 			return err
 		}
-		if (*s).Precision() != want[i] {
+		if (*s).Precision() != SketchPrecision(i) {
 			return ErrCorrupt
 		}
 		b = rest
+		return nil
+	}
+	for i := range numBase {
+		if err := decode(i); err != nil {
+			return err
+		}
+	}
+	var mask uint64
+	if ext {
+		m, n := binary.Uvarint(b)
+		if n <= 0 || m >= 1<<(NumSketches-numBase) {
+			return ErrCorrupt
+		}
+		mask, b = m, b[n:]
+	}
+	for i := numBase; i < NumSketches; i++ {
+		if mask&(1<<(i-numBase)) == 0 {
+			*sk[i] = nil
+			continue
+		}
+		if err := decode(i); err != nil {
+			return err
+		}
 	}
 	if len(b) != 0 {
 		return ErrCorrupt
 	}
 	return nil
+}
+
+// readHead reads an encoding's version, counters and (version 2) sums,
+// returning the rest and whether it is version 2.
+func readHead(b []byte, events, views, engage *int64, sums *[NumSums]int64) ([]byte, bool, error) {
+	if len(b) < 1 || (b[0] != aggregateVersion && b[0] != aggregateVersion2) {
+		return nil, false, ErrCorrupt
+	}
+	ext := b[0] == aggregateVersion2
+	b = b[1:]
+	for _, v := range [3]*int64{events, views, engage} {
+		x, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, false, ErrCorrupt
+		}
+		*v, b = x, b[n:]
+	}
+	*sums = [NumSums]int64{}
+	if !ext {
+		return b, false, nil
+	}
+	mask, n := binary.Uvarint(b)
+	if n <= 0 || mask >= 1<<NumSums {
+		return nil, false, ErrCorrupt
+	}
+	b = b[n:]
+	for i := range NumSums {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		x, n := binary.Varint(b)
+		if n <= 0 || x == 0 {
+			return nil, false, ErrCorrupt
+		}
+		sums[i], b = x, b[n:]
+	}
+	return b, true, nil
 }

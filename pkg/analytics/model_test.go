@@ -85,3 +85,60 @@ func FuzzUnmarshalAggregate(f *testing.F) {
 		}
 	})
 }
+
+// TestAggregateVersions: an aggregate without sums or extra sketches is
+// written as version 1 (the bytes of the versions stored before version 2
+// existed); one with them as version 2, which round-trips and merges with
+// version-1 aggregates.
+func TestAggregateVersions(t *testing.T) {
+	base := NewAggregate()
+	base.Events, base.PageViews = 2, 1
+	base.Users.Add(1)
+	base.Sessions.Add(2)
+	v1, err := base.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 1: version, three varints, five sketches (sorted format:
+	// format, precision, count, hashes).
+	if v1[0] != 1 || len(v1) != 1+3+(3+8)*2+3*3 {
+		t.Fatalf("version 1 encoding %x", v1)
+	}
+	ext := NewAggregate()
+	ext.Events = 1
+	ext.Sums[SumPurchaseRevenue] = 12_500_000
+	ext.Sums[SumKeyEvents] = 1
+	ext.Extra(SketchPurchasers).Add(7)
+	ext.Extra(SketchKeySessions) // created, left empty: not written
+	v2, err := ext.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := UnmarshalAggregate(v2)
+	if err != nil || v2[0] != 2 {
+		t.Fatalf("version 2 %x: %v", v2, err)
+	}
+	if d.Sums != ext.Sums || d.Purchasers.Estimate() != 1 || d.KeySessions != nil || d.FirstPurchasers != nil {
+		t.Fatalf("decoded %+v", d)
+	}
+	m, _ := UnmarshalAggregate(v1)
+	if err := m.Merge(d); err != nil {
+		t.Fatal(err)
+	}
+	if m.Events != 3 || m.Sums[SumPurchaseRevenue] != 12_500_000 || m.Purchasers.Estimate() != 1 || m.Users.Estimate() != 1 {
+		t.Fatalf("merged %+v", m)
+	}
+	// Reusing a decoded aggregate for a version-1 encoding clears what
+	// version 2 set.
+	if err := d.UnmarshalFrom(v1); err != nil || d.Sums != ([NumSums]int64{}) || d.Purchasers != nil {
+		t.Fatalf("reused %+v %v", d, err)
+	}
+	for _, bad := range [][]byte{
+		append([]byte{2, 0, 0, 0, 1, 0}, v1[4:]...), // a sum said present with the value 0
+		append([]byte{2, 0, 0, 0, 0x80, 0x40}, 0),   // a sum mask beyond the sums
+	} {
+		if _, err := UnmarshalAggregate(bad); err == nil {
+			t.Errorf("corrupt %x accepted", bad)
+		}
+	}
+}

@@ -29,12 +29,16 @@ const (
 	SketchNewUsers               // Aggregate.NewUsers
 	SketchSessions               // Aggregate.Sessions
 	SketchEngagedSessions        // Aggregate.EngagedSess
+	SketchKeySessions            // Aggregate.KeySessions (version 2)
+	SketchPurchasers             // Aggregate.Purchasers (version 2)
+	SketchFirstPurchasers        // Aggregate.FirstPurchasers (version 2)
 	NumSketches
 )
 
-// SketchPrecision is the precision of the sketch in slot i.
+// SketchPrecision is the precision of the sketch in slot i: sessions'
+// sketches count sessions, the others users.
 func SketchPrecision(i int) uint8 {
-	if i >= SketchSessions {
+	if i == SketchSessions || i == SketchEngagedSessions || i == SketchKeySessions {
 		return sketch.SessionsPrecision
 	}
 	return sketch.UsersPrecision
@@ -49,6 +53,7 @@ type Need [NumSketches]bool
 // reused from aggregate to aggregate: its buffers are.
 type Values struct {
 	Events, PageViews, EngagementMsec int64
+	Sums                              [NumSums]int64
 
 	hashes  [NumSketches][]uint64       // an exact sketch's hashes
 	decoded [NumSketches]*sketch.Sketch // a register sketch
@@ -64,18 +69,26 @@ func (v *Values) Decode(b []byte, need *Need) error {
 		v.hashes[i] = v.hashes[i][:0]
 		v.decoded[i] = nil
 	}
-	if len(b) < 1 || b[0] != aggregateVersion {
-		return ErrCorrupt
+	b, ext, err := readHead(b, &v.Events, &v.PageViews, &v.EngagementMsec, &v.Sums)
+	if err != nil {
+		return err
 	}
-	b = b[1:]
-	for _, x := range []*int64{&v.Events, &v.PageViews, &v.EngagementMsec} {
-		n, k := binary.Varint(b)
-		if k <= 0 {
-			return ErrCorrupt
-		}
-		*x, b = n, b[k:]
-	}
+	var mask uint64 = 1<<numBase - 1
 	for i := range NumSketches {
+		if i == numBase {
+			if !ext {
+				break
+			}
+			m, n := binary.Uvarint(b)
+			if n <= 0 || m >= 1<<(NumSketches-numBase) {
+				return ErrCorrupt
+			}
+			mask |= m << numBase
+			b = b[n:]
+		}
+		if mask&(1<<i) == 0 {
+			continue
+		}
 		p := SketchPrecision(i)
 		var err error
 		if !need[i] {
@@ -116,6 +129,7 @@ func corrupt(err error) error {
 // are added directly. The zero value is an empty Acc.
 type Acc struct {
 	Events, PageViews, EngagementMsec int64
+	Sums                              [NumSums]int64
 
 	sk      [NumSketches]*sketch.Sketch
 	pending [NumSketches][]uint64
@@ -132,6 +146,9 @@ func (a *Acc) Add(v *Values, need *Need) error {
 	a.Events += v.Events
 	a.PageViews += v.PageViews
 	a.EngagementMsec += v.EngagementMsec
+	for i, x := range v.Sums {
+		a.Sums[i] += x
+	}
 	for i := range NumSketches {
 		if !need[i] {
 			continue
@@ -217,6 +234,9 @@ func (a *Acc) combine(b *Acc, take func(*sketch.Sketch) *sketch.Sketch) error {
 	a.Events += b.Events
 	a.PageViews += b.PageViews
 	a.EngagementMsec += b.EngagementMsec
+	for i, x := range b.Sums {
+		a.Sums[i] += x
+	}
 	for i, s := range b.sk {
 		switch {
 		case s == nil:

@@ -18,14 +18,32 @@ func hashID(id uint64) uint64 {
 	return xxhash.Sum64(b[:])
 }
 
-func (a *Aggregate) add(i int, h uint64) { (*a.sketches()[i]).Add(h) }
+func (a *Aggregate) add(i int, h uint64) {
+	if i >= numBase {
+		a.Extra(i).Add(h)
+		return
+	}
+	(*a.sketches()[i]).Add(h)
+}
 
 // randomAggregate fills each sketch with up to max ids drawn from pool, so
 // that large ones turn dense and small ones stay exact.
 func randomAggregate(rng *rand.Rand, max, pool int) *Aggregate {
 	a := NewAggregate()
 	a.Events, a.PageViews, a.EngagementMsec = rng.Int64N(1000)-10, rng.Int64N(100), rng.Int64N(1e6)
+	// Half the aggregates are version 1 (no sums, no extra sketches).
+	v2 := rng.IntN(2) == 0
+	if v2 {
+		for i := range a.Sums {
+			if rng.IntN(2) == 0 {
+				a.Sums[i] = rng.Int64N(1e9) - 1e6
+			}
+		}
+	}
 	for i := range NumSketches {
+		if i >= numBase && !v2 {
+			break
+		}
 		for range rng.IntN(max + 1) {
 			a.add(i, hashID(uint64(rng.IntN(pool))))
 		}
@@ -36,14 +54,16 @@ func randomAggregate(rng *rand.Rand, max, pool int) *Aggregate {
 func estimatesOf(a *Aggregate) [NumSketches]uint64 {
 	var e [NumSketches]uint64
 	for i, s := range a.sketches() {
-		e[i] = (*s).Estimate()
+		if *s != nil {
+			e[i] = (*s).Estimate()
+		}
 	}
 	return e
 }
 
 var (
-	needAll  = Need{true, true, true, true, true}
-	needSome = Need{SketchUsers: true, SketchEngagedSessions: true}
+	needAll  = Need{true, true, true, true, true, true, true, true}
+	needSome = Need{SketchUsers: true, SketchEngagedSessions: true, SketchPurchasers: true}
 	needNone = Need{}
 )
 
@@ -71,6 +91,9 @@ func checkAcc(t testing.TB, got *Acc, want *Aggregate, need *Need) {
 	t.Helper()
 	if got.Events != want.Events || got.PageViews != want.PageViews || got.EngagementMsec != want.EngagementMsec {
 		t.Errorf("sums = %d %d %d, want %d %d %d", got.Events, got.PageViews, got.EngagementMsec, want.Events, want.PageViews, want.EngagementMsec)
+	}
+	if got.Sums != want.Sums {
+		t.Errorf("sums = %v, want %v", got.Sums, want.Sums)
 	}
 	we := estimatesOf(want)
 	for i := range NumSketches {

@@ -218,6 +218,9 @@ func (s *Sketch) Clone() *Sketch {
 	return &Sketch{p: s.p, exact: slices.Clone(s.exact), regs: slices.Clone(s.regs)}
 }
 
+// Empty reports whether s has counted nothing.
+func (s *Sketch) Empty() bool { return s.regs == nil && len(s.exact) == 0 && len(s.tail) == 0 }
+
 // Exact reports whether the estimate is an exact count.
 func (s *Sketch) Exact() bool { return s.regs == nil }
 
