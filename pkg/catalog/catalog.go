@@ -52,6 +52,18 @@ const (
 	// Of the session: the page of its first event with one.
 	LandingPage                = "landingPage"
 	LandingPagePlusQueryString = "landingPagePlusQueryString"
+
+	// From traffic/v5 on: users, places, items.
+	NewVsReturning    = "newVsReturning"
+	FirstUserSource   = "firstUserSource"
+	FirstUserMedium   = "firstUserMedium"
+	FirstUserCampaign = "firstUserCampaignName"
+	Region            = "region"
+	City              = "city"
+	ItemName          = "itemName"
+	ItemCategory      = "itemCategory"
+	ItemBrand         = "itemBrand"
+	ItemID            = "itemId"
 )
 
 // Dimensions is the table of stored dimensions. Its order numbers them for
@@ -84,7 +96,27 @@ var Dimensions = []Dimension{
 	{TransactionID, "The id of an ecommerce transaction (transaction_id).", 100},
 	{LandingPage, "The path of the session's first page.", 1000},
 	{LandingPagePlusQueryString, "The path and query string of the session's first page.", 2000},
+	{NewVsReturning, "new for a user's first session (ga_session_number 1), returning for the others (GA4: new users have 0 previous sessions).", 10},
+	{FirstUserSource, "The source the user was first acquired by: their first session's source, kept while the projection holds their state (see BENCHMARKS.md's notes).", 100},
+	{FirstUserMedium, "The medium the user was first acquired by.", 100},
+	{FirstUserCampaign, "The campaign the user was first acquired by.", 100},
+	{Region, "The region (first-level subdivision) of the visitor, from the IP database or the hit's user_location.", 100},
+	{City, "The city of the visitor, from the IP database or the hit's user_location.", 100},
+	{ItemName, "The name of an ecommerce item (item_name); item-scoped.", 100},
+	{ItemCategory, "The category of an ecommerce item (item_category); item-scoped.", 100},
+	{ItemBrand, "The brand of an ecommerce item (item_brand); item-scoped.", 100},
+	{ItemID, "The id of an ecommerce item (item_id); item-scoped.", 100},
 }
+
+// itemDims are the item-scoped dimensions: a rollup holding one counts
+// each item of an event (the event's items array), not the event.
+var itemDims = []string{ItemName, ItemCategory, ItemBrand, ItemID}
+
+// IsItem reports whether a stored dimension is item-scoped.
+func IsItem(name string) bool { return slices.Contains(itemDims, name) }
+
+// Items reports whether rollup r counts items rather than events.
+func (r Rollup) Items() bool { return slices.ContainsFunc(r.Dims, IsItem) }
 
 // MaxDimensions bounds the table: the report engine keeps a slot per
 // stored dimension.
@@ -261,6 +293,20 @@ var TrafficDetail = &Layout{
 	),
 }
 
+// TrafficUsers is traffic/v5's: traffic/v4's, and whether the session is
+// a user's first, the user's first traffic source, region and city, and
+// ecommerce items (a rollup that counts each item of an event).
+var TrafficUsers = &Layout{
+	Dims: append(slices.Clone(TrafficDetail.Dims), NewVsReturning, FirstUserSource, FirstUserMedium, FirstUserCampaign,
+		Region, City, ItemName, ItemCategory, ItemBrand, ItemID),
+	Rollups: append(slices.Clone(TrafficDetail.Rollups),
+		Rollup{Dims: []string{NewVsReturning}, Minute: true},
+		Rollup{Dims: []string{FirstUserSource, FirstUserMedium, FirstUserCampaign}},
+		Rollup{Dims: []string{CountryID, Region, City}},
+		Rollup{Dims: []string{ItemID, ItemName, ItemCategory, ItemBrand}},
+	),
+}
+
 // Choose is the rollup a report that groups or filters by dims reads: the
 // one with the fewest dimensions of those holding all of them (at minute
 // grain when minute is set), or -1.
@@ -283,6 +329,7 @@ var layouts = map[string]*Layout{
 	"traffic/v2": Traffic,
 	"traffic/v3": TrafficHosts,
 	"traffic/v4": TrafficDetail,
+	"traffic/v5": TrafficUsers,
 }
 
 // LayoutOf is the layout of a projection version, or Traffic's for a

@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,6 +81,27 @@ var extractors = map[string]extractor{
 		return p
 	},
 	catalog.LandingPagePlusQueryString: func(_ *eventv1.Event, s *session, _ *Rules) string { return s.landing },
+	catalog.NewVsReturning: func(_ *eventv1.Event, s *session, _ *Rules) string {
+		if s.number <= 1 {
+			return "new"
+		}
+		return "returning"
+	},
+	catalog.FirstUserSource:   func(_ *eventv1.Event, s *session, _ *Rules) string { return s.firstSource },
+	catalog.FirstUserMedium:   func(_ *eventv1.Event, s *session, _ *Rules) string { return s.firstMedium },
+	catalog.FirstUserCampaign: func(_ *eventv1.Event, s *session, _ *Rules) string { return s.firstCampaign },
+	catalog.Region:            func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.Region },
+	catalog.City:              func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.City },
+	// Item-scoped dimensions are read from each item (itemExtractors).
+	catalog.ItemName: nil, catalog.ItemCategory: nil, catalog.ItemBrand: nil, catalog.ItemID: nil,
+}
+
+// itemExtractors read the item-scoped dimensions of one item.
+var itemExtractors = map[string]func(it *eventv1.Item) string{
+	catalog.ItemName:     (*eventv1.Item).GetItemName,
+	catalog.ItemCategory: (*eventv1.Item).GetItemCategory,
+	catalog.ItemBrand:    (*eventv1.Item).GetItemBrand,
+	catalog.ItemID:       (*eventv1.Item).GetItemId,
 }
 
 // pageWithQuery is an event's page path and the query string of its
@@ -179,20 +201,29 @@ type deriver struct {
 	// landing is set when the layout stores a landing page: only then do
 	// sessions keep theirs (it is state every session carries).
 	landing bool
+	// firstUser is set when the layout stores the user's first source.
+	firstUser bool
+	// items[i] is set for sections that count items; item[i] are the
+	// item extractors of dims (nil for the others).
+	items []bool
+	item  []func(*eventv1.Item) string
 }
 
 func newDeriver(l Logic) *deriver {
 	d := &deriver{rules: l.Rules, layout: l.Layout, sections: l.Layout.Sections(),
-		landing: slices.Contains(l.Layout.Dims, catalog.LandingPage) || slices.Contains(l.Layout.Dims, catalog.LandingPagePlusQueryString)}
+		landing:   slices.Contains(l.Layout.Dims, catalog.LandingPage) || slices.Contains(l.Layout.Dims, catalog.LandingPagePlusQueryString),
+		firstUser: slices.Contains(l.Layout.Dims, catalog.FirstUserSource)}
 	index := map[string]int{}
 	for i, name := range l.Layout.Dims {
 		dim, ok := catalog.Lookup(name)
 		x, known := extractors[name]
-		if !ok || !known {
+		ix := itemExtractors[name]
+		if !ok || !known || (x == nil) == (ix == nil) {
 			panic("projection: layout dimension " + name + " has no extractor")
 		}
 		index[name] = i
 		d.dims = append(d.dims, x)
+		d.item = append(d.item, ix)
 		d.maxLen = append(d.maxLen, dim.MaxLen)
 	}
 	for _, s := range d.sections {
@@ -202,6 +233,7 @@ func newDeriver(l Logic) *deriver {
 		}
 		d.project = append(d.project, p)
 		d.minute = append(d.minute, s.Grain == block.Minute)
+		d.items = append(d.items, slices.ContainsFunc(s.Dims, catalog.IsItem))
 	}
 	return d
 }
@@ -215,6 +247,13 @@ type facts struct {
 	engaged      bool
 	engageMs     int64
 	user, sess   uint64 // hashes
+	// With Rules.Outcomes: the event's sums (analytics.Sum…), whether it
+	// is a key event, a purchase, and its user's first purchase.
+	outcomes                     bool
+	sums                         [analytics.NumSums]int64
+	keyEvent, purchase, firstBuy bool
+	// rate converts the event's amounts into the property's currency.
+	rate float64
 }
 
 // session returns the visitor's session for ev from sessions, starting a
@@ -255,12 +294,25 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv,
 		if ns.source == "" {
 			ns.source, ns.medium = "(direct)", "(none)"
 		}
+		if s != nil {
+			ns.bought = s.bought
+		}
+		if d.firstUser {
+			switch {
+			case s != nil:
+				ns.firstSource, ns.firstMedium, ns.firstCampaign = s.firstSource, s.firstMedium, s.firstCampaign
+			case ns.number == 1:
+				ns.firstSource, ns.firstMedium, ns.firstCampaign = ns.source, ns.medium, ns.campaign
+			}
+		}
 		s = ns
 		sessions.put(key, s)
 	}
+	prev := s.lastEvent
 	if evTime > s.lastEvent {
 		s.lastEvent = evTime
 	}
+	s.ext = 0
 	// The newest receive time, not the last: a late record must not make a
 	// live session look older than an earlier stored version of it.
 	s.lastRecv = max(s.lastRecv, recv)
@@ -273,6 +325,12 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv,
 		if d.landing && s.landing == "" {
 			s.landing = pageWithQuery(ev)
 		}
+		if !fresh && prev > 0 && evTime > prev {
+			s.ext = evTime - prev
+		}
+		if d.rules.Outcomes && s.bought == 0 && (ev.Name == evPurchase || ev.Name == evInAppPurchase) {
+			s.bought = offset + 1
+		}
 		s.engageMs += ev.EngagementTimeMsec
 		if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev)) {
 			s.engaged = true
@@ -284,13 +342,13 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv,
 func isPageView(ev *eventv1.Event) bool { return ev.Name == "page_view" || ev.Name == "screen_view" }
 
 // facts derives what the aggregates count of ev in session s.
-func (d *deriver) facts(ev *eventv1.Event, s *session, evTime, recv int64) facts {
+func (d *deriver) facts(ev *eventv1.Event, s *session, evTime, recv, offset int64) facts {
 	isNew := ev.Name == "first_visit" || ev.Name == "first_open"
 	userKey := ev.UserId
 	if userKey == "" {
 		userKey = ev.ClientId
 	}
-	return facts{
+	f := facts{
 		evTime:   evTime,
 		recv:     recv,
 		pageView: isPageView(ev),
@@ -301,13 +359,130 @@ func (d *deriver) facts(ev *eventv1.Event, s *session, evTime, recv int64) facts
 		user:     xxhash.Sum64String(userKey),
 		sess:     xxhash.Sum64String(ev.ClientId + "\x1f" + strconv.FormatInt(s.id, 10)),
 	}
+	if d.rules.Outcomes {
+		d.outcomes(&f, ev, s, offset)
+	}
+	return f
+}
+
+// Events whose value parameter is revenue, as GA4 counts it: purchases
+// (less refunds) are purchase revenue; total revenue adds subscriptions
+// and ad revenue.
+const (
+	evPurchase      = "purchase"
+	evInAppPurchase = "in_app_purchase"
+	evRefund        = "refund"
+	evAdImpression  = "ad_impression"
+	evSubConvert    = "app_store_subscription_convert"
+	evSubRenew      = "app_store_subscription_renew"
+	evCheckout      = "begin_checkout"
+	evAddToCart     = "add_to_cart"
+	evViewItem      = "view_item"
+)
+
+// outcomes fills what traffic/v5 counts of an event: its session time,
+// key event, revenue and ecommerce actions; the record at offset is its
+// user's first purchase when session marked it so.
+func (d *deriver) outcomes(f *facts, ev *eventv1.Event, s *session, offset int64) {
+	f.outcomes = true
+	f.rate = ev.CurrencyRate
+	if f.rate == 0 {
+		f.rate = 1
+	}
+	f.sums[analytics.SumSessionSeconds] = s.ext
+	if ev.KeyEvent {
+		f.keyEvent = true
+		f.sums[analytics.SumKeyEvents] = 1
+	}
+	value := micros(paramNumber(ev, "value") * f.rate)
+	switch ev.Name {
+	case evPurchase, evInAppPurchase:
+		f.sums[analytics.SumPurchaseRevenue] = value
+		f.sums[analytics.SumTotalRevenue] = value
+		if ev.Name == evPurchase {
+			f.sums[analytics.SumPurchases] = 1
+		}
+		if paramString(ev, "transaction_id") != "" {
+			f.sums[analytics.SumTransactions] = 1
+		}
+		for _, it := range ev.Items {
+			f.sums[analytics.SumItemRevenue] += micros(it.Price * float64(quantity(it)) * f.rate)
+			f.sums[analytics.SumItemsPurchased] += quantity(it)
+		}
+		f.purchase = true
+		f.firstBuy = s.bought == offset+1
+	case evRefund:
+		f.sums[analytics.SumPurchaseRevenue] = -value
+		f.sums[analytics.SumTotalRevenue] = -value
+	case evAdImpression, evSubConvert, evSubRenew:
+		f.sums[analytics.SumTotalRevenue] = value
+	case evCheckout:
+		f.sums[analytics.SumCheckouts] = 1
+	case evAddToCart:
+		f.sums[analytics.SumAddToCarts] = 1
+	case evViewItem:
+		for _, it := range ev.Items {
+			f.sums[analytics.SumItemsViewed] += quantity(it)
+		}
+	}
+}
+
+// itemSums are the sums an event counts in an item section's entry of one
+// of its items: the item's units viewed or purchased and its revenue.
+func itemSums(f *facts, ev *eventv1.Event, it *eventv1.Item) (sums [analytics.NumSums]int64) {
+	switch ev.Name {
+	case evPurchase, evInAppPurchase:
+		sums[analytics.SumItemRevenue] = micros(it.Price * float64(quantity(it)) * f.rate)
+		sums[analytics.SumItemsPurchased] = quantity(it)
+	case evViewItem:
+		sums[analytics.SumItemsViewed] = quantity(it)
+	case evAddToCart:
+		sums[analytics.SumAddToCarts] = quantity(it)
+	}
+	return sums
+}
+
+func quantity(it *eventv1.Item) int64 { return max(it.Quantity, 1) }
+
+// micros is an amount in micro-units, rounded; amounts beyond ±9e12 units
+// (no currency's sale) are clamped.
+func micros(v float64) int64 {
+	const limit = 9e18
+	x := math.Round(v * 1e6)
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case x > limit:
+		return int64(limit)
+	case x < -limit:
+		return -int64(limit)
+	}
+	return int64(x)
+}
+
+// paramNumber is a numeric event parameter's value (0 when absent; a
+// string that is a number counts, as GA4 reads "9.99").
+func paramNumber(ev *eventv1.Event, name string) float64 {
+	switch k := ev.GetParams()[name].GetKind().(type) {
+	case *eventv1.Value_DoubleValue:
+		return k.DoubleValue
+	case *eventv1.Value_IntValue:
+		return float64(k.IntValue)
+	case *eventv1.Value_StringValue:
+		if v, err := strconv.ParseFloat(k.StringValue, 64); err == nil && !math.IsInf(v, 0) {
+			return v
+		}
+	}
+	return 0
 }
 
 // add counts the event in every section of the builder of its property's
 // hour: vals are scratch space for the dimension values.
 func (d *deriver) add(b *block.Builder, ev *eventv1.Event, s *session, f *facts, vals []string, key []byte) []byte {
 	for i, x := range d.dims {
-		vals[i] = analytics.Clean(x(ev, s, &d.rules), d.maxLen[i])
+		if x != nil {
+			vals[i] = analytics.Clean(x(ev, s, &d.rules), d.maxLen[i])
+		}
 	}
 	minutes := f.recv-f.evTime <= MinuteHorizon
 	hour, minute := block.Hour.Floor(f.evTime), block.Minute.Floor(f.evTime)
@@ -319,19 +494,43 @@ func (d *deriver) add(b *block.Builder, ev *eventv1.Event, s *session, f *facts,
 			}
 			bucket = minute
 		}
-		key = key[:0]
-		for j, di := range proj {
-			if j > 0 {
-				key = append(key, block.Sep...)
-			}
-			key = append(key, vals[di]...)
+		if d.items[i] {
+			key = d.addItems(b, i, bucket, proj, ev, f, vals, key)
+			continue
 		}
-		countIn(b.AggBytes(i, bucket, key), f)
+		key = appendKey(key[:0], proj, vals)
+		countIn(b.AggBytes(i, bucket, key), f, &f.sums)
 	}
 	return key
 }
 
-func countIn(agg *analytics.Aggregate, f *facts) {
+// addItems counts each item of the event in item section i: an event
+// without items counts in none of its entries.
+func (d *deriver) addItems(b *block.Builder, i int, bucket int64, proj []int, ev *eventv1.Event, f *facts, vals []string, key []byte) []byte {
+	for _, it := range ev.Items {
+		for _, di := range proj {
+			if x := d.item[di]; x != nil {
+				vals[di] = analytics.Clean(x(it), d.maxLen[di])
+			}
+		}
+		sums := itemSums(f, ev, it)
+		key = appendKey(key[:0], proj, vals)
+		countIn(b.AggBytes(i, bucket, key), f, &sums)
+	}
+	return key
+}
+
+func appendKey(key []byte, proj []int, vals []string) []byte {
+	for j, di := range proj {
+		if j > 0 {
+			key = append(key, block.Sep...)
+		}
+		key = append(key, vals[di]...)
+	}
+	return key
+}
+
+func countIn(agg *analytics.Aggregate, f *facts, sums *[analytics.NumSums]int64) {
 	agg.Events++
 	if f.pageView {
 		agg.PageViews++
@@ -347,6 +546,21 @@ func countIn(agg *analytics.Aggregate, f *facts) {
 	}
 	if f.engaged {
 		agg.EngagedSess.Add(f.sess)
+	}
+	if !f.outcomes {
+		return
+	}
+	for k, v := range sums {
+		agg.Sums[k] += v
+	}
+	if f.keyEvent {
+		agg.Extra(analytics.SketchKeySessions).Add(f.sess)
+	}
+	if f.purchase {
+		agg.Extra(analytics.SketchPurchasers).Add(f.user)
+		if f.firstBuy {
+			agg.Extra(analytics.SketchFirstPurchasers).Add(f.user)
+		}
 	}
 }
 

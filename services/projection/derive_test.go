@@ -10,6 +10,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/block"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/sketch"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -501,5 +502,139 @@ func TestLandingKeptOnlyWhenStored(t *testing.T) {
 		if s.landing != want {
 			t.Errorf("%s keeps landing %q, want %q", version, s.landing, want)
 		}
+	}
+}
+
+// TestOutcomes: traffic/v5 counts session time, key events, revenue (in
+// the property's currency, refunds less), ecommerce actions, purchasers and
+// first-time purchasers, and each item of an event in the item rollup;
+// traffic/v4 counts none of it.
+func TestOutcomes(t *testing.T) {
+	num := func(name string, v float64) evOpt {
+		return func(e *eventv1.Event) {
+			if e.Params == nil {
+				e.Params = map[string]*eventv1.Value{}
+			}
+			e.Params[name] = &eventv1.Value{Kind: &eventv1.Value_DoubleValue{DoubleValue: v}}
+		}
+	}
+	str := func(name, v string) evOpt {
+		return func(e *eventv1.Event) {
+			if e.Params == nil {
+				e.Params = map[string]*eventv1.Value{}
+			}
+			e.Params[name] = &eventv1.Value{Kind: &eventv1.Value_StringValue{StringValue: v}}
+		}
+	}
+	items := func(its ...*eventv1.Item) evOpt { return func(e *eventv1.Event) { e.Items = its } }
+	rate := func(r float64) evOpt { return func(e *eventv1.Event) { e.CurrencyRate = r } }
+	key := func(e *eventv1.Event) { e.KeyEvent = true }
+	shirt := &eventv1.Item{ItemId: "S1", ItemName: "Shirt", ItemBrand: "Acme", Price: 10, Quantity: 2}
+	mug := &eventv1.Item{ItemName: "Mug", Price: 5}
+	events := []*eventv1.Event{
+		ev("1", "c1", "page_view", sess(1), at(0)),
+		ev("2", "c1", "view_item", sess(1), at(30*time.Second), items(shirt, mug)),
+		ev("3", "c1", "add_to_cart", sess(1), at(40*time.Second), items(shirt)),
+		ev("4", "c1", "begin_checkout", sess(1), at(50*time.Second)),
+		// 25 EUR at 2 of the property's currency a euro.
+		ev("5", "c1", "purchase", sess(1), at(100*time.Second), key, rate(2), num("value", 25), str("transaction_id", "T1"), items(shirt, mug)),
+		ev("6", "c1", "purchase", sess(1), at(110*time.Second), num("value", 3)),
+		ev("7", "c2", "purchase", sess(5), at(0), key, num("value", 7), str("transaction_id", "T2")),
+		ev("8", "c2", "refund", sess(5), at(60*time.Second), num("value", 2)),
+		ev("9", "c3", "ad_impression", sess(9), at(0), num("value", 0.5)),
+	}
+	logics := Logics()
+	v5, _ := FindLogic(logics, "traffic", "v5")
+	p := testPartition(t, v5, viewstore.Progress{}, nil)
+	applyAll(p, events...)
+	blocks := openBlocks(t, p)
+	total, _ := sumSection(t, blocks, block.Section{Grain: block.Hour}, "")
+	want := map[int]int64{
+		analytics.SumSessionSeconds:  110 + 60,
+		analytics.SumKeyEvents:       2,
+		analytics.SumPurchaseRevenue: (50 + 3 + 7 - 2) * 1e6,
+		analytics.SumTotalRevenue:    (50 + 3 + 7 - 2 + 0.5) * 1e6,
+		analytics.SumPurchases:       3,
+		analytics.SumTransactions:    2,
+		analytics.SumCheckouts:       1,
+		analytics.SumAddToCarts:      1,
+		analytics.SumItemsViewed:     3,
+		analytics.SumItemRevenue:     (2*10 + 5) * 2 * 1e6,
+		analytics.SumItemsPurchased:  3,
+	}
+	for k := range analytics.NumSums {
+		if total.Sums[k] != want[k] {
+			t.Errorf("sum %d = %d, want %d", k, total.Sums[k], want[k])
+		}
+	}
+	est := func(s *sketch.Sketch) uint64 {
+		if s == nil {
+			return 0
+		}
+		return s.Estimate()
+	}
+	if k, b, f := est(total.KeySessions), est(total.Purchasers), est(total.FirstPurchasers); k != 2 || b != 2 || f != 2 {
+		t.Errorf("key-event sessions %d, purchasers %d, first-time purchasers %d; want 2 2 2", k, b, f)
+	}
+	itemSec := block.Section{Grain: block.Hour, Dims: []string{catalog.ItemID, catalog.ItemName, catalog.ItemCategory, catalog.ItemBrand}}
+	_, byItem := sumSection(t, blocks, itemSec, catalog.ItemName)
+	if s, m := byItem["Shirt"], byItem["Mug"]; s == nil || m == nil || len(byItem) != 2 ||
+		s.Sums[analytics.SumItemsViewed] != 2 || s.Sums[analytics.SumItemsPurchased] != 2 || s.Sums[analytics.SumItemRevenue] != 40e6 ||
+		s.Sums[analytics.SumAddToCarts] != 2 || s.Events != 3 ||
+		m.Sums[analytics.SumItemsViewed] != 1 || m.Sums[analytics.SumItemRevenue] != 10e6 || m.Events != 2 {
+		t.Fatalf("by item: %v", byItem)
+	}
+	// A later session of a user who purchased is not a first purchase (the
+	// blocks opened above were emptied: this one holds the new event).
+	applyAll(p, ev("10", "c2", "purchase", sess(6), at(time.Hour), num("value", 1)))
+	total, _ = sumSection(t, openBlocks(t, p), block.Section{Grain: block.Hour}, "")
+	if b, f := est(total.Purchasers), est(total.FirstPurchasers); b != 1 || f != 0 {
+		t.Errorf("after a second purchase: purchasers %d, first-time %d; want 1 0", b, f)
+	}
+	// traffic/v4 writes no sums.
+	v4, _ := FindLogic(logics, "traffic", "v4")
+	p4 := testPartition(t, v4, viewstore.Progress{}, nil)
+	applyAll(p4, events...)
+	t4, _ := sumSection(t, openBlocks(t, p4), block.Section{Grain: block.Hour}, "")
+	if t4.Sums != ([analytics.NumSums]int64{}) || t4.Purchasers != nil || t4.Events != int64(len(events)) {
+		t.Fatalf("v4 counted outcomes: %+v", t4)
+	}
+}
+
+// TestFirstUserAndNewVsReturning: a client's first session gives its first
+// source, which later sessions keep (while its state lives); sessions after
+// the first are returning.
+func TestFirstUserAndNewVsReturning(t *testing.T) {
+	v5, _ := FindLogic(Logics(), "traffic", "v5")
+	d := newDeriver(v5)
+	log := newSessionLog()
+	first := ev("1", "c1", "page_view", sess(100), source("news.example", "referral"))
+	first.SessionNumber = 1
+	s := d.session(log, first, 100, 100, 0)
+	second := ev("2", "c1", "page_view", sess(5000), source("google", "cpc"))
+	second.SessionNumber = 2
+	s2 := d.session(log, second, 5000, 5000, 1)
+	for _, c := range []struct {
+		s         *session
+		dim, want string
+	}{
+		{s, catalog.NewVsReturning, "new"}, {s2, catalog.NewVsReturning, "returning"},
+		{s2, catalog.FirstUserSource, "news.example"}, {s2, catalog.FirstUserMedium, "referral"},
+		{s2, catalog.SessionSource, "google"},
+	} {
+		if got := extractors[c.dim](second, c.s, &v5.Rules); got != c.want {
+			t.Errorf("%s = %q, want %q", c.dim, got, c.want)
+		}
+	}
+	back, err := decodeSession(encodeSession(s2))
+	if err != nil || back.firstSource != "news.example" || back.firstMedium != "referral" {
+		t.Fatalf("decode(encode) = %+v, %v", back, err)
+	}
+	// A returning client the projection holds no state of has no first
+	// source.
+	late := ev("3", "c9", "page_view", sess(7000))
+	late.SessionNumber = 4
+	if got := d.session(log, late, 7000, 7000, 2).firstSource; got != "" {
+		t.Errorf("first source of a returning client without state = %q", got)
 	}
 }

@@ -78,7 +78,7 @@ func (p *partition) apply(ev *eventv1.Event, offset int64) bool {
 	}
 	evTime := ev.GetEventTime().AsTime().Unix()
 	s := p.logic.session(p.state.sessions, ev, evTime, recvS, offset)
-	f := p.logic.facts(ev, s, evTime, recvS)
+	f := p.logic.facts(ev, s, evTime, recvS, offset)
 	b := p.adds.builder(ev.PropertyId, block.Hour.Floor(evTime))
 	before := b.Entries()
 	p.key = p.logic.add(b, ev, s, &f, p.vals, p.key)

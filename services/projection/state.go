@@ -37,6 +37,15 @@ type session struct {
 	// landing is the path and query string of the session's first page
 	// (the first of its events with a page), "" until then.
 	landing string
+	// The user's first traffic source (traffic/v5 on: kept only when the
+	// layout stores it), carried from session to session of a client
+	// while its state lives; bought is the offset (plus one) of the
+	// user's first purchase record, 0 before it.
+	firstSource, firstMedium, firstCampaign string
+	bought                                  int64
+	// ext is how many seconds the event applied last extended the
+	// session by (not stored: facts reads it right after session).
+	ext int64
 	// lastOffset is the newest record applied to the session.
 	lastOffset int64
 }
@@ -143,6 +152,14 @@ func encodeSession(s *session) []byte {
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
 	}
+	if s.bought == 0 && s.firstSource == "" && s.firstMedium == "" && s.firstCampaign == "" {
+		return b // as sessions were stored before traffic/v5
+	}
+	b = binary.AppendVarint(b, s.bought)
+	for _, str := range []string{s.firstSource, s.firstMedium, s.firstCampaign} {
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
+	}
 	return b
 }
 
@@ -170,6 +187,24 @@ func decodeSession(b []byte) (*session, error) {
 			return nil, errCorruptSession
 		}
 		*str, b = string(b[n:n+int(l)]), b[n+int(l):]
+	}
+	if len(b) == 0 {
+		return s, nil // stored before traffic/v5
+	}
+	x, n := binary.Varint(b)
+	if n <= 0 || x < 0 {
+		return nil, errCorruptSession
+	}
+	s.bought, b = x, b[n:]
+	for _, str := range []*string{&s.firstSource, &s.firstMedium, &s.firstCampaign} {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return nil, errCorruptSession
+		}
+		*str, b = string(b[n:n+int(l)]), b[n+int(l):]
+	}
+	if len(b) != 0 {
+		return nil, errCorruptSession
 	}
 	return s, nil
 }
