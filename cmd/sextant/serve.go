@@ -255,6 +255,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		insightsv1connect.InsightsServiceRunReportProcedure:           r,
 		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   r,
 		insightsv1connect.InsightsServiceGetMetadataProcedure:         r,
+		insightsv1connect.InsightsServiceCheckCompatibilityProcedure:  r,
 		ga4data.RunReportProcedure:                                    r,
 		ga4data.RunRealtimeReportProcedure:                            r,
 		ga4data.BatchRunReportsProcedure:                              r,

@@ -162,6 +162,10 @@ type Layout struct {
 	// of its rollups'.
 	Dims    []string
 	Rollups []Rollup
+	// Outcomes is set when the version's aggregates count session time,
+	// key events, revenue and ecommerce actions (analytics' sums and
+	// extra sketches).
+	Outcomes bool
 }
 
 // Sections is the block layout an addition of this layout is written in:
@@ -305,6 +309,7 @@ var TrafficUsers = &Layout{
 		Rollup{Dims: []string{CountryID, Region, City}},
 		Rollup{Dims: []string{ItemID, ItemName, ItemCategory, ItemBrand}},
 	),
+	Outcomes: true,
 }
 
 // Choose is the rollup a report that groups or filters by dims reads: the

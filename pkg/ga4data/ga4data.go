@@ -53,6 +53,7 @@ type Reports interface {
 	RunReport(context.Context, *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error)
 	RunRealtimeReport(context.Context, *connect.Request[insightsv1.RunRealtimeReportRequest]) (*connect.Response[insightsv1.RunRealtimeReportResponse], error)
 	GetMetadata(context.Context, *connect.Request[insightsv1.GetMetadataRequest]) (*connect.Response[insightsv1.GetMetadataResponse], error)
+	CheckCompatibility(context.Context, *connect.Request[insightsv1.CheckCompatibilityRequest]) (*connect.Response[insightsv1.CheckCompatibilityResponse], error)
 }
 
 // Config configures the handler.
@@ -126,7 +127,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "batchRunReports":
 		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.batchRunReports
 	case "checkCompatibility":
-		c.procedure, serve = insightsv1connect.InsightsServiceGetMetadataProcedure, h.checkCompatibility
+		c.procedure, serve = insightsv1connect.InsightsServiceCheckCompatibilityProcedure, h.checkCompatibility
 	case "metadata":
 		want, c.procedure, serve = http.MethodGet, insightsv1connect.InsightsServiceGetMetadataProcedure, h.metadata
 	case "runPivotReport":
@@ -373,45 +374,26 @@ func (h *handler) checkCompatibility(ctx context.Context, c *call, body []byte) 
 }
 
 // compatibility answers which dimensions and metrics can be added to a
-// report of the request's: in Sextant every accepted dimension goes with
-// every accepted metric, so all are compatible once the request's own
-// names are known ones (and none when the filter asks for the
-// incompatible ones).
+// report of the request's, as InsightsService.CheckCompatibility decides
+// (a GA4 metric filter names metrics only, and is not needed to decide).
 func (h *handler) compatibility(ctx context.Context, hd http.Header, pid string, req *ga4.CheckCompatibilityRequest) (*ga4.CheckCompatibilityResponse, error) {
-	md, err := h.cfg.Reports.GetMetadata(ctx, withHeaders(hd, &insightsv1.GetMetadataRequest{PropertyId: pid}))
+	in := &insightsv1.CheckCompatibilityRequest{}
+	b, err := protojson.Marshal(&ga4.CheckCompatibilityRequest{Dimensions: req.Dimensions, Metrics: req.Metrics,
+		DimensionFilter: req.DimensionFilter, CompatibilityFilter: req.CompatibilityFilter})
+	if err == nil {
+		err = protojson.Unmarshal(b, in)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ga4data: translate the compatibility request: %w", err)
+	}
+	in.PropertyId = pid
+	resp, err := h.cfg.Reports.CheckCompatibility(ctx, withHeaders(hd, in))
 	if err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
-	for _, d := range md.Msg.Dimensions {
-		known["d:"+d.ApiName] = true
-	}
-	for _, m := range md.Msg.Metrics {
-		known["m:"+m.ApiName] = true
-	}
-	for i, d := range req.Dimensions {
-		if !known["d:"+d.Name] {
-			return nil, invalid(fmt.Sprintf("dimensions[%d].name", i), fmt.Sprintf("%q is not a valid dimension (GET properties/%s/metadata lists them)", d.Name, pid))
-		}
-	}
-	for i, m := range req.Metrics {
-		if !known["m:"+m.Name] {
-			return nil, invalid(fmt.Sprintf("metrics[%d].name", i), fmt.Sprintf("%q is not a valid metric (GET properties/%s/metadata lists them)", m.Name, pid))
-		}
-	}
 	out := &ga4.CheckCompatibilityResponse{}
-	if req.CompatibilityFilter == ga4.Compatibility_INCOMPATIBLE {
-		return out, nil
-	}
-	all := &ga4.Metadata{}
-	if err := fromSextant(md.Msg, all); err != nil {
+	if err := fromSextant(resp.Msg, out); err != nil {
 		return nil, err
-	}
-	for _, d := range all.Dimensions {
-		out.DimensionCompatibilities = append(out.DimensionCompatibilities, &ga4.DimensionCompatibility{DimensionMetadata: d, Compatibility: ga4.Compatibility_COMPATIBLE})
-	}
-	for _, m := range all.Metrics {
-		out.MetricCompatibilities = append(out.MetricCompatibilities, &ga4.MetricCompatibility{MetricMetadata: m, Compatibility: ga4.Compatibility_COMPATIBLE})
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,8 +19,9 @@ import (
 // fakeReports answers with what it was asked, so that a test sees the
 // request the handler decoded.
 type fakeReports struct {
-	calls int
-	last  *insightsv1.RunReportRequest
+	lastCompat *insightsv1.CheckCompatibilityRequest
+	calls      int
+	last       *insightsv1.RunReportRequest
 }
 
 func (f *fakeReports) RunReport(_ context.Context, req *connect.Request[insightsv1.RunReportRequest]) (*connect.Response[insightsv1.RunReportResponse], error) {
@@ -49,6 +51,28 @@ func (f *fakeReports) GetMetadata(_ context.Context, req *connect.Request[insigh
 		Dimensions: []*insightsv1.DimensionMetadata{{ApiName: "date"}, {ApiName: "country"}},
 		Metrics:    []*insightsv1.MetricMetadata{{ApiName: "eventCount", Type: insightsv1.MetricType_TYPE_INTEGER}},
 	}), nil
+}
+
+// CheckCompatibility calls country incompatible with everything, and
+// refuses a metric other than eventCount.
+func (f *fakeReports) CheckCompatibility(_ context.Context, req *connect.Request[insightsv1.CheckCompatibilityRequest]) (*connect.Response[insightsv1.CheckCompatibilityResponse], error) {
+	f.lastCompat = req.Msg
+	for i, m := range req.Msg.Metrics {
+		if m.Name != "eventCount" {
+			return nil, apierror.Invalid("bad", apierror.Violation{Field: fmt.Sprintf("metrics[%d].name", i), Description: "not a valid metric", Code: apierror.NameInvalid})
+		}
+	}
+	out := &insightsv1.CheckCompatibilityResponse{}
+	want := req.Msg.CompatibilityFilter
+	for name, c := range map[string]insightsv1.Compatibility{"date": insightsv1.Compatibility_COMPATIBLE, "country": insightsv1.Compatibility_INCOMPATIBLE} {
+		if want == 0 || want == c {
+			out.DimensionCompatibilities = append(out.DimensionCompatibilities, &insightsv1.DimensionCompatibility{DimensionMetadata: &insightsv1.DimensionMetadata{ApiName: name}, Compatibility: c})
+		}
+	}
+	if want != insightsv1.Compatibility_INCOMPATIBLE {
+		out.MetricCompatibilities = []*insightsv1.MetricCompatibility{{MetricMetadata: &insightsv1.MetricMetadata{ApiName: "eventCount", Type: insightsv1.MetricType_TYPE_INTEGER}, Compatibility: insightsv1.Compatibility_COMPATIBLE}}
+	}
+	return connect.NewResponse(out), nil
 }
 
 func TestHandler(t *testing.T) {
@@ -138,13 +162,19 @@ func TestHandler(t *testing.T) {
 			}
 		})
 	}
-	// Only the incompatible ones: none, in Sextant.
+	// Only the incompatible ones, as InsightsService answers them for the
+	// path's property.
 	w := httptest.NewRecorder()
-	r := httptest.NewRequest("POST", "/v1beta/properties/42:checkCompatibility", strings.NewReader(`{"compatibilityFilter":"INCOMPATIBLE"}`))
+	r := httptest.NewRequest("POST", "/v1beta/properties/42:checkCompatibility", strings.NewReader(`{"dimensions":[{"name":"date"}],"compatibilityFilter":"INCOMPATIBLE"}`))
 	r.Header.Set("Authorization", "Bearer good")
 	h.ServeHTTP(w, r)
-	if w.Code != 200 || strings.TrimSpace(w.Body.String()) != "{}" {
-		t.Errorf("the incompatible ones: %d %s, want 200 {}", w.Code, w.Body)
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, w.Body.Bytes())
+	if w.Code != 200 || compact.String() != `{"dimensionCompatibilities":[{"dimensionMetadata":{"apiName":"country"},"compatibility":"INCOMPATIBLE"}]}` {
+		t.Errorf("the incompatible ones: %d %s", w.Code, w.Body)
+	}
+	if c := f.lastCompat; c == nil || c.PropertyId != "42" || len(c.Dimensions) != 1 || c.Dimensions[0].Name != "date" || c.CompatibilityFilter != insightsv1.Compatibility_INCOMPATIBLE {
+		t.Errorf("compatibility asked %v", c)
 	}
 	if f.last == nil || f.last.PropertyId != "42" {
 		t.Errorf("the reports were not asked for the path's property: %v", f.last)

@@ -362,6 +362,19 @@ func (g *Gateway) GetMetadata(ctx context.Context, req *connect.Request[insights
 	return connect.NewResponse(resp), nil
 }
 
+// CheckCompatibility forwards to an insights copy.
+func (g *Gateway) CheckCompatibility(ctx context.Context, req *connect.Request[insightsv1.CheckCompatibilityRequest]) (*connect.Response[insightsv1.CheckCompatibilityResponse], error) {
+	if _, err := auth.Authorize(ctx, req.Msg.PropertyId, property.Read); err != nil {
+		return nil, err
+	}
+	resp, err := g.insights.CheckCompatibility(g.outgoing(ctx, req.Header(), req.Peer().Addr), req.Msg)
+	g.count(insightsv1connect.InsightsServiceName, err)
+	if err != nil {
+		return nil, fromGRPC(err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
 // ListProjections forwards to a projection copy.
 func (g *Gateway) ListProjections(ctx context.Context, req *connect.Request[projectionv1.ListProjectionsRequest]) (*connect.Response[projectionv1.ListProjectionsResponse], error) {
 	return unaryProjection(g, ctx, req, g.projection.ListProjections)

@@ -22,6 +22,10 @@ const (
 	srcContinentID
 	srcSubContinent
 	srcSubContinentCode
+	srcChannelGroup
+	srcFirstUserChannelGroup
+	srcSourcePlatform
+	srcFirstUserSourceMedium
 	srcDate
 	srcDateHour
 	srcDateHourMinute
@@ -54,6 +58,14 @@ func lookupDim(name string, realtime bool) (src int, ok bool, hint string) {
 		return srcCountry, true, ""
 	case "sessionSourceMedium":
 		return srcSourceMedium, true, ""
+	case "sessionDefaultChannelGroup":
+		return srcChannelGroup, true, ""
+	case "firstUserDefaultChannelGroup":
+		return srcFirstUserChannelGroup, true, ""
+	case "sessionSourcePlatform":
+		return srcSourcePlatform, true, ""
+	case "firstUserSourceMedium":
+		return srcFirstUserSourceMedium, true, ""
 	case "continent":
 		return srcContinent, true, ""
 	case "continentId":
@@ -110,6 +122,26 @@ const (
 	mUserEngagementDuration
 	mScreenPageViewsPerSession
 
+	// Outcomes: read from the sums and extra sketches of versions whose
+	// layout has Outcomes (traffic/v5 on).
+	mAverageSessionDuration
+	mKeyEvents
+	mSessionKeyEventRate
+	mTotalRevenue
+	mPurchaseRevenue
+	mTransactions
+	mEcommercePurchases
+	mItemsViewed
+	mAddToCarts
+	mCheckouts
+	mItemRevenue
+	mItemsPurchased
+	mAveragePurchaseRevenue
+	mPurchaserRate
+	mFirstTimePurchasers
+	mTotalPurchasers
+	mAverageRevenuePerUser
+
 	// numMetrics counts the metrics above.
 	numMetrics
 )
@@ -117,6 +149,16 @@ const (
 type metricDef struct {
 	id  metricID
 	typ insightsv1.MetricType
+}
+
+// outcome reports whether the metric reads what only versions with
+// Outcomes count.
+func (id metricID) outcome() bool { return id >= mAverageSessionDuration }
+
+// itemScoped reports whether the metric is counted per item, and so may be
+// reported by item-scoped dimensions (GA4 allows only those with them).
+func (id metricID) itemScoped() bool {
+	return id == mItemsViewed || id == mItemRevenue || id == mItemsPurchased
 }
 
 func lookupMetric(name string) (metricDef, bool) {
@@ -155,7 +197,31 @@ func lookupMetric(name string) (metricDef, bool) {
 	case "screenPageViewsPerSession":
 		return metricDef{mScreenPageViewsPerSession, float}, true
 	}
+	if id, ok := outcomeMetrics[name]; ok {
+		return id, true
+	}
 	return metricDef{}, false
+}
+
+// outcomeMetrics are the metrics of traffic/v5's sums and extra sketches.
+var outcomeMetrics = map[string]metricDef{
+	"averageSessionDuration": {mAverageSessionDuration, insightsv1.MetricType_TYPE_SECONDS},
+	"keyEvents":              {mKeyEvents, insightsv1.MetricType_TYPE_INTEGER},
+	"sessionKeyEventRate":    {mSessionKeyEventRate, insightsv1.MetricType_TYPE_FLOAT},
+	"totalRevenue":           {mTotalRevenue, insightsv1.MetricType_TYPE_CURRENCY},
+	"purchaseRevenue":        {mPurchaseRevenue, insightsv1.MetricType_TYPE_CURRENCY},
+	"transactions":           {mTransactions, insightsv1.MetricType_TYPE_INTEGER},
+	"ecommercePurchases":     {mEcommercePurchases, insightsv1.MetricType_TYPE_INTEGER},
+	"itemsViewed":            {mItemsViewed, insightsv1.MetricType_TYPE_INTEGER},
+	"addToCarts":             {mAddToCarts, insightsv1.MetricType_TYPE_INTEGER},
+	"checkouts":              {mCheckouts, insightsv1.MetricType_TYPE_INTEGER},
+	"itemRevenue":            {mItemRevenue, insightsv1.MetricType_TYPE_CURRENCY},
+	"itemsPurchased":         {mItemsPurchased, insightsv1.MetricType_TYPE_INTEGER},
+	"averagePurchaseRevenue": {mAveragePurchaseRevenue, insightsv1.MetricType_TYPE_CURRENCY},
+	"purchaserRate":          {mPurchaserRate, insightsv1.MetricType_TYPE_FLOAT},
+	"firstTimePurchasers":    {mFirstTimePurchasers, insightsv1.MetricType_TYPE_INTEGER},
+	"totalPurchasers":        {mTotalPurchasers, insightsv1.MetricType_TYPE_INTEGER},
+	"averageRevenuePerUser":  {mAverageRevenuePerUser, insightsv1.MetricType_TYPE_CURRENCY},
 }
 
 // needs reports which sketch slots a metric reads.
@@ -175,15 +241,30 @@ func (id metricID) needs() (slots []int) {
 		return []int{analytics.SketchSessions, analytics.SketchEngagedSessions}
 	case mSessionsPerUser:
 		return []int{analytics.SketchSessions, analytics.SketchActiveUsers}
+	case mAverageSessionDuration:
+		return []int{analytics.SketchSessions}
+	case mSessionKeyEventRate:
+		return []int{analytics.SketchSessions, analytics.SketchKeySessions}
+	case mPurchaserRate:
+		return []int{analytics.SketchPurchasers, analytics.SketchActiveUsers}
+	case mFirstTimePurchasers:
+		return []int{analytics.SketchFirstPurchasers}
+	case mTotalPurchasers:
+		return []int{analytics.SketchPurchasers}
+	case mAverageRevenuePerUser:
+		return []int{analytics.SketchActiveUsers}
 	}
 	return nil
 }
 
 // estimates computes each sketch's estimate at most once per row.
 type estimates struct {
-	a    *analytics.Acc
-	have [analytics.NumSketches]bool
-	val  [analytics.NumSketches]float64
+	a *analytics.Acc
+	// money converts stored amounts (micro-units of the property's
+	// currency) into the report's currency.
+	money float64
+	have  [analytics.NumSketches]bool
+	val   [analytics.NumSketches]float64
 }
 
 func (e *estimates) get(i int) float64 {
@@ -241,8 +322,51 @@ func (e *estimates) value(id metricID) float64 {
 	case mScreenPageViewsPerSession:
 		// GA4: views per session.
 		return div(float64(a.PageViews), e.get(analytics.SketchSessions))
+	case mAverageSessionDuration:
+		return div(float64(a.Sums[analytics.SumSessionSeconds]), e.get(analytics.SketchSessions))
+	case mKeyEvents:
+		return float64(a.Sums[analytics.SumKeyEvents])
+	case mSessionKeyEventRate:
+		return math.Min(div(e.get(analytics.SketchKeySessions), e.get(analytics.SketchSessions)), 1)
+	case mTotalRevenue:
+		return e.amount(a.Sums[analytics.SumTotalRevenue])
+	case mPurchaseRevenue:
+		return e.amount(a.Sums[analytics.SumPurchaseRevenue])
+	case mTransactions:
+		return float64(a.Sums[analytics.SumTransactions])
+	case mEcommercePurchases:
+		return float64(a.Sums[analytics.SumPurchases])
+	case mItemsViewed:
+		return float64(a.Sums[analytics.SumItemsViewed])
+	case mAddToCarts:
+		return float64(a.Sums[analytics.SumAddToCarts])
+	case mCheckouts:
+		return float64(a.Sums[analytics.SumCheckouts])
+	case mItemRevenue:
+		return e.amount(a.Sums[analytics.SumItemRevenue])
+	case mItemsPurchased:
+		return float64(a.Sums[analytics.SumItemsPurchased])
+	case mAveragePurchaseRevenue:
+		// GA4: purchase revenue per transaction.
+		return div(e.amount(a.Sums[analytics.SumPurchaseRevenue]), float64(a.Sums[analytics.SumTransactions]))
+	case mPurchaserRate:
+		return math.Min(div(e.get(analytics.SketchPurchasers), e.get(analytics.SketchActiveUsers)), 1)
+	case mFirstTimePurchasers:
+		return e.get(analytics.SketchFirstPurchasers)
+	case mTotalPurchasers:
+		return e.get(analytics.SketchPurchasers)
+	case mAverageRevenuePerUser:
+		return div(e.amount(a.Sums[analytics.SumTotalRevenue]), e.get(analytics.SketchActiveUsers))
 	}
 	return 0
+}
+
+// amount is a stored amount (micro-units) in the report's currency.
+func (e *estimates) amount(micros int64) float64 {
+	if e.money == 0 {
+		return float64(micros) / 1e6
+	}
+	return float64(micros) / 1e6 * e.money
 }
 
 // engagementRate is engaged sessions over sessions, clamped to [0, 1]: the
@@ -281,6 +405,12 @@ func srcStored(src int) []string {
 		return []string{catalog.CountryID}
 	case src == srcSourceMedium:
 		return []string{catalog.SessionSource, catalog.SessionMedium}
+	case src == srcChannelGroup, src == srcSourcePlatform:
+		return []string{catalog.SessionSource, catalog.SessionMedium, catalog.SessionCampaign}
+	case src == srcFirstUserChannelGroup:
+		return []string{catalog.FirstUserSource, catalog.FirstUserMedium, catalog.FirstUserCampaign}
+	case src == srcFirstUserSourceMedium:
+		return []string{catalog.FirstUserSource, catalog.FirstUserMedium}
 	}
 	return nil
 }

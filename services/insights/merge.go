@@ -22,6 +22,7 @@ const (
 type options struct {
 	workers       int
 	parallelAfter int
+	money         Money
 }
 
 func defaultOptions() options {

@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
+	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/property"
@@ -29,6 +30,10 @@ const (
 	catTime    = "Time"
 	catUser    = "User"
 	catSession = "Session"
+	catEcom    = "Ecommerce"
+	catRevenue = "Revenue"
+	// catEcommerce is GA4's category of item dimensions.
+	catEcommerce = catEcom
 )
 
 var dimensionMetadata = []*insightsv1.DimensionMetadata{
@@ -56,7 +61,7 @@ var dimensionMetadata = []*insightsv1.DimensionMetadata{
 	{ApiName: catalog.LinkURL, UiName: "Link URL", Category: catEvent, Description: "The full URL of an outbound link or downloaded file (the link_url parameter)."},
 	{ApiName: catalog.FileName, UiName: "File name", Category: catEvent, Description: "The page path of a downloaded file; for example, /menus/dinner-menu.pdf (the file_name parameter)."},
 	{ApiName: catalog.SearchTerm, UiName: "Search term", Category: catEvent, Description: "The term searched by the user (the search_term parameter of view_search_results)."},
-	{ApiName: catalog.TransactionID, UiName: "Transaction ID", Category: "Ecommerce", Description: "The ID of the ecommerce transaction (the transaction_id parameter)."},
+	{ApiName: catalog.TransactionID, UiName: "Transaction ID", Category: catEcommerce, Description: "The ID of the ecommerce transaction (the transaction_id parameter)."},
 	{ApiName: catalog.BrowserVersion, UiName: "Browser version", Category: catDevice, Description: "The major version of the browser used to view your website."},
 	{ApiName: catalog.OperatingSystemVersion, UiName: "OS version", Category: catDevice, Description: "The operating system versions used by visitors to your website or app; for example, Android 10's version is 10, and iOS 13.5.1's version is 13.5.1."},
 	{ApiName: catalog.Platform, UiName: "Platform", Category: catDevice, Description: "The platform on which your app or website ran; for example, web, iOS, or Android."},
@@ -65,6 +70,20 @@ var dimensionMetadata = []*insightsv1.DimensionMetadata{
 	{ApiName: catalog.MobileDeviceBranding, UiName: "Device brand", Category: catDevice, Description: "The manufacturer or branded name; for example, Samsung, HTC, Verizon, T-Mobile."},
 	{ApiName: catalog.Language, UiName: "Language", Category: catGeo, Description: "The language setting of the user's browser or device; for example, English."},
 	{ApiName: catalog.LanguageCode, UiName: "Language code", Category: catGeo, Description: "The language setting (ISO 639) of the user's browser or device; for example, en-us."},
+	{ApiName: catalog.NewVsReturning, UiName: "New / returning", Category: catUser, Description: "New users have 0 previous sessions, and returning users have 1 or more previous sessions (by the session number the client sends, ga_session_number)."},
+	{ApiName: catalog.FirstUserSource, UiName: "First user source", Category: catTraffic, Description: "The source that first acquired the user to your website or app (kept with the user's state in the projection; (not set) for a returning user whose first session it does not hold)."},
+	{ApiName: catalog.FirstUserMedium, UiName: "First user medium", Category: catTraffic, Description: "The medium that first acquired the user to your website or app."},
+	{ApiName: catalog.FirstUserCampaign, UiName: "First user campaign", Category: catTraffic, Description: "Name of the marketing campaign that first acquired the user."},
+	{ApiName: "firstUserSourceMedium", UiName: "First user source / medium", Category: catTraffic, Description: "The combined values of the dimensions firstUserSource and firstUserMedium."},
+	{ApiName: "firstUserDefaultChannelGroup", UiName: "First user default channel group", Category: catTraffic, Description: "The default channel group that first acquired the user, by GA4's default channel rules on the user's first source, medium and campaign."},
+	{ApiName: "sessionDefaultChannelGroup", UiName: "Session default channel group", Category: catTraffic, Description: "The session's default channel group, by GA4's default channel rules on its source, medium and campaign (Direct, Organic Search, Paid Social, Organic Social, Email, Affiliates, Referral, Paid Search, Video, Display, …)."},
+	{ApiName: "sessionSourcePlatform", UiName: "Session source platform", Category: catTraffic, Description: "The source platform of the session's campaign: Google Ads for auto-tagged (gclid) traffic, Manual for other tagged traffic, (not set) for direct, organic and referral traffic."},
+	{ApiName: catalog.Region, UiName: "Region", Category: catGeo, Description: "The geographic region from which the user activity originated, derived from their IP address (never stored) or the hit's user_location."},
+	{ApiName: catalog.City, UiName: "City", Category: catGeo, Description: "The city from which the user activity originated, derived from their IP address (never stored) or the hit's user_location."},
+	{ApiName: catalog.ItemName, UiName: "Item name", Category: catEcommerce, Description: "The name of the item (item_name); item-scoped."},
+	{ApiName: catalog.ItemCategory, UiName: "Item category", Category: catEcommerce, Description: "The hierarchical category in which the item is classified (item_category); item-scoped."},
+	{ApiName: catalog.ItemBrand, UiName: "Item brand", Category: catEcommerce, Description: "Brand name of the item (item_brand); item-scoped."},
+	{ApiName: catalog.ItemID, UiName: "Item ID", Category: catEcommerce, Description: "The ID of the item (item_id); item-scoped."},
 	{ApiName: "date", UiName: "Date", Category: catTime, Description: "The date of the event, formatted as YYYYMMDD."},
 	{ApiName: "dateHour", UiName: "Date + hour (YYYYMMDDHH)", Category: catTime, Description: "The combined values of date and hour formatted as YYYYMMDDHH."},
 	{ApiName: "dateHourMinute", UiName: "Date hour and minute", Category: catTime, Description: "The combined values of date, hour, and minute formatted as YYYYMMDDHHMM."},
@@ -87,6 +106,24 @@ var metricMetadata = []*insightsv1.MetricMetadata{
 	{ApiName: "screenPageViewsPerUser", UiName: "Views per user", Category: catPage, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "screenPageViews/activeUsers", Description: "The number of app screens or web pages your users viewed per active user."},
 	{ApiName: "screenPageViewsPerSession", UiName: "Views per session", Category: catPage, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "screenPageViews/sessions", Description: "The number of app screens or web pages your users viewed per session (views divided by sessions)."},
 	{ApiName: "userEngagementDuration", UiName: "User engagement", Category: catUser, Type: insightsv1.MetricType_TYPE_SECONDS, Description: "The total amount of time, in seconds, your website or app was in the foreground of users' devices."},
+	// From traffic/v5 on (layouts with Outcomes).
+	{ApiName: "averageSessionDuration", UiName: "Average session duration", Category: catSession, Type: insightsv1.MetricType_TYPE_SECONDS, Description: "The average duration (in seconds) of users' sessions: from a session's first event to its last."},
+	{ApiName: "keyEvents", UiName: "Key events", Category: catEvent, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The count of key events: events whose name the property marks as a key event (keyEvents in its settings), counted from the time it was marked."},
+	{ApiName: "sessionKeyEventRate", UiName: "Session key event rate", Category: catSession, Type: insightsv1.MetricType_TYPE_FLOAT, Description: "The fraction of sessions in which any key event was triggered."},
+	{ApiName: "totalRevenue", UiName: "Total revenue", Category: catRevenue, Type: insightsv1.MetricType_TYPE_CURRENCY, Description: "The sum of revenue from purchases, subscriptions, and advertising (purchase revenue plus subscription and ad revenue), minus refunds, in the property's currency."},
+	{ApiName: "purchaseRevenue", UiName: "Purchase revenue", Category: catRevenue, Type: insightsv1.MetricType_TYPE_CURRENCY, Description: "The sum of revenue from purchases minus refunded transaction revenue made in your app or site (purchase and in_app_purchase value less refund value)."},
+	{ApiName: "transactions", UiName: "Transactions", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The count of transaction events with purchase revenue (purchase and in_app_purchase events with a transaction_id)."},
+	{ApiName: "ecommercePurchases", UiName: "Ecommerce purchases", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of times users completed a purchase (purchase events)."},
+	{ApiName: "itemsViewed", UiName: "Items viewed", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of units viewed for the item (the items of view_item events); item-scoped."},
+	{ApiName: "addToCarts", UiName: "Add to carts", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of times users added items to their shopping carts (add_to_cart events); by item dimensions, the units added."},
+	{ApiName: "checkouts", UiName: "Checkouts", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of times users started the checkout process (begin_checkout events)."},
+	{ApiName: "itemRevenue", UiName: "Item revenue", Category: catRevenue, Type: insightsv1.MetricType_TYPE_CURRENCY, Description: "The total revenue from purchases of items (price × quantity of the items of purchase events), in the property's currency; item-scoped."},
+	{ApiName: "itemsPurchased", UiName: "Items purchased", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of units for a single item included in purchase events; item-scoped."},
+	{ApiName: "averagePurchaseRevenue", UiName: "Average purchase revenue", Category: catRevenue, Type: insightsv1.MetricType_TYPE_CURRENCY, Expression: "purchaseRevenue/transactions", Description: "The average purchase revenue in the transaction group of events (purchase revenue divided by transactions)."},
+	{ApiName: "purchaserRate", UiName: "Purchaser rate", Category: catEcom, Type: insightsv1.MetricType_TYPE_FLOAT, Expression: "totalPurchasers/activeUsers", Description: "The fraction of active users who made 1 or more purchase transactions."},
+	{ApiName: "firstTimePurchasers", UiName: "First time purchasers", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of users that completed their first purchase event (first known to the projection: within its user state)."},
+	{ApiName: "totalPurchasers", UiName: "Total purchasers", Category: catEcom, Type: insightsv1.MetricType_TYPE_INTEGER, Description: "The number of users that logged purchase events."},
+	{ApiName: "averageRevenuePerUser", UiName: "ARPU", Category: catRevenue, Type: insightsv1.MetricType_TYPE_CURRENCY, Expression: "totalRevenue/activeUsers", Description: "Average revenue per active user (ARPU): total revenue divided by active users."},
 }
 
 // GetMetadata describes every dimension and metric the property's reports
@@ -110,7 +147,12 @@ func (s *Service) GetMetadata(ctx context.Context, req *connect.Request[insights
 // metadataOf is GetMetadata's answer for property pid whose reports read
 // layout.
 func metadataOf(pid string, layout *catalog.Layout) *insightsv1.GetMetadataResponse {
-	resp := &insightsv1.GetMetadataResponse{Name: "properties/" + pid + "/metadata", Metrics: metricMetadata}
+	resp := &insightsv1.GetMetadataResponse{Name: "properties/" + pid + "/metadata"}
+	for _, m := range metricMetadata {
+		if def, _ := lookupMetric(m.ApiName); !def.id.outcome() || layout.Outcomes {
+			resp.Metrics = append(resp.Metrics, m)
+		}
+	}
 	for _, d := range dimensionMetadata {
 		src, _, _ := lookupDim(d.ApiName, false)
 		if !slices.ContainsFunc(srcStored(src), func(name string) bool { return !slices.Contains(layout.Dims, name) }) {
@@ -118,4 +160,68 @@ func metadataOf(pid string, layout *catalog.Layout) *insightsv1.GetMetadataRespo
 		}
 	}
 	return resp
+}
+
+// CheckCompatibility answers which dimensions and metrics a report of the
+// request's fields can add: each one that the report would accept with
+// it, by the same validation reports run.
+func (s *Service) CheckCompatibility(ctx context.Context, req *connect.Request[insightsv1.CheckCompatibilityRequest]) (*connect.Response[insightsv1.CheckCompatibilityResponse], error) {
+	pid, err := auth.Authorize(ctx, req.Msg.PropertyId, property.Read)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.props.Get(ctx, pid); err != nil {
+		return nil, err
+	}
+	version, err := s.active.get(ctx, s.cfg.Projection)
+	if err != nil {
+		return nil, err
+	}
+	layout := catalog.LayoutOf(s.cfg.Projection, version)
+	out, err := compatibilityOf(metadataOf(pid, layout), layout, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// compatibilityOf checks every listed dimension and metric against a
+// report of req's fields in layout. req's own fields must be valid.
+func compatibilityOf(md *insightsv1.GetMetadataResponse, layout *catalog.Layout, req *insightsv1.CheckCompatibilityRequest) (*insightsv1.CheckCompatibilityResponse, error) {
+	check := func(dims []*insightsv1.Dimension, metrics []*insightsv1.Metric) problems {
+		var p problems
+		q := &query{}
+		q.parseFields(dims, metrics, req.GetDimensionFilter(), layout, &p)
+		return p
+	}
+	dims, metrics := req.GetDimensions(), req.GetMetrics()
+	if len(dims)+len(metrics) > 0 || req.GetDimensionFilter() != nil {
+		if p := check(dims, metrics); len(p) > 0 {
+			return nil, apierror.Invalid("invalid compatibility request", p...)
+		}
+	}
+	want := req.GetCompatibilityFilter()
+	keep := func(ok bool) (insightsv1.Compatibility, bool) {
+		c := insightsv1.Compatibility_INCOMPATIBLE
+		if ok {
+			c = insightsv1.Compatibility_COMPATIBLE
+		}
+		return c, want == insightsv1.Compatibility_COMPATIBILITY_UNSPECIFIED || want == c
+	}
+	out := &insightsv1.CheckCompatibilityResponse{}
+	for _, d := range md.Dimensions {
+		ok := slices.ContainsFunc(dims, func(x *insightsv1.Dimension) bool { return x.GetName() == d.ApiName }) ||
+			len(check(append(slices.Clone(dims), &insightsv1.Dimension{Name: d.ApiName}), metrics)) == 0
+		if c, k := keep(ok); k {
+			out.DimensionCompatibilities = append(out.DimensionCompatibilities, &insightsv1.DimensionCompatibility{DimensionMetadata: d, Compatibility: c})
+		}
+	}
+	for _, m := range md.Metrics {
+		ok := slices.ContainsFunc(metrics, func(x *insightsv1.Metric) bool { return x.GetName() == m.ApiName }) ||
+			len(check(dims, append(slices.Clone(metrics), &insightsv1.Metric{Name: m.ApiName}))) == 0
+		if c, k := keep(ok); k {
+			out.MetricCompatibilities = append(out.MetricCompatibilities, &insightsv1.MetricCompatibility{MetricMetadata: m, Compatibility: c})
+		}
+	}
+	return out, nil
 }

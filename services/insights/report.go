@@ -45,6 +45,43 @@ func RunReport(ctx context.Context, cells Source, tz *time.Location, now time.Ti
 	return runReport(ctx, cells, tz, now, req, defaultOptions())
 }
 
+// Money is a property's currency and its rates into it (see
+// property.Property): amounts are stored in Code, and a report in another
+// currency divides them by that currency's rate.
+type Money struct {
+	Code  string
+	Rates map[string]float64
+}
+
+// RunReportIn is RunReport with the property's currency: a report's
+// currencyCode is the property's unless the request names one it has a
+// rate for.
+func RunReportIn(ctx context.Context, cells Source, tz *time.Location, money Money, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
+	opts := defaultOptions()
+	opts.money = money
+	return runReport(ctx, cells, tz, now, req, opts)
+}
+
+// currencyOf resolves a report's currency: its code and the factor from
+// stored amounts to it.
+func currencyOf(requested string, m Money, p *problems) (string, float64) {
+	base := m.Code
+	if base == "" {
+		base = defaultCurrency
+	}
+	switch {
+	case requested == "" || requested == base:
+		return base, 1
+	case !isCurrencyCode(requested):
+		p.add("currencyCode", apierror.ValueInvalid, "currency code %q is not an ISO 4217 code", requested)
+	case m.Rates[requested] > 0:
+		return requested, 1 / m.Rates[requested]
+	default:
+		p.add("currencyCode", apierror.ValueInvalid, "the property reports in %s and has no rate for %s (currencyRates in its settings)", base, requested)
+	}
+	return base, 1
+}
+
 func runReport(ctx context.Context, cells Source, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest, opts options) (*insightsv1.RunReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC
@@ -60,12 +97,8 @@ func runReport(ctx context.Context, cells Source, tz *time.Location, now time.Ti
 	} else {
 		q.offset = off
 	}
-	currency := req.GetCurrencyCode()
-	if currency == "" {
-		currency = defaultCurrency
-	} else if !isCurrencyCode(currency) {
-		p.add("currencyCode", apierror.ValueInvalid, "currency code %q is not an ISO 4217 code", currency)
-	}
+	currency, factor := currencyOf(req.GetCurrencyCode(), opts.money, &p)
+	q.money = factor
 	if len(p) > 0 {
 		return nil, apierror.Invalid("invalid report request", p...)
 	}
@@ -97,7 +130,7 @@ func runRealtimeReport(ctx context.Context, cells Source, tz *time.Location, now
 		tz = time.UTC
 	}
 	var p problems
-	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60), opts: opts}
+	q := &query{tz: tz, realtime: true, nowMinute: floorTo(now.Unix(), 60), opts: opts, money: 1}
 	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), cells.Layout(), &p)
 	q.spans = minuteSpans(req.GetMinuteRanges(), q.nowMinute, &p)
 	q.addRangeDim(len(req.GetMinuteRanges()), minuteRangeDim)
@@ -117,7 +150,7 @@ func runRealtimeReport(ctx context.Context, cells Source, tz *time.Location, now
 		Maximums:         res.maximums,
 		Minimums:         res.minimums,
 		RowCount:         res.rowCount,
-		Metadata:         &insightsv1.ResponseMetaData{CurrencyCode: defaultCurrency, TimeZone: tz.String(), EmptyReason: res.emptyReason},
+		Metadata:         &insightsv1.ResponseMetaData{CurrencyCode: cmp.Or(opts.money.Code, defaultCurrency), TimeZone: tz.String(), EmptyReason: res.emptyReason},
 		Kind:             kindRealtime,
 	}, nil
 }
@@ -183,6 +216,10 @@ type query struct {
 	minimum      bool
 	keepEmpty    bool
 	opts         options
+	// uses marks the tuple sources the report groups or filters by.
+	uses [numTupleSrc]bool
+	// money converts stored amounts into the report's currency.
+	money float64
 }
 
 // parseFields validates dimensions, metrics and the dimension filter, and
@@ -238,6 +275,11 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 	if len(dims) == 0 && len(metrics) == 0 {
 		p.add("metrics", apierror.ValueRequired, "at least one dimension or metric is required")
 	}
+	for i, m := range q.metrics {
+		if m.id.outcome() && !layout.Outcomes {
+			p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "metric %q is counted from projection version traffic/v5 on; replay into it and activate it to report it", q.metricNames[i])
+		}
+	}
 	if filter != nil {
 		c := &dimFilterCompiler{realtime: q.realtime}
 		q.filter = compileExpr("dimensionFilter", filter, 0, c.leaf, p)
@@ -245,6 +287,7 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 	}
 	uses := func(src int) bool { return slices.Contains(q.dimSrcs, src) || q.filterUses[src] }
 	for src := range numTupleSrc {
+		q.uses[src] = uses(src)
 		if uses(src) {
 			for _, d := range srcStored(src) {
 				if !slices.Contains(q.stored, d) {
@@ -265,6 +308,14 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 		q.grain = block.Hour
 	default:
 		q.grain = block.Day
+	}
+	if slices.ContainsFunc(q.stored, catalog.IsItem) {
+		// GA4: item-scoped dimensions report item-scoped metrics only.
+		for i, m := range q.metrics {
+			if !m.id.itemScoped() {
+				p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "metric %q is event-scoped: with item-scoped dimensions (itemId, itemName, itemCategory, itemBrand) a report takes itemsViewed, itemsPurchased and itemRevenue", q.metricNames[i])
+			}
+		}
 	}
 	missing := false
 	for _, d := range q.stored {
@@ -532,6 +583,19 @@ func (s *scanner) tuple(c *cell) (*tupleInfo, error) {
 	ti.vals[srcContinent], ti.vals[srcContinentID] = geo.continent, geo.continentID
 	ti.vals[srcSubContinent], ti.vals[srcSubContinentCode] = geo.subContinent, geo.subContinentCode
 	ti.vals[srcSourceMedium] = sourceMedium(stored[catalog.Index(catalog.SessionSource)], stored[catalog.Index(catalog.SessionMedium)])
+	if s.q.uses[srcChannelGroup] || s.q.uses[srcSourcePlatform] {
+		src, med, camp := stored[catalog.Index(catalog.SessionSource)], stored[catalog.Index(catalog.SessionMedium)], stored[catalog.Index(catalog.SessionCampaign)]
+		ti.vals[srcChannelGroup], ti.vals[srcSourcePlatform] = channelGroup(src, med, camp), sourcePlatform(src, med, camp)
+	}
+	if s.q.uses[srcFirstUserChannelGroup] || s.q.uses[srcFirstUserSourceMedium] {
+		src, med, camp := stored[catalog.Index(catalog.FirstUserSource)], stored[catalog.Index(catalog.FirstUserMedium)], stored[catalog.Index(catalog.FirstUserCampaign)]
+		if src == "" {
+			ti.vals[srcFirstUserChannelGroup] = notSet // the user's first session is not known
+		} else {
+			ti.vals[srcFirstUserChannelGroup] = channelGroup(src, med, camp)
+		}
+		ti.vals[srcFirstUserSourceMedium] = sourceMedium(src, med)
+	}
 	var b []byte
 	for _, src := range s.q.dimSrcs {
 		if src < numTupleSrc {
@@ -695,7 +759,7 @@ func (q *query) run(ctx context.Context, src Source, property string) (*result, 
 	rows := make([]*group, 0, len(s.list))
 	for i, g := range s.list {
 		g.acc = accs[i]
-		e := estimates{a: g.acc}
+		e := estimates{a: g.acc, money: q.money}
 		g.vals = make([]float64, len(q.metrics))
 		empty := len(q.metrics) > 0
 		for i, m := range q.metrics {
@@ -728,7 +792,7 @@ func (q *query) run(ctx context.Context, src Source, property string) (*result, 
 				return nil, fmt.Errorf("insights: totals: %w", err)
 			}
 		}
-		e := estimates{a: &tot}
+		e := estimates{a: &tot, money: q.money}
 		vals := make([]float64, len(q.metrics))
 		for i, m := range q.metrics {
 			vals[i] = e.value(m.id)

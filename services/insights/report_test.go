@@ -624,8 +624,8 @@ func TestDateRanges(t *testing.T) {
 
 func TestMetadata(t *testing.T) {
 	ny := mustZone(t, "America/New_York")
-	resp, err := RunReport(context.Background(), fixture(t), ny, mustTime(t, fixtureNow), &insightsv1.RunReportRequest{
-		PropertyId: "p", Metrics: mets("eventCount"), DateRanges: []*insightsv1.DateRange{dr("today", "today")}, CurrencyCode: "EUR"})
+	resp, err := RunReportIn(context.Background(), fixture(t), ny, Money{Code: "EUR"}, mustTime(t, fixtureNow), &insightsv1.RunReportRequest{
+		PropertyId: "p", Metrics: mets("eventCount"), DateRanges: []*insightsv1.DateRange{dr("today", "today")}})
 	if err != nil {
 		t.Fatal(err)
 	}

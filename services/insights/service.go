@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,11 +230,20 @@ func keepable(md *insightsv1.ResponseMetaData, t target) bool {
 }
 
 // cacheKey names an answer: property, projection version, data token, the
-// clock granule that relative dates depend on, and the request itself.
+// clock granule that relative dates depend on, the property's settings
+// that answers depend on (time zone, currency and rates), and the request
+// itself.
 func cacheKey(kind string, t target, clock string, req proto.Message) (string, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
 		return "", err
+	}
+	b = append(b, t.prop.TimeZone...)
+	b = append(b, 0)
+	b = append(b, t.prop.CurrencyCode...)
+	for _, c := range slices.Sorted(maps.Keys(t.prop.CurrencyRates)) {
+		b = append(b, c...)
+		b = strconv.AppendFloat(b, t.prop.CurrencyRates[c], 'g', -1, 64)
 	}
 	sum := sha256.Sum256(b)
 	return "sextant:" + kind + ":" + t.prop.ID + ":" + t.version + ":" + t.token + ":" + clock + ":" + hex.EncodeToString(sum[:16]), nil
@@ -297,7 +308,7 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 		}
 		return resp, err
 	}
-	out, err = RunReport(ctx, s.source(t), tz, now, req.Msg)
+	out, err = RunReportIn(ctx, s.source(t), tz, Money{Code: t.prop.CurrencyCode, Rates: t.prop.CurrencyRates}, now, req.Msg)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func TestReportValidationListsEveryProblem(t *testing.T) {
 	req := &insightsv1.RunReportRequest{
 		PropertyId: "p",
 		Dimensions: dims("eventName", "foo", "eventName", "minutesAgo", ""),
-		Metrics:    mets("averageSessionDuration", "eventCount", "eventCount", ""),
+		Metrics:    mets("sessionLength", "eventCount", "eventCount", ""),
 		DimensionFilter: and(
 			strF("pagePath", partRE, "(", true),
 			inList("bar", false),
@@ -113,7 +113,7 @@ func TestReportValidationListsEveryProblem(t *testing.T) {
 		"dimensions[1].name": `unknown dimension "foo"`,
 		"dimensions[2].name": `dimension "eventName" is requested twice`,
 		"dimensions[3].name": `unknown dimension "minutesAgo" (only in realtime reports)`,
-		"metrics[0].name":    `unknown metric "averageSessionDuration"`,
+		"metrics[0].name":    `unknown metric "sessionLength"`,
 		"dimensionFilter.andGroup.expressions[0].filter.stringFilter.value": "invalid regular expression",
 		"dimensionFilter.andGroup.expressions[1].filter.fieldName":          `unknown dimension "bar"`,
 		"dateRanges[1].startDate":                                           "is after endDate",

@@ -247,7 +247,7 @@ type facts struct {
 	engaged      bool
 	engageMs     int64
 	user, sess   uint64 // hashes
-	// With Rules.Outcomes: the event's sums (analytics.Sum…), whether it
+	// With Layout.Outcomes: the event's sums (analytics.Sum…), whether it
 	// is a key event, a purchase, and its user's first purchase.
 	outcomes                     bool
 	sums                         [analytics.NumSums]int64
@@ -328,7 +328,7 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv,
 		if !fresh && prev > 0 && evTime > prev {
 			s.ext = evTime - prev
 		}
-		if d.rules.Outcomes && s.bought == 0 && (ev.Name == evPurchase || ev.Name == evInAppPurchase) {
+		if d.layout.Outcomes && s.bought == 0 && (ev.Name == evPurchase || ev.Name == evInAppPurchase) {
 			s.bought = offset + 1
 		}
 		s.engageMs += ev.EngagementTimeMsec
@@ -359,7 +359,11 @@ func (d *deriver) facts(ev *eventv1.Event, s *session, evTime, recv, offset int6
 		user:     xxhash.Sum64String(userKey),
 		sess:     xxhash.Sum64String(ev.ClientId + "\x1f" + strconv.FormatInt(s.id, 10)),
 	}
-	if d.rules.Outcomes {
+	if d.layout.Outcomes {
+		// What traffic/v5 on adds to every aggregate (session time, key
+		// events, revenue and ecommerce actions, key-event sessions,
+		// purchasers and first-time purchasers: aggregate encoding
+		// version 2); versions before it write what they wrote before.
 		d.outcomes(&f, ev, s, offset)
 	}
 	return f

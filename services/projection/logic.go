@@ -35,11 +35,6 @@ type Rules struct {
 	// ExcludeBots drops events of known bots (device category "bot"),
 	// counting them as excluded.
 	ExcludeBots bool
-	// Outcomes counts what traffic/v5 adds to every aggregate: session
-	// time, key events, revenue and ecommerce actions, key-event sessions,
-	// purchasers and first-time purchasers (aggregate encoding version 2).
-	// Versions before it write exactly what they wrote before.
-	Outcomes bool
 }
 
 // DefaultRules are traffic/v1's.
@@ -57,8 +52,6 @@ func Logics() []Logic {
 	v2 := DefaultRules()
 	v2.NormalizePaths = true
 	v2.ExcludeBots = true
-	v5 := v2
-	v5.Outcomes = true
 	return []Logic{
 		{Name: "traffic", Version: "v1", Rules: v1, Layout: catalog.LayoutOf("traffic", "v1"),
 			Description: "traffic: events, page views, users and sessions by time, page, source, device and country"},
@@ -68,7 +61,7 @@ func Logics() []Logic {
 			Description: "traffic v3: v2, and the page's host name (hostName) as a dimension"},
 		{Name: "traffic", Version: "v4", Rules: v2, Layout: catalog.LayoutOf("traffic", "v4"),
 			Description: "traffic v4: v3, and pageTitle, pageReferrer, fullPageUrl, platform, browserVersion, operatingSystemVersion, deviceModel, mobileDeviceBranding, screenResolution, language, languageCode, linkUrl, fileName, searchTerm, transactionId, landingPage and landingPagePlusQueryString"},
-		{Name: "traffic", Version: "v5", Rules: v5, Layout: catalog.LayoutOf("traffic", "v5"),
+		{Name: "traffic", Version: "v5", Rules: v2, Layout: catalog.LayoutOf("traffic", "v5"),
 			Description: "traffic v5: v4, and newVsReturning, firstUserSource/Medium/CampaignName, region, city, ecommerce items (itemId, itemName, itemCategory, itemBrand), and per aggregate session time, key events, revenue, ecommerce actions, purchasers and first-time purchasers"},
 	}
 }

@@ -22,6 +22,57 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Compatibility says whether a dimension or metric can be added to a
+// report.
+type Compatibility int32
+
+const (
+	Compatibility_COMPATIBILITY_UNSPECIFIED Compatibility = 0
+	Compatibility_COMPATIBLE                Compatibility = 1
+	Compatibility_INCOMPATIBLE              Compatibility = 2
+)
+
+// Enum value maps for Compatibility.
+var (
+	Compatibility_name = map[int32]string{
+		0: "COMPATIBILITY_UNSPECIFIED",
+		1: "COMPATIBLE",
+		2: "INCOMPATIBLE",
+	}
+	Compatibility_value = map[string]int32{
+		"COMPATIBILITY_UNSPECIFIED": 0,
+		"COMPATIBLE":                1,
+		"INCOMPATIBLE":              2,
+	}
+)
+
+func (x Compatibility) Enum() *Compatibility {
+	p := new(Compatibility)
+	*p = x
+	return p
+}
+
+func (x Compatibility) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Compatibility) Descriptor() protoreflect.EnumDescriptor {
+	return file_sextant_insights_v1_insights_proto_enumTypes[0].Descriptor()
+}
+
+func (Compatibility) Type() protoreflect.EnumType {
+	return &file_sextant_insights_v1_insights_proto_enumTypes[0]
+}
+
+func (x Compatibility) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Compatibility.Descriptor instead.
+func (Compatibility) EnumDescriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{0}
+}
+
 type MetricAggregation int32
 
 const (
@@ -61,11 +112,11 @@ func (x MetricAggregation) String() string {
 }
 
 func (MetricAggregation) Descriptor() protoreflect.EnumDescriptor {
-	return file_sextant_insights_v1_insights_proto_enumTypes[0].Descriptor()
+	return file_sextant_insights_v1_insights_proto_enumTypes[1].Descriptor()
 }
 
 func (MetricAggregation) Type() protoreflect.EnumType {
-	return &file_sextant_insights_v1_insights_proto_enumTypes[0]
+	return &file_sextant_insights_v1_insights_proto_enumTypes[1]
 }
 
 func (x MetricAggregation) Number() protoreflect.EnumNumber {
@@ -74,7 +125,7 @@ func (x MetricAggregation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MetricAggregation.Descriptor instead.
 func (MetricAggregation) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{1}
 }
 
 type MetricType int32
@@ -85,6 +136,8 @@ const (
 	MetricType_TYPE_FLOAT              MetricType = 2
 	MetricType_TYPE_SECONDS            MetricType = 4
 	MetricType_TYPE_MILLISECONDS       MetricType = 5
+	// An amount in the report's currencyCode.
+	MetricType_TYPE_CURRENCY MetricType = 9
 )
 
 // Enum value maps for MetricType.
@@ -95,6 +148,7 @@ var (
 		2: "TYPE_FLOAT",
 		4: "TYPE_SECONDS",
 		5: "TYPE_MILLISECONDS",
+		9: "TYPE_CURRENCY",
 	}
 	MetricType_value = map[string]int32{
 		"METRIC_TYPE_UNSPECIFIED": 0,
@@ -102,6 +156,7 @@ var (
 		"TYPE_FLOAT":              2,
 		"TYPE_SECONDS":            4,
 		"TYPE_MILLISECONDS":       5,
+		"TYPE_CURRENCY":           9,
 	}
 )
 
@@ -116,11 +171,11 @@ func (x MetricType) String() string {
 }
 
 func (MetricType) Descriptor() protoreflect.EnumDescriptor {
-	return file_sextant_insights_v1_insights_proto_enumTypes[1].Descriptor()
+	return file_sextant_insights_v1_insights_proto_enumTypes[2].Descriptor()
 }
 
 func (MetricType) Type() protoreflect.EnumType {
-	return &file_sextant_insights_v1_insights_proto_enumTypes[1]
+	return &file_sextant_insights_v1_insights_proto_enumTypes[2]
 }
 
 func (x MetricType) Number() protoreflect.EnumNumber {
@@ -129,7 +184,7 @@ func (x MetricType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MetricType.Descriptor instead.
 func (MetricType) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{1}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{2}
 }
 
 type StringFilter_MatchType int32
@@ -177,11 +232,11 @@ func (x StringFilter_MatchType) String() string {
 }
 
 func (StringFilter_MatchType) Descriptor() protoreflect.EnumDescriptor {
-	return file_sextant_insights_v1_insights_proto_enumTypes[2].Descriptor()
+	return file_sextant_insights_v1_insights_proto_enumTypes[3].Descriptor()
 }
 
 func (StringFilter_MatchType) Type() protoreflect.EnumType {
-	return &file_sextant_insights_v1_insights_proto_enumTypes[2]
+	return &file_sextant_insights_v1_insights_proto_enumTypes[3]
 }
 
 func (x StringFilter_MatchType) Number() protoreflect.EnumNumber {
@@ -190,7 +245,7 @@ func (x StringFilter_MatchType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StringFilter_MatchType.Descriptor instead.
 func (StringFilter_MatchType) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{15, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{19, 0}
 }
 
 type NumericFilter_Operation int32
@@ -235,11 +290,11 @@ func (x NumericFilter_Operation) String() string {
 }
 
 func (NumericFilter_Operation) Descriptor() protoreflect.EnumDescriptor {
-	return file_sextant_insights_v1_insights_proto_enumTypes[3].Descriptor()
+	return file_sextant_insights_v1_insights_proto_enumTypes[4].Descriptor()
 }
 
 func (NumericFilter_Operation) Type() protoreflect.EnumType {
-	return &file_sextant_insights_v1_insights_proto_enumTypes[3]
+	return &file_sextant_insights_v1_insights_proto_enumTypes[4]
 }
 
 func (x NumericFilter_Operation) Number() protoreflect.EnumNumber {
@@ -248,7 +303,7 @@ func (x NumericFilter_Operation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NumericFilter_Operation.Descriptor instead.
 func (NumericFilter_Operation) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{17, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{21, 0}
 }
 
 type OrderBy_DimensionOrderBy_OrderType int32
@@ -287,11 +342,11 @@ func (x OrderBy_DimensionOrderBy_OrderType) String() string {
 }
 
 func (OrderBy_DimensionOrderBy_OrderType) Descriptor() protoreflect.EnumDescriptor {
-	return file_sextant_insights_v1_insights_proto_enumTypes[4].Descriptor()
+	return file_sextant_insights_v1_insights_proto_enumTypes[5].Descriptor()
 }
 
 func (OrderBy_DimensionOrderBy_OrderType) Type() protoreflect.EnumType {
-	return &file_sextant_insights_v1_insights_proto_enumTypes[4]
+	return &file_sextant_insights_v1_insights_proto_enumTypes[5]
 }
 
 func (x OrderBy_DimensionOrderBy_OrderType) Number() protoreflect.EnumNumber {
@@ -300,7 +355,241 @@ func (x OrderBy_DimensionOrderBy_OrderType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OrderBy_DimensionOrderBy_OrderType.Descriptor instead.
 func (OrderBy_DimensionOrderBy_OrderType) EnumDescriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20, 1, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{24, 1, 0}
+}
+
+type CheckCompatibilityRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	PropertyId      string                 `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	Dimensions      []*Dimension           `protobuf:"bytes,2,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
+	Metrics         []*Metric              `protobuf:"bytes,3,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	DimensionFilter *FilterExpression      `protobuf:"bytes,4,opt,name=dimension_filter,json=dimensionFilter,proto3" json:"dimension_filter,omitempty"`
+	// Only the compatible (or only the incompatible) fields; all when
+	// unspecified.
+	CompatibilityFilter Compatibility `protobuf:"varint,6,opt,name=compatibility_filter,json=compatibilityFilter,proto3,enum=sextant.insights.v1.Compatibility" json:"compatibility_filter,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *CheckCompatibilityRequest) Reset() {
+	*x = CheckCompatibilityRequest{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCompatibilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCompatibilityRequest) ProtoMessage() {}
+
+func (x *CheckCompatibilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCompatibilityRequest.ProtoReflect.Descriptor instead.
+func (*CheckCompatibilityRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CheckCompatibilityRequest) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+func (x *CheckCompatibilityRequest) GetDimensions() []*Dimension {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *CheckCompatibilityRequest) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *CheckCompatibilityRequest) GetDimensionFilter() *FilterExpression {
+	if x != nil {
+		return x.DimensionFilter
+	}
+	return nil
+}
+
+func (x *CheckCompatibilityRequest) GetCompatibilityFilter() Compatibility {
+	if x != nil {
+		return x.CompatibilityFilter
+	}
+	return Compatibility_COMPATIBILITY_UNSPECIFIED
+}
+
+type CheckCompatibilityResponse struct {
+	state                    protoimpl.MessageState    `protogen:"open.v1"`
+	DimensionCompatibilities []*DimensionCompatibility `protobuf:"bytes,1,rep,name=dimension_compatibilities,json=dimensionCompatibilities,proto3" json:"dimension_compatibilities,omitempty"`
+	MetricCompatibilities    []*MetricCompatibility    `protobuf:"bytes,2,rep,name=metric_compatibilities,json=metricCompatibilities,proto3" json:"metric_compatibilities,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *CheckCompatibilityResponse) Reset() {
+	*x = CheckCompatibilityResponse{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCompatibilityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCompatibilityResponse) ProtoMessage() {}
+
+func (x *CheckCompatibilityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCompatibilityResponse.ProtoReflect.Descriptor instead.
+func (*CheckCompatibilityResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckCompatibilityResponse) GetDimensionCompatibilities() []*DimensionCompatibility {
+	if x != nil {
+		return x.DimensionCompatibilities
+	}
+	return nil
+}
+
+func (x *CheckCompatibilityResponse) GetMetricCompatibilities() []*MetricCompatibility {
+	if x != nil {
+		return x.MetricCompatibilities
+	}
+	return nil
+}
+
+type DimensionCompatibility struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	DimensionMetadata *DimensionMetadata     `protobuf:"bytes,1,opt,name=dimension_metadata,json=dimensionMetadata,proto3" json:"dimension_metadata,omitempty"`
+	Compatibility     Compatibility          `protobuf:"varint,2,opt,name=compatibility,proto3,enum=sextant.insights.v1.Compatibility" json:"compatibility,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DimensionCompatibility) Reset() {
+	*x = DimensionCompatibility{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DimensionCompatibility) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DimensionCompatibility) ProtoMessage() {}
+
+func (x *DimensionCompatibility) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DimensionCompatibility.ProtoReflect.Descriptor instead.
+func (*DimensionCompatibility) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DimensionCompatibility) GetDimensionMetadata() *DimensionMetadata {
+	if x != nil {
+		return x.DimensionMetadata
+	}
+	return nil
+}
+
+func (x *DimensionCompatibility) GetCompatibility() Compatibility {
+	if x != nil {
+		return x.Compatibility
+	}
+	return Compatibility_COMPATIBILITY_UNSPECIFIED
+}
+
+type MetricCompatibility struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	MetricMetadata *MetricMetadata        `protobuf:"bytes,1,opt,name=metric_metadata,json=metricMetadata,proto3" json:"metric_metadata,omitempty"`
+	Compatibility  Compatibility          `protobuf:"varint,2,opt,name=compatibility,proto3,enum=sextant.insights.v1.Compatibility" json:"compatibility,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MetricCompatibility) Reset() {
+	*x = MetricCompatibility{}
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricCompatibility) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricCompatibility) ProtoMessage() {}
+
+func (x *MetricCompatibility) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricCompatibility.ProtoReflect.Descriptor instead.
+func (*MetricCompatibility) Descriptor() ([]byte, []int) {
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MetricCompatibility) GetMetricMetadata() *MetricMetadata {
+	if x != nil {
+		return x.MetricMetadata
+	}
+	return nil
+}
+
+func (x *MetricCompatibility) GetCompatibility() Compatibility {
+	if x != nil {
+		return x.Compatibility
+	}
+	return Compatibility_COMPATIBILITY_UNSPECIFIED
 }
 
 type GetMetadataRequest struct {
@@ -312,7 +601,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +613,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[0]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +626,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetMetadataRequest) GetPropertyId() string {
@@ -361,7 +650,7 @@ type GetMetadataResponse struct {
 
 func (x *GetMetadataResponse) Reset() {
 	*x = GetMetadataResponse{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +662,7 @@ func (x *GetMetadataResponse) String() string {
 func (*GetMetadataResponse) ProtoMessage() {}
 
 func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[1]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +675,7 @@ func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{1}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetMetadataResponse) GetName() string {
@@ -424,7 +713,7 @@ type DimensionMetadata struct {
 
 func (x *DimensionMetadata) Reset() {
 	*x = DimensionMetadata{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +725,7 @@ func (x *DimensionMetadata) String() string {
 func (*DimensionMetadata) ProtoMessage() {}
 
 func (x *DimensionMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[2]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +738,7 @@ func (x *DimensionMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionMetadata.ProtoReflect.Descriptor instead.
 func (*DimensionMetadata) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{2}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DimensionMetadata) GetApiName() string {
@@ -511,7 +800,7 @@ type MetricMetadata struct {
 
 func (x *MetricMetadata) Reset() {
 	*x = MetricMetadata{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +812,7 @@ func (x *MetricMetadata) String() string {
 func (*MetricMetadata) ProtoMessage() {}
 
 func (x *MetricMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[3]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +825,7 @@ func (x *MetricMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricMetadata.ProtoReflect.Descriptor instead.
 func (*MetricMetadata) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{3}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MetricMetadata) GetApiName() string {
@@ -621,7 +910,7 @@ type RunReportRequest struct {
 
 func (x *RunReportRequest) Reset() {
 	*x = RunReportRequest{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +922,7 @@ func (x *RunReportRequest) String() string {
 func (*RunReportRequest) ProtoMessage() {}
 
 func (x *RunReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[4]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +935,7 @@ func (x *RunReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunReportRequest.ProtoReflect.Descriptor instead.
 func (*RunReportRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{4}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunReportRequest) GetPropertyId() string {
@@ -758,7 +1047,7 @@ type RunReportResponse struct {
 
 func (x *RunReportResponse) Reset() {
 	*x = RunReportResponse{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1059,7 @@ func (x *RunReportResponse) String() string {
 func (*RunReportResponse) ProtoMessage() {}
 
 func (x *RunReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[5]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +1072,7 @@ func (x *RunReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunReportResponse.ProtoReflect.Descriptor instead.
 func (*RunReportResponse) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{5}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RunReportResponse) GetDimensionHeaders() []*DimensionHeader {
@@ -868,7 +1157,7 @@ type RunRealtimeReportRequest struct {
 
 func (x *RunRealtimeReportRequest) Reset() {
 	*x = RunRealtimeReportRequest{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1169,7 @@ func (x *RunRealtimeReportRequest) String() string {
 func (*RunRealtimeReportRequest) ProtoMessage() {}
 
 func (x *RunRealtimeReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[6]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1182,7 @@ func (x *RunRealtimeReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRealtimeReportRequest.ProtoReflect.Descriptor instead.
 func (*RunRealtimeReportRequest) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{6}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RunRealtimeReportRequest) GetPropertyId() string {
@@ -983,7 +1272,7 @@ type RunRealtimeReportResponse struct {
 
 func (x *RunRealtimeReportResponse) Reset() {
 	*x = RunRealtimeReportResponse{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1284,7 @@ func (x *RunRealtimeReportResponse) String() string {
 func (*RunRealtimeReportResponse) ProtoMessage() {}
 
 func (x *RunRealtimeReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[7]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1297,7 @@ func (x *RunRealtimeReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRealtimeReportResponse.ProtoReflect.Descriptor instead.
 func (*RunRealtimeReportResponse) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{7}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RunRealtimeReportResponse) GetDimensionHeaders() []*DimensionHeader {
@@ -1083,7 +1372,7 @@ type Dimension struct {
 
 func (x *Dimension) Reset() {
 	*x = Dimension{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1384,7 @@ func (x *Dimension) String() string {
 func (*Dimension) ProtoMessage() {}
 
 func (x *Dimension) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[8]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1397,7 @@ func (x *Dimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dimension.ProtoReflect.Descriptor instead.
 func (*Dimension) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{8}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Dimension) GetName() string {
@@ -1127,7 +1416,7 @@ type Metric struct {
 
 func (x *Metric) Reset() {
 	*x = Metric{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1428,7 @@ func (x *Metric) String() string {
 func (*Metric) ProtoMessage() {}
 
 func (x *Metric) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[9]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1441,7 @@ func (x *Metric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metric.ProtoReflect.Descriptor instead.
 func (*Metric) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{9}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Metric) GetName() string {
@@ -1174,7 +1463,7 @@ type DateRange struct {
 
 func (x *DateRange) Reset() {
 	*x = DateRange{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1475,7 @@ func (x *DateRange) String() string {
 func (*DateRange) ProtoMessage() {}
 
 func (x *DateRange) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[10]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1488,7 @@ func (x *DateRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DateRange.ProtoReflect.Descriptor instead.
 func (*DateRange) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{10}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DateRange) GetStartDate() string {
@@ -1234,7 +1523,7 @@ type MinuteRange struct {
 
 func (x *MinuteRange) Reset() {
 	*x = MinuteRange{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1535,7 @@ func (x *MinuteRange) String() string {
 func (*MinuteRange) ProtoMessage() {}
 
 func (x *MinuteRange) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[11]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1548,7 @@ func (x *MinuteRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MinuteRange.ProtoReflect.Descriptor instead.
 func (*MinuteRange) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{11}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MinuteRange) GetStartMinutesAgo() int32 {
@@ -1298,7 +1587,7 @@ type FilterExpression struct {
 
 func (x *FilterExpression) Reset() {
 	*x = FilterExpression{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1599,7 @@ func (x *FilterExpression) String() string {
 func (*FilterExpression) ProtoMessage() {}
 
 func (x *FilterExpression) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[12]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1612,7 @@ func (x *FilterExpression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterExpression.ProtoReflect.Descriptor instead.
 func (*FilterExpression) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{12}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FilterExpression) GetExpr() isFilterExpression_Expr {
@@ -1406,7 +1695,7 @@ type FilterExpressionList struct {
 
 func (x *FilterExpressionList) Reset() {
 	*x = FilterExpressionList{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1707,7 @@ func (x *FilterExpressionList) String() string {
 func (*FilterExpressionList) ProtoMessage() {}
 
 func (x *FilterExpressionList) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[13]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1720,7 @@ func (x *FilterExpressionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterExpressionList.ProtoReflect.Descriptor instead.
 func (*FilterExpressionList) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{13}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FilterExpressionList) GetExpressions() []*FilterExpression {
@@ -1457,7 +1746,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1758,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[14]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1771,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{14}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Filter) GetFieldName() string {
@@ -1574,7 +1863,7 @@ type StringFilter struct {
 
 func (x *StringFilter) Reset() {
 	*x = StringFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1875,7 @@ func (x *StringFilter) String() string {
 func (*StringFilter) ProtoMessage() {}
 
 func (x *StringFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[15]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1888,7 @@ func (x *StringFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringFilter.ProtoReflect.Descriptor instead.
 func (*StringFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{15}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StringFilter) GetMatchType() StringFilter_MatchType {
@@ -1633,7 +1922,7 @@ type InListFilter struct {
 
 func (x *InListFilter) Reset() {
 	*x = InListFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1934,7 @@ func (x *InListFilter) String() string {
 func (*InListFilter) ProtoMessage() {}
 
 func (x *InListFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[16]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1947,7 @@ func (x *InListFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InListFilter.ProtoReflect.Descriptor instead.
 func (*InListFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{16}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InListFilter) GetValues() []string {
@@ -1685,7 +1974,7 @@ type NumericFilter struct {
 
 func (x *NumericFilter) Reset() {
 	*x = NumericFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1986,7 @@ func (x *NumericFilter) String() string {
 func (*NumericFilter) ProtoMessage() {}
 
 func (x *NumericFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[17]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1999,7 @@ func (x *NumericFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumericFilter.ProtoReflect.Descriptor instead.
 func (*NumericFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{17}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NumericFilter) GetOperation() NumericFilter_Operation {
@@ -1737,7 +2026,7 @@ type BetweenFilter struct {
 
 func (x *BetweenFilter) Reset() {
 	*x = BetweenFilter{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +2038,7 @@ func (x *BetweenFilter) String() string {
 func (*BetweenFilter) ProtoMessage() {}
 
 func (x *BetweenFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[18]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +2051,7 @@ func (x *BetweenFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BetweenFilter.ProtoReflect.Descriptor instead.
 func (*BetweenFilter) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{18}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BetweenFilter) GetFromValue() *NumericValue {
@@ -1792,7 +2081,7 @@ type NumericValue struct {
 
 func (x *NumericValue) Reset() {
 	*x = NumericValue{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +2093,7 @@ func (x *NumericValue) String() string {
 func (*NumericValue) ProtoMessage() {}
 
 func (x *NumericValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[19]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +2106,7 @@ func (x *NumericValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumericValue.ProtoReflect.Descriptor instead.
 func (*NumericValue) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{19}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NumericValue) GetOneValue() isNumericValue_OneValue {
@@ -1875,7 +2164,7 @@ type OrderBy struct {
 
 func (x *OrderBy) Reset() {
 	*x = OrderBy{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2176,7 @@ func (x *OrderBy) String() string {
 func (*OrderBy) ProtoMessage() {}
 
 func (x *OrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[20]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2189,7 @@ func (x *OrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OrderBy) GetOneOrderBy() isOrderBy_OneOrderBy {
@@ -1960,7 +2249,7 @@ type DimensionHeader struct {
 
 func (x *DimensionHeader) Reset() {
 	*x = DimensionHeader{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2261,7 @@ func (x *DimensionHeader) String() string {
 func (*DimensionHeader) ProtoMessage() {}
 
 func (x *DimensionHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[21]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2274,7 @@ func (x *DimensionHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionHeader.ProtoReflect.Descriptor instead.
 func (*DimensionHeader) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{21}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DimensionHeader) GetName() string {
@@ -2005,7 +2294,7 @@ type MetricHeader struct {
 
 func (x *MetricHeader) Reset() {
 	*x = MetricHeader{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2306,7 @@ func (x *MetricHeader) String() string {
 func (*MetricHeader) ProtoMessage() {}
 
 func (x *MetricHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[22]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2319,7 @@ func (x *MetricHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricHeader.ProtoReflect.Descriptor instead.
 func (*MetricHeader) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{22}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MetricHeader) GetName() string {
@@ -2057,7 +2346,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2358,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[23]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2371,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{23}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Row) GetDimensionValues() []*DimensionValue {
@@ -2108,7 +2397,7 @@ type DimensionValue struct {
 
 func (x *DimensionValue) Reset() {
 	*x = DimensionValue{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2409,7 @@ func (x *DimensionValue) String() string {
 func (*DimensionValue) ProtoMessage() {}
 
 func (x *DimensionValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[24]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2422,7 @@ func (x *DimensionValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DimensionValue.ProtoReflect.Descriptor instead.
 func (*DimensionValue) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{24}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DimensionValue) GetValue() string {
@@ -2152,7 +2441,7 @@ type MetricValue struct {
 
 func (x *MetricValue) Reset() {
 	*x = MetricValue{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[25]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2453,7 @@ func (x *MetricValue) String() string {
 func (*MetricValue) ProtoMessage() {}
 
 func (x *MetricValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[25]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2466,7 @@ func (x *MetricValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricValue.ProtoReflect.Descriptor instead.
 func (*MetricValue) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{25}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MetricValue) GetValue() string {
@@ -2206,7 +2495,7 @@ type ResponseMetaData struct {
 
 func (x *ResponseMetaData) Reset() {
 	*x = ResponseMetaData{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[26]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2507,7 @@ func (x *ResponseMetaData) String() string {
 func (*ResponseMetaData) ProtoMessage() {}
 
 func (x *ResponseMetaData) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[26]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2520,7 @@ func (x *ResponseMetaData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseMetaData.ProtoReflect.Descriptor instead.
 func (*ResponseMetaData) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{26}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResponseMetaData) GetCurrencyCode() string {
@@ -2292,7 +2581,7 @@ type OrderBy_MetricOrderBy struct {
 
 func (x *OrderBy_MetricOrderBy) Reset() {
 	*x = OrderBy_MetricOrderBy{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[27]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2304,7 +2593,7 @@ func (x *OrderBy_MetricOrderBy) String() string {
 func (*OrderBy_MetricOrderBy) ProtoMessage() {}
 
 func (x *OrderBy_MetricOrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[27]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2317,7 +2606,7 @@ func (x *OrderBy_MetricOrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy_MetricOrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy_MetricOrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20, 0}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{24, 0}
 }
 
 func (x *OrderBy_MetricOrderBy) GetMetricName() string {
@@ -2337,7 +2626,7 @@ type OrderBy_DimensionOrderBy struct {
 
 func (x *OrderBy_DimensionOrderBy) Reset() {
 	*x = OrderBy_DimensionOrderBy{}
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[28]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2638,7 @@ func (x *OrderBy_DimensionOrderBy) String() string {
 func (*OrderBy_DimensionOrderBy) ProtoMessage() {}
 
 func (x *OrderBy_DimensionOrderBy) ProtoReflect() protoreflect.Message {
-	mi := &file_sextant_insights_v1_insights_proto_msgTypes[28]
+	mi := &file_sextant_insights_v1_insights_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2651,7 @@ func (x *OrderBy_DimensionOrderBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderBy_DimensionOrderBy.ProtoReflect.Descriptor instead.
 func (*OrderBy_DimensionOrderBy) Descriptor() ([]byte, []int) {
-	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{20, 1}
+	return file_sextant_insights_v1_insights_proto_rawDescGZIP(), []int{24, 1}
 }
 
 func (x *OrderBy_DimensionOrderBy) GetDimensionName() string {
@@ -2383,7 +2672,25 @@ var File_sextant_insights_v1_insights_proto protoreflect.FileDescriptor
 
 const file_sextant_insights_v1_insights_proto_rawDesc = "" +
 	"\n" +
-	"\"sextant/insights/v1/insights.proto\x12\x13sextant.insights.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"5\n" +
+	"\"sextant/insights/v1/insights.proto\x12\x13sextant.insights.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x02\n" +
+	"\x19CheckCompatibilityRequest\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\x12>\n" +
+	"\n" +
+	"dimensions\x18\x02 \x03(\v2\x1e.sextant.insights.v1.DimensionR\n" +
+	"dimensions\x125\n" +
+	"\ametrics\x18\x03 \x03(\v2\x1b.sextant.insights.v1.MetricR\ametrics\x12P\n" +
+	"\x10dimension_filter\x18\x04 \x01(\v2%.sextant.insights.v1.FilterExpressionR\x0fdimensionFilter\x12U\n" +
+	"\x14compatibility_filter\x18\x06 \x01(\x0e2\".sextant.insights.v1.CompatibilityR\x13compatibilityFilter\"\xe7\x01\n" +
+	"\x1aCheckCompatibilityResponse\x12h\n" +
+	"\x19dimension_compatibilities\x18\x01 \x03(\v2+.sextant.insights.v1.DimensionCompatibilityR\x18dimensionCompatibilities\x12_\n" +
+	"\x16metric_compatibilities\x18\x02 \x03(\v2(.sextant.insights.v1.MetricCompatibilityR\x15metricCompatibilities\"\xb9\x01\n" +
+	"\x16DimensionCompatibility\x12U\n" +
+	"\x12dimension_metadata\x18\x01 \x01(\v2&.sextant.insights.v1.DimensionMetadataR\x11dimensionMetadata\x12H\n" +
+	"\rcompatibility\x18\x02 \x01(\x0e2\".sextant.insights.v1.CompatibilityR\rcompatibility\"\xad\x01\n" +
+	"\x13MetricCompatibility\x12L\n" +
+	"\x0fmetric_metadata\x18\x01 \x01(\v2#.sextant.insights.v1.MetricMetadataR\x0emetricMetadata\x12H\n" +
+	"\rcompatibility\x18\x02 \x01(\x0e2\".sextant.insights.v1.CompatibilityR\rcompatibility\"5\n" +
 	"\x12GetMetadataRequest\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\"\xb0\x01\n" +
@@ -2571,13 +2878,18 @@ const file_sextant_insights_v1_insights_proto_rawDesc = "" +
 	"\x12projection_version\x18\x04 \x01(\tR\x11projectionVersion\x12A\n" +
 	"\x0edata_watermark\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rdataWatermark\x12\x16\n" +
 	"\x06cached\x18\x06 \x01(\bR\x06cached\x12!\n" +
-	"\fempty_reason\x18\a \x01(\tR\vemptyReason*g\n" +
+	"\fempty_reason\x18\a \x01(\tR\vemptyReason*P\n" +
+	"\rCompatibility\x12\x1d\n" +
+	"\x19COMPATIBILITY_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"COMPATIBLE\x10\x01\x12\x10\n" +
+	"\fINCOMPATIBLE\x10\x02*g\n" +
 	"\x11MetricAggregation\x12\"\n" +
 	"\x1eMETRIC_AGGREGATION_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05TOTAL\x10\x01\x12\t\n" +
 	"\x05COUNT\x10\x04\x12\v\n" +
 	"\aMINIMUM\x10\x05\x12\v\n" +
-	"\aMAXIMUM\x10\x06*t\n" +
+	"\aMAXIMUM\x10\x06*\x87\x01\n" +
 	"\n" +
 	"MetricType\x12\x1b\n" +
 	"\x17METRIC_TYPE_UNSPECIFIED\x10\x00\x12\x10\n" +
@@ -2585,11 +2897,13 @@ const file_sextant_insights_v1_insights_proto_rawDesc = "" +
 	"\n" +
 	"TYPE_FLOAT\x10\x02\x12\x10\n" +
 	"\fTYPE_SECONDS\x10\x04\x12\x15\n" +
-	"\x11TYPE_MILLISECONDS\x10\x052\xc3\x02\n" +
+	"\x11TYPE_MILLISECONDS\x10\x05\x12\x11\n" +
+	"\rTYPE_CURRENCY\x10\t2\xba\x03\n" +
 	"\x0fInsightsService\x12Z\n" +
 	"\tRunReport\x12%.sextant.insights.v1.RunReportRequest\x1a&.sextant.insights.v1.RunReportResponse\x12r\n" +
 	"\x11RunRealtimeReport\x12-.sextant.insights.v1.RunRealtimeReportRequest\x1a..sextant.insights.v1.RunRealtimeReportResponse\x12`\n" +
-	"\vGetMetadata\x12'.sextant.insights.v1.GetMetadataRequest\x1a(.sextant.insights.v1.GetMetadataResponseBIZGgithub.com/sextant-analytics/sextant/gen/sextant/insights/v1;insightsv1b\x06proto3"
+	"\vGetMetadata\x12'.sextant.insights.v1.GetMetadataRequest\x1a(.sextant.insights.v1.GetMetadataResponse\x12u\n" +
+	"\x12CheckCompatibility\x12..sextant.insights.v1.CheckCompatibilityRequest\x1a/.sextant.insights.v1.CheckCompatibilityResponseBIZGgithub.com/sextant-analytics/sextant/gen/sextant/insights/v1;insightsv1b\x06proto3"
 
 var (
 	file_sextant_insights_v1_insights_proto_rawDescOnce sync.Once
@@ -2603,109 +2917,126 @@ func file_sextant_insights_v1_insights_proto_rawDescGZIP() []byte {
 	return file_sextant_insights_v1_insights_proto_rawDescData
 }
 
-var file_sextant_insights_v1_insights_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_sextant_insights_v1_insights_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_sextant_insights_v1_insights_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_sextant_insights_v1_insights_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_sextant_insights_v1_insights_proto_goTypes = []any{
-	(MetricAggregation)(0),                  // 0: sextant.insights.v1.MetricAggregation
-	(MetricType)(0),                         // 1: sextant.insights.v1.MetricType
-	(StringFilter_MatchType)(0),             // 2: sextant.insights.v1.StringFilter.MatchType
-	(NumericFilter_Operation)(0),            // 3: sextant.insights.v1.NumericFilter.Operation
-	(OrderBy_DimensionOrderBy_OrderType)(0), // 4: sextant.insights.v1.OrderBy.DimensionOrderBy.OrderType
-	(*GetMetadataRequest)(nil),              // 5: sextant.insights.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),             // 6: sextant.insights.v1.GetMetadataResponse
-	(*DimensionMetadata)(nil),               // 7: sextant.insights.v1.DimensionMetadata
-	(*MetricMetadata)(nil),                  // 8: sextant.insights.v1.MetricMetadata
-	(*RunReportRequest)(nil),                // 9: sextant.insights.v1.RunReportRequest
-	(*RunReportResponse)(nil),               // 10: sextant.insights.v1.RunReportResponse
-	(*RunRealtimeReportRequest)(nil),        // 11: sextant.insights.v1.RunRealtimeReportRequest
-	(*RunRealtimeReportResponse)(nil),       // 12: sextant.insights.v1.RunRealtimeReportResponse
-	(*Dimension)(nil),                       // 13: sextant.insights.v1.Dimension
-	(*Metric)(nil),                          // 14: sextant.insights.v1.Metric
-	(*DateRange)(nil),                       // 15: sextant.insights.v1.DateRange
-	(*MinuteRange)(nil),                     // 16: sextant.insights.v1.MinuteRange
-	(*FilterExpression)(nil),                // 17: sextant.insights.v1.FilterExpression
-	(*FilterExpressionList)(nil),            // 18: sextant.insights.v1.FilterExpressionList
-	(*Filter)(nil),                          // 19: sextant.insights.v1.Filter
-	(*StringFilter)(nil),                    // 20: sextant.insights.v1.StringFilter
-	(*InListFilter)(nil),                    // 21: sextant.insights.v1.InListFilter
-	(*NumericFilter)(nil),                   // 22: sextant.insights.v1.NumericFilter
-	(*BetweenFilter)(nil),                   // 23: sextant.insights.v1.BetweenFilter
-	(*NumericValue)(nil),                    // 24: sextant.insights.v1.NumericValue
-	(*OrderBy)(nil),                         // 25: sextant.insights.v1.OrderBy
-	(*DimensionHeader)(nil),                 // 26: sextant.insights.v1.DimensionHeader
-	(*MetricHeader)(nil),                    // 27: sextant.insights.v1.MetricHeader
-	(*Row)(nil),                             // 28: sextant.insights.v1.Row
-	(*DimensionValue)(nil),                  // 29: sextant.insights.v1.DimensionValue
-	(*MetricValue)(nil),                     // 30: sextant.insights.v1.MetricValue
-	(*ResponseMetaData)(nil),                // 31: sextant.insights.v1.ResponseMetaData
-	(*OrderBy_MetricOrderBy)(nil),           // 32: sextant.insights.v1.OrderBy.MetricOrderBy
-	(*OrderBy_DimensionOrderBy)(nil),        // 33: sextant.insights.v1.OrderBy.DimensionOrderBy
-	(*timestamppb.Timestamp)(nil),           // 34: google.protobuf.Timestamp
+	(Compatibility)(0),                      // 0: sextant.insights.v1.Compatibility
+	(MetricAggregation)(0),                  // 1: sextant.insights.v1.MetricAggregation
+	(MetricType)(0),                         // 2: sextant.insights.v1.MetricType
+	(StringFilter_MatchType)(0),             // 3: sextant.insights.v1.StringFilter.MatchType
+	(NumericFilter_Operation)(0),            // 4: sextant.insights.v1.NumericFilter.Operation
+	(OrderBy_DimensionOrderBy_OrderType)(0), // 5: sextant.insights.v1.OrderBy.DimensionOrderBy.OrderType
+	(*CheckCompatibilityRequest)(nil),       // 6: sextant.insights.v1.CheckCompatibilityRequest
+	(*CheckCompatibilityResponse)(nil),      // 7: sextant.insights.v1.CheckCompatibilityResponse
+	(*DimensionCompatibility)(nil),          // 8: sextant.insights.v1.DimensionCompatibility
+	(*MetricCompatibility)(nil),             // 9: sextant.insights.v1.MetricCompatibility
+	(*GetMetadataRequest)(nil),              // 10: sextant.insights.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),             // 11: sextant.insights.v1.GetMetadataResponse
+	(*DimensionMetadata)(nil),               // 12: sextant.insights.v1.DimensionMetadata
+	(*MetricMetadata)(nil),                  // 13: sextant.insights.v1.MetricMetadata
+	(*RunReportRequest)(nil),                // 14: sextant.insights.v1.RunReportRequest
+	(*RunReportResponse)(nil),               // 15: sextant.insights.v1.RunReportResponse
+	(*RunRealtimeReportRequest)(nil),        // 16: sextant.insights.v1.RunRealtimeReportRequest
+	(*RunRealtimeReportResponse)(nil),       // 17: sextant.insights.v1.RunRealtimeReportResponse
+	(*Dimension)(nil),                       // 18: sextant.insights.v1.Dimension
+	(*Metric)(nil),                          // 19: sextant.insights.v1.Metric
+	(*DateRange)(nil),                       // 20: sextant.insights.v1.DateRange
+	(*MinuteRange)(nil),                     // 21: sextant.insights.v1.MinuteRange
+	(*FilterExpression)(nil),                // 22: sextant.insights.v1.FilterExpression
+	(*FilterExpressionList)(nil),            // 23: sextant.insights.v1.FilterExpressionList
+	(*Filter)(nil),                          // 24: sextant.insights.v1.Filter
+	(*StringFilter)(nil),                    // 25: sextant.insights.v1.StringFilter
+	(*InListFilter)(nil),                    // 26: sextant.insights.v1.InListFilter
+	(*NumericFilter)(nil),                   // 27: sextant.insights.v1.NumericFilter
+	(*BetweenFilter)(nil),                   // 28: sextant.insights.v1.BetweenFilter
+	(*NumericValue)(nil),                    // 29: sextant.insights.v1.NumericValue
+	(*OrderBy)(nil),                         // 30: sextant.insights.v1.OrderBy
+	(*DimensionHeader)(nil),                 // 31: sextant.insights.v1.DimensionHeader
+	(*MetricHeader)(nil),                    // 32: sextant.insights.v1.MetricHeader
+	(*Row)(nil),                             // 33: sextant.insights.v1.Row
+	(*DimensionValue)(nil),                  // 34: sextant.insights.v1.DimensionValue
+	(*MetricValue)(nil),                     // 35: sextant.insights.v1.MetricValue
+	(*ResponseMetaData)(nil),                // 36: sextant.insights.v1.ResponseMetaData
+	(*OrderBy_MetricOrderBy)(nil),           // 37: sextant.insights.v1.OrderBy.MetricOrderBy
+	(*OrderBy_DimensionOrderBy)(nil),        // 38: sextant.insights.v1.OrderBy.DimensionOrderBy
+	(*timestamppb.Timestamp)(nil),           // 39: google.protobuf.Timestamp
 }
 var file_sextant_insights_v1_insights_proto_depIdxs = []int32{
-	7,  // 0: sextant.insights.v1.GetMetadataResponse.dimensions:type_name -> sextant.insights.v1.DimensionMetadata
-	8,  // 1: sextant.insights.v1.GetMetadataResponse.metrics:type_name -> sextant.insights.v1.MetricMetadata
-	1,  // 2: sextant.insights.v1.MetricMetadata.type:type_name -> sextant.insights.v1.MetricType
-	13, // 3: sextant.insights.v1.RunReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
-	14, // 4: sextant.insights.v1.RunReportRequest.metrics:type_name -> sextant.insights.v1.Metric
-	15, // 5: sextant.insights.v1.RunReportRequest.date_ranges:type_name -> sextant.insights.v1.DateRange
-	17, // 6: sextant.insights.v1.RunReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
-	17, // 7: sextant.insights.v1.RunReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
-	0,  // 8: sextant.insights.v1.RunReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
-	25, // 9: sextant.insights.v1.RunReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
-	26, // 10: sextant.insights.v1.RunReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
-	27, // 11: sextant.insights.v1.RunReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
-	28, // 12: sextant.insights.v1.RunReportResponse.rows:type_name -> sextant.insights.v1.Row
-	28, // 13: sextant.insights.v1.RunReportResponse.totals:type_name -> sextant.insights.v1.Row
-	28, // 14: sextant.insights.v1.RunReportResponse.maximums:type_name -> sextant.insights.v1.Row
-	28, // 15: sextant.insights.v1.RunReportResponse.minimums:type_name -> sextant.insights.v1.Row
-	31, // 16: sextant.insights.v1.RunReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
-	13, // 17: sextant.insights.v1.RunRealtimeReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
-	14, // 18: sextant.insights.v1.RunRealtimeReportRequest.metrics:type_name -> sextant.insights.v1.Metric
-	17, // 19: sextant.insights.v1.RunRealtimeReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
-	17, // 20: sextant.insights.v1.RunRealtimeReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
-	0,  // 21: sextant.insights.v1.RunRealtimeReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
-	25, // 22: sextant.insights.v1.RunRealtimeReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
-	16, // 23: sextant.insights.v1.RunRealtimeReportRequest.minute_ranges:type_name -> sextant.insights.v1.MinuteRange
-	26, // 24: sextant.insights.v1.RunRealtimeReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
-	27, // 25: sextant.insights.v1.RunRealtimeReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
-	28, // 26: sextant.insights.v1.RunRealtimeReportResponse.rows:type_name -> sextant.insights.v1.Row
-	28, // 27: sextant.insights.v1.RunRealtimeReportResponse.totals:type_name -> sextant.insights.v1.Row
-	28, // 28: sextant.insights.v1.RunRealtimeReportResponse.maximums:type_name -> sextant.insights.v1.Row
-	28, // 29: sextant.insights.v1.RunRealtimeReportResponse.minimums:type_name -> sextant.insights.v1.Row
-	31, // 30: sextant.insights.v1.RunRealtimeReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
-	18, // 31: sextant.insights.v1.FilterExpression.and_group:type_name -> sextant.insights.v1.FilterExpressionList
-	18, // 32: sextant.insights.v1.FilterExpression.or_group:type_name -> sextant.insights.v1.FilterExpressionList
-	17, // 33: sextant.insights.v1.FilterExpression.not_expression:type_name -> sextant.insights.v1.FilterExpression
-	19, // 34: sextant.insights.v1.FilterExpression.filter:type_name -> sextant.insights.v1.Filter
-	17, // 35: sextant.insights.v1.FilterExpressionList.expressions:type_name -> sextant.insights.v1.FilterExpression
-	20, // 36: sextant.insights.v1.Filter.string_filter:type_name -> sextant.insights.v1.StringFilter
-	21, // 37: sextant.insights.v1.Filter.in_list_filter:type_name -> sextant.insights.v1.InListFilter
-	22, // 38: sextant.insights.v1.Filter.numeric_filter:type_name -> sextant.insights.v1.NumericFilter
-	23, // 39: sextant.insights.v1.Filter.between_filter:type_name -> sextant.insights.v1.BetweenFilter
-	2,  // 40: sextant.insights.v1.StringFilter.match_type:type_name -> sextant.insights.v1.StringFilter.MatchType
-	3,  // 41: sextant.insights.v1.NumericFilter.operation:type_name -> sextant.insights.v1.NumericFilter.Operation
-	24, // 42: sextant.insights.v1.NumericFilter.value:type_name -> sextant.insights.v1.NumericValue
-	24, // 43: sextant.insights.v1.BetweenFilter.from_value:type_name -> sextant.insights.v1.NumericValue
-	24, // 44: sextant.insights.v1.BetweenFilter.to_value:type_name -> sextant.insights.v1.NumericValue
-	32, // 45: sextant.insights.v1.OrderBy.metric:type_name -> sextant.insights.v1.OrderBy.MetricOrderBy
-	33, // 46: sextant.insights.v1.OrderBy.dimension:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy
-	1,  // 47: sextant.insights.v1.MetricHeader.type:type_name -> sextant.insights.v1.MetricType
-	29, // 48: sextant.insights.v1.Row.dimension_values:type_name -> sextant.insights.v1.DimensionValue
-	30, // 49: sextant.insights.v1.Row.metric_values:type_name -> sextant.insights.v1.MetricValue
-	34, // 50: sextant.insights.v1.ResponseMetaData.data_watermark:type_name -> google.protobuf.Timestamp
-	4,  // 51: sextant.insights.v1.OrderBy.DimensionOrderBy.order_type:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy.OrderType
-	9,  // 52: sextant.insights.v1.InsightsService.RunReport:input_type -> sextant.insights.v1.RunReportRequest
-	11, // 53: sextant.insights.v1.InsightsService.RunRealtimeReport:input_type -> sextant.insights.v1.RunRealtimeReportRequest
-	5,  // 54: sextant.insights.v1.InsightsService.GetMetadata:input_type -> sextant.insights.v1.GetMetadataRequest
-	10, // 55: sextant.insights.v1.InsightsService.RunReport:output_type -> sextant.insights.v1.RunReportResponse
-	12, // 56: sextant.insights.v1.InsightsService.RunRealtimeReport:output_type -> sextant.insights.v1.RunRealtimeReportResponse
-	6,  // 57: sextant.insights.v1.InsightsService.GetMetadata:output_type -> sextant.insights.v1.GetMetadataResponse
-	55, // [55:58] is the sub-list for method output_type
-	52, // [52:55] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	18, // 0: sextant.insights.v1.CheckCompatibilityRequest.dimensions:type_name -> sextant.insights.v1.Dimension
+	19, // 1: sextant.insights.v1.CheckCompatibilityRequest.metrics:type_name -> sextant.insights.v1.Metric
+	22, // 2: sextant.insights.v1.CheckCompatibilityRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
+	0,  // 3: sextant.insights.v1.CheckCompatibilityRequest.compatibility_filter:type_name -> sextant.insights.v1.Compatibility
+	8,  // 4: sextant.insights.v1.CheckCompatibilityResponse.dimension_compatibilities:type_name -> sextant.insights.v1.DimensionCompatibility
+	9,  // 5: sextant.insights.v1.CheckCompatibilityResponse.metric_compatibilities:type_name -> sextant.insights.v1.MetricCompatibility
+	12, // 6: sextant.insights.v1.DimensionCompatibility.dimension_metadata:type_name -> sextant.insights.v1.DimensionMetadata
+	0,  // 7: sextant.insights.v1.DimensionCompatibility.compatibility:type_name -> sextant.insights.v1.Compatibility
+	13, // 8: sextant.insights.v1.MetricCompatibility.metric_metadata:type_name -> sextant.insights.v1.MetricMetadata
+	0,  // 9: sextant.insights.v1.MetricCompatibility.compatibility:type_name -> sextant.insights.v1.Compatibility
+	12, // 10: sextant.insights.v1.GetMetadataResponse.dimensions:type_name -> sextant.insights.v1.DimensionMetadata
+	13, // 11: sextant.insights.v1.GetMetadataResponse.metrics:type_name -> sextant.insights.v1.MetricMetadata
+	2,  // 12: sextant.insights.v1.MetricMetadata.type:type_name -> sextant.insights.v1.MetricType
+	18, // 13: sextant.insights.v1.RunReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
+	19, // 14: sextant.insights.v1.RunReportRequest.metrics:type_name -> sextant.insights.v1.Metric
+	20, // 15: sextant.insights.v1.RunReportRequest.date_ranges:type_name -> sextant.insights.v1.DateRange
+	22, // 16: sextant.insights.v1.RunReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
+	22, // 17: sextant.insights.v1.RunReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
+	1,  // 18: sextant.insights.v1.RunReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
+	30, // 19: sextant.insights.v1.RunReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
+	31, // 20: sextant.insights.v1.RunReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
+	32, // 21: sextant.insights.v1.RunReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
+	33, // 22: sextant.insights.v1.RunReportResponse.rows:type_name -> sextant.insights.v1.Row
+	33, // 23: sextant.insights.v1.RunReportResponse.totals:type_name -> sextant.insights.v1.Row
+	33, // 24: sextant.insights.v1.RunReportResponse.maximums:type_name -> sextant.insights.v1.Row
+	33, // 25: sextant.insights.v1.RunReportResponse.minimums:type_name -> sextant.insights.v1.Row
+	36, // 26: sextant.insights.v1.RunReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
+	18, // 27: sextant.insights.v1.RunRealtimeReportRequest.dimensions:type_name -> sextant.insights.v1.Dimension
+	19, // 28: sextant.insights.v1.RunRealtimeReportRequest.metrics:type_name -> sextant.insights.v1.Metric
+	22, // 29: sextant.insights.v1.RunRealtimeReportRequest.dimension_filter:type_name -> sextant.insights.v1.FilterExpression
+	22, // 30: sextant.insights.v1.RunRealtimeReportRequest.metric_filter:type_name -> sextant.insights.v1.FilterExpression
+	1,  // 31: sextant.insights.v1.RunRealtimeReportRequest.metric_aggregations:type_name -> sextant.insights.v1.MetricAggregation
+	30, // 32: sextant.insights.v1.RunRealtimeReportRequest.order_bys:type_name -> sextant.insights.v1.OrderBy
+	21, // 33: sextant.insights.v1.RunRealtimeReportRequest.minute_ranges:type_name -> sextant.insights.v1.MinuteRange
+	31, // 34: sextant.insights.v1.RunRealtimeReportResponse.dimension_headers:type_name -> sextant.insights.v1.DimensionHeader
+	32, // 35: sextant.insights.v1.RunRealtimeReportResponse.metric_headers:type_name -> sextant.insights.v1.MetricHeader
+	33, // 36: sextant.insights.v1.RunRealtimeReportResponse.rows:type_name -> sextant.insights.v1.Row
+	33, // 37: sextant.insights.v1.RunRealtimeReportResponse.totals:type_name -> sextant.insights.v1.Row
+	33, // 38: sextant.insights.v1.RunRealtimeReportResponse.maximums:type_name -> sextant.insights.v1.Row
+	33, // 39: sextant.insights.v1.RunRealtimeReportResponse.minimums:type_name -> sextant.insights.v1.Row
+	36, // 40: sextant.insights.v1.RunRealtimeReportResponse.metadata:type_name -> sextant.insights.v1.ResponseMetaData
+	23, // 41: sextant.insights.v1.FilterExpression.and_group:type_name -> sextant.insights.v1.FilterExpressionList
+	23, // 42: sextant.insights.v1.FilterExpression.or_group:type_name -> sextant.insights.v1.FilterExpressionList
+	22, // 43: sextant.insights.v1.FilterExpression.not_expression:type_name -> sextant.insights.v1.FilterExpression
+	24, // 44: sextant.insights.v1.FilterExpression.filter:type_name -> sextant.insights.v1.Filter
+	22, // 45: sextant.insights.v1.FilterExpressionList.expressions:type_name -> sextant.insights.v1.FilterExpression
+	25, // 46: sextant.insights.v1.Filter.string_filter:type_name -> sextant.insights.v1.StringFilter
+	26, // 47: sextant.insights.v1.Filter.in_list_filter:type_name -> sextant.insights.v1.InListFilter
+	27, // 48: sextant.insights.v1.Filter.numeric_filter:type_name -> sextant.insights.v1.NumericFilter
+	28, // 49: sextant.insights.v1.Filter.between_filter:type_name -> sextant.insights.v1.BetweenFilter
+	3,  // 50: sextant.insights.v1.StringFilter.match_type:type_name -> sextant.insights.v1.StringFilter.MatchType
+	4,  // 51: sextant.insights.v1.NumericFilter.operation:type_name -> sextant.insights.v1.NumericFilter.Operation
+	29, // 52: sextant.insights.v1.NumericFilter.value:type_name -> sextant.insights.v1.NumericValue
+	29, // 53: sextant.insights.v1.BetweenFilter.from_value:type_name -> sextant.insights.v1.NumericValue
+	29, // 54: sextant.insights.v1.BetweenFilter.to_value:type_name -> sextant.insights.v1.NumericValue
+	37, // 55: sextant.insights.v1.OrderBy.metric:type_name -> sextant.insights.v1.OrderBy.MetricOrderBy
+	38, // 56: sextant.insights.v1.OrderBy.dimension:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy
+	2,  // 57: sextant.insights.v1.MetricHeader.type:type_name -> sextant.insights.v1.MetricType
+	34, // 58: sextant.insights.v1.Row.dimension_values:type_name -> sextant.insights.v1.DimensionValue
+	35, // 59: sextant.insights.v1.Row.metric_values:type_name -> sextant.insights.v1.MetricValue
+	39, // 60: sextant.insights.v1.ResponseMetaData.data_watermark:type_name -> google.protobuf.Timestamp
+	5,  // 61: sextant.insights.v1.OrderBy.DimensionOrderBy.order_type:type_name -> sextant.insights.v1.OrderBy.DimensionOrderBy.OrderType
+	14, // 62: sextant.insights.v1.InsightsService.RunReport:input_type -> sextant.insights.v1.RunReportRequest
+	16, // 63: sextant.insights.v1.InsightsService.RunRealtimeReport:input_type -> sextant.insights.v1.RunRealtimeReportRequest
+	10, // 64: sextant.insights.v1.InsightsService.GetMetadata:input_type -> sextant.insights.v1.GetMetadataRequest
+	6,  // 65: sextant.insights.v1.InsightsService.CheckCompatibility:input_type -> sextant.insights.v1.CheckCompatibilityRequest
+	15, // 66: sextant.insights.v1.InsightsService.RunReport:output_type -> sextant.insights.v1.RunReportResponse
+	17, // 67: sextant.insights.v1.InsightsService.RunRealtimeReport:output_type -> sextant.insights.v1.RunRealtimeReportResponse
+	11, // 68: sextant.insights.v1.InsightsService.GetMetadata:output_type -> sextant.insights.v1.GetMetadataResponse
+	7,  // 69: sextant.insights.v1.InsightsService.CheckCompatibility:output_type -> sextant.insights.v1.CheckCompatibilityResponse
+	66, // [66:70] is the sub-list for method output_type
+	62, // [62:66] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_sextant_insights_v1_insights_proto_init() }
@@ -2713,24 +3044,24 @@ func file_sextant_insights_v1_insights_proto_init() {
 	if File_sextant_insights_v1_insights_proto != nil {
 		return
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[11].OneofWrappers = []any{}
-	file_sextant_insights_v1_insights_proto_msgTypes[12].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[15].OneofWrappers = []any{}
+	file_sextant_insights_v1_insights_proto_msgTypes[16].OneofWrappers = []any{
 		(*FilterExpression_AndGroup)(nil),
 		(*FilterExpression_OrGroup)(nil),
 		(*FilterExpression_NotExpression)(nil),
 		(*FilterExpression_Filter)(nil),
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[14].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[18].OneofWrappers = []any{
 		(*Filter_StringFilter)(nil),
 		(*Filter_InListFilter)(nil),
 		(*Filter_NumericFilter)(nil),
 		(*Filter_BetweenFilter)(nil),
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[19].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[23].OneofWrappers = []any{
 		(*NumericValue_Int64Value)(nil),
 		(*NumericValue_DoubleValue)(nil),
 	}
-	file_sextant_insights_v1_insights_proto_msgTypes[20].OneofWrappers = []any{
+	file_sextant_insights_v1_insights_proto_msgTypes[24].OneofWrappers = []any{
 		(*OrderBy_Metric)(nil),
 		(*OrderBy_Dimension)(nil),
 	}
@@ -2739,8 +3070,8 @@ func file_sextant_insights_v1_insights_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sextant_insights_v1_insights_proto_rawDesc), len(file_sextant_insights_v1_insights_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   29,
+			NumEnums:      6,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -164,6 +164,51 @@ func local_request_InsightsService_GetMetadata_0(ctx context.Context, marshaler 
 	return msg, metadata, err
 }
 
+func request_InsightsService_CheckCompatibility_0(ctx context.Context, marshaler runtime.Marshaler, client InsightsServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq CheckCompatibilityRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["property_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "property_id")
+	}
+	protoReq.PropertyId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "property_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.CheckCompatibility(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_InsightsService_CheckCompatibility_0(ctx context.Context, marshaler runtime.Marshaler, server InsightsServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq CheckCompatibilityRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["property_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "property_id")
+	}
+	protoReq.PropertyId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "property_id", err)
+	}
+	msg, err := server.CheckCompatibility(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterInsightsServiceHandlerServer registers the http handlers for service InsightsService to "mux".
 // UnaryRPC     :call InsightsServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -229,6 +274,26 @@ func RegisterInsightsServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			return
 		}
 		forward_InsightsService_GetMetadata_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_InsightsService_CheckCompatibility_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/sextant.insights.v1.InsightsService/CheckCompatibility", runtime.WithHTTPPathPattern("/v1/properties/{property_id}:checkCompatibility"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_InsightsService_CheckCompatibility_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_InsightsService_CheckCompatibility_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -321,17 +386,36 @@ func RegisterInsightsServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_InsightsService_GetMetadata_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_InsightsService_CheckCompatibility_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/sextant.insights.v1.InsightsService/CheckCompatibility", runtime.WithHTTPPathPattern("/v1/properties/{property_id}:checkCompatibility"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_InsightsService_CheckCompatibility_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_InsightsService_CheckCompatibility_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_InsightsService_RunReport_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "properties", "property_id"}, "runReport"))
-	pattern_InsightsService_RunRealtimeReport_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "properties", "property_id"}, "runRealtimeReport"))
-	pattern_InsightsService_GetMetadata_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "properties", "property_id", "metadata"}, ""))
+	pattern_InsightsService_RunReport_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "properties", "property_id"}, "runReport"))
+	pattern_InsightsService_RunRealtimeReport_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "properties", "property_id"}, "runRealtimeReport"))
+	pattern_InsightsService_GetMetadata_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "properties", "property_id", "metadata"}, ""))
+	pattern_InsightsService_CheckCompatibility_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "properties", "property_id"}, "checkCompatibility"))
 )
 
 var (
-	forward_InsightsService_RunReport_0         = runtime.ForwardResponseMessage
-	forward_InsightsService_RunRealtimeReport_0 = runtime.ForwardResponseMessage
-	forward_InsightsService_GetMetadata_0       = runtime.ForwardResponseMessage
+	forward_InsightsService_RunReport_0          = runtime.ForwardResponseMessage
+	forward_InsightsService_RunRealtimeReport_0  = runtime.ForwardResponseMessage
+	forward_InsightsService_GetMetadata_0        = runtime.ForwardResponseMessage
+	forward_InsightsService_CheckCompatibility_0 = runtime.ForwardResponseMessage
 )

@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	InsightsService_RunReport_FullMethodName         = "/sextant.insights.v1.InsightsService/RunReport"
-	InsightsService_RunRealtimeReport_FullMethodName = "/sextant.insights.v1.InsightsService/RunRealtimeReport"
-	InsightsService_GetMetadata_FullMethodName       = "/sextant.insights.v1.InsightsService/GetMetadata"
+	InsightsService_RunReport_FullMethodName          = "/sextant.insights.v1.InsightsService/RunReport"
+	InsightsService_RunRealtimeReport_FullMethodName  = "/sextant.insights.v1.InsightsService/RunRealtimeReport"
+	InsightsService_GetMetadata_FullMethodName        = "/sextant.insights.v1.InsightsService/GetMetadata"
+	InsightsService_CheckCompatibility_FullMethodName = "/sextant.insights.v1.InsightsService/CheckCompatibility"
 )
 
 // InsightsServiceClient is the client API for InsightsService service.
@@ -38,6 +39,10 @@ type InsightsServiceClient interface {
 	// GetMetadata describes every dimension and metric reports accept, as
 	// the GA4 Data API's GetMetadata does.
 	GetMetadata(ctx context.Context, in *GetMetadataRequest, opts ...grpc.CallOption) (*GetMetadataResponse, error)
+	// CheckCompatibility lists which dimensions and metrics can be added to
+	// a report of the request's dimensions and metrics (and dimension
+	// filter), as the GA4 Data API's CheckCompatibility does.
+	CheckCompatibility(ctx context.Context, in *CheckCompatibilityRequest, opts ...grpc.CallOption) (*CheckCompatibilityResponse, error)
 }
 
 type insightsServiceClient struct {
@@ -78,6 +83,16 @@ func (c *insightsServiceClient) GetMetadata(ctx context.Context, in *GetMetadata
 	return out, nil
 }
 
+func (c *insightsServiceClient) CheckCompatibility(ctx context.Context, in *CheckCompatibilityRequest, opts ...grpc.CallOption) (*CheckCompatibilityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckCompatibilityResponse)
+	err := c.cc.Invoke(ctx, InsightsService_CheckCompatibility_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InsightsServiceServer is the server API for InsightsService service.
 // All implementations must embed UnimplementedInsightsServiceServer
 // for forward compatibility.
@@ -92,6 +107,10 @@ type InsightsServiceServer interface {
 	// GetMetadata describes every dimension and metric reports accept, as
 	// the GA4 Data API's GetMetadata does.
 	GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error)
+	// CheckCompatibility lists which dimensions and metrics can be added to
+	// a report of the request's dimensions and metrics (and dimension
+	// filter), as the GA4 Data API's CheckCompatibility does.
+	CheckCompatibility(context.Context, *CheckCompatibilityRequest) (*CheckCompatibilityResponse, error)
 	mustEmbedUnimplementedInsightsServiceServer()
 }
 
@@ -110,6 +129,9 @@ func (UnimplementedInsightsServiceServer) RunRealtimeReport(context.Context, *Ru
 }
 func (UnimplementedInsightsServiceServer) GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMetadata not implemented")
+}
+func (UnimplementedInsightsServiceServer) CheckCompatibility(context.Context, *CheckCompatibilityRequest) (*CheckCompatibilityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckCompatibility not implemented")
 }
 func (UnimplementedInsightsServiceServer) mustEmbedUnimplementedInsightsServiceServer() {}
 func (UnimplementedInsightsServiceServer) testEmbeddedByValue()                         {}
@@ -186,6 +208,24 @@ func _InsightsService_GetMetadata_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InsightsService_CheckCompatibility_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckCompatibilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InsightsServiceServer).CheckCompatibility(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InsightsService_CheckCompatibility_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InsightsServiceServer).CheckCompatibility(ctx, req.(*CheckCompatibilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InsightsService_ServiceDesc is the grpc.ServiceDesc for InsightsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +244,10 @@ var InsightsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMetadata",
 			Handler:    _InsightsService_GetMetadata_Handler,
+		},
+		{
+			MethodName: "CheckCompatibility",
+			Handler:    _InsightsService_CheckCompatibility_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -42,6 +42,9 @@ const (
 	// InsightsServiceGetMetadataProcedure is the fully-qualified name of the InsightsService's
 	// GetMetadata RPC.
 	InsightsServiceGetMetadataProcedure = "/sextant.insights.v1.InsightsService/GetMetadata"
+	// InsightsServiceCheckCompatibilityProcedure is the fully-qualified name of the InsightsService's
+	// CheckCompatibility RPC.
+	InsightsServiceCheckCompatibilityProcedure = "/sextant.insights.v1.InsightsService/CheckCompatibility"
 )
 
 // InsightsServiceClient is a client for the sextant.insights.v1.InsightsService service.
@@ -53,6 +56,10 @@ type InsightsServiceClient interface {
 	// GetMetadata describes every dimension and metric reports accept, as
 	// the GA4 Data API's GetMetadata does.
 	GetMetadata(context.Context, *connect.Request[v1.GetMetadataRequest]) (*connect.Response[v1.GetMetadataResponse], error)
+	// CheckCompatibility lists which dimensions and metrics can be added to
+	// a report of the request's dimensions and metrics (and dimension
+	// filter), as the GA4 Data API's CheckCompatibility does.
+	CheckCompatibility(context.Context, *connect.Request[v1.CheckCompatibilityRequest]) (*connect.Response[v1.CheckCompatibilityResponse], error)
 }
 
 // NewInsightsServiceClient constructs a client for the sextant.insights.v1.InsightsService service.
@@ -84,14 +91,21 @@ func NewInsightsServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(insightsServiceMethods.ByName("GetMetadata")),
 			connect.WithClientOptions(opts...),
 		),
+		checkCompatibility: connect.NewClient[v1.CheckCompatibilityRequest, v1.CheckCompatibilityResponse](
+			httpClient,
+			baseURL+InsightsServiceCheckCompatibilityProcedure,
+			connect.WithSchema(insightsServiceMethods.ByName("CheckCompatibility")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // insightsServiceClient implements InsightsServiceClient.
 type insightsServiceClient struct {
-	runReport         *connect.Client[v1.RunReportRequest, v1.RunReportResponse]
-	runRealtimeReport *connect.Client[v1.RunRealtimeReportRequest, v1.RunRealtimeReportResponse]
-	getMetadata       *connect.Client[v1.GetMetadataRequest, v1.GetMetadataResponse]
+	runReport          *connect.Client[v1.RunReportRequest, v1.RunReportResponse]
+	runRealtimeReport  *connect.Client[v1.RunRealtimeReportRequest, v1.RunRealtimeReportResponse]
+	getMetadata        *connect.Client[v1.GetMetadataRequest, v1.GetMetadataResponse]
+	checkCompatibility *connect.Client[v1.CheckCompatibilityRequest, v1.CheckCompatibilityResponse]
 }
 
 // RunReport calls sextant.insights.v1.InsightsService.RunReport.
@@ -109,6 +123,11 @@ func (c *insightsServiceClient) GetMetadata(ctx context.Context, req *connect.Re
 	return c.getMetadata.CallUnary(ctx, req)
 }
 
+// CheckCompatibility calls sextant.insights.v1.InsightsService.CheckCompatibility.
+func (c *insightsServiceClient) CheckCompatibility(ctx context.Context, req *connect.Request[v1.CheckCompatibilityRequest]) (*connect.Response[v1.CheckCompatibilityResponse], error) {
+	return c.checkCompatibility.CallUnary(ctx, req)
+}
+
 // InsightsServiceHandler is an implementation of the sextant.insights.v1.InsightsService service.
 type InsightsServiceHandler interface {
 	// RunReport answers a report over date ranges.
@@ -118,6 +137,10 @@ type InsightsServiceHandler interface {
 	// GetMetadata describes every dimension and metric reports accept, as
 	// the GA4 Data API's GetMetadata does.
 	GetMetadata(context.Context, *connect.Request[v1.GetMetadataRequest]) (*connect.Response[v1.GetMetadataResponse], error)
+	// CheckCompatibility lists which dimensions and metrics can be added to
+	// a report of the request's dimensions and metrics (and dimension
+	// filter), as the GA4 Data API's CheckCompatibility does.
+	CheckCompatibility(context.Context, *connect.Request[v1.CheckCompatibilityRequest]) (*connect.Response[v1.CheckCompatibilityResponse], error)
 }
 
 // NewInsightsServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -145,6 +168,12 @@ func NewInsightsServiceHandler(svc InsightsServiceHandler, opts ...connect.Handl
 		connect.WithSchema(insightsServiceMethods.ByName("GetMetadata")),
 		connect.WithHandlerOptions(opts...),
 	)
+	insightsServiceCheckCompatibilityHandler := connect.NewUnaryHandler(
+		InsightsServiceCheckCompatibilityProcedure,
+		svc.CheckCompatibility,
+		connect.WithSchema(insightsServiceMethods.ByName("CheckCompatibility")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sextant.insights.v1.InsightsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case InsightsServiceRunReportProcedure:
@@ -153,6 +182,8 @@ func NewInsightsServiceHandler(svc InsightsServiceHandler, opts ...connect.Handl
 			insightsServiceRunRealtimeReportHandler.ServeHTTP(w, r)
 		case InsightsServiceGetMetadataProcedure:
 			insightsServiceGetMetadataHandler.ServeHTTP(w, r)
+		case InsightsServiceCheckCompatibilityProcedure:
+			insightsServiceCheckCompatibilityHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -172,4 +203,8 @@ func (UnimplementedInsightsServiceHandler) RunRealtimeReport(context.Context, *c
 
 func (UnimplementedInsightsServiceHandler) GetMetadata(context.Context, *connect.Request[v1.GetMetadataRequest]) (*connect.Response[v1.GetMetadataResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.insights.v1.InsightsService.GetMetadata is not implemented"))
+}
+
+func (UnimplementedInsightsServiceHandler) CheckCompatibility(context.Context, *connect.Request[v1.CheckCompatibilityRequest]) (*connect.Response[v1.CheckCompatibilityResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.insights.v1.InsightsService.CheckCompatibility is not implemented"))
 }
