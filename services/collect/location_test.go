@@ -2,6 +2,7 @@ package collect
 
 import (
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,5 +121,29 @@ func TestNormRegion(t *testing.T) {
 		if got := normRegion(in); got != want {
 			t.Errorf("normRegion(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLocationRealDB runs the pinned DB-IP database when test.sh fetched
+// it (`sextant geoip fetch --geoip-db tilt/.stack/geoip`).
+func TestLocationRealDB(t *testing.T) {
+	db, err := geoip.OpenDir(filepath.Join("..", "..", "tilt", ".stack", "geoip"))
+	if err != nil {
+		t.Skipf("no fetched city database (go run ./cmd/sextant geoip fetch --geoip-db tilt/.stack/geoip): %v", err)
+	}
+	defer db.Close()
+	req := parseReq(t, `{"clientId":"c","ipOverride":"81.2.69.142","events":[{"name":"a"}]}`)
+	b, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := NewEncoder(Limits{})
+	enc.geo = db
+	evs, err := decodeEncoded(enc.Encode(b, testMeta()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := evs[0]; ev.GetCountry() != "GB" || ev.GetCity() != "London" || ev.GetRegion() != "England" {
+		t.Errorf("country %q, region %q, city %q", ev.GetCountry(), ev.GetRegion(), ev.GetCity())
 	}
 }
