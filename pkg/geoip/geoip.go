@@ -26,8 +26,10 @@ type Location struct {
 const maxField = 256
 
 // cacheSlots is the number of decoded records kept (by their offset in the
-// database). Visitors' addresses map to far fewer records than addresses:
-// DB-IP's 63 MB IPv4 file has some 10^5 distinct records.
+// database, one per slot). Visitors' addresses map to far fewer records
+// than addresses: DB-IP's IPv4 file of 2026-06 has 6.3 million networks
+// but 425,000 distinct records, and a site's visitors come from a small
+// part of them.
 const (
 	cacheBits  = 14
 	cacheSlots = 1 << cacheBits

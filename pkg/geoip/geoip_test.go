@@ -175,7 +175,7 @@ func BenchmarkLookup(b *testing.B) {
 	nets := map[string]mmdbtype.Map{}
 	var ips []netip.Addr
 	for i := range 4096 {
-		a := netip.AddrFrom4([4]byte{10 + byte(i>>8), byte(i), 0, 1})
+		a := netip.AddrFrom4([4]byte{20 + byte(i>>8), byte(i), 0, 1})
 		nets[netip.PrefixFrom(a, 24).Masked().String()] = dbipRecord("FR", "Île-de-France", "Paris "+a.String())
 		ips = append(ips, a)
 	}
