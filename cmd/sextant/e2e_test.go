@@ -29,6 +29,7 @@ import (
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
+	"github.com/sextant-analytics/sextant/pkg/geoip"
 )
 
 // binary is the sextant binary built once for the end-to-end tests.
@@ -50,7 +51,23 @@ func embeddedEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, geoipEnv())
+}
+
+// geoipEnv points servers at the city database fetched once (test.sh runs
+// `sextant geoip fetch --geoip-db tilt/.stack/geoip` and exports
+// SEXTANT_GEOIP_DB), or turns lookups off: no test server downloads it.
+func geoipEnv() string {
+	if p := os.Getenv("SEXTANT_GEOIP_DB"); p != "" {
+		return "SEXTANT_GEOIP_DB=" + p
+	}
+	if p, err := filepath.Abs(filepath.Join("..", "..", "tilt", ".stack", "geoip")); err == nil {
+		if db, err := geoip.OpenDir(p); err == nil {
+			db.Close()
+			return "SEXTANT_GEOIP_DB=" + p
+		}
+	}
+	return "SEXTANT_GEOIP=off"
 }
 
 func TestMain(m *testing.M) {

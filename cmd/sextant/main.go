@@ -23,6 +23,7 @@ Usage:
   sextant kafka init [flags]                 create the event topic (distributed mode)
   sextant migrate [flags]                    create the CQL keyspace and tables (distributed mode)
   sextant admin-key create                   an admin key, written to the store (bootstrapping)
+  sextant geoip fetch [flags]                fetch the city database ahead of time (sextant serve fetches it on first start)
   sextant projection list|status|replay|activate|rollback|delete …
                                              manage projection versions on a running server
   sextant loadgen [flags]                    synthetic traffic for benchmarks (see sextant loadgen -h)
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = adminKeyCmd(ctx, args[1:], stdout, stderr)
 	case "projection":
 		err = projectionCmd(ctx, args[1:], stdout, stderr)
+	case "geoip":
+		err = geoipCmd(ctx, args[1:], stdout, stderr)
 	case "loadgen":
 		err = loadgenCmd(ctx, args[1:], stdout, stderr)
 	case "version":

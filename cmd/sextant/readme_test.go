@@ -287,7 +287,7 @@ func TestREADMEDistributed(t *testing.T) {
 	}
 	// A topic and a keyspace of this run's own: replays create versions,
 	// and a version is built once per keyspace.
-	runEnv := append(os.Environ(), "SEXTANT_KAFKA_TOPIC=readme-"+randomName(), "SEXTANT_STACK_CQL_KEYSPACE=readme_"+randomName())
+	runEnv := append(os.Environ(), "SEXTANT_KAFKA_TOPIC=readme-"+randomName(), "SEXTANT_STACK_CQL_KEYSPACE=readme_"+randomName(), geoipEnv())
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir = "../.."
 	cmd.Env = runEnv

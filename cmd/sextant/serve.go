@@ -66,6 +66,7 @@ type serveConfig struct {
 	FlushInterval      time.Duration
 	WatermarkRefresh   time.Duration
 	CountryHeader      string
+	GeoIP              geoipConfig
 	TrustedProxies     []netip.Prefix
 	CollectBackends    []string
 	InsightsBackends   []string
@@ -116,6 +117,9 @@ func (c serveConfig) Validate() error {
 	if c.FlushInterval <= 0 || c.FlushInterval > time.Minute {
 		errs = append(errs, errors.New("--flush-interval must be in (0, 1m]"))
 	}
+	if err := c.GeoIP.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -132,6 +136,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
 	wmRefresh := f.Duration("watermark-refresh", -1, "insights and gateway: keep each property's data watermarks and the active projection version in memory, refreshed this often, instead of reading them for every report (0: every report reads them; default 100ms with --cql-hosts, else 0)")
 	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
+	c.GeoIP.flags(f, true)
 	proxies := f.String("trusted-proxies", "127.0.0.0/8,::1/128", "CIDRs whose X-Forwarded-For is trusted")
 	f.ListVar(&c.CollectBackends, "collect-backends", "gateway: collect copies (host:port,… or one dns:/// target)")
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
@@ -313,10 +318,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.has("collect") {
 		lim := collect.DefaultLimits()
 		lim.MaxEvents = cfg.MaxBatchEvents
+		// City and region come from an IP database, fetched in the
+		// background on first start; countries only until it arrives.
+		var locator collect.Locator
+		geo, err := startGeoIP(wctx, cfg.GeoIP, cfg.Engines.DataDir, logger)
+		if err != nil {
+			return err
+		}
+		if geo != nil {
+			defer geo.Close()
+			locator = geo
+		}
 		svc := collect.New(collect.Config{
 			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
-			OriginAllowed: props.OriginAllowed,
+			OriginAllowed: props.OriginAllowed, Locator: locator,
 		}, log)
 		h := svc.Handlers()
 		collectH = &h

@@ -25,6 +25,8 @@ func TestParseServeRejects(t *testing.T) {
 		{[]string{"--flush-interval", "2m"}, "--flush-interval"},
 		{[]string{"--max-batch-events", "0"}, "--max-batch-events"},
 		{[]string{"--services", "collect"}, "--services"},
+		{[]string{"--geoip", "off"}, ""},
+		{[]string{"--geoip", "maybe"}, "--geoip"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseServe(tc.args, io.Discard)

@@ -222,16 +222,19 @@ func (h *handler) parse(body []byte, app bool) (*collectv1.CollectRequest, []Mes
 	}
 	// What GA4 takes and Sextant does not keep: validation_behavior (the
 	// checks here are GA4's strict ones), the legacy non_personalized_ads,
-	// and user_location below the country (city, region_id, …).
+	// and user_location's subcontinent_id and continent_id.
 	delete(top, "validation_behavior")
 	delete(top, "non_personalized_ads")
 	if raw, ok := top["user_location"]; ok {
 		var loc map[string]json.RawMessage
 		if json.Unmarshal(raw, &loc) == nil {
-			top["user_location"], _ = json.Marshal(map[string]json.RawMessage{"country_id": loc["country_id"]})
-			if loc["country_id"] == nil {
-				delete(top, "user_location")
+			kept := map[string]json.RawMessage{}
+			for _, k := range []string{"country_id", "city", "region_id"} {
+				if v, ok := loc[k]; ok {
+					kept[k] = v
+				}
 			}
+			top["user_location"], _ = json.Marshal(kept)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(top)) {

@@ -197,12 +197,12 @@ func TestMeasurementProtocol(t *testing.T) {
 	c.batches = nil
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("POST", CollectPath+q, strings.NewReader(
-		`{"client_id":"1.2","user_id":"u","user_location":{"city":"Lyon","country_id":"FR"},"user_properties":{"plan":{"value":"pro"}},"events":[{"name":"page_view","params":{"page_location":"https://a.example/x","n":3}}]}`)))
+		`{"client_id":"1.2","user_id":"u","user_location":{"city":"Lyon","region_id":"FR-ARA","country_id":"FR","continent_id":"150"},"user_properties":{"plan":{"value":"pro"}},"events":[{"name":"page_view","params":{"page_location":"https://a.example/x","n":3}}]}`)))
 	if w.Code != 204 || len(c.batches) != 1 {
 		t.Fatalf("status %d, %d batches", w.Code, len(c.batches))
 	}
 	b := c.batches[0]
-	if b.ClientId != "1.2" || b.UserId != "u" || b.UserLocation.GetCountryId() != "FR" || b.UserProperties["plan"].GetValue().GetStringValue() != "pro" ||
+	if b.ClientId != "1.2" || b.UserId != "u" || b.UserLocation.GetCountryId() != "FR" || b.UserLocation.GetCity() != "Lyon" || b.UserLocation.GetRegionId() != "FR-ARA" || b.UserProperties["plan"].GetValue().GetStringValue() != "pro" ||
 		b.Events[0].Params["page_location"].GetStringValue() != "https://a.example/x" || b.Events[0].Params["n"].GetNumberValue() != 3 {
 		t.Fatalf("batch %v", b)
 	}

@@ -96,6 +96,7 @@ type wireDevice struct {
 type wireRequest struct {
 	propertyID, clientID, appInstanceID, userID string
 	userAgent, ipOverride, countryID            string
+	city, regionID                              string // userLocation's
 	ts                                          int64
 	validateOnly                                bool // check the batch, append nothing
 	adUserData, adPersonalization, analytics    string
@@ -219,8 +220,16 @@ func decode(b []byte, r *wireRequest) error {
 			}
 		case reqUserLocation:
 			if err := rd.fields(f.b, "userLocation", func(f field, path func() string) {
-				if f.num == 1 && f.typ == protowire.BytesType {
+				if f.typ != protowire.BytesType {
+					return
+				}
+				switch f.num {
+				case 1:
 					r.countryID = rd.utf8Str(f.b, -1, path)
+				case 2:
+					r.city = rd.utf8Str(f.b, -1, path)
+				case 3:
+					r.regionID = rd.utf8Str(f.b, -1, path)
 				}
 			}); err != nil {
 				return err
@@ -266,7 +275,7 @@ func fieldName(msg string, num protowire.Number) string {
 	case "consent":
 		names = []string{"", "adUserData", "adPersonalization", "analyticsStorage"}
 	case "userLocation":
-		names = []string{"", "countryId"}
+		names = []string{"", "countryId", "city", "regionId"}
 	case "device":
 		names = []string{"", "category", "language", "screenResolution", "operatingSystem",
 			"operatingSystemVersion", "model", "brand", "browser", "browserVersion"}

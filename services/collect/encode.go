@@ -26,6 +26,7 @@ type Encoder struct {
 	lim    Limits
 	pool   sync.Pool // *wireRequest
 	agents agentCache
+	geo    Locator // nil: countries only (enrich.go)
 }
 
 // NewEncoder returns an encoder enforcing lim (zero fields: defaults).
@@ -143,7 +144,7 @@ func (e *Encoder) build(r *wireRequest, meta Meta) (Encoded, error) {
 	if dev != (deviceInfo{}) {
 		common = appendMessage(common, 13, dev.size(), dev.append)
 	}
-	common = appendString(common, 14, countryOf(meta, r.countryID, r.ipOverride))
+	common = e.appendLocation(common, meta, r) // country, city, region
 	for _, p := range r.userProps {
 		common = appendEntry(common, 15, p.name, p.val)
 	}

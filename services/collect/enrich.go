@@ -12,6 +12,8 @@ import (
 
 	"github.com/mileusna/useragent"
 	"github.com/phuslu/iploc"
+
+	"github.com/sextant-analytics/sextant/pkg/geoip"
 )
 
 // SchemaVersion is the version of the enrichment rules implemented here;
@@ -323,14 +325,36 @@ func (d deviceInfo) append(b []byte) []byte {
 	return appendString(b, 10, d.platform)
 }
 
-// countryOf picks the country: trusted header, then userLocation.countryId,
-// then an IP lookup of ipOverride (when it parses) or the client address.
-func countryOf(meta Meta, countryID, ipOverride string) string {
-	if c := normCountry(meta.Country); c != "" {
-		return c
+// Locator answers what an IP database knows of an address (*geoip.DB and
+// *geoip.Current do). Collect looks addresses up and keeps none of them.
+type Locator interface {
+	Lookup(netip.Addr) geoip.Location
+}
+
+// location is an event's place: its country (ISO 3166-1 alpha-2), region
+// and city.
+type location struct {
+	country, region, city string
+}
+
+// locate picks a batch's place. The country is the trusted header's, then
+// userLocation.countryId, then the address's (ipOverride when it parses,
+// else the client's): geo's answer, else the embedded country table. The
+// city and region are userLocation's when it gives either, else geo's
+// when its country is the one picked (a header or countryId naming
+// another country leaves them unknown). geo may be nil: countries only.
+func locate(geo Locator, meta Meta, countryID, city, regionID, ipOverride string) location {
+	var l location
+	l.country = normCountry(meta.Country)
+	if l.country == "" {
+		l.country = normCountry(countryID)
 	}
-	if c := normCountry(countryID); c != "" {
-		return c
+	given := city != "" || regionID != ""
+	if given {
+		l.city, l.region = clip(city), normRegion(regionID)
+	}
+	if l.country != "" && (given || geo == nil) {
+		return l
 	}
 	ip := meta.ClientIP
 	if ipOverride != "" {
@@ -339,9 +363,48 @@ func countryOf(meta Meta, countryID, ipOverride string) string {
 		}
 	}
 	if !ip.IsValid() {
+		return l
+	}
+	ip = ip.Unmap()
+	var g geoip.Location
+	if geo != nil {
+		g = geo.Lookup(ip)
+	}
+	if l.country == "" {
+		l.country = g.Country
+		if l.country == "" {
+			l.country = normCountry(iploc.IPCountry(ip))
+		}
+	}
+	if !given && g.Country != "" && g.Country == l.country {
+		l.city, l.region = clip(validUTF8(g.City)), clip(validUTF8(g.Region))
+	}
+	return l
+}
+
+// normRegion upper-cases an ISO 3166-2 code ("US-CA", "FR-75C", "gb-eng");
+// anything else becomes "". Sextant has no table of subdivision names, so
+// a region given by code is stored as the code.
+func normRegion(s string) string {
+	cc, sub, ok := strings.Cut(s, "-")
+	if !ok || !isCountryCode(cc) || len(sub) < 1 || len(sub) > 3 {
 		return ""
 	}
-	return normCountry(iploc.IPCountry(ip.Unmap()))
+	for i := 0; i < len(sub); i++ {
+		if c := sub[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return ""
+		}
+	}
+	return strings.ToUpper(s)
+}
+
+// appendLocation encodes a batch's place into the fields its events share
+// (event.v1.Event's country, city and region).
+func (e *Encoder) appendLocation(b []byte, meta Meta, r *wireRequest) []byte {
+	l := locate(e.geo, meta, r.countryID, r.city, r.regionID, r.ipOverride)
+	b = appendString(b, 14, l.country)
+	b = appendString(b, 20, l.city)
+	return appendString(b, 21, l.region)
 }
 
 // normCountry upper-cases a two-letter code; unknowns ("", "XX", "ZZ",

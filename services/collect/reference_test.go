@@ -75,7 +75,8 @@ func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*ev
 	if consent != (consentInfo{}) {
 		consents = make([]eventv1.Consent, len(out))
 	}
-	country := countryOf(meta, req.GetUserLocation().GetCountryId(), req.GetIpOverride())
+	ul := req.GetUserLocation()
+	loc := locate(nil, meta, ul.GetCountryId(), ul.GetCity(), ul.GetRegionId(), req.GetIpOverride())
 	var values valueSlab
 	values.grow(b.nValues + len(userProps)*len(out))
 	needIDs := 0
@@ -83,7 +84,7 @@ func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*ev
 		ev.PropertyId = meta.PropertyID
 		ev.ClientId = clientID
 		ev.UserId = req.GetUserId()
-		ev.Country = country
+		ev.Country, ev.City, ev.Region = loc.country, loc.city, loc.region
 		ev.SchemaVersion = SchemaVersion
 		if devs != nil {
 			d := &devs[i]

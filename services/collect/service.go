@@ -51,6 +51,9 @@ type Config struct {
 	OriginAllowed func(ctx context.Context, propertyID, origin string) (bool, error)
 	Logger        *slog.Logger
 	Metrics       *metrics.Metrics
+	// Locator, when set, answers the city and region (and country) of
+	// the addresses hits come from; nil looks up countries only.
+	Locator Locator
 }
 
 // Service implements CollectService.
@@ -82,7 +85,9 @@ func New(cfg Config, log Appender) *Service {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	return &Service{cfg: cfg, log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), enc: NewEncoder(cfg.Limits), now: time.Now}
+	enc := NewEncoder(cfg.Limits)
+	enc.geo = cfg.Locator
+	return &Service{cfg: cfg, log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), enc: enc, now: time.Now}
 }
 
 // Handlers serve the CollectService (its RPCs: Handlers.Mount; its REST

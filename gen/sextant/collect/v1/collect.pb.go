@@ -351,7 +351,15 @@ func (x *Consent) GetAnalyticsStorage() string {
 type UserLocation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ISO 3166-1 alpha-2 country code.
-	CountryId     string `protobuf:"bytes,1,opt,name=country_id,json=countryId,proto3" json:"country_id,omitempty"`
+	CountryId string `protobuf:"bytes,1,opt,name=country_id,json=countryId,proto3" json:"country_id,omitempty"`
+	// City name, e.g. "Paris" (as the Measurement Protocol's
+	// user_location.city). With region_id, it is taken over what the
+	// address's lookup says.
+	City string `protobuf:"bytes,2,opt,name=city,proto3" json:"city,omitempty"`
+	// ISO 3166-2 subdivision code, e.g. "US-CA" (as the Measurement
+	// Protocol's user_location.region_id); stored as the event's region as
+	// given, since Sextant has no table of subdivision names.
+	RegionId      string `protobuf:"bytes,3,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -389,6 +397,20 @@ func (*UserLocation) Descriptor() ([]byte, []int) {
 func (x *UserLocation) GetCountryId() string {
 	if x != nil {
 		return x.CountryId
+	}
+	return ""
+}
+
+func (x *UserLocation) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *UserLocation) GetRegionId() string {
+	if x != nil {
+		return x.RegionId
 	}
 	return ""
 }
@@ -852,10 +874,12 @@ const file_sextant_collect_v1_collect_proto_rawDesc = "" +
 	"\fad_user_data\x18\x01 \x01(\tR\n" +
 	"adUserData\x12-\n" +
 	"\x12ad_personalization\x18\x02 \x01(\tR\x11adPersonalization\x12+\n" +
-	"\x11analytics_storage\x18\x03 \x01(\tR\x10analyticsStorage\"-\n" +
+	"\x11analytics_storage\x18\x03 \x01(\tR\x10analyticsStorage\"^\n" +
 	"\fUserLocation\x12\x1d\n" +
 	"\n" +
-	"country_id\x18\x01 \x01(\tR\tcountryId\"\xc1\x02\n" +
+	"country_id\x18\x01 \x01(\tR\tcountryId\x12\x12\n" +
+	"\x04city\x18\x02 \x01(\tR\x04city\x12\x1b\n" +
+	"\tregion_id\x18\x03 \x01(\tR\bregionId\"\xc1\x02\n" +
 	"\x06Device\x12\x1a\n" +
 	"\bcategory\x18\x01 \x01(\tR\bcategory\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\x12+\n" +
