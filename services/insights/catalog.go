@@ -142,6 +142,15 @@ const (
 	mTotalPurchasers
 	mAverageRevenuePerUser
 
+	// Windowed active users (windows.go): counted by reports of their
+	// own, not from a row's cells.
+	mActive1DayUsers
+	mActive7DayUsers
+	mActive28DayUsers
+	mDauPerWau
+	mDauPerMau
+	mWauPerMau
+
 	// numMetrics counts the metrics above.
 	numMetrics
 )
@@ -153,7 +162,11 @@ type metricDef struct {
 
 // outcome reports whether the metric reads what only versions with
 // Outcomes count.
-func (id metricID) outcome() bool { return id >= mAverageSessionDuration }
+func (id metricID) outcome() bool { return id >= mAverageSessionDuration && id <= mAverageRevenuePerUser }
+
+// windowed reports whether the metric counts users over trailing days
+// (windows.go).
+func (id metricID) windowed() bool { return id >= mActive1DayUsers && id <= mWauPerMau }
 
 // itemScoped reports whether the metric is counted per item, and so may be
 // reported by item-scoped dimensions (GA4 allows only those with them).
@@ -199,6 +212,9 @@ func lookupMetric(name string) (metricDef, bool) {
 	}
 	if id, ok := outcomeMetrics[name]; ok {
 		return id, true
+	}
+	if w, ok := windowMetrics[name]; ok {
+		return metricDef{w.id, w.typ}, true
 	}
 	return metricDef{}, false
 }

@@ -1,11 +1,13 @@
 package insights
 
 import (
+	"context"
 	"slices"
 	"testing"
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/analytics"
+	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
 )
 
@@ -175,5 +177,68 @@ func TestCompatibility(t *testing.T) {
 		&insightsv1.CheckCompatibilityRequest{Dimensions: dims("itemName"), CompatibilityFilter: insightsv1.Compatibility_INCOMPATIBLE})
 	if err != nil || slices.ContainsFunc(out.MetricCompatibilities, func(c *insightsv1.MetricCompatibility) bool { return c.MetricMetadata.ApiName == "itemRevenue" }) {
 		t.Fatalf("incompatible ones: %v %v", out, err)
+	}
+}
+
+// TestWindowedActiveUsers: a row's window ends on its date, or on the
+// range's last day; a total counts each user once over the window.
+// The fixture's active users by day: 01-10 {1,2,3}, 01-11 {4}, 01-12 none.
+func TestWindowedActiveUsers(t *testing.T) {
+	ctx := context.Background()
+	now := mustTime(t, fixtureNow)
+	run := func(req *insightsv1.RunReportRequest) string {
+		t.Helper()
+		req.PropertyId = "p"
+		resp, err := RunReport(ctx, fixture(t), nil, now, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return renderReport(resp)
+	}
+	for _, c := range []struct {
+		name string
+		req  *insightsv1.RunReportRequest
+		want string
+	}{
+		{"by date", &insightsv1.RunReportRequest{Dimensions: dims("date"), Metrics: mets("eventCount", "active1DayUsers", "active7DayUsers", "dauPerWau"),
+			DateRanges: []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}, OrderBys: []*insightsv1.OrderBy{byDim("date", alpha, false)},
+			MetricAggregations: []insightsv1.MetricAggregation{insightsv1.MetricAggregation_TOTAL}}, `
+			dims date
+			metrics eventCount:INTEGER,active1DayUsers:INTEGER,active7DayUsers:INTEGER,dauPerWau:FLOAT
+			row 20240110 => 5,3,3,1
+			row 20240111 => 5,1,4,0.25
+			row 20240112 => 1,0,4,0
+			total RESERVED_TOTAL => 11,0,4,0
+			rowCount 3`},
+		{"by country, alone", &insightsv1.RunReportRequest{Dimensions: dims("country"), Metrics: mets("active28DayUsers"),
+			DateRanges: []*insightsv1.DateRange{dr("2024-01-10", "2024-01-12")}, OrderBys: []*insightsv1.OrderBy{byDim("country", alpha, false)}}, `
+			dims country
+			metrics active28DayUsers:INTEGER
+			row France => 1
+			row United States => 3
+			rowCount 2`},
+		{"two ranges", &insightsv1.RunReportRequest{Metrics: mets("active7DayUsers"),
+			DateRanges: []*insightsv1.DateRange{named(dr("2024-01-10", "2024-01-10"), "a"), named(dr("2024-01-11", "2024-01-11"), "b")},
+			OrderBys:   []*insightsv1.OrderBy{byDim("dateRange", alpha, false)}}, `
+			dims dateRange
+			metrics active7DayUsers:INTEGER
+			row a => 3
+			row b => 4
+			rowCount 2`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got, want := run(c.req), dedent(c.want); got != want {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+	for _, bad := range []*insightsv1.RunReportRequest{
+		{Dimensions: dims("hour"), Metrics: mets("active7DayUsers"), DateRanges: []*insightsv1.DateRange{dr("today", "today")}},
+		{Metrics: mets("active7DayUsers"), DateRanges: []*insightsv1.DateRange{dr("today", "today")}, OrderBys: []*insightsv1.OrderBy{byMetric("active7DayUsers", true)}},
+	} {
+		bad.PropertyId = "p"
+		if _, err := RunReport(ctx, fixture(t), nil, now, bad); apierror.KindOf(err) != apierror.InvalidArgument {
+			t.Errorf("%v: %v, want InvalidArgument", bad, err)
+		}
 	}
 }

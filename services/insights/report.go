@@ -86,6 +86,9 @@ func runReport(ctx context.Context, cells Source, tz *time.Location, now time.Ti
 	if tz == nil {
 		tz = time.UTC
 	}
+	if windowed(req) {
+		return runWindowed(ctx, cells, tz, now, req, opts)
+	}
 	var p problems
 	q := &query{tz: tz, keepEmpty: req.GetKeepEmptyRows(), opts: opts}
 	q.parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), cells.Layout(), &p)
@@ -275,7 +278,13 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 	if len(dims) == 0 && len(metrics) == 0 {
 		p.add("metrics", apierror.ValueRequired, "at least one dimension or metric is required")
 	}
+	hourly := slices.ContainsFunc(dims, func(d *insightsv1.Dimension) bool {
+		return slices.Contains([]string{"hour", "dateHour", "dateHourMinute", "dayOfWeek"}, d.GetName())
+	})
 	for i, m := range q.metrics {
+		if m.id.windowed() && (q.realtime || hourly) {
+			p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "metric %q counts users by day: it combines with date, not with hours, minutes or days of the week, and not in realtime reports", q.metricNames[i])
+		}
 		if m.id.outcome() && !layout.Outcomes {
 			p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "metric %q is counted from projection version traffic/v5 on; replay into it and activate it to report it", q.metricNames[i])
 		}
