@@ -232,6 +232,12 @@ func TestWindowedActiveUsers(t *testing.T) {
 			}
 		})
 	}
+	// A bad metric is named at its place in the request.
+	_, err := RunReport(ctx, fixture(t), nil, now, &insightsv1.RunReportRequest{PropertyId: "p", Metrics: mets("active7DayUsers", "bogus"),
+		DateRanges: []*insightsv1.DateRange{dr("today", "today")}})
+	if _, byField := violations(t, err); byField["metrics[1].name"].Field == "" {
+		t.Errorf("bogus metric: %v", err)
+	}
 	for _, bad := range []*insightsv1.RunReportRequest{
 		{Dimensions: dims("hour"), Metrics: mets("active7DayUsers"), DateRanges: []*insightsv1.DateRange{dr("today", "today")}},
 		{Metrics: mets("active7DayUsers"), DateRanges: []*insightsv1.DateRange{dr("today", "today")}, OrderBys: []*insightsv1.OrderBy{byMetric("active7DayUsers", true)}},

@@ -72,7 +72,11 @@ func windowProblems(req *insightsv1.RunReportRequest) problems {
 
 // runWindowed answers a report with windowed metrics.
 func runWindowed(ctx context.Context, cells Source, tz *time.Location, now time.Time, req *insightsv1.RunReportRequest, opts options) (*insightsv1.RunReportResponse, error) {
-	if p := windowProblems(req); len(p) > 0 {
+	p := windowProblems(req)
+	// The fields, checked as asked: the report below runs without the
+	// windowed metrics, and would name the others' places in its own list.
+	(&query{tz: tz}).parseFields(req.GetDimensions(), req.GetMetrics(), req.GetDimensionFilter(), cells.Layout(), &p)
+	if len(p) > 0 {
 		return nil, apierror.Invalid("invalid report request", p...)
 	}
 	main := proto.Clone(req).(*insightsv1.RunReportRequest)
