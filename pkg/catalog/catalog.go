@@ -64,6 +64,16 @@ const (
 	ItemCategory      = "itemCategory"
 	ItemBrand         = "itemBrand"
 	ItemID            = "itemId"
+
+	// Custom definitions (traffic/v5 on), stored as data: each custom
+	// dimension an event carries is an entry (its report name, its value)
+	// of a rollup of their own, each custom metric an entry (its report
+	// name) whose aggregate sums its values. Reports name them
+	// "customEvent:<param>" and "customUser:<property>", and read these
+	// internal dimensions (never named by a request).
+	CustomDimension = "customDimension"
+	CustomValue     = "customValue"
+	CustomMetric    = "customMetric"
 )
 
 // Dimensions is the table of stored dimensions. Its order numbers them for
@@ -106,6 +116,30 @@ var Dimensions = []Dimension{
 	{ItemCategory, "The category of an ecommerce item (item_category); item-scoped.", 100},
 	{ItemBrand, "The brand of an ecommerce item (item_brand); item-scoped.", 100},
 	{ItemID, "The id of an ecommerce item (item_id); item-scoped.", 100},
+	{CustomDimension, "Internal: the report name of a custom dimension (customEvent:<param>, customUser:<property>).", 60},
+	{CustomValue, "Internal: the value of a custom dimension.", 100},
+	{CustomMetric, "Internal: the report name of a custom metric (customEvent:<param>).", 60},
+}
+
+// IsInternal reports whether a stored dimension is read by reports on a
+// request's behalf only (custom definitions).
+func IsInternal(name string) bool {
+	return name == CustomDimension || name == CustomValue || name == CustomMetric
+}
+
+// Fan reports what an event adds a rollup's entries for: each of its items
+// ("item"), custom dimensions ("customDimension"), custom metrics
+// ("customMetric"), or itself ("").
+func (r Rollup) Fan() string {
+	switch {
+	case r.Items():
+		return "item"
+	case slices.Contains(r.Dims, CustomDimension):
+		return CustomDimension
+	case slices.Contains(r.Dims, CustomMetric):
+		return CustomMetric
+	}
+	return ""
 }
 
 // itemDims are the item-scoped dimensions: a rollup holding one counts
@@ -298,16 +332,19 @@ var TrafficDetail = &Layout{
 }
 
 // TrafficUsers is traffic/v5's: traffic/v4's, and whether the session is
-// a user's first, the user's first traffic source, region and city, and
-// ecommerce items (a rollup that counts each item of an event).
+// a user's first, the user's first traffic source, region and city,
+// ecommerce items (a rollup that counts each item of an event), and the
+// property's custom dimensions and metrics.
 var TrafficUsers = &Layout{
 	Dims: append(slices.Clone(TrafficDetail.Dims), NewVsReturning, FirstUserSource, FirstUserMedium, FirstUserCampaign,
-		Region, City, ItemName, ItemCategory, ItemBrand, ItemID),
+		Region, City, ItemName, ItemCategory, ItemBrand, ItemID, CustomDimension, CustomValue, CustomMetric),
 	Rollups: append(slices.Clone(TrafficDetail.Rollups),
 		Rollup{Dims: []string{NewVsReturning}, Minute: true},
 		Rollup{Dims: []string{FirstUserSource, FirstUserMedium, FirstUserCampaign}},
 		Rollup{Dims: []string{CountryID, Region, City}},
 		Rollup{Dims: []string{ItemID, ItemName, ItemCategory, ItemBrand}},
+		Rollup{Dims: []string{CustomDimension, CustomValue}},
+		Rollup{Dims: []string{CustomMetric}},
 	),
 	Outcomes: true,
 }

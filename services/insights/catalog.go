@@ -50,8 +50,14 @@ const (
 // lookupDim resolves a dimension's API name to its source. Realtime reports
 // know minutesAgo and minuteRange, the others dateRange.
 func lookupDim(name string, realtime bool) (src int, ok bool, hint string) {
+	if catalog.IsInternal(name) {
+		return 0, false, ""
+	}
 	if i := catalog.Index(name); i >= 0 {
 		return i, true, ""
+	}
+	if customDim(name) {
+		return catalog.Index(catalog.CustomValue), true, ""
 	}
 	switch name {
 	case "country":
@@ -151,6 +157,9 @@ const (
 	mDauPerMau
 	mWauPerMau
 
+	// A custom metric (customEvent:<param>): the sum of its values.
+	mCustom
+
 	// numMetrics counts the metrics above.
 	numMetrics
 )
@@ -162,7 +171,31 @@ type metricDef struct {
 
 // outcome reports whether the metric reads what only versions with
 // Outcomes count.
-func (id metricID) outcome() bool { return id >= mAverageSessionDuration && id <= mAverageRevenuePerUser }
+func (id metricID) outcome() bool {
+	return id >= mAverageSessionDuration && id <= mAverageRevenuePerUser || id == mCustom
+}
+
+// Report names of custom definitions.
+const (
+	customEventPrefix = "customEvent:"
+	customUserPrefix  = "customUser:"
+)
+
+// customDim reports whether name names a custom dimension.
+func customDim(name string) bool {
+	for _, p := range []string{customEventPrefix, customUserPrefix} {
+		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// customMetric reports whether name names a custom metric.
+func customMetric(name string) bool {
+	rest, ok := strings.CutPrefix(name, customEventPrefix)
+	return ok && rest != ""
+}
 
 // windowed reports whether the metric counts users over trailing days
 // (windows.go).
@@ -215,6 +248,9 @@ func lookupMetric(name string) (metricDef, bool) {
 	}
 	if w, ok := windowMetrics[name]; ok {
 		return metricDef{w.id, w.typ}, true
+	}
+	if customMetric(name) {
+		return metricDef{mCustom, insightsv1.MetricType_TYPE_FLOAT}, true
 	}
 	return metricDef{}, false
 }
@@ -373,6 +409,8 @@ func (e *estimates) value(id metricID) float64 {
 		return e.get(analytics.SketchPurchasers)
 	case mAverageRevenuePerUser:
 		return div(e.amount(a.Sums[analytics.SumTotalRevenue]), e.get(analytics.SketchActiveUsers))
+	case mCustom:
+		return float64(a.Sums[analytics.SumCustom]) / 1e6
 	}
 	return 0
 }
@@ -415,6 +453,8 @@ func formatMetric(v float64, t insightsv1.MetricType) string {
 // srcStored lists the stored dimensions a source reads.
 func srcStored(src int) []string {
 	switch {
+	case src == catalog.Index(catalog.CustomValue):
+		return []string{catalog.CustomDimension, catalog.CustomValue}
 	case src < catalog.MaxDimensions && src < len(catalog.Dimensions):
 		return []string{catalog.Dimensions[src].Name}
 	case src == srcCountry, src == srcContinent, src == srcContinentID, src == srcSubContinent, src == srcSubContinentCode:

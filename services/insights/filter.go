@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -216,6 +217,8 @@ func numberMatcher(path string, f *insightsv1.Filter, p *problems) (m func(float
 type dimFilterCompiler struct {
 	realtime bool
 	uses     [srcRange + 1]bool
+	// custom are the custom dimensions the filter names.
+	custom []string
 }
 
 func (c *dimFilterCompiler) leaf(path string, f *insightsv1.Filter, p *problems) func(*evalCtx) bool {
@@ -230,6 +233,9 @@ func (c *dimFilterCompiler) leaf(path string, f *insightsv1.Filter, p *problems)
 			p.add(path+".fieldName", apierror.NameInvalid, "unknown dimension %q%s", name, hint)
 		} else {
 			c.uses[src] = true
+			if customDim(name) && !slices.Contains(c.custom, name) {
+				c.custom = append(c.custom, name)
+			}
 		}
 	}
 	var match func(string) bool

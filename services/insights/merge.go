@@ -23,6 +23,9 @@ type options struct {
 	workers       int
 	parallelAfter int
 	money         Money
+	// custom are the property's custom definitions by report name; nil
+	// accepts any name.
+	custom map[string]bool
 }
 
 func defaultOptions() options {

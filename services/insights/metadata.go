@@ -31,6 +31,7 @@ const (
 	catUser    = "User"
 	catSession = "Session"
 	catEcom    = "Ecommerce"
+	catCustom  = "Custom"
 	catRevenue = "Revenue"
 	// catEcommerce is GA4's category of item dimensions.
 	catEcommerce = catEcom
@@ -140,20 +141,38 @@ func (s *Service) GetMetadata(ctx context.Context, req *connect.Request[insights
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.props.Get(ctx, pid); err != nil {
+	prop, err := s.props.Get(ctx, pid)
+	if err != nil {
 		return nil, err
 	}
 	version, err := s.active.get(ctx, s.cfg.Projection)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(metadataOf(pid, catalog.LayoutOf(s.cfg.Projection, version))), nil
+	return connect.NewResponse(metadataOf(prop, catalog.LayoutOf(s.cfg.Projection, version))), nil
 }
 
-// metadataOf is GetMetadata's answer for property pid whose reports read
-// layout.
-func metadataOf(pid string, layout *catalog.Layout) *insightsv1.GetMetadataResponse {
-	resp := &insightsv1.GetMetadataResponse{Name: "properties/" + pid + "/metadata"}
+// metadataOf is GetMetadata's answer for property p whose reports read
+// layout: the catalogue's names it stores, and p's custom definitions.
+func metadataOf(p property.Property, layout *catalog.Layout) *insightsv1.GetMetadataResponse {
+	resp := &insightsv1.GetMetadataResponse{Name: "properties/" + p.ID + "/metadata"}
+	defer func() {
+		if !slices.Contains(layout.Dims, catalog.CustomValue) {
+			return
+		}
+		for _, n := range p.CustomEventDimensions {
+			resp.Dimensions = append(resp.Dimensions, &insightsv1.DimensionMetadata{ApiName: customEventPrefix + n, UiName: n, Category: catCustom, CustomDefinition: true,
+				Description: "The event parameter " + n + ", a custom dimension of the property (customEventDimensions), kept from the time it was registered."})
+		}
+		for _, n := range p.CustomUserDimensions {
+			resp.Dimensions = append(resp.Dimensions, &insightsv1.DimensionMetadata{ApiName: customUserPrefix + n, UiName: n, Category: catCustom, CustomDefinition: true,
+				Description: "The user property " + n + ", a custom dimension of the property (customUserDimensions), kept from the time it was registered."})
+		}
+		for _, n := range p.CustomEventMetrics {
+			resp.Metrics = append(resp.Metrics, &insightsv1.MetricMetadata{ApiName: customEventPrefix + n, UiName: n, Category: catCustom, CustomDefinition: true,
+				Type: insightsv1.MetricType_TYPE_FLOAT, Description: "The sum of the numeric event parameter " + n + ", a custom metric of the property (customEventMetrics), reported by time dimensions alone."})
+		}
+	}()
 	for _, m := range metricMetadata {
 		if def, _ := lookupMetric(m.ApiName); !def.id.outcome() || layout.Outcomes {
 			resp.Metrics = append(resp.Metrics, m)
@@ -176,7 +195,8 @@ func (s *Service) CheckCompatibility(ctx context.Context, req *connect.Request[i
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.props.Get(ctx, pid); err != nil {
+	prop, err := s.props.Get(ctx, pid)
+	if err != nil {
 		return nil, err
 	}
 	version, err := s.active.get(ctx, s.cfg.Projection)
@@ -184,7 +204,7 @@ func (s *Service) CheckCompatibility(ctx context.Context, req *connect.Request[i
 		return nil, err
 	}
 	layout := catalog.LayoutOf(s.cfg.Projection, version)
-	out, err := compatibilityOf(metadataOf(pid, layout), layout, req.Msg)
+	out, err := compatibilityOf(metadataOf(prop, layout), layout, req.Msg)
 	if err != nil {
 		return nil, err
 	}
@@ -194,9 +214,20 @@ func (s *Service) CheckCompatibility(ctx context.Context, req *connect.Request[i
 // compatibilityOf checks every listed dimension and metric against a
 // report of req's fields in layout. req's own fields must be valid.
 func compatibilityOf(md *insightsv1.GetMetadataResponse, layout *catalog.Layout, req *insightsv1.CheckCompatibilityRequest) (*insightsv1.CheckCompatibilityResponse, error) {
+	custom := map[string]bool{}
+	for _, d := range md.Dimensions {
+		if d.CustomDefinition {
+			custom[d.ApiName] = true
+		}
+	}
+	for _, m := range md.Metrics {
+		if m.CustomDefinition {
+			custom[m.ApiName] = true
+		}
+	}
 	check := func(dims []*insightsv1.Dimension, metrics []*insightsv1.Metric) problems {
 		var p problems
-		q := &query{}
+		q := &query{opts: options{custom: custom}}
 		q.parseFields(dims, metrics, req.GetDimensionFilter(), layout, &p)
 		return p
 	}

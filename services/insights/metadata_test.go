@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
 // TestMetadataCoversTheEngine: every listed name is one reports accept,
@@ -26,6 +27,12 @@ func TestMetadataCoversTheEngine(t *testing.T) {
 	}
 	accepted := []string{"country", "continent", "continentId", "subContinent", "subContinentCode", "sessionSourceMedium", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
 	for _, d := range catalog.Dimensions {
+		if catalog.IsInternal(d.Name) {
+			if _, ok, _ := lookupDim(d.Name, false); ok {
+				t.Errorf("internal dimension %s is accepted by reports", d.Name)
+			}
+			continue
+		}
 		accepted = append(accepted, d.Name)
 	}
 	for _, name := range accepted {
@@ -49,6 +56,9 @@ func TestMetadataCoversTheEngine(t *testing.T) {
 		}
 	}
 	for id := metricID(0); id < numMetrics; id++ {
+		if id == mCustom {
+			continue // a property's custom metrics are listed with it (TestMetadataListsCustomDefinitions)
+		}
 		found := false
 		for name := range listed {
 			if def, _ := lookupMetric(name); def.id == id {
@@ -66,11 +76,37 @@ func TestMetadataCoversTheEngine(t *testing.T) {
 func TestMetadataFollowsTheLayout(t *testing.T) {
 	layout := &catalog.Layout{Dims: []string{catalog.EventName, catalog.CountryID}}
 	var got []string
-	for _, d := range metadataOf("7", layout).Dimensions {
+	for _, d := range metadataOf(property.Property{ID: "7"}, layout).Dimensions {
 		got = append(got, d.ApiName)
 	}
 	want := []string{"eventName", "country", "continent", "continentId", "subContinent", "subContinentCode", "countryId", "date", "dateHour", "dateHourMinute", "hour", "dayOfWeek"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("dimensions %v, want %v", got, want)
+	}
+}
+
+// TestMetadataListsCustomDefinitions: a property's custom dimensions and
+// metrics are listed by versions that store them.
+func TestMetadataListsCustomDefinitions(t *testing.T) {
+	p := property.Property{ID: "7", CustomEventDimensions: []string{"plan"}, CustomUserDimensions: []string{"tier"}, CustomEventMetrics: []string{"amount"}}
+	md := metadataOf(p, catalog.TrafficUsers)
+	var got []string
+	for _, d := range md.Dimensions {
+		if d.CustomDefinition {
+			got = append(got, d.ApiName)
+		}
+	}
+	for _, m := range md.Metrics {
+		if m.CustomDefinition {
+			got = append(got, m.ApiName)
+		}
+	}
+	if !slices.Equal(got, []string{"customEvent:plan", "customUser:tier", "customEvent:amount"}) {
+		t.Errorf("custom definitions listed: %v", got)
+	}
+	for _, d := range metadataOf(p, catalog.TrafficDetail).Dimensions {
+		if d.CustomDefinition {
+			t.Errorf("traffic/v4 lists %s", d.ApiName)
+		}
 	}
 }

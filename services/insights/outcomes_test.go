@@ -9,6 +9,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
 func TestChannelGroup(t *testing.T) {
@@ -134,7 +135,7 @@ func TestCurrencyOf(t *testing.T) {
 func TestCompatibility(t *testing.T) {
 	compat := func(layout *catalog.Layout, req *insightsv1.CheckCompatibilityRequest) (dims, metrics map[string]bool) {
 		t.Helper()
-		out, err := compatibilityOf(metadataOf("p", layout), layout, req)
+		out, err := compatibilityOf(metadataOf(property.Property{ID: "p"}, layout), layout, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,12 +169,12 @@ func TestCompatibility(t *testing.T) {
 	if _, ok := m["totalRevenue"]; ok || !m["sessions"] {
 		t.Errorf("traffic/v1 lists %v", m)
 	}
-	out, err := compatibilityOf(metadataOf("p", catalog.TrafficUsers), catalog.TrafficUsers,
+	out, err := compatibilityOf(metadataOf(property.Property{ID: "p"}, catalog.TrafficUsers), catalog.TrafficUsers,
 		&insightsv1.CheckCompatibilityRequest{Dimensions: dims("itemName"), Metrics: mets("eventCount"), CompatibilityFilter: insightsv1.Compatibility_INCOMPATIBLE})
 	if err == nil {
 		t.Fatalf("an incompatible request answered %v", out)
 	}
-	out, err = compatibilityOf(metadataOf("p", catalog.TrafficUsers), catalog.TrafficUsers,
+	out, err = compatibilityOf(metadataOf(property.Property{ID: "p"}, catalog.TrafficUsers), catalog.TrafficUsers,
 		&insightsv1.CheckCompatibilityRequest{Dimensions: dims("itemName"), CompatibilityFilter: insightsv1.Compatibility_INCOMPATIBLE})
 	if err != nil || slices.ContainsFunc(out.MetricCompatibilities, func(c *insightsv1.MetricCompatibility) bool { return c.MetricMetadata.ApiName == "itemRevenue" }) {
 		t.Fatalf("incompatible ones: %v %v", out, err)
@@ -245,6 +246,39 @@ func TestWindowedActiveUsers(t *testing.T) {
 		bad.PropertyId = "p"
 		if _, err := RunReport(ctx, fixture(t), nil, now, bad); apierror.KindOf(err) != apierror.InvalidArgument {
 			t.Errorf("%v: %v, want InvalidArgument", bad, err)
+		}
+	}
+}
+
+// TestCustomDefinitionsParse: a report reads one registered custom
+// dimension, or one custom metric by time alone, from traffic/v5 on.
+func TestCustomDefinitionsParse(t *testing.T) {
+	custom := customOf(property.Property{CustomEventDimensions: []string{"plan", "size"}, CustomEventMetrics: []string{"amount"}})
+	for _, c := range []struct {
+		name    string
+		layout  *catalog.Layout
+		dims    []string
+		metrics []string
+		filter  *insightsv1.FilterExpression
+		ok      bool
+	}{
+		{"one dimension", catalog.TrafficUsers, []string{"customEvent:plan", "date"}, []string{"eventCount", "totalUsers"}, nil, true},
+		{"filtered by its own", catalog.TrafficUsers, []string{"customEvent:plan"}, []string{"eventCount"}, strF("customEvent:plan", exact, "pro", true), true},
+		{"filtered by another", catalog.TrafficUsers, []string{"customEvent:plan"}, []string{"eventCount"}, strF("customEvent:size", exact, "L", true), false},
+		{"two", catalog.TrafficUsers, []string{"customEvent:plan", "customEvent:size"}, []string{"eventCount"}, nil, false},
+		{"not registered", catalog.TrafficUsers, []string{"customEvent:color"}, []string{"eventCount"}, nil, false},
+		{"with a stored dimension of another group", catalog.TrafficUsers, []string{"customEvent:plan", "country"}, []string{"eventCount"}, nil, false},
+		{"metric by date", catalog.TrafficUsers, []string{"date"}, []string{"customEvent:amount"}, nil, true},
+		{"metric with another", catalog.TrafficUsers, nil, []string{"customEvent:amount", "eventCount"}, nil, false},
+		{"metric by page", catalog.TrafficUsers, []string{"pagePath"}, []string{"customEvent:amount"}, nil, false},
+		{"before traffic/v5", catalog.TrafficDetail, []string{"customEvent:plan"}, []string{"eventCount"}, nil, false},
+		{"internal names", catalog.TrafficUsers, []string{"customValue"}, []string{"eventCount"}, nil, false},
+	} {
+		var p problems
+		q := &query{opts: options{custom: custom}}
+		q.parseFields(dims(c.dims...), mets(c.metrics...), c.filter, c.layout, &p)
+		if (len(p) == 0) != c.ok {
+			t.Errorf("%s: problems %v, want ok %v", c.name, p, c.ok)
 		}
 	}
 }

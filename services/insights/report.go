@@ -23,6 +23,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/block"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
 const (
@@ -53,13 +54,29 @@ type Money struct {
 	Rates map[string]float64
 }
 
-// RunReportIn is RunReport with the property's currency: a report's
-// currencyCode is the property's unless the request names one it has a
-// rate for.
-func RunReportIn(ctx context.Context, cells Source, tz *time.Location, money Money, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
+// RunReportOf is RunReport with the settings of property p: its time
+// zone, its currency (a report's currencyCode is the property's unless the
+// request names one it has a rate for) and its custom definitions.
+func RunReportOf(ctx context.Context, cells Source, p property.Property, now time.Time, req *insightsv1.RunReportRequest) (*insightsv1.RunReportResponse, error) {
 	opts := defaultOptions()
-	opts.money = money
-	return runReport(ctx, cells, tz, now, req, opts)
+	opts.money = Money{Code: p.CurrencyCode, Rates: p.CurrencyRates}
+	opts.custom = customOf(p)
+	return runReport(ctx, cells, p.Location(), now, req, opts)
+}
+
+// customOf are a property's custom definitions by report name.
+func customOf(p property.Property) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range p.CustomEventDimensions {
+		m[customEventPrefix+n] = true
+	}
+	for _, n := range p.CustomUserDimensions {
+		m[customUserPrefix+n] = true
+	}
+	for _, n := range p.CustomEventMetrics {
+		m[customEventPrefix+n] = true
+	}
+	return m
 }
 
 // currencyOf resolves a report's currency: its code and the factor from
@@ -289,10 +306,12 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 			p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "metric %q is counted from projection version traffic/v5 on; replay into it and activate it to report it", q.metricNames[i])
 		}
 	}
+	var customNames []string
 	if filter != nil {
 		c := &dimFilterCompiler{realtime: q.realtime}
 		q.filter = compileExpr("dimensionFilter", filter, 0, c.leaf, p)
 		q.filterUses = c.uses
+		customNames = c.custom
 	}
 	uses := func(src int) bool { return slices.Contains(q.dimSrcs, src) || q.filterUses[src] }
 	for src := range numTupleSrc {
@@ -305,6 +324,7 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 			}
 		}
 	}
+	q.parseCustom(customNames, layout, p)
 	q.readsDates = uses(srcDate) || uses(srcDayOfWeek)
 	switch {
 	case q.realtime || uses(srcDateHourMinute):
@@ -336,6 +356,64 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 	if !missing && layout.Choose(q.stored, false) < 0 {
 		p.add("dimensions", apierror.ValueInvalid, "this projection version stores %s in different groups: a report combines the dimensions of one group (%s)",
 			strings.Join(q.stored, " and "), hourGroups(layout))
+	}
+}
+
+// parseCustom checks a report's custom definitions (the custom dimensions
+// its filter names are filterNames) and reads them: a custom dimension is
+// the value of the custom rollup's entries named after it, a custom metric
+// the sum of the entries of the metric rollup named after it. A report
+// reads one custom dimension, or one custom metric by time alone.
+func (q *query) parseCustom(filterNames []string, layout *catalog.Layout, p *problems) {
+	names := slices.Clone(filterNames)
+	for _, n := range q.dimNames {
+		if customDim(n) && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	var metric string
+	for i, m := range q.metrics {
+		if m.id == mCustom {
+			metric = q.metricNames[i]
+		}
+	}
+	if len(names) == 0 && metric == "" {
+		return
+	}
+	if !slices.Contains(layout.Dims, catalog.CustomValue) {
+		p.add("dimensions", apierror.ValueInvalid, "custom dimensions and metrics are stored from projection version traffic/v5 on; replay into it and activate it to report them")
+		return
+	}
+	for _, n := range append(slices.Clone(names), metric) {
+		if n != "" && q.opts.custom != nil && !q.opts.custom[n] {
+			p.add("dimensions", apierror.NameInvalid, "%q is not a custom definition of this property (customEventDimensions, customUserDimensions and customEventMetrics in its settings)", n)
+		}
+	}
+	if len(names) > 1 {
+		p.add("dimensions", apierror.ValueInvalid, "a report reads one custom dimension, got %s", strings.Join(names, ", "))
+		return
+	}
+	if metric != "" {
+		for i, m := range q.metrics {
+			if m.id != mCustom || q.metricNames[i] != metric {
+				p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "a custom metric (%s) is reported alone, by time dimensions only", metric)
+			}
+		}
+		if len(names) > 0 || slices.ContainsFunc(q.dimSrcs, func(src int) bool { return src < numTupleSrc }) {
+			p.add("dimensions", apierror.ValueInvalid, "a custom metric (%s) is reported by time dimensions only", metric)
+		}
+	}
+	name, src := metric, catalog.Index(catalog.CustomMetric)
+	if len(names) == 1 {
+		name, src = names[0], catalog.Index(catalog.CustomDimension)
+	}
+	q.uses[src] = true
+	if !slices.Contains(q.stored, catalog.Dimensions[src].Name) {
+		q.stored = append(q.stored, catalog.Dimensions[src].Name)
+	}
+	user := q.filter
+	q.filter = func(c *evalCtx) bool {
+		return c.t.vals[src] == name && (user == nil || user(c))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
 const fixtureNow = "2024-01-12T12:00:00Z"
@@ -624,7 +625,7 @@ func TestDateRanges(t *testing.T) {
 
 func TestMetadata(t *testing.T) {
 	ny := mustZone(t, "America/New_York")
-	resp, err := RunReportIn(context.Background(), fixture(t), ny, Money{Code: "EUR"}, mustTime(t, fixtureNow), &insightsv1.RunReportRequest{
+	resp, err := RunReportOf(context.Background(), fixture(t), property.Property{ID: "p", TimeZone: ny.String(), CurrencyCode: "EUR"}, mustTime(t, fixtureNow), &insightsv1.RunReportRequest{
 		PropertyId: "p", Metrics: mets("eventCount"), DateRanges: []*insightsv1.DateRange{dr("today", "today")}})
 	if err != nil {
 		t.Fatal(err)

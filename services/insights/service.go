@@ -241,6 +241,10 @@ func cacheKey(kind string, t target, clock string, req proto.Message) (string, e
 	b = append(b, t.prop.TimeZone...)
 	b = append(b, 0)
 	b = append(b, t.prop.CurrencyCode...)
+	for _, l := range [][]string{t.prop.CustomEventDimensions, t.prop.CustomUserDimensions, t.prop.CustomEventMetrics} {
+		b = append(b, 0)
+		b = append(b, strings.Join(l, ",")...)
+	}
 	for _, c := range slices.Sorted(maps.Keys(t.prop.CurrencyRates)) {
 		b = append(b, c...)
 		b = strconv.AppendFloat(b, t.prop.CurrencyRates[c], 'g', -1, 64)
@@ -308,7 +312,7 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 		}
 		return resp, err
 	}
-	out, err = RunReportIn(ctx, s.source(t), tz, Money{Code: t.prop.CurrencyCode, Rates: t.prop.CurrencyRates}, now, req.Msg)
+	out, err = RunReportOf(ctx, s.source(t), t.prop, now, req.Msg)
 	if err != nil {
 		return nil, err
 	}

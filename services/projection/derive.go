@@ -92,8 +92,10 @@ var extractors = map[string]extractor{
 	catalog.FirstUserCampaign: func(_ *eventv1.Event, s *session, _ *Rules) string { return s.firstCampaign },
 	catalog.Region:            func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.Region },
 	catalog.City:              func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.City },
-	// Item-scoped dimensions are read from each item (itemExtractors).
+	// Item-scoped dimensions are read from each item (itemExtractors), and
+	// custom definitions from each of the event's (addFanned).
 	catalog.ItemName: nil, catalog.ItemCategory: nil, catalog.ItemBrand: nil, catalog.ItemID: nil,
+	catalog.CustomDimension: nil, catalog.CustomValue: nil, catalog.CustomMetric: nil,
 }
 
 // itemExtractors read the item-scoped dimensions of one item.
@@ -203,10 +205,10 @@ type deriver struct {
 	landing bool
 	// firstUser is set when the layout stores the user's first source.
 	firstUser bool
-	// items[i] is set for sections that count items; item[i] are the
-	// item extractors of dims (nil for the others).
-	items []bool
-	item  []func(*eventv1.Item) string
+	// fan[i] is what section i adds an entry for (catalog.Rollup.Fan);
+	// item[i] are the item extractors of dims (nil for the others).
+	fan  []string
+	item []func(*eventv1.Item) string
 }
 
 func newDeriver(l Logic) *deriver {
@@ -218,7 +220,7 @@ func newDeriver(l Logic) *deriver {
 		dim, ok := catalog.Lookup(name)
 		x, known := extractors[name]
 		ix := itemExtractors[name]
-		if !ok || !known || (x == nil) == (ix == nil) {
+		if !ok || !known || (x != nil && ix != nil) || (x == nil && ix == nil && !catalog.IsInternal(name)) {
 			panic("projection: layout dimension " + name + " has no extractor")
 		}
 		index[name] = i
@@ -233,7 +235,7 @@ func newDeriver(l Logic) *deriver {
 		}
 		d.project = append(d.project, p)
 		d.minute = append(d.minute, s.Grain == block.Minute)
-		d.items = append(d.items, slices.ContainsFunc(s.Dims, catalog.IsItem))
+		d.fan = append(d.fan, catalog.Rollup{Dims: s.Dims}.Fan())
 	}
 	return d
 }
@@ -498,8 +500,23 @@ func (d *deriver) add(b *block.Builder, ev *eventv1.Event, s *session, f *facts,
 			}
 			bucket = minute
 		}
-		if d.items[i] {
+		switch d.fan[i] {
+		case "item":
 			key = d.addItems(b, i, bucket, proj, ev, f, vals, key)
+			continue
+		case catalog.CustomDimension:
+			for name, v := range ev.CustomDimensions {
+				key = append(append(append(key[:0], analytics.Clean(name, 60)...), block.Sep...), analytics.Clean(v, 100)...)
+				countIn(b.AggBytes(i, bucket, key), f, &f.sums)
+			}
+			continue
+		case catalog.CustomMetric:
+			for name, v := range ev.CustomMetrics {
+				var sums [analytics.NumSums]int64
+				sums[analytics.SumCustom] = micros(v)
+				key = append(key[:0], analytics.Clean(name, 60)...)
+				countIn(b.AggBytes(i, bucket, key), f, &sums)
+			}
 			continue
 		}
 		key = appendKey(key[:0], proj, vals)

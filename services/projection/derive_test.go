@@ -638,3 +638,29 @@ func TestFirstUserAndNewVsReturning(t *testing.T) {
 		t.Errorf("first source of a returning client without state = %q", got)
 	}
 }
+
+// TestCustomDefinitions: each custom dimension an event carries is an
+// entry of the custom rollup, each custom metric one whose sum is its
+// value.
+func TestCustomDefinitions(t *testing.T) {
+	v5, _ := FindLogic(Logics(), "traffic", "v5")
+	p := testPartition(t, v5, viewstore.Progress{}, nil)
+	custom := func(plan string, amount float64) evOpt {
+		return func(e *eventv1.Event) {
+			e.CustomDimensions = map[string]string{"customEvent:plan": plan, "customUser:tier": "gold"}
+			e.CustomMetrics = map[string]float64{"customEvent:amount": amount}
+		}
+	}
+	applyAll(p, ev("1", "c1", "sign_up", custom("pro", 2.5)), ev("2", "c2", "sign_up", custom("free", 1)), ev("3", "c3", "page_view"))
+	blocks := openBlocks(t, p)
+	dimSec := block.Section{Grain: block.Hour, Dims: []string{catalog.CustomDimension, catalog.CustomValue}}
+	_, byName := sumSection(t, blocks, dimSec, catalog.CustomDimension)
+	_, byValue := sumSection(t, blocks, dimSec, catalog.CustomValue)
+	if byName["customEvent:plan"].Events != 2 || byName["customUser:tier"].Events != 2 || byValue["pro"].Events != 1 || byValue["gold"].Events != 2 || len(byName) != 2 {
+		t.Fatalf("custom dimensions: by name %v, by value %v", byName, byValue)
+	}
+	_, byMetric := sumSection(t, blocks, block.Section{Grain: block.Hour, Dims: []string{catalog.CustomMetric}}, catalog.CustomMetric)
+	if m := byMetric["customEvent:amount"]; m == nil || m.Sums[analytics.SumCustom] != 3_500_000 || m.Events != 2 || len(byMetric) != 1 {
+		t.Fatalf("custom metrics: %v", byMetric)
+	}
+}
