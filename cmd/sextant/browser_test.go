@@ -283,33 +283,36 @@ func TestBrowserReports(t *testing.T) {
 	b := newBrowser(t)
 	dataDir := t.TempDir()
 	k := createProperty(t, dataDir, "Reports")
+	admin := adminKey(t, embeddedEnv(), "--data-dir", dataDir)
 	addr := freeAddr(t)
 	startServer(t, dataDir, addr)
 	origin := "http://" + addr
 
 	// Today: three visitors, two from France; yesterday: one, from France.
 	now := time.Now()
-	visit := func(client, country, category, browser, os string, at time.Time, pages ...string) {
+	// A visit: first_visit on the first page, then a page_view of each;
+	// /a's title is Page A, and so on.
+	visit := func(client, country, category, browser, os, screen string, at time.Time, pages ...string) {
 		t.Helper()
 		var events []string
-		for i, page := range append([]string{""}, pages...) {
-			name, params := "page_view", `{"page_location":"https://shop.example`+page+`"}`
+		for i, page := range append(pages[:1:1], pages...) {
+			name := "page_view"
 			if i == 0 {
-				name, params = "first_visit", `{"page_location":"https://shop.example`+pages[0]+`"}`
+				name = "first_visit"
 			}
-			events = append(events, fmt.Sprintf(`{"name":%q,"eventId":"%s-%d","timestampMicros":%d,"params":%s}`,
-				name, client, i, at.Add(time.Duration(i)*time.Second).UnixMicro(), params))
+			events = append(events, fmt.Sprintf(`{"name":%q,"eventId":"%s-%d","timestampMicros":%d,"params":{"page_location":"https://shop.example%s","page_title":"Page %s"}}`,
+				name, client, i, at.Add(time.Duration(i)*time.Second).UnixMicro(), page, strings.ToUpper(page[1:2])))
 		}
-		body := fmt.Sprintf(`{"clientId":%q,"userLocation":{"countryId":%q},"device":{"category":%q,"browser":%q,"operatingSystem":%q},"events":[%s]}`,
-			client, country, category, browser, os, strings.Join(events, ","))
+		body := fmt.Sprintf(`{"clientId":%q,"userLocation":{"countryId":%q},"device":{"category":%q,"browser":%q,"operatingSystem":%q,"screenResolution":%q},"events":[%s]}`,
+			client, country, category, browser, os, screen, strings.Join(events, ","))
 		if code, m := postJSON(t, origin+"/v1/collect", k.WriteKey, body); code != 200 {
 			t.Fatalf("collect %s: %d %v", client, code, m)
 		}
 	}
-	visit("c1", "FR", "desktop", "Chrome", "Windows", now, "/a?utm_source=google&utm_medium=cpc&utm_campaign=spring", "/b")
-	visit("c2", "DE", "mobile", "Safari", "iOS", now, "/a")
-	visit("c3", "FR", "mobile", "Safari", "iOS", now, "/c?utm_source=newsletter&utm_medium=email&utm_campaign=may")
-	visit("c4", "FR", "desktop", "Chrome", "Windows", now.Add(-24*time.Hour), "/a")
+	visit("c1", "FR", "desktop", "Chrome", "Windows", "1920x1080", now, "/a?utm_source=google&utm_medium=cpc&utm_campaign=spring", "/b")
+	visit("c2", "DE", "mobile", "Safari", "iOS", "390x844", now, "/a")
+	visit("c3", "FR", "mobile", "Safari", "iOS", "390x844", now, "/c?utm_source=newsletter&utm_medium=email&utm_campaign=may")
+	visit("c4", "FR", "desktop", "Chrome", "Windows", "1920x1080", now.Add(-24*time.Hour), "/a")
 	reportURL := origin + "/v1/properties/" + k.PropertyID + ":runReport"
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -336,14 +339,15 @@ func TestBrowserReports(t *testing.T) {
 
 	// table polls a report page's table until it reads want (the rows, then
 	// the total: the values of the dimensions, then metric=value and, with
-	// the comparison, the change) and reports what it read if it does not.
+	// the comparison, the change; or its note) and reports what it read if
+	// it does not.
 	table := func(id, want string, metrics ...string) {
 		t.Helper()
 		expr := `(() => {
 			const s = document.getElementById('g-` + id + `');
 			if (!s || s.querySelector('[aria-busy]')) return 'loading';
 			const t = s.querySelector('table');
-			if (!t) return s.innerText;
+			if (!t) return (s.querySelector('.note, .empty') || s).textContent;
 			return [...t.querySelectorAll('tbody tr, tfoot tr')].map((tr) => [...tr.querySelectorAll('th, td.dim')].map((c) => c.textContent).join(' / ') + ': ' +
 				` + strconv.Quote(strings.Join(metrics, " ")) + `.split(' ').map((m) => {
 					const td = tr.querySelector('td[data-metric="' + m + '"]');
@@ -401,9 +405,7 @@ func TestBrowserReports(t *testing.T) {
 	table("device", "mobile: activeUsers=2 sessions=2 | desktop: activeUsers=1 sessions=1 | Total: activeUsers=3 sessions=3", tech...)
 	table("browser", "Safari: activeUsers=2 sessions=2 | Chrome: activeUsers=1 sessions=1 | Total: activeUsers=3 sessions=3", tech...)
 	// traffic/v1 stores no screen resolutions.
-	if v := b.eval(`document.querySelector('#g-screen .note')?.textContent || ''`); v != "Not in the active projection version." {
-		t.Errorf("the screen resolution table says %q, want the note that the active version lacks it", v)
-	}
+	table("screen", "Not in the active projection version.")
 
 	open("acquisition")
 	acq := []string{"sessions", "engagedSessions", "engagementRate"}
@@ -496,11 +498,45 @@ func TestBrowserReports(t *testing.T) {
 	// The overview's tables filter too.
 	open("overview")
 	b.wait("the overview", `!!document.querySelector('#table-pages table') && !!document.querySelector('#cards:not(.loading)')`)
+	if v := b.eval(`[...document.querySelector('#table-pages tbody tr').querySelectorAll('td')].map((td) => td.querySelector('.v') ? td.querySelector('.v').textContent + ' ' + td.querySelector('.delta').textContent : td.textContent).join(', ')`); v != "/a, 2 ▲ 100%, 2 ▲ 100%, 4 ▲ 100%" {
+		t.Errorf("the overview's top page reads %q, want /a with 2 views, 2 users, 4 events, each up 100%% from yesterday", v)
+	}
 	b.do("filtering by /a", chromedp.Click(chromedp.CSS(`#table-pages button.value`)))
 	b.wait("the filtered overview", `location.hash === '#/overview?pagePath=%2Fa' && !!document.querySelector('#cards:not(.loading)') && !!document.querySelector('#table-countries table')`)
 	if v := b.eval(`document.querySelector('#cards [data-metric=screenPageViews] .value').textContent + ' ' + [...document.querySelectorAll('#table-countries td.dim')].map((td) => td.textContent).sort().join(' ')`); v != "2 France Germany" {
 		t.Errorf("the overview filtered by /a shows %q page views and countries, want 2 France Germany", v)
 	}
+
+	b.do("removing the filter", chromedp.Click(chromedp.CSS(`#filters .chip`)))
+	b.wait("the whole overview", `location.hash === '#/overview' && !!document.querySelector('#cards:not(.loading)') && document.querySelector('#cards [data-metric=screenPageViews] .value').textContent === '4'`)
+
+	// traffic/v4 stores screens and page titles: once it is active, the
+	// tables follow; a table it cannot filter as asked says so.
+	if code, m := postJSON(t, origin+"/v1/projections/traffic/versions", admin, `{"version":"v4","from":{"earliest":true}}`); code != 200 {
+		t.Fatalf("replaying into traffic/v4: %d %v", code, m)
+	}
+	count := func(version string) string {
+		_, rep := postJSON(t, reportURL, k.ReadKey, `{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"yesterday","endDate":"today"}],"projectionVersion":"`+version+`"}`)
+		return fmt.Sprint(rowsOfReport(rep))
+	}
+	for deadline := time.Now().Add(30 * time.Second); count("v4") != count("v1"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("traffic/v4 counts %s events, v1 %s", count("v4"), count("v1"))
+		}
+	}
+	if code, m := postJSON(t, origin+"/v1/projections/traffic/versions/v4:activate", admin, `{}`); code != 200 {
+		t.Fatalf("activating traffic/v4: %d %v", code, m)
+	}
+	open("tech")
+	table("screen", "390x844: activeUsers=2 ▲ new sessions=2 ▲ new | 1920x1080: activeUsers=1 0% sessions=1 0% | Total: activeUsers=3 ▲ 200% sessions=3 ▲ 200%", tech...)
+	open("engagement")
+	table("pages", "/a / Page A: screenPageViews=2 ▲ 100% activeUsers=2 ▲ 100% eventCount=4 ▲ 100% | /b / Page B: screenPageViews=1 ▲ new activeUsers=1 ▲ new eventCount=1 ▲ new | "+
+		"/c / Page C: screenPageViews=1 ▲ new activeUsers=1 ▲ new eventCount=2 ▲ new | Total: screenPageViews=4 ▲ 300% activeUsers=3 ▲ 200% eventCount=7 ▲ 250%", pages...)
+	b.do("filtering by Page B", chromedp.Click(chromedp.CSS(`#g-pages tbody tr:nth-child(2) button.value[data-dim=pageTitle]`)))
+	b.wait("the filter", `location.hash === '#/engagement?pageTitle=Page+B'`)
+	table("pages", "/b / Page B: screenPageViews=1 ▲ new activeUsers=1 ▲ new eventCount=1 ▲ new | Total: screenPageViews=1 ▲ new activeUsers=1 ▲ new eventCount=1 ▲ new", pages...)
+	// v4 keeps page titles in a group of their own: not with event names.
+	table("events", "The active projection version cannot combine this table with the filters.", "eventCount")
 
 	b.fits("1280")
 	clean()

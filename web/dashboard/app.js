@@ -558,18 +558,24 @@ async function loadTable(v, p, t) {
   let r;
   try {
     r = await report({
-      dimensions: dims, metrics: t.mets.map(([m]) => ({ name: m })), dateRanges: [p.cur],
-      orderBys: [{ metric: { metricName: t.mets[0][0] }, desc: true }], limit: 250,
+      dimensions: dims, metrics: t.mets.map(([m]) => ({ name: m })), dateRanges: ranges(p),
+      orderBys: [{ metric: { metricName: t.mets[0][0] }, desc: true }], limit: 500,
     });
   } catch (e) {
     if (e.status !== 400 || !filters().length) throw e;
-    return note(box, 'This table cannot be filtered so in the active projection version.', e.message);
+    return note(box, CANNOT_FILTER, e.message);
   }
-  renderTable(box, t, rowsOf(r), (val) => filterBy(t.dims[0], val));
+  const none = t.mets.map(() => 0);
+  const rows = byRange(r, dims.length).filter((x) => x.current)
+    .map((x) => ({ dims: x.dims, mets: x.current, prev: ui.compare ? x.previous || none : null }));
+  renderTable(box, t, rows, (val) => filterBy(t.dims[0], val));
 }
 
-// renderTable draws a sortable table: dimension columns, then metrics.
-// With pick, the first column's values are buttons that call it.
+const CANNOT_FILTER = 'The active projection version cannot combine this table with the filters.';
+
+// renderTable draws a sortable table: dimension columns, then metrics,
+// with the change from the previous period where rows have prev. With
+// pick, the first column's values are buttons that call it.
 function renderTable(box, t, rows, pick) {
   if (!box) return;
   box.classList.remove('loading');
@@ -589,7 +595,7 @@ function renderTable(box, t, rows, pick) {
   const shown = st.all ? sorted : sorted.slice(0, 10);
   const max = Math.max(...rows.map((r) => r.mets[0]), 1);
   const table = h('table', {},
-    h('caption', { class: 'sr', text: t.title }),
+    h('caption', { class: 'sr', text: t.title + (rows[0].prev ? ', with the change from the previous period' : '') }),
     h('thead', {}, h('tr', {}, cols.map(([label], c) => h('th', {
       scope: 'col', class: c < nd ? null : 'num', 'aria-sort': st.col === c ? (st.desc ? 'descending' : 'ascending') : null,
     }, h('button', {
@@ -606,7 +612,7 @@ function renderTable(box, t, rows, pick) {
         type: 'button', class: 'value', 'data-dim': t.dims[0], text: row.dims[0] || '(empty)',
         'aria-label': `Filter by ${t.dims[1]} ${row.dims[0] || '(empty)'}`, onclick: () => pick(row.dims[0]),
       }) : row.dims[0] || '(empty)', h('span', { class: 'share', vars: { '--w': (row.mets[0] / max) * 100 + '%' } }))
-      : h('td', { class: c < nd ? null : 'num' }, c < nd ? row.dims[c] : fmt(row.mets[c - nd], kind))))))));
+      : c < nd ? h('td', { text: row.dims[c] }) : metricCell(row.mets[c - nd], row.prev?.[c - nd], kind)))))));
   put(box, table, rows.length > 10 && h('button', {
     type: 'button', class: 'link more', text: st.all ? 'Show top 10' : `Show all ${rows.length}`,
     onclick: () => { st.all = !st.all; renderTable(box, t, rows, pick); },
@@ -727,13 +733,22 @@ async function loadGroupTable(v, p, t, md, totals) {
   } catch (e) {
     // A filter the version cannot combine with this table's dimension.
     if (e.status !== 400) throw e;
-    return note(box, filters().length ? 'This table cannot be filtered so in the active projection version.' : e.message, e.message);
+    return note(box, filters().length ? CANNOT_FILTER : e.message, e.message);
   }
   if (v.signal.aborted) return;
   const rows = byRange(r, dims.length)
     .sort((a, b) => (b.current?.[0] ?? -1) - (a.current?.[0] ?? -1) || (a.key < b.key ? -1 : 1))
     .slice(0, TOP);
   renderGroupTable(box, t, dims.map((d) => md.dims.get(d)), mets, rows, byRange(tot, 0)[0]);
+}
+
+// metricCell is a metric's value, and its change from prev unless that is
+// null or undefined.
+function metricCell(cur, prev, kind, metric) {
+  const ch = prev != null && change(cur, prev);
+  return h('td', { class: 'num', 'data-metric': metric, title: ch ? `Previous period: ${fmt(prev, kind)}` : null },
+    h('span', { class: 'v', text: fmt(cur, kind) }),
+    ch && h('span', { class: 'delta ' + ch.cls, text: ch.text }));
 }
 
 function note(box, text, title) {
@@ -764,13 +779,7 @@ function renderGroupTable(box, t, dims, mets, rows, total) {
   box.classList.remove('loading');
   box.removeAttribute('aria-busy');
   if (!rows.length) return put(box, h('p', { class: 'empty', text: 'No data for this period.' }));
-  const cells = (row) => mets.map((m, i) => {
-    const cur = row?.current?.[i] ?? 0, prev = row?.previous?.[i] ?? 0;
-    const ch = ui.compare && change(cur, prev);
-    return h('td', { class: 'num', 'data-metric': m.apiName, title: ui.compare ? `Previous period: ${fmt(prev, kindOf(m))}` : null },
-      h('span', { class: 'v', text: fmt(cur, kindOf(m)) }),
-      ch && h('span', { class: 'delta ' + ch.cls, text: ch.text }));
-  });
+  const cells = (row) => mets.map((m, i) => metricCell(row?.current?.[i] ?? 0, ui.compare ? row?.previous?.[i] ?? 0 : null, kindOf(m), m.apiName));
   const value = (d, val) => h('button', {
     type: 'button', class: 'value', 'data-dim': d.apiName, text: val || '(empty)',
     'aria-label': `Filter by ${d.uiName || d.apiName} ${val || '(empty)'}`, onclick: () => filterBy(d.apiName, val),
