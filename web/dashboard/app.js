@@ -41,7 +41,24 @@ const save = (k, v) => {
 
 const nf = new Intl.NumberFormat();
 const pf = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 1 });
-const fmt = (v, kind) => (kind === 'pct' ? pf.format(v) : nf.format(Math.round(v * 100) / 100));
+const mf = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const fmt = (v, kind) => (kind === 'pct' ? pf.format(v) : kind === 'money' ? mf.format(v) : kind === 'sec' ? duration(v)
+  : nf.format(Math.round(v * 100) / 100));
+
+// duration formats seconds as GA4 does: 45s, 3m 05s, 2h 10m.
+function duration(s) {
+  s = Math.round(s);
+  const pad = (n) => String(n).padStart(2, '0');
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${pad(s % 60)}s` : `${Math.floor(s / 3600)}h ${pad(Math.floor(s / 60) % 60)}m`;
+}
+
+// change is the relative change from prev to cur: its text (▲ 50%, ▼ 20%,
+// ▲ new, —) and class (up, down, muted).
+function change(cur, prev) {
+  if (!prev) return cur ? { text: '▲ new', cls: 'up' } : { text: '—', cls: 'muted' };
+  const ch = (cur - prev) / prev;
+  return { text: (ch > 0 ? '▲ ' : ch < 0 ? '▼ ' : '') + pf.format(Math.abs(ch)), cls: ch > 0 ? 'up' : ch < 0 ? 'down' : 'muted' };
+}
 
 // ------------------------------------------------------------------ dates
 
@@ -104,6 +121,8 @@ const prop = () => load('props', []).find((p) => p.id === load('current')) || nu
 
 function report(body, realtime) {
   const p = prop();
+  const fs = filters();
+  if (!realtime && fs.length) body = { ...body, dimensionFilter: dimensionFilter(fs) };
   const path = `/v1/properties/${encodeURIComponent(p.id)}:${realtime ? 'runRealtimeReport' : 'runReport'}`;
   return call(path, { key: p.key, body, signal: view.signal });
 }
@@ -169,6 +188,7 @@ function shell(signedIn) {
   put(sel, props.map((p) => h('option', { value: p.id, selected: p.id === cur, text: 'Property ' + p.id })));
   sel.hidden = !props.length; // an admin may have signed in with the admin key only
   for (const a of document.querySelectorAll('#nav a')) {
+    a.href = hashOf(a.dataset.view, filters());
     if (a.dataset.view === view.name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
@@ -176,7 +196,7 @@ function shell(signedIn) {
 
 function route(focus) {
   const name = (location.hash.match(/^#\/(\w+)/) || [])[1];
-  const views = { overview, realtime, projections, settings };
+  const views = { overview, realtime, projections, settings, ...Object.fromEntries(Object.keys(GROUPS).map((g) => [g, reportPage])) };
   // Settings need the admin key only (it is asked for there), not a read key.
   if (!prop() && name !== 'settings') return signIn({});
   banner();
@@ -306,34 +326,42 @@ const ranges = (p) => (ui.compare ? [p.cur, p.prev] : [p.cur]);
 const rangeText = (r) => (r.startDate === r.endDate ? dayLabel(r.startDate, true)
   : `${dayLabel(r.startDate)} – ${dayLabel(r.endDate, true)}`);
 
-function overview(v) {
-  const p = period();
-  const field = (label, id, input) => h('div', { class: 'field' }, h('label', { for: id, text: label }), input);
-  const opt = (value, text, cur) => h('option', { value, text, selected: value === cur });
-  const change = (k) => (e) => {
-    ui[k] = e.target.type === 'checkbox' ? e.target.checked : e.target.value;
-    save('ui', ui);
-    route();
-  };
-  const preset = h('select', { id: 'range', onchange: change('preset') },
+// toolbar is a report page's heading with its period: the date range
+// and the comparison with the previous period, which re-render the page.
+function toolbar(title, p) {
+  const preset = h('select', { id: 'range', onchange: setUI('preset') },
     opt('1', 'Today', ui.preset), opt('7', 'Last 7 days', ui.preset), opt('28', 'Last 28 days', ui.preset),
     opt('90', 'Last 90 days', ui.preset), opt('custom', 'Custom…', ui.preset));
   const custom = ui.preset === 'custom' && [
-    field('From', 'from', h('input', { id: 'from', type: 'date', value: p.cur.startDate, max: p.now.date, onchange: change('start') })),
-    field('To', 'to', h('input', { id: 'to', type: 'date', value: p.cur.endDate, max: p.now.date, onchange: change('end') })),
+    field('From', 'from', h('input', { id: 'from', type: 'date', value: p.cur.startDate, max: p.now.date, onchange: setUI('start') })),
+    field('To', 'to', h('input', { id: 'to', type: 'date', value: p.cur.endDate, max: p.now.date, onchange: setUI('end') })),
   ];
-  const metric = h('select', { id: 'metric', onchange: change('metric') }, CARDS.map(([m, label]) => opt(m, label, ui.metric)));
-  const grain = h('select', { id: 'grain', onchange: change('grain') },
+  return h('section', { class: 'toolbar', 'aria-label': 'Report period' },
+    h('div', {},
+      h('h1', { text: title }),
+      h('p', { class: 'period', id: 'period', text: rangeText(p.cur) + (ui.compare ? ' compared with ' + rangeText(p.prev) : '') })),
+    h('div', { class: 'fields' },
+      field('Date range', 'range', preset), custom,
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'compare', checked: ui.compare, onchange: setUI('compare') }), 'Compare to previous period')));
+}
+
+const field = (label, id, input) => h('div', { class: 'field' }, h('label', { for: id, text: label }), input);
+const opt = (value, text, cur) => h('option', { value, text, selected: value === cur });
+const setUI = (k) => (e) => {
+  ui[k] = e.target.type === 'checkbox' ? e.target.checked : e.target.value;
+  save('ui', ui);
+  route();
+};
+
+function overview(v) {
+  const p = period();
+  const metric = h('select', { id: 'metric', onchange: setUI('metric') }, CARDS.map(([m, label]) => opt(m, label, ui.metric)));
+  const grain = h('select', { id: 'grain', onchange: setUI('grain') },
     opt('auto', 'Auto', ui.grain), opt('date', 'By day', ui.grain), opt('dateHour', 'By hour', ui.grain));
 
-  put($('#main'), 
-    h('section', { class: 'toolbar', 'aria-label': 'Report period' },
-      h('div', {},
-        h('h1', { text: 'Overview' }),
-        h('p', { class: 'period', id: 'period', text: rangeText(p.cur) + (ui.compare ? ' compared with ' + rangeText(p.prev) : '') })),
-      h('div', { class: 'fields' },
-        field('Date range', 'range', preset), custom,
-        h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'compare', checked: ui.compare, onchange: change('compare') }), 'Compare to previous period'))),
+  put($('#main'),
+    toolbar('Overview', p),
+    chips(),
     h('section', { class: 'cards loading', id: 'cards', 'aria-label': 'Key metrics', 'aria-busy': 'true' },
       CARDS.map(([m, label]) => h('div', { class: 'card', 'data-metric': m },
         h('div', { class: 'label', text: label }), h('div', { class: 'value', text: '…' }), h('div', { class: 'delta muted', text: '\u00a0' })))),
@@ -348,6 +376,7 @@ function overview(v) {
       h('header', {}, h('h2', { id: t.id + '-title', text: t.title })),
       h('div', { class: 'scroll loading', id: 'table-' + t.id }, h('p', { class: 'empty', text: 'Loading…' }))))));
 
+  if (filters().length) metadata(v).then((md) => put($('#filters'), chipsOf(md)), () => {});
   loadOverview(v, p);
 }
 
@@ -377,10 +406,9 @@ async function loadCards(v, p) {
       d.textContent = '\u00a0';
       return;
     }
-    const ch = prev ? (cur - prev) / prev : cur ? Infinity : 0;
-    d.className = 'delta ' + (ch > 0 ? 'up' : ch < 0 ? 'down' : 'muted');
-    put(d, ch === Infinity ? '▲ new' : !cur && !prev ? '—' : (ch > 0 ? '▲ ' : ch < 0 ? '▼ ' : '') + pf.format(Math.abs(ch)),
-      h('span', { class: 'sr', text: ' compared with the previous period' }));
+    const ch = change(cur, prev);
+    d.className = 'delta ' + ch.cls;
+    put(d, ch.text, h('span', { class: 'sr', text: ' compared with the previous period' }));
     d.title = `Previous period: ${fmt(prev, kind)}`;
   });
   const events = CARDS.findIndex(([m]) => m === 'eventCount');
@@ -526,15 +554,29 @@ addEventListener('resize', () => {
 async function loadTable(v, p, t) {
   const dims = [];
   for (let i = 0; i < t.dims.length; i += 2) dims.push({ name: t.dims[i] });
-  const r = await report({
-    dimensions: dims, metrics: t.mets.map(([m]) => ({ name: m })), dateRanges: [p.cur],
-    orderBys: [{ metric: { metricName: t.mets[0][0] }, desc: true }], limit: 250,
-  });
-  renderTable($('#table-' + t.id), t, rowsOf(r));
+  const box = $('#table-' + t.id);
+  let r;
+  try {
+    r = await report({
+      dimensions: dims, metrics: t.mets.map(([m]) => ({ name: m })), dateRanges: ranges(p),
+      orderBys: [{ metric: { metricName: t.mets[0][0] }, desc: true }], limit: 500,
+    });
+  } catch (e) {
+    if (e.status !== 400 || !filters().length) throw e;
+    return note(box, CANNOT_FILTER, e.message);
+  }
+  const none = t.mets.map(() => 0);
+  const rows = byRange(r, dims.length).filter((x) => x.current)
+    .map((x) => ({ dims: x.dims, mets: x.current, prev: ui.compare ? x.previous || none : null }));
+  renderTable(box, t, rows, (val) => filterBy(t.dims[0], val));
 }
 
-// renderTable draws a sortable table: dimension columns, then metrics.
-function renderTable(box, t, rows) {
+const CANNOT_FILTER = 'The active projection version cannot combine this table with the filters.';
+
+// renderTable draws a sortable table: dimension columns, then metrics,
+// with the change from the previous period where rows have prev. With
+// pick, the first column's values are buttons that call it.
+function renderTable(box, t, rows, pick) {
   if (!box) return;
   box.classList.remove('loading');
   if (!rows.length) {
@@ -553,7 +595,7 @@ function renderTable(box, t, rows) {
   const shown = st.all ? sorted : sorted.slice(0, 10);
   const max = Math.max(...rows.map((r) => r.mets[0]), 1);
   const table = h('table', {},
-    h('caption', { class: 'sr', text: t.title }),
+    h('caption', { class: 'sr', text: t.title + (rows[0].prev ? ', with the change from the previous period' : '') }),
     h('thead', {}, h('tr', {}, cols.map(([label], c) => h('th', {
       scope: 'col', class: c < nd ? null : 'num', 'aria-sort': st.col === c ? (st.desc ? 'descending' : 'ascending') : null,
     }, h('button', {
@@ -561,17 +603,233 @@ function renderTable(box, t, rows) {
       onclick: () => {
         st.desc = st.col === c ? !st.desc : c >= nd;
         st.col = c;
-        renderTable(box, t, rows);
+        renderTable(box, t, rows, pick);
         box.querySelector(`th button[data-col="${c}"]`).focus();
       },
     }))))),
     h('tbody', {}, shown.map((row) => h('tr', {}, cols.map(([, kind], c) => (c === 0
-      ? h('td', { class: 'dim', title: row.dims[0] }, row.dims[0] || '(empty)', h('span', { class: 'share', vars: { '--w': (row.mets[0] / max) * 100 + '%' } }))
-      : h('td', { class: c < nd ? null : 'num' }, c < nd ? row.dims[c] : fmt(row.mets[c - nd], kind))))))));
+      ? h('td', { class: 'dim', title: row.dims[0] }, pick ? h('button', {
+        type: 'button', class: 'value', 'data-dim': t.dims[0], text: row.dims[0] || '(empty)',
+        'aria-label': `Filter by ${t.dims[1]} ${row.dims[0] || '(empty)'}`, onclick: () => pick(row.dims[0]),
+      }) : row.dims[0] || '(empty)', h('span', { class: 'share', vars: { '--w': (row.mets[0] / max) * 100 + '%' } }))
+      : c < nd ? h('td', { text: row.dims[c] }) : metricCell(row.mets[c - nd], row.prev?.[c - nd], kind)))))));
   put(box, table, rows.length > 10 && h('button', {
     type: 'button', class: 'link more', text: st.all ? 'Show top 10' : `Show all ${rows.length}`,
-    onclick: () => { st.all = !st.all; renderTable(box, t, rows); },
+    onclick: () => { st.all = !st.all; renderTable(box, t, rows, pick); },
   }));
+}
+
+// ----------------------------------------------------------- report groups
+
+// GROUPS are GA4's standard report groups, each a page of tables. A table
+// groups by its first dimension, and by the others where the active
+// projection version serves them; it shows the metrics of its list that the
+// version serves, top rows by the first. Nothing here assumes the version
+// serves a name: GET …/metadata says.
+const ACQUISITION = ['sessions', 'engagedSessions', 'engagementRate', 'eventsPerSession', 'keyEvents', 'totalRevenue'];
+const FIRST_USER = ['newUsers', 'engagedSessions', 'engagementRate', 'eventsPerSession', 'keyEvents', 'totalRevenue'];
+const ITEMS = ['itemsViewed', 'addToCarts', 'itemsPurchased', 'itemRevenue'];
+const TECH = ['activeUsers', 'sessions', 'engagementRate'];
+const DEMOGRAPHICS = ['activeUsers', 'newUsers', 'engagedSessions', 'engagementRate'];
+
+const GROUPS = {
+  acquisition: { title: 'Acquisition', tables: [
+    { id: 'channel', title: 'Session default channel group', dims: ['sessionDefaultChannelGroup'], mets: ACQUISITION },
+    { id: 'source-medium', title: 'Session source / medium', dims: ['sessionSourceMedium'], mets: ACQUISITION },
+    { id: 'campaign', title: 'Session campaign', dims: ['sessionCampaignName'], mets: ACQUISITION },
+    { id: 'first-channel', title: 'First user default channel group', dims: ['firstUserDefaultChannelGroup'], mets: FIRST_USER },
+    { id: 'first-source', title: 'First user source', dims: ['firstUserSource'], mets: FIRST_USER },
+  ] },
+  engagement: { title: 'Engagement', tables: [
+    { id: 'pages', title: 'Pages and screens', dims: ['pagePath', 'pageTitle'], mets: ['screenPageViews', 'activeUsers', 'eventCount', 'userEngagementDuration', 'keyEvents'] },
+    { id: 'events', title: 'Events', dims: ['eventName'], mets: ['eventCount', 'activeUsers', 'keyEvents', 'totalRevenue'] },
+    { id: 'landing', title: 'Landing page', dims: ['landingPage'], mets: ['sessions', 'activeUsers', 'averageSessionDuration', 'keyEvents', 'totalRevenue'] },
+  ] },
+  monetization: { title: 'Monetization', tables: [
+    { id: 'item-name', title: 'Items', dims: ['itemName'], mets: ITEMS },
+    { id: 'item-category', title: 'Item category', dims: ['itemCategory'], mets: ITEMS },
+    { id: 'item-brand', title: 'Item brand', dims: ['itemBrand'], mets: ITEMS },
+    { id: 'transactions', title: 'Transactions', dims: ['transactionId'], mets: ['purchaseRevenue', 'totalRevenue', 'transactions', 'ecommercePurchases', 'averagePurchaseRevenue'] },
+  ] },
+  tech: { title: 'Tech', tables: [
+    { id: 'platform', title: 'Platform', dims: ['platform'], mets: TECH },
+    { id: 'os', title: 'Operating system', dims: ['operatingSystem', 'operatingSystemVersion'], mets: TECH },
+    { id: 'browser', title: 'Browser', dims: ['browser', 'browserVersion'], mets: TECH },
+    { id: 'device', title: 'Device category', dims: ['deviceCategory'], mets: TECH },
+    { id: 'screen', title: 'Screen resolution', dims: ['screenResolution'], mets: TECH },
+    { id: 'model', title: 'Device model', dims: ['deviceModel'], mets: TECH },
+  ] },
+  demographics: { title: 'Demographics', tables: [
+    { id: 'country', title: 'Country', dims: ['country'], mets: DEMOGRAPHICS },
+    { id: 'region', title: 'Region', dims: ['region'], mets: DEMOGRAPHICS },
+    { id: 'city', title: 'City', dims: ['city'], mets: DEMOGRAPHICS },
+    { id: 'language', title: 'Language', dims: ['language'], mets: DEMOGRAPHICS },
+  ] },
+};
+
+const TOP = 10;
+
+// metadata is what the active projection version serves: dimension and
+// metric API names to their metadata.
+async function metadata(v) {
+  const p = prop();
+  const md = await call(`/v1/properties/${encodeURIComponent(p.id)}/metadata`, { key: p.key, signal: v.signal });
+  return {
+    dims: new Map((md.dimensions || []).map((d) => [d.apiName, d])),
+    mets: new Map((md.metrics || []).map((m) => [m.apiName, m])),
+  };
+}
+
+// kindOf is how a metric's values are formatted.
+const kindOf = (m) => (/Rate$/.test(m.apiName) ? 'pct' : m.type === 'TYPE_SECONDS' ? 'sec'
+  : m.type === 'TYPE_CURRENCY' || /Revenue$/.test(m.apiName) ? 'money' : 'num');
+
+function reportPage(v) {
+  const g = GROUPS[v.name];
+  const p = period();
+  put($('#main'),
+    toolbar(g.title, p),
+    chips(),
+    h('div', { class: 'tables report' }, g.tables.map((t) => h('section', { class: 'panel', id: 'g-' + t.id, 'data-table': t.id, 'aria-labelledby': `g-${t.id}-title` },
+      h('header', {}, h('h2', { id: `g-${t.id}-title`, text: t.title })),
+      h('div', { class: 'scroll loading', 'aria-busy': 'true' }, h('p', { class: 'empty', text: 'Loading…' }))))));
+  loadGroup(v, g, p);
+}
+
+async function loadGroup(v, g, p) {
+  const retry = () => loadGroup(v, g, period());
+  try {
+    const md = await metadata(v);
+    put($('#filters'), chipsOf(md));
+    const totals = new Map(); // one totals request per metric list
+    const errs = (await Promise.allSettled(g.tables.map((t) => loadGroupTable(v, p, t, md, totals))))
+      .filter((r) => r.status === 'rejected').map((r) => r.reason);
+    if (errs.length) throw errs.find((e) => e.status === 401 || e.status === 403) || errs[0];
+  } catch (e) {
+    return failed(v, e, retry);
+  }
+  if (!v.signal.aborted) banner();
+  if (p.cur.endDate === p.now.date) later(v, retry, 60e3);
+}
+
+// loadGroupTable fills one table of a report page: its rows and their
+// previous period come from one report with two date ranges; its total row
+// from a report without dimensions (a TOTAL aggregation would sum both
+// ranges).
+async function loadGroupTable(v, p, t, md, totals) {
+  const box = $(`#g-${t.id} .scroll`);
+  const dims = t.dims.filter((d) => md.dims.has(d));
+  const mets = t.mets.filter((m) => md.mets.has(m)).map((m) => md.mets.get(m));
+  if (dims[0] !== t.dims[0]) return note(box, 'Not in the active projection version.');
+  if (!mets.length) return note(box, 'None of its metrics is in the active projection version.');
+  const body = { metrics: mets.map((m) => ({ name: m.apiName })), dateRanges: ranges(p) };
+  const key = JSON.stringify(body.metrics);
+  if (!totals.has(key)) totals.set(key, report(body));
+  let r, tot;
+  try {
+    [r, tot] = await Promise.all([
+      report({ ...body, dimensions: dims.map((name) => ({ name })), orderBys: [{ metric: { metricName: mets[0].apiName }, desc: true }], limit: 1000 }),
+      totals.get(key)]);
+  } catch (e) {
+    // A filter the version cannot combine with this table's dimension.
+    if (e.status !== 400) throw e;
+    return note(box, filters().length ? CANNOT_FILTER : e.message, e.message);
+  }
+  if (v.signal.aborted) return;
+  const rows = byRange(r, dims.length)
+    .sort((a, b) => (b.current?.[0] ?? -1) - (a.current?.[0] ?? -1) || (a.key < b.key ? -1 : 1))
+    .slice(0, TOP);
+  renderGroupTable(box, t, dims.map((d) => md.dims.get(d)), mets, rows, byRange(tot, 0)[0]);
+}
+
+// metricCell is a metric's value, and its change from prev unless that is
+// null or undefined.
+function metricCell(cur, prev, kind, metric) {
+  const ch = prev != null && change(cur, prev);
+  return h('td', { class: 'num', 'data-metric': metric, title: ch ? `Previous period: ${fmt(prev, kind)}` : null },
+    h('span', { class: 'v', text: fmt(cur, kind) }),
+    ch && h('span', { class: 'delta ' + ch.cls, text: ch.text }));
+}
+
+function note(box, text, title) {
+  box.classList.remove('loading');
+  box.removeAttribute('aria-busy');
+  put(box, h('p', { class: 'note', text, title }));
+}
+
+// byRange groups a report's rows by their first nd dimension values: for
+// each, the metric values of the current and the previous period (null
+// where the period has no row).
+function byRange(r, nd) {
+  const out = new Map();
+  for (const row of rowsOf(r)) {
+    const dims = row.dims.slice(0, nd);
+    const k = JSON.stringify(dims);
+    if (!out.has(k)) out.set(k, { key: k, dims, current: null, previous: null });
+    out.get(k)[ui.compare ? row.dims[nd] : 'current'] = row.mets;
+  }
+  return [...out.values()];
+}
+
+// renderGroupTable draws a report page's table: a row per dimension
+// values, each value a button that filters by it, then the total row; with
+// the comparison, every metric cell shows the change from the previous
+// period.
+function renderGroupTable(box, t, dims, mets, rows, total) {
+  box.classList.remove('loading');
+  box.removeAttribute('aria-busy');
+  if (!rows.length) return put(box, h('p', { class: 'empty', text: 'No data for this period.' }));
+  const cells = (row) => mets.map((m, i) => metricCell(row?.current?.[i] ?? 0, ui.compare ? row?.previous?.[i] ?? 0 : null, kindOf(m), m.apiName));
+  const value = (d, val) => h('button', {
+    type: 'button', class: 'value', 'data-dim': d.apiName, text: val || '(empty)',
+    'aria-label': `Filter by ${d.uiName || d.apiName} ${val || '(empty)'}`, onclick: () => filterBy(d.apiName, val),
+  });
+  put(box, h('table', {},
+    h('caption', { class: 'sr', text: `${t.title}: top ${TOP} by ${mets[0].uiName}` + (ui.compare ? ', with the change from the previous period' : '') }),
+    h('thead', {}, h('tr', {},
+      dims.map((d) => h('th', { scope: 'col', text: d.uiName || d.apiName })),
+      mets.map((m) => h('th', { scope: 'col', class: 'num', 'data-metric': m.apiName, title: m.description, text: m.uiName || m.apiName })))),
+    h('tbody', {}, rows.map((row) => h('tr', {},
+      h('th', { scope: 'row', class: 'dim' }, value(dims[0], row.dims[0])),
+      dims.slice(1).map((d, i) => h('td', { class: 'dim' }, value(d, row.dims[i + 1]))),
+      cells(row)))),
+    h('tfoot', {}, h('tr', { class: 'total' },
+      h('th', { scope: 'row', colspan: dims.length, text: 'Total' }),
+      cells(total)))));
+}
+
+// ----------------------------------------------------------------- filters
+
+// The filters (dimension = value, exact) are the query of the hash, as in
+// #/tech?country=France: reloads and links keep them. Every report page
+// and the overview apply them (realtime does not).
+const filters = () => [...new URLSearchParams(location.hash.split('?')[1] || '')];
+
+function hashOf(name, fs) {
+  const q = new URLSearchParams(fs).toString();
+  return '#/' + name + (q ? '?' + q : '');
+}
+
+// filterBy sets the filter of a dimension; unfilter removes it.
+const filterBy = (dim, value) => go(hashOf(view.name, [...filters().filter(([d]) => d !== dim), [dim, value]]));
+const unfilter = (dim) => go(hashOf(view.name, filters().filter(([d]) => d !== dim)));
+
+function dimensionFilter(fs) {
+  const ex = fs.map(([fieldName, value]) => ({ filter: { fieldName, stringFilter: { matchType: 'EXACT', value, caseSensitive: true } } }));
+  return ex.length > 1 ? { andGroup: { expressions: ex } } : ex[0];
+}
+
+// chips is the bar of the filters, each a button that removes it (labelled
+// with the dimension's API name until chipsOf relabels it).
+const chips = () => h('section', { class: 'chips', id: 'filters', 'aria-label': 'Filters' }, chipsOf(null));
+
+function chipsOf(md) {
+  const fs = filters();
+  return fs.length > 0 && [h('span', { class: 'muted', text: 'Filtered by' }), fs.map(([d, value]) => {
+    const what = `${md?.dims.get(d)?.uiName || d} = ${value || '(empty)'}`;
+    return h('button', { type: 'button', class: 'chip', 'data-dim': d, 'aria-label': `Remove the filter ${what}`, onclick: () => unfilter(d) },
+      what, h('span', { 'aria-hidden': 'true', text: ' ✕' }));
+  })];
 }
 
 // ---------------------------------------------------------------- realtime
