@@ -872,32 +872,43 @@ func (q *query) run(ctx context.Context, src Source, property string) (*result, 
 	for i, n := range q.metricNames {
 		res.metricHeaders = append(res.metricHeaders, &insightsv1.MetricHeader{Name: n, Type: q.metrics[i].typ})
 	}
-	if q.total {
-		var tot analytics.Acc
-		for _, g := range rows {
-			if err := tot.Merge(g.acc); err != nil {
-				return nil, fmt.Errorf("insights: totals: %w", err)
+	// Totals, counts, maximums and minimums: one row per date (minute)
+	// range when the report has several, named by its range as GA4's are.
+	for _, part := range q.byRange(rows) {
+		reserved := func(v string) []*insightsv1.DimensionValue {
+			dv := q.reserved(v)
+			if part.at >= 0 {
+				dv[part.at] = &insightsv1.DimensionValue{Value: part.name}
 			}
+			return dv
 		}
-		e := estimates{a: &tot, money: q.money}
-		vals := make([]float64, len(q.metrics))
-		for i, m := range q.metrics {
-			vals[i] = e.value(m.id)
+		if q.total {
+			var tot analytics.Acc
+			for _, g := range part.rows {
+				if err := tot.Merge(g.acc); err != nil {
+					return nil, fmt.Errorf("insights: totals: %w", err)
+				}
+			}
+			e := estimates{a: &tot, money: q.money}
+			vals := make([]float64, len(q.metrics))
+			for i, m := range q.metrics {
+				vals[i] = e.value(m.id)
+			}
+			res.totals = append(res.totals, q.formatRow(reserved("RESERVED_TOTAL"), vals))
 		}
-		res.totals = append(res.totals, q.formatRow(q.reserved("RESERVED_TOTAL"), vals))
-	}
-	if q.count {
-		r := &insightsv1.Row{DimensionValues: q.reserved("RESERVED_COUNT")}
-		for range q.metrics {
-			r.MetricValues = append(r.MetricValues, &insightsv1.MetricValue{Value: strconv.Itoa(len(rows))})
+		if q.count {
+			r := &insightsv1.Row{DimensionValues: reserved("RESERVED_COUNT")}
+			for range q.metrics {
+				r.MetricValues = append(r.MetricValues, &insightsv1.MetricValue{Value: strconv.Itoa(len(part.rows))})
+			}
+			res.totals = append(res.totals, r)
 		}
-		res.totals = append(res.totals, r)
-	}
-	if q.maximum {
-		res.maximums = []*insightsv1.Row{q.formatRow(q.reserved("RESERVED_MAX"), q.extreme(rows, 1))}
-	}
-	if q.minimum {
-		res.minimums = []*insightsv1.Row{q.formatRow(q.reserved("RESERVED_MIN"), q.extreme(rows, -1))}
+		if q.maximum {
+			res.maximums = append(res.maximums, q.formatRow(reserved("RESERVED_MAX"), q.extreme(part.rows, 1)))
+		}
+		if q.minimum {
+			res.minimums = append(res.minimums, q.formatRow(reserved("RESERVED_MIN"), q.extreme(part.rows, -1)))
+		}
 	}
 
 	start := min(q.offset, int64(len(rows)))
@@ -916,6 +927,36 @@ func (q *query) run(ctx context.Context, src Source, property string) (*result, 
 		res.emptyReason = "offset is past the last row"
 	}
 	return res, nil
+}
+
+// rangePart is the rows of one date (minute) range; at is the range
+// dimension's place, -1 when the report has none.
+type rangePart struct {
+	name string
+	at   int
+	rows []*group
+}
+
+// byRange splits rows by their range when the report has several ranges,
+// in the ranges' order; else all rows are one part.
+func (q *query) byRange(rows []*group) []rangePart {
+	at := slices.Index(q.dimSrcs, srcRange)
+	if at < 0 || len(q.spans) < 2 {
+		return []rangePart{{at: -1, rows: rows}}
+	}
+	parts := make([]rangePart, len(q.spans))
+	for i, sp := range q.spans {
+		parts[i] = rangePart{name: sp.name, at: at}
+	}
+	for _, g := range rows {
+		for i := range parts {
+			if g.dims[at] == parts[i].name {
+				parts[i].rows = append(parts[i].rows, g)
+				break
+			}
+		}
+	}
+	return parts
 }
 
 func (q *query) reserved(v string) []*insightsv1.DimensionValue {

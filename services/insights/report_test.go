@@ -549,7 +549,8 @@ func TestDateRanges(t *testing.T) {
 			row page_view|date_range_1 => 9
 			row page_view|first => 5
 			row scroll|date_range_1 => 1
-			total RESERVED_TOTAL|RESERVED_TOTAL => 15
+			total RESERVED_TOTAL|first => 5
+			total RESERVED_TOTAL|date_range_1 => 10
 			rowCount 3`,
 		scans: [][2]string{{"2024-01-10T00:00:00Z", "2024-01-12T00:00:00Z"}},
 	}, {

@@ -231,21 +231,34 @@ func runWindowed(ctx context.Context, cells Source, tz *time.Location, now time.
 			return nil, err
 		}
 	}
-	// A total's window ends on the last day of the ranges and counts each
-	// user once over every value of the other dimensions; maximums and
-	// minimums are the rows'.
+	// A total's window ends on the last day of its range (of the ranges,
+	// with one total) and counts each user once over every value of the
+	// other dimensions; maximums and minimums are those of the rows of
+	// their range.
+	rangeOf := func(row *insightsv1.Row) (civil, string) {
+		if rangeAt < 0 {
+			return last, ""
+		}
+		name := row.DimensionValues[rangeAt].Value
+		return ends[name], name
+	}
 	for _, row := range resp.Totals {
-		if err := fill(row, func(_ int, name string) (float64, error) { return value(name, last, "", true) }); err != nil {
+		end, _ := rangeOf(row)
+		if err := fill(row, func(_ int, name string) (float64, error) { return value(name, end, "", true) }); err != nil {
 			return nil, err
 		}
 	}
-	extreme := func(pick func(a, b float64) float64) func(i int, _ string) (float64, error) {
+	extreme := func(rng string, pick func(a, b float64) float64) func(i int, _ string) (float64, error) {
 		return func(i int, _ string) (float64, error) {
 			var v float64
-			for j, row := range resp.Rows {
+			first := true
+			for _, row := range resp.Rows {
+				if _, r := rangeOf(row); r != rng {
+					continue
+				}
 				x := parseMetric(row.MetricValues[i].Value)
-				if j == 0 {
-					v = x
+				if first {
+					v, first = x, false
 				} else {
 					v = pick(v, x)
 				}
@@ -258,7 +271,8 @@ func runWindowed(ctx context.Context, cells Source, tz *time.Location, now time.
 		pick func(a, b float64) float64
 	}{{resp.Maximums, func(a, b float64) float64 { return max(a, b) }}, {resp.Minimums, func(a, b float64) float64 { return min(a, b) }}} {
 		for _, row := range agg.rows {
-			if err := fill(row, extreme(agg.pick)); err != nil {
+			_, rng := rangeOf(row)
+			if err := fill(row, extreme(rng, agg.pick)); err != nil {
 				return nil, err
 			}
 		}
