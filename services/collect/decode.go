@@ -144,6 +144,7 @@ type reader struct {
 	src  string // the batch, copied once: strings read are its substrings
 	base []byte // the batch's bytes, of which every slice read is a subslice
 	r    *wireRequest
+	list [][]byte // scratch of entry: a list value's encodings
 }
 
 // str returns v, a subslice of r.base, as a substring of r.src.
@@ -375,6 +376,7 @@ func (rd *reader) event(b []byte) error {
 			if err != nil {
 				return err
 			}
+			rd.list = list
 			r.params = append(r.params, p)
 			if p.name == pItems { // the last entry of a key wins
 				ev.items, ev.itemCount = nil, 0
@@ -393,8 +395,9 @@ func (rd *reader) event(b []byte) error {
 // entry reads one map entry: a params entry of events[order] (string to
 // Value) or, when userProp, a user_properties entry (string to
 // UserProperty). When the value is a list, list holds its encoding: the
-// ListValues merged into it, in order.
+// ListValues merged into it, in order (valid until the next entry).
 func (rd *reader) entry(b []byte, order int, userProp bool) (p param, list [][]byte, err error) {
+	list = rd.list[:0] // the caller keeps it in rd.list
 	what := func() string {
 		if userProp {
 			return "userProperties"

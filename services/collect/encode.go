@@ -513,15 +513,16 @@ func (b *builder) buildParams(i int, e *wireEvent, d *derived) {
 // checkItems validates the items of events[i] (its items param is a list)
 // and sets their typed fields; it reports whether an item has a price.
 func (b *builder) checkItems(i int, e *wireEvent) (priced bool) {
-	path := eventPath(i) + ".params." + pItems
+	// Paths and descriptions are built for violations only.
+	path := func() string { return eventPath(i) + ".params." + pItems }
 	if e.itemCount > maxItems {
-		b.vs.add(i, path, apierror.ExceededMaxEntities,
+		b.vs.add(i, path(), apierror.ExceededMaxEntities,
 			"at most "+strconv.Itoa(maxItems)+" items are allowed per event, got "+strconv.Itoa(e.itemCount))
 		return false
 	}
 	for k := range e.items {
 		it := &e.items[k]
-		at := func() string { return path + "[" + strconv.Itoa(k) + "]" }
+		at := func() string { return path() + "[" + strconv.Itoa(k) + "]" }
 		if it.kind != kindStruct {
 			b.vs.add(i, at(), apierror.ValueInvalid, "an item must be an object")
 			continue
@@ -532,9 +533,11 @@ func (b *builder) checkItems(i int, e *wireEvent) (priced bool) {
 			v := f.val
 			switch f.name {
 			case iID, iName, iBrand, iCategory, iVariant:
-				code, desc := apierror.ValueInvalid, f.name+" must be a string"
+				code, desc := apierror.ValueInvalid, ""
 				if v.kind == kindString {
 					code, desc = stringProblem(v.str, maxParamValueLen)
+				} else {
+					desc = f.name + " must be a string"
 				}
 				if code != "" {
 					b.vs.add(i, at()+"."+f.name, code, desc)
