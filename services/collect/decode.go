@@ -144,7 +144,7 @@ type reader struct {
 	src  string // the batch, copied once: strings read are its substrings
 	base []byte // the batch's bytes, of which every slice read is a subslice
 	r    *wireRequest
-	list [][]byte // scratch of entry: a list value's encodings
+	list [][]byte // the encodings of the last list value entry read
 }
 
 // str returns v, a subslice of r.base, as a substring of r.src.
@@ -236,7 +236,7 @@ func decode(b []byte, r *wireRequest) error {
 		case reqIPOverride:
 			r.ipOverride = rd.utf8Str(f.b, -1, constPath("ipOverride"))
 		case reqUserProperties:
-			p, _, err := rd.entry(f.b, -1, true)
+			p, err := rd.entry(f.b, -1, true)
 			if err != nil {
 				return err
 			}
@@ -372,16 +372,15 @@ func (rd *reader) event(b []byte) error {
 		case f.num == evEventID:
 			ev.id = rd.utf8Str(f.b, i, func() string { return eventPath(i) + ".eventId" })
 		case f.num == evParams:
-			p, list, err := rd.entry(f.b, i, false)
+			p, err := rd.entry(f.b, i, false)
 			if err != nil {
 				return err
 			}
-			rd.list = list
 			r.params = append(r.params, p)
 			if p.name == pItems { // the last entry of a key wins
 				ev.items, ev.itemCount = nil, 0
 				if p.val.kind == kindList {
-					rd.items(list, &ev)
+					rd.items(rd.list, &ev)
 				}
 			}
 		}
@@ -394,10 +393,10 @@ func (rd *reader) event(b []byte) error {
 
 // entry reads one map entry: a params entry of events[order] (string to
 // Value) or, when userProp, a user_properties entry (string to
-// UserProperty). When the value is a list, list holds its encoding: the
-// ListValues merged into it, in order (valid until the next entry).
-func (rd *reader) entry(b []byte, order int, userProp bool) (p param, list [][]byte, err error) {
-	list = rd.list[:0] // the caller keeps it in rd.list
+// UserProperty). When a params entry's value is a list, rd.list holds its
+// encoding: the ListValues merged into it, in order.
+func (rd *reader) entry(b []byte, order int, userProp bool) (param, error) {
+	var p param
 	what := func() string {
 		if userProp {
 			return "userProperties"
@@ -409,7 +408,7 @@ func (rd *reader) entry(b []byte, order int, userProp bool) (p param, list [][]b
 	for len(b) > 0 {
 		f, n := next(b)
 		if n < 0 {
-			return p, nil, errMalformed(what())
+			return p, errMalformed(what())
 		}
 		b = b[n:]
 		if f.typ != protowire.BytesType {
@@ -425,37 +424,37 @@ func (rd *reader) entry(b []byte, order int, userProp bool) (p param, list [][]b
 				for len(v) > 0 {
 					g, m := next(v)
 					if m < 0 {
-						return p, nil, errMalformed(what())
+						return p, errMalformed(what())
 					}
 					v = v[m:]
 					if g.num == userPropValue && g.typ == protowire.BytesType {
 						if !rd.value(g.b, &p.val, &badValue, nil) {
-							return p, nil, errMalformed(what())
+							return p, errMalformed(what())
 						}
 					}
 				}
 				continue
 			}
-			if !rd.value(v, &p.val, &badValue, &list) {
-				return p, nil, errMalformed(what())
+			if !rd.value(v, &p.val, &badValue, &rd.list) {
+				return p, errMalformed(what())
 			}
 		}
 	}
 	if !utf8.Valid(key) {
 		rd.r.bad.add(order, what()+"."+strings.ToValidUTF8(string(key), "\uFFFD"), apierror.NameInvalid, "name is not valid UTF-8")
-		return p, nil, nil
+		return p, nil
 	}
 	p.name = rd.str(key)
 	if badValue {
 		rd.r.bad.add(order, what()+"."+p.name, apierror.ValueInvalid, "value is not valid UTF-8")
 	}
-	return p, list, nil
+	return p, nil
 }
 
 // value reads a google.protobuf.Value into v (merging: the last kind set
 // wins, as for any oneof, and the occurrences of a struct or a list merge),
 // setting *badUTF8 when a string in it is not UTF-8. A list's encodings
-// are appended to *list when list is not nil. It reports false when b is
+// are kept in *list when list is not nil (from the first list of v on). It reports false when b is
 // not well formed (down to the leaves of a struct or list).
 func (rd *reader) value(b []byte, v *scalar, badUTF8 *bool, list *[][]byte) bool {
 	for len(b) > 0 {
