@@ -332,7 +332,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		svc := collect.New(collect.Config{
 			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
-			OriginAllowed: props.OriginAllowed, Locator: locator,
+			OriginAllowed: props.OriginAllowed, Locator: locator, Properties: props,
 		}, log)
 		h := svc.Handlers()
 		collectH = &h

@@ -265,18 +265,21 @@ func (t *transcoder) begin(num protowire.Number) int {
 	return len(t.out)
 }
 
-func (t *transcoder) end(start int) {
+// end returns where the field's content is once its length is written
+// (lengths of 128 bytes and more move it).
+func (t *transcoder) end(start int) int {
 	n := len(t.out) - start
 	size := protowire.SizeVarint(uint64(n))
 	if size == 1 {
 		t.out[start-1] = byte(n)
-		return
+		return start
 	}
 	for range size - 1 {
 		t.out = append(t.out, 0)
 	}
 	copy(t.out[start-1+size:], t.out[start:start+n])
 	protowire.AppendVarint(t.out[:start-1], uint64(n))
+	return start - 1 + size
 }
 
 // fields guards against a field given twice (protojson refuses it; the
@@ -395,55 +398,69 @@ func (t *transcoder) event() bool {
 }
 
 // keys guards against a map key given twice (protojson refuses it). The
-// keys seen are where the entries wrote them in out.
+// keys seen are where the ended entries hold them in out (an entry's end
+// may move it, an entry after it not).
 type keys struct {
 	at  [][2]int // offset and length in out, for the first 16
 	big map[string]struct{}
 }
 
-func (k *keys) first(out []byte, off, n int) bool {
-	key := out[off : off+n]
+func (k *keys) has(out, key []byte) bool {
 	if k.big != nil {
-		if _, dup := k.big[string(key)]; dup {
-			return false
-		}
-		k.big[string(key)] = struct{}{}
-		return true
+		_, dup := k.big[string(key)]
+		return dup
 	}
 	for _, p := range k.at {
 		if string(out[p[0]:p[0]+p[1]]) == string(key) {
-			return false
+			return true
 		}
 	}
-	if len(k.at) == 16 {
+	return false
+}
+
+func (k *keys) add(out []byte, off, n int) {
+	if k.big == nil && len(k.at) < 16 {
+		k.at = append(k.at, [2]int{off, n})
+		return
+	}
+	if k.big == nil {
 		k.big = make(map[string]struct{}, 32)
 		for _, p := range k.at {
 			k.big[string(out[p[0]:p[0]+p[1]])] = struct{}{}
 		}
-		k.big[string(key)] = struct{}{}
-		return true
 	}
-	k.at = append(k.at, [2]int{off, n})
-	return true
+	k.big[string(out[off:off+n])] = struct{}{}
 }
 
-// entryKey starts a map entry (field num) and writes its key.
-func (t *transcoder) entryKey(num protowire.Number, key []byte, seen *keys) (int, bool) {
-	entry := t.begin(num)
+// entryKey starts a map entry (field num) and writes its key; ok is false
+// when an earlier entry of seen has the key.
+func (t *transcoder) entryKey(num protowire.Number, key []byte, seen *keys) (entry int, ok bool) {
+	if seen.has(t.out, key) {
+		return 0, false
+	}
+	entry = t.begin(num)
 	t.out = protowire.AppendTag(t.out, 1, protowire.BytesType)
 	t.out = protowire.AppendBytes(t.out, key)
-	return entry, seen.first(t.out, len(t.out)-len(key), len(key))
+	return entry, true
+}
+
+// endEntry ends an entry that entryKey began with a key of n bytes and
+// adds the key to seen.
+func (t *transcoder) endEntry(entry, n int, seen *keys) {
+	at := t.end(entry)
+	seen.add(t.out, at+1+protowire.SizeVarint(uint64(n)), n)
 }
 
 // params transcodes map<string, google.protobuf.Value>.
 func (t *transcoder) params() bool {
 	var seen keys
 	return t.object(func(key []byte) bool {
+		n := len(key)
 		entry, ok := t.entryKey(2, key, &seen)
-		if !ok || !t.value(2) {
+		if !ok || !t.value(2, 0) {
 			return false
 		}
-		t.end(entry)
+		t.endEntry(entry, n, &seen)
 		return true
 	})
 }
@@ -452,6 +469,7 @@ func (t *transcoder) params() bool {
 func (t *transcoder) userProperties() bool {
 	var seen keys
 	return t.object(func(key []byte) bool {
+		n := len(key)
 		entry, ok := t.entryKey(6, key, &seen)
 		if !ok {
 			return false
@@ -463,18 +481,23 @@ func (t *transcoder) userProperties() bool {
 				return false
 			}
 			seenValue = true
-			return t.value(1)
+			return t.value(1, 0)
 		}) {
 			return false
 		}
 		t.end(up)
-		t.end(entry)
+		t.endEntry(entry, n, &seen)
 		return true
 	})
 }
 
-// value transcodes a scalar google.protobuf.Value as field num.
-func (t *transcoder) value(num protowire.Number) bool {
+// maxNesting bounds the lists and objects the fast path transcodes inside
+// one another (deeper ones are left to protojson).
+const maxNesting = 8
+
+// value transcodes a google.protobuf.Value as field num: a scalar, or a
+// list or object (nested in depth others) of values.
+func (t *transcoder) value(num protowire.Number, depth int) bool {
 	if t.i >= len(t.in) {
 		return false
 	}
@@ -510,7 +533,52 @@ func (t *transcoder) value(num protowire.Number) bool {
 		}
 		t.out = protowire.AppendTag(t.out, 2, protowire.Fixed64Type)
 		t.out = protowire.AppendFixed64(t.out, math.Float64bits(f))
-	default: // null, objects, lists
+	case (c == '[' || c == '{') && depth < maxNesting:
+		if c == '[' && !t.list(depth+1) || c == '{' && !t.structValue(depth+1) {
+			return false
+		}
+	default: // null, or too deep
+		return false
+	}
+	t.end(start)
+	return true
+}
+
+// list transcodes a JSON array as a Value's list_value.
+func (t *transcoder) list(depth int) bool {
+	start := t.begin(6)
+	t.i++ // [
+	if !t.consume(']') {
+		for {
+			t.ws()
+			if !t.value(1, depth) {
+				return false
+			}
+			if t.consume(']') {
+				break
+			}
+			if !t.consume(',') {
+				return false
+			}
+		}
+	}
+	t.end(start)
+	return true
+}
+
+// structValue transcodes a JSON object as a Value's struct_value.
+func (t *transcoder) structValue(depth int) bool {
+	start := t.begin(5)
+	var seen keys
+	if !t.object(func(key []byte) bool {
+		n := len(key)
+		entry, ok := t.entryKey(1, key, &seen)
+		if !ok || !t.value(2, depth) {
+			return false
+		}
+		t.endEntry(entry, n, &seen)
+		return true
+	}) {
 		return false
 	}
 	t.end(start)

@@ -1,6 +1,7 @@
 package collectwire
 
 import (
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -29,13 +30,25 @@ var jsonSeeds = []struct {
 	{`{"client_id":"c","events":[{"name":"a"}]}`, false},
 	{`{"clientId":null,"events":[{"name":"a","params":{"p":null}}]}`, false},
 	{`{"timestampMicros":"17","events":[{"name":"a","timestampMicros":1e3}]}`, false},
-	{`{"events":[{"name":"a","params":{"l":[1,"x"],"s":{"k":1}}}]}`, false},
+	{`{"events":[{"name":"a","params":{"l":[1,"x"],"s":{"k":1}}}]}`, true},
+	{`{"events":[{"name":"purchase","params":{"currency":"EUR","items":[{"item_id":"SKU1","item_name":"Shirt","price":9.99,"quantity":2},
+	   {"item_id":"b","k":{"l":[[],{},[{"m":true}]]}}],"e":[],"o":{}}}]}`, true},
+	{`{"events":[{"params":{"items":[{"item_id":"a","item_name":"` + strings.Repeat("n", 200) + `","price":1}]}}]}`, true},
+	{`{"events":[{"params":{"l":[[[[[[[[[1]]]]]]]]]}}]}`, false}, // deeper than the fast path goes
+	{`{"events":[{"params":{"l":[1,null]}}]}`, false},
 	{`{"userProperties":{"p":{}}}`, true},
 	// ... and refused by it.
 	{`{"clientId":"c","surprise":1}`, false},
 	{`{"clientId":"a","clientId":"b"}`, false},
 	{`{"clientId":"a","client_id":"b"}`, false},
 	{`{"events":[{"params":{"p":1,"p":2}}]}`, false},
+	{`{"events":[{"params":{"p":"` + strings.Repeat("x", 200) + `","p":1}}]}`, false},
+	{`{"userProperties":{"p":{"value":"` + strings.Repeat("x", 200) + `"},"p":{"value":1}}}`, false},
+	{`{"events":[{"params":{"items":[{"item_id":"a","item_id":"b"}]}}]}`, false},
+	{`{"events":[{"params":{"items":[{"a":"` + strings.Repeat("x", 200) + `","b":1,"a":2}]}}]}`, false},
+	{`{"events":[{"params":{"items":[1,]}}]}`, false},
+	{`{"events":[{"params":{"items":[1 2]}}]}`, false},
+	{`{"events":[{"params":{"items":{"a" 1}}}]}`, false},
 	{`{"events":[{"params":{"p":01}}]}`, false},
 	{`{"events":[{"params":{"p":1e999}}]}`, false},
 	{`{"timestampMicros":9223372036854775808}`, false},

@@ -13,6 +13,7 @@ func FuzzBatch(f *testing.F) {
 	for _, seed := range []string{
 		"v=2&tid=G-X&cid=1.2&sid=1765000000&sct=2&dl=https%3A%2F%2Fa.example%2F&en=page_view&_fv=1&_ss=1&_p=1&_s=1\nen=scroll&_s=2&epn.percent_scrolled=90",
 		"cid=1&en=purchase&ep.coupon=X&epn.value=9.5&up.plan=pro&upn.visits=4&cu=EUR",
+		"cid=1&en=purchase&pr1=idSKU1~nmShirt~pr9.99~qt2&pr2=idB~prx&pr10=",
 		"cid=&en=", "en=x\n\n\nen=y", "cid=1&en=x&epn.v=NaN&_et=-1",
 	} {
 		f.Add(seed)

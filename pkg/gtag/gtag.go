@@ -6,7 +6,8 @@
 // ul, sr, …) and, in a POST body, zero or more hits, one per line, each a
 // query string of its own parameters over the shared ones (en, the event
 // name; _et, engagement time; ep.*/epn.* event parameters; up.*/upn.* user
-// properties; _fv and _ss, the first visit and session start flags). Each
+// properties; pr1, pr2, … the ecommerce items; _fv and _ss, the first
+// visit and session start flags). Each
 // request becomes one batch of the CollectService, as /v1/collect's: the
 // hits are validated, enriched and stored exactly as one. Hits carry no
 // secret (the tag runs in the visitor's browser): the measurement id names
@@ -27,6 +28,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -225,6 +227,11 @@ func batch(pid string, hits []url.Values) (*collectv1.CollectRequest, []Message)
 		num("sid", "ga_session_id")
 		num("sct", "ga_session_number")
 		num("_et", "engagement_time_msec")
+		items, bad := itemsOf(hit, i)
+		msgs = append(msgs, bad...)
+		if items != nil {
+			params["items"] = structpb.NewListValue(items)
+		}
 		for key, vals := range hit {
 			if len(vals) == 0 {
 				continue
@@ -258,6 +265,63 @@ func batch(pid string, hits []url.Values) (*collectv1.CollectRequest, []Message)
 		req.Events = append(req.Events, &collectv1.Event{Name: name, Params: params, EventId: eventID(hit, i, name)})
 	}
 	return req, msgs
+}
+
+// itemFields are the fields of gtag.js's items that collect keeps, by the
+// two letters that name them in a prN parameter.
+var itemFields = map[string]string{"id": "item_id", "nm": "item_name", "br": "item_brand", "ca": "item_category", "va": "item_variant"}
+
+// itemsOf reads a hit's items, in the order of their numbers: each prN
+// parameter (N from 1) is an item's fields separated by "~", each named
+// by its first two characters (idSKU1~nmShirt~pr9.99~qt2). The fields
+// collect keeps are read: id, nm, br, ca and va as strings, pr (price)
+// and qt (quantity) as numbers; the others (c2…c5, ln, li, lp, af, cp,
+// ds, lo, kN/vN) are dropped. It returns nil when the hit has none.
+func itemsOf(hit url.Values, i int) (*structpb.ListValue, []Message) {
+	type numbered struct {
+		n        int
+		key, val string
+	}
+	var prs []numbered
+	for key, vals := range hit {
+		if len(vals) == 0 || len(key) < 3 || len(key) > 6 || !strings.HasPrefix(key, "pr") || key[2] == '0' ||
+			strings.IndexFunc(key[2:], func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+			continue
+		}
+		n, _ := strconv.Atoi(key[2:])
+		prs = append(prs, numbered{n, key, vals[0]})
+	}
+	if len(prs) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(prs, func(a, b numbered) int { return a.n - b.n })
+	var msgs []Message
+	list := &structpb.ListValue{Values: make([]*structpb.Value, 0, len(prs))}
+	for _, pr := range prs {
+		fields := map[string]*structpb.Value{}
+		for _, f := range strings.Split(pr.val, "~") {
+			if len(f) < 2 {
+				continue
+			}
+			k, v := f[:2], f[2:]
+			if name, ok := itemFields[k]; ok {
+				fields[name] = structpb.NewStringValue(v)
+				continue
+			}
+			name := map[string]string{"pr": "price", "qt": "quantity"}[k]
+			if name == "" {
+				continue
+			}
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				msgs = append(msgs, msg(fmt.Sprintf("hits[%d].%s", i, pr.key), fmt.Sprintf("the %s (%s) of an item must be a number, got %q", name, k, v), "VALUE_INVALID"))
+				continue
+			}
+			fields[name] = structpb.NewNumberValue(n)
+		}
+		list.Values = append(list.Values, structpb.NewStructValue(&structpb.Struct{Fields: fields}))
+	}
+	return list, msgs
 }
 
 // eventID names a hit's event so that the tag's retries of a request are

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,5 +136,60 @@ func TestBatch(t *testing.T) {
 	again, _ := batch("42", []url.Values{q})
 	if again.Events[2].EventId != req.Events[2].EventId || req.Events[0].EventId == req.Events[2].EventId {
 		t.Errorf("event ids %s, %s, %s", req.Events[0].EventId, req.Events[2].EventId, again.Events[2].EventId)
+	}
+}
+
+// TestItemsOf: gtag.js's pr1…prN items become the items param.
+func TestItemsOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, query string
+		want        string   // the items as JSON, "" for none
+		msgs        []string // field paths of the messages
+	}{
+		{"none", "en=purchase", "", nil},
+		{"every field kept", "pr1=idSKU1~nmShirt~brAcme~caApparel~vaRed~pr9.99~qt2",
+			`[{"item_brand":"Acme","item_category":"Apparel","item_id":"SKU1","item_name":"Shirt","item_variant":"Red","price":9.99,"quantity":2}]`, nil},
+		{"in the order of their numbers", "pr10=idc&pr2=idb&pr1=ida", `[{"item_id":"a"},{"item_id":"b"},{"item_id":"c"}]`, nil},
+		{"other fields and empty ones dropped", "pr1=idA~c2Men~lpl~k0color~v0red~~x~cpSALE", `[{"item_id":"A"}]`, nil},
+		{"escaped values", "pr1=nm" + url.QueryEscape("Shirt, tie ✓ 100%"), `[{"item_name":"Shirt, tie ✓ 100%"}]`, nil},
+		{"not items", "pr=idA&pr0=idB&pr01=idC&prx=idD&pr1234567=idE&product=idF", "", nil},
+		{"an empty item", "pr1=", `[{}]`, nil},
+		{"bad numbers", "pr1=idA~prcheap&pr2=idB~qtmany~pr1", `[{"item_id":"A"},{"item_id":"B","price":1}]`, []string{"hits[3].pr1", "hits[3].pr2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := url.ParseQuery(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, msgs := itemsOf(q, 3)
+			got := ""
+			if items != nil {
+				b, _ := json.Marshal(items.AsSlice())
+				got = string(b)
+			}
+			if got != tc.want {
+				t.Errorf("items %s, want %s", got, tc.want)
+			}
+			var paths []string
+			for _, m := range msgs {
+				paths = append(paths, m.FieldPath)
+			}
+			slices.Sort(paths)
+			if !slices.Equal(paths, tc.msgs) {
+				t.Errorf("messages %v, want %v", msgs, tc.msgs)
+			}
+		})
+	}
+	// Through batch: the items param of the hit's event only.
+	q, _ := url.ParseQuery("cid=1&en=purchase&_ss=1&cu=EUR&pr1=idA~pr2")
+	req, msgs := batch("42", []url.Values{q})
+	if len(msgs) > 0 || len(req.Events) != 2 {
+		t.Fatalf("%v %v", req, msgs)
+	}
+	if _, ok := req.Events[0].Params["items"]; ok {
+		t.Errorf("session_start has the items")
+	}
+	if l := req.Events[1].Params["items"].GetListValue().GetValues(); len(l) != 1 || l[0].GetStructValue().GetFields()["price"].GetNumberValue() != 2 {
+		t.Errorf("purchase's items %v", req.Events[1].Params["items"])
 	}
 }

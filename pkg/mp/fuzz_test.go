@@ -14,6 +14,7 @@ func FuzzParse(f *testing.F) {
 		`{"client_id":"1.2","events":[{"name":"page_view","params":{"page_location":"https://a.example/"}}]}`,
 		`{"client_id":"1","user_properties":{"plan":{"value":"pro"}},"user_location":{"country_id":"FR","city":"Paris"},"events":[{"name":"e","params":{"v":1.5,"b":true}}]}`,
 		`{"app_instance_id":"a","timestamp_micros":1,"events":[{"name":"session_start"}]}`,
+		`{"client_id":"1","events":[{"name":"purchase","params":{"currency":"EUR","value":3,"items":[{"item_id":"a","price":1.5,"quantity":2,"x":{"y":1}}]}}]}`,
 		`{"events":[]}`, `[]`, `{"client_id":null}`, `{"client_id":"1","events":[{"name":"e","params":{"x":{"y":1}}}]}`,
 	} {
 		f.Add(seed)

@@ -380,12 +380,14 @@ func stringValue(raw json.RawMessage) (string, bool) {
 }
 
 // snake turns collect's field paths (JSON names: "events[0].params.x",
-// "clientId") into the Measurement Protocol's ("client_id").
+// "clientId") into the Measurement Protocol's ("client_id"). What follows
+// params or userProperties is the client's own naming
+// ("events[0].params.items[2].myKey") and stays.
 func snake(path string) string {
 	orig := strings.Split(path, ".")
 	segs := slices.Clone(orig)
 	for i, seg := range orig {
-		if i > 0 && (orig[i-1] == "params" || orig[i-1] == "userProperties") {
+		if i > 0 && slices.ContainsFunc(orig[:i], func(s string) bool { return s == "params" || s == "userProperties" }) {
 			continue // a name the client chose
 		}
 		var b strings.Builder

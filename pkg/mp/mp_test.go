@@ -130,6 +130,7 @@ func TestMeasurementProtocol(t *testing.T) {
 			[]string{"timestamp_micros:VALUE_OUT_OF_BOUNDS", "events[0].timestamp_micros:VALUE_OUT_OF_BOUNDS"}, false},
 		{"collect's own checks", q, `{"client_id":"1","events":[{"name":"rejected_by_collect"}]}`, 400,
 			[]string{"events[0].params.pageTitle:VALUE_INVALID", "client_id:VALUE_OUT_OF_BOUNDS"}, true},
+		{"items", q, `{"client_id":"1","events":[{"name":"purchase","params":{"currency":"EUR","value":3,"items":[{"item_id":"a","price":1.5,"quantity":2,"coupon":"C"}]}}]}`, 204, nil, true},
 		{"a rate limit", q, `{"client_id":"1","events":[{"name":"slow"}]}`, 429, []string{"RESOURCE_EXHAUSTED"}, true},
 		{"too large", q, `{"client_id":"1","events":[{"name":"e","params":{"v":"` + strings.Repeat("x", MaxBodyBytes) + `"}}]}`, 413, []string{":VALUE_OUT_OF_BOUNDS"}, false},
 	}
@@ -210,12 +211,14 @@ func TestMeasurementProtocol(t *testing.T) {
 
 func TestSnake(t *testing.T) {
 	for in, want := range map[string]string{
-		"clientId":                      "client_id",
-		"events[0].params.pageTitle":    "events[0].params.pageTitle",
-		"userProperties.myPlan.value":   "user_properties.myPlan.value",
-		"events[2].timestampMicros":     "events[2].timestamp_micros",
-		"userLocation.countryId":        "user_location.country_id",
-		"device.operatingSystemVersion": "device.operating_system_version",
+		"clientId":                        "client_id",
+		"events[0].params.pageTitle":      "events[0].params.pageTitle",
+		"events[1].params.items[2].myKey": "events[1].params.items[2].myKey",
+		"events[1].params.items[2]":       "events[1].params.items[2]",
+		"userProperties.myPlan.value":     "user_properties.myPlan.value",
+		"events[2].timestampMicros":       "events[2].timestamp_micros",
+		"userLocation.countryId":          "user_location.country_id",
+		"device.operatingSystemVersion":   "device.operating_system_version",
 	} {
 		if got := snake(in); got != want {
 			t.Errorf("snake(%q) = %q, want %q", in, got, want)

@@ -83,3 +83,38 @@ func benchEvents(b *testing.B, events int, run func()) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/event")
 	b.ReportMetric(testing.AllocsPerRun(100, run)/float64(events), "allocs/event")
 }
+
+// BenchmarkEncodeItems is BenchmarkEncode for an ecommerce batch: 25
+// purchases of 5 items each, stamped with a property's settings.
+func BenchmarkEncodeItems(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"clientId":"1234567890.1772366000","events":[`)
+	for i := range 25 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"name":"purchase","timestampMicros":"%d","params":{"ga_session_id":"1772366000","transaction_id":"T%d","currency":"USD","value":49.95,"coupon":"SPRING","items":[`,
+			micros(testNow.Add(-time.Duration(25-i)*time.Second)), i)
+		for k := range 5 {
+			if k > 0 {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, `{"item_id":"SKU%d","item_name":"Shirt %d","item_brand":"Acme","item_category":"Apparel","item_variant":"Red","price":9.99,"quantity":%d}`, k, k, k+1)
+		}
+		sb.WriteString(`]}}`)
+	}
+	sb.WriteString(`]}`)
+	req, err := proto.Marshal(parseReq(b, sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := NewEncoder(DefaultLimits())
+	meta := Meta{PropertyID: "prop-1", UserAgent: uaWindowsChrome, ClientIP: mustAddr("8.8.8.8"), Now: testNow,
+		Settings: Settings{Currency: "EUR", Rates: map[string]float64{"USD": 0.9}, KeyEvents: []string{"purchase"}, EventDimensions: []string{"coupon"}}}
+	run := func() {
+		if _, err := enc.Encode(req, meta); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchEvents(b, 25, run)
+}

@@ -13,8 +13,9 @@ import (
 
 // A batch is read from its wire format into the small structs below: every
 // string is a substring of one copy of the request, a parameter is a name
-// and a scalar (no message or map entry per parameter), and the slices are
-// reused from batch to batch. The reader follows protobuf's rules where a
+// and a scalar (no message or map entry per parameter), an item of an
+// items list is its keys and scalars, and the slices are reused from
+// batch to batch. The reader follows protobuf's rules where a
 // parser would: the last value of a singular field wins, occurrences of a
 // message field merge, a map keeps the last entry of a key, unknown fields
 // are skipped; strings must be UTF-8 (proto3's rule), reported per field.
@@ -61,7 +62,9 @@ const (
 	kindNumber                     // number_value
 	kindString                     // string_value
 	kindBool                       // bool_value
-	kindComposite                  // null_value, struct_value or list_value
+	kindComposite                  // null_value
+	kindStruct                     // struct_value
+	kindList                       // list_value
 )
 
 // scalar is a google.protobuf.Value as collect reads it.
@@ -84,6 +87,27 @@ type wireEvent struct {
 	name, id string
 	ts       int64
 	params   []param
+	// The elements of its items param, when that is a list: the first
+	// maxItems+1 of itemCount.
+	items     []wireItem
+	itemCount int
+
+	// Set once validated.
+	rate float64 // currency_rate
+	key  bool    // key_event
+}
+
+// wireItem is one element of an items list: a struct's entries (the last
+// of each key), or an element of another kind (refused). The typed fields
+// are set once the item is validated.
+type wireItem struct {
+	kind   valueKind
+	fields []param
+
+	id, name, brand, category, variant string
+	price                              float64
+	quantity                           int64
+	priced                             bool // price was sent
 }
 
 // wireDevice is collect.v1.Device.
@@ -104,13 +128,16 @@ type wireRequest struct {
 	userProps                                   []param
 	events                                      []wireEvent
 
-	params []param // the events' params, in one slice
-	bad    violations
+	params     []param    // the events' params, in one slice
+	items      []wireItem // the events' items, in one slice
+	itemFields []param    // the items' fields, in one slice
+	bad        violations
 }
 
 // reset empties r, keeping its slices' memory.
 func (r *wireRequest) reset() {
-	*r = wireRequest{userProps: r.userProps[:0], events: r.events[:0], params: r.params[:0], bad: r.bad[:0]}
+	*r = wireRequest{userProps: r.userProps[:0], events: r.events[:0], params: r.params[:0],
+		items: r.items[:0], itemFields: r.itemFields[:0], bad: r.bad[:0]}
 }
 
 // reader reads a batch into r.
@@ -118,6 +145,7 @@ type reader struct {
 	src  string // the batch, copied once: strings read are its substrings
 	base []byte // the batch's bytes, of which every slice read is a subslice
 	r    *wireRequest
+	list [][]byte // the encodings of the last list value entry read
 }
 
 // str returns v, a subslice of r.base, as a substring of r.src.
@@ -358,6 +386,12 @@ func (rd *reader) event(b []byte) error {
 				return err
 			}
 			r.params = append(r.params, p)
+			if p.name == pItems { // the last entry of a key wins
+				ev.items, ev.itemCount = nil, 0
+				if p.val.kind == kindList {
+					rd.items(rd.list, &ev)
+				}
+			}
 		}
 	}
 	ev.params = lastOfEachName(r.params[first:])
@@ -368,15 +402,16 @@ func (rd *reader) event(b []byte) error {
 
 // entry reads one map entry: a params entry of events[order] (string to
 // Value) or, when userProp, a user_properties entry (string to
-// UserProperty).
+// UserProperty). When a params entry's value is a list, rd.list holds its
+// encoding: the ListValues merged into it, in order.
 func (rd *reader) entry(b []byte, order int, userProp bool) (param, error) {
+	var p param
 	what := func() string {
 		if userProp {
 			return "userProperties"
 		}
 		return eventPath(order) + ".params"
 	}
-	var p param
 	var key []byte
 	badValue := false
 	for len(b) > 0 {
@@ -402,14 +437,14 @@ func (rd *reader) entry(b []byte, order int, userProp bool) (param, error) {
 					}
 					v = v[m:]
 					if g.num == userPropValue && g.typ == protowire.BytesType {
-						if !rd.value(g.b, &p.val, &badValue) {
+						if !rd.value(g.b, &p.val, &badValue, nil) {
 							return p, errMalformed(what())
 						}
 					}
 				}
 				continue
 			}
-			if !rd.value(v, &p.val, &badValue) {
+			if !rd.value(v, &p.val, &badValue, &rd.list) {
 				return p, errMalformed(what())
 			}
 		}
@@ -426,9 +461,11 @@ func (rd *reader) entry(b []byte, order int, userProp bool) (param, error) {
 }
 
 // value reads a google.protobuf.Value into v (merging: the last kind set
-// wins, as for any oneof), setting *badUTF8 when a string in it is not
-// UTF-8. It reports false when b is not well formed.
-func (rd *reader) value(b []byte, v *scalar, badUTF8 *bool) bool {
+// wins, as for any oneof, and the occurrences of a struct or a list merge),
+// setting *badUTF8 when a string in it is not UTF-8. A list's encodings
+// are kept in *list when list is not nil (from the first list of v on). It reports false when b is
+// not well formed (down to the leaves of a struct or list).
+func (rd *reader) value(b []byte, v *scalar, badUTF8 *bool, list *[][]byte) bool {
 	for len(b) > 0 {
 		f, n := next(b)
 		if n < 0 {
@@ -443,13 +480,181 @@ func (rd *reader) value(b []byte, v *scalar, badUTF8 *bool) bool {
 			*badUTF8 = *badUTF8 || !utf8.Valid(f.b)
 		case f.num == valBool && f.typ == protowire.VarintType:
 			*v = scalar{kind: kindBool, flag: f.v != 0}
-		case f.num == valNull && f.typ == protowire.VarintType,
-			(f.num == valStruct || f.num == valList) && f.typ == protowire.BytesType:
-			// Rejected whatever it holds: not read further.
+		case f.num == valNull && f.typ == protowire.VarintType:
 			*v = scalar{kind: kindComposite}
+		case f.num == valStruct && f.typ == protowire.BytesType:
+			ok, valid := wellFormed(f.b, msgStruct, maxDepth)
+			if !ok {
+				return false
+			}
+			*badUTF8 = *badUTF8 || !valid
+			*v = scalar{kind: kindStruct}
+		case f.num == valList && f.typ == protowire.BytesType:
+			ok, valid := wellFormed(f.b, msgList, maxDepth)
+			if !ok {
+				return false
+			}
+			*badUTF8 = *badUTF8 || !valid
+			if list != nil {
+				if v.kind != kindList {
+					*list = (*list)[:0]
+				}
+				*list = append(*list, f.b)
+			}
+			*v = scalar{kind: kindList}
 		}
 	}
 	return true
+}
+
+// Messages of google/protobuf/struct.proto, for wellFormed.
+type structMsg uint8
+
+const (
+	msgValue structMsg = iota
+	msgStruct
+	msgEntry // an entry of Struct.fields
+	msgList
+)
+
+// maxDepth bounds the nesting of structs and lists, as protobuf's
+// recursion limit does.
+const maxDepth = protowire.DefaultRecursionLimit - 8
+
+// wellFormed reports whether b is a well-formed message of type m, down
+// to its leaves, and whether its strings are UTF-8: what protobuf checks
+// when it decodes one.
+func wellFormed(b []byte, m structMsg, depth int) (ok, validUTF8 bool) {
+	if depth <= 0 {
+		return false, true
+	}
+	validUTF8 = true
+	for len(b) > 0 {
+		f, n := next(b)
+		if n < 0 {
+			return false, validUTF8
+		}
+		b = b[n:]
+		if f.typ != protowire.BytesType {
+			continue
+		}
+		var sub structMsg
+		switch {
+		case m == msgValue && f.num == valString, m == msgEntry && f.num == mapKey:
+			validUTF8 = validUTF8 && utf8.Valid(f.b)
+			continue
+		case m == msgValue && f.num == valStruct:
+			sub = msgStruct
+		case m == msgValue && f.num == valList:
+			sub = msgList
+		case m == msgStruct && f.num == 1:
+			sub = msgEntry
+		case m == msgEntry && f.num == mapValue, m == msgList && f.num == 1:
+			sub = msgValue
+		default:
+			continue
+		}
+		ok, valid := wellFormed(f.b, sub, depth-1)
+		if !ok {
+			return false, validUTF8
+		}
+		validUTF8 = validUTF8 && valid
+	}
+	return true, validUTF8
+}
+
+// items reads the elements of an items list (its ListValues' encodings,
+// well formed) into ev: the first maxItems+1 are kept, all counted.
+func (rd *reader) items(list [][]byte, ev *wireEvent) {
+	r := rd.r
+	first := len(r.items)
+	n := 0
+	for _, b := range list {
+		for len(b) > 0 {
+			f, m := next(b)
+			if m < 0 {
+				break // not reached: the list is well formed
+			}
+			b = b[m:]
+			if f.num != 1 || f.typ != protowire.BytesType {
+				continue
+			}
+			if n++; n <= maxItems+1 {
+				r.items = append(r.items, rd.item(f.b))
+			}
+		}
+	}
+	ev.items, ev.itemCount = r.items[first:], n
+}
+
+// item reads one element of an items list (a Value, well formed).
+func (rd *reader) item(b []byte) wireItem {
+	r := rd.r
+	first := len(r.itemFields)
+	var it wireItem
+	for len(b) > 0 {
+		f, n := next(b)
+		if n < 0 {
+			break // not reached: the value is well formed
+		}
+		b = b[n:]
+		kind := kindUnset
+		switch {
+		case f.num == valStruct && f.typ == protowire.BytesType:
+			if it.kind != kindStruct { // a struct after another kind starts afresh
+				r.itemFields = r.itemFields[:first]
+				it.kind = kindStruct
+			}
+			for s := f.b; len(s) > 0; {
+				g, m := next(s)
+				if m < 0 {
+					break
+				}
+				s = s[m:]
+				if g.num == 1 && g.typ == protowire.BytesType {
+					r.itemFields = append(r.itemFields, rd.structEntry(g.b))
+				}
+			}
+			continue
+		case f.num == valNumber && f.typ == protowire.Fixed64Type:
+			kind = kindNumber
+		case f.num == valString && f.typ == protowire.BytesType:
+			kind = kindString
+		case f.num == valBool && f.typ == protowire.VarintType:
+			kind = kindBool
+		case f.num == valNull && f.typ == protowire.VarintType:
+			kind = kindComposite
+		case f.num == valList && f.typ == protowire.BytesType:
+			kind = kindList
+		default:
+			continue
+		}
+		it.kind = kind
+		r.itemFields = r.itemFields[:first]
+	}
+	it.fields = lastOfEachName(r.itemFields[first:])
+	r.itemFields = r.itemFields[:first+len(it.fields)]
+	return it
+}
+
+// structEntry reads an entry of a Struct's fields (well formed, UTF-8).
+func (rd *reader) structEntry(b []byte) param {
+	var p param
+	var bad bool
+	for len(b) > 0 {
+		f, n := next(b)
+		if n < 0 {
+			break
+		}
+		b = b[n:]
+		switch {
+		case f.num == mapKey && f.typ == protowire.BytesType:
+			p.name = rd.str(f.b)
+		case f.num == mapValue && f.typ == protowire.BytesType:
+			rd.value(f.b, &p.val, &bad, nil)
+		}
+	}
+	return p
 }
 
 // lastOfEachName drops every entry of ps whose name a later entry has (a

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,7 @@ func (e *Encoder) decode(b []byte) (*wireRequest, error) {
 }
 
 func (e *Encoder) release(r *wireRequest) {
-	if cap(r.params) > 4096 || cap(r.events) > 1024 {
+	if cap(r.params) > 4096 || cap(r.events) > 1024 || cap(r.items) > 1024 || cap(r.itemFields) > 8192 {
 		return // an outsized batch: let its memory go
 	}
 	e.pool.Put(r)
@@ -99,11 +100,13 @@ type builder struct {
 	reqTimeBad  bool           // the request's timestampMicros is set and out of the window
 	reqTimeFlag bool           // the request-level time violation was reported
 	ids         map[string]int // first event of each id, for large batches
+	set         Settings       // the property's
+	pid         string
 	vs          violations
 }
 
 func (e *Encoder) build(r *wireRequest, meta Meta) (Encoded, error) {
-	b := builder{r: r, lim: e.lim, now: meta.Now}
+	b := builder{r: r, lim: e.lim, now: meta.Now, set: meta.Settings, pid: meta.PropertyID}
 	if b.now.IsZero() {
 		b.now = time.Now()
 	}
@@ -148,6 +151,13 @@ func (e *Encoder) build(r *wireRequest, meta Meta) (Encoded, error) {
 	for _, p := range r.userProps {
 		common = appendEntry(common, 15, p.name, p.val)
 	}
+	if dims := b.set.UserDimensions; len(dims) > 0 {
+		for _, p := range r.userProps {
+			if slices.Contains(dims, p.name) {
+				common = appendDimension(common, customUserPrefix, p.name, p.val)
+			}
+		}
+	}
 	if consent != (consentInfo{}) {
 		common = appendMessage(common, 16, consent.size(), consent.append)
 	}
@@ -170,10 +180,10 @@ func (e *Encoder) build(r *wireRequest, meta Meta) (Encoded, error) {
 			}
 		}
 	}
-	buf := make([]byte, 0, n*(len(common)+64)+len(r.params)*24+b.textBytes(ds))
+	buf := make([]byte, 0, n*(len(common)+64)+len(r.params)*24+len(r.items)*32+b.textBytes(ds))
 	ends := make([]int, n)
 	for i := range r.events {
-		buf = appendEvent(buf, &r.events[i], &ds[i], ids[i])
+		buf = appendEvent(buf, &r.events[i], &ds[i], ids[i], &b.set)
 		buf = append(buf, common...)
 		ends[i] = len(buf)
 	}
@@ -198,6 +208,10 @@ func (b *builder) textBytes(ds []derived) int {
 	}
 	for _, p := range b.r.params {
 		n += len(p.name) + len(p.val.str)
+	}
+	for i := range b.r.items {
+		it := &b.r.items[i]
+		n += len(it.id) + len(it.name) + len(it.brand) + len(it.category) + len(it.variant)
 	}
 	return n
 }
@@ -314,6 +328,7 @@ func (b *builder) buildEvent(i int, e *wireEvent, d *derived) {
 		b.vs.add(-1, "timestampMicros", apierror.ValueOutOfBounds, b.windowDesc())
 	}
 	d.sec, d.nanos = t.Unix(), int32(t.Nanosecond())
+	e.key = b.set.isKeyEvent(e.name)
 	b.buildParams(i, e, d)
 }
 
@@ -359,6 +374,8 @@ func (b *builder) buildParams(i int, e *wireEvent, d *derived) {
 			"at most "+strconv.Itoa(b.lim.MaxParams)+" parameters are allowed per event, got "+strconv.Itoa(len(e.params)))
 	}
 	var p eventParams
+	var currency string // the currency param, when valid
+	amount := false     // a numeric value param or an item's price
 	bad := func(name, code, desc string) {
 		b.vs.add(i, eventPath(i)+".params."+name, code, desc)
 	}
@@ -412,6 +429,21 @@ func (b *builder) buildParams(i int, e *wireEvent, d *derived) {
 				continue
 			}
 			d.engaged = n
+		case pItems:
+			if v.kind != kindList {
+				bad(name, apierror.ValueInvalid, "items must be a list of item objects")
+				continue
+			}
+			if b.checkItems(i, e) {
+				amount = true
+			}
+		case pCurrency:
+			if v.kind != kindString || !isCurrencyCode(v.str) {
+				bad(name, apierror.ValueInvalid, "currency must be an ISO 4217 code: three upper-case letters")
+				continue
+			}
+			currency = v.str
+			fallthrough
 		default:
 			if code, desc := scalarProblem(v, maxParamValueLen); code != "" {
 				bad(name, code, desc)
@@ -419,7 +451,9 @@ func (b *builder) buildParams(i int, e *wireEvent, d *derived) {
 			}
 			prm.keep = true
 			d.kept++
-			if v.kind == kindString {
+			if v.kind == kindNumber && name == pValue {
+				amount = true
+			} else if v.kind == kindString {
 				switch name {
 				case "source":
 					p.source = v.str
@@ -441,6 +475,13 @@ func (b *builder) buildParams(i int, e *wireEvent, d *derived) {
 	d.sessionID = p.gaSessionID
 	if d.sessionID == 0 {
 		d.sessionID = p.sessionID
+	}
+	if amount {
+		rate, ok := b.set.rate(currency)
+		if !ok {
+			bad(pCurrency, apierror.ValueInvalid, "property "+b.pid+" has no rate for "+currency)
+		}
+		e.rate = rate
 	}
 
 	// Each URL is parsed once and used for validation, path and source.
@@ -470,9 +511,108 @@ func (b *builder) buildParams(i int, e *wireEvent, d *derived) {
 	d.source, d.medium, d.campaign = trafficSource(loc, ref, &p)
 }
 
+// checkItems validates the items of events[i] (its items param is a list)
+// and sets their typed fields; it reports whether an item has a price.
+func (b *builder) checkItems(i int, e *wireEvent) (priced bool) {
+	// Paths and descriptions are built for violations only.
+	path := func() string { return eventPath(i) + ".params." + pItems }
+	if e.itemCount > maxItems {
+		b.vs.add(i, path(), apierror.ExceededMaxEntities,
+			"at most "+strconv.Itoa(maxItems)+" items are allowed per event, got "+strconv.Itoa(e.itemCount))
+		return false
+	}
+	for k := range e.items {
+		it := &e.items[k]
+		at := func() string { return path() + "[" + strconv.Itoa(k) + "]" }
+		if it.kind != kindStruct {
+			b.vs.add(i, at(), apierror.ValueInvalid, "an item must be an object")
+			continue
+		}
+		it.quantity = 1
+		badName := false
+		for _, f := range it.fields {
+			v := f.val
+			switch f.name {
+			case iID, iName, iBrand, iCategory, iVariant:
+				code, desc := apierror.ValueInvalid, ""
+				if v.kind == kindString {
+					code, desc = stringProblem(v.str, maxParamValueLen)
+				} else {
+					desc = f.name + " must be a string"
+				}
+				if code != "" {
+					b.vs.add(i, at()+"."+f.name, code, desc)
+					badName = badName || f.name == iID || f.name == iName
+					continue
+				}
+				switch f.name {
+				case iID:
+					it.id = v.str
+				case iName:
+					it.name = v.str
+				case iBrand:
+					it.brand = v.str
+				case iCategory:
+					it.category = v.str
+				default:
+					it.variant = v.str
+				}
+			case iPrice:
+				if v.kind != kindNumber || math.IsNaN(v.num) || math.IsInf(v.num, 0) {
+					b.vs.add(i, at()+"."+f.name, apierror.ValueInvalid, "price must be a finite number")
+					continue
+				}
+				it.price, it.priced = v.num, true
+				priced = true
+			case iQuantity:
+				n, ok := int64(0), false
+				if v.kind == kindNumber {
+					n, ok = asInt64(v.num)
+				}
+				if !ok || n < 1 {
+					b.vs.add(i, at()+"."+f.name, apierror.ValueInvalid, "quantity must be an integer of at least 1")
+					continue
+				}
+				it.quantity = n
+			default: // not stored, but held to the rules of a parameter's value
+				if code, desc := scalarProblem(v, maxParamValueLen); code != "" {
+					b.vs.add(i, at()+"."+f.name, code, desc)
+				}
+			}
+		}
+		if it.id == "" && it.name == "" && !badName {
+			b.vs.add(i, at(), apierror.ValueRequired, "an item needs an item_id or an item_name")
+		}
+	}
+	return priced
+}
+
+// item size and encoding, as an event.v1.Item.
+func (it *wireItem) size() int {
+	n := stringFieldSize(1, it.id) + stringFieldSize(2, it.name) + stringFieldSize(3, it.brand) +
+		stringFieldSize(4, it.category) + stringFieldSize(5, it.variant) + varintFieldSize(7, uint64(it.quantity))
+	if math.Float64bits(it.price) != 0 {
+		n += 1 + 8
+	}
+	return n
+}
+
+func (it *wireItem) append(b []byte) []byte {
+	b = appendString(b, 1, it.id)
+	b = appendString(b, 2, it.name)
+	b = appendString(b, 3, it.brand)
+	b = appendString(b, 4, it.category)
+	b = appendString(b, 5, it.variant)
+	if math.Float64bits(it.price) != 0 {
+		b = protowire.AppendTag(b, 6, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, math.Float64bits(it.price))
+	}
+	return appendVarintField(b, 7, uint64(it.quantity))
+}
+
 // appendEvent appends the fields of an event of its own: all but what
 // every event of the batch shares.
-func appendEvent(b []byte, e *wireEvent, d *derived, id string) []byte {
+func appendEvent(b []byte, e *wireEvent, d *derived, id string, set *Settings) []byte {
 	b = appendString(b, 1, id)
 	b = appendVarintField(b, 5, uint64(d.sessionID))
 	b = appendVarintField(b, 6, uint64(d.sessionNumber))
@@ -500,7 +640,34 @@ func appendEvent(b []byte, e *wireEvent, d *derived, id string) []byte {
 	b = appendString(b, 1, d.source)
 	b = appendString(b, 2, d.medium)
 	b = appendString(b, 3, d.campaign)
-	return appendVarintField(b, 18, uint64(d.engaged))
+	b = appendVarintField(b, 18, uint64(d.engaged))
+	if len(e.items) > 0 {
+		for k := range e.items {
+			it := &e.items[k]
+			b = appendMessage(b, 19, it.size(), it.append)
+		}
+	}
+	if e.key {
+		b = appendVarintField(b, 22, 1)
+	}
+	if e.rate != 0 {
+		b = protowire.AppendTag(b, 23, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, math.Float64bits(e.rate))
+	}
+	if d.kept > 0 && (len(set.EventDimensions) > 0 || len(set.EventMetrics) > 0) {
+		for _, p := range e.params {
+			if !p.keep {
+				continue
+			}
+			if slices.Contains(set.EventDimensions, p.name) {
+				b = appendDimension(b, customEventPrefix, p.name, p.val)
+			}
+			if p.val.kind == kindNumber && slices.Contains(set.EventMetrics, p.name) {
+				b = appendMetric(b, customEventPrefix, p.name, p.val.num)
+			}
+		}
+	}
+	return b
 }
 
 // Protobuf encoding helpers; proto3 fields at their zero value are left

@@ -27,6 +27,7 @@ type Meta struct {
 	ClientIP   netip.Addr // peer or trusted forwarded address; never stored
 	Country    string     // from a trusted header (e.g. CF-IPCountry); wins over IP lookup when set
 	Now        time.Time  // receive time; time.Now() when zero
+	Settings   Settings   // the property's, stamped on its events
 }
 
 // Parameters promoted to fields of eventv1.Event (and removed from params).
@@ -38,12 +39,19 @@ const (
 	pSessionID       = "session_id"
 	pGASessionNumber = "ga_session_number"
 	pEngagementTime  = "engagement_time_msec"
+	pItems           = "items"
+)
+
+// Parameters with rules of their own that stay in params.
+const (
+	pCurrency = "currency"
+	pValue    = "value"
 )
 
 // isPromotedParam reports the params that become fields of the event.
 func isPromotedParam(name string) bool {
 	switch name {
-	case pPageLocation, pPageReferrer, pPageTitle, pGASessionID, pSessionID, pGASessionNumber, pEngagementTime:
+	case pPageLocation, pPageReferrer, pPageTitle, pGASessionID, pSessionID, pGASessionNumber, pEngagementTime, pItems:
 		return true
 	}
 	return false

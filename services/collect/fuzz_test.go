@@ -17,7 +17,17 @@ import (
 var fuzzLimits = Limits{MaxEvents: 8, MaxParams: 8, MaxUserProperties: 4}
 
 func fuzzMeta() Meta {
-	return Meta{PropertyID: "prop-fuzz", UserAgent: uaAndroidChrome, ClientIP: mustAddr("8.8.8.8"), Now: testNow}
+	return Meta{PropertyID: "prop-fuzz", UserAgent: uaAndroidChrome, ClientIP: mustAddr("8.8.8.8"), Now: testNow, Settings: fuzzSettings}
+}
+
+// fuzzSettings name params and user properties of the seeds.
+var fuzzSettings = Settings{
+	Currency:        "EUR",
+	Rates:           map[string]float64{"USD": 0.92, "GBP": 1.17, "XXX": 0},
+	KeyEvents:       []string{"purchase", "sign_up"},
+	EventDimensions: []string{"coupon", "b", "v", "campaign", "currency"},
+	UserDimensions:  []string{"plan", "n"},
+	EventMetrics:    []string{"value", "v", "tax"},
 }
 
 // fuzzSeeds are JSON CollectRequests, valid and invalid.
@@ -36,6 +46,13 @@ func fuzzSeeds() []string {
 				{"name":"purchase","params":{"source":"S","medium":"M","campaign":"C","value":9.99}}]}`,
 			in(-time.Hour), uaIPhoneSafari, in(-2*time.Minute)),
 		`{"appInstanceId":"app","events":[{"name":"first_open","params":{"gclid":"g"}}]}`,
+		`{"clientId":"c","userProperties":{"plan":{"value":true}},"events":[
+			{"name":"purchase","params":{"currency":"USD","value":30.5,"tax":2,"coupon":7,"items":[
+				{"item_id":"SKU1","item_name":"Shirt","item_brand":"Acme","item_category":"Apparel","item_variant":"Red","price":9.99,"quantity":2,"coupon":"X"},
+				{"item_name":"Socks","price":0},{"item_id":"SKU3"}]}},
+			{"name":"add_to_cart","params":{"currency":"EUR","items":[{"item_id":"a","price":-1.5,"quantity":1e3}]}},
+			{"name":"view_item","params":{"currency":"JPY","items":[{"item_id":"b"}]}},
+			{"name":"sign_up","params":{"value":"7"}}]}`,
 		`{"clientId":"c","events":[{"name":"page_view","params":{"page_location":"http://h.example","page_referrer":"https://h.example/x"}}]}`,
 		// Invalid ones.
 		`{}`,
@@ -46,6 +63,10 @@ func fuzzSeeds() []string {
 		`{"clientId":"c","consent":{"adUserData":"maybe"},"userLocation":{"countryId":"USA"},"userProperties":{"_p":{"value":1},"q":{}},"events":[{"name":"error"}]}`,
 		`{"clientId":"` + strings.Repeat("c", 300) + `","events":[{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"}]}`,
 		`{"clientId":"c","userAgent":"` + uaGooglebot + `","events":[{"name":"page_view","params":{"page_location":"https://x.example/%zz?utm_source=%ff"}}]}`,
+		`{"clientId":"c","events":[{"name":"purchase","params":{"currency":"usd","items":{"item_id":"x"}}},
+			{"name":"refund","params":{"value":1,"currency":"JPY","items":[1,null,[],{},{"item_id":3,"item_name":"n","price":"1","quantity":0.5,"x":[1]},
+				{"item_id":"","item_brand":"` + strings.Repeat("b", 101) + `","quantity":-1},{"item_name":"ok","price":"NaN"}]}},
+			{"name":"x","params":{"list":[{"item_id":"a"}],"currency":"XXX","value":2}}]}`,
 	}
 }
 
@@ -137,7 +158,7 @@ func TestFuzzSeeds(t *testing.T) {
 		}
 		checkAgainstReference(t, b)
 	}
-	if valid != 4 {
-		t.Fatalf("%d valid seeds, want 4", valid)
+	if valid != 5 {
+		t.Fatalf("%d valid seeds, want 5", valid)
 	}
 }

@@ -1,7 +1,10 @@
 package collect
 
 import (
+	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,6 +105,9 @@ func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*ev
 			m := make(map[string]*eventv1.Value, len(userProps))
 			for _, p := range userProps {
 				m[p.name] = values.typedValue(p.value)
+				if slices.Contains(meta.Settings.UserDimensions, p.name) {
+					refSetDimension(ev, "customUser:"+p.name, p.value)
+				}
 			}
 			ev.UserProperties = m
 		}
@@ -110,6 +116,15 @@ func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*ev
 			for name, v := range events[i].GetParams() {
 				if !isPromotedParam(name) {
 					ev.Params[name] = values.typedValue(v)
+					if slices.Contains(meta.Settings.EventDimensions, name) {
+						refSetDimension(ev, "customEvent:"+name, v)
+					}
+					if nv, ok := v.GetKind().(*structpb.Value_NumberValue); ok && slices.Contains(meta.Settings.EventMetrics, name) {
+						if ev.CustomMetrics == nil {
+							ev.CustomMetrics = map[string]float64{}
+						}
+						ev.CustomMetrics["customEvent:"+name] = nv.NumberValue
+					}
 				}
 			}
 		}
@@ -123,9 +138,32 @@ func referenceBuild(req *collectv1.CollectRequest, meta Meta, lim Limits) ([]*ev
 	return out, nil
 }
 
+// refSetDimension sets a custom dimension to a scalar's text.
+func refSetDimension(ev *eventv1.Event, name string, v *structpb.Value) {
+	var text string
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		text = k.StringValue
+	case *structpb.Value_BoolValue:
+		text = strconv.FormatBool(k.BoolValue)
+	case *structpb.Value_NumberValue:
+		if n, ok := asInt64(k.NumberValue); ok {
+			text = strconv.FormatInt(n, 10)
+		} else {
+			text = strconv.FormatFloat(k.NumberValue, 'g', -1, 64)
+		}
+	}
+	if ev.CustomDimensions == nil {
+		ev.CustomDimensions = map[string]string{}
+	}
+	ev.CustomDimensions[name] = text
+}
+
 // batch carries the state of one BuildEvents call.
 type refBatch struct {
 	req          *collectv1.CollectRequest
+	set          Settings
+	pid          string
 	lim          Limits
 	now          time.Time
 	minT, maxT   time.Time // event-time window
@@ -139,7 +177,7 @@ type refBatch struct {
 }
 
 func newRefBatch(req *collectv1.CollectRequest, meta Meta, lim Limits) *refBatch {
-	b := &refBatch{req: req, lim: lim.withDefaults(), now: meta.Now}
+	b := &refBatch{req: req, set: meta.Settings, pid: meta.PropertyID, lim: lim.withDefaults(), now: meta.Now}
 	if b.now.IsZero() {
 		b.now = time.Now()
 	}
@@ -262,6 +300,7 @@ func (b *refBatch) buildEvent(i int, e *collectv1.Event, ev *eventv1.Event, page
 		b.vs.add(i, eventPath(i)+".name", code, desc)
 	}
 	ev.Name = e.GetName()
+	ev.KeyEvent = slices.Contains(b.set.KeyEvents, e.GetName())
 
 	if id := e.GetEventId(); id != "" {
 		switch {
@@ -310,6 +349,8 @@ type refParams struct {
 	source, medium, campaign  string
 	gclid                     bool
 	screenName, fbScreen      string
+	amount                    bool
+	currency                  string
 }
 
 func (b *refBatch) buildParams(i int, e *collectv1.Event, ev *eventv1.Event, page *eventv1.Page) {
@@ -371,6 +412,24 @@ func (b *refBatch) buildParams(i int, e *collectv1.Event, ev *eventv1.Event, pag
 				continue
 			}
 			ev.EngagementTimeMsec = n
+		case "items":
+			lv, ok := v.GetKind().(*structpb.Value_ListValue)
+			if !ok {
+				bad(name, apierror.ValueInvalid, "items must be a list of item objects")
+				continue
+			}
+			var priced bool
+			ev.Items, priced = b.items(i, lv.ListValue)
+			p.amount = p.amount || priced
+		case "currency":
+			sv, ok := v.GetKind().(*structpb.Value_StringValue)
+			if !ok || len(sv.StringValue) != 3 || strings.ToUpper(sv.StringValue) != sv.StringValue ||
+				strings.ContainsFunc(sv.StringValue, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+				bad(name, apierror.ValueInvalid, "currency must be an ISO 4217 code: three upper-case letters")
+				continue
+			}
+			p.currency = sv.StringValue
+			fallthrough
 		default:
 			if code, desc := scalarProblem(toScalar(v), maxParamValueLen); code != "" {
 				bad(name, code, desc)
@@ -379,6 +438,9 @@ func (b *refBatch) buildParams(i int, e *collectv1.Event, ev *eventv1.Event, pag
 			// Converted once the whole batch is known to be valid.
 			b.nParams[i]++
 			b.nValues++
+			if _, ok := v.Kind.(*structpb.Value_NumberValue); ok && name == "value" {
+				p.amount = true
+			}
 			if sv, ok := v.Kind.(*structpb.Value_StringValue); ok {
 				switch name {
 				case "source":
@@ -401,6 +463,21 @@ func (b *refBatch) buildParams(i int, e *collectv1.Event, ev *eventv1.Event, pag
 	ev.SessionId = p.gaSessionID
 	if ev.SessionId == 0 {
 		ev.SessionId = p.sessionID
+	}
+	if p.amount {
+		home := strings.ToUpper(b.set.Currency)
+		if home == "" {
+			home = "USD"
+		}
+		rate, set := b.set.Rates[p.currency]
+		switch {
+		case p.currency == "" || p.currency == home:
+			ev.CurrencyRate = 1
+		case set && rate > 0 && !math.IsInf(rate, 1):
+			ev.CurrencyRate = rate
+		case len(b.set.Rates) > 0:
+			bad("currency", apierror.ValueInvalid, "property "+b.pid+" has no rate for "+p.currency)
+		}
 	}
 
 	// Each URL is parsed once and used for validation, path and source.
@@ -435,6 +512,65 @@ func (b *refBatch) buildParams(i int, e *collectv1.Event, ev *eventv1.Event, pag
 
 	ts := ev.TrafficSource
 	ts.Source, ts.Medium, ts.Campaign = trafficSource(loc, ref, &eventParams{gaSessionID: p.gaSessionID, sessionID: p.sessionID, source: p.source, medium: p.medium, campaign: p.campaign, gclid: p.gclid, screenName: p.screenName, fbScreen: p.fbScreen})
+}
+
+// items validates an items list of events[i]; priced reports an item with
+// a price.
+func (b *refBatch) items(i int, lv *structpb.ListValue) (out []*eventv1.Item, priced bool) {
+	path := eventPath(i) + ".params.items"
+	if n := len(lv.GetValues()); n > 200 {
+		b.vs.add(i, path, apierror.ExceededMaxEntities, fmt.Sprintf("at most 200 items are allowed per event, got %d", n))
+		return nil, false
+	}
+	for k, v := range lv.GetValues() {
+		at := fmt.Sprintf("%s[%d]", path, k)
+		sv, ok := v.GetKind().(*structpb.Value_StructValue)
+		if !ok {
+			b.vs.add(i, at, apierror.ValueInvalid, "an item must be an object")
+			continue
+		}
+		it := &eventv1.Item{Quantity: 1}
+		badName := false
+		for key, fv := range sv.StructValue.GetFields() {
+			s := toScalar(fv)
+			switch key {
+			case "item_id", "item_name", "item_brand", "item_category", "item_variant":
+				if s.kind != kindString {
+					b.vs.add(i, at+"."+key, apierror.ValueInvalid, key+" must be a string")
+					badName = badName || key == "item_id" || key == "item_name"
+					continue
+				}
+				if code, desc := stringProblem(s.str, maxParamValueLen); code != "" {
+					b.vs.add(i, at+"."+key, code, desc)
+					badName = badName || key == "item_id" || key == "item_name"
+					continue
+				}
+				*map[string]*string{"item_id": &it.ItemId, "item_name": &it.ItemName, "item_brand": &it.ItemBrand,
+					"item_category": &it.ItemCategory, "item_variant": &it.ItemVariant}[key] = s.str
+			case "price":
+				if s.kind != kindNumber || math.IsNaN(s.num) || math.IsInf(s.num, 0) {
+					b.vs.add(i, at+"."+key, apierror.ValueInvalid, "price must be a finite number")
+					continue
+				}
+				it.Price, priced = s.num, true
+			case "quantity":
+				if s.kind != kindNumber || s.num != math.Trunc(s.num) || s.num < 1 || s.num >= 1<<63 {
+					b.vs.add(i, at+"."+key, apierror.ValueInvalid, "quantity must be an integer of at least 1")
+					continue
+				}
+				it.Quantity = int64(s.num)
+			default:
+				if code, desc := scalarProblem(s, maxParamValueLen); code != "" {
+					b.vs.add(i, at+"."+key, code, desc)
+				}
+			}
+		}
+		if it.ItemId == "" && it.ItemName == "" && !badName {
+			b.vs.add(i, at, apierror.ValueRequired, "an item needs an item_id or an item_name")
+		}
+		out = append(out, it)
+	}
+	return out, priced
 }
 
 // valueSlot holds a Value and room for any of its oneof wrappers, so that

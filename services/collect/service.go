@@ -49,11 +49,15 @@ type Config struct {
 	// OriginAllowed, when set, vets the browser origin of a hit against
 	// the property's allow-list.
 	OriginAllowed func(ctx context.Context, propertyID, origin string) (bool, error)
-	Logger        *slog.Logger
-	Metrics       *metrics.Metrics
 	// Locator, when set, answers the city and region (and country) of
 	// the addresses hits come from; nil looks up countries only.
 	Locator Locator
+	// Properties, when set, gives each batch its property's settings
+	// (Settings), read once per batch; without it every property has the
+	// defaults.
+	Properties Properties
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
 
 // Service implements CollectService.
@@ -148,6 +152,13 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 			return nil, apierror.New(apierror.PermissionDenied, "origin %s may not send hits to property %s (see its allowed origins)", meta.origin, pid)
 		}
 	}
+	if s.cfg.Properties != nil {
+		p, err := s.cfg.Properties.Get(ctx, pid)
+		if err != nil {
+			return nil, s.propertyError(ctx, pid, err)
+		}
+		meta.Settings = SettingsOf(p)
+	}
 	enc, err := s.enc.build(req, meta.Meta)
 	if err != nil {
 		s.cfg.Metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(req.events)))
@@ -175,6 +186,21 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 	s.cfg.Metrics.AppendSeconds.Observe(time.Since(start).Seconds())
 	s.cfg.Metrics.IngestEvents.WithLabelValues("accepted").Add(float64(len(msgs)))
 	return &collectv1.CollectResponse{Accepted: int32(len(msgs)), EventIds: enc.IDs}, nil
+}
+
+// propertyError is the error of a batch whose property's settings could
+// not be read: the registry's when the property is not found, else one
+// that says to retry (the batch is not stamped with guesses).
+func (s *Service) propertyError(ctx context.Context, pid string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ae *apierror.Error
+	if errors.As(err, &ae) && ae.Kind == apierror.NotFound {
+		return err
+	}
+	s.cfg.Logger.ErrorContext(ctx, "read the property's settings failed", "property", pid, "err", err)
+	return &apierror.Error{Kind: apierror.Unavailable, Message: "the settings of property " + pid + " cannot be read now; retry the batch (events with ids are deduplicated)", Err: err}
 }
 
 var recordHeaders = map[string]string{

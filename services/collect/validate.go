@@ -64,6 +64,20 @@ const (
 	maxUserPropValueLen = 36
 )
 
+// GA4's items: at most maxItems per event; the keys read into
+// event.v1.Item (any other key is checked as a parameter's value and not
+// stored).
+const (
+	maxItems  = 200
+	iID       = "item_id"
+	iName     = "item_name"
+	iBrand    = "item_brand"
+	iCategory = "item_category"
+	iVariant  = "item_variant"
+	iPrice    = "price"
+	iQuantity = "quantity"
+)
+
 // violation is an apierror.Violation with a sort key so that the reported
 // list is deterministic (map iteration order is not): request-level fields
 // first (order -1), then the events in request order, each by field path.
@@ -209,7 +223,7 @@ func scalarProblem(v scalar, maxLen int) (string, string) {
 		return "", ""
 	case kindUnset:
 		return apierror.ValueRequired, "value is required"
-	default: // null, list, struct
+	default: // null, list, struct (items: a list of its own param)
 		return apierror.ValueInvalid, "value must be a string, a number or a boolean"
 	}
 }
