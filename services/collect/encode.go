@@ -439,10 +439,10 @@ func (b *builder) buildParams(i int, e *wireEvent, d *derived) {
 			}
 		case pCurrency:
 			if v.kind != kindString || !isCurrencyCode(v.str) {
-				bad(name, apierror.ValueInvalid, "currency must be an ISO 4217 code: three upper-case letters")
+				bad(name, apierror.ValueInvalid, "currency must be an ISO 4217 code: three letters, e.g. USD")
 				continue
 			}
-			currency = v.str
+			currency = strings.ToUpper(v.str) // allocates for lower case only
 			fallthrough
 		default:
 			if code, desc := scalarProblem(v, maxParamValueLen); code != "" {

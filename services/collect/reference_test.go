@@ -423,12 +423,12 @@ func (b *refBatch) buildParams(i int, e *collectv1.Event, ev *eventv1.Event, pag
 			p.amount = p.amount || priced
 		case "currency":
 			sv, ok := v.GetKind().(*structpb.Value_StringValue)
-			if !ok || len(sv.StringValue) != 3 || strings.ToUpper(sv.StringValue) != sv.StringValue ||
-				strings.ContainsFunc(sv.StringValue, func(r rune) bool { return r < 'A' || r > 'Z' }) {
-				bad(name, apierror.ValueInvalid, "currency must be an ISO 4217 code: three upper-case letters")
+			if !ok || len(sv.StringValue) != 3 ||
+				strings.ContainsFunc(sv.StringValue, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') }) {
+				bad(name, apierror.ValueInvalid, "currency must be an ISO 4217 code: three letters, e.g. USD")
 				continue
 			}
-			p.currency = sv.StringValue
+			p.currency = strings.ToUpper(sv.StringValue)
 			fallthrough
 		default:
 			if code, desc := scalarProblem(toScalar(v), maxParamValueLen); code != "" {

@@ -76,12 +76,13 @@ func (s *Settings) rate(cur string) (r float64, ok bool) {
 	return 0, len(s.Rates) == 0
 }
 
-// isCurrencyCode reports three upper-case ASCII letters (ISO 4217's shape).
+// isCurrencyCode reports three ASCII letters (ISO 4217's shape, in any
+// case: tags send "usd" as well as "USD").
 func isCurrencyCode(s string) bool {
-	return len(s) == 3 && isUpper(s[0]) && isUpper(s[1]) && isUpper(s[2])
+	return len(s) == 3 && isLetter(s[0]) && isLetter(s[1]) && isLetter(s[2])
 }
 
-func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
+func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' }
 
 // appendText appends a validated scalar as custom dimensions hold it:
 // strings as sent, integers in decimal, other numbers in the shortest

@@ -43,7 +43,8 @@ func TestSettingsStamped(t *testing.T) {
 		{"USD when the property has no currency", Settings{Rates: map[string]float64{"EUR": 1.1}}, `{"clientId":"c","events":[
 			{"name":"purchase","params":{"value":3,"currency":"USD"}},{"name":"purchase","params":{"value":3,"currency":"EUR"}}]}`,
 			[]want{{rate: 1}, {rate: 1.1}}, nil},
-		{"currency lower case", Settings{}, ev(`{"name":"purchase","params":{"currency":"usd"}}`), nil, []wantV{{"events[0].params.currency", vInvalid}}},
+		{"currency in lower case", eur, ev(`{"name":"purchase","params":{"value":3,"currency":"usd"}}`), []want{{rate: 0.92}}, nil},
+		{"currency not letters", Settings{}, ev(`{"name":"purchase","params":{"currency":"U$D"}}`), nil, []wantV{{"events[0].params.currency", vInvalid}}},
 		{"currency a number", Settings{}, ev(`{"name":"purchase","params":{"currency":978}}`), nil, []wantV{{"events[0].params.currency", vInvalid}}},
 		{"currency too long", Settings{}, ev(`{"name":"purchase","params":{"currency":"EURO"}}`), nil, []wantV{{"events[0].params.currency", vInvalid}}},
 		{"key events", defs, `{"clientId":"c","events":[{"name":"purchase"},{"name":"page_view"},{"name":"sign_up"}]}`,

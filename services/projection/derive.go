@@ -466,18 +466,14 @@ func micros(v float64) int64 {
 	return int64(x)
 }
 
-// paramNumber is a numeric event parameter's value (0 when absent; a
-// string that is a number counts, as GA4 reads "9.99").
+// paramNumber is a numeric event parameter's value (0 when absent or not
+// a number: collect gives a text value no currency rate either).
 func paramNumber(ev *eventv1.Event, name string) float64 {
 	switch k := ev.GetParams()[name].GetKind().(type) {
 	case *eventv1.Value_DoubleValue:
 		return k.DoubleValue
 	case *eventv1.Value_IntValue:
 		return float64(k.IntValue)
-	case *eventv1.Value_StringValue:
-		if v, err := strconv.ParseFloat(k.StringValue, 64); err == nil && !math.IsInf(v, 0) {
-			return v
-		}
 	}
 	return 0
 }
