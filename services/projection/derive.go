@@ -334,7 +334,9 @@ func (d *deriver) session(sessions *sessionLog, ev *eventv1.Event, evTime, recv,
 			s.bought = offset + 1
 		}
 		s.engageMs += ev.EngagementTimeMsec
-		if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev)) {
+		// GA4: engaged by 10 s, 2 views, or (traffic/v5 on, which knows
+		// key events) a key event.
+		if !s.engaged && (s.pageViews >= 2 || s.engageMs > 10_000 || engagedFlag(ev) || (d.layout.Outcomes && ev.KeyEvent)) {
 			s.engaged = true
 		}
 	}
