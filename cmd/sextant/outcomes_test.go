@@ -171,8 +171,8 @@ func TestGA4Outcomes(t *testing.T) {
 	// dimensions with event metrics, are refused with the field at fault.
 	for body, field := range map[string]string{
 		`{"dimensions":[{"name":"customEvent:color"}],"metrics":[{"name":"eventCount"}],` + today + `}`: "dimensions",
-		`{"dimensions":[{"name":"itemName"}],"metrics":[{"name":"sessions"}],` + today + `}`:             "metrics[0].name",
-		`{"metrics":[{"name":"purchaseRevenue"}],"currencyCode":"JPY",` + today + `}`:                      "currencyCode",
+		`{"dimensions":[{"name":"itemName"}],"metrics":[{"name":"sessions"}],` + today + `}`:            "metrics[0].name",
+		`{"metrics":[{"name":"purchaseRevenue"}],"currencyCode":"JPY",` + today + `}`:                   "currencyCode",
 	} {
 		code, r := postJSON(t, base+"/v1/properties/"+pid+":runReport", env["SEXTANT_READ_KEY"], body)
 		if code != 400 || !strings.Contains(fmt.Sprint(r), field) {
