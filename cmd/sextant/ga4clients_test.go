@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestGA4Clients(t *testing.T) {
 	const events = 2000
 	lg := exec.Command(binary, "loadgen", "--server", addr, "--keys-file", kf, "--mode", "unary", "--events", fmt.Sprint(events),
 		"--batch", "25", "--concurrency", "4", "--seed", "13", "--history", "48h", "--progress", "0",
-		"--bots", "0") // v4 excludes bots, v1 counts them: without, their totals are equal
+		"--bots", "0") // v5 excludes bots, v1 counts them: without, their totals are equal
 	lg.Env = embeddedEnv()
 	if out, err := lg.CombinedOutput(); err != nil {
 		t.Fatalf("loadgen: %v\n%s", err, out)
@@ -73,24 +74,24 @@ func TestGA4Clients(t *testing.T) {
 	}
 	// The version with every dimension: replayed, then active, so that the
 	// clients' reports cover all of them.
-	if code, body := postJSON(t, base+"/v1/projections/traffic/versions", admin, `{"version":"v4"}`); code != 200 {
-		t.Fatalf("replay into traffic/v4: %d %v", code, body)
+	if code, body := postJSON(t, base+"/v1/projections/traffic/versions", admin, `{"version":"v5"}`); code != 200 {
+		t.Fatalf("replay into traffic/v5: %d %v", code, body)
 	}
-	v4 := func() string {
+	v5 := func() string {
 		_, body := postJSON(t, base+"/v1/properties/"+k.PropertyID+":runReport", k.ReadKey,
-			`{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"7daysAgo","endDate":"today"}],"projectionVersion":"v4"}`)
+			`{"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"7daysAgo","endDate":"today"}],"projectionVersion":"v5"}`)
 		return fmt.Sprint(body["rows"])
 	}
-	for v4() != total() {
+	for v5() != total() {
 		if time.Now().After(deadline.Add(60 * time.Second)) {
-			t.Fatalf("traffic/v4 counts %s, v1 %s", v4(), total())
+			t.Fatalf("traffic/v5 counts %s, v1 %s", v5(), total())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if code, body := postJSON(t, base+"/v1/projections/traffic/versions/v4:activate", admin, `{}`); code != 200 {
-		t.Fatalf("activate traffic/v4: %d %v", code, body)
+	if code, body := postJSON(t, base+"/v1/projections/traffic/versions/v5:activate", admin, `{}`); code != 200 {
+		t.Fatalf("activate traffic/v5: %d %v", code, body)
 	}
-	// Dimensions v4 keeps in different groups do not combine, and say so.
+	// Dimensions v5 keeps in different groups do not combine, and say so.
 	if code, body := postJSON(t, base+"/v1beta/properties/"+k.PropertyID+":runReport", k.ReadKey,
 		`{"dimensions":[{"name":"pageTitle"},{"name":"country"}],"metrics":[{"name":"eventCount"}],"dateRanges":[{"startDate":"today","endDate":"today"}]}`); code != 400 ||
 		!strings.Contains(fmt.Sprint(body), "different groups") {
@@ -98,6 +99,16 @@ func TestGA4Clients(t *testing.T) {
 	}
 
 	want := expectedGA4(t, base, k)
+	// Every dimension's first report has rows, and item revenue is
+	// counted: the clients are compared on numbers, not on empty answers.
+	for key, r := range want.Reports {
+		if strings.HasSuffix(key, "|0") && r.RowCount == 0 {
+			t.Errorf("report %s has no rows", key)
+		}
+	}
+	if r := want.Reports["itemName|0"]; len(r.Rows) == 0 || !slices.ContainsFunc(r.MetricHeaders, func(h []string) bool { return h[0] == "itemRevenue" }) {
+		t.Errorf("the report by itemName: %+v", r)
+	}
 	type client struct {
 		name string
 		cmd  *exec.Cmd
@@ -148,8 +159,8 @@ func TestGA4Clients(t *testing.T) {
 			if !reflect.DeepEqual(got.Batch, want.Batch) {
 				t.Errorf("batch:\n client %+v\n Sextant's own %+v", got.Batch, want.Batch)
 			}
-			if !reflect.DeepEqual(got.Compatible, want.Metadata.Dimensions) && !sameSet(got.Compatible, want.Metadata.Dimensions) {
-				t.Errorf("compatible dimensions %v, want all of %v", got.Compatible, want.Metadata.Dimensions)
+			if !sameSet(got.Compatible, want.Compatible) || len(want.Compatible) == len(want.Metadata.Dimensions) {
+				t.Errorf("dimensions compatible with date and eventCount: client %v, Sextant's own %v (of %d)", got.Compatible, want.Compatible, len(want.Metadata.Dimensions))
 			}
 			if got.Error == nil || got.Error.Code != c.errCode || !strings.Contains(got.Error.Message, `"nope"`) {
 				t.Errorf("a report of an unknown dimension: the client saw %+v, want code %v naming \"nope\"", got.Error, c.errCode)
@@ -252,8 +263,34 @@ func expectedGA4(t *testing.T, base string, k keys) ga4Summary {
 		return out
 	}
 	const week = `"dateRanges":[{"startDate":"7daysAgo","endDate":"today"}]`
+	// compatible lists what a report by dims and ms can add, as Sextant's
+	// own API answers it.
+	compatible := func(dims, ms []string) (cdims, cmetrics []string) {
+		var cc struct {
+			Dimensions []struct {
+				DimensionMetadata struct{ APIName string } `json:"dimensionMetadata"`
+			} `json:"dimensionCompatibilities"`
+			Metrics []struct {
+				MetricMetadata struct{ APIName string } `json:"metricMetadata"`
+			} `json:"metricCompatibilities"`
+		}
+		postInto(t, base+"/v1/properties/"+k.PropertyID+":checkCompatibility", k.ReadKey,
+			fmt.Sprintf(`{"dimensions":%s,"metrics":%s,"compatibilityFilter":"COMPATIBLE"}`, names(dims...), names(ms...)), &cc)
+		for _, d := range cc.Dimensions {
+			cdims = append(cdims, d.DimensionMetadata.APIName)
+		}
+		for _, m := range cc.Metrics {
+			cmetrics = append(cmetrics, m.MetricMetadata.APIName)
+		}
+		return cdims, cmetrics
+	}
+	s.Compatible, _ = compatible([]string{"date"}, []string{"eventCount"})
 	s.Reports = map[string]reportSummary{}
 	for _, d := range s.Metadata.Dimensions {
+		_, metrics := compatible([]string{d}, nil)
+		if len(metrics) == 0 {
+			t.Fatalf("no metric is compatible with %s", d)
+		}
 		for gi := 0; gi*10 < len(metrics); gi++ {
 			g := metrics[gi*10 : min(len(metrics), gi*10+10)]
 			s.Reports[fmt.Sprintf("%s|%d", d, gi)] = report(":runReport",

@@ -31,6 +31,10 @@ const (
 	fEntryValue      = 2
 	fValueNumber     = 2
 	fValueString     = 3
+	fValueStruct     = 5
+	fValueList       = 6
+	fListValues      = 1
+	fStructFields    = 1
 	fStreamSequence  = 1
 	fStreamBatch     = 2
 )
@@ -81,8 +85,56 @@ func entrySize(p Param) int {
 	return sizeLen(len(p.Name)) + sizeLen(valueSize(p))
 }
 
-func eventSize(e *Event, ps []Param) int {
+// ParamItems is the ecommerce items parameter.
+const ParamItems = "items"
+
+// itemsValue is the encoded google.protobuf.Value (a list of structs) of
+// items, nil for none.
+func itemsValue(items []Item) []byte {
+	if len(items) == 0 {
+		return nil
+	}
+	var list []byte
+	var st, field []byte
+	for _, it := range items {
+		st = st[:0]
+		for _, p := range []Param{{Name: "item_id", Str: it.ID}, {Name: "item_name", Str: it.Name}, {Name: "item_brand", Str: it.Brand},
+			{Name: "item_category", Str: it.Category}, {Name: "price", Num: it.Price, IsNum: true}, {Name: "quantity", Num: float64(it.Quantity), IsNum: true}} {
+			field = appendEntry(field[:0], p)
+			st = protowire.AppendTag(st, fStructFields, protowire.BytesType)
+			st = protowire.AppendBytes(st, field)
+		}
+		var v []byte
+		v = protowire.AppendTag(v, fValueStruct, protowire.BytesType)
+		v = protowire.AppendBytes(v, st)
+		list = protowire.AppendTag(list, fListValues, protowire.BytesType)
+		list = protowire.AppendBytes(list, v)
+	}
+	out := protowire.AppendTag(nil, fValueList, protowire.BytesType)
+	return protowire.AppendBytes(out, list)
+}
+
+// appendEntry appends a map entry (key, google.protobuf.Value) of p.
+func appendEntry(b []byte, p Param) []byte {
+	b = appendString(b, fEntryKey, p.Name)
+	b = protowire.AppendTag(b, fEntryValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(valueSize(p)))
+	if p.IsNum {
+		b = protowire.AppendTag(b, fValueNumber, protowire.Fixed64Type)
+		return protowire.AppendFixed64(b, math.Float64bits(p.Num))
+	}
+	return appendString(b, fValueString, p.Str)
+}
+
+func itemsEntrySize(items []byte) int {
+	return sizeLen(len(ParamItems)) + sizeLen(len(items))
+}
+
+func eventSize(e *Event, ps []Param, items []byte) int {
 	n := sizeLen(len(e.Name))
+	if items != nil {
+		n += sizeLen(itemsEntrySize(items))
+	}
 	if e.ID != "" {
 		n += sizeLen(len(e.ID))
 	}
@@ -115,21 +167,21 @@ func AppendProto(b []byte, batch *Batch) []byte {
 	for i := range batch.Events {
 		e := &batch.Events[i]
 		ps := e.allParams(scratch[:0])
+		items := itemsValue(e.Items)
 		b = protowire.AppendTag(b, fReqEvents, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(eventSize(e, ps)))
+		b = protowire.AppendVarint(b, uint64(eventSize(e, ps, items)))
 		b = appendString(b, fEvName, e.Name)
 		for _, p := range ps {
 			b = protowire.AppendTag(b, fEvParams, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(entrySize(p)))
-			b = appendString(b, fEntryKey, p.Name)
+			b = appendEntry(b, p)
+		}
+		if items != nil {
+			b = protowire.AppendTag(b, fEvParams, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(itemsEntrySize(items)))
+			b = appendString(b, fEntryKey, ParamItems)
 			b = protowire.AppendTag(b, fEntryValue, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(valueSize(p)))
-			if p.IsNum {
-				b = protowire.AppendTag(b, fValueNumber, protowire.Fixed64Type)
-				b = protowire.AppendFixed64(b, math.Float64bits(p.Num))
-			} else {
-				b = appendString(b, fValueString, p.Str)
-			}
+			b = protowire.AppendBytes(b, items)
 		}
 		if e.ID != "" {
 			b = appendString(b, fEvEventID, e.ID)
@@ -167,6 +219,17 @@ func ToProto(batch *Batch) *collectv1.CollectRequest {
 			} else {
 				ev.Params[p.Name] = structpb.NewStringValue(p.Str)
 			}
+		}
+		if len(e.Items) > 0 {
+			var list []*structpb.Value
+			for _, it := range e.Items {
+				list = append(list, structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+					"item_id": structpb.NewStringValue(it.ID), "item_name": structpb.NewStringValue(it.Name),
+					"item_brand": structpb.NewStringValue(it.Brand), "item_category": structpb.NewStringValue(it.Category),
+					"price": structpb.NewNumberValue(it.Price), "quantity": structpb.NewNumberValue(float64(it.Quantity)),
+				}}))
+			}
+			ev.Params[ParamItems] = structpb.NewListValue(&structpb.ListValue{Values: list})
 		}
 		req.Events = append(req.Events, ev)
 	}
@@ -211,18 +274,44 @@ func AppendJSON(b []byte, batch *Batch) []byte {
 			}
 			b = appendJSONString(b, p.Name)
 			b = append(b, ':')
-			switch {
-			case !p.IsNum:
-				b = appendJSONString(b, p.Str)
-			case p.Num == math.Trunc(p.Num) && math.Abs(p.Num) < 1<<53:
-				b = strconv.AppendInt(b, int64(p.Num), 10)
-			default:
-				b = strconv.AppendFloat(b, p.Num, 'g', -1, 64)
+			b = appendJSONValue(b, p)
+		}
+		if len(e.Items) > 0 {
+			if len(e.allParams(scratch[:0])) > 0 {
+				b = append(b, ',')
 			}
+			b = append(b, `"items":[`...)
+			for j, it := range e.Items {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, '{')
+				for k, p := range []Param{{Name: "item_id", Str: it.ID}, {Name: "item_name", Str: it.Name}, {Name: "item_brand", Str: it.Brand},
+					{Name: "item_category", Str: it.Category}, {Name: "price", Num: it.Price, IsNum: true}, {Name: "quantity", Num: float64(it.Quantity), IsNum: true}} {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					b = appendJSONString(b, p.Name)
+					b = append(b, ':')
+					b = appendJSONValue(b, p)
+				}
+				b = append(b, '}')
+			}
+			b = append(b, ']')
 		}
 		b = append(b, "}}"...)
 	}
 	return append(b, "]}"...)
+}
+
+func appendJSONValue(b []byte, p Param) []byte {
+	switch {
+	case !p.IsNum:
+		return appendJSONString(b, p.Str)
+	case p.Num == math.Trunc(p.Num) && math.Abs(p.Num) < 1<<53:
+		return strconv.AppendInt(b, int64(p.Num), 10)
+	}
+	return strconv.AppendFloat(b, p.Num, 'g', -1, 64)
 }
 
 func appendJSONString(b []byte, s string) []byte {

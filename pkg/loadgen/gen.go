@@ -175,6 +175,16 @@ type Event struct {
 	SessionNumber  int64  // ga_session_number
 	EngagementMsec int64  // engagement_time_msec, 0 for none
 	Params         []Param
+	// Items are the ecommerce items of view_item, add_to_cart and
+	// purchase events (the items parameter).
+	Items []Item
+}
+
+// Item is one entry of an event's items.
+type Item struct {
+	ID, Name, Brand, Category string
+	Price                     float64
+	Quantity                  int64
 }
 
 // Param is one more event parameter: a string or a number.
@@ -475,16 +485,25 @@ func (g *Generator) nextEvent(v *visitor, e *Event) {
 			Param{Name: "link_url", Str: "https://partner" + strconv.Itoa(1+r.IntN(20)) + ".example/"},
 			Param{Name: "outbound", Str: "true"})
 	case "view_item", "add_to_cart":
-		item := r.IntN(500)
-		e.Params = append(e.Params, Param{Name: "item_id", Str: "SKU-" + strconv.Itoa(item)})
+		it := catalogItem(r.IntN(500), 1)
+		e.Items = append(e.Items[:0], it)
 		if e.Name == "add_to_cart" {
-			e.Params = append(e.Params, Param{Name: "value", Num: float64(5+item%95) + 0.99, IsNum: true}, Param{Name: "currency", Str: "USD"})
+			e.Params = append(e.Params, Param{Name: "value", Num: it.Price, IsNum: true}, Param{Name: "currency", Str: "USD"})
 		}
 	case "purchase":
+		e.Items = e.Items[:0]
+		value := 0.0
+		for range 1 + r.IntN(3) {
+			it := catalogItem(r.IntN(500), 1+r.Int64N(3))
+			e.Items = append(e.Items, it)
+			value += it.Price * float64(it.Quantity)
+		}
 		e.Params = append(e.Params,
 			Param{Name: "transaction_id", Str: "T-" + e.ID},
-			Param{Name: "value", Num: float64(20+r.IntN(480)) + 0.5, IsNum: true},
+			Param{Name: "value", Num: math.Round(value*100) / 100, IsNum: true},
 			Param{Name: "currency", Str: "USD"})
+	default:
+		e.Items = e.Items[:0]
 	}
 
 	v.inSession++
@@ -493,6 +512,18 @@ func (g *Generator) nextEvent(v *visitor, e *Event) {
 		v.cur++
 		v.inSession = 0
 	}
+}
+
+// Brands and categories of the shop's 500 items.
+var (
+	itemBrands     = []string{"Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Tyrell"}
+	itemCategories = []string{"Apparel", "Shoes", "Home", "Books", "Toys", "Garden", "Electronics", "Sports", "Beauty", "Food", "Music"}
+)
+
+// catalogItem is item n of the shop, qty units of it.
+func catalogItem(n int, qty int64) Item {
+	return Item{ID: "SKU-" + strconv.Itoa(n), Name: "Product " + strconv.Itoa(n), Brand: itemBrands[n%len(itemBrands)],
+		Category: itemCategories[n%len(itemCategories)], Price: float64(5+n%95) + 0.99, Quantity: qty}
 }
 
 // page moves the visitor to a new page: a landing page with the traffic

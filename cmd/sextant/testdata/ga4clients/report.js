@@ -33,10 +33,13 @@ const summary = r => ({
   const out = {reports: {}};
   const [md] = await client.getMetadata({name: prop + '/metadata'}, opts);
   out.metadata = {name: md.name, dimensions: md.dimensions.map(d => d.apiName), metrics: md.metrics.map(m => [m.apiName, typeName(m.type)])};
-  const metrics = md.metrics.map(m => m.apiName);
-  const groups = [];
-  for (let i = 0; i < metrics.length; i += 10) groups.push(metrics.slice(i, i + 10));
   for (const d of md.dimensions) {
+    // The metrics a report by d takes, by GA4's checkCompatibility.
+    const [cc] = await client.checkCompatibility({
+      property: prop, dimensions: [{name: d.apiName}], compatibilityFilter: 'COMPATIBLE'}, opts);
+    const metrics = cc.metricCompatibilities.map(m => m.metricMetadata.apiName);
+    const groups = [];
+    for (let i = 0; i < metrics.length; i += 10) groups.push(metrics.slice(i, i + 10));
     for (const [gi, g] of groups.entries()) {
       const [r] = await client.runReport({
         property: prop, dimensions: [{name: d.apiName}], metrics: g.map(name => ({name})),

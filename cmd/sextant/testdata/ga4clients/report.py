@@ -12,7 +12,7 @@ import grpc
 from google.analytics.data_v1beta import BetaAnalyticsDataClient
 from google.analytics.data_v1beta.services.beta_analytics_data.transports import BetaAnalyticsDataGrpcTransport
 from google.analytics.data_v1beta.types import (
-    BatchRunReportsRequest, CheckCompatibilityRequest, DateRange, Dimension,
+    BatchRunReportsRequest, CheckCompatibilityRequest, Compatibility, DateRange, Dimension,
     GetMetadataRequest, Metric, MinuteRange, OrderBy, Pivot,
     RunPivotReportRequest, RunRealtimeReportRequest, RunReportRequest)
 from google.api_core import exceptions
@@ -49,9 +49,12 @@ md = client.get_metadata(GetMetadataRequest(name=prop + "/metadata"))
 out["metadata"] = {"name": md.name,
                    "dimensions": [d.api_name for d in md.dimensions],
                    "metrics": [[m.api_name, m.type_.name] for m in md.metrics]}
-metrics = [m.api_name for m in md.metrics]
-groups = [metrics[i:i + 10] for i in range(0, len(metrics), 10)]
 for d in md.dimensions:
+    # The metrics a report by d takes, by GA4's check_compatibility.
+    cc = client.check_compatibility(CheckCompatibilityRequest(
+        property=prop, dimensions=[Dimension(name=d.api_name)], compatibility_filter=Compatibility.COMPATIBLE))
+    metrics = [m.metric_metadata.api_name for m in cc.metric_compatibilities]
+    groups = [metrics[i:i + 10] for i in range(0, len(metrics), 10)]
     for gi, g in enumerate(groups):
         r = client.run_report(RunReportRequest(
             property=prop, dimensions=[Dimension(name=d.api_name)], metrics=[Metric(name=m) for m in g],
