@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,7 @@ type serveConfig struct {
 	InsightsBackends   []string
 	ProjectionBackends []string
 	Demo               bool
+	StartVersion       string
 	Pprof              bool
 	Grace              time.Duration
 	LogLevel           string
@@ -142,6 +144,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
 	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
 	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
+	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v5, every GA4 dimension; v1 when empty); a store that has one keeps it")
 	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -150,6 +153,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	c.CollectRate, c.FlushInterval, c.Demo, c.Grace, c.Pprof = *rate, *flush, *demo, *grace, *pprofOn
+	c.StartVersion = *startVersion
 	c.WatermarkRefresh = *wmRefresh
 	if c.WatermarkRefresh < 0 {
 		c.WatermarkRefresh = 0
@@ -231,6 +235,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	go followAssertionSecret(wctx, props, assertions, logger)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
+	// A new store's active version is written at its first start (v1, or
+	// --start-version), so that a later default or flag never switches
+	// what it serves.
+	start := cmp.Or(cfg.StartVersion, "v1")
+	if _, ok := projection.FindLogic(projection.Logics(), "traffic", start); !ok {
+		return fmt.Errorf("--start-version %s: no such version of the traffic projection", start)
+	}
+	if started, err := vers.Start(ctx, "traffic", start); err != nil {
+		return err
+	} else if started {
+		logger.Info("new store: the traffic projection starts with its version", "version", start)
+	}
 	if cfg.Demo && !cfg.has("gateway") {
 		if err := ensureDemo(ctx, props, stdout); err != nil {
 			return err

@@ -129,6 +129,21 @@ func (r *Registry) Activate(ctx context.Context, name, version string) error {
 	return r.setHistory(ctx, name, h)
 }
 
+// Start makes version the active one of a projection that has none yet
+// (no version was ever activated: the default serves), as its only
+// version, and reports whether it did. Processes starting at once may all
+// write it: they write the same.
+func (r *Registry) Start(ctx context.Context, name, version string) (bool, error) {
+	_, err := r.kv.Get(ctx, historyKey(name))
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, viewstore.ErrNotFound) {
+		return false, fmt.Errorf("versions: %w", err)
+	}
+	return true, r.setHistory(ctx, name, []string{version})
+}
+
 // Rollback reactivates the version active before the current one and
 // returns it.
 func (r *Registry) Rollback(ctx context.Context, name string) (string, error) {

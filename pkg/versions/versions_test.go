@@ -84,3 +84,36 @@ func join(s []string) string {
 	}
 	return out
 }
+
+// TestStart: a projection without history starts with the version given,
+// as its only one; one with history keeps it.
+func TestStart(t *testing.T) {
+	ctx := context.Background()
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := versions.NewRegistry(st, map[string]string{"traffic": "v1"})
+	if ok, err := r.Start(ctx, "traffic", "v5"); !ok || err != nil {
+		t.Fatalf("start: %v %v", ok, err)
+	}
+	if a, _ := r.Active(ctx, "traffic"); a != "v5" {
+		t.Fatalf("active %s", a)
+	}
+	if h, _ := r.History(ctx, "traffic"); len(h) != 1 {
+		t.Fatalf("history %v", h)
+	}
+	if ok, _ := r.Start(ctx, "traffic", "v2"); ok {
+		t.Fatal("a second start took")
+	}
+	if err := r.Activate(ctx, "traffic", "v3"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := r.Start(ctx, "traffic", "v2"); ok {
+		t.Fatal("start after an activation took")
+	}
+	if a, _ := r.Active(ctx, "traffic"); a != "v3" {
+		t.Fatalf("active %s", a)
+	}
+}
