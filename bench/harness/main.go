@@ -35,6 +35,9 @@ import (
 // plan is what one run size measures.
 type plan struct {
 	Size             string        `json:"size"`
+	// StartVersion is the traffic version the stores start with, the one
+	// reports read (the replay phase builds traffic/v2 beside it).
+	StartVersion string `json:"startVersion,omitempty"`
 	Properties       int           `json:"properties"`
 	QuerySizes       []int64       `json:"querySizes"` // stored events at which reports are timed
 	IngestEvents     int64         `json:"ingestEvents"`
@@ -126,6 +129,7 @@ func (h *harness) logf(format string, args ...any) {
 
 func main() {
 	size := flag.String("size", "default", "quick, default or full")
+	startVersion := flag.String("start-version", "v5", "the traffic projection version the stores start with (serve --start-version): the one ingest feeds and reports read")
 	bin := flag.String("bin", "", "the sextant binary (with the loadgen command)")
 	out := flag.String("out", "bench/out", "directory for logs and intermediate files")
 	results := flag.String("results", "", "write the results JSON here")
@@ -207,6 +211,7 @@ func main() {
 	}
 	repo, _ := os.Getwd()
 	runID := "b" + strconv.FormatInt(time.Now().Unix(), 36)
+	p.StartVersion = *startVersion
 	h := &harness{repo: repo, bin: *bin, plan: p, keep: *keep, profile: *profile, start: time.Now(), outDir: filepath.Join(*out, runID)}
 	if h.profile {
 		if _, err := exec.LookPath("perf"); err != nil {

@@ -56,6 +56,9 @@ func (h *harness) startServiceAt(ctx context.Context, name, addr string, env []s
 		return nil, err
 	}
 	args = append([]string{"serve", "--addr", addr, "--demo=false", "--log-level", "warn"}, args...)
+	if h.plan.StartVersion != "" {
+		args = append(args, "--start-version", h.plan.StartVersion)
+	}
 	cmd := exec.Command(h.bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = lf, lf

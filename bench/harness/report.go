@@ -427,6 +427,9 @@ func renderRun(b *strings.Builder, r *Results) {
 	}
 	w("Run `%s` (`./bench/run.sh%s`), %s, commit %s, %.0f s in all.\n", r.RunID, map[string]string{"quick": " --quick", "full": " --full"}[r.Size], r.Date, commit, r.DurationSeconds)
 	w("Machine: %d cores (%s), %.1f GiB memory, Linux %s, %s; Kafka, Cassandra and Redis on the same machine.\n\n", r.Machine.Cores, r.Machine.CPU, r.Machine.MemoryGiB, r.Machine.Kernel, r.Machine.Go)
+	if v := r.Plan.StartVersion; v != "" {
+		w("The stores start with traffic/%s: ingest feeds it and reports read it.\n\n", v)
+	}
 	for _, s := range r.Skipped {
 		w("Skipped: %s.\n\n", s)
 	}
