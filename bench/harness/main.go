@@ -34,10 +34,10 @@ import (
 
 // plan is what one run size measures.
 type plan struct {
-	Size             string        `json:"size"`
+	Size string `json:"size"`
 	// StartVersion is the traffic version the stores start with, the one
 	// reports read (the replay phase builds traffic/v2 beside it).
-	StartVersion string `json:"startVersion,omitempty"`
+	StartVersion     string        `json:"startVersion,omitempty"`
 	Properties       int           `json:"properties"`
 	QuerySizes       []int64       `json:"querySizes"` // stored events at which reports are timed
 	IngestEvents     int64         `json:"ingestEvents"`
