@@ -19,28 +19,19 @@ import (
 func TestGA4Outcomes(t *testing.T) {
 	skipShort(t)
 	addr := freeAddr(t)
-	srv := startServer(t, t.TempDir(), addr)
+	// A new store that starts with the version of outcomes.
+	srv := startServer(t, t.TempDir(), addr, "--start-version", "v5")
 	env := map[string]string{}
 	for _, kv := range demoEnv(t, srv.stdout.String()) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
 	base, pid, admin := "http://"+addr, env["SEXTANT_PROPERTY_ID"], env["SEXTANT_ADMIN_KEY"]
-	// The version with outcomes, active before any hit.
-	if code, body := postJSON(t, base+"/v1/projections/traffic/versions", admin, `{"version":"v5"}`); code != 200 {
-		t.Fatalf("replay into traffic/v5: %d %v", code, body)
+	code, list := call(t, "GET", base+"/v1/projections", admin, "")
+	if code != 200 || !strings.Contains(fmt.Sprint(list), "state:PROJECTION_STATE_ACTIVE version:v5") || strings.Contains(fmt.Sprint(list), "version:v1") {
+		t.Fatalf("projections of a store started with v5: %d %v", code, list)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, body := postJSON(t, base+"/v1/projections/traffic/versions/v5:activate", admin, `{}`)
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("activate traffic/v5: %d %v", code, body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 	code, prop := call(t, "PATCH", base+"/v1/properties/"+pid, admin, `{"currencyCode":"EUR","currencyRates":{"USD":0.5},
 		"keyEvents":["purchase","sign_up"],"customEventDimensions":["plan"],"customUserDimensions":["tier"],"customEventMetrics":["points"]}`)
 	if code != 200 || str(prop, "property", "currencyCode") != "EUR" {

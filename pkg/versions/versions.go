@@ -131,8 +131,9 @@ func (r *Registry) Activate(ctx context.Context, name, version string) error {
 
 // Start makes version the active one of a projection that has none yet
 // (no version was ever activated: the default serves), as its only
-// version, and reports whether it did. Processes starting at once may all
-// write it: they write the same.
+// version (running from the start of the log; the default, when another,
+// is recorded as deleted so that it does not run), and reports whether it
+// did. Processes starting at once may all write it: they write the same.
 func (r *Registry) Start(ctx context.Context, name, version string) (bool, error) {
 	_, err := r.kv.Get(ctx, historyKey(name))
 	if err == nil {
@@ -140,6 +141,18 @@ func (r *Registry) Start(ctx context.Context, name, version string) (bool, error
 	}
 	if !errors.Is(err, viewstore.ErrNotFound) {
 		return false, fmt.Errorf("versions: %w", err)
+	}
+	if d, ok := r.defaults[name]; ok && d != version {
+		if _, err := r.Get(ctx, name, version); errors.Is(err, ErrNotFound) {
+			if err := r.Put(ctx, Version{Name: name, Version: version, State: Running, Created: time.Now().UTC()}); err != nil {
+				return false, err
+			}
+		}
+		if _, err := r.kv.Get(ctx, versionKey(name, d)); errors.Is(err, viewstore.ErrNotFound) {
+			if err := r.Put(ctx, Version{Name: name, Version: d, State: Deleted, Created: time.Now().UTC()}); err != nil {
+				return false, err
+			}
+		}
 	}
 	return true, r.setHistory(ctx, name, []string{version})
 }

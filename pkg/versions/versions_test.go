@@ -104,6 +104,10 @@ func TestStart(t *testing.T) {
 	if h, _ := r.History(ctx, "traffic"); len(h) != 1 {
 		t.Fatalf("history %v", h)
 	}
+	// v5 runs, the default does not.
+	if vs, _ := r.List(ctx, "traffic"); len(vs) != 1 || vs[0].Version != "v5" || vs[0].State != versions.Running {
+		t.Fatalf("versions %+v", vs)
+	}
 	if ok, _ := r.Start(ctx, "traffic", "v2"); ok {
 		t.Fatal("a second start took")
 	}

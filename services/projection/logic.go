@@ -62,7 +62,7 @@ func Logics() []Logic {
 		{Name: "traffic", Version: "v4", Rules: v2, Layout: catalog.LayoutOf("traffic", "v4"),
 			Description: "traffic v4: v3, and pageTitle, pageReferrer, fullPageUrl, platform, browserVersion, operatingSystemVersion, deviceModel, mobileDeviceBranding, screenResolution, language, languageCode, linkUrl, fileName, searchTerm, transactionId, landingPage and landingPagePlusQueryString"},
 		{Name: "traffic", Version: "v5", Rules: v2, Layout: catalog.LayoutOf("traffic", "v5"),
-			Description: "traffic v5: v4, and newVsReturning, firstUserSource/Medium/CampaignName, region, city, ecommerce items (itemId, itemName, itemCategory, itemBrand), and per aggregate session time, key events, revenue, ecommerce actions, purchasers and first-time purchasers"},
+			Description: "traffic v5: v4, and newVsReturning, firstUserSource/Medium/CampaignName, region, city, ecommerce items (itemId, itemName, itemCategory, itemBrand), custom dimensions and metrics, and per aggregate session time, key events, revenue, ecommerce actions, purchasers and first-time purchasers"},
 	}
 }
 
