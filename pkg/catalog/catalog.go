@@ -181,11 +181,20 @@ type Rollup struct {
 	Hourly bool
 }
 
-// KeepsDays reports whether part p of the layout (see Parts) has day
-// blocks: the hour sections of rollups that are not Hourly do; minute
-// sections never do (minute detail is read from hour blocks).
+// KeepsDays reports whether part p of the layout (see PartSections) has
+// day blocks: parts of hour sections of rollups that are not Hourly do;
+// minute sections never do (minute detail is read from hour blocks).
 func (l *Layout) KeepsDays(p int) bool {
-	return p >= 0 && p < len(l.Rollups) && !l.Rollups[p].Hourly
+	parts := l.PartSections()
+	if p < 0 || p >= len(parts) {
+		return false
+	}
+	for _, sec := range parts[p] {
+		if sec >= len(l.Rollups) || l.Rollups[sec].Hourly {
+			return false
+		}
+	}
+	return true
 }
 
 // Layout is a projection version's rollups. Reports read, for each block,
@@ -200,6 +209,46 @@ type Layout struct {
 	// key events, revenue and ecommerce actions (analytics' sums and
 	// extra sketches).
 	Outcomes bool
+	// GroupDetail stores the hour sections of the detail rollups (neither
+	// Minute nor Hourly: groups of dimensions that few reports read) in
+	// one part: a checkpoint writes one row for them all per property and
+	// hour, not one each, and compaction merges one series. A report by
+	// one of them reads the part and finds its section in the block.
+	GroupDetail bool
+}
+
+// detail reports whether rollup r's hour section is in the detail part.
+func (l *Layout) detail(r int) bool {
+	return l.GroupDetail && !l.Rollups[r].Minute && !l.Rollups[r].Hourly
+}
+
+// PartSections lists the sections (indexes into Sections) of each part,
+// in the parts' order: the hour sections of the rollups, each apart but
+// the detail ones, which share one part where the first of them is; then
+// the minute sections, each apart. Without GroupDetail, part i holds
+// section i.
+func (l *Layout) PartSections() [][]int {
+	var parts [][]int
+	shared := -1
+	for r := range l.Rollups {
+		if !l.detail(r) {
+			parts = append(parts, []int{r})
+			continue
+		}
+		if shared < 0 {
+			shared = len(parts)
+			parts = append(parts, nil)
+		}
+		parts[shared] = append(parts[shared], r)
+	}
+	m := len(l.Rollups)
+	for _, r := range l.Rollups {
+		if r.Minute {
+			parts = append(parts, []int{m})
+			m++
+		}
+	}
+	return parts
 }
 
 // Sections is the block layout an addition of this layout is written in:
@@ -218,11 +267,11 @@ func (l *Layout) Sections() block.Layout {
 }
 
 // Parts are the series a layout's data is stored in (viewstore.SeriesOf):
-// every section of Sections apart, part i holding section i. A report
-// then fetches only the grain and rollup it reads: the top pages of a week
+// its sections apart, or a few together (PartSections). A report then
+// fetches only the grain and rollup it reads: the top pages of a week
 // read the pages' hour and day sections, not their minute detail, which
 // is most of the bytes of a busy hour.
-func (l *Layout) Parts() int { return len(l.Sections()) }
+func (l *Layout) Parts() int { return len(l.PartSections()) }
 
 // PartOf is the part holding rollup r's section of grain g (Hour or
 // Minute; day sections are the hour part's day blocks), or -1 when the
@@ -231,20 +280,27 @@ func (l *Layout) PartOf(r int, g block.Grain) int {
 	if r < 0 || r >= len(l.Rollups) {
 		return -1
 	}
+	sec := -1
 	switch g {
 	case block.Hour, block.Day:
-		return r
+		sec = r
 	case block.Minute:
 		if !l.Rollups[r].Minute {
 			return -1
 		}
-		m := len(l.Rollups)
+		sec = len(l.Rollups)
 		for i := range r {
 			if l.Rollups[i].Minute {
-				m++
+				sec++
 			}
 		}
-		return m
+	default:
+		return -1
+	}
+	for p, secs := range l.PartSections() {
+		if slices.Contains(secs, sec) {
+			return p
+		}
 	}
 	return -1
 }
@@ -346,7 +402,8 @@ var TrafficUsers = &Layout{
 		Rollup{Dims: []string{CustomDimension, CustomValue}},
 		Rollup{Dims: []string{CustomMetric}},
 	),
-	Outcomes: true,
+	Outcomes:    true,
+	GroupDetail: true,
 }
 
 // Choose is the rollup a report that groups or filters by dims reads: the

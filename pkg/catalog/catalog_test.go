@@ -78,3 +78,46 @@ func TestParts(t *testing.T) {
 		t.Errorf("%d dimensions, more than %d", len(Dimensions), MaxDimensions)
 	}
 }
+
+// TestPartSections: without GroupDetail part i holds section i; with it
+// (traffic/v5) the detail rollups' hour sections share one part, which
+// keeps days, and every section is in exactly one part.
+func TestPartSections(t *testing.T) {
+	for _, l := range []*Layout{Traffic, TrafficHosts, TrafficDetail} {
+		parts := l.PartSections()
+		if len(parts) != len(l.Sections()) {
+			t.Fatalf("%d parts for %d sections", len(parts), len(l.Sections()))
+		}
+		for p, secs := range parts {
+			if len(secs) != 1 || secs[0] != p {
+				t.Fatalf("part %d holds %v", p, secs)
+			}
+		}
+	}
+	l := TrafficUsers
+	parts := l.PartSections()
+	seen := map[int]int{}
+	for p, secs := range parts {
+		for _, s := range secs {
+			seen[s]++
+			if s < len(l.Rollups) && l.PartOf(s, block.Hour) != p {
+				t.Errorf("rollup %d's hour section: part %d, in %d", s, l.PartOf(s, block.Hour), p)
+			}
+		}
+	}
+	if len(seen) != len(l.Sections()) || len(parts) >= len(l.Sections()) {
+		t.Fatalf("%d sections in %d parts (of %d)", len(seen), len(parts), len(l.Sections()))
+	}
+	for s, n := range seen {
+		if n != 1 {
+			t.Errorf("section %d in %d parts", s, n)
+		}
+	}
+	items := l.Choose([]string{ItemName}, false)
+	pages := l.Choose([]string{PagePath}, false)
+	shared := l.PartOf(items, block.Hour)
+	if shared != l.PartOf(l.Choose([]string{City}, false), block.Hour) || shared == l.PartOf(pages, block.Hour) ||
+		!l.KeepsDays(shared) || l.KeepsDays(l.PartOf(pages, block.Minute)) || l.KeepsDays(l.PartOf(0, block.Hour)) {
+		t.Errorf("items' part %d, cities' %d, pages' %d", shared, l.PartOf(l.Choose([]string{City}, false), block.Hour), l.PartOf(pages, block.Hour))
+	}
+}

@@ -2,6 +2,7 @@ package projection
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
@@ -14,9 +15,11 @@ import (
 // is ever read back from the store.
 type additions struct {
 	layout block.Layout
-	open   map[propHour]*block.Builder
-	n      int              // aggregates in open's builders (kept by the caller of builder)
-	spare  []*block.Builder // reset builders, reused
+	// parts are the sections of each part (catalog.Layout.PartSections).
+	parts [][]int
+	open  map[propHour]*block.Builder
+	n     int              // aggregates in open's builders (kept by the caller of builder)
+	spare []*block.Builder // reset builders, reused
 	// slab holds the encoded blocks of the last checkpoint (the store
 	// does not keep them after Commit returns).
 	slab []byte
@@ -28,7 +31,7 @@ type propHour struct {
 }
 
 func newAdditions(l *catalog.Layout) *additions {
-	return &additions{layout: l.Sections(), open: make(map[propHour]*block.Builder)}
+	return &additions{layout: l.Sections(), parts: l.PartSections(), open: make(map[propHour]*block.Builder)}
 }
 
 // builder returns the open builder of property's hour.
@@ -58,18 +61,16 @@ func (a *additions) entries() int { return a.n }
 // covers the offsets [start, end), one per series (property and section:
 // catalog.Layout.Parts) and hour that holds entries, and starts over.
 func (a *additions) encode(part int32, start, end int64) ([]viewstore.Addition, error) {
-	out := make([]viewstore.Addition, 0, len(a.open)*len(a.layout))
+	out := make([]viewstore.Addition, 0, len(a.open)*len(a.parts))
 	slab := a.slab[:0]
-	var sec [1]int
 	for k, b := range a.open {
-		for p := range a.layout {
-			if b.SectionEntries(p) == 0 {
+		for p, secs := range a.parts {
+			if !slices.ContainsFunc(secs, func(s int) bool { return b.SectionEntries(s) > 0 }) {
 				continue // nothing of this part: no row
 			}
 			from := len(slab)
-			sec[0] = p
 			var err error
-			if slab, err = b.AppendSectionsTo(slab, k.hour, sec[:]); err != nil {
+			if slab, err = b.AppendSectionsTo(slab, k.hour, secs); err != nil {
 				return nil, fmt.Errorf("projection: encode addition of %q at %d: %w", k.property, k.hour, err)
 			}
 			out = append(out, viewstore.Addition{Property: viewstore.SeriesOf(k.property, p), Hour: k.hour, Partition: part, Start: start, End: end, Block: slab[from:len(slab):len(slab)]})
