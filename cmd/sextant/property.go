@@ -296,9 +296,6 @@ func describeProperty(p *adminv1.Property) string {
 	if len(p.AllowedOrigins) > 0 {
 		s += "\torigins " + strings.Join(p.AllowedOrigins, ",")
 	}
-	if p.MeasurementId != "" {
-		s += "\tmeasurement id " + p.MeasurementId
-	}
 	if p.CurrencyCode != "" {
 		s += "\tcurrency " + p.CurrencyCode
 	}
@@ -307,6 +304,10 @@ func describeProperty(p *adminv1.Property) string {
 	}
 	if n := len(p.CustomEventDimensions) + len(p.CustomUserDimensions) + len(p.CustomEventMetrics); n > 0 {
 		s += fmt.Sprintf("\t%d custom definitions", n)
+	}
+	// The measurement id last: scripts take the line's last field.
+	if p.MeasurementId != "" {
+		s += "\tmeasurement id " + p.MeasurementId
 	}
 	return s + "\n"
 }
