@@ -282,3 +282,15 @@ func TestCustomDefinitionsParse(t *testing.T) {
 		}
 	}
 }
+
+// A realtime report names the property's currency and time zone.
+func TestRealtimeOfProperty(t *testing.T) {
+	resp, err := RunRealtimeReportOf(context.Background(), fixture(t), property.Property{ID: "p", TimeZone: "Europe/Paris", CurrencyCode: "EUR"},
+		mustTime(t, fixtureNow), &insightsv1.RunRealtimeReportRequest{PropertyId: "p", Metrics: mets("eventCount")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := resp.GetMetadata(); md.GetCurrencyCode() != "EUR" || md.GetTimeZone() != "Europe/Paris" {
+		t.Errorf("metadata %v", md)
+	}
+}

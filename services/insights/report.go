@@ -145,6 +145,15 @@ func RunRealtimeReport(ctx context.Context, cells Source, tz *time.Location, now
 	return runRealtimeReport(ctx, cells, tz, now, req, defaultOptions())
 }
 
+// RunRealtimeReportOf is RunRealtimeReport with the settings of property
+// p: its time zone, its currency and its custom definitions.
+func RunRealtimeReportOf(ctx context.Context, cells Source, p property.Property, now time.Time, req *insightsv1.RunRealtimeReportRequest) (*insightsv1.RunRealtimeReportResponse, error) {
+	opts := defaultOptions()
+	opts.money = Money{Code: p.CurrencyCode, Rates: p.CurrencyRates}
+	opts.custom = customOf(p)
+	return runRealtimeReport(ctx, cells, p.Location(), now, req, opts)
+}
+
 func runRealtimeReport(ctx context.Context, cells Source, tz *time.Location, now time.Time, req *insightsv1.RunRealtimeReportRequest, opts options) (*insightsv1.RunRealtimeReportResponse, error) {
 	if tz == nil {
 		tz = time.UTC

@@ -349,7 +349,7 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 		}
 		return resp, err
 	}
-	out, err = RunRealtimeReport(ctx, s.source(t), t.prop.Location(), now, req.Msg)
+	out, err = RunRealtimeReportOf(ctx, s.source(t), t.prop, now, req.Msg)
 	if err != nil {
 		return nil, err
 	}
