@@ -44,6 +44,12 @@ func TestGA4Clients(t *testing.T) {
 	addr := freeAddr(t)
 	startServer(t, dir, addr)
 	base := "http://" + addr
+	// Key events and custom definitions of what the load generator sends,
+	// so that the clients report them too.
+	if code, body := call(t, "PATCH", base+"/v1/properties/"+k.PropertyID, admin,
+		`{"keyEvents":["purchase"],"customEventDimensions":["currency"],"customEventMetrics":["value"]}`); code != 200 {
+		t.Fatalf("settings: %d %v", code, body)
+	}
 
 	// Traffic with every dimension's variety (pages, sources, devices,
 	// countries), over the last two days; and three events of a name of
@@ -108,6 +114,19 @@ func TestGA4Clients(t *testing.T) {
 	}
 	if r := want.Reports["itemName|0"]; len(r.Rows) == 0 || !slices.ContainsFunc(r.MetricHeaders, func(h []string) bool { return h[0] == "itemRevenue" }) {
 		t.Errorf("the report by itemName: %+v", r)
+	}
+	// The property's custom definitions are listed and reported.
+	if r := want.Reports["customEvent:currency|0"]; len(r.Rows) == 0 || r.Rows[0][0][0] != "USD" {
+		t.Errorf("the report by customEvent:currency: %+v", r)
+	}
+	customMetric := false
+	for key, r := range want.Reports {
+		if strings.HasPrefix(key, "date|") && len(r.MetricHeaders) == 1 && r.MetricHeaders[0][0] == "customEvent:value" && len(r.Rows) > 0 {
+			customMetric = true
+		}
+	}
+	if !customMetric {
+		t.Error("no report by date of the custom metric customEvent:value with rows")
 	}
 	type client struct {
 		name string
@@ -291,8 +310,21 @@ func expectedGA4(t *testing.T, base string, k keys) ga4Summary {
 		if len(metrics) == 0 {
 			t.Fatalf("no metric is compatible with %s", d)
 		}
-		for gi := 0; gi*10 < len(metrics); gi++ {
-			g := metrics[gi*10 : min(len(metrics), gi*10+10)]
+		// Ten at a time; a custom metric (customEvent:…) is reported alone.
+		var custom, groups [][]string
+		var ms []string
+		for _, m := range metrics {
+			if strings.Contains(m, ":") {
+				custom = append(custom, []string{m})
+			} else {
+				ms = append(ms, m)
+			}
+		}
+		for i := 0; i < len(ms); i += 10 {
+			groups = append(groups, ms[i:min(len(ms), i+10)])
+		}
+		groups = append(groups, custom...)
+		for gi, g := range groups {
 			s.Reports[fmt.Sprintf("%s|%d", d, gi)] = report(":runReport",
 				fmt.Sprintf(`{"dimensions":%s,"metrics":%s,%s,"limit":100000}`, names(d), names(g...), week))
 		}

@@ -38,8 +38,11 @@ const summary = r => ({
     const [cc] = await client.checkCompatibility({
       property: prop, dimensions: [{name: d.apiName}], compatibilityFilter: 'COMPATIBLE'}, opts);
     const metrics = cc.metricCompatibilities.map(m => m.metricMetadata.apiName);
+    // Ten at a time; a custom metric (customEvent:…) is reported alone.
+    const plain = metrics.filter(m => !m.includes(':'));
     const groups = [];
-    for (let i = 0; i < metrics.length; i += 10) groups.push(metrics.slice(i, i + 10));
+    for (let i = 0; i < plain.length; i += 10) groups.push(plain.slice(i, i + 10));
+    for (const m of metrics.filter(m => m.includes(':'))) groups.push([m]);
     for (const [gi, g] of groups.entries()) {
       const [r] = await client.runReport({
         property: prop, dimensions: [{name: d.apiName}], metrics: g.map(name => ({name})),

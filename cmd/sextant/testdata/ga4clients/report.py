@@ -54,7 +54,9 @@ for d in md.dimensions:
     cc = client.check_compatibility(CheckCompatibilityRequest(
         property=prop, dimensions=[Dimension(name=d.api_name)], compatibility_filter=Compatibility.COMPATIBLE))
     metrics = [m.metric_metadata.api_name for m in cc.metric_compatibilities]
-    groups = [metrics[i:i + 10] for i in range(0, len(metrics), 10)]
+    # Ten at a time; a custom metric (customEvent:...) is reported alone.
+    plain = [m for m in metrics if ":" not in m]
+    groups = [plain[i:i + 10] for i in range(0, len(plain), 10)] + [[m] for m in metrics if ":" in m]
     for gi, g in enumerate(groups):
         r = client.run_report(RunReportRequest(
             property=prop, dimensions=[Dimension(name=d.api_name)], metrics=[Metric(name=m) for m in g],
