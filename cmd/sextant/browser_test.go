@@ -503,8 +503,17 @@ func TestBrowserReports(t *testing.T) {
 	}
 	b.do("filtering by /a", chromedp.Click(chromedp.CSS(`#table-pages button.value`)))
 	b.wait("the filtered overview", `location.hash === '#/overview?pagePath=%2Fa' && !!document.querySelector('#cards:not(.loading)') && !!document.querySelector('#table-countries table')`)
-	if v := b.eval(`document.querySelector('#cards [data-metric=screenPageViews] .value').textContent + ' ' + [...document.querySelectorAll('#table-countries td.dim')].map((td) => td.textContent).sort().join(' ')`); v != "2 France Germany" {
-		t.Errorf("the overview filtered by /a shows %q page views and countries, want 2 France Germany", v)
+	// The cards and tables redraw after the hash changes: read until they
+	// show the filtered figures, or 20 s.
+	var filtered string
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		filtered = b.eval(`document.querySelector('#cards [data-metric=screenPageViews] .value').textContent + ' ' + [...document.querySelectorAll('#table-countries td.dim')].map((td) => td.textContent).sort().join(' ')`)
+		if filtered == "2 France Germany" || time.Now().After(end) {
+			break
+		}
+	}
+	if filtered != "2 France Germany" {
+		t.Errorf("the overview filtered by /a shows %q page views and countries, want 2 France Germany", filtered)
 	}
 
 	b.do("removing the filter", chromedp.Click(chromedp.CSS(`#filters .chip`)))
@@ -537,6 +546,36 @@ func TestBrowserReports(t *testing.T) {
 	table("pages", "/b / Page B: screenPageViews=1 ▲ new activeUsers=1 ▲ new eventCount=1 ▲ new | Total: screenPageViews=1 ▲ new activeUsers=1 ▲ new eventCount=1 ▲ new", pages...)
 	// v4 keeps page titles in a group of their own: not with event names.
 	table("events", "The active projection version cannot combine this table with the filters.", "eventCount")
+
+	// traffic/v5 counts items and revenue: a purchase today, then the
+	// Monetization page's tables once v5 is active.
+	b.do("removing the filter", chromedp.Click(chromedp.CSS(`#filters .chip`)))
+	shop := fmt.Sprintf(`{"clientId":"c5","events":[
+		{"name":"view_item","timestampMicros":%d,"params":{"currency":"USD","items":[{"item_name":"Shirt","item_brand":"Acme","price":10,"quantity":2}]}},
+		{"name":"purchase","timestampMicros":%d,"params":{"value":25,"currency":"USD","transaction_id":"T1",
+			"items":[{"item_name":"Shirt","item_brand":"Acme","price":10,"quantity":2},{"item_name":"Mug","item_brand":"Acme","price":5}]}}]}`,
+		now.UnixMicro(), now.Add(time.Second).UnixMicro())
+	if code, m := postJSON(t, origin+"/v1/collect", k.WriteKey, shop); code != 200 {
+		t.Fatalf("collect the purchase: %d %v", code, m)
+	}
+	if code, m := postJSON(t, origin+"/v1/projections/traffic/versions", admin, `{"version":"v5","from":{"earliest":true}}`); code != 200 {
+		t.Fatalf("replaying into traffic/v5: %d %v", code, m)
+	}
+	for deadline := time.Now().Add(30 * time.Second); count("v5") != count("v1") || count("v1") != "[{[] [11]}]"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("traffic/v5 counts %s events, v1 %s", count("v5"), count("v1"))
+		}
+	}
+	if code, m := postJSON(t, origin+"/v1/projections/traffic/versions/v5:activate", admin, `{}`); code != 200 {
+		t.Fatalf("activating traffic/v5: %d %v", code, m)
+	}
+	open("monetization")
+	items := []string{"itemsViewed", "itemsAddedToCart", "itemsPurchased", "itemRevenue"}
+	table("item-name", "Shirt: itemsViewed=2 ▲ new itemsAddedToCart=0 — itemsPurchased=2 ▲ new itemRevenue=20.00 ▲ new | "+
+		"Mug: itemsViewed=0 — itemsAddedToCart=0 — itemsPurchased=1 ▲ new itemRevenue=5.00 ▲ new | "+
+		"Total: itemsViewed=2 ▲ new itemsAddedToCart=0 — itemsPurchased=3 ▲ new itemRevenue=25.00 ▲ new", items...)
+	table("transactions", "T1: purchaseRevenue=25.00 ▲ new transactions=1 ▲ new | Total: purchaseRevenue=25.00 ▲ new transactions=1 ▲ new", "purchaseRevenue", "transactions")
+	b.shot("reports-monetization.png")
 
 	b.fits("1280")
 	clean()

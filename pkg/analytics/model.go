@@ -56,6 +56,7 @@ const (
 	SumItemRevenue            // price × quantity of the items of purchase events
 	SumItemsPurchased         // units of the items of purchase events
 	SumCustom                 // a custom metric's value, in custom sections (micro-units)
+	SumItemsAddedToCart       // units of the items of add_to_cart events
 	NumSums
 )
 

@@ -142,6 +142,7 @@ const (
 	mCheckouts
 	mItemRevenue
 	mItemsPurchased
+	mItemsAddedToCart
 	mAveragePurchaseRevenue
 	mPurchaserRate
 	mFirstTimePurchasers
@@ -204,7 +205,7 @@ func (id metricID) windowed() bool { return id >= mActive1DayUsers && id <= mWau
 // itemScoped reports whether the metric is counted per item, and so may be
 // reported by item-scoped dimensions (GA4 allows only those with them).
 func (id metricID) itemScoped() bool {
-	return id == mItemsViewed || id == mItemRevenue || id == mItemsPurchased
+	return id == mItemsViewed || id == mItemRevenue || id == mItemsPurchased || id == mItemsAddedToCart
 }
 
 func lookupMetric(name string) (metricDef, bool) {
@@ -269,6 +270,7 @@ var outcomeMetrics = map[string]metricDef{
 	"checkouts":              {mCheckouts, insightsv1.MetricType_TYPE_INTEGER},
 	"itemRevenue":            {mItemRevenue, insightsv1.MetricType_TYPE_CURRENCY},
 	"itemsPurchased":         {mItemsPurchased, insightsv1.MetricType_TYPE_INTEGER},
+	"itemsAddedToCart":       {mItemsAddedToCart, insightsv1.MetricType_TYPE_INTEGER},
 	"averagePurchaseRevenue": {mAveragePurchaseRevenue, insightsv1.MetricType_TYPE_CURRENCY},
 	"purchaserRate":          {mPurchaserRate, insightsv1.MetricType_TYPE_FLOAT},
 	"firstTimePurchasers":    {mFirstTimePurchasers, insightsv1.MetricType_TYPE_INTEGER},
@@ -398,6 +400,8 @@ func (e *estimates) value(id metricID) float64 {
 		return e.amount(a.Sums[analytics.SumItemRevenue])
 	case mItemsPurchased:
 		return float64(a.Sums[analytics.SumItemsPurchased])
+	case mItemsAddedToCart:
+		return float64(a.Sums[analytics.SumItemsAddedToCart])
 	case mAveragePurchaseRevenue:
 		// GA4: purchase revenue per transaction.
 		return div(e.amount(a.Sums[analytics.SumPurchaseRevenue]), float64(a.Sums[analytics.SumTransactions]))

@@ -351,7 +351,7 @@ func (q *query) parseFields(dims []*insightsv1.Dimension, metrics []*insightsv1.
 		// GA4: item-scoped dimensions report item-scoped metrics only.
 		for i, m := range q.metrics {
 			if !m.id.itemScoped() {
-				p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "metric %q is event-scoped: with item-scoped dimensions (itemId, itemName, itemCategory, itemBrand) a report takes itemsViewed, itemsPurchased and itemRevenue", q.metricNames[i])
+				p.add(fmt.Sprintf("metrics[%d].name", i), apierror.ValueInvalid, "metric %q is event-scoped: with item-scoped dimensions (itemId, itemName, itemCategory, itemBrand) a report takes itemsViewed, itemsAddedToCart, itemsPurchased and itemRevenue", q.metricNames[i])
 			}
 		}
 	}

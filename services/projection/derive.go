@@ -428,6 +428,9 @@ func (d *deriver) outcomes(f *facts, ev *eventv1.Event, s *session, offset int64
 		f.sums[analytics.SumCheckouts] = 1
 	case evAddToCart:
 		f.sums[analytics.SumAddToCarts] = 1
+		for _, it := range ev.Items {
+			f.sums[analytics.SumItemsAddedToCart] += quantity(it)
+		}
 	case evViewItem:
 		for _, it := range ev.Items {
 			f.sums[analytics.SumItemsViewed] += quantity(it)
@@ -436,7 +439,8 @@ func (d *deriver) outcomes(f *facts, ev *eventv1.Event, s *session, offset int64
 }
 
 // itemSums are the sums an event counts in an item section's entry of one
-// of its items: the item's units viewed or purchased and its revenue.
+// of its items: the item's units viewed, added to a cart or purchased, and
+// its revenue.
 func itemSums(f *facts, ev *eventv1.Event, it *eventv1.Item) (sums [analytics.NumSums]int64) {
 	switch ev.Name {
 	case evPurchase, evInAppPurchase:
@@ -445,7 +449,7 @@ func itemSums(f *facts, ev *eventv1.Event, it *eventv1.Item) (sums [analytics.Nu
 	case evViewItem:
 		sums[analytics.SumItemsViewed] = quantity(it)
 	case evAddToCart:
-		sums[analytics.SumAddToCarts] = quantity(it)
+		sums[analytics.SumItemsAddedToCart] = quantity(it)
 	}
 	return sums
 }

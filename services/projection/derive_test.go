@@ -550,17 +550,18 @@ func TestOutcomes(t *testing.T) {
 	blocks := openBlocks(t, p)
 	total, _ := sumSection(t, blocks, block.Section{Grain: block.Hour}, "")
 	want := map[int]int64{
-		analytics.SumSessionSeconds:  110 + 60,
-		analytics.SumKeyEvents:       2,
-		analytics.SumPurchaseRevenue: (50 + 3 + 7 - 2) * 1e6,
-		analytics.SumTotalRevenue:    (50 + 3 + 7 - 2 + 0.5) * 1e6,
-		analytics.SumPurchases:       3,
-		analytics.SumTransactions:    2,
-		analytics.SumCheckouts:       1,
-		analytics.SumAddToCarts:      1,
-		analytics.SumItemsViewed:     3,
-		analytics.SumItemRevenue:     (2*10 + 5) * 2 * 1e6,
-		analytics.SumItemsPurchased:  3,
+		analytics.SumSessionSeconds:   110 + 60,
+		analytics.SumKeyEvents:        2,
+		analytics.SumPurchaseRevenue:  (50 + 3 + 7 - 2) * 1e6,
+		analytics.SumTotalRevenue:     (50 + 3 + 7 - 2 + 0.5) * 1e6,
+		analytics.SumPurchases:        3,
+		analytics.SumTransactions:     2,
+		analytics.SumCheckouts:        1,
+		analytics.SumAddToCarts:       1,
+		analytics.SumItemsViewed:      3,
+		analytics.SumItemRevenue:      (2*10 + 5) * 2 * 1e6,
+		analytics.SumItemsPurchased:   3,
+		analytics.SumItemsAddedToCart: 2,
 	}
 	for k := range analytics.NumSums {
 		if total.Sums[k] != want[k] {
@@ -580,7 +581,7 @@ func TestOutcomes(t *testing.T) {
 	_, byItem := sumSection(t, blocks, itemSec, catalog.ItemName)
 	if s, m := byItem["Shirt"], byItem["Mug"]; s == nil || m == nil || len(byItem) != 2 ||
 		s.Sums[analytics.SumItemsViewed] != 2 || s.Sums[analytics.SumItemsPurchased] != 2 || s.Sums[analytics.SumItemRevenue] != 40e6 ||
-		s.Sums[analytics.SumAddToCarts] != 2 || s.Events != 3 ||
+		s.Sums[analytics.SumItemsAddedToCart] != 2 || s.Sums[analytics.SumAddToCarts] != 0 || s.Events != 3 ||
 		m.Sums[analytics.SumItemsViewed] != 1 || m.Sums[analytics.SumItemRevenue] != 10e6 || m.Events != 2 {
 		t.Fatalf("by item: %v", byItem)
 	}

@@ -628,7 +628,7 @@ function renderTable(box, t, rows, pick) {
 // serves a name: GET …/metadata says.
 const ACQUISITION = ['sessions', 'engagedSessions', 'engagementRate', 'eventsPerSession', 'keyEvents', 'totalRevenue'];
 const FIRST_USER = ['newUsers', 'engagedSessions', 'engagementRate', 'eventsPerSession', 'keyEvents', 'totalRevenue'];
-const ITEMS = ['itemsViewed', 'addToCarts', 'itemsPurchased', 'itemRevenue'];
+const ITEMS = ['itemsViewed', 'itemsAddedToCart', 'itemsPurchased', 'itemRevenue'];
 const TECH = ['activeUsers', 'sessions', 'engagementRate'];
 const DEMOGRAPHICS = ['activeUsers', 'newUsers', 'engagedSessions', 'engagementRate'];
 
