@@ -44,19 +44,19 @@ func utf8Start(b byte) bool { return b < 0x80 || b >= 0xC0 }
 // (encoding version 2 on): ecommerce, key events and session time. Amounts
 // are micro-units of the property's currency.
 const (
-	SumSessionSeconds  = iota // seconds by which events extended their sessions: Σ session durations
-	SumKeyEvents              // events marked as key events
-	SumPurchaseRevenue        // value of purchases (purchase, in_app_purchase), less refunds
-	SumTotalRevenue           // purchase revenue, subscriptions and ad revenue
-	SumPurchases              // purchase events (ecommercePurchases)
-	SumTransactions           // purchase events with a transaction_id
-	SumCheckouts              // begin_checkout events
-	SumAddToCarts             // add_to_cart events
-	SumItemsViewed            // units of the items of view_item events
-	SumItemRevenue            // price × quantity of the items of purchase events
-	SumItemsPurchased         // units of the items of purchase events
-	SumCustom                 // a custom metric's value, in custom sections (micro-units)
-	SumItemsAddedToCart       // units of the items of add_to_cart events
+	SumSessionSeconds   = iota // seconds by which events extended their sessions: Σ session durations
+	SumKeyEvents               // events marked as key events
+	SumPurchaseRevenue         // value of purchases (purchase, in_app_purchase), less refunds
+	SumTotalRevenue            // purchase revenue, subscriptions and ad revenue
+	SumPurchases               // purchase events (ecommercePurchases)
+	SumTransactions            // purchase events with a transaction_id
+	SumCheckouts               // begin_checkout events
+	SumAddToCarts              // add_to_cart events
+	SumItemsViewed             // units of the items of view_item events
+	SumItemRevenue             // price × quantity of the items of purchase events
+	SumItemsPurchased          // units of the items of purchase events
+	SumCustom                  // a custom metric's value, in custom sections (micro-units)
+	SumItemsAddedToCart        // units of the items of add_to_cart events
 	NumSums
 )
 
