@@ -10,6 +10,7 @@ import (
 
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
 // generatedLog appends n events of a few properties, many visitors and
@@ -74,4 +75,47 @@ func BenchmarkReplay(b *testing.B) {
 		st.Close()
 	}
 	log.Close()
+}
+
+// BenchmarkDerive applies the same events to a partition (sessions,
+// dedupe, the open additions of every rollup) and encodes a checkpoint's
+// additions every 10,000 events, for each version's layout side by side:
+// what the catalogue costs the projection per event, store aside.
+func BenchmarkDerive(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	var events []*eventv1.Event
+	for i := range 20_000 {
+		client := rng.Intn(1000)
+		e := ev(fmt.Sprint("e", i), fmt.Sprint("c", client), []string{"page_view", "page_view", "scroll", "view_item", "purchase"}[rng.Intn(5)],
+			page(fmt.Sprintf("/p/%d", int(rng.ExpFloat64()*50))), at(time.Duration(i)*time.Second), prop(fmt.Sprint("p", client%4)))
+		e.Country, e.City, e.Region = "FR", "Paris", "Ile-de-France"
+		e.Device = &eventv1.Device{Category: "mobile", Browser: "Safari", OperatingSystem: "iOS", BrowserVersion: "17.1", Platform: "web", Language: "fr-fr"}
+		e.TrafficSource = &eventv1.TrafficSource{Source: "google", Medium: "organic"}
+		e.Page.Title, e.Page.Location = "Page", "https://shop.example"+e.Page.Path
+		if e.Name == "view_item" || e.Name == "purchase" {
+			e.Items = []*eventv1.Item{{ItemId: fmt.Sprint("S", rng.Intn(50)), ItemName: "Item", Price: 9.5, Quantity: 1}}
+		}
+		events = append(events, e)
+	}
+	for _, version := range []string{"v1", "v4", "v5"} {
+		b.Run(version, func(b *testing.B) {
+			l, _ := FindLogic(Logics(), "traffic", version)
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				p := testPartition(b, l, viewstore.Progress{}, nil)
+				for i, e := range events {
+					p.apply(e, p.progress.Next)
+					p.advance(p.progress.Next)
+					if i%10_000 == 9_999 {
+						if _, err := p.adds.encode(0, 0, p.progress.Next); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				n += len(events)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
+		})
+	}
 }
