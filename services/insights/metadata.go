@@ -33,8 +33,6 @@ const (
 	catEcom    = "Ecommerce"
 	catCustom  = "Custom"
 	catRevenue = "Revenue"
-	// catEcommerce is GA4's category of item dimensions.
-	catEcommerce = catEcom
 )
 
 var dimensionMetadata = []*insightsv1.DimensionMetadata{
@@ -62,7 +60,7 @@ var dimensionMetadata = []*insightsv1.DimensionMetadata{
 	{ApiName: catalog.LinkURL, UiName: "Link URL", Category: catEvent, Description: "The full URL of an outbound link or downloaded file (the link_url parameter)."},
 	{ApiName: catalog.FileName, UiName: "File name", Category: catEvent, Description: "The page path of a downloaded file; for example, /menus/dinner-menu.pdf (the file_name parameter)."},
 	{ApiName: catalog.SearchTerm, UiName: "Search term", Category: catEvent, Description: "The term searched by the user (the search_term parameter of view_search_results)."},
-	{ApiName: catalog.TransactionID, UiName: "Transaction ID", Category: catEcommerce, Description: "The ID of the ecommerce transaction (the transaction_id parameter)."},
+	{ApiName: catalog.TransactionID, UiName: "Transaction ID", Category: catEcom, Description: "The ID of the ecommerce transaction (the transaction_id parameter)."},
 	{ApiName: catalog.BrowserVersion, UiName: "Browser version", Category: catDevice, Description: "The major version of the browser used to view your website."},
 	{ApiName: catalog.OperatingSystemVersion, UiName: "OS version", Category: catDevice, Description: "The operating system versions used by visitors to your website or app; for example, Android 10's version is 10, and iOS 13.5.1's version is 13.5.1."},
 	{ApiName: catalog.Platform, UiName: "Platform", Category: catDevice, Description: "The platform on which your app or website ran; for example, web, iOS, or Android."},
@@ -81,10 +79,10 @@ var dimensionMetadata = []*insightsv1.DimensionMetadata{
 	{ApiName: "sessionSourcePlatform", UiName: "Session source platform", Category: catTraffic, Description: "The source platform of the session's campaign: Google Ads for auto-tagged (gclid) traffic, Manual for other tagged traffic, (not set) for direct, organic and referral traffic."},
 	{ApiName: catalog.Region, UiName: "Region", Category: catGeo, Description: "The geographic region from which the user activity originated, derived from their IP address (never stored) or the hit's user_location."},
 	{ApiName: catalog.City, UiName: "City", Category: catGeo, Description: "The city from which the user activity originated, derived from their IP address (never stored) or the hit's user_location."},
-	{ApiName: catalog.ItemName, UiName: "Item name", Category: catEcommerce, Description: "The name of the item (item_name); item-scoped."},
-	{ApiName: catalog.ItemCategory, UiName: "Item category", Category: catEcommerce, Description: "The hierarchical category in which the item is classified (item_category); item-scoped."},
-	{ApiName: catalog.ItemBrand, UiName: "Item brand", Category: catEcommerce, Description: "Brand name of the item (item_brand); item-scoped."},
-	{ApiName: catalog.ItemID, UiName: "Item ID", Category: catEcommerce, Description: "The ID of the item (item_id); item-scoped."},
+	{ApiName: catalog.ItemName, UiName: "Item name", Category: catEcom, Description: "The name of the item (item_name); item-scoped."},
+	{ApiName: catalog.ItemCategory, UiName: "Item category", Category: catEcom, Description: "The hierarchical category in which the item is classified (item_category); item-scoped."},
+	{ApiName: catalog.ItemBrand, UiName: "Item brand", Category: catEcom, Description: "Brand name of the item (item_brand); item-scoped."},
+	{ApiName: catalog.ItemID, UiName: "Item ID", Category: catEcom, Description: "The ID of the item (item_id); item-scoped."},
 	{ApiName: "date", UiName: "Date", Category: catTime, Description: "The date of the event, formatted as YYYYMMDD."},
 	{ApiName: "dateHour", UiName: "Date + hour (YYYYMMDDHH)", Category: catTime, Description: "The combined values of date and hour formatted as YYYYMMDDHH."},
 	{ApiName: "dateHourMinute", UiName: "Date hour and minute", Category: catTime, Description: "The combined values of date, hour, and minute formatted as YYYYMMDDHHMM."},

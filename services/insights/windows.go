@@ -45,15 +45,10 @@ func windowed(req *insightsv1.RunReportRequest) bool {
 	return slices.ContainsFunc(req.GetMetrics(), func(m *insightsv1.Metric) bool { _, ok := windowMetrics[m.GetName()]; return ok })
 }
 
-// windowProblems lists what a report with windowed metrics cannot ask.
+// windowProblems lists what a report with windowed metrics cannot ask
+// beyond its fields (parseFields refuses them by hour or in realtime).
 func windowProblems(req *insightsv1.RunReportRequest) problems {
 	var p problems
-	for i, d := range req.GetDimensions() {
-		switch d.GetName() {
-		case "hour", "dateHour", "dateHourMinute", "dayOfWeek":
-			p.add(fmt.Sprintf("dimensions[%d].name", i), apierror.ValueInvalid, "%s does not combine with windowed active users (active1DayUsers …), which are counted by day", d.GetName())
-		}
-	}
 	for i, o := range req.GetOrderBys() {
 		if _, ok := windowMetrics[o.GetMetric().GetMetricName()]; ok {
 			p.add(fmt.Sprintf("orderBys[%d].metric.metricName", i), apierror.ValueInvalid, "rows are not ordered by windowed active users (%s); order by activeUsers instead", o.GetMetric().GetMetricName())

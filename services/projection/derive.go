@@ -93,7 +93,8 @@ var extractors = map[string]extractor{
 	catalog.Region:            func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.Region },
 	catalog.City:              func(ev *eventv1.Event, _ *session, _ *Rules) string { return ev.City },
 	// Item-scoped dimensions are read from each item (itemExtractors), and
-	// custom definitions from each of the event's (addFanned).
+	// custom definitions from each of the event's (add, by the section's
+	// catalog.Rollup.Fan).
 	catalog.ItemName: nil, catalog.ItemCategory: nil, catalog.ItemBrand: nil, catalog.ItemID: nil,
 	catalog.CustomDimension: nil, catalog.CustomValue: nil, catalog.CustomMetric: nil,
 }
