@@ -140,7 +140,12 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	set := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	for _, n := range []string{"allowed-origins", "currency-rates", "key-events", "custom-event-dimensions", "custom-user-dimensions", "custom-event-metrics"} {
+	// A flag set by its environment variable counts as given.
+	envFlags := []string{"allowed-origins", "currency"}
+	for _, r := range reportingFlags {
+		envFlags = append(envFlags, r.flag)
+	}
+	for _, n := range envFlags {
 		if os.Getenv(envName(n)) != "" {
 			set[n] = true
 		}

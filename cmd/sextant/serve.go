@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -235,17 +234,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	go followAssertionSecret(wctx, props, assertions, logger)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
-	// A new store's active version is written at its first start (v1, or
-	// --start-version), so that a later default or flag never switches
-	// what it serves.
-	start := cmp.Or(cfg.StartVersion, "v1")
-	if _, ok := projection.FindLogic(projection.Logics(), "traffic", start); !ok {
-		return fmt.Errorf("--start-version %s: no such version of the traffic projection", start)
-	}
-	if started, err := vers.Start(ctx, "traffic", start); err != nil {
+	if err := startVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
 		return err
-	} else if started {
-		logger.Info("new store: the traffic projection starts with its version", "version", start)
 	}
 	if cfg.Demo && !cfg.has("gateway") {
 		if err := ensureDemo(ctx, props, stdout); err != nil {
@@ -448,7 +438,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		srv.Handle(gtag.Path, gtag.Handler(gtag.Config{Properties: props, Collect: *collectH, Logger: logger}))
 	}
 	if insightsH != nil {
-		// The GA4 Data API's REST paths, for Google's client libraries.
 		// The GA4 Data API, for Google's client libraries: its REST paths,
 		// and its gRPC service under Google's name.
 		ga4cfg := ga4data.Config{Reports: insightsH, Authenticate: authn.Authenticate, MaxBodyBytes: int64(cfg.MaxBodyBytes), Logger: logger}
@@ -541,4 +530,59 @@ func projectionMemoryLimit() (int64, bool) {
 	const limit = 1 << 30
 	debug.SetMemoryLimit(limit)
 	return limit, true
+}
+
+// startVersion writes the traffic projection's active version of a store
+// that has none yet, at its first start, so that a later default or flag
+// never switches what it serves: --start-version when the event log is
+// empty (a new store), else v1, which such a store served by default
+// before versions were written. Processes without the log (gateway,
+// insights) leave it to those with it.
+func startVersion(ctx context.Context, want string, log eventlog.Log, vers *versions.Registry, logger *slog.Logger) error {
+	if want != "" {
+		if _, ok := projection.FindLogic(projection.Logics(), "traffic", want); !ok {
+			return fmt.Errorf("--start-version %s: no such version of the traffic projection", want)
+		}
+	}
+	if log == nil {
+		return nil
+	}
+	start := "v1"
+	if want != "" {
+		empty, err := logEmpty(ctx, log)
+		if err != nil {
+			return err
+		}
+		if empty {
+			start = want
+		}
+	}
+	started, err := vers.Start(ctx, "traffic", start)
+	switch {
+	case err != nil:
+		return err
+	case started && start != want && want != "":
+		logger.Warn("the event log holds events: --start-version is for new stores; this store keeps serving v1 (replay and activate to change it)", "version", want)
+	case started:
+		logger.Info("the traffic projection starts with its version", "version", start)
+	}
+	return nil
+}
+
+// logEmpty reports whether no event was ever appended to log.
+func logEmpty(ctx context.Context, log eventlog.Log) (bool, error) {
+	parts, err := log.Partitions(ctx)
+	if err != nil {
+		return false, fmt.Errorf("event log partitions: %w", err)
+	}
+	for _, p := range parts {
+		end, err := log.EndOffset(ctx, p)
+		if err != nil {
+			return false, fmt.Errorf("event log end offset: %w", err)
+		}
+		if end > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -20,10 +20,10 @@ import (
 // parameter) and encoding them again was most of a single-event REST
 // request's work, so the shapes clients send are transcoded in one pass
 // over the text, without messages: objects with the JSON field names,
-// strings, integers, numbers and booleans. Anything else — null, proto
-// field names, quoted or exponent integers, a field or key given twice,
-// nested values, malformed or unknown input — goes through protojson,
-// which then also gives the exact error. Both ways give the same message
+// strings, integers, numbers, booleans, and lists and objects of them (GA4's
+// items). Anything else — null, proto field names, quoted or exponent
+// integers, a field or key given twice, malformed or unknown input — goes
+// through protojson, which then also gives the exact error. Both ways give the same message
 // (FuzzFromJSON checks it).
 func FromJSON(body []byte) ([]byte, error) {
 	t := transcoder{in: body, out: make([]byte, 0, len(body))}

@@ -143,7 +143,7 @@ func (d *DB) String() string {
 	}
 	s := ""
 	for _, r := range []*reader{rs.v4, rs.v6} {
-		if r == nil || (r == rs.v6 && rs.v6 == rs.v4) {
+		if r == nil {
 			continue
 		}
 		if s != "" {

@@ -619,13 +619,19 @@ func (r *Registry) OriginAllowed(ctx context.Context, id, origin string) (bool, 
 	if err != nil {
 		return false, err
 	}
-	if len(p.AllowedOrigins) == 0 {
-		return true, nil
+	return p.AllowsOrigin(origin), nil
+}
+
+// AllowsOrigin reports whether a browser at origin may send p hits: any
+// may when p lists none.
+func (p Property) AllowsOrigin(origin string) bool {
+	if origin == "" || len(p.AllowedOrigins) == 0 {
+		return true
 	}
 	for _, o := range p.AllowedOrigins {
 		if strings.EqualFold(o, origin) {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }

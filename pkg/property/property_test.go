@@ -451,13 +451,25 @@ func TestMeasurementID(t *testing.T) {
 		if got, ok := property.PropertyOfMeasurementID(mid); !ok || got != id {
 			t.Errorf("property.PropertyOfMeasurementID(%s) = %q, %v; want %s", mid, got, ok, id)
 		}
-		// One character changed is (nearly always) caught by the check.
+		// A mistyped character is caught by the check: every other letter
+		// at every place, at most one in a hundred accepted (as another
+		// property).
+		accepted, tries := 0, 0
 		for i := 2; i < 12; i++ {
-			b := []byte(mid)
-			b[i] = alphabet[(strings.IndexByte(alphabet, b[i])+1)%32]
-			if got, ok := property.PropertyOfMeasurementID(string(b)); ok && got == id {
-				t.Errorf("%s decodes to the same property as %s", b, mid)
+			for d := 1; d < 32; d++ {
+				b := []byte(mid)
+				b[i] = alphabet[(strings.IndexByte(alphabet, b[i])+d)%32]
+				tries++
+				if got, ok := property.PropertyOfMeasurementID(string(b)); ok {
+					accepted++
+					if got == id {
+						t.Errorf("%s decodes to the same property as %s", b, mid)
+					}
+				}
 			}
+		}
+		if accepted*100 > tries {
+			t.Errorf("%d of %d mistyped ids of %s accepted", accepted, tries, mid)
 		}
 	}
 	for _, id := range []string{"", "abc", "-1", "007", "1099511627776"} {

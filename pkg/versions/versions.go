@@ -149,7 +149,7 @@ func (r *Registry) Start(ctx context.Context, name, version string) (bool, error
 			}
 		}
 		if _, err := r.kv.Get(ctx, versionKey(name, d)); errors.Is(err, viewstore.ErrNotFound) {
-			if err := r.Put(ctx, Version{Name: name, Version: d, State: Deleted, Created: time.Now().UTC()}); err != nil {
+			if err := r.Delete(ctx, name, d); err != nil {
 				return false, err
 			}
 		}

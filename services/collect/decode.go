@@ -107,7 +107,6 @@ type wireItem struct {
 	id, name, brand, category, variant string
 	price                              float64
 	quantity                           int64
-	priced                             bool // price was sent
 }
 
 // wireDevice is collect.v1.Device.

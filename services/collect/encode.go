@@ -562,7 +562,7 @@ func (b *builder) checkItems(i int, e *wireEvent) (priced bool) {
 					b.vs.add(i, at()+"."+f.name, apierror.ValueInvalid, "price must be a finite number")
 					continue
 				}
-				it.price, it.priced = v.num, true
+				it.price = v.num
 				priced = true
 			case iQuantity:
 				n, ok := int64(0), false

@@ -143,21 +143,23 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 	}
 	meta.PropertyID = pid
 	meta.Now = s.now()
-	if s.cfg.OriginAllowed != nil && meta.origin != "" {
-		ok, err := s.cfg.OriginAllowed(ctx, pid, meta.origin)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, apierror.New(apierror.PermissionDenied, "origin %s may not send hits to property %s (see its allowed origins)", meta.origin, pid)
-		}
-	}
+	// The property's settings, and its allowed origins from the same
+	// lookup when collect reads them (OriginAllowed otherwise).
+	allowed := true
 	if s.cfg.Properties != nil {
 		p, err := s.cfg.Properties.Get(ctx, pid)
 		if err != nil {
 			return nil, s.propertyError(ctx, pid, err)
 		}
 		meta.Settings = SettingsOf(p)
+		allowed = p.AllowsOrigin(meta.origin)
+	} else if s.cfg.OriginAllowed != nil && meta.origin != "" {
+		if allowed, err = s.cfg.OriginAllowed(ctx, pid, meta.origin); err != nil {
+			return nil, err
+		}
+	}
+	if !allowed {
+		return nil, apierror.New(apierror.PermissionDenied, "origin %s may not send hits to property %s (see its allowed origins)", meta.origin, pid)
 	}
 	enc, err := s.enc.build(req, meta.Meta)
 	if err != nil {

@@ -79,10 +79,8 @@ func (s *Settings) rate(cur string) (r float64, ok bool) {
 // isCurrencyCode reports three ASCII letters (ISO 4217's shape, in any
 // case: tags send "usd" as well as "USD").
 func isCurrencyCode(s string) bool {
-	return len(s) == 3 && isLetter(s[0]) && isLetter(s[1]) && isLetter(s[2])
+	return len(s) == 3 && isASCIILetter(s[0]) && isASCIILetter(s[1]) && isASCIILetter(s[2])
 }
-
-func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' }
 
 // appendText appends a validated scalar as custom dimensions hold it:
 // strings as sent, integers in decimal, other numbers in the shortest
