@@ -75,6 +75,10 @@ type Aggregate struct {
 	KeySessions     *sketch.Sketch // sessions with a key event
 	Purchasers      *sketch.Sketch // users with a purchase
 	FirstPurchasers *sketch.Sketch // users whose first purchase it was
+
+	// spare is where Extra makes the version-2 sketches of an arena's
+	// aggregate (nil: allocated).
+	spare *[NumSketches - numBase]sketch.Sketch
 }
 
 // NewAggregate returns an empty aggregate.
@@ -101,7 +105,13 @@ func (a *Aggregate) sketches() [NumSketches]**sketch.Sketch {
 func (a *Aggregate) Extra(i int) *sketch.Sketch {
 	p := a.sketches()[i]
 	if *p == nil {
-		*p = sketch.New(SketchPrecision(i))
+		if a.spare != nil {
+			s := &a.spare[i-numBase]
+			s.Reset(SketchPrecision(i), nil, keepHashes)
+			*p = s
+		} else {
+			*p = sketch.New(SketchPrecision(i))
+		}
 	}
 	return *p
 }

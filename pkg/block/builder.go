@@ -27,6 +27,9 @@ type Builder struct {
 	n    int
 	err  error
 	key  []byte // scratch
+	// arena, when set, is where the builder's aggregates come from
+	// (NewBuilderIn).
+	arena *analytics.Arena
 
 	// Reused by AppendTo.
 	sorted []builderEntry
@@ -56,6 +59,15 @@ func NewBuilder(layout Layout) *Builder {
 	return b
 }
 
+// NewBuilderIn is NewBuilder with its aggregates taken from arena: they
+// are valid until the arena is Reset, which its owner does only once the
+// builder is Reset too (after encoding it).
+func NewBuilderIn(layout Layout, arena *analytics.Arena) *Builder {
+	b := NewBuilder(layout)
+	b.arena = arena
+	return b
+}
+
 // Agg returns the aggregate of section i's entry at bucket (absolute Unix
 // seconds, already floored to the section's grain by the caller) and dims
 // key, creating an empty one (analytics.NewAggregate). When the entry
@@ -77,7 +89,12 @@ func (b *Builder) agg(section int) *analytics.Aggregate {
 	if a, ok := m[string(b.key)]; ok {
 		return a
 	}
-	a := analytics.NewAggregate()
+	var a *analytics.Aggregate
+	if b.arena != nil {
+		a = b.arena.New()
+	} else {
+		a = analytics.NewAggregate()
+	}
 	m[string(b.key)] = a
 	b.n++
 	return a

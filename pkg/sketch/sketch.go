@@ -64,6 +64,22 @@ func New(p uint8) *Sketch {
 	return &Sketch{p: p}
 }
 
+// Reset makes s an empty sketch of precision p (4..18) that keeps its
+// memory for the hashes it will hold: the exact set's while its capacity
+// is at most keep hashes (else buf's, which may be nil), its tail's, and
+// no registers. It is how an aggregate arena reuses sketches; s must not
+// share its set's memory with another sketch still in use.
+func (s *Sketch) Reset(p uint8, buf []uint64, keep int) {
+	if p < 4 || p > 18 {
+		panic(fmt.Sprintf("sketch: precision %d out of range", p))
+	}
+	exact := s.exact[:0]
+	if cap(exact) == 0 || cap(exact) > keep {
+		exact = buf[:0]
+	}
+	*s = Sketch{p: p, exact: exact, tail: s.tail[:0]}
+}
+
 // Precision reports the sketch's precision.
 func (s *Sketch) Precision() uint8 { return s.p }
 
@@ -87,6 +103,12 @@ func (s *Sketch) Add(h uint64) {
 	if len(s.exact) < smallSet && len(s.tail) == 0 {
 		// Most cells see a handful of users: a sorted insertion into a
 		// few words costs less than the tail's 256 bytes per sketch.
+		if len(s.exact) == cap(s.exact) {
+			// Grow by at least 8: sets of a few hashes are the most
+			// common, and growing 1, 2, 4, 8 was most of the
+			// projection's allocations.
+			s.exact = slices.Grow(s.exact, max(len(s.exact), 8))
+		}
 		s.exact = slices.Insert(s.exact, i, h)
 		return
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/text/language"
@@ -149,10 +151,17 @@ func fullPageURL(u string) string {
 	if i := strings.IndexByte(rest, '#'); i >= 0 {
 		rest = rest[:i]
 	}
-	host, path, _ := strings.Cut(rest, "/")
-	host = hostOf("x://" + host)
-	if path == "" {
+	authority, path, _ := strings.Cut(rest, "/")
+	host := authority
+	if i := strings.IndexAny(host, "?#"); i >= 0 {
+		host = host[:i]
+	}
+	host = hostIn(host)
+	switch {
+	case path == "":
 		return host + "/"
+	case host == authority:
+		return rest // already host/path: no copy
 	}
 	return host + "/" + path
 }
@@ -163,13 +172,30 @@ func languageName(code string) string {
 	if code == "" {
 		return ""
 	}
+	if name, ok := languageNames.Load(code); ok {
+		return name.(string)
+	}
 	tag, err := language.Parse(code)
 	if err != nil {
 		return ""
 	}
 	base, _ := tag.Base()
-	return display.English.Languages().Name(base)
+	name := display.English.Languages().Name(base)
+	if languageCached.Add(1) <= maxLanguageNames {
+		languageNames.Store(code, name)
+	}
+	return name
 }
+
+// languageNames caches languageName by code (parsing a tag allocates
+// several times, and a property's visitors use a few dozen codes): up to
+// maxLanguageNames codes that parse, the first seen.
+var (
+	languageNames  sync.Map
+	languageCached atomic.Int64
+)
+
+const maxLanguageNames = 4096
 
 // hostOf is the host of a URL, lower case, without port or credentials.
 func hostOf(u string) string {
@@ -180,6 +206,11 @@ func hostOf(u string) string {
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		rest = rest[:i]
 	}
+	return hostIn(rest)
+}
+
+// hostIn is the host of a URL's authority (user@host:port), lower case.
+func hostIn(rest string) string {
 	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
 		rest = rest[i+1:]
 	}
@@ -362,7 +393,7 @@ func (d *deriver) facts(ev *eventv1.Event, s *session, evTime, recv, offset int6
 		engaged:  s.engaged,
 		engageMs: ev.EngagementTimeMsec,
 		user:     xxhash.Sum64String(userKey),
-		sess:     xxhash.Sum64String(ev.ClientId + "\x1f" + strconv.FormatInt(s.id, 10)),
+		sess:     sessionHash(ev.ClientId, s.id),
 	}
 	if d.layout.Outcomes {
 		// What traffic/v5 on adds to every aggregate (session time, key
@@ -372,6 +403,14 @@ func (d *deriver) facts(ev *eventv1.Event, s *session, evTime, recv, offset int6
 		d.outcomes(&f, ev, s, offset)
 	}
 	return f
+}
+
+// sessionHash identifies a session in the aggregates' sets: the hash of
+// its client id, a unit separator and its id in decimal.
+func sessionHash(client string, id int64) uint64 {
+	var buf [96]byte
+	b := append(append(buf[:0], client...), 0x1f)
+	return xxhash.Sum64(strconv.AppendInt(b, id, 10))
 }
 
 // Events whose value parameter is revenue, as GA4 counts it: purchases

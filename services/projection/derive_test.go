@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/block"
@@ -453,13 +454,32 @@ func TestDetailDimensions(t *testing.T) {
 			t.Errorf("%s = %q, want %q", dim, got, want)
 		}
 	}
-	for in, want := range map[string]string{"fr": "French", "pt-BR": "Portuguese", "zz-not": "", "": ""} {
-		if got := languageName(in); got != want {
-			t.Errorf("languageName(%q) = %q, want %q", in, got, want)
+	for range 2 { // the second time from the cache
+		for in, want := range map[string]string{"fr": "French", "pt-BR": "Portuguese", "zz-not": "", "": ""} {
+			if got := languageName(in); got != want {
+				t.Errorf("languageName(%q) = %q, want %q", in, got, want)
+			}
 		}
 	}
-	if got := fullPageURL("https://a.example"); got != "a.example/" {
-		t.Errorf("fullPageURL of a bare host = %q", got)
+	for in, want := range map[string]string{
+		"https://a.example":                    "a.example/",
+		"https://a.example/p?q=1#top":          "a.example/p?q=1",
+		"https://User@A.Example:8443/p/q?x=y":  "a.example/p/q?x=y",
+		"https://a.example?x=1":                "a.example/",
+		"https://a.example#frag/x":             "a.example/",
+		"http://[::1]:80/p":                    "[::1]/p",
+		"https://a.example/":                   "a.example/",
+		"no-scheme.example/p":                  "",
+		"https://a.example:80?q=1":             "a.example/",
+		"https://x@y@a.example/p":              "a.example/p",
+		"https://A.example/Path/With/Case?Q=1": "a.example/Path/With/Case?Q=1",
+	} {
+		if got := fullPageURL(in); got != want {
+			t.Errorf("fullPageURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got, want := sessionHash("c1", 1700000000), xxhash.Sum64String("c1\x1f1700000000"); got != want {
+		t.Errorf("sessionHash = %x, want %x (the hash stored sets hold)", got, want)
 	}
 }
 

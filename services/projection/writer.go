@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/sextant-analytics/sextant/pkg/analytics"
 	"github.com/sextant-analytics/sextant/pkg/block"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -20,6 +21,9 @@ type additions struct {
 	open  map[propHour]*block.Builder
 	n     int              // aggregates in open's builders (kept by the caller of builder)
 	spare []*block.Builder // reset builders, reused
+	// arena holds the open builders' aggregates, taken back at each
+	// checkpoint.
+	arena analytics.Arena
 	// slab holds the encoded blocks of the last checkpoint (the store
 	// does not keep them after Commit returns).
 	slab []byte
@@ -44,7 +48,7 @@ func (a *additions) builder(property string, hour int64) *block.Builder {
 	if n := len(a.spare); n > 0 {
 		b, a.spare = a.spare[n-1], a.spare[:n-1]
 	} else {
-		b = block.NewBuilder(a.layout)
+		b = block.NewBuilderIn(a.layout, &a.arena)
 	}
 	a.open[k] = b
 	return b
@@ -91,6 +95,7 @@ func (a *additions) encode(part int32, start, end int64) ([]viewstore.Addition, 
 		a.spare = append(a.spare, b)
 		delete(a.open, k)
 	}
+	a.arena.Reset()
 	if len(a.spare) > 4096 {
 		a.spare = a.spare[:4096]
 	}
