@@ -129,7 +129,7 @@ func (h *harness) logf(format string, args ...any) {
 
 func main() {
 	size := flag.String("size", "default", "quick, default or full")
-	startVersion := flag.String("start-version", "v5", "the traffic projection version the stores start with (serve --start-version): the one ingest feeds and reports read")
+	startVersion := flag.String("start-version", "v6", "the traffic projection version the stores start with (serve --start-version): the one ingest feeds and reports read")
 	bin := flag.String("bin", "", "the sextant binary (with the loadgen command)")
 	out := flag.String("out", "bench/out", "directory for logs and intermediate files")
 	results := flag.String("results", "", "write the results JSON here")

@@ -15,12 +15,13 @@ import (
 // key events and custom definitions set through the admin API, report
 // GA4's ecommerce, key-event, session, channel, geography and custom
 // dimensions and metrics with the numbers those hits add up to, once
-// traffic/v5 is active.
+// traffic/v6 (v5's catalogue, stored in fewer series) is active; realtime
+// reports read its minute sections, which it keeps in one part.
 func TestGA4Outcomes(t *testing.T) {
 	skipShort(t)
 	addr := freeAddr(t)
 	// A new store that starts with the version of outcomes.
-	srv := startServer(t, t.TempDir(), addr, "--start-version", "v5")
+	srv := startServer(t, t.TempDir(), addr, "--start-version", "v6")
 	env := map[string]string{}
 	for _, kv := range demoEnv(t, srv.stdout.String()) {
 		k, v, _ := strings.Cut(kv, "=")
@@ -28,8 +29,8 @@ func TestGA4Outcomes(t *testing.T) {
 	}
 	base, pid, admin := "http://"+addr, env["SEXTANT_PROPERTY_ID"], env["SEXTANT_ADMIN_KEY"]
 	code, list := call(t, "GET", base+"/v1/projections", admin, "")
-	if code != 200 || !strings.Contains(fmt.Sprint(list), "state:PROJECTION_STATE_ACTIVE version:v5") || strings.Contains(fmt.Sprint(list), "version:v1") {
-		t.Fatalf("projections of a store started with v5: %d %v", code, list)
+	if code != 200 || !strings.Contains(fmt.Sprint(list), "state:PROJECTION_STATE_ACTIVE version:v6") || strings.Contains(fmt.Sprint(list), "version:v1") {
+		t.Fatalf("projections of a store started with v6: %d %v", code, list)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	code, prop := call(t, "PATCH", base+"/v1/properties/"+pid, admin, `{"currencyCode":"EUR","currencyRates":{"USD":0.5},
@@ -91,9 +92,9 @@ func TestGA4Outcomes(t *testing.T) {
 		t.Fatalf("/g/collect: %d", resp.StatusCode)
 	}
 
-	report := func(body string) [][]string {
+	reportOf := func(method, body string) [][]string {
 		t.Helper()
-		code, r := postJSON(t, base+"/v1/properties/"+pid+":runReport", env["SEXTANT_READ_KEY"], body)
+		code, r := postJSON(t, base+"/v1/properties/"+pid+method, env["SEXTANT_READ_KEY"], body)
 		if code != 200 {
 			t.Fatalf("report %s: %d %v", body, code, r)
 		}
@@ -112,7 +113,19 @@ func TestGA4Outcomes(t *testing.T) {
 		}
 		return rows
 	}
+	report := func(body string) [][]string { t.Helper(); return reportOf(":runReport", body) }
 	const today = `"dateRanges":[{"startDate":"yesterday","endDate":"today"}]`
+	// The realtime view (the last 30 minutes, read from the minute
+	// sections) counts every hit by name and country as the day's report.
+	realtimeMatches := func() (string, string, bool) {
+		var got, want string
+		for _, d := range []string{"eventName", "country"} {
+			body := `{"dimensions":[{"name":"` + d + `"}],"metrics":[{"name":"eventCount"},{"name":"activeUsers"}],"orderBys":[{"dimension":{"dimensionName":"` + d + `"}}]`
+			got += fmt.Sprint(reportOf(":runRealtimeReport", body+`}`))
+			want += fmt.Sprint(report(body + "," + today + `}`))
+		}
+		return got, want, got == want && strings.Contains(got, "[purchase 3 3]")
+	}
 	// Every hit counted.
 	for {
 		got := report(`{"metrics":[{"name":"eventCount"}],` + today + `}`)
@@ -121,6 +134,12 @@ func TestGA4Outcomes(t *testing.T) {
 		}
 		if time.Now().After(deadline.Add(30 * time.Second)) {
 			t.Fatalf("event count %v, want 8", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for got, want, ok := realtimeMatches(); !ok; got, want, ok = realtimeMatches() {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("realtime by event name and country:\n%s\nthe day's report:\n%s", got, want)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -143,7 +143,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
 	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
 	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
-	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v5, every GA4 dimension; v1 when empty); a store that has one keeps it")
+	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v6, every GA4 dimension; v1 when empty); a store that has one keeps it")
 	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")

@@ -94,7 +94,32 @@ func TestPartSections(t *testing.T) {
 			}
 		}
 	}
-	l := TrafficUsers
+	for _, l := range []*Layout{TrafficUsers, TrafficCompact} {
+		checkGroupedParts(t, l)
+	}
+	if n, want := len(TrafficUsers.PartSections()), 18; n != want {
+		t.Errorf("traffic/v5: %d parts, want %d", n, want)
+	}
+	if n, want := len(TrafficCompact.PartSections()), 11; n != want {
+		t.Errorf("traffic/v6: %d parts, want %d", n, want)
+	}
+	l := TrafficCompact
+	minutes := l.PartOf(l.Choose([]string{PagePath}, true), block.Minute)
+	for r, roll := range l.Rollups {
+		if roll.Minute && l.PartOf(r, block.Minute) != minutes {
+			t.Errorf("traffic/v6: rollup %d's minute section in part %d, not with the others (%d)", r, l.PartOf(r, block.Minute), minutes)
+		}
+	}
+	if l.KeepsDays(minutes) || minutes == l.PartOf(l.Choose([]string{PagePath}, false), block.Hour) {
+		t.Errorf("traffic/v6: the minute part %d keeps days or holds hour sections", minutes)
+	}
+}
+
+// checkGroupedParts checks a layout with GroupDetail: every section in
+// exactly one part, the detail rollups' hour sections together in a part
+// that keeps days, the pages' apart.
+func checkGroupedParts(t *testing.T, l *Layout) {
+	t.Helper()
 	parts := l.PartSections()
 	seen := map[int]int{}
 	for p, secs := range parts {

@@ -97,7 +97,7 @@ func BenchmarkDerive(b *testing.B) {
 		}
 		events = append(events, e)
 	}
-	for _, version := range []string{"v1", "v4", "v5"} {
+	for _, version := range []string{"v1", "v4", "v5", "v6"} {
 		b.Run(version, func(b *testing.B) {
 			l, _ := FindLogic(Logics(), "traffic", version)
 			b.ReportAllocs()

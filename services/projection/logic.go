@@ -63,6 +63,8 @@ func Logics() []Logic {
 			Description: "traffic v4: v3, and pageTitle, pageReferrer, fullPageUrl, platform, browserVersion, operatingSystemVersion, deviceModel, mobileDeviceBranding, screenResolution, language, languageCode, linkUrl, fileName, searchTerm, transactionId, landingPage and landingPagePlusQueryString"},
 		{Name: "traffic", Version: "v5", Rules: v2, Layout: catalog.LayoutOf("traffic", "v5"),
 			Description: "traffic v5: v4, and newVsReturning, firstUserSource/Medium/CampaignName, region, city, ecommerce items (itemId, itemName, itemCategory, itemBrand), custom dimensions and metrics, and per aggregate session time, key events, revenue, ecommerce actions, purchasers and first-time purchasers"},
+		{Name: "traffic", Version: "v6", Rules: v2, Layout: catalog.LayoutOf("traffic", "v6"),
+			Description: "traffic v6: v5's dimensions and metrics, stored in fewer series (the realtime minute detail in one), so that checkpoints write and compaction merges fewer rows"},
 	}
 }
 
