@@ -231,16 +231,17 @@ func (s *Service) metadata(md *insightsv1.ResponseMetaData, t target, cached boo
 // keepable reports whether an upstream's answer may be remembered under
 // t's key: it is of t's version, and (asked with the fresh-watermarks header) it was
 // computed with watermarks read after t's, so it holds at least the data
-// they name.
+// they name. (The upstream reads the version's build afresh too: at worst
+// a build remembered here before a rebuild keys the new build's answer,
+// which no process reads once its memory has the new build.)
 func keepable(md *insightsv1.ResponseMetaData, t target) bool {
 	return md.GetProjectionVersion() == t.version
 }
 
 // cacheKey names an answer: property, projection version and its build,
-// data token, the
-// clock granule that relative dates depend on, the property's settings
-// that answers depend on (time zone, currency and rates), and the request
-// itself.
+// data token, the clock granule that relative dates depend on, the
+// property's settings that answers depend on (time zone, currency and
+// rates), and the request itself.
 func cacheKey(kind string, t target, clock string, req proto.Message) (string, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
