@@ -182,13 +182,17 @@ java_bin() {
 log_file() { echo "$LOGS/$1.log"; }
 pid_file() { echo "$RUN/$1.pid"; }
 
-# A string that our own process of that server has on its command line, so a
-# recycled pid is never taken for ours.
-cmdline_marker() {
+# ours SERVER CMDLINE: the command line is that of our own process of that
+# server, so a recycled pid is never taken for ours.
+ours() {
+  local cl=$2
   case $1 in
-    kafka) echo "$CONF/kafka/server.properties" ;;
-    cassandra) echo "$CONF/cassandra/cassandra.yaml" ;;
-    redis) echo ":$REDIS_PORT" ;; # redis-server rewrites its title to "redis-server 127.0.0.1:PORT"
+    kafka) [[ $cl == *"$CONF/kafka/server.properties"* ]] ;;
+    cassandra) [[ $cl == *"$CONF/cassandra/cassandra.yaml"* ]] ;;
+    # redis-server starts with its config file on its command line, then
+    # rewrites its title to "redis-server 127.0.0.1:PORT" (the file gone):
+    # either is ours.
+    redis) [[ $cl == *"$CONF/redis/redis.conf"* || ($cl == *redis-server* && $cl == *":$REDIS_PORT"*) ]] ;;
   esac
 }
 
@@ -207,16 +211,21 @@ alive() {
 
 # server_pid SERVER: prints the pid of our running server, or fails.
 server_pid() {
-  local f pid marker
+  local pid cl
+  pid=$(launched_pid "$1") || return 1
+  alive "$pid" || return 1
+  cl=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  ours "$1" "$cl" || return 1
+  echo "$pid"
+}
+
+# launched_pid SERVER: prints the pid recorded by the last start, or fails.
+launched_pid() {
+  local f pid
   f=$(pid_file "$1")
   [[ -s $f ]] || return 1
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  alive "$pid" || return 1
-  marker=$(cmdline_marker "$1")
-  local cl
-  cl=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  [[ $cl == *"$marker"* ]] || return 1
   echo "$pid"
 }
 
@@ -653,21 +662,25 @@ endpoint_of() {
   esac
 }
 
-# wait_ready SERVER T0: waits until the server is ready; on failure shows its log.
+# wait_ready SERVER T0: waits until the server is ready (Redis: answers PING
+# with PONG) or its deadline; on failure shows its log. The server exited
+# only when the process started is gone: its command line may still change
+# during start-up (redis-server sets its title).
 wait_ready() {
-  local server=$1 t0=$2 limit deadline
+  local server=$1 t0=$2 limit deadline pid poll=1
   limit=$(timeout_of "$server")
   deadline=$(($(now) + limit))
+  [[ $server == redis ]] && poll=0.2
   while ! ready "$server"; do
-    if ! server_pid "$server" >/dev/null; then
+    if ! pid=$(launched_pid "$server") || ! alive "$pid"; then
       show_log_tail "$server"
       die "$server exited during start-up (log: $(log_file "$server"))"
     fi
     if (($(now) >= deadline)); then
       show_log_tail "$server"
-      die "$server is not ready after ${limit}s (still running, pid $(<"$(pid_file "$server")"); log: $(log_file "$server"))"
+      die "$server is not ready after ${limit}s (still running, pid $pid; log: $(log_file "$server"))"
     fi
-    sleep 1
+    sleep "$poll"
   done
   say "$server ready on $(endpoint_of "$server") ($(($(now) - t0))s)"
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +25,8 @@ const projectionUsage = `usage:
   sextant projection list [--json]
   sextant projection status NAME [VERSION] [--json]
   sextant projection replay NAME --logic VERSION [--from earliest|RFC3339] [--watch]
+      (--watch returns once the version has reached the end the log had
+      when the replay started: its reports then hold every event sent before)
   sextant projection activate NAME VERSION
   sextant projection rollback NAME
   sextant projection delete NAME VERSION
@@ -57,7 +61,7 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	asJSON := f.Bool("json", false, "print JSON")
 	logic := f.String("logic", "", "replay: the logic version to build, e.g. v2")
 	from := f.String("from", "earliest", "replay: earliest, or an RFC 3339 time")
-	watch := f.Bool("watch", false, "replay: follow progress until caught up")
+	watch := f.Bool("watch", false, "replay: follow progress until the version has reached the end the log had when the replay started")
 	pos, err := parseInterleaved(f, args[1:])
 	if err != nil {
 		return err
@@ -138,18 +142,21 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if !*watch {
 			return nil
 		}
-		wreq := connect.NewRequest(&projectionv1.WatchReplayRequest{Name: pos[0], Version: *logic})
-		auth(wreq.Header())
-		stream, err := client.WatchReplay(ctx, wreq)
-		if err != nil {
+		// The log's end offsets as the replay started: --watch returns
+		// once the version has projected everything before them, so that
+		// its reports hold every event sent before the replay.
+		ends := map[int32]int64{}
+		for _, pp := range resp.Msg.Projection.GetPartitions() {
+			ends[pp.Partition] = pp.EndOffset
+		}
+		if err := watchReplay(ctx, client, auth, pos[0], *logic, ends, out, time.Second); err != nil {
 			return err
 		}
-		for stream.Receive() {
-			if err := out(stream.Msg(), describeProjection(stream.Msg().Projection, false)); err != nil {
-				return err
-			}
+		if *asJSON {
+			return nil
 		}
-		return stream.Err()
+		_, err = fmt.Fprintf(stdout, "done: %s/%s has reached the end the log had when the replay started (%s)\n", pos[0], *logic, formatOffsets(ends))
+		return err
 	case "activate":
 		if err := need(2); err != nil {
 			return err
@@ -186,6 +193,96 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprint(stderr, projectionUsage)
 	return errUsage
+}
+
+// watchReplay prints a replay's progress until every partition's
+// committed offset has reached ends (the log's end offsets when the replay
+// started). The server's WatchReplay stream ends earlier, once the version
+// counts as caught up (a lag under ServiceConfig.CaughtUpLag, which on a
+// small log is before it has applied anything); progress is then polled
+// every poll, and printed when it changes.
+func watchReplay(ctx context.Context, client projectionv1connect.ProjectionServiceClient, auth func(http.Header),
+	name, version string, ends map[int32]int64, out func(proto.Message, string) error, poll time.Duration) error {
+	wreq := connect.NewRequest(&projectionv1.WatchReplayRequest{Name: name, Version: version})
+	auth(wreq.Header())
+	stream, err := client.WatchReplay(ctx, wreq)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	last := ""
+	for stream.Receive() {
+		p := stream.Msg().Projection
+		last = describeProjection(p, false)
+		if err := out(stream.Msg(), last); err != nil {
+			return err
+		}
+		if reachedOffsets(p, ends) {
+			return nil
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+		req := connect.NewRequest(&projectionv1.GetReplayRequest{Name: name, Version: version})
+		auth(req.Header())
+		resp, err := client.GetReplay(ctx, req)
+		if err != nil {
+			return err
+		}
+		p := resp.Msg.Projection
+		if p.State == projectionv1.ProjectionState_PROJECTION_STATE_RETIRED {
+			return fmt.Errorf("%s/%s was retired before it reached the log's end as of the replay's start (%s)", name, version, formatOffsets(ends))
+		}
+		if line := describeProjection(p, false); line != last {
+			last = line
+			if err := out(resp.Msg, line); err != nil {
+				return err
+			}
+		}
+		if reachedOffsets(p, ends) {
+			return nil
+		}
+	}
+}
+
+// reachedOffsets reports whether every partition of ends has its committed
+// offset at or past its end.
+func reachedOffsets(p *projectionv1.Projection, ends map[int32]int64) bool {
+	at := make(map[int32]int64, len(p.GetPartitions()))
+	for _, pp := range p.GetPartitions() {
+		at[pp.Partition] = pp.Offset
+	}
+	for part, end := range ends {
+		if off, ok := at[part]; !ok || off < end {
+			return false
+		}
+	}
+	return true
+}
+
+// formatOffsets renders end offsets as "partition 0 at 12, 1 at 40".
+func formatOffsets(ends map[int32]int64) string {
+	parts := slices.Sorted(maps.Keys(ends))
+	var b strings.Builder
+	for i, part := range parts {
+		if i == 0 {
+			b.WriteString("partition ")
+		} else {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d at %d", part, ends[part])
+	}
+	if b.Len() == 0 {
+		return "no partitions"
+	}
+	return b.String()
 }
 
 // printAnswer prints an API answer: as protobuf JSON with --json, else

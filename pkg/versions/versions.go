@@ -6,6 +6,8 @@ package versions
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +56,21 @@ type Version struct {
 	State   State     `json:"state"`
 	Created time.Time `json:"created"`
 	From    From      `json:"from"`
+	// Build names this build of the version: a random id given when the
+	// version is recorded (a replay starts), so that a version deleted and
+	// rebuilt under the same name is told apart from its earlier build
+	// (cached answers are keyed by it). Empty for the default version
+	// before anything recorded it, and for versions recorded before builds
+	// existed. It is a field of the record's JSON in the view store's
+	// metadata, so no schema changes.
+	Build string `json:"build,omitempty"`
+}
+
+// NewBuild returns a new build id.
+func NewBuild() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	return hex.EncodeToString(b[:])
 }
 
 // ErrNotFound is returned for an unknown version.
@@ -144,7 +161,7 @@ func (r *Registry) Start(ctx context.Context, name, version string) (bool, error
 	}
 	if d, ok := r.defaults[name]; ok && d != version {
 		if _, err := r.Get(ctx, name, version); errors.Is(err, ErrNotFound) {
-			if err := r.Put(ctx, Version{Name: name, Version: version, State: Running, Created: time.Now().UTC()}); err != nil {
+			if err := r.Put(ctx, Version{Name: name, Version: version, State: Running, Created: time.Now().UTC(), Build: NewBuild()}); err != nil {
 				return false, err
 			}
 		}

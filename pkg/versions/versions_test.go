@@ -35,11 +35,11 @@ func TestRegistry(t *testing.T) {
 	if vs, _ := r.List(ctx, "traffic"); len(vs) != 1 || vs[0].Version != "v1" || vs[0].State != versions.Running {
 		t.Fatalf("default version not listed: %+v", vs)
 	}
-	if err := r.Put(ctx, versions.Version{Name: "traffic", Version: "v2", State: versions.Running, From: versions.From{Offsets: map[int32]int64{3: 7}}}); err != nil {
+	if err := r.Put(ctx, versions.Version{Name: "traffic", Version: "v2", State: versions.Running, From: versions.From{Offsets: map[int32]int64{3: 7}}, Build: "b-1"}); err != nil {
 		t.Fatal(err)
 	}
 	v2, err := r.Get(ctx, "traffic", "v2")
-	if err != nil || v2.From.Offsets[3] != 7 {
+	if err != nil || v2.From.Offsets[3] != 7 || v2.Build != "b-1" {
 		t.Fatalf("get v2 %+v %v", v2, err)
 	}
 	if err := r.Activate(ctx, "traffic", "v2"); err != nil {
@@ -105,7 +105,7 @@ func TestStart(t *testing.T) {
 		t.Fatalf("history %v", h)
 	}
 	// v5 runs, the default does not.
-	if vs, _ := r.List(ctx, "traffic"); len(vs) != 1 || vs[0].Version != "v5" || vs[0].State != versions.Running {
+	if vs, _ := r.List(ctx, "traffic"); len(vs) != 1 || vs[0].Version != "v5" || vs[0].State != versions.Running || vs[0].Build == "" {
 		t.Fatalf("versions %+v", vs)
 	}
 	if ok, _ := r.Start(ctx, "traffic", "v2"); ok {
@@ -119,5 +119,12 @@ func TestStart(t *testing.T) {
 	}
 	if a, _ := r.Active(ctx, "traffic"); a != "v3" {
 		t.Fatalf("active %s", a)
+	}
+}
+
+func TestNewBuild(t *testing.T) {
+	a, b := versions.NewBuild(), versions.NewBuild()
+	if len(a) != 16 || a == b {
+		t.Fatalf("builds %q and %q: want two distinct 16-digit ids", a, b)
 	}
 }

@@ -2,55 +2,108 @@ package insights
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/versions"
 )
 
-// active remembers which version serves reads, per projection, for refresh:
-// a report then reads it from memory instead of the store (a cached answer
-// costs about one store read less). Reads switch to a newly activated
-// version within refresh on every process. With refresh 0 every report
-// reads the registry.
+// build is the version a report reads and the build of it: a version
+// deleted and rebuilt under the same name is another build, and cached
+// answers are keyed by both.
+type build struct {
+	version string
+	id      string
+}
+
+// active remembers, for refresh, which version serves reads per projection
+// and the build of each version read, so that a report reads them from
+// memory instead of the registry (a cached answer costs two store reads
+// less). Reads switch to a newly activated version, or a rebuilt one,
+// within refresh on every process. With refresh 0 every report reads the
+// registry.
 type active struct {
-	read    func(ctx context.Context, projection string) (string, error)
+	reg     Versions
 	refresh time.Duration
 	now     func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]*activeEntry
+	entries map[activeKey]*activeEntry
 }
+
+// activeKey is a projection and a version asked for by name, or "" for the
+// active one.
+type activeKey struct{ projection, version string }
 
 type activeEntry struct {
-	mu      sync.Mutex // held while the entry is read from the registry
-	version string
-	at      time.Time
+	mu    sync.Mutex // held while the entry is read from the registry
+	build build
+	at    time.Time
 }
 
-func newActive(read func(context.Context, string) (string, error), refresh time.Duration) *active {
-	return &active{read: read, refresh: refresh, now: time.Now, entries: map[string]*activeEntry{}}
+// maxActive bounds the versions remembered; past it the map starts over.
+const maxActive = 10_000
+
+func newActive(reg Versions, refresh time.Duration) *active {
+	return &active{reg: reg, refresh: refresh, now: time.Now, entries: map[activeKey]*activeEntry{}}
 }
 
-func (a *active) get(ctx context.Context, projection string) (string, error) {
+// get returns the build of version, or of the active version when version
+// is ""; fresh reads it from the registry (and remembers it).
+func (a *active) get(ctx context.Context, projection, version string, fresh bool) (build, error) {
 	if a.refresh <= 0 {
-		return a.read(ctx, projection)
+		return a.read(ctx, projection, version)
 	}
+	k := activeKey{projection, version}
 	a.mu.Lock()
-	e := a.entries[projection]
+	e := a.entries[k]
 	if e == nil {
+		if len(a.entries) >= maxActive {
+			clear(a.entries)
+		}
 		e = &activeEntry{}
-		a.entries[projection] = e
+		a.entries[k] = e
 	}
 	a.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.version != "" && a.now().Sub(e.at) <= a.refresh {
-		return e.version, nil
+	if !fresh && e.build.version != "" && a.now().Sub(e.at) <= a.refresh {
+		return e.build, nil
 	}
 	at := a.now()
-	v, err := a.read(ctx, projection)
+	b, err := a.read(ctx, projection, version)
 	if err != nil {
-		return "", err
+		return build{}, err
 	}
-	e.version, e.at = v, at
-	return v, nil
+	e.build, e.at = b, at
+	return b, nil
+}
+
+func (a *active) read(ctx context.Context, projection, version string) (build, error) {
+	if version == "" {
+		var err error
+		if version, err = a.reg.Active(ctx, projection); err != nil {
+			return build{}, err
+		}
+	}
+	v, err := a.reg.Get(ctx, projection, version)
+	if errors.Is(err, versions.ErrNotFound) {
+		// A version that does not exist (or no longer) has no data: its
+		// report is empty, under a build no recorded version has.
+		return build{version: version, id: "absent"}, nil
+	}
+	if err != nil {
+		return build{}, err
+	}
+	return build{version: version, id: v.Build}, nil
+}
+
+// version returns the version serving reads of projection.
+func (a *active) version(ctx context.Context, projection string) (string, error) {
+	if a.refresh <= 0 {
+		return a.reg.Active(ctx, projection)
+	}
+	b, err := a.get(ctx, projection, "", false)
+	return b.version, err
 }

@@ -144,7 +144,7 @@ func (s *Service) GetMetadata(ctx context.Context, req *connect.Request[insights
 	if err != nil {
 		return nil, err
 	}
-	version, err := s.active.get(ctx, s.cfg.Projection)
+	version, err := s.active.version(ctx, s.cfg.Projection)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func (s *Service) CheckCompatibility(ctx context.Context, req *connect.Request[i
 	if err != nil {
 		return nil, err
 	}
-	version, err := s.active.get(ctx, s.cfg.Projection)
+	version, err := s.active.version(ctx, s.cfg.Projection)
 	if err != nil {
 		return nil, err
 	}

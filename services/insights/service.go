@@ -27,6 +27,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/versions"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -42,9 +43,11 @@ type Properties interface {
 	Get(ctx context.Context, id string) (property.Property, error)
 }
 
-// Versions tells which projection version serves reads.
+// Versions tells which projection version serves reads, and which build of
+// a version is recorded (versions.Registry).
 type Versions interface {
 	Active(ctx context.Context, projection string) (string, error)
+	Get(ctx context.Context, projection, version string) (versions.Version, error)
 }
 
 // Cache stores encoded answers.
@@ -64,9 +67,9 @@ type Config struct {
 	// refreshes them in the background this often, instead of reading
 	// them for every report (which a remote store makes the bulk of a
 	// cached answer's latency). Answers may then lag the data by about
-	// this much (at most ten times as much). The active version is
-	// remembered as long: reads switch to a newly activated version within
-	// it. Zero reads both every time.
+	// this much (at most ten times as much). The active version and the
+	// versions' builds are remembered as long: reads switch to a newly
+	// activated or rebuilt version within it. Zero reads them every time.
 	WatermarkRefresh time.Duration
 	// Upstream, when set, makes the service a cache in front of another
 	// InsightsService (the gateway's, in front of the insights copies): it
@@ -96,7 +99,7 @@ type Service struct {
 var _ insightsv1connect.InsightsServiceHandler = (*Service)(nil)
 
 // New returns the service. cache may be nil.
-func New(cfg Config, store Store, props Properties, versions Versions, cache Cache) *Service {
+func New(cfg Config, store Store, props Properties, vers Versions, cache Cache) *Service {
 	if cfg.Projection == "" {
 		cfg.Projection = "traffic"
 	}
@@ -110,7 +113,7 @@ func New(cfg Config, store Store, props Properties, versions Versions, cache Cac
 		cfg.Metrics = metrics.New()
 	}
 	return &Service{cfg: cfg, store: store, props: props, cache: cache, now: time.Now,
-		marks: newMarks(store.Watermarks, cfg.WatermarkRefresh), active: newActive(versions.Active, cfg.WatermarkRefresh),
+		marks: newMarks(store.Watermarks, cfg.WatermarkRefresh), active: newActive(vers, cfg.WatermarkRefresh),
 		upstream: cfg.Upstream}
 }
 
@@ -160,6 +163,7 @@ func committedOf(wms []viewstore.Watermark) map[int32]int64 {
 type target struct {
 	prop      property.Property
 	version   string
+	build     string // the version's build (versions.Version.Build)
 	ns        viewstore.Namespace
 	watermark time.Time
 	token     string // changes whenever the property's data changes
@@ -175,14 +179,17 @@ func (s *Service) resolve(ctx context.Context, propertyID, version string, fresh
 	if err != nil {
 		return target{}, err
 	}
-	if version == "" {
-		if version, err = s.active.get(ctx, s.cfg.Projection); err != nil {
-			return target{}, err
-		}
-	} else if !validVersion(version) {
+	if version != "" && !validVersion(version) {
 		return target{}, apierror.Invalid("invalid projection version", apierror.Violation{Field: "projectionVersion", Description: "must look like v1, v2, …", Code: apierror.ValueInvalid})
 	}
-	t := target{prop: prop, version: version, ns: viewstore.NamespaceOf(s.cfg.Projection, version)}
+	// Asked for fresh watermarks (by a front whose key names what it
+	// read), the build is read fresh too: an answer is of the build the
+	// registry records now, never of one remembered from before a rebuild.
+	v, err := s.active.get(ctx, s.cfg.Projection, version, fresh)
+	if err != nil {
+		return target{}, err
+	}
+	t := target{prop: prop, version: v.version, build: v.id, ns: viewstore.NamespaceOf(s.cfg.Projection, v.version)}
 	wms, err := s.marks.get(ctx, t.ns, pid, fresh)
 	if err != nil {
 		return target{}, fmt.Errorf("insights: watermarks: %w", err)
@@ -224,15 +231,17 @@ func (s *Service) metadata(md *insightsv1.ResponseMetaData, t target, cached boo
 // keepable reports whether an upstream's answer may be remembered under
 // t's key: it is of t's version, and (asked with the fresh-watermarks header) it was
 // computed with watermarks read after t's, so it holds at least the data
-// they name.
+// they name. (The upstream reads the version's build afresh too: at worst
+// a build remembered here before a rebuild keys the new build's answer,
+// which no process reads once its memory has the new build.)
 func keepable(md *insightsv1.ResponseMetaData, t target) bool {
 	return md.GetProjectionVersion() == t.version
 }
 
-// cacheKey names an answer: property, projection version, data token, the
-// clock granule that relative dates depend on, the property's settings
-// that answers depend on (time zone, currency and rates), and the request
-// itself.
+// cacheKey names an answer: property, projection version and its build,
+// data token, the clock granule that relative dates depend on, the
+// property's settings that answers depend on (time zone, currency and
+// rates), and the request itself.
 func cacheKey(kind string, t target, clock string, req proto.Message) (string, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
@@ -250,7 +259,7 @@ func cacheKey(kind string, t target, clock string, req proto.Message) (string, e
 		b = strconv.AppendFloat(b, t.prop.CurrencyRates[c], 'g', -1, 64)
 	}
 	sum := sha256.Sum256(b)
-	return "sextant:" + kind + ":" + t.prop.ID + ":" + t.version + ":" + t.token + ":" + clock + ":" + hex.EncodeToString(sum[:16]), nil
+	return "sextant:" + kind + ":" + t.prop.ID + ":" + t.version + "." + t.build + ":" + t.token + ":" + clock + ":" + hex.EncodeToString(sum[:16]), nil
 }
 
 func (s *Service) cached(ctx context.Context, key string, into proto.Message) bool {

@@ -15,7 +15,9 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/cache"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
+	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/property"
+	"github.com/sextant-analytics/sextant/pkg/versions"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -45,6 +47,10 @@ type fixedVersion struct{ calls atomic.Int32 }
 func (v *fixedVersion) Active(context.Context, string) (string, error) {
 	v.calls.Add(1)
 	return "v1", nil
+}
+
+func (v *fixedVersion) Get(_ context.Context, name, version string) (versions.Version, error) {
+	return versions.Version{Name: name, Version: version, State: versions.Running, Build: "b1"}, nil
 }
 
 // upstream answers every report with its version and watermark.
@@ -142,5 +148,66 @@ func TestFrontNewData(t *testing.T) {
 	st.wms.Store(&[]viewstore.Watermark{{Property: "p", Time: wm.Add(time.Second), Offset: 11}})
 	if r := report(); r.Metadata.Cached || r.RowCount != 2 {
 		t.Fatalf("after new data: %v, want the upstream's second answer", r)
+	}
+}
+
+// TestRebuiltVersionNotCached: an answer cached for a version is not served
+// for the same version deleted and rebuilt under the same name, though the
+// rebuilt version's watermarks are the old one's (a rebuild from a later
+// time ends at the same offsets with less data): its key names the build.
+// Remembered builds (WatermarkRefresh) switch within the refresh.
+func TestRebuiltVersionNotCached(t *testing.T) {
+	wm := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	ctx := auth.WithPrincipal(context.Background(), property.Principal{PropertyID: "p", Scope: property.Read})
+	for _, refresh := range []time.Duration{0, time.Minute} {
+		t.Run(refresh.String(), func(t *testing.T) {
+			kv, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kv.Close()
+			reg := versions.NewRegistry(kv, map[string]string{"traffic": "v1"})
+			record := func() {
+				t.Helper()
+				if err := reg.Put(ctx, versions.Version{Name: "traffic", Version: "v2", State: versions.Running, Build: versions.NewBuild()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			record()
+			st := &frontStore{}
+			st.wms.Store(&[]viewstore.Watermark{{Property: "p", Partition: 0, Time: wm, Offset: 10}})
+			up := &upstream{version: "v2", watermark: wm}
+			s := New(Config{Upstream: up, WatermarkRefresh: refresh}, st, oneProperty{}, reg, cache.NewMemory(1<<20))
+			now := time.Now()
+			s.active.now = func() time.Time { return now }
+			report := func() *insightsv1.RunReportResponse {
+				t.Helper()
+				resp, err := s.RunReport(ctx, connect.NewRequest(&insightsv1.RunReportRequest{
+					Metrics:           []*insightsv1.Metric{{Name: "screenPageViews"}},
+					DateRanges:        []*insightsv1.DateRange{{StartDate: "today", EndDate: "today"}},
+					ProjectionVersion: "v2",
+				}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp.Msg
+			}
+			report()
+			if r := report(); !r.Metadata.GetCached() || up.calls.Load() != 1 {
+				t.Fatalf("second report: cached %v, %d upstream calls; want cached after one", r.Metadata.GetCached(), up.calls.Load())
+			}
+			// Deleted and rebuilt, with the same watermarks.
+			if err := reg.Delete(ctx, "traffic", "v2"); err != nil {
+				t.Fatal(err)
+			}
+			record()
+			now = now.Add(refresh + time.Millisecond)
+			if r := report(); r.Metadata.GetCached() || r.RowCount != 2 {
+				t.Fatalf("after the rebuild: cached %v, row count %d; want the upstream's second answer, not the old build's", r.Metadata.GetCached(), r.RowCount)
+			}
+			if r := report(); !r.Metadata.GetCached() || r.RowCount != 2 {
+				t.Fatalf("the rebuilt version's answer is not cached: cached %v, row count %d", r.Metadata.GetCached(), r.RowCount)
+			}
+		})
 	}
 }

@@ -254,7 +254,9 @@ func (s *Service) StartReplay(ctx context.Context, req *connect.Request[projecti
 	} else if !errors.Is(err, versions.ErrNotFound) {
 		return nil, err
 	}
-	v := versions.Version{Name: m.Name, Version: m.Version, State: versions.Running, Created: s.now().UTC()}
+	// A new build: answers cached for an earlier build of this version
+	// (deleted since) are never read for this one.
+	v := versions.Version{Name: m.Name, Version: m.Version, State: versions.Running, Created: s.now().UTC(), Build: versions.NewBuild()}
 	switch from := m.GetFrom().GetStart().(type) {
 	case *projectionv1.ReplayFrom_Time:
 		if err := from.Time.CheckValid(); err != nil {

@@ -56,6 +56,10 @@ func TestServiceLifecycle(t *testing.T) {
 	if _, err := svc.StartReplay(admin, connect.NewRequest(&projectionv1.StartReplayRequest{Name: "traffic", Version: "v2"})); err != nil {
 		t.Fatal(err)
 	}
+	first, err := reg.Get(ctx, "traffic", "v2")
+	if err != nil || first.Build == "" {
+		t.Fatalf("a replay records its build: %+v %v", first, err)
+	}
 	get := func(v string) (*projectionv1.Projection, error) {
 		r, err := svc.GetReplay(reader, connect.NewRequest(&projectionv1.GetReplayRequest{Name: "traffic", Version: v}))
 		if err != nil {
@@ -113,6 +117,11 @@ func TestServiceLifecycle(t *testing.T) {
 	p, err := get("v2")
 	if err != nil || p.Partitions[0].Offset != 1<<40 {
 		t.Fatalf("start offsets not honoured: %+v %v", p, err)
+	}
+	// The rebuild is another build: answers cached for the first are
+	// never read for it (insights keys them by build).
+	if again, err := reg.Get(ctx, "traffic", "v2"); err != nil || again.Build == "" || again.Build == first.Build {
+		t.Fatalf("rebuilt v2 has build %q, the first %q (%v): want a new one", again.Build, first.Build, err)
 	}
 }
 
