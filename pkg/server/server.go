@@ -162,10 +162,10 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("/v1/", http.MaxBytesHandler(beaconKey(gw), s.cfg.MaxBodyBytes))
+	mux.Handle("/v1/", s.limitBody(beaconKey(gw)))
 	for _, svc := range s.services {
 		for _, rt := range svc.Routes {
-			mux.Handle(rt.Pattern, http.MaxBytesHandler(beaconKey(s.route(rt)), s.cfg.MaxBodyBytes))
+			mux.Handle(rt.Pattern, s.limitBody(beaconKey(s.route(rt))))
 		}
 	}
 	if len(s.cfg.OpenAPI) > 0 {
@@ -235,6 +235,7 @@ func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, 
 		forward[strings.ToLower(h)] = true
 	}
 	s.restError = func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		err = tooLarge(r, err)
 		if st, ok := status.FromError(err); ok {
 			for _, d := range st.Details() {
 				if ri, ok := d.(*errdetails.RetryInfo); ok {
