@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -30,7 +31,8 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// limitBody bounds the body of REST requests at s.cfg.MaxBodyBytes. A body
+// limitBody bounds the body of REST requests at s.cfg.MaxBodyBytes, and
+// the time it may take to arrive at s.cfg.Timeouts.Body. A body
 // announced larger (Content-Length) is refused before it is read; one that
 // turns out larger stops being read at the limit. Either is answered 413
 // Request Entity Too Large, in the REST gateway's error shape with the
@@ -39,6 +41,8 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 func (s *Server) limitBody(h http.Handler) http.Handler {
 	limit := s.cfg.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body must arrive within Timeouts.Body of the headers.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Body))
 		lb := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), limit: limit}
 		r.Body = lb
 		if r.ContentLength > limit {
