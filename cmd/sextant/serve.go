@@ -61,6 +61,8 @@ type serveConfig struct {
 	Services           []string
 	CollectRate        float64
 	CollectBurst       int
+	IPRate             float64
+	IPBurst            int
 	MaxBatchEvents     int
 	MaxBodyBytes       int
 	FlushInterval      time.Duration
@@ -116,6 +118,9 @@ func (c serveConfig) Validate() error {
 	if c.CollectRate <= 0 {
 		errs = append(errs, errors.New("--collect-rate must be positive"))
 	}
+	if c.IPRate <= 0 || c.IPBurst < 1 {
+		errs = append(errs, errors.New("--ip-rate must be positive and --ip-burst at least 1"))
+	}
 	if c.Timeouts.ReadHeader <= 0 || c.Timeouts.Body <= 0 || c.Timeouts.Idle <= 0 {
 		errs = append(errs, errors.New("--read-header-timeout, --body-timeout and --idle-timeout must be positive"))
 	}
@@ -136,6 +141,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	services := f.String("services", strings.Join(defaultServices, ","), "services this process runs: "+strings.Join(allServices, ", "))
 	rate := f.Float("collect-rate", 50_000, "events per second accepted per property (token bucket)")
 	f.IntVar(&c.CollectBurst, "collect-burst", 100_000, "token bucket burst, in events")
+	ipRate := f.Float("ip-rate", gateway.DefaultIPRate, "gateway: requests per second accepted per client address (token bucket), besides the per-property rate")
+	f.IntVar(&c.IPBurst, "ip-burst", gateway.DefaultIPBurst, "gateway: token bucket burst per client address, in requests")
 	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
 	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
@@ -159,6 +166,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if err := f.parse(args); err != nil {
 		return c, err
 	}
+	c.IPRate = *ipRate
 	c.CollectRate, c.FlushInterval, c.Demo, c.Grace, c.Pprof = *rate, *flush, *demo, *grace, *pprofOn
 	c.StartVersion = *startVersion
 	c.Timeouts = server.Timeouts{ReadHeader: *readHeader, Body: *bodyTimeout, Idle: *idle}
@@ -299,10 +307,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		projectionH projectionv1connect.ProjectionServiceHandler
 	)
 	client := clientinfo.Policy{TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader}
+	var gw *gateway.Gateway
 	if cfg.has("gateway") {
-		gw, err := gateway.New(gateway.Config{
+		gw, err = gateway.New(gateway.Config{
 			Collect: cfg.CollectBackends, Insights: cfg.InsightsBackends, Projection: cfg.ProjectionBackends,
-			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
+			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, IPRate: cfg.IPRate, IPBurst: cfg.IPBurst,
+			Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
 			Assertions: assertions, Logger: logger, Metrics: m,
 		})
 		if err != nil {
@@ -427,6 +437,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if log != nil {
 		checks = append(checks, func(ctx context.Context) error { _, err := log.Partitions(ctx); return err })
 	}
+	var middleware func(http.Handler) http.Handler
+	if gw != nil {
+		middleware = gw.LimitIPs
+	}
 	var forward []string
 	if cfg.CountryHeader != "" {
 		forward = append(forward, cfg.CountryHeader)
@@ -436,6 +450,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
 		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
+		Middleware: middleware,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	if collectH != nil {

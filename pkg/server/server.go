@@ -58,6 +58,9 @@ type Config struct {
 	Authenticate Authenticate
 	// Timeouts against slow clients; zero means the default.
 	Timeouts Timeouts
+	// Middleware, when set, wraps every request's handling (the gateway's
+	// per-address rate limit).
+	Middleware func(http.Handler) http.Handler
 }
 
 // Timeouts bound how long a client may take, so that slow ones (slowloris)
@@ -228,7 +231,11 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	for p, h := range s.extra {
 		mux.Handle(p, h)
 	}
-	return withCORS(mux), nil
+	h := withCORS(mux)
+	if s.cfg.Middleware != nil {
+		h = s.cfg.Middleware(h)
+	}
+	return h, nil
 }
 
 // withCORS lets browsers call Connect, gRPC-Web and REST from any origin.
