@@ -112,11 +112,16 @@ if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
   SEXTANT_DISRUPTIVE=1 go test -count=1 -timeout 10m -run 'TestCassandraRestart' -v ./cmd/sextant | grep -E '^(=== RUN|--- |PASS|FAIL|ok)' 
 fi
 
-step "fuzzing the decoders (${FUZZTIME:-5s} each)"
+step "fuzzing every Fuzz* target (${FUZZTIME:-5s} each, seeds from testdata/fuzz)"
 grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
   pkg="./$(dirname "${file#./}")"
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
     echo "-- $pkg $name"
+    # Every target keeps a seed corpus in the repository (go test replays
+    # it too, without -fuzz): testdata/fuzz/<FuzzName>/ next to its test.
+    if [ -z "$(ls -A "$pkg/testdata/fuzz/$name" 2>/dev/null)" ]; then
+      echo "no seed corpus in $pkg/testdata/fuzz/$name: commit a few inputs there"; exit 1
+    fi
     # Go's fuzzer reports "context deadline exceeded" when replaying the
     # corpus cached by earlier runs outlasts -fuzztime (no input failed):
     # such a run is repeated once with time to spare.

@@ -507,7 +507,7 @@ func TestLimitsAndDocs(t *testing.T) {
 	}
 
 	big := `{"clientId":"c1","events":[{"name":"page_view","params":{"page_title":"` + strings.Repeat("x", 300_000) + `"}}]}`
-	if code, body := postJSON(t, base+"/v1/collect", k.WriteKey, big); code != 400 {
+	if code, body := postJSON(t, base+"/v1/collect", k.WriteKey, big); code != 413 || !strings.Contains(fmt.Sprint(body), "limit of 200000 bytes") {
 		t.Fatalf("oversized body: %d %v", code, body)
 	}
 	if code, body := postJSON(t, base+"/v1/collect", k.WriteKey, `{"clientId":"c1","events":[{"name":"page_view"}],"surprise":1}`); code != 400 || !strings.Contains(fmt.Sprint(body), "surprise") {

@@ -61,6 +61,8 @@ type serveConfig struct {
 	Services           []string
 	CollectRate        float64
 	CollectBurst       int
+	IPRate             float64
+	IPBurst            int
 	MaxBatchEvents     int
 	MaxBodyBytes       int
 	FlushInterval      time.Duration
@@ -75,6 +77,7 @@ type serveConfig struct {
 	StartVersion       string
 	Pprof              bool
 	Grace              time.Duration
+	Timeouts           server.Timeouts
 	LogLevel           string
 	LogFormat          string
 }
@@ -115,6 +118,12 @@ func (c serveConfig) Validate() error {
 	if c.CollectRate <= 0 {
 		errs = append(errs, errors.New("--collect-rate must be positive"))
 	}
+	if c.IPRate <= 0 || c.IPBurst < 1 {
+		errs = append(errs, errors.New("--ip-rate must be positive and --ip-burst at least 1"))
+	}
+	if c.Timeouts.ReadHeader <= 0 || c.Timeouts.Body <= 0 || c.Timeouts.Idle <= 0 {
+		errs = append(errs, errors.New("--read-header-timeout, --body-timeout and --idle-timeout must be positive"))
+	}
 	if c.FlushInterval <= 0 || c.FlushInterval > time.Minute {
 		errs = append(errs, errors.New("--flush-interval must be in (0, 1m]"))
 	}
@@ -132,6 +141,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	services := f.String("services", strings.Join(defaultServices, ","), "services this process runs: "+strings.Join(allServices, ", "))
 	rate := f.Float("collect-rate", 50_000, "events per second accepted per property (token bucket)")
 	f.IntVar(&c.CollectBurst, "collect-burst", 100_000, "token bucket burst, in events")
+	ipRate := f.Float("ip-rate", gateway.DefaultIPRate, "gateway: requests per second accepted per client address (token bucket), besides the per-property rate")
+	f.IntVar(&c.IPBurst, "ip-burst", gateway.DefaultIPBurst, "gateway: token bucket burst per client address, in requests")
 	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
 	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
@@ -146,13 +157,19 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v6, every GA4 dimension; v1 when empty); a store that has one keeps it")
 	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
+	defTimeouts := server.DefaultTimeouts()
+	readHeader := f.Duration("read-header-timeout", defTimeouts.ReadHeader, "how long a client may take to send a request's headers")
+	bodyTimeout := f.Duration("body-timeout", defTimeouts.Body, "how long a client may take to send a REST, Measurement Protocol or gtag request's body")
+	idle := f.Duration("idle-timeout", defTimeouts.Idle, "how long a keep-alive connection may wait for its next request")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	if err := f.parse(args); err != nil {
 		return c, err
 	}
+	c.IPRate = *ipRate
 	c.CollectRate, c.FlushInterval, c.Demo, c.Grace, c.Pprof = *rate, *flush, *demo, *grace, *pprofOn
 	c.StartVersion = *startVersion
+	c.Timeouts = server.Timeouts{ReadHeader: *readHeader, Body: *bodyTimeout, Idle: *idle}
 	c.WatermarkRefresh = *wmRefresh
 	if c.WatermarkRefresh < 0 {
 		c.WatermarkRefresh = 0
@@ -290,10 +307,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		projectionH projectionv1connect.ProjectionServiceHandler
 	)
 	client := clientinfo.Policy{TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader}
+	var gw *gateway.Gateway
 	if cfg.has("gateway") {
-		gw, err := gateway.New(gateway.Config{
+		gw, err = gateway.New(gateway.Config{
 			Collect: cfg.CollectBackends, Insights: cfg.InsightsBackends, Projection: cfg.ProjectionBackends,
-			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
+			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, IPRate: cfg.IPRate, IPBurst: cfg.IPBurst,
+			Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
 			Assertions: assertions, Logger: logger, Metrics: m,
 		})
 		if err != nil {
@@ -418,6 +437,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if log != nil {
 		checks = append(checks, func(ctx context.Context) error { _, err := log.Partitions(ctx); return err })
 	}
+	var middleware func(http.Handler) http.Handler
+	if gw != nil {
+		middleware = gw.LimitIPs
+	}
 	var forward []string
 	if cfg.CountryHeader != "" {
 		forward = append(forward, cfg.CountryHeader)
@@ -426,22 +449,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
-		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate,
+		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
+		Middleware: middleware,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	if collectH != nil {
 		// GA4's Measurement Protocol, into the same batches as /v1/collect.
 		mpH := mp.Handler(mp.Config{Keys: props, Collect: *collectH, Logger: logger})
-		srv.Handle(mp.CollectPath, mpH)
-		srv.Handle(mp.DebugPath, mpH)
+		srv.HandleBody(mp.CollectPath, mpH)
+		srv.HandleBody(mp.DebugPath, mpH)
 		// gtag.js's own wire protocol, for sites that keep Google's tag.
-		srv.Handle(gtag.Path, gtag.Handler(gtag.Config{Properties: props, Collect: *collectH, Logger: logger}))
+		srv.HandleBody(gtag.Path, gtag.Handler(gtag.Config{Properties: props, Collect: *collectH, Logger: logger}))
 	}
 	if insightsH != nil {
 		// The GA4 Data API, for Google's client libraries: its REST paths,
 		// and its gRPC service under Google's name.
 		ga4cfg := ga4data.Config{Reports: insightsH, Authenticate: authn.Authenticate, MaxBodyBytes: int64(cfg.MaxBodyBytes), Logger: logger}
-		srv.Handle(ga4data.Prefix, ga4data.Handler(ga4cfg))
+		srv.HandleBody(ga4data.Prefix, ga4data.Handler(ga4cfg))
 		srv.Handle(ga4data.GRPC(ga4cfg, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn), connect.WithReadMaxBytes(cfg.MaxBodyBytes)))
 	}
 	srv.Handle("/", web.Handler()) // the dashboard at / and the browser tag at /sextant.js

@@ -102,6 +102,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"validationMessages": []Message{msg("", fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes), "VALUE_OUT_OF_BOUNDS")}})
 			return
 		}
+		if err != nil {
+			refuse(w, msg("", "read the body: "+err.Error(), "VALUE_INVALID"))
+			return
+		}
 		for _, l := range strings.Split(string(body), "\n") {
 			if l = strings.TrimSpace(l); l != "" {
 				lines = append(lines, l)

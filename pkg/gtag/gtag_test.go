@@ -75,6 +75,7 @@ func TestGtag(t *testing.T) {
 		{"a numeric parameter that is not", "POST", shared, "en=x&epn.value=abc", 400, `"fieldPath":"hits[0].epn.value"`},
 		{"collect's own checks", "GET", shared + "&en=refused", "", 400, `"fieldPath":"events[0].params.page_location"`},
 		{"too many hits", "POST", shared, strings.Repeat("en=x\n", MaxHits+1), 400, "EXCEEDED_MAX_ENTITIES"},
+		{"a body over the limit", "POST", shared, "en=x&ep.p=" + strings.Repeat("x", MaxBodyBytes), 413, "at most 65536 bytes"},
 		{"PUT", "PUT", shared + "&en=x", "", 405, ""},
 	}
 	for _, tt := range tests {

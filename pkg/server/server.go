@@ -56,6 +56,45 @@ type Config struct {
 	// Authenticate authenticates the requests of direct routes (Route),
 	// as the interceptors given to New do for RPCs.
 	Authenticate Authenticate
+	// Timeouts against slow clients; zero means the default.
+	Timeouts Timeouts
+	// Middleware, when set, wraps every request's handling (the gateway's
+	// per-address rate limit).
+	Middleware func(http.Handler) http.Handler
+}
+
+// Timeouts bound how long a client may take, so that slow ones (slowloris)
+// cannot hold connections and goroutines. There is no overall ReadTimeout:
+// over HTTP/2 it would end every StreamCollect stream that lasts longer.
+type Timeouts struct {
+	// ReadHeader bounds the reading of a request's headers (default 10s).
+	ReadHeader time.Duration
+	// Body bounds the reading of a REST request's body, from its headers
+	// on (default 30s); RPC messages are bounded by their deadlines.
+	Body time.Duration
+	// Idle bounds how long a keep-alive connection waits for its next
+	// request (default 2m).
+	Idle time.Duration
+}
+
+// DefaultTimeouts returns the timeouts used when a field of Timeouts is
+// zero.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{ReadHeader: 10 * time.Second, Body: 30 * time.Second, Idle: 2 * time.Minute}
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	d := DefaultTimeouts()
+	if t.ReadHeader <= 0 {
+		t.ReadHeader = d.ReadHeader
+	}
+	if t.Body <= 0 {
+		t.Body = d.Body
+	}
+	if t.Idle <= 0 {
+		t.Idle = d.Idle
+	}
+	return t
 }
 
 // Server is the HTTP server.
@@ -83,11 +122,21 @@ func New(cfg Config, services []Service, checks []Check, opts ...connect.Handler
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	cfg.Timeouts = cfg.Timeouts.withDefaults()
 	return &Server{cfg: cfg, services: services, opts: opts, checks: checks, extra: map[string]http.Handler{}}
 }
 
 // Handle mounts an extra handler (before Start).
 func (s *Server) Handle(pattern string, h http.Handler) { s.extra[pattern] = h }
+
+// HandleBody mounts an extra handler that reads a request body, which must
+// arrive within Timeouts.Body (before Start).
+func (s *Server) HandleBody(pattern string, h http.Handler) {
+	s.extra[pattern] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Body))
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Listen binds the address; Addr then reports it.
 func (s *Server) Listen() error {
@@ -116,7 +165,8 @@ func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
 	s.srv = &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.Timeouts.ReadHeader,
+		IdleTimeout:       s.cfg.Timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -162,10 +212,10 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("/v1/", http.MaxBytesHandler(beaconKey(gw), s.cfg.MaxBodyBytes))
+	mux.Handle("/v1/", s.limitBody(beaconKey(gw)))
 	for _, svc := range s.services {
 		for _, rt := range svc.Routes {
-			mux.Handle(rt.Pattern, http.MaxBytesHandler(beaconKey(s.route(rt)), s.cfg.MaxBodyBytes))
+			mux.Handle(rt.Pattern, s.limitBody(beaconKey(s.route(rt))))
 		}
 	}
 	if len(s.cfg.OpenAPI) > 0 {
@@ -181,7 +231,11 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	for p, h := range s.extra {
 		mux.Handle(p, h)
 	}
-	return withCORS(mux), nil
+	h := withCORS(mux)
+	if s.cfg.Middleware != nil {
+		h = s.cfg.Middleware(h)
+	}
+	return h, nil
 }
 
 // withCORS lets browsers call Connect, gRPC-Web and REST from any origin.
@@ -235,6 +289,7 @@ func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, 
 		forward[strings.ToLower(h)] = true
 	}
 	s.restError = func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		err = tooLarge(r, err)
 		if st, ok := status.FromError(err); ok {
 			for _, d := range st.Details() {
 				if ri, ok := d.(*errdetails.RetryInfo); ok {

@@ -228,7 +228,7 @@ func (b *builder) checkRequest() {
 		{"appInstanceId", r.appInstanceID},
 		{"userId", r.userID},
 	} {
-		if code, desc := stringProblem(f.val, maxIDLen); code != "" {
+		if code, desc := idProblem(f.val, maxIDLen); code != "" {
 			b.vs.add(-1, f.path, code, desc)
 		}
 	}
@@ -535,10 +535,13 @@ func (b *builder) checkItems(i int, e *wireEvent) (priced bool) {
 			switch f.name {
 			case iID, iName, iBrand, iCategory, iVariant:
 				code, desc := apierror.ValueInvalid, ""
-				if v.kind == kindString {
-					code, desc = stringProblem(v.str, maxParamValueLen)
-				} else {
+				switch {
+				case v.kind != kindString:
 					desc = f.name + " must be a string"
+				case f.name == iID: // an id: no control characters (idProblem)
+					code, desc = idProblem(v.str, maxParamValueLen)
+				default: // free text, cleaned at projection
+					code, desc = stringProblem(v.str, maxParamValueLen)
 				}
 				if code != "" {
 					b.vs.add(i, at()+"."+f.name, code, desc)

@@ -62,6 +62,7 @@ func fuzzSeeds() []string {
 		`{"clientId":"c","events":[{"name":"a","params":{"p":null,"q":[1],"r":{"s":1},"ga_x":1,"page_location":"nope","ga_session_id":-1,"engagement_time_msec":1.5,"page_title":3}}]}`,
 		`{"clientId":"c","consent":{"adUserData":"maybe"},"userLocation":{"countryId":"USA"},"userProperties":{"_p":{"value":1},"q":{}},"events":[{"name":"error"}]}`,
 		`{"clientId":"` + strings.Repeat("c", 300) + `","events":[{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"}]}`,
+		`{"clientId":"c\u0000","userId":"\u0085","events":[{"name":"purchase\u007f","params":{"p\t":1,"items":[{"item_id":"a\u001fb","item_name":"n\u0000"}]}}]}`,
 		`{"clientId":"c","userAgent":"` + uaGooglebot + `","events":[{"name":"page_view","params":{"page_location":"https://x.example/%zz?utm_source=%ff"}}]}`,
 		`{"clientId":"c","events":[{"name":"purchase","params":{"currency":"usd","items":{"item_id":"x"}}},
 			{"name":"refund","params":{"value":1,"currency":"JPY","items":[1,null,[],{},{"item_id":3,"item_name":"n","price":"1","quantity":0.5,"x":[1]},

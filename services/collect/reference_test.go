@@ -203,7 +203,7 @@ func (b *refBatch) checkRequest() {
 		{"appInstanceId", req.GetAppInstanceId()},
 		{"userId", req.GetUserId()},
 	} {
-		if code, desc := stringProblem(f.val, maxIDLen); code != "" {
+		if code, desc := idProblem(f.val, maxIDLen); code != "" {
 			b.vs.add(-1, f.path, code, desc)
 		}
 	}
@@ -540,7 +540,11 @@ func (b *refBatch) items(i int, lv *structpb.ListValue) (out []*eventv1.Item, pr
 					badName = badName || key == "item_id" || key == "item_name"
 					continue
 				}
-				if code, desc := stringProblem(s.str, maxParamValueLen); code != "" {
+				check := stringProblem
+				if key == "item_id" {
+					check = idProblem
+				}
+				if code, desc := check(s.str, maxParamValueLen); code != "" {
 					b.vs.add(i, at+"."+key, code, desc)
 					badName = badName || key == "item_id" || key == "item_name"
 					continue

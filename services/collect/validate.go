@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
@@ -204,6 +205,28 @@ func stringProblem(s string, max int) (string, string) {
 	}
 	if len(s) > max && utf8.RuneCountInString(s) > max {
 		return apierror.ValueOutOfBounds, fmt.Sprintf("value is longer than %d characters", max)
+	}
+	return "", ""
+}
+
+// idProblem checks an identifier (clientId, appInstanceId, userId, an
+// item's item_id): stringProblem's rules, and no control character (C0
+// controls, NUL included, DEL and C1 controls: unicode.IsControl). An id is
+// stored as it came and keys the event log, sessions and users, so one that
+// holds a control character is refused rather than cleaned: two ids that
+// differ only there would be cleaned into one. Free-text values (page
+// titles, item names, parameters' values) may hold them: they are stored
+// as sent and cleaned where they become dimension values
+// (analytics.Clean, at projection); names are held to letters, digits and
+// underscores (isNameChars), and event ids to isEventID's characters.
+func idProblem(s string, max int) (string, string) {
+	if code, desc := stringProblem(s, max); code != "" {
+		return code, desc
+	}
+	for i, r := range s {
+		if unicode.IsControl(r) {
+			return apierror.ValueInvalid, fmt.Sprintf("value holds the control character %U at byte %d: ids may not hold control characters", r, i)
+		}
 	}
 	return "", ""
 }

@@ -54,6 +54,18 @@ func TestBuildEventsViolations(t *testing.T) {
 		{"client id too long", `{"clientId":"` + r("c", 257) + `","events":[{"name":"a"}]}`, Limits{}, []wantV{{"clientId", vBounds}}},
 		{"app instance id too long", `{"appInstanceId":"` + r("c", 257) + `","events":[{"name":"a"}]}`, Limits{}, []wantV{{"appInstanceId", vBounds}}},
 		{"user id too long", `{"clientId":"c","userId":"` + r("u", 257) + `","events":[{"name":"a"}]}`, Limits{}, []wantV{{"userId", vBounds}}},
+		// Control characters in ids (C0 with NUL, DEL, C1) are refused, in
+		// names too; free-text values keep them (TestBuildEventsAccepts).
+		{"client id with NUL", `{"clientId":"c\u0000","events":[{"name":"a"}]}`, Limits{}, []wantV{{"clientId", vInvalid}}},
+		{"client id with newline", `{"clientId":"c\n1","events":[{"name":"a"}]}`, Limits{}, []wantV{{"clientId", vInvalid}}},
+		{"app instance id with DEL", `{"appInstanceId":"a\u007f","events":[{"name":"a"}]}`, Limits{}, []wantV{{"appInstanceId", vInvalid}}},
+		{"user id with C1", `{"clientId":"c","userId":"u\u0085","events":[{"name":"a"}]}`, Limits{}, []wantV{{"userId", vInvalid}}},
+		{"event name with NUL", ev(`{"name":"page_view\u0000"}`), Limits{}, []wantV{{"events[0].name", nInvalid}}},
+		{"param name with NUL", ev(`{"name":"a","params":{"p\u0000":1}}`), Limits{}, []wantV{{"events[0].params.p\x00", nInvalid}}},
+		{"user property name with tab", `{"clientId":"c","userProperties":{"plan\t":{"value":1}},"events":[{"name":"a"}]}`,
+			Limits{}, []wantV{{"userProperties.plan\t", nInvalid}}},
+		{"item id with NUL", ev(`{"name":"purchase","params":{"items":[{"item_id":"SKU\u0000","item_name":"Shirt"}]}}`),
+			Limits{}, []wantV{{"events[0].params.items[0].item_id", vInvalid}}},
 
 		// Events count.
 		{"no events", `{"clientId":"c1"}`, Limits{}, []wantV{{"events", vRequired}}},
@@ -226,6 +238,8 @@ func TestBuildEventsAccepts(t *testing.T) {
 	}{
 		{"app instance id only", `{"appInstanceId":"a1","events":[{"name":"a"}]}`, Limits{}},
 		{"both ids", `{"clientId":"c","appInstanceId":"a1","events":[{"name":"a"}]}`, Limits{}},
+		{"control characters in free text", `{"clientId":"c","userProperties":{"plan":{"value":"a\u0000b"}},"events":[{"name":"purchase","params":{"page_title":"T\u0007","note":"x\u007fy",
+			"items":[{"item_id":"SKU1","item_name":"Shirt\u0000","item_brand":"\u0085"}]}}]}`, Limits{}},
 		{"ids at 256", `{"clientId":"` + r("c", 256) + `","userId":"` + r("u", 256) + `","events":[{"name":"a"}]}`, Limits{}},
 		{"max events", `{"clientId":"c","events":[{"name":"a"},{"name":"b"}]}`, Limits{MaxEvents: 2}},
 		{"name 40 chars", ev(`{"name":"` + r("a", 40) + `"}`), Limits{}},

@@ -53,6 +53,10 @@ type Config struct {
 	// Rate and Burst bound each property's events per second.
 	Rate  float64
 	Burst int
+	// IPRate and IPBurst bound each client address's requests per second
+	// (LimitIPs; default DefaultIPRate and DefaultIPBurst).
+	IPRate  float64
+	IPBurst int
 	// Client is how the visitor's address and country are learned.
 	Client clientinfo.Policy
 	// MaxInFlight bounds the batches of one stream forwarded at once.
@@ -74,6 +78,7 @@ type Gateway struct {
 	projection projectionv1.ProjectionServiceClient
 	conns      []*grpc.ClientConn
 	limiter    *ratelimit.Limiter
+	ipLimiter  *ratelimit.Limiter
 }
 
 var (
@@ -135,6 +140,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = 100_000
 	}
+	if cfg.IPRate <= 0 {
+		cfg.IPRate = DefaultIPRate
+	}
+	if cfg.IPBurst <= 0 {
+		cfg.IPBurst = max(DefaultIPBurst, int(cfg.IPRate))
+	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 16
 	}
@@ -147,7 +158,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	g := &Gateway{cfg: cfg, limiter: ratelimit.New(cfg.Rate, cfg.Burst)}
+	g := &Gateway{cfg: cfg, limiter: ratelimit.New(cfg.Rate, cfg.Burst), ipLimiter: ratelimit.New(cfg.IPRate, cfg.IPBurst)}
 	for _, b := range []struct {
 		targets []string
 		service string
