@@ -1,9 +1,10 @@
 package catalog
 
 import (
-	"github.com/sextant-analytics/sextant/pkg/block"
 	"slices"
 	"testing"
+
+	"github.com/sextant-analytics/sextant/pkg/block"
 )
 
 func TestChoose(t *testing.T) {
@@ -100,18 +101,29 @@ func TestPartSections(t *testing.T) {
 	if n, want := len(TrafficUsers.PartSections()), 18; n != want {
 		t.Errorf("traffic/v5: %d parts, want %d", n, want)
 	}
-	if n, want := len(TrafficCompact.PartSections()), 11; n != want {
+	if n, want := len(TrafficCompact.PartSections()), 14; n != want {
 		t.Errorf("traffic/v6: %d parts, want %d", n, want)
 	}
 	l := TrafficCompact
-	minutes := l.PartOf(l.Choose([]string{PagePath}, true), block.Minute)
-	for r, roll := range l.Rollups {
-		if roll.Minute && l.PartOf(r, block.Minute) != minutes {
-			t.Errorf("traffic/v6: rollup %d's minute section in part %d, not with the others (%d)", r, l.PartOf(r, block.Minute), minutes)
+	minutes := l.PartOf(l.Choose([]string{EventName}, true), block.Minute)
+	for _, dims := range [][]string{{CountryID}, {DeviceCategory}, {SessionSource}, {NewVsReturning}} {
+		if p := l.PartOf(l.Choose(dims, true), block.Minute); p != minutes {
+			t.Errorf("traffic/v6: the minute section by %v in part %d, not with the events' (%d)", dims, p, minutes)
 		}
 	}
-	if l.KeepsDays(minutes) || minutes == l.PartOf(l.Choose([]string{PagePath}, false), block.Hour) {
+	apart := map[int]bool{minutes: true}
+	for _, dims := range [][]string{nil, {PagePath}, {HostName}} {
+		p := l.PartOf(l.Choose(dims, true), block.Minute)
+		if apart[p] || len(l.PartSections()[p]) != 1 {
+			t.Errorf("traffic/v6: the minute section by %v shares part %d", dims, p)
+		}
+		apart[p] = true
+	}
+	if l.KeepsDays(minutes) || minutes == l.PartOf(l.Choose([]string{EventName}, false), block.Hour) {
 		t.Errorf("traffic/v6: the minute part %d keeps days or holds hour sections", minutes)
+	}
+	if slices.ContainsFunc(TrafficUsers.Rollups, func(r Rollup) bool { return r.MinuteApart }) {
+		t.Error("traffic/v6's rollups changed traffic/v5's")
 	}
 }
 

@@ -64,7 +64,7 @@ func Logics() []Logic {
 		{Name: "traffic", Version: "v5", Rules: v2, Layout: catalog.LayoutOf("traffic", "v5"),
 			Description: "traffic v5: v4, and newVsReturning, firstUserSource/Medium/CampaignName, region, city, ecommerce items (itemId, itemName, itemCategory, itemBrand), custom dimensions and metrics, and per aggregate session time, key events, revenue, ecommerce actions, purchasers and first-time purchasers"},
 		{Name: "traffic", Version: "v6", Rules: v2, Layout: catalog.LayoutOf("traffic", "v6"),
-			Description: "traffic v6: v5's dimensions and metrics, stored in fewer series (the realtime minute detail in one), so that checkpoints write and compaction merges fewer rows"},
+			Description: "traffic v6: v5's dimensions and metrics, stored in fewer series (the realtime minute detail of events, countries, technology, sources and new or returning users in one), so that checkpoints write and compaction merges fewer rows"},
 	}
 }
 
