@@ -20,9 +20,11 @@ type build struct {
 // active remembers, for refresh, which version serves reads per projection
 // and the build of each version read, so that a report reads them from
 // memory instead of the registry (a cached answer costs two store reads
-// less). Reads switch to a newly activated version, or a rebuilt one,
-// within refresh on every process. With refresh 0 every report reads the
-// registry.
+// less). An entry older than refresh is read again in the background
+// (stale while revalidate, as marks): a report waits for the registry only
+// when the entry is missing or older than ten times refresh. Reads switch
+// to a newly activated version, or a rebuilt one, within about refresh on
+// every process. With refresh 0 every report reads the registry.
 type active struct {
 	reg     Versions
 	refresh time.Duration
@@ -37,9 +39,10 @@ type active struct {
 type activeKey struct{ projection, version string }
 
 type activeEntry struct {
-	mu    sync.Mutex // held while the entry is read from the registry
-	build build
-	at    time.Time
+	mu         sync.Mutex // held while the entry is read from the registry in the foreground
+	build      build
+	at         time.Time
+	refreshing bool // a background read is under way
 }
 
 // maxActive bounds the versions remembered; past it the map starts over.
@@ -68,16 +71,35 @@ func (a *active) get(ctx context.Context, projection, version string, fresh bool
 	a.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !fresh && e.build.version != "" && a.now().Sub(e.at) <= a.refresh {
+	now := a.now()
+	if age := now.Sub(e.at); !fresh && e.build.version != "" && age <= 10*a.refresh {
+		if age > a.refresh && !e.refreshing {
+			e.refreshing = true
+			go a.update(k, e)
+		}
 		return e.build, nil
 	}
-	at := a.now()
 	b, err := a.read(ctx, projection, version)
 	if err != nil {
 		return build{}, err
 	}
-	e.build, e.at = b, at
+	e.build, e.at = b, now
 	return b, nil
+}
+
+// update reads entry e of k again, in the background; a failed read leaves
+// it as it was (it is read in the foreground once too old).
+func (a *active) update(k activeKey, e *activeEntry) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*a.refresh)
+	defer cancel()
+	at := a.now()
+	b, err := a.read(ctx, k.projection, k.version)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refreshing = false
+	if err == nil && at.After(e.at) {
+		e.build, e.at = b, at
+	}
 }
 
 func (a *active) read(ctx context.Context, projection, version string) (build, error) {
