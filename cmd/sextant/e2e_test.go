@@ -456,6 +456,18 @@ func demoEnv(t *testing.T, out string) []string {
 	return env
 }
 
+// demoKeys is demoEnv as a map: SEXTANT_PROPERTY_ID, SEXTANT_WRITE_KEY,
+// SEXTANT_READ_KEY and SEXTANT_ADMIN_KEY of the demo property serve made.
+func demoKeys(t *testing.T, out string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, kv := range demoEnv(t, out) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
 func TestDemoPropertyOnFirstStartOnly(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()

@@ -16,11 +16,7 @@ func TestHostileIDs(t *testing.T) {
 	skipShort(t)
 	addr := freeAddr(t)
 	srv := startServer(t, t.TempDir(), addr)
-	env := map[string]string{}
-	for _, kv := range demoEnv(t, srv.stdout.String()) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
+	env := demoKeys(t, srv.stdout.String())
 	base, pid := "http://"+addr, env["SEXTANT_PROPERTY_ID"]
 	code, body := postJSON(t, base+"/v1/collect", env["SEXTANT_WRITE_KEY"], `{"clientId":"c\u0000","events":[{"name":"page_view"}]}`)
 	if code != 400 || !strings.Contains(fmt.Sprint(body), "clientId") || !strings.Contains(fmt.Sprint(body), "control character") {

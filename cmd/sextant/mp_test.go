@@ -19,11 +19,7 @@ func TestMeasurementProtocol(t *testing.T) {
 	skipShort(t)
 	addr := freeAddr(t)
 	srv := startServer(t, t.TempDir(), addr)
-	env := map[string]string{}
-	for _, kv := range demoEnv(t, srv.stdout.String()) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
+	env := demoKeys(t, srv.stdout.String())
 	base, pid := "http://"+addr, env["SEXTANT_PROPERTY_ID"]
 	code, key := call(t, "POST", base+"/v1/properties/"+pid+"/keys", env["SEXTANT_ADMIN_KEY"], `{"scope":"KEY_SCOPE_MEASUREMENT"}`)
 	secret := str(key, "key", "secret")

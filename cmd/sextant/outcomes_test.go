@@ -22,11 +22,7 @@ func TestGA4Outcomes(t *testing.T) {
 	addr := freeAddr(t)
 	// A new store that starts with the version of outcomes.
 	srv := startServer(t, t.TempDir(), addr, "--start-version", "v6")
-	env := map[string]string{}
-	for _, kv := range demoEnv(t, srv.stdout.String()) {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
+	env := demoKeys(t, srv.stdout.String())
 	base, pid, admin := "http://"+addr, env["SEXTANT_PROPERTY_ID"], env["SEXTANT_ADMIN_KEY"]
 	code, list := call(t, "GET", base+"/v1/projections", admin, "")
 	if code != 200 || !strings.Contains(fmt.Sprint(list), "state:PROJECTION_STATE_ACTIVE version:v6") || strings.Contains(fmt.Sprint(list), "version:v1") {

@@ -66,13 +66,7 @@ func TestRoute(t *testing.T) {
 		Mount:  func(...connect.HandlerOption) (string, http.Handler) { return "/test.v1.Echo/", http.NotFoundHandler() },
 		Routes: []Route{rt},
 	}}, nil)
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
+	serveTest(t, srv)
 
 	post := func(key, body string) (int, http.Header, map[string]any) {
 		t.Helper()
@@ -162,13 +156,7 @@ func TestBodyTooLarge(t *testing.T) {
 		Routes: []Route{rt},
 		REST:   rest,
 	}}, nil)
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
+	serveTest(t, srv)
 
 	for _, path := range []string{"/v1/echo", "/v1/reports"} {
 		for _, announced := range []bool{true, false} {
@@ -205,4 +193,16 @@ func TestBodyTooLarge(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serveTest starts srv on its address until the test ends.
+func serveTest(t *testing.T, srv *Server) {
+	t.Helper()
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

@@ -34,13 +34,7 @@ func TestSlowClients(t *testing.T) {
 		Mount:  func(...connect.HandlerOption) (string, http.Handler) { return "/test.v1.Echo/", http.NotFoundHandler() },
 		Routes: []Route{rt},
 	}}, nil)
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
+	serveTest(t, srv)
 
 	// drip writes s a byte every 50 ms until the server closes the
 	// connection, and returns how long that took (failing after 5 s).
