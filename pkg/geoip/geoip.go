@@ -163,16 +163,20 @@ type record struct {
 }
 
 func (rec *record) location() Location {
-	c := rec.country
+	return Location{Country: Country(rec.country), Region: rec.region, City: rec.city}
+}
+
+// Country is an ISO 3166-1 alpha-2 code in upper case, or "" for anything
+// else and for the codes of no country ("XX", "ZZ").
+func Country(c string) string {
 	if len(c) != 2 || !isAlpha(c[0]) || !isAlpha(c[1]) {
-		c = ""
-	} else {
-		c = string([]byte{upper(c[0]), upper(c[1])})
-		if c == "ZZ" || c == "XX" {
-			c = ""
-		}
+		return ""
 	}
-	return Location{Country: c, Region: rec.region, City: rec.city}
+	c = string([]byte{upper(c[0]), upper(c[1])})
+	if c == "ZZ" || c == "XX" {
+		return ""
+	}
+	return c
 }
 
 func isAlpha(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }

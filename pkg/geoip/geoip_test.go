@@ -231,3 +231,11 @@ func bench(b *testing.B, db *DB, ips []netip.Addr) {
 		})
 	})
 }
+
+func TestCountry(t *testing.T) {
+	for in, want := range map[string]string{"fr": "FR", "US": "US", "xx": "", "ZZ": "", "F": "", "FRA": "", "f1": "", "": "", "é": ""} {
+		if got := Country(in); got != want {
+			t.Errorf("Country(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -353,9 +353,9 @@ type location struct {
 // another country leaves them unknown). geo may be nil: countries only.
 func locate(geo Locator, meta Meta, countryID, city, regionID, ipOverride string) location {
 	var l location
-	l.country = normCountry(meta.Country)
+	l.country = geoip.Country(meta.Country)
 	if l.country == "" {
-		l.country = normCountry(countryID)
+		l.country = geoip.Country(countryID)
 	}
 	given := city != "" || regionID != ""
 	if given {
@@ -381,7 +381,7 @@ func locate(geo Locator, meta Meta, countryID, city, regionID, ipOverride string
 	if l.country == "" {
 		l.country = g.Country
 		if l.country == "" {
-			l.country = normCountry(iploc.IPCountry(ip))
+			l.country = geoip.Country(iploc.IPCountry(ip))
 		}
 	}
 	if !given && g.Country != "" && g.Country == l.country {
@@ -413,17 +413,4 @@ func (e *Encoder) appendLocation(b []byte, meta Meta, r *wireRequest) []byte {
 	b = appendString(b, 14, l.country)
 	b = appendString(b, 20, l.city)
 	return appendString(b, 21, l.region)
-}
-
-// normCountry upper-cases a two-letter code; unknowns ("", "XX", "ZZ",
-// "T1", anything else) become "".
-func normCountry(s string) string {
-	if !isCountryCode(s) {
-		return ""
-	}
-	c := strings.ToUpper(s)
-	if c == "XX" || c == "ZZ" {
-		return ""
-	}
-	return c
 }
