@@ -92,6 +92,12 @@ type CompactionConfig struct {
 	// DayQuiet is how long no addition of a closed day must come before
 	// its day block is merged (default 30 s).
 	DayQuiet time.Duration
+	// YieldFor is how long in a row a compactor defers its runs while its
+	// partition's consumer is behind the log (Compactor.YieldTo; default
+	// 30 s): applying new events takes the cores first, so that a burst
+	// or a compaction backlog does not hold back what reports show, and
+	// readers merge what waits meanwhile. Past it one run goes ahead.
+	YieldFor time.Duration
 	// Off disables compaction (tests of the read path).
 	Off bool
 }
@@ -105,6 +111,9 @@ func (c *CompactionConfig) defaults() {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 64
+	}
+	if c.YieldFor <= 0 {
+		c.YieldFor = 30 * time.Second
 	}
 	if c.MaxPendingBytes <= 0 {
 		c.MaxPendingBytes = 256 << 10
@@ -138,6 +147,9 @@ type Compactor struct {
 	metrics *metrics.Metrics
 	now     func() time.Time
 
+	// yield, when set, defers runs while the live path is behind.
+	yield yielder
+
 	mu sync.Mutex
 	// seen is when a day's pending additions were first listed.
 	seen map[propDay]time.Time
@@ -170,6 +182,36 @@ func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.
 	return &Compactor{cfg: cfg, ns: ns, layout: layout, store: store, logger: logger, metrics: m, now: time.Now, seen: map[propDay]time.Time{}, open: map[propDay]time.Time{}}
 }
 
+// YieldTo makes Run defer its runs while behind reports that the
+// partition's consumer is behind the log, up to cfg.YieldFor in a row.
+// Call it before Run.
+func (c *Compactor) YieldTo(behind func() bool) {
+	c.yield = yielder{behind: behind, max: c.cfg.YieldFor}
+}
+
+// yielder decides whether a compaction run gives way to the live path.
+type yielder struct {
+	behind func() bool
+	max    time.Duration
+	since  time.Time // the first run deferred in a row, zero when none
+}
+
+// skip reports whether the run due at now is deferred.
+func (y *yielder) skip(now time.Time) bool {
+	if y.behind == nil || !y.behind() {
+		y.since = time.Time{}
+		return false
+	}
+	if y.since.IsZero() {
+		y.since = now
+	}
+	if now.Sub(y.since) < y.max {
+		return true
+	}
+	y.since = time.Time{} // this one runs; the next may be deferred again
+	return false
+}
+
 // Run compacts shards every cfg.Every until ctx ends.
 func (c *Compactor) Run(ctx context.Context, shards []int) {
 	if c.cfg.Off || len(shards) == 0 {
@@ -185,6 +227,9 @@ func (c *Compactor) Run(ctx context.Context, shards []int) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if c.yield.skip(c.now()) {
+			continue
 		}
 		n := 0
 		for _, s := range shards {

@@ -302,3 +302,36 @@ func TestCompactionDueByBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestYielder: while the partition is behind, runs are deferred up to max
+// in a row, then one goes ahead and the count starts over; caught up, every
+// run goes ahead.
+func TestYielder(t *testing.T) {
+	behind := true
+	y := yielder{behind: func() bool { return behind }, max: 30 * time.Second}
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, step := range []struct {
+		at     time.Duration
+		behind bool
+		skip   bool
+	}{
+		{0, true, true},
+		{10 * time.Second, true, true},
+		{29 * time.Second, true, true},
+		{30 * time.Second, true, false}, // deferred 30 s in a row: runs
+		{32 * time.Second, true, true},  // and the count starts over
+		{61 * time.Second, true, true},
+		{62 * time.Second, true, false},
+		{64 * time.Second, false, false}, // caught up
+		{66 * time.Second, true, true},
+	} {
+		behind = step.behind
+		if got := y.skip(t0.Add(step.at)); got != step.skip {
+			t.Errorf("at %v (behind %v): skip = %v, want %v", step.at, step.behind, got, step.skip)
+		}
+	}
+	var none yielder
+	if none.skip(t0) {
+		t.Error("a compactor that yields to nothing deferred a run")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -135,8 +136,12 @@ func (p *Projector) Run(ctx context.Context) error {
 		defer wg.Wait()
 		cctx, stopCompactor := context.WithCancel(ctx)
 		defer stopCompactor()
+		// behind is set while the partition is more than yieldRecords
+		// records behind the log: its compactor gives way meanwhile.
+		var behind atomic.Bool
 		if parts, err := p.log.Partitions(ctx); err == nil && len(parts) > 0 {
 			c := NewCompactor(p.cfg.Compaction, p.ns, p.cfg.Layout, p.store, p.cfg.Logger, p.cfg.Metrics)
+			c.YieldTo(behind.Load)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -147,7 +152,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		backoff := 100 * time.Millisecond
 		for {
-			err := p.runPartition(ctx, id)
+			err := p.runPartition(ctx, id, &behind)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -163,7 +168,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	})
 }
 
-func (p *Projector) runPartition(ctx context.Context, id int32) error {
+func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomic.Bool) error {
 	progress, kvs, err := p.store.LoadPartition(ctx, p.ns, id)
 	if err != nil {
 		return fmt.Errorf("load partition %d: %w", id, err)
@@ -245,6 +250,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32) error {
 			if end, err := p.log.EndOffset(ctx, id); err == nil {
 				behind = max(0, end-part.progress.Next)
 				lag.Set(float64(behind))
+				behindLog.Store(behind > yieldRecords)
 			}
 			lastLag = now
 		}
@@ -364,9 +370,13 @@ const (
 	// lagFlush is the checkpoint interval of a partition behind the head:
 	// more than lagRecords records behind (at the last check, once a
 	// second) and reading full batches.
-	lagFlush   = 5 * time.Second
-	lagPending = 5
-	lagRecords = 20_000
+	// yieldRecords is how far behind the log (in records, at the last
+	// check) a partition's compactor starts giving way to it
+	// (CompactionConfig.YieldFor): about a second of a busy partition.
+	yieldRecords = 2_000
+	lagFlush     = 5 * time.Second
+	lagPending   = 5
+	lagRecords   = 20_000
 	// maxLiveFlush bounds the stretched interval at the head, for
 	// freshness.
 	maxLiveFlush = 500 * time.Millisecond
