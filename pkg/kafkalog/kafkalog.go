@@ -63,6 +63,7 @@ const (
 
 	DefaultLinger            = 5 * time.Millisecond
 	DefaultMaxBatchBytes     = 1 << 20
+	DefaultMaxBufferedBytes  = 64 << 20
 	DefaultSessionTimeout    = 8 * time.Second
 	DefaultHeartbeatInterval = 1 * time.Second
 	DefaultRebalanceTimeout  = 20 * time.Second
@@ -101,6 +102,14 @@ type Config struct {
 	MaxRequestMessages int
 	// Compression is "zstd" (default), "lz4", "snappy", "gzip" or "none".
 	Compression string
+	// MaxBufferedBytes bounds the bytes (keys, values and headers) of
+	// the messages handed to the producer and not yet acknowledged or
+	// failed, including those of Appends that returned early because
+	// their context ended (the producer keeps retrying them). An Append
+	// that would go over it fails at once with ErrBufferFull, so that an
+	// outage of the brokers cannot pile up memory. Default
+	// DefaultMaxBufferedBytes.
+	MaxBufferedBytes int64
 
 	// Consumer group tuning (Run).
 
@@ -136,6 +145,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = DefaultMaxBufferedBytes
 	}
 	if c.MaxRequestMessages < 0 {
 		c.MaxRequestMessages = 0
@@ -301,6 +313,10 @@ type Log struct {
 	// reading; closed is set under the write lock.
 	ops    sync.RWMutex
 	closed bool
+
+	// buffered is the bytes of the messages in the producer (see
+	// Config.MaxBufferedBytes).
+	buffered atomic.Int64
 
 	mu     sync.Mutex
 	groups map[string]*groupState // groups Run is running
@@ -555,14 +571,37 @@ func retriablePartitionError(err error) bool {
 
 // --- Append ---
 
+// ErrBufferFull is the error of an Append refused because the producer
+// holds Config.MaxBufferedBytes of messages not yet acknowledged (the
+// brokers are slow or down).
+var ErrBufferFull = errors.New("kafkalog: the producer's buffer is full (the brokers do not acknowledge)")
+
+// reserve counts n bytes into the producer's buffer unless that would go
+// over the limit (a batch larger than the limit passes when the buffer is
+// empty).
+func (l *Log) reserve(n int64) bool {
+	for {
+		cur := l.buffered.Load()
+		if cur > 0 && cur+n > l.cfg.MaxBufferedBytes {
+			return false
+		}
+		if l.buffered.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
 // tracker completes one Append call: the producer's result loop counts the
-// call's messages down.
+// call's messages down. Its bytes leave the producer's buffer count when
+// the last message is counted down.
 type tracker struct {
 	pending atomic.Int64
 	once    sync.Once
 	mu      sync.Mutex
 	err     error
 	done    chan struct{}
+	bytes   int64
+	release func(int64)
 }
 
 func (t *tracker) finish(n int64, err error) {
@@ -574,7 +613,12 @@ func (t *tracker) finish(n int64, err error) {
 		t.mu.Unlock()
 	}
 	if t.pending.Add(-n) <= 0 {
-		t.once.Do(func() { close(t.done) })
+		t.once.Do(func() {
+			if t.release != nil {
+				t.release(t.bytes)
+			}
+			close(t.done)
+		})
 	}
 }
 
@@ -615,7 +659,8 @@ func (l *Log) ackLoop() {
 
 // Append sends msgs through the shared idempotent producer and returns nil
 // once Kafka acknowledged every one of them (acks=all), or an error if any
-// failed. When ctx ends first, Append returns ctx.Err(); messages already
+// failed, or ErrBufferFull at once when the producer already holds
+// Config.MaxBufferedBytes. When ctx ends first, Append returns ctx.Err(); messages already
 // handed to the producer are still delivered (or fail) in the background,
 // so, as the port says, the caller must assume none was acknowledged and
 // may retry (consumers dedupe by event id).
@@ -630,7 +675,17 @@ func (l *Log) Append(ctx context.Context, msgs []eventlog.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	t := &tracker{done: make(chan struct{})}
+	var size int64
+	for _, m := range msgs {
+		size += int64(len(m.Key) + len(m.Value))
+		for k, v := range m.Headers {
+			size += int64(len(k) + len(v))
+		}
+	}
+	if !l.reserve(size) {
+		return fmt.Errorf("kafkalog: append to %q: %w", l.topic, ErrBufferFull)
+	}
+	t := &tracker{done: make(chan struct{}), bytes: size, release: func(n int64) { l.buffered.Add(-n) }}
 	t.pending.Store(int64(len(msgs)))
 	now := time.Now()
 	in := l.producer.Input()
