@@ -47,7 +47,7 @@ type Error struct {
 	Kind       Kind
 	Message    string
 	Violations []Violation
-	RetryAfter time.Duration // with ResourceExhausted
+	RetryAfter time.Duration // with ResourceExhausted or Unavailable: when to retry
 	Err        error         // the cause, never shown to clients for Internal
 }
 

@@ -53,7 +53,7 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	}
 	p := cp.Progress.Partition
 	if err := checkText(ns, &cp); err != nil {
-		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
+		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	pr := &cp.Progress
 
@@ -62,33 +62,33 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 	// checkpoint must end to rewrite them all.
 	if len(cp.Additions) > 0 || len(cp.State) > 0 {
 		if err := s.exec(ctx, updateIntent, pr.Next, string(ns), p); err != nil {
-			return fmt.Errorf("cqlstore: commit intent of partition %d of %q: %w", p, ns, err)
+			return fmt.Errorf("cqlstore: commit intent of partition %d of %q: %w", p, ns, unavailable(err))
 		}
 	}
 	if err := s.step(1); err != nil {
-		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
+		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	// 1. Additions.
 	if err := s.execGroups(ctx, appendAdditionWrites(nil, ns, cp.Additions)); err != nil {
-		return fmt.Errorf("cqlstore: commit additions of partition %d of %q: %w", p, ns, err)
+		return fmt.Errorf("cqlstore: commit additions of partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	if err := s.step(2); err != nil {
-		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
+		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	// 2. State and watermarks.
 	var groups [][]write
 	groups = appendStateWrites(groups, ns, p, cp.State)
 	groups = appendWatermarkWrites(groups, ns, cp.Watermarks)
 	if err := s.execGroups(ctx, groups); err != nil {
-		return fmt.Errorf("cqlstore: commit state of partition %d of %q: %w", p, ns, err)
+		return fmt.Errorf("cqlstore: commit state of partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	if err := s.step(3); err != nil {
-		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, err)
+		return fmt.Errorf("cqlstore: commit partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	// 3. Progress, now that everything it stands for is stored; intent 0
 	// (not null, which would cost a tombstone).
 	if err := s.exec(ctx, insertProgress, string(ns), p, pr.Next, pr.Applied, pr.Duplicates, pr.Excluded, timestamp(pr.Watermark), int64(0)); err != nil {
-		return fmt.Errorf("cqlstore: commit progress of partition %d of %q: %w", p, ns, err)
+		return fmt.Errorf("cqlstore: commit progress of partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	return nil
 }

@@ -68,7 +68,7 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 		_ = add(-1, deleteAdditionsShard, name, sh)
 	}
 	if err := flush(); err != nil {
-		return fmt.Errorf("cqlstore: drop namespace %q: additions: %w", ns, err)
+		return fmt.Errorf("cqlstore: drop namespace %q: additions: %w", ns, unavailable(err))
 	}
 	q := s.query(ctx, listBlockSlots).Bind(name)
 	iter := q.Iter()
@@ -76,7 +76,7 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 		if err := add(0, deleteBlocks, name, property, kind, slot); err != nil {
 			_ = iter.Close()
 			q.Release()
-			return fmt.Errorf("cqlstore: drop namespace %q: blocks: %w", ns, err)
+			return fmt.Errorf("cqlstore: drop namespace %q: blocks: %w", ns, unavailable(err))
 		}
 	}
 	err := iter.Close()
@@ -85,7 +85,7 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 		err = flush()
 	}
 	if err != nil {
-		return fmt.Errorf("cqlstore: drop namespace %q: blocks: %w", ns, err)
+		return fmt.Errorf("cqlstore: drop namespace %q: blocks: %w", ns, unavailable(err))
 	}
 	for _, step := range []struct {
 		what  string
@@ -105,14 +105,14 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 			err = flush()
 		}
 		if err != nil {
-			return fmt.Errorf("cqlstore: drop namespace %q: %s: %w", ns, step.what, err)
+			return fmt.Errorf("cqlstore: drop namespace %q: %s: %w", ns, step.what, unavailable(err))
 		}
 	}
 	if err := s.exec(ctx, deleteBlockSlots, name); err != nil {
-		return fmt.Errorf("cqlstore: drop namespace %q: block slots: %w", ns, err)
+		return fmt.Errorf("cqlstore: drop namespace %q: block slots: %w", ns, unavailable(err))
 	}
 	if err := s.exec(ctx, deleteProgress, name); err != nil {
-		return fmt.Errorf("cqlstore: drop namespace %q: progress: %w", ns, err)
+		return fmt.Errorf("cqlstore: drop namespace %q: progress: %w", ns, unavailable(err))
 	}
 	s.log.Info("cqlstore: namespace dropped", "ns", name,
 		"block_partitions", counts[0], "state_partitions", counts[1], "watermark_partitions", counts[2])

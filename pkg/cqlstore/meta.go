@@ -48,7 +48,7 @@ func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
 	case errors.Is(err, gocql.ErrNotFound):
 		return nil, fmt.Errorf("cqlstore: meta %q: %w", key, viewstore.ErrNotFound)
 	case err != nil:
-		return nil, fmt.Errorf("cqlstore: meta get %q: %w", key, err)
+		return nil, fmt.Errorf("cqlstore: meta get %q: %w", key, unavailable(err))
 	}
 	if v == nil {
 		v = []byte{}
@@ -67,7 +67,7 @@ func (s *Store) Put(ctx context.Context, key, value []byte) error {
 		return fmt.Errorf("cqlstore: meta put: %w", errEmptyKey)
 	}
 	if err := s.exec(ctx, insertMeta, metaKind(key), key, nonNil(value)); err != nil {
-		return fmt.Errorf("cqlstore: meta put %q: %w", key, err)
+		return fmt.Errorf("cqlstore: meta put %q: %w", key, unavailable(err))
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func (s *Store) Delete(ctx context.Context, key []byte) error {
 		return nil
 	}
 	if err := s.exec(ctx, deleteMeta, metaKind(key), key); err != nil {
-		return fmt.Errorf("cqlstore: meta delete %q: %w", key, err)
+		return fmt.Errorf("cqlstore: meta delete %q: %w", key, unavailable(err))
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func (s *Store) Scan(ctx context.Context, prefix []byte, fn func(key, value []by
 		}
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("cqlstore: meta scan %q: %w", prefix, err)
+		return fmt.Errorf("cqlstore: meta scan %q: %w", prefix, unavailable(err))
 	}
 	return nil
 }
@@ -148,7 +148,7 @@ func (s *Store) scanAllMeta(ctx context.Context, prefix []byte, fn func(key, val
 		}
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("cqlstore: meta scan %q: %w", prefix, err)
+		return fmt.Errorf("cqlstore: meta scan %q: %w", prefix, unavailable(err))
 	}
 	slices.SortFunc(all, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 	for _, e := range all {

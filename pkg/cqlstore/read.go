@@ -35,7 +35,7 @@ func (s *Store) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
 	case err != nil:
-		return viewstore.Progress{}, nil, fmt.Errorf("cqlstore: load partition %d of %q: %w", p, ns, err)
+		return viewstore.Progress{}, nil, fmt.Errorf("cqlstore: load partition %d of %q: %w", p, ns, unavailable(err))
 	default:
 		pr.Watermark = utc(wm)
 		pr.Intent = intent(pr)
@@ -52,7 +52,7 @@ func (s *Store) LoadPartition(ctx context.Context, ns viewstore.Namespace, p int
 		}
 	}
 	if err := runBounded(ctx, loadParallelism, jobs); err != nil {
-		return viewstore.Progress{}, nil, fmt.Errorf("cqlstore: load state of partition %d of %q: %w", p, ns, err)
+		return viewstore.Progress{}, nil, fmt.Errorf("cqlstore: load state of partition %d of %q: %w", p, ns, unavailable(err))
 	}
 	n := 0
 	for _, kvs := range shards {
@@ -109,7 +109,7 @@ func (s *Store) ListProgress(ctx context.Context, ns viewstore.Namespace) ([]vie
 		out = append(out, pr)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("cqlstore: list progress of %q: %w", ns, err)
+		return nil, fmt.Errorf("cqlstore: list progress of %q: %w", ns, unavailable(err))
 	}
 	return out, nil
 }
@@ -131,7 +131,7 @@ func (s *Store) Watermarks(ctx context.Context, ns viewstore.Namespace, property
 		out = append(out, w)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("cqlstore: watermarks of %q in %q: %w", property, ns, err)
+		return nil, fmt.Errorf("cqlstore: watermarks of %q in %q: %w", property, ns, unavailable(err))
 	}
 	return out, nil
 }

@@ -58,7 +58,7 @@ func (s *Store) ScanAdditions(ctx context.Context, ns viewstore.Namespace, prope
 		}
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("cqlstore: scan additions of %q in %q: %w", property, ns, err)
+		return fmt.Errorf("cqlstore: scan additions of %q in %q: %w", property, ns, unavailable(err))
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (s *Store) ListPending(ctx context.Context, ns viewstore.Namespace, shard i
 		}
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("cqlstore: list pending of shard %d in %q: %w", shard, ns, err)
+		return fmt.Errorf("cqlstore: list pending of shard %d in %q: %w", shard, ns, unavailable(err))
 	}
 	return nil
 }
@@ -106,7 +106,7 @@ func (s *Store) DeleteAdditions(ctx context.Context, ns viewstore.Namespace, pro
 		return err
 	}
 	if err := s.exec(ctx, deleteAdditions, string(ns), int32(viewstore.ShardOf(property)), property, hour, part, before); err != nil {
-		return fmt.Errorf("cqlstore: delete additions of %q at %d, partition %d, in %q: %w", property, hour, part, ns, err)
+		return fmt.Errorf("cqlstore: delete additions of %q at %d, partition %d, in %q: %w", property, hour, part, ns, unavailable(err))
 	}
 	return nil
 }
@@ -126,10 +126,10 @@ func (s *Store) PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstor
 	}
 	slot := slotOf(b.Kind, b.Bucket)
 	if err := s.exec(ctx, insertBlockSlot, string(ns), b.Property, int8(b.Kind), slot); err != nil {
-		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, err)
+		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, unavailable(err))
 	}
 	if err := s.exec(ctx, insertBlock, string(ns), b.Property, int8(b.Kind), slot, b.Bucket, encodeCover(b.Cover), nonNil(b.Data)); err != nil {
-		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, err)
+		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, unavailable(err))
 	}
 	return nil
 }
@@ -169,7 +169,7 @@ func (s *Store) ScanBlocks(ctx context.Context, ns viewstore.Namespace, property
 		err := iter.Close()
 		q.Release()
 		if err != nil {
-			return fmt.Errorf("cqlstore: scan blocks of %q in %q: %w", property, ns, err)
+			return fmt.Errorf("cqlstore: scan blocks of %q in %q: %w", property, ns, unavailable(err))
 		}
 	}
 	for _, slot := range slots {
@@ -196,7 +196,7 @@ func (s *Store) scanSlot(ctx context.Context, ns viewstore.Namespace, property s
 		var err error
 		if b.Cover, err = decodeCover(cover); err != nil {
 			_ = iter.Close()
-			return fmt.Errorf("cqlstore: scan blocks of %q in %q: block at %d: %w", property, ns, b.Bucket, err)
+			return fmt.Errorf("cqlstore: scan blocks of %q in %q: block at %d: %w", property, ns, b.Bucket, unavailable(err))
 		}
 		if err := fn(b); err != nil {
 			_ = iter.Close()
@@ -204,7 +204,7 @@ func (s *Store) scanSlot(ctx context.Context, ns viewstore.Namespace, property s
 		}
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("cqlstore: scan blocks of %q in %q: %w", property, ns, err)
+		return fmt.Errorf("cqlstore: scan blocks of %q in %q: %w", property, ns, unavailable(err))
 	}
 	return nil
 }

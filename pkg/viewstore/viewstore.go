@@ -49,10 +49,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sextant-analytics/sextant/pkg/apierror"
 )
 
 // ErrNotFound is returned when a requested row does not exist.
 var ErrNotFound = errors.New("viewstore: not found")
+
+// ErrUnavailable is in the chain of a store's errors that come from the
+// store being unreachable or overloaded (no host answers, a request timed
+// out): the same call may succeed later. It is a domain error, so clients
+// get UNAVAILABLE (HTTP 503) with a retry delay, not an internal error.
+var ErrUnavailable = &apierror.Error{
+	Kind:       apierror.Unavailable,
+	Message:    "the view store is unavailable; retry later",
+	RetryAfter: time.Second,
+}
 
 // Addition is what one checkpoint of one log partition added to one
 // property's hour (see the package documentation).
