@@ -6,6 +6,7 @@ package collect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -46,6 +47,16 @@ type Config struct {
 	CountryHeader string
 	// MaxInFlight bounds the batches of one stream being appended at once.
 	MaxInFlight int
+	// AppendTimeout bounds how long a batch waits for the event log's
+	// acknowledgement; a batch not acknowledged in time is answered
+	// UNAVAILABLE (HTTP 503) with a retry delay. Default
+	// DefaultAppendTimeout.
+	AppendTimeout time.Duration
+	// MaxAppends bounds the batches of the whole process being appended
+	// at once; a batch over it is refused at once, UNAVAILABLE with a
+	// retry delay, so that a slow or dead event log cannot pile up
+	// requests. Default DefaultMaxAppends.
+	MaxAppends int
 	// OriginAllowed, when set, vets the browser origin of a hit against
 	// the property's allow-list.
 	OriginAllowed func(ctx context.Context, propertyID, origin string) (bool, error)
@@ -60,9 +71,19 @@ type Config struct {
 	Metrics    *metrics.Metrics
 }
 
+// Defaults of Config.
+const (
+	DefaultAppendTimeout = 2 * time.Second
+	DefaultMaxAppends    = 1024
+	// retryAfter is the retry delay given with a batch the event log
+	// could not take.
+	retryAfter = time.Second
+)
+
 // Service implements CollectService.
 type Service struct {
 	cfg     Config
+	appends chan struct{} // a token per batch being appended
 	log     Appender
 	limiter *ratelimit.Limiter
 	enc     *Encoder
@@ -83,6 +104,12 @@ func New(cfg Config, log Appender) *Service {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 16
 	}
+	if cfg.AppendTimeout <= 0 {
+		cfg.AppendTimeout = DefaultAppendTimeout
+	}
+	if cfg.MaxAppends <= 0 {
+		cfg.MaxAppends = DefaultMaxAppends
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -91,7 +118,7 @@ func New(cfg Config, log Appender) *Service {
 	}
 	enc := NewEncoder(cfg.Limits)
 	enc.geo = cfg.Locator
-	return &Service{cfg: cfg, log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), enc: enc, now: time.Now}
+	return &Service{cfg: cfg, appends: make(chan struct{}, cfg.MaxAppends), log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), enc: enc, now: time.Now}
 }
 
 // Handlers serve the CollectService (its RPCs: Handlers.Mount; its REST
@@ -177,17 +204,41 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 		return nil, e
 	}
 	start := time.Now()
-	if err := s.log.Append(ctx, msgs); err != nil {
+	if err := s.append(ctx, msgs); err != nil {
 		s.cfg.Metrics.IngestEvents.WithLabelValues("failed").Add(float64(len(msgs)))
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		s.cfg.Logger.ErrorContext(ctx, "append to event log failed", "property", pid, "events", len(msgs), "err", err)
-		return nil, &apierror.Error{Kind: apierror.Unavailable, Message: "event log unavailable; retry the batch (events with ids are deduplicated)", Err: err}
+		return nil, err
 	}
 	s.cfg.Metrics.AppendSeconds.Observe(time.Since(start).Seconds())
 	s.cfg.Metrics.IngestEvents.WithLabelValues("accepted").Add(float64(len(msgs)))
 	return &collectv1.CollectResponse{Accepted: int32(len(msgs)), EventIds: enc.IDs}, nil
+}
+
+// append appends msgs within AppendTimeout, as one of at most MaxAppends
+// batches in flight. Its errors, but the caller's own end (ctx), are
+// UNAVAILABLE with a retry delay.
+func (s *Service) append(ctx context.Context, msgs []eventlog.Message) error {
+	select {
+	case s.appends <- struct{}{}:
+		defer func() { <-s.appends }()
+	default:
+		return &apierror.Error{Kind: apierror.Unavailable, RetryAfter: retryAfter,
+			Message: "too many batches are waiting for the event log; retry the batch (events with ids are deduplicated)"}
+	}
+	actx, cancel := context.WithTimeout(ctx, s.cfg.AppendTimeout)
+	defer cancel()
+	err := s.log.Append(actx, msgs)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	msg := "event log unavailable; retry the batch (events with ids are deduplicated)"
+	if actx.Err() != nil {
+		msg = fmt.Sprintf("the event log did not acknowledge the batch within %v; retry it (events with ids are deduplicated)", s.cfg.AppendTimeout)
+	}
+	s.cfg.Logger.WarnContext(ctx, "append to event log failed", "events", len(msgs), "err", err)
+	return &apierror.Error{Kind: apierror.Unavailable, Message: msg, RetryAfter: retryAfter, Err: err}
 }
 
 // propertyError is the error of a batch whose property's settings could
