@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,8 @@ type serveConfig struct {
 	IPBurst            int
 	MaxBatchEvents     int
 	MaxBodyBytes       int
+	CollectTimeout     time.Duration
+	MaxAppends         int
 	FlushInterval      time.Duration
 	WatermarkRefresh   time.Duration
 	CountryHeader      string
@@ -124,6 +127,12 @@ func (c serveConfig) Validate() error {
 	if c.Timeouts.ReadHeader <= 0 || c.Timeouts.Body <= 0 || c.Timeouts.Idle <= 0 {
 		errs = append(errs, errors.New("--read-header-timeout, --body-timeout and --idle-timeout must be positive"))
 	}
+	if c.CollectTimeout <= 0 || c.CollectTimeout > time.Minute {
+		errs = append(errs, errors.New("--collect-timeout must be in (0, 1m]"))
+	}
+	if c.MaxAppends < 1 {
+		errs = append(errs, errors.New("--collect-max-appends must be at least 1"))
+	}
 	if c.FlushInterval <= 0 || c.FlushInterval > time.Minute {
 		errs = append(errs, errors.New("--flush-interval must be in (0, 1m]"))
 	}
@@ -145,6 +154,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.IntVar(&c.IPBurst, "ip-burst", gateway.DefaultIPBurst, "gateway: token bucket burst per client address, in requests")
 	f.IntVar(&c.MaxBatchEvents, "max-batch-events", 500, "most events in one batch")
 	f.IntVar(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
+	f.DurationVar(&c.CollectTimeout, "collect-timeout", collect.DefaultAppendTimeout, "collect: how long a batch waits for the event log's acknowledgement before it is answered 503 (UNAVAILABLE) with Retry-After")
+	f.IntVar(&c.MaxAppends, "collect-max-appends", collect.DefaultMaxAppends, "collect: most batches waiting for the event log at once; more are answered 503 (UNAVAILABLE) with Retry-After at once")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
 	wmRefresh := f.Duration("watermark-refresh", -1, "insights and gateway: keep each property's data watermarks and the active projection version in memory, refreshed this often, instead of reading them for every report (0: every report reads them; default 100ms with --cql-hosts, else 0)")
 	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
@@ -356,6 +367,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		svc := collect.New(collect.Config{
 			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
+			AppendTimeout: cfg.CollectTimeout, MaxAppends: cfg.MaxAppends,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 			OriginAllowed: props.OriginAllowed, Locator: locator, Properties: props,
 		}, log)
@@ -427,19 +439,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	}
 
-	checks := []server.Check{func(ctx context.Context) error {
-		_, err := store.Get(ctx, []byte("readyz"))
-		if errors.Is(err, viewstore.ErrNotFound) {
-			return nil
-		}
-		return err
-	}}
-	if log != nil {
-		checks = append(checks, func(ctx context.Context) error { _, err := log.Partitions(ctx); return err })
-	}
-	var middleware func(http.Handler) http.Handler
+	checks := readiness(cfg, log, store, gw)
+	var (
+		middleware func(http.Handler) http.Handler
+		observe    server.Observe
+	)
 	if gw != nil {
 		middleware = gw.LimitIPs
+		observe = func(route string, status int, elapsed time.Duration) {
+			m.GatewayResponses.WithLabelValues(route, strconv.Itoa(status)).Inc()
+			m.GatewaySeconds.WithLabelValues(route).Observe(elapsed.Seconds())
+		}
 	}
 	var forward []string
 	if cfg.CountryHeader != "" {
@@ -450,7 +460,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
 		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
-		Middleware: middleware,
+		Middleware: middleware, Observe: observe,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	if collectH != nil {
@@ -495,6 +505,56 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	projErr := <-projDone
 	logger.Info("stopped", "err", errors.Join(serveErr, projErr))
 	return errors.Join(serveErr, projErr)
+}
+
+// readiness is what /readyz checks: the dependencies of the services this
+// process runs, each probed actively (server.Cached: at most one probe a
+// second, each bounded by a second).
+//
+//   - collect: the event log accepts appends (Kafka: a broker names a live
+//     leader for every partition). Not the view store: keys and property
+//     settings come from the registry's cache while it is down, and
+//     collect keeps taking events.
+//   - projection: the event log and the view store (it consumes the one
+//     and commits to the other). A copy that holds no partition (the
+//     others hold them all) is ready: it serves the ProjectionService and
+//     takes partitions over when a copy dies.
+//   - insights: the view store answers (Redis is not needed: answers come
+//     from the store without it).
+//   - gateway: at least one copy of every service it fronts answers gRPC
+//     health checks (see gateway.Probe): not their readiness, so that an
+//     outage behind one service does not take the others out of service.
+func readiness(cfg serveConfig, log eventlog.Log, store views, gw *gateway.Gateway) []server.Check {
+	var checks []server.Check
+	add := func(name string, probe func(context.Context) error) {
+		checks = append(checks, server.Cached(server.Check{Name: name, Probe: probe}, server.ProbeTimeout, server.ProbeTTL))
+	}
+	if log != nil && (cfg.has("collect") || cfg.has("projection")) {
+		add("eventlog", func(ctx context.Context) error {
+			if p, ok := log.(interface{ Probe(context.Context) error }); ok {
+				return p.Probe(ctx)
+			}
+			_, err := log.Partitions(ctx)
+			return err
+		})
+	}
+	if cfg.has("projection") || cfg.has("insights") {
+		add("viewstore", func(ctx context.Context) error {
+			_, err := store.Get(ctx, []byte("readyz"))
+			if errors.Is(err, viewstore.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+	}
+	if gw != nil {
+		for _, svc := range []string{collectv1connect.CollectServiceName, projectionv1connect.ProjectionServiceName, insightsv1connect.InsightsServiceName} {
+			if gw.Serves(svc) {
+				add("backends "+svc, func(ctx context.Context) error { return gw.Probe(ctx, svc) })
+			}
+		}
+	}
+	return checks
 }
 
 // followAssertionSecret loads the shared secrets of principal assertions

@@ -47,6 +47,7 @@ func (c *inproc) NewStream(ctx context.Context, desc *grpc.StreamDesc, method st
 }
 
 func (c *inproc) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	noteREST(ctx)
 	in, ok := args.(proto.Message)
 	out, ok2 := reply.(proto.Message)
 	if !ok || !ok2 {

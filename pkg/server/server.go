@@ -41,9 +41,6 @@ type Service struct {
 	Routes []Route
 }
 
-// Check reports whether a dependency is ready.
-type Check func(ctx context.Context) error
-
 // Config configures the server.
 type Config struct {
 	Addr         string
@@ -61,6 +58,9 @@ type Config struct {
 	// Middleware, when set, wraps every request's handling (the gateway's
 	// per-address rate limit).
 	Middleware func(http.Handler) http.Handler
+	// Observe, when set, is told of every answered request (its route,
+	// status and time), Middleware's answers included.
+	Observe Observe
 }
 
 // Timeouts bound how long a client may take, so that slow ones (slowloris)
@@ -224,6 +224,9 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 			_, _ = w.Write(s.cfg.OpenAPI)
 		})
 	}
+	// Liveness: the process serves; it depends on nothing else (a
+	// dependency's outage is readiness's business, not a reason to
+	// restart).
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -231,9 +234,16 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 	for p, h := range s.extra {
 		mux.Handle(p, h)
 	}
-	h := withCORS(mux)
+	var inner http.Handler = mux
+	if s.cfg.Observe != nil {
+		inner = noteRoute(mux)
+	}
+	h := withCORS(inner)
 	if s.cfg.Middleware != nil {
 		h = s.cfg.Middleware(h)
+	}
+	if s.cfg.Observe != nil {
+		h = observed(h, s.cfg.Observe)
 	}
 	return h, nil
 }
@@ -248,22 +258,6 @@ func withCORS(h http.Handler) http.Handler {
 		ExposedHeaders:  append(connectcors.ExposedHeaders(), "Retry-After"),
 		MaxAge:          7200,
 	}).Handler(h)
-}
-
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	for _, c := range s.checks {
-		if err := c(ctx); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	_, _ = w.Write([]byte("ready\n"))
 }
 
 // gateway builds the REST mux. It calls the services' connect handlers

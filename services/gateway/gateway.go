@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
@@ -77,6 +78,7 @@ type Gateway struct {
 	insights   insightsv1.InsightsServiceClient
 	projection projectionv1.ProjectionServiceClient
 	conns      []*grpc.ClientConn
+	byService  map[string]*grpc.ClientConn
 	limiter    *ratelimit.Limiter
 	ipLimiter  *ratelimit.Limiter
 }
@@ -158,7 +160,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	g := &Gateway{cfg: cfg, limiter: ratelimit.New(cfg.Rate, cfg.Burst), ipLimiter: ratelimit.New(cfg.IPRate, cfg.IPBurst)}
+	g := &Gateway{cfg: cfg, byService: map[string]*grpc.ClientConn{}, limiter: ratelimit.New(cfg.Rate, cfg.Burst), ipLimiter: ratelimit.New(cfg.IPRate, cfg.IPBurst)}
 	for _, b := range []struct {
 		targets []string
 		service string
@@ -181,6 +183,7 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, err
 		}
 		g.conns = append(g.conns, conn)
+		g.byService[b.service] = conn
 		b.set(conn)
 	}
 	return g, nil
@@ -206,6 +209,28 @@ func (g *Gateway) Serves(service string) bool {
 		return g.projection != nil
 	}
 	return false
+}
+
+// Probe reports whether at least one copy of service is reachable and
+// serving: a gRPC health check through the balancer, which sends it to a
+// copy whose connection is up (and fails at once when none is). It asks
+// for liveness, not readiness: a copy whose own dependency is down still
+// answers its calls (503, fast), and the gateway fronts other services
+// too, so one service's dependency outage must not take the gateway out
+// of service.
+func (g *Gateway) Probe(ctx context.Context, service string) error {
+	conn := g.byService[service]
+	if conn == nil {
+		return fmt.Errorf("gateway: no backends for %s", service)
+	}
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+	if err != nil {
+		return fmt.Errorf("no copy of %s answers: %w", service, err)
+	}
+	if resp.Status != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("no copy of %s serves (%s)", service, resp.Status)
+	}
+	return nil
 }
 
 // outgoing carries the caller's key and what is known of the client to the
