@@ -47,6 +47,11 @@ type Metrics struct {
 	// UpstreamRequests counts the gateway's forwarded calls by backend
 	// service and gRPC code.
 	UpstreamRequests *prometheus.CounterVec
+	// GatewayResponses counts the answers the gateway gave its clients,
+	// by route and HTTP status (server.Observe says what they are).
+	GatewayResponses *prometheus.CounterVec
+	// GatewaySeconds is the time the gateway took to answer, by route.
+	GatewaySeconds *prometheus.HistogramVec
 	// Authentications counts authenticated calls by how the principal was
 	// learned: "key" (a registry lookup, cached or not) or "assertion" (the
 	// gateway's signed principal, auth.Assertions).
@@ -101,13 +106,20 @@ func New() *Metrics {
 		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sextant_gateway_upstream_requests_total", Help: "Calls the gateway forwarded, by service and code.",
 		}, []string{"service", "code"}),
+		GatewayResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sextant_gateway_responses_total", Help: "Answers the gateway gave its clients, by route and HTTP status (a gRPC answer counts under its code's HTTP status).",
+		}, []string{"route", "status"}),
+		GatewaySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sextant_gateway_response_seconds", Help: "Time the gateway took to answer, by route (a stream: its whole life).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route"}),
 		Authentications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sextant_authentications_total", Help: "Calls whose API key was checked, by how: key (a registry lookup) or assertion (the gateway's signed principal).",
 		}, []string{"by"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.Additions, m.BlocksWritten, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
-		m.CacheRequests, m.UpstreamRequests, m.Authentications)
+		m.CacheRequests, m.UpstreamRequests, m.GatewayResponses, m.GatewaySeconds, m.Authentications)
 	return m
 }
 
