@@ -27,6 +27,10 @@ var codes = map[apierror.Kind]connect.Code{
 	apierror.Unavailable:        connect.CodeUnavailable,
 }
 
+// NoRetryHeader is gRPC's server pushback trailer: a negative value tells
+// gRPC clients with a retry policy not to retry the call.
+const NoRetryHeader = "grpc-retry-pushback-ms"
+
 // Code is the Connect/gRPC code of a domain error kind.
 func Code(k apierror.Kind) connect.Code { return codes[k] }
 
@@ -39,14 +43,19 @@ func Convert(ctx context.Context, logger *slog.Logger, procedure string, err err
 	if errors.As(err, &ce) {
 		return ce
 	}
+	// A domain error says what to answer even when its cause is a
+	// context's end (collect's own append timeout is UNAVAILABLE, not
+	// DEADLINE_EXCEEDED).
+	var ae *apierror.Error
+	isDomain := errors.As(err, &ae) && ae.Kind != apierror.Internal
 	switch {
+	case isDomain:
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
-	var ae *apierror.Error
-	if !errors.As(err, &ae) || ae.Kind == apierror.Internal {
+	if !isDomain {
 		logger.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
@@ -65,6 +74,12 @@ func Convert(ctx context.Context, logger *slog.Logger, procedure string, err err
 	if ae.RetryAfter > 0 {
 		if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(ae.RetryAfter)}); derr == nil {
 			out.AddDetail(d)
+		}
+		if ae.Kind == apierror.Unavailable {
+			// A dependency's outage, which the other copies share: gRPC
+			// clients (the gateway) must not retry the call on them
+			// (gRPC's server pushback), but answer it with its delay.
+			out.Meta().Set(NoRetryHeader, "-1")
 		}
 	}
 	return out

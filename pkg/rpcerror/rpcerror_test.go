@@ -40,6 +40,8 @@ func TestConvert(t *testing.T) {
 		{"unavailable", &apierror.Error{Kind: apierror.Unavailable, Message: "log down"},
 			connect.CodeUnavailable, "log down", "", nil, 0},
 		{"deadline", context.DeadlineExceeded, connect.CodeDeadlineExceeded, "", "", nil, 0},
+		{"unavailable after its own timeout", &apierror.Error{Kind: apierror.Unavailable, Message: "log did not answer", RetryAfter: time.Second, Err: context.DeadlineExceeded},
+			connect.CodeUnavailable, "log did not answer", "", nil, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ce *connect.Error
@@ -73,6 +75,9 @@ func TestConvert(t *testing.T) {
 			}
 			if wait != tc.retryWait {
 				t.Fatalf("retry %v, want %v", wait, tc.retryWait)
+			}
+			if noRetry := ce.Meta().Get(NoRetryHeader) == "-1"; noRetry != (tc.code == connect.CodeUnavailable && tc.retryWait > 0) {
+				t.Fatalf("pushback %q", ce.Meta().Get(NoRetryHeader))
 			}
 		})
 	}
