@@ -296,7 +296,7 @@ func (g *Gateway) retryCollect(ctx context.Context, call func() (*collectv1.Coll
 		if err == nil {
 			return resp, nil
 		}
-		if status.Code(err) != codes.Unavailable || attempt == collectAttempts || ctx.Err() != nil {
+		if status.Code(err) != codes.Unavailable || answeredUnavailable(err) || attempt == collectAttempts || ctx.Err() != nil {
 			return nil, fromGRPC(err)
 		}
 		g.cfg.Logger.WarnContext(ctx, "collect backend unavailable; retrying the batch", "attempt", attempt, "err", err)
@@ -307,6 +307,24 @@ func (g *Gateway) retryCollect(ctx context.Context, call func() (*collectv1.Coll
 		}
 		backoff *= 2
 	}
+}
+
+// answeredUnavailable reports whether a backend itself answered
+// UNAVAILABLE with a retry delay (its event log is down or full): the
+// other copies share the outage, so the batch is not tried on them but
+// answered at once with the delay. A copy that died or is draining fails
+// without one, and the batch goes to another.
+func answeredUnavailable(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.RetryInfo); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // collectAttempts bounds the gateway's own retries of a batch.
