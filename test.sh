@@ -108,8 +108,8 @@ step "go test (unit, integration, end-to-end, README examples, browser)"
 go test -count=1 -timeout 20m ./...
 
 if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
-  step "disruptive tests (restart the shared Cassandra), alone"
-  SEXTANT_DISRUPTIVE=1 go test -count=1 -timeout 10m -run 'TestCassandraRestart' -v ./cmd/sextant | grep -E '^(=== RUN|--- |PASS|FAIL|ok)' 
+  step "disruptive tests (stop and restart the shared Kafka and Cassandra), alone"
+  SEXTANT_DISRUPTIVE=1 go test -count=1 -timeout 10m -run 'TestCassandraRestart|TestDependencyOutages' -v ./cmd/sextant | grep -E '^(=== RUN|--- |PASS|FAIL|ok)' 
 fi
 
 step "fuzzing every Fuzz* target (${FUZZTIME:-5s} each, seeds from testdata/fuzz)"
