@@ -139,7 +139,7 @@ func (e *engines) openCache() reportCache {
 	if e.RedisAddr != "" {
 		// Answers are keyed by everything they depend on: a process keeps
 		// the ones it serves in memory as long as Redis does.
-		return cache.NewTiered(e.CacheBytes, insights.DefaultCacheTTL, cache.NewRedis(e.RedisAddr))
+		return cache.NewTiered(e.CacheBytes, insights.DefaultCacheTTL, cache.NewRedis(e.RedisAddr, nil))
 	}
 	return memoryCache{cache.NewMemory(e.CacheBytes)}
 }
