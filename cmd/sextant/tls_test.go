@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,3 +133,51 @@ func TestServeTLS(t *testing.T) {
 	srv.stop(t)
 }
 
+// TestREADMETLS runs the README's `sh tls` block, in a directory of its own
+// instead of tls-demo and on a free port, and compares its output with the
+// README's.
+func TestREADMETLS(t *testing.T) {
+	skipShort(t)
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl")
+	}
+	blocks := withTag(readmeExamples(t), "tls")
+	if len(blocks) != 1 {
+		t.Fatalf("want one `sh tls` block in the README, found %d", len(blocks))
+	}
+	ex := blocks[0]
+	dir := t.TempDir()
+	script := strings.ReplaceAll(ex.script, "127.0.0.1:8443", freeAddr(t))
+	if !strings.Contains(script, "tls-demo") {
+		t.Fatal("the `sh tls` block no longer works in tls-demo")
+	}
+	script = strings.ReplaceAll(script, "tls-demo", dir)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = "../.."
+	cmd.Env = append(embeddedEnv(), "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		// The server the block started, if it failed before stopping it.
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	})
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.Output(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the `sh tls` block did not finish in 3 minutes")
+	}
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
+		t.Fatalf("README line %d failed: %v\n%s\n%s\nserve.log:\n%s", ex.line, err, out, stderr.String(), log)
+	}
+	if err := compare(ex, string(out)); err != nil {
+		t.Fatalf("README line %d: %v; got:\n%s", ex.line, err, out)
+	}
+}
