@@ -31,7 +31,14 @@ func kafkaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(e.KafkaBrokers) == 0 {
 		return errors.New("--kafka-brokers (or SEXTANT_KAFKA_BROKERS) is required")
 	}
-	created, err := kafkalog.InitTopic(ctx, e.kafkaConfig(slog.New(slog.DiscardHandler)), kafkalog.TopicSpec{
+	if err := e.validate(); err != nil {
+		return err
+	}
+	cfg, err := e.kafkaConfig(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	created, err := kafkalog.InitTopic(ctx, cfg, kafkalog.TopicSpec{
 		Partitions: int32(*partitions), ReplicationFactor: int16(*rf), MinInsyncReplicas: *isr, RetentionMs: int64(*retention),
 	})
 	if err != nil {
@@ -42,7 +49,7 @@ func kafkaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		fmt.Fprintf(stdout, "topic %s exists and matches\n", e.KafkaTopic)
 	}
-	dl := e.kafkaConfig(slog.New(slog.DiscardHandler))
+	dl := cfg
 	dl.Topic = deadLetterTopic(e.KafkaTopic)
 	created, err = kafkalog.InitTopic(ctx, dl, kafkalog.TopicSpec{
 		Partitions: 1, ReplicationFactor: int16(*rf), MinInsyncReplicas: *isr, RetentionMs: int64(*retention),
@@ -70,7 +77,14 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(e.CQLHosts) == 0 {
 		return errors.New("--cql-hosts (or SEXTANT_CQL_HOSTS) is required")
 	}
-	if err := cqlstore.Migrate(ctx, e.cqlConfig(slog.New(slog.DiscardHandler)), cqlstore.KeyspaceSpec{ReplicationFactor: *rf, Datacenter: *dc}); err != nil {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	cfg, err := e.cqlConfig(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if err := cqlstore.Migrate(ctx, cfg, cqlstore.KeyspaceSpec{ReplicationFactor: *rf, Datacenter: *dc}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "keyspace %s is up to date\n", e.CQLKeyspace)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/kafkalog"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
 	"github.com/sextant-analytics/sextant/pkg/pebblestore"
+	"github.com/sextant-analytics/sextant/pkg/tlsfiles"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/services/insights"
 )
@@ -31,6 +33,8 @@ type engines struct {
 	CQLConsistency string
 	RedisAddr      string
 	CacheBytes     int
+	// TLS to each engine: on when its CA or client certificate is given.
+	KafkaTLS, CQLTLS, RedisTLS tlsfiles.Files
 }
 
 func (e *engines) flags(f flags) {
@@ -43,6 +47,40 @@ func (e *engines) flags(f flags) {
 	f.StringVar(&e.CQLConsistency, "cql-consistency", "LOCAL_QUORUM", "consistency of reads and writes")
 	f.StringVar(&e.RedisAddr, "redis-addr", "", "Redis for the report cache (host:port); an in-process cache when empty")
 	f.IntVar(&e.CacheBytes, "cache-bytes", 64<<20, "size of the in-process report cache (in front of Redis with --redis-addr)")
+	tlsFlags(f, &e.KafkaTLS, "kafka-tls", "Kafka")
+	tlsFlags(f, &e.CQLTLS, "cql-tls", "ScyllaDB/Cassandra")
+	tlsFlags(f, &e.RedisTLS, "redis-tls", "Redis")
+}
+
+// tlsFlags are the flags of a client's TLS to engine: prefix-ca,
+// prefix-cert and prefix-key.
+func tlsFlags(f flags, t *tlsfiles.Files, prefix, engine string) {
+	f.StringVar(&t.CA, prefix+"-ca", "", "PEM file of the CA that signs "+engine+"'s certificates: connects over TLS (the system's roots when only --"+prefix+"-cert is given)")
+	f.StringVar(&t.Cert, prefix+"-cert", "", "PEM file of the client certificate presented to "+engine+" (connects over TLS), with --"+prefix+"-key")
+	f.StringVar(&t.Key, prefix+"-key", "", "PEM file of the key of --"+prefix+"-cert")
+}
+
+// validate checks the engines' TLS flags.
+func (e *engines) validate() error {
+	var errs []error
+	for _, x := range []struct {
+		files  tlsfiles.Files
+		prefix string
+		used   bool
+		needs  string
+	}{
+		{e.KafkaTLS, "--kafka-tls", len(e.KafkaBrokers) > 0, "--kafka-brokers"},
+		{e.CQLTLS, "--cql-tls", len(e.CQLHosts) > 0, "--cql-hosts"},
+		{e.RedisTLS, "--redis-tls", e.RedisAddr != "", "--redis-addr"},
+	} {
+		if err := x.files.Validate(x.prefix); err != nil {
+			errs = append(errs, err)
+		}
+		if x.files.Client() && !x.used {
+			errs = append(errs, fmt.Errorf("%s-ca and %s-cert need %s", x.prefix, x.prefix, x.needs))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // views is the view store with the metadata helpers the registries use.
@@ -56,7 +94,11 @@ type views interface {
 
 func (e *engines) openViews(ctx context.Context, logger *slog.Logger) (views, error) {
 	if len(e.CQLHosts) > 0 {
-		st, err := cqlstore.Open(ctx, e.cqlConfig(logger))
+		cfg, err := e.cqlConfig(logger)
+		if err != nil {
+			return nil, err
+		}
+		st, err := cqlstore.Open(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("view store: %w", err)
 		}
@@ -72,17 +114,29 @@ func (e *engines) openViews(ctx context.Context, logger *slog.Logger) (views, er
 	return st, nil
 }
 
-func (e *engines) cqlConfig(logger *slog.Logger) cqlstore.Config {
-	return cqlstore.Config{Hosts: e.CQLHosts, Keyspace: e.CQLKeyspace, Consistency: e.CQLConsistency, Logger: logger}
+func (e *engines) cqlConfig(logger *slog.Logger) (cqlstore.Config, error) {
+	tc, err := e.CQLTLS.ClientConfig(logger)
+	if err != nil {
+		return cqlstore.Config{}, fmt.Errorf("--cql-tls: %w", err)
+	}
+	return cqlstore.Config{Hosts: e.CQLHosts, Keyspace: e.CQLKeyspace, Consistency: e.CQLConsistency, Logger: logger, TLS: tc}, nil
 }
 
-func (e *engines) kafkaConfig(logger *slog.Logger) kafkalog.Config {
-	return kafkalog.Config{Brokers: e.KafkaBrokers, Topic: e.KafkaTopic, ClientID: "sextant", Logger: logger}
+func (e *engines) kafkaConfig(logger *slog.Logger) (kafkalog.Config, error) {
+	tc, err := e.KafkaTLS.ClientConfig(logger)
+	if err != nil {
+		return kafkalog.Config{}, fmt.Errorf("--kafka-tls: %w", err)
+	}
+	return kafkalog.Config{Brokers: e.KafkaBrokers, Topic: e.KafkaTopic, ClientID: "sextant", Logger: logger, TLS: tc}, nil
 }
 
 func (e *engines) openLog(ctx context.Context, logger *slog.Logger) (eventlog.Log, error) {
 	if len(e.KafkaBrokers) > 0 {
-		l, err := kafkalog.Open(ctx, e.kafkaConfig(logger))
+		cfg, err := e.kafkaConfig(logger)
+		if err != nil {
+			return nil, err
+		}
+		l, err := kafkalog.Open(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("event log: %w", err)
 		}
@@ -108,7 +162,10 @@ type deadLetters interface {
 // topic on Kafka, a log of its own under --data-dir otherwise.
 func (e *engines) openDeadLetters(ctx context.Context, logger *slog.Logger) (deadLetters, error) {
 	if len(e.KafkaBrokers) > 0 {
-		cfg := e.kafkaConfig(logger)
+		cfg, err := e.kafkaConfig(logger)
+		if err != nil {
+			return nil, err
+		}
 		cfg.Topic = deadLetterTopic(e.KafkaTopic)
 		l, err := kafkalog.Open(ctx, cfg)
 		if err != nil {
@@ -135,31 +192,42 @@ type memoryCache struct{ *cache.Memory }
 
 func (memoryCache) Close() error { return nil }
 
-func (e *engines) openCache() reportCache {
+func (e *engines) openCache(logger *slog.Logger) (reportCache, error) {
 	if e.RedisAddr != "" {
+		tc, err := e.RedisTLS.ClientConfig(logger)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-tls: %w", err)
+		}
 		// Answers are keyed by everything they depend on: a process keeps
 		// the ones it serves in memory as long as Redis does.
-		return cache.NewTiered(e.CacheBytes, insights.DefaultCacheTTL, cache.NewRedis(e.RedisAddr))
+		return cache.NewTiered(e.CacheBytes, insights.DefaultCacheTTL, cache.NewRedis(e.RedisAddr, tc)), nil
 	}
-	return memoryCache{cache.NewMemory(e.CacheBytes)}
+	return memoryCache{cache.NewMemory(e.CacheBytes)}, nil
 }
 
 func (e *engines) describe() string {
 	var parts []string
 	if len(e.KafkaBrokers) > 0 {
-		parts = append(parts, "log: Kafka "+strings.Join(e.KafkaBrokers, ","))
+		parts = append(parts, "log: Kafka "+strings.Join(e.KafkaBrokers, ",")+overTLS(e.KafkaTLS))
 	} else {
 		parts = append(parts, "log: embedded in "+e.DataDir)
 	}
 	if len(e.CQLHosts) > 0 {
-		parts = append(parts, "views: CQL "+strings.Join(e.CQLHosts, ",")+"/"+e.CQLKeyspace)
+		parts = append(parts, "views: CQL "+strings.Join(e.CQLHosts, ",")+"/"+e.CQLKeyspace+overTLS(e.CQLTLS))
 	} else {
 		parts = append(parts, "views: embedded in "+e.DataDir)
 	}
 	if e.RedisAddr != "" {
-		parts = append(parts, "cache: Redis "+e.RedisAddr)
+		parts = append(parts, "cache: Redis "+e.RedisAddr+overTLS(e.RedisTLS))
 	}
 	return strings.Join(parts, "; ")
+}
+
+func overTLS(t tlsfiles.Files) string {
+	if t.Client() {
+		return " over TLS"
+	}
+	return ""
 }
 
 func inUse(dataDir string, err error) error {

@@ -135,6 +135,14 @@ type proc struct {
 // startServer runs `sextant serve` and waits for /readyz.
 func startServer(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
+	p := launchServer(t, dataDir, addr, extra...)
+	p.waitReady(t, http.DefaultClient, "http://"+addr)
+	return p
+}
+
+// launchServer runs `sextant serve`.
+func launchServer(t *testing.T, dataDir, addr string, extra ...string) *proc {
+	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--addr", addr, "--flush-interval", "50ms"}, extra...)
 	p := &proc{cmd: exec.Command(binary, args...), addr: addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -155,6 +163,12 @@ func startServer(t *testing.T, dataDir, addr string, extra ...string) *proc {
 			t.Logf("server stderr:\n%s", p.stderr.String())
 		}
 	})
+	return p
+}
+
+// waitReady waits for base's /readyz to answer 200 through client.
+func (p *proc) waitReady(t *testing.T, client *http.Client, base string) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -162,17 +176,16 @@ func startServer(t *testing.T, dataDir, addr string, extra ...string) *proc {
 			t.Fatalf("server exited early: %v\n%s", err, p.stderr.String())
 		default:
 		}
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("server not ready in time\n%s", p.stderr.String())
-	return nil
 }
 
 func (p *proc) kill(t *testing.T) {

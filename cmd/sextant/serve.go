@@ -41,6 +41,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 	"github.com/sextant-analytics/sextant/pkg/server"
+	"github.com/sextant-analytics/sextant/pkg/tlsfiles"
 	"github.com/sextant-analytics/sextant/pkg/versions"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/services/admin"
@@ -57,7 +58,12 @@ var (
 )
 
 type serveConfig struct {
-	Addr               string
+	Addr string
+	// TLS is the listener's certificate and key, and the CA that client
+	// certificates must be signed by (--tls-client-ca).
+	TLS tlsfiles.Files
+	// BackendTLS is how the gateway dials its backends.
+	BackendTLS         tlsfiles.Files
 	Engines            engines
 	Services           []string
 	CollectRate        float64
@@ -97,6 +103,21 @@ func (c serveConfig) Validate() error {
 		if !slices.Contains(allServices, s) {
 			errs = append(errs, fmt.Errorf("--services: unknown service %q (known: %s)", s, strings.Join(allServices, ",")))
 		}
+	}
+	if err := c.TLS.Validate("--tls"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TLS.CA != "" && c.TLS.Cert == "" {
+		errs = append(errs, errors.New("--tls-client-ca needs --tls-cert and --tls-key (client certificates are asked for over TLS)"))
+	}
+	if err := c.BackendTLS.Validate("--backend-tls"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.BackendTLS.Client() && !c.has("gateway") {
+		errs = append(errs, errors.New("--backend-tls-ca and --backend-tls-cert are the gateway's (--services=gateway)"))
+	}
+	if err := c.Engines.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.has("gateway") {
 		if len(c.Services) > 1 {
@@ -146,6 +167,12 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
 	f := newFlags("serve", stderr)
 	f.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address serving gRPC, gRPC-Web, Connect and REST")
+	f.StringVar(&c.TLS.Cert, "tls-cert", "", "PEM file of the certificate (chain) served: the address serves TLS only, HTTP/2 and HTTP/1.1 by ALPN; read again when it changes")
+	f.StringVar(&c.TLS.Key, "tls-key", "", "PEM file of the key of --tls-cert")
+	f.StringVar(&c.TLS.CA, "tls-client-ca", "", "PEM file of a CA: clients must present a certificate it signed (mutual TLS, e.g. services that only the gateway calls)")
+	f.StringVar(&c.BackendTLS.CA, "backend-tls-ca", "", "gateway: PEM file of the CA that signs the backends' certificates: dials them over TLS (the system's roots when only --backend-tls-cert is given)")
+	f.StringVar(&c.BackendTLS.Cert, "backend-tls-cert", "", "gateway: PEM file of the client certificate presented to the backends (for their --tls-client-ca), with --backend-tls-key; read again when it changes")
+	f.StringVar(&c.BackendTLS.Key, "backend-tls-key", "", "gateway: PEM file of the key of --backend-tls-cert")
 	c.Engines.flags(f)
 	services := f.String("services", strings.Join(defaultServices, ","), "services this process runs: "+strings.Join(allServices, ", "))
 	rate := f.Float("collect-rate", 50_000, "events per second accepted per property (token bucket)")
@@ -225,6 +252,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	slog.SetDefault(logger)
 	cache.SetLogger(logger)
+	// The certificate is read first: a missing one fails before any store
+	// is opened.
+	serverTLS, err := cfg.TLS.ServerConfig(logger)
+	if err != nil {
+		return fmt.Errorf("--tls-cert: %w", err)
+	}
 
 	store, err := cfg.Engines.openViews(ctx, logger)
 	if err != nil {
@@ -320,11 +353,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	client := clientinfo.Policy{TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader}
 	var gw *gateway.Gateway
 	if cfg.has("gateway") {
+		backendTLS, err := cfg.BackendTLS.ClientConfig(logger)
+		if err != nil {
+			return fmt.Errorf("--backend-tls: %w", err)
+		}
 		gw, err = gateway.New(gateway.Config{
 			Collect: cfg.CollectBackends, Insights: cfg.InsightsBackends, Projection: cfg.ProjectionBackends,
 			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, IPRate: cfg.IPRate, IPBurst: cfg.IPBurst,
 			Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
-			Assertions: assertions, Logger: logger, Metrics: m,
+			Assertions: assertions, TLS: backendTLS, Logger: logger, Metrics: m,
 		})
 		if err != nil {
 			return err
@@ -342,7 +379,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				// properties' watermarks of the shared store in memory as
 				// insights does, and forwards the rest. (A gateway without
 				// the shared store has no watermarks to key answers by.)
-				c := cfg.Engines.openCache()
+				c, err := cfg.Engines.openCache(logger)
+				if err != nil {
+					return err
+				}
 				defer c.Close()
 				insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh, Upstream: gw}, store, props, vers, c)
 			}
@@ -391,7 +431,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		projectionH = projection.NewService(projection.ServiceConfig{}, logics, log, store, vers)
 	}
 	if cfg.has("insights") {
-		c := cfg.Engines.openCache()
+		c, err := cfg.Engines.openCache(logger)
+		if err != nil {
+			return err
+		}
 		defer c.Close()
 		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
 	}
@@ -460,7 +503,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
 		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
-		Middleware: middleware, Observe: observe,
+		Middleware: middleware, Observe: observe, TLS: serverTLS,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	if collectH != nil {
@@ -488,7 +531,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Sextant is serving %s on http://%s (%s)\n", strings.Join(cfg.Services, ", "), srv.Addr(), cfg.Engines.describe())
+	scheme := "http"
+	if serverTLS != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "Sextant is serving %s on %s://%s (%s)\n", strings.Join(cfg.Services, ", "), scheme, srv.Addr(), cfg.Engines.describe())
 
 	// The projectors outlive the server by a little: once no request is in
 	// flight they are stopped, and stopping commits what they applied.

@@ -27,6 +27,14 @@ func TestParseServeRejects(t *testing.T) {
 		{[]string{"--services", "collect"}, "--services"},
 		{[]string{"--geoip", "off"}, ""},
 		{[]string{"--geoip", "maybe"}, "--geoip"},
+		{[]string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key"},
+		{[]string{"--tls-client-ca", "ca.pem"}, "--tls-client-ca needs --tls-cert"},
+		{[]string{"--backend-tls-ca", "ca.pem"}, "the gateway's"},
+		{[]string{"--services", "gateway", "--insights-backends", "i:1", "--backend-tls-cert", "c.pem"}, "--backend-tls-cert and --backend-tls-key"},
+		{[]string{"--services", "gateway", "--insights-backends", "i:1", "--backend-tls-ca", "ca.pem"}, ""},
+		{[]string{"--kafka-tls-ca", "ca.pem"}, "need --kafka-brokers"},
+		{[]string{"--cql-hosts", "c:9042", "--cql-tls-key", "k.pem"}, "--cql-tls-cert and --cql-tls-key"},
+		{[]string{"--redis-tls-ca", "ca.pem"}, "need --redis-addr"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseServe(tc.args, io.Discard)

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,10 +25,12 @@ type Redis struct {
 	backoff   time.Duration
 }
 
-// NewRedis returns a cache on the Redis server at addr.
-func NewRedis(addr string) *Redis {
+// NewRedis returns a cache on the Redis server at addr, reached over TLS
+// with tlsConfig when it is not nil.
+func NewRedis(addr string, tlsConfig *tls.Config) *Redis {
 	return &Redis{backoff: time.Second, client: redis.NewClient(&redis.Options{
 		Addr:          addr,
+		TLSConfig:     tlsConfig,
 		DialTimeout:   200 * time.Millisecond,
 		ReadTimeout:   100 * time.Millisecond,
 		WriteTimeout:  100 * time.Millisecond,

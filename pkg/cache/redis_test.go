@@ -16,7 +16,7 @@ func TestRedis(t *testing.T) {
 		t.Skip("SEXTANT_REDIS_ADDR not set: no Redis to test against")
 	}
 	ctx := context.Background()
-	r := NewRedis(addr)
+	r := NewRedis(addr, nil)
 	defer r.Close()
 	if err := r.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestRedis(t *testing.T) {
 	if v, ok, err := r.Get(ctx, key); !ok || err != nil || string(v) != "v" {
 		t.Fatalf("hit: %q %v %v", v, ok, err)
 	}
-	down := NewRedis("127.0.0.1:1") // nothing listens there
+	down := NewRedis("127.0.0.1:1", nil) // nothing listens there
 	defer down.Close()
 	start := time.Now()
 	if _, _, err := down.Get(ctx, key); err == nil {

@@ -80,6 +80,7 @@ package cqlstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,6 +115,12 @@ type Config struct {
 	// Logger receives the store's lifecycle messages and the driver's
 	// (component=gocql). Nil discards them.
 	Logger *slog.Logger
+	// TLS, when set, is how the nodes are reached: the CA their
+	// certificates are signed by and, for nodes that require one, a
+	// client certificate. Every node's certificate is verified for the
+	// address it is reached at (discovered nodes by their IP address).
+	// Nil: plaintext.
+	TLS *tls.Config
 }
 
 const (
@@ -134,10 +141,11 @@ type settings struct {
 	cons     gocql.Consistency
 	timeout  time.Duration
 	log      *slog.Logger
+	tls      *tls.Config
 }
 
 func (c Config) settings() (settings, error) {
-	s := settings{keyspace: c.Keyspace, timeout: c.Timeout, log: c.Logger}
+	s := settings{keyspace: c.Keyspace, timeout: c.Timeout, log: c.Logger, tls: c.TLS}
 	for _, h := range c.Hosts {
 		if h = strings.TrimSpace(h); h != "" {
 			s.hosts = append(s.hosts, h)
@@ -208,6 +216,10 @@ func (s settings) cluster(keyspace string, timeout time.Duration) (*gocql.Cluste
 	c.InitialReconnectionPolicy = &gocql.ConstantReconnectionPolicy{MaxRetries: 2, Interval: time.Second}
 	c.PageSize = pageSize
 	c.Logger = gocqlLogger{l: s.log.With("component", "gocql")}
+	if s.tls != nil {
+		// gocql skips verification unless EnableHostVerification.
+		c.SslOpts = &gocql.SslOptions{Config: s.tls, EnableHostVerification: true}
+	}
 	return c, nil
 }
 

@@ -43,6 +43,7 @@ package kafkalog
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,6 +89,10 @@ type Config struct {
 	// process-wide logger: the latest non-nil Logger given to this package
 	// receives them, at Debug level). Nil means slog.Default().
 	Logger *slog.Logger
+	// TLS, when set, is how the brokers are reached (sarama Net.TLS): the
+	// CA their certificates are signed by and, for brokers that require
+	// one, a client certificate. Nil: plaintext.
+	TLS *tls.Config
 
 	// Producer tuning.
 
@@ -192,6 +197,9 @@ func (c Config) baseConfig() *sarama.Config {
 	sc.Version = kafkaVersion
 	sc.ClientID = c.ClientID
 	sc.Net.DialTimeout = 10 * time.Second
+	if c.TLS != nil {
+		sc.Net.TLS.Enable, sc.Net.TLS.Config = true, c.TLS
+	}
 	// The log never creates its topic by accident (the stack's broker has
 	// auto.create.topics.enable): InitTopic is the only way.
 	sc.Metadata.AllowAutoTopicCreation = false

@@ -1,11 +1,12 @@
 // Package server serves Sextant's APIs on one address: gRPC, gRPC-Web and
-// Connect through connect-go handlers (h2c), REST through grpc-gateway
-// dialing the same address over gRPC, gRPC health and reflection, the
-// OpenAPI document, /healthz and /readyz.
+// Connect through connect-go handlers (h2c, or HTTP/2 by ALPN over TLS),
+// REST through grpc-gateway calling the same handlers in process, gRPC
+// health and reflection, the OpenAPI document, /healthz and /readyz.
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,11 @@ type Config struct {
 	// Observe, when set, is told of every answered request (its route,
 	// status and time), Middleware's answers included.
 	Observe Observe
+	// TLS, when set, makes the address serve TLS only: HTTP/2 (gRPC) and
+	// HTTP/1.1 (REST, browsers) by ALPN, with its certificate (typically
+	// GetCertificate, to serve a renewed one) and, when it requires them,
+	// client certificates. Nil serves cleartext HTTP/1.1 and h2c.
+	TLS *tls.Config
 }
 
 // Timeouts bound how long a client may take, so that slow ones (slowloris)
@@ -106,6 +112,7 @@ type Server struct {
 	extra    map[string]http.Handler
 	health   *grpchealth.StaticChecker
 	ln       net.Listener
+	self     *pipeListener // the REST gateway's streaming calls
 	srv      *http.Server
 	conn     *grpc.ClientConn
 	draining atomic.Bool
@@ -159,19 +166,30 @@ func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// h2c serves the in-process listener, and the public one unless it
+	// serves TLS, where ALPN chooses HTTP/2 or HTTP/1.1.
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetHTTP2(s.cfg.TLS != nil)
 	s.srv = &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
+		TLSConfig:         s.cfg.TLS,
 		ReadHeaderTimeout: s.cfg.Timeouts.ReadHeader,
 		IdleTimeout:       s.cfg.Timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.cfg.Logger.Info("serving", "addr", s.Addr())
+	errc := make(chan error, 2)
+	go func() {
+		if s.cfg.TLS != nil {
+			errc <- s.srv.ServeTLS(s.ln, "", "")
+			return
+		}
+		errc <- s.srv.Serve(s.ln)
+	}()
+	go func() { errc <- s.srv.Serve(s.self) }()
+	s.cfg.Logger.Info("serving", "addr", s.Addr(), "tls", s.cfg.TLS != nil)
 	select {
 	case err := <-errc:
 		return err
@@ -263,15 +281,11 @@ func withCORS(h http.Handler) http.Handler {
 // gateway builds the REST mux. It calls the services' connect handlers
 // (rpcs) in this process, so REST goes through exactly the handlers and
 // interceptors that gRPC does; streaming calls dial this same server over
-// gRPC.
+// gRPC, on its in-process listener (no TLS, no client certificate).
 func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, error) {
-	target := s.Addr()
-	if host, port, err := net.SplitHostPort(target); err == nil {
-		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-			target = net.JoinHostPort("127.0.0.1", port)
-		}
-	}
-	conn, err := grpc.NewClient("passthrough:///"+target,
+	s.self = newPipeListener()
+	conn, err := grpc.NewClient("passthrough:///sextant-self",
+		grpc.WithContextDialer(s.self.dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(int(s.cfg.MaxBodyBytes))))
 	if err != nil {

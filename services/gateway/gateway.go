@@ -11,11 +11,13 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -67,8 +70,13 @@ type Config struct {
 	// (auth.HeaderPrincipal), so that the backend need not look the key up
 	// again.
 	Assertions *auth.Assertions
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics
+	// TLS, when set, is how the backends are dialed: HTTP/2 over TLS,
+	// verifying each backend's certificate for its host (and presenting
+	// a client certificate when the config has one, for backends that
+	// require it). Nil dials them in cleartext (h2c).
+	TLS     *tls.Config
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
 }
 
 // Gateway forwards the three APIs to their backends.
@@ -112,24 +120,36 @@ func serviceConfig(service string) string {
 // dial connects to a service's copies: a list of host:port, or one gRPC
 // target URI such as dns:///collect-headless:8080, whose every address is
 // balanced over (a Kubernetes headless Service resolves to its pods).
-func dial(targets []string, service string, maxBytes int) (*grpc.ClientConn, error) {
+//
+// Over TLS, a backend's certificate must name its host: the host of its
+// host:port, or of the target URI.
+func dial(targets []string, service string, maxBytes int, tc *tls.Config) (*grpc.ClientConn, error) {
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("gateway: no backends for %s", service)
 	}
 	target := targets[0]
+	creds := insecure.NewCredentials()
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
 	var opts []grpc.DialOption
 	if len(targets) > 1 || !strings.Contains(target, ":///") {
 		r := manual.NewBuilderWithScheme("sextant")
 		addrs := make([]resolver.Address, len(targets))
 		for i, t := range targets {
 			addrs[i] = resolver.Address{Addr: t}
+			// The name TLS verifies: the backend's, not the target's
+			// (sextant:///service).
+			if host, _, err := net.SplitHostPort(t); err == nil {
+				addrs[i].ServerName = host
+			}
 		}
 		r.InitialState(resolver.State{Addresses: addrs})
 		target = "sextant:///" + service
 		opts = append(opts, grpc.WithResolvers(r))
 	}
 	return grpc.NewClient(target, append(opts,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig(service)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxRetryRPCBufferSize(2*maxBytes)))...)
 }
@@ -177,7 +197,7 @@ func New(cfg Config) (*Gateway, error) {
 		if len(b.targets) == 0 {
 			continue
 		}
-		conn, err := dial(b.targets, b.service, cfg.MaxBodyBytes)
+		conn, err := dial(b.targets, b.service, cfg.MaxBodyBytes, cfg.TLS)
 		if err != nil {
 			g.Close()
 			return nil, err
