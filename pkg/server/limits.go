@@ -43,18 +43,30 @@ func (s *Server) limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The body must arrive within Timeouts.Body of the headers.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Body))
-		lb := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), limit: limit}
+		body := r.Body
+		lb := &limitedBody{ReadCloser: http.MaxBytesReader(w, body, limit), limit: limit}
 		r.Body = lb
 		if r.ContentLength > limit {
 			lb.exceeded = true
-			// The connection is not reused: the unread body is not drained.
-			w.Header().Set("Connection", "close")
+			// A client still sending its body when the connection closes
+			// gets a reset, not the answer: up to drainBytes of it is read
+			// and dropped first (within the body's timeout). A larger one
+			// is cut off, and the connection is not reused.
+			if r.ContentLength > drainBytes {
+				w.Header().Set("Connection", "close")
+			} else if _, err := io.Copy(io.Discard, io.LimitReader(body, drainBytes)); err != nil {
+				w.Header().Set("Connection", "close")
+			}
 			s.restError(r.Context(), s.restMux, restMarshaler, w, r, status.Error(codes.InvalidArgument, "body too large"))
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
+
+// drainBytes is the largest refused body limitBody reads to the end, so
+// that its client reads the 413 instead of a reset connection.
+const drainBytes = 8 << 20
 
 // tooLarge returns the error to answer instead of err when r's body was over
 // its limit (see limitBody), else err.
