@@ -288,18 +288,40 @@ func TestREADMEDistributed(t *testing.T) {
 	// A topic and a keyspace of this run's own: replays create versions,
 	// and a version is built once per keyspace.
 	runEnv := append(os.Environ(), "SEXTANT_KAFKA_TOPIC=readme-"+randomName(), "SEXTANT_STACK_CQL_KEYSPACE=readme_"+randomName(), geoipEnv())
+	out, stderr, err := runScript(t, script, runEnv, 5*time.Minute, "the distributed section")
+	if err != nil {
+		t.Fatalf("the distributed section failed: %v\n%s\n%s", err, out, stderr)
+	}
+	env := append(append([]string{}, runEnv...), demoEnv(t, string(out))...)
+	env = append(env, "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"SEXTANT_SERVER=http://"+addrs["127.0.0.1:8080"])
+	runExamples(t, withTag(all, ""), env, map[string]string{"127.0.0.1:8080": addrs["127.0.0.1:8080"]})
+}
+
+// runScript runs a README block's script with bash (-euo pipefail) from
+// the repository's root, in a process group of its own that is stopped
+// when the test ends (what the block started and left running included),
+// and returns its output, its standard error and its error; it fails the
+// test when the script takes longer than timeout.
+func runScript(t *testing.T, script string, env []string, timeout time.Duration, what string) ([]byte, string, error) {
+	t.Helper()
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir = "../.."
-	cmd.Env = runEnv
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	t.Cleanup(func() {
-		if cmd.Process != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			time.Sleep(time.Second)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if cmd.Process == nil {
+			return
 		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if syscall.Kill(-cmd.Process.Pid, 0) != nil {
+				return // the group is gone
+			}
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	})
 	done := make(chan struct{})
 	var out []byte
@@ -307,14 +329,8 @@ func TestREADMEDistributed(t *testing.T) {
 	go func() { out, err = cmd.Output(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("the distributed section did not finish in 5 minutes")
+	case <-time.After(timeout):
+		t.Fatalf("%s did not finish in %v", what, timeout)
 	}
-	if err != nil {
-		t.Fatalf("the distributed section failed: %v\n%s\n%s", err, out, stderr.String())
-	}
-	env := append(append([]string{}, runEnv...), demoEnv(t, string(out))...)
-	env = append(env, "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"SEXTANT_SERVER=http://"+addrs["127.0.0.1:8080"])
-	runExamples(t, withTag(all, ""), env, map[string]string{"127.0.0.1:8080": addrs["127.0.0.1:8080"]})
+	return out, stderr.String(), err
 }

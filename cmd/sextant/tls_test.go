@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -152,30 +151,10 @@ func TestREADMETLS(t *testing.T) {
 		t.Fatal("the `sh tls` block no longer works in tls-demo")
 	}
 	script = strings.ReplaceAll(script, "tls-demo", dir)
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
-	cmd.Dir = "../.."
-	cmd.Env = append(embeddedEnv(), "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	t.Cleanup(func() {
-		// The server the block started, if it failed before stopping it.
-		if cmd.Process != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-	})
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.Output(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(3 * time.Minute):
-		t.Fatal("the `sh tls` block did not finish in 3 minutes")
-	}
+	out, stderr, err := runScript(t, script, append(embeddedEnv(), "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH")), 3*time.Minute, "the `sh tls` block")
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
-		t.Fatalf("README line %d failed: %v\n%s\n%s\nserve.log:\n%s", ex.line, err, out, stderr.String(), log)
+		t.Fatalf("README line %d failed: %v\n%s\n%s\nserve.log:\n%s", ex.line, err, out, stderr, log)
 	}
 	if err := compare(ex, string(out)); err != nil {
 		t.Fatalf("README line %d: %v; got:\n%s", ex.line, err, out)
