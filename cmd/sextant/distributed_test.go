@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -239,23 +238,14 @@ func TestDistributed(t *testing.T) {
 	if code, _ := postJSON(t, "http://"+gw.addr+"/v1/collect", "sxw_unknown", `{"clientId":"c","events":[{"name":"page_view"}]}`); code != 401 {
 		t.Fatalf("unknown key through the gateway: %d", code)
 	}
-	metricsOf := func(p *proc) string {
-		resp, err := http.Get("http://" + p.addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	if m := metricsOf(gw); !strings.Contains(m, `sextant_gateway_upstream_requests_total{code="OK",service="sextant.collect.v1.CollectService"}`) {
+	if m := metricsText(t, gw); !strings.Contains(m, `sextant_gateway_upstream_requests_total{code="OK",service="sextant.collect.v1.CollectService"}`) {
 		t.Errorf("gateway metrics lack upstream counts:\n%s", m)
 	}
 	// A repeated report is answered by the gateway from its cache: no hop
 	// to insights (whose answers it counts), the same rows, marked cached.
 	forwarded := func() int {
 		re := regexp.MustCompile(`(?m)^sextant_gateway_upstream_requests_total\{code="OK",service="sextant.insights.v1.InsightsService"\} (\d+)`)
-		m := re.FindStringSubmatch(metricsOf(gw))
+		m := re.FindStringSubmatch(metricsText(t, gw))
 		if m == nil {
 			t.Fatalf("gateway metrics lack insights' upstream count")
 		}
@@ -283,13 +273,13 @@ func TestDistributed(t *testing.T) {
 	if n := forwarded(); n != before {
 		t.Errorf("the gateway forwarded %d of 5 repeated reports to insights, want none (answered from its cache)", n-before)
 	}
-	if m := metricsOf(gw); !regexp.MustCompile(`(?m)^sextant_registry_cache_bytes [1-9]`).MatchString(m) {
+	if m := metricsText(t, gw); !regexp.MustCompile(`(?m)^sextant_registry_cache_bytes [1-9]`).MatchString(m) {
 		t.Errorf("gateway metrics lack the registry's memory (sextant_registry_cache_bytes above 0)")
 	}
 	// Collect took the gateway's signed principals: no key of its own
 	// looked up (the gateway looked them up once each).
 	authBy := func(p *proc, by string) int {
-		m := regexp.MustCompile(`(?m)^sextant_authentications_total\{by="` + by + `"\} (\d+)`).FindStringSubmatch(metricsOf(p))
+		m := regexp.MustCompile(`(?m)^sextant_authentications_total\{by="` + by + `"\} (\d+)`).FindStringSubmatch(metricsText(t, p))
 		if m == nil {
 			return 0
 		}
@@ -302,7 +292,7 @@ func TestDistributed(t *testing.T) {
 	if k := authBy(gw, "key"); k == 0 {
 		t.Errorf("the gateway counts no key lookups")
 	}
-	if m := metricsOf(p2); !strings.Contains(m, "sextant_consumer_lag_records") {
+	if m := metricsText(t, p2); !strings.Contains(m, "sextant_consumer_lag_records") {
 		t.Errorf("projector metrics lack consumer lag")
 	}
 }
