@@ -109,7 +109,16 @@ go test -count=1 -timeout 20m ./...
 
 if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
   step "disruptive tests (stop and restart the shared Kafka and Cassandra), alone"
-  SEXTANT_DISRUPTIVE=1 go test -count=1 -timeout 10m -run 'TestCassandraRestart|TestDependencyOutages' -v ./cmd/sextant | grep -E '^(=== RUN|--- |PASS|FAIL|ok)' 
+  # The run's summary lines; on a failure, its whole output (the failed
+  # checks are in t.Errorf lines the summary hides).
+  disruptive_log="$(mktemp)"
+  if ! SEXTANT_DISRUPTIVE=1 go test -count=1 -timeout 10m -run 'TestCassandraRestart|TestDependencyOutages' -v ./cmd/sextant >"$disruptive_log" 2>&1; then
+    cat "$disruptive_log"
+    echo "== the disruptive tests' own lines again (the servers' logs are above)"
+    grep -E '^(=== RUN|--- |PASS|FAIL|ok|    [a-z_]+_test\.go:)' "$disruptive_log"
+    rm -f "$disruptive_log"; exit 1
+  fi
+  grep -E '^(=== RUN|--- |PASS|FAIL|ok)' "$disruptive_log"; rm -f "$disruptive_log"
 fi
 
 step "fuzzing every Fuzz* target (${FUZZTIME:-5s} each, seeds from testdata/fuzz)"

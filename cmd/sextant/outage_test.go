@@ -85,6 +85,8 @@ func TestDependencyOutages(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = exec.Command("../../tilt/stack.sh", "up").Run() })
 	const collectTimeout = time.Second
+	t0 := time.Now()
+	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(t0).Seconds(), what) }
 	s := newStack(t, 2)
 	col := s.start(t, "--services=collect", "--collect-timeout="+collectTimeout.String())
 	prj := s.start(t, "--services=projection")
@@ -94,9 +96,10 @@ func TestDependencyOutages(t *testing.T) {
 		name string
 		p    *proc
 	}{{"collect", col}, {"projection", prj}, {"insights", ins}, {"gateway", gw}}
+	phase("processes started")
 	for _, p := range procs {
-		if code, body := readyz(t, p.p, ""); code != 200 || body != "ready\n" {
-			t.Fatalf("%s: /readyz %d %q with every dependency up", p.name, code, body)
+		if body := waitReadyz(t, p.p, p.name, 200, 10*time.Second); body != "ready\n" {
+			t.Fatalf("%s: /readyz %q with every dependency up", p.name, body)
 		}
 	}
 	snd := newSender(t, gw.addr, s.keys.WriteKey)
@@ -107,7 +110,9 @@ func TestDependencyOutages(t *testing.T) {
 
 	// Kafka down: collect and projection are not ready, insights and the
 	// gateway are; collect fails fast, under load too.
+	phase("events reported; stopping Kafka")
 	stackCmd(t, "stop", "kafka")
+	phase("Kafka stopped")
 	body := waitReadyz(t, col, "collect", 503, 10*time.Second)
 	if !strings.Contains(body, "eventlog") {
 		t.Errorf("collect's /readyz does not name the event log: %q", body)
@@ -136,13 +141,32 @@ func TestDependencyOutages(t *testing.T) {
 		t.Errorf("collect through the gateway with Kafka down: %d, Retry-After %q, after %v (bound %v), err %v", code, retry, took, 2*collectTimeout, err)
 	}
 	t.Logf("through the gateway, collect answered %d after %v", code, took)
+	phase("starting Kafka")
 	stackCmd(t, "start", "kafka")
+	phase("Kafka started")
 	waitReadyz(t, col, "collect", 200, 60*time.Second)
+	// Ready means appends work again within moments: sarama keeps a
+	// partition's circuit breaker open 10 s after the outage's failures,
+	// which the collector must not wait out.
+	ready := time.Now()
+	for {
+		code, _, _, err := postTimed("http://"+col.addr+"/v1/collect", s.keys.WriteKey, batch)
+		if err == nil && code == 200 {
+			t.Logf("collect accepted a batch %v after it was ready again", time.Since(ready).Round(time.Millisecond))
+			break
+		}
+		if time.Since(ready) > 3*time.Second {
+			t.Fatalf("collect still refuses batches %v after its /readyz said ready: %d %v", time.Since(ready), code, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	waitReadyz(t, prj, "projection", 200, 60*time.Second)
 
 	// Cassandra down: projection and insights are not ready, collect and
 	// the gateway are; reports are UNAVAILABLE with a retry delay.
+	phase("stopping Cassandra")
 	stackCmd(t, "stop", "cassandra")
+	phase("Cassandra stopped")
 	if body = waitReadyz(t, ins, "insights", 503, 10*time.Second); !strings.Contains(body, "viewstore") {
 		t.Errorf("insights' /readyz does not name the view store: %q", body)
 	}
@@ -213,7 +237,9 @@ func TestDependencyOutages(t *testing.T) {
 	if t.Failed() {
 		t.Logf("gateway metrics:\n%s", grepLines(m, "sextant_gateway_responses_total"))
 	}
+	phase("starting Cassandra")
 	stackCmd(t, "start", "cassandra")
+	phase("Cassandra started")
 	waitReadyz(t, ins, "insights", 200, 90*time.Second)
 	waitReadyz(t, prj, "projection", 200, 90*time.Second)
 }

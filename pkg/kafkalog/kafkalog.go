@@ -13,7 +13,12 @@
 //
 //   - an idempotent AsyncProducer shared by every Append (acks=all, zstd,
 //     batches flushed every few milliseconds); each Append tracks its own
-//     messages' acknowledgements;
+//     messages' acknowledgements. sarama opens a partition's circuit
+//     breaker for 10 s after three failed leader lookups (a broker outage)
+//     and has no setting for it, so appends would keep failing for up to
+//     10 s after the brokers are back: an Append that meets an open
+//     breaker replaces the producer (at most once a second) and the old one
+//     is flushed and closed in the background;
 //   - a metadata/admin client (partitions, end offsets, offsets by time,
 //     offset commits and fetches);
 //   - a consumer for standalone partition reads;
@@ -53,6 +58,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/eapache/go-resiliency/breaker"
 
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 )
@@ -305,9 +311,11 @@ type Log struct {
 
 	meta     sarama.Client // metadata, end offsets, offset commits/fetches
 	metaCfg  *sarama.Config
-	admin    sarama.ClusterAdmin // on meta
-	producer sarama.AsyncProducer
-	acksDone chan struct{} // the producer's result loop ended
+	admin    sarama.ClusterAdmin      // on meta
+	prod     atomic.Pointer[producer] // the producer Appends use
+	renewing atomic.Bool              // a renewal is running
+	renewed  time.Time                // the last renewal, under ops' read hold
+	retiring sync.WaitGroup           // producers being flushed and closed
 	consumer sarama.Consumer
 	consCli  sarama.Client
 	readers  []*reader // standalone partition readers
@@ -400,10 +408,12 @@ func open(cfg Config) (l *Log, err error) {
 		return nil, fmt.Errorf("kafkalog: admin client: %w", err)
 	}
 
-	if l.producer, err = sarama.NewAsyncProducer(cfg.Brokers, cfg.producerConfig()); err != nil {
-		return nil, fmt.Errorf("kafkalog: producer: %w", err)
+	prod, err := l.newProducer()
+	if err != nil {
+		return nil, err
 	}
-	closers = append(closers, l.producer.Close)
+	l.prod.Store(prod)
+	closers = append(closers, func() error { l.retire(prod); l.retiring.Wait(); return nil })
 
 	if l.consCli, err = sarama.NewClient(cfg.Brokers, cfg.consumerConfig()); err != nil {
 		return nil, fmt.Errorf("kafkalog: consumer client: %w", err)
@@ -417,8 +427,6 @@ func open(cfg Config) (l *Log, err error) {
 	for i := range l.readers {
 		l.readers[i] = &reader{sem: make(chan struct{}, 1)}
 	}
-	l.acksDone = make(chan struct{})
-	go l.ackLoop()
 	go l.closeIdleReaders()
 	l.logger.Debug("opened", "brokers", cfg.Brokers, "partitions", n)
 	return l, nil
@@ -636,11 +644,83 @@ func (t *tracker) result() error {
 	return t.err
 }
 
-// ackLoop hands the producer's results to the Append calls waiting for
-// them, until the producer is closed.
-func (l *Log) ackLoop() {
-	defer close(l.acksDone)
-	succ, errs := l.producer.Successes(), l.producer.Errors()
+// producer is one generation of the shared AsyncProducer.
+type producer struct {
+	p        sarama.AsyncProducer
+	acksDone chan struct{} // its result loop ended
+	// mu is held for reading while an Append hands messages to p's input
+	// and for writing to mark it closed (sarama closes the input channel
+	// on close: a send after that would panic).
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (l *Log) newProducer() (*producer, error) {
+	p, err := sarama.NewAsyncProducer(l.cfg.Brokers, l.cfg.producerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("kafkalog: producer: %w", err)
+	}
+	prod := &producer{p: p, acksDone: make(chan struct{})}
+	go l.ackLoop(prod)
+	return prod, nil
+}
+
+// retire closes prod after delivering what it holds (or failing it to
+// the Appends waiting) in the background; l.retiring counts it until then.
+func (l *Log) retire(prod *producer) {
+	l.retiring.Add(1)
+	go func() {
+		defer l.retiring.Done()
+		prod.mu.Lock()
+		already := prod.closed
+		prod.closed = true
+		prod.mu.Unlock()
+		if already {
+			return
+		}
+		prod.p.AsyncClose()
+		<-prod.acksDone
+	}()
+}
+
+// renewEvery bounds how often an open circuit breaker replaces the
+// producer: while the brokers are still down, each new producer's
+// breakers open again after three failures.
+const renewEvery = time.Second
+
+// renew replaces old with a new producer unless it was replaced already,
+// the last renewal is less than renewEvery ago, or the log is closing. It
+// runs in the background; the Append that asked has failed already.
+func (l *Log) renew(old *producer) {
+	if !l.renewing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer l.renewing.Store(false)
+		if err := l.acquire("renew producer", false); err != nil {
+			return
+		}
+		defer l.ops.RUnlock()
+		if l.prod.Load() != old || time.Since(l.renewed) < renewEvery {
+			return
+		}
+		l.renewed = time.Now()
+		prod, err := l.newProducer()
+		if err != nil {
+			l.logger.Warn("renewing the producer after an open circuit breaker failed; the next failed append retries", "err", err)
+			return
+		}
+		l.prod.Store(prod)
+		l.retire(old)
+		l.logger.Warn("producer renewed: a partition's circuit breaker was open (sarama keeps it open 10 s after a broker outage)")
+	}()
+}
+
+// ackLoop hands prod's results to the Append calls waiting for them,
+// until prod is closed.
+func (l *Log) ackLoop(prod *producer) {
+	defer close(prod.acksDone)
+	succ, errs := prod.p.Successes(), prod.p.Errors()
 	for succ != nil || errs != nil {
 		select {
 		case m, ok := <-succ:
@@ -696,7 +776,40 @@ func (l *Log) Append(ctx context.Context, msgs []eventlog.Message) error {
 	t := &tracker{done: make(chan struct{}), bytes: size, release: func(n int64) { l.buffered.Add(-n) }}
 	t.pending.Store(int64(len(msgs)))
 	now := time.Now()
-	in := l.producer.Input()
+	prod := l.prod.Load()
+	prod.mu.RLock()
+	if prod.closed { // retired just now: its successor is stored already
+		prod.mu.RUnlock()
+		prod = l.prod.Load()
+		prod.mu.RLock()
+	}
+	if prod.closed {
+		prod.mu.RUnlock()
+		t.finish(int64(len(msgs)), nil)
+		return closedErr("append")
+	}
+	err := l.send(ctx, prod.p.Input(), t, msgs, now)
+	prod.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := t.result(); err != nil {
+		if errors.Is(err, breaker.ErrBreakerOpen) {
+			l.renew(prod)
+		}
+		return fmt.Errorf("kafkalog: append to %q: %w", l.topic, err)
+	}
+	return nil
+}
+
+// send hands msgs to in, each tracked by t; when ctx ends or the log
+// closes first, the messages not handed over are counted down.
+func (l *Log) send(ctx context.Context, in chan<- *sarama.ProducerMessage, t *tracker, msgs []eventlog.Message, now time.Time) error {
 	for i, m := range msgs {
 		pm := &sarama.ProducerMessage{
 			Topic:     l.topic,
@@ -720,14 +833,6 @@ func (l *Log) Append(ctx context.Context, msgs []eventlog.Message) error {
 			t.finish(int64(len(msgs)-i), nil)
 			return closedErr("append")
 		}
-	}
-	select {
-	case <-t.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := t.result(); err != nil {
-		return fmt.Errorf("kafkalog: append to %q: %w", l.topic, err)
 	}
 	return nil
 }
@@ -766,9 +871,10 @@ func (l *Log) Close() error {
 
 		var errs []error
 		// Flush: AsyncClose delivers every buffered message, then closes
-		// the result channels, which ends ackLoop.
-		l.producer.AsyncClose()
-		<-l.acksDone
+		// the result channels, which ends ackLoop. A renewal cannot start
+		// now (it needs ops); the producers it retired are waited for.
+		l.retire(l.prod.Load())
+		l.retiring.Wait()
 		for _, r := range l.readers { // stop them all, then wait for each
 			if r.pc != nil {
 				r.pc.AsyncClose()
