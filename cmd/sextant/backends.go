@@ -26,6 +26,7 @@ import (
 type engines struct {
 	DataDir        string
 	Partitions     int
+	MinFreeDiskMB  int
 	KafkaBrokers   []string
 	KafkaTopic     string
 	CQLHosts       []string
@@ -40,6 +41,7 @@ type engines struct {
 func (e *engines) flags(f flags) {
 	f.StringVar(&e.DataDir, "data-dir", "./data", "directory of the embedded event log and view store")
 	f.IntVar(&e.Partitions, "partitions", 0, "embedded event log partitions, fixed when the log is created (0: keep; new logs get 4)")
+	f.IntVar(&e.MinFreeDiskMB, "min-free-disk-mb", 128, "embedded event log: refuse new events (503, retry later) while the data directory's disk has less than this many MiB free, so that a full disk never stops the process in the middle of a write (0: off)")
 	f.ListVar(&e.KafkaBrokers, "kafka-brokers", "Kafka bootstrap brokers (host:port,…); the embedded log when empty")
 	f.StringVar(&e.KafkaTopic, "kafka-topic", "sextant.events", "the event topic")
 	f.ListVar(&e.CQLHosts, "cql-hosts", "ScyllaDB/Cassandra contact points (host:port,…); the embedded store when empty")
@@ -145,7 +147,7 @@ func (e *engines) openLog(ctx context.Context, logger *slog.Logger) (eventlog.Lo
 	if err := os.MkdirAll(e.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	l, err := pebblelog.Open(filepath.Join(e.DataDir, "log"), pebblelog.Options{Partitions: e.Partitions, Logger: logger})
+	l, err := pebblelog.Open(filepath.Join(e.DataDir, "log"), pebblelog.Options{Partitions: e.Partitions, Logger: logger, MinFreeBytes: int64(e.MinFreeDiskMB) << 20})
 	if err != nil {
 		return nil, inUse(e.DataDir, err)
 	}
@@ -173,7 +175,7 @@ func (e *engines) openDeadLetters(ctx context.Context, logger *slog.Logger) (dea
 		}
 		return l, nil
 	}
-	l, err := pebblelog.Open(filepath.Join(e.DataDir, "deadletters"), pebblelog.Options{Partitions: 1, Logger: logger})
+	l, err := pebblelog.Open(filepath.Join(e.DataDir, "deadletters"), pebblelog.Options{Partitions: 1, Logger: logger, MinFreeBytes: int64(e.MinFreeDiskMB) << 20})
 	if err != nil {
 		return nil, inUse(e.DataDir, err)
 	}

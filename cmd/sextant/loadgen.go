@@ -332,28 +332,31 @@ func writeTruth(path string, t *loadgen.Truth) error {
 
 // loadgenResult is what a run reports.
 type loadgenResult struct {
-	Mode            string           `json:"mode"`
-	Server          string           `json:"server"`
-	BatchSize       int              `json:"batchSize"`
-	Concurrency     int              `json:"concurrency"`
-	Connections     int              `json:"connections,omitempty"`
-	Properties      int              `json:"properties"`
-	Seed            int64            `json:"seed"`
-	TargetRate      float64          `json:"targetRate,omitempty"`
-	History         string           `json:"history"`
-	ElapsedSeconds  float64          `json:"elapsedSeconds"`
-	BatchesSent     int64            `json:"batchesSent"`
-	EventsSent      int64            `json:"eventsSent"`
-	BatchesAcked    int64            `json:"batchesAcked"`
-	EventsAcked     int64            `json:"eventsAcked"`
-	BatchesRejected int64            `json:"batchesRejected"`
-	EventsRejected  int64            `json:"eventsRejected"`
-	EventsFailed    int64            `json:"eventsFailed"`
-	Retries         int64            `json:"retries"`
-	StreamErrors    int64            `json:"streamErrors,omitempty"`
-	EventsPerSecond float64          `json:"eventsPerSecond"`
-	BatchesPerSec   float64          `json:"batchesPerSecond"`
-	Latency         loadgen.Summary  `json:"batchAckLatency"`
+	Mode            string          `json:"mode"`
+	Server          string          `json:"server"`
+	BatchSize       int             `json:"batchSize"`
+	Concurrency     int             `json:"concurrency"`
+	Connections     int             `json:"connections,omitempty"`
+	Properties      int             `json:"properties"`
+	Seed            int64           `json:"seed"`
+	TargetRate      float64         `json:"targetRate,omitempty"`
+	History         string          `json:"history"`
+	ElapsedSeconds  float64         `json:"elapsedSeconds"`
+	BatchesSent     int64           `json:"batchesSent"`
+	EventsSent      int64           `json:"eventsSent"`
+	BatchesAcked    int64           `json:"batchesAcked"`
+	EventsAcked     int64           `json:"eventsAcked"`
+	BatchesRejected int64           `json:"batchesRejected"`
+	EventsRejected  int64           `json:"eventsRejected"`
+	EventsFailed    int64           `json:"eventsFailed"`
+	Retries         int64           `json:"retries"`
+	StreamErrors    int64           `json:"streamErrors,omitempty"`
+	EventsPerSecond float64         `json:"eventsPerSecond"`
+	BatchesPerSec   float64         `json:"batchesPerSecond"`
+	Latency         loadgen.Summary `json:"batchAckLatency"`
+	// LongestAckGapMs is the longest time between two consecutive
+	// acknowledgements (of any batches) during the run.
+	LongestAckGapMs float64          `json:"longestAckGapMs"`
 	Freshness       *freshnessResult `json:"freshness,omitempty"`
 	Errors          []string         `json:"errors,omitempty"`
 	TruthFile       string           `json:"truthFile,omitempty"`
@@ -390,7 +393,7 @@ func printLoadgen(w io.Writer, r loadgenResult) {
 	fmt.Fprintf(w, "rejected  %d events in %d batches\n", r.EventsRejected, r.BatchesRejected)
 	fmt.Fprintf(w, "failed    %d events\n", r.EventsFailed)
 	l := r.Latency
-	fmt.Fprintf(w, "batch ack latency: p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms\n", l.P50Ms, l.P90Ms, l.P99Ms, l.MaxMs)
+	fmt.Fprintf(w, "batch ack latency: p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms; longest time without an ack %.0fms\n", l.P50Ms, l.P90Ms, l.P99Ms, l.MaxMs, r.LongestAckGapMs)
 	if f := r.Freshness; f != nil {
 		fmt.Fprintf(w, "freshness (ack to visible in the %s report), %d probes: p50 %.0fms p90 %.0fms p99 %.0fms max %.0fms; %d timed out, %d failed; the polls took p50 %.1fms p99 %.1fms\n",
 			f.Report, f.Count, f.P50Ms, f.P90Ms, f.P99Ms, f.MaxMs, f.TimedOut, f.Failed, f.Query.P50Ms, f.Query.P99Ms)
@@ -477,6 +480,7 @@ type runner struct {
 	batchesAcked, eventsAcked       atomic.Int64
 	batchesRejected, eventsRejected atomic.Int64
 	eventsFailed, retries           atomic.Int64
+	lastAck, maxAckGap              atomic.Int64 // Unix nanoseconds; nanoseconds
 	streamErrors                    atomic.Int64
 
 	errMu  sync.Mutex
@@ -703,10 +707,34 @@ func (r *runner) take(ctx context.Context, p int) *entry {
 
 func (r *runner) acked(h *loadgen.Histogram, e *entry, now time.Time) {
 	h.Record(now.Sub(e.sent))
+	r.noteAck(now)
 	r.batchesAcked.Add(1)
 	r.eventsAcked.Add(int64(len(e.b.Events)))
 	if r.cfg.truthFile != "" {
 		r.truth.Add(e.b, now)
+	}
+}
+
+// noteAck records an acknowledgement's time and the longest time between
+// two consecutive acknowledgements of the run.
+func (r *runner) noteAck(now time.Time) {
+	t := now.UnixNano()
+	for {
+		last := r.lastAck.Load()
+		if last >= t {
+			return
+		}
+		if r.lastAck.CompareAndSwap(last, t) {
+			if last > 0 {
+				for gap := t - last; ; {
+					cur := r.maxAckGap.Load()
+					if gap <= cur || r.maxAckGap.CompareAndSwap(cur, gap) {
+						break
+					}
+				}
+			}
+			return
+		}
 	}
 }
 
@@ -814,9 +842,10 @@ func (r *runner) run(ctx context.Context) loadgenResult {
 		BatchesAcked: r.batchesAcked.Load(), EventsAcked: r.eventsAcked.Load(),
 		BatchesRejected: r.batchesRejected.Load(), EventsRejected: r.eventsRejected.Load(),
 		EventsFailed: r.eventsFailed.Load(), Retries: r.retries.Load(), StreamErrors: r.streamErrors.Load(),
-		Latency:     merged().Summary(),
-		Errors:      r.errors,
-		Interrupted: ctx.Err() != nil,
+		Latency:         merged().Summary(),
+		LongestAckGapMs: float64(r.maxAckGap.Load()) / 1e6,
+		Errors:          r.errors,
+		Interrupted:     ctx.Err() != nil,
 	}
 	if r.cfg.mode != "rest" {
 		res.Connections = len(r.conns)

@@ -131,6 +131,9 @@ func TestLoadgenTruth(t *testing.T) {
 		if res.Latency.Count != uint64(res.BatchesAcked) || res.Latency.P99Ms <= 0 || res.Latency.MaxMs < res.Latency.P50Ms {
 			t.Fatalf("loadgen %s latency: %+v", run.name, res.Latency)
 		}
+		if res.LongestAckGapMs <= 0 || res.LongestAckGapMs > res.ElapsedSeconds*1000 {
+			t.Fatalf("loadgen %s: longest time without an ack %vms in a run of %vs", run.name, res.LongestAckGapMs, res.ElapsedSeconds)
+		}
 		if res.Freshness == nil || res.Freshness.Count == 0 || res.Freshness.TimedOut != 0 || res.Freshness.Query.Count < res.Freshness.Count {
 			t.Fatalf("freshness probes: %+v", res.Freshness)
 		}

@@ -133,6 +133,9 @@ func (c serveConfig) Validate() error {
 	if c.Engines.Partitions < 0 || c.Engines.Partitions > 1024 {
 		errs = append(errs, errors.New("--partitions must be between 1 and 1024 (0 keeps the stored count)"))
 	}
+	if c.Engines.MinFreeDiskMB < 0 {
+		errs = append(errs, errors.New("--min-free-disk-mb must be 0 (off) or more"))
+	}
 	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > 10_000 {
 		errs = append(errs, errors.New("--max-batch-events must be between 1 and 10000"))
 	}

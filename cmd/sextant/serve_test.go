@@ -24,6 +24,7 @@ func TestParseServeRejects(t *testing.T) {
 		{[]string{"--services", "insights", "--kafka-brokers", "k:9092"}, ""},
 		{[]string{"--flush-interval", "2m"}, "--flush-interval"},
 		{[]string{"--max-batch-events", "0"}, "--max-batch-events"},
+		{[]string{"--min-free-disk-mb", "-1"}, "--min-free-disk-mb"},
 		{[]string{"--services", "collect"}, "--services"},
 		{[]string{"--geoip", "off"}, ""},
 		{[]string{"--geoip", "maybe"}, "--geoip"},

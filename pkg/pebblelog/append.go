@@ -31,7 +31,8 @@ type appendReq struct {
 	done  chan error // buffered; receives the outcome of a taken request
 }
 
-// Append stores msgs durably (synced WAL) and atomically. It waits for the
+// Append stores msgs durably (synced WAL) and atomically. It refuses them
+// at once while the disk has less than Options.MinFreeBytes free. It waits for the
 // group commit carrying msgs; if ctx ends or the log closes before the
 // committer picked the request up, it returns an error and nothing was
 // stored, but once the batch is being written it waits for the outcome.
@@ -47,6 +48,9 @@ func (l *Log) Append(ctx context.Context, msgs []eventlog.Message) error {
 	}
 	if len(msgs) == 0 {
 		return nil
+	}
+	if err := l.space.Check(); err != nil {
+		return fmt.Errorf("pebblelog: append refused: %w", err)
 	}
 	r := l.newRequest(msgs)
 	select {
@@ -203,4 +207,16 @@ func (l *Log) fail(err error) error {
 		l.logger.Error("append failed; log refuses appends until reopened", "err", err)
 	}
 	return err
+}
+
+// Probe reports whether the log takes appends now: it is open, no write
+// failed, and its disk has the reserve free.
+func (l *Log) Probe(ctx context.Context) error {
+	if l.isClosing() {
+		return closedErr("probe")
+	}
+	if errp := l.failed.Load(); errp != nil {
+		return fmt.Errorf("pebblelog: a write failed earlier: %w", *errp)
+	}
+	return l.space.Check()
 }

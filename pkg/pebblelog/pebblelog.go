@@ -32,6 +32,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 )
 
@@ -59,6 +60,12 @@ type Options struct {
 	// Logger receives the log's and Pebble's messages (Pebble's
 	// informational messages at Debug level). Nil means slog.Default().
 	Logger *slog.Logger
+	// MinFreeBytes is the free space the log's filesystem keeps: below
+	// it, Append refuses new records (an error wrapping
+	// diskspace.ErrLow, nothing stored) and Probe fails, instead of
+	// Pebble stopping the process on a write that finds the disk full.
+	// 0 turns the check off.
+	MinFreeBytes int64
 }
 
 // Log is an eventlog.Log stored in a Pebble database. It is safe for
@@ -73,6 +80,7 @@ type Log struct {
 	closing       chan struct{} // closed when Close starts
 	committerDone chan struct{}
 	failed        atomic.Pointer[error] // sticky commit failure
+	space         *diskspace.Guard      // nil: no reserve
 
 	// mu guards db against Close: operations using db hold it for reading.
 	mu     sync.RWMutex
@@ -116,6 +124,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err == nil {
 		var l *Log
 		if l, err = newLog(db, logger, n); err == nil {
+			if opts.MinFreeBytes > 0 {
+				l.space = diskspace.New(dir, opts.MinFreeBytes)
+			}
 			logger.Debug("opened", "dir", dir, "partitions", n)
 			return l, nil
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/eventlog/eventlogtest"
 )
@@ -566,5 +567,37 @@ func BenchmarkAppend(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// TestDiskReserve: below the free-space reserve, Append refuses the
+// records at once (nothing stored, the log not failed) and Probe says why;
+// with the reserve met, the same log takes them.
+func TestDiskReserve(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	msgs := []eventlog.Message{{Key: []byte("k"), Value: []byte("v")}}
+	l := mustOpen(t, dir, Options{Partitions: 1, Logger: quiet, MinFreeBytes: 1 << 62})
+	if err := l.Append(ctx, msgs); !errors.Is(err, diskspace.ErrLow) {
+		t.Fatalf("Append with the reserve unmet: %v, want diskspace.ErrLow", err)
+	}
+	if err := l.Probe(ctx); !errors.Is(err, diskspace.ErrLow) {
+		t.Fatalf("Probe with the reserve unmet: %v", err)
+	}
+	if end, err := l.EndOffset(ctx, 0); err != nil || end != 0 {
+		t.Fatalf("end offset after a refused append: %d, %v", end, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, Options{Partitions: 1, Logger: quiet, MinFreeBytes: 1})
+	if err := l.Append(ctx, msgs); err != nil {
+		t.Fatalf("Append with the reserve met: %v", err)
+	}
+	if err := l.Probe(ctx); err != nil {
+		t.Fatalf("Probe: %v", err)
+	}
+	if end, err := l.EndOffset(ctx, 0); err != nil || end != 1 {
+		t.Fatalf("end offset: %d, %v", end, err)
 	}
 }

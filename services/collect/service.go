@@ -21,6 +21,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
+	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
@@ -234,7 +235,10 @@ func (s *Service) append(ctx context.Context, msgs []eventlog.Message) error {
 		return ctx.Err()
 	}
 	msg := "event log unavailable; retry the batch (events with ids are deduplicated)"
-	if actx.Err() != nil {
+	switch {
+	case errors.Is(err, diskspace.ErrLow):
+		msg = "the event log's disk is almost full (less free than its reserve, --min-free-disk-mb): nothing was stored; retry the batch later"
+	case actx.Err() != nil:
 		msg = fmt.Sprintf("the event log did not acknowledge the batch within %v; retry it (events with ids are deduplicated)", s.cfg.AppendTimeout)
 	}
 	s.cfg.Logger.WarnContext(ctx, "append to event log failed", "events", len(msgs), "err", err)
