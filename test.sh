@@ -7,6 +7,7 @@
 #        SEXTANT_NO_STACK=1 ./test.sh the embedded path only (the stack's tests skip)
 #        SEXTANT_NO_BROWSER=1 ./test.sh  without installing Chromium (the browser tests skip)
 #        SEXTANT_NO_BENCH=1 ./test.sh    without the quick benchmark run at the end
+#        SEXTANT_NO_FAULTS=1 ./test.sh   without the fault suite's quick form
 #        SEXTANT_NO_GA4_CLIENTS=1 ./test.sh  without installing Google's Data API clients (their test skips)
 #        SEXTANT_NO_GEOIP=1 ./test.sh    without fetching the city database (test servers look up countries only)
 set -euo pipefail
@@ -119,6 +120,11 @@ if [ "${SEXTANT_NO_STACK:-}" != 1 ]; then
     rm -f "$disruptive_log"; exit 1
   fi
   grep -E '^(=== RUN|--- |PASS|FAIL|ok)' "$disruptive_log"; rm -f "$disruptive_log"
+fi
+
+if [ "${SEXTANT_NO_STACK:-}" != 1 ] && [ "${SEXTANT_NO_FAULTS:-}" != 1 ]; then
+  step "fault suite, quick form (RELIABILITY.md): kills, outages, a paused projector, a full disk; 0 lost and 0 duplicated or it fails"
+  go run ./bench/faults --quick
 fi
 
 step "fuzzing every Fuzz* target (${FUZZTIME:-5s} each, seeds from testdata/fuzz)"

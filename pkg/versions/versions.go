@@ -64,6 +64,11 @@ type Version struct {
 	// existed. It is a field of the record's JSON in the view store's
 	// metadata, so no schema changes.
 	Build string `json:"build,omitempty"`
+	// Ends are the log's end offsets per partition when the replay
+	// started: the version has caught up only once it reached every one of
+	// them. Empty for the default version and versions recorded before
+	// replays kept them.
+	Ends map[int32]int64 `json:"ends,omitempty"`
 }
 
 // NewBuild returns a new build id.

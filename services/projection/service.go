@@ -148,6 +148,7 @@ func (s *Service) status(ctx context.Context, v versions.Version, ends map[int32
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	var wm time.Time
+	reached := true // every partition reached the log's end at the replay's start
 	for _, p := range parts {
 		cur := byPart[p]
 		next := cur.Next
@@ -155,7 +156,10 @@ func (s *Service) status(ctx context.Context, v versions.Version, ends map[int32
 			next = v.From.Offsets[p]
 		}
 		lag := max(0, ends[p]-next)
-		pr.Partitions = append(pr.Partitions, &projectionv1.PartitionProgress{Partition: p, Offset: next, EndOffset: ends[p], Lag: lag})
+		pr.Partitions = append(pr.Partitions, &projectionv1.PartitionProgress{Partition: p, Offset: next, EndOffset: ends[p], Lag: lag, ReplayEndOffset: v.Ends[p]})
+		if next < v.Ends[p] {
+			reached = false
+		}
 		pr.Lag += lag
 		pr.EventsApplied += cur.Applied
 		pr.DuplicatesDropped += cur.Duplicates
@@ -180,7 +184,7 @@ func (s *Service) status(ctx context.Context, v versions.Version, ends map[int32
 		pr.State = projectionv1.ProjectionState_PROJECTION_STATE_RETIRED
 	case pr.Active:
 		pr.State = projectionv1.ProjectionState_PROJECTION_STATE_ACTIVE
-	case pr.Lag <= s.cfg.CaughtUpLag:
+	case pr.Lag <= s.cfg.CaughtUpLag && reached:
 		pr.State = projectionv1.ProjectionState_PROJECTION_STATE_CAUGHT_UP
 	default:
 		pr.State = projectionv1.ProjectionState_PROJECTION_STATE_BUILDING
@@ -286,6 +290,14 @@ func (s *Service) StartReplay(ctx context.Context, req *connect.Request[projecti
 		}
 		v.From.Offsets = from.Offsets.GetOffsets()
 	}
+	// Where the log ends now: the version has caught up once it reached
+	// these offsets (a small log is otherwise "caught up" before the
+	// replay applied anything).
+	ends, err := s.ends(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.Ends = ends
 	if err := s.reg.Put(ctx, v); err != nil {
 		return nil, err
 	}

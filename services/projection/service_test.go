@@ -135,3 +135,38 @@ func TestNormalizePath(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayReachesStartEnds: a replay of a log smaller than CaughtUpLag
+// has not caught up before it reached the end the log had when it started
+// (a small lag alone made a version that had applied nothing "caught up",
+// and `--watch` and Activate believed it).
+func TestReplayReachesStartEnds(t *testing.T) {
+	dir := t.TempDir()
+	log, st := openEmbedded(t, dir)
+	defer log.Close()
+	defer st.Close()
+	appendEvents(t, log, 0, 200, nil)
+	reg := versions.NewRegistry(st, map[string]string{"traffic": "v1"})
+	ctx := context.Background()
+	// No supervisor runs: the version applies nothing.
+	svc := NewService(ServiceConfig{CaughtUpLag: 1000}, Logics(), log, st, reg)
+	admin := auth.WithPrincipal(ctx, property.Principal{Scope: property.Admin})
+	r, err := svc.StartReplay(admin, connect.NewRequest(&projectionv1.StartReplayRequest{Name: "traffic", Version: "v2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.Msg.Projection
+	var ends int64
+	for _, pp := range p.Partitions {
+		ends += pp.ReplayEndOffset
+	}
+	if p.Lag != 200 || ends != 200 {
+		t.Fatalf("lag %d, replay ends %d over %d partitions: want 200 and 200", p.Lag, ends, len(p.Partitions))
+	}
+	if p.State != projectionv1.ProjectionState_PROJECTION_STATE_BUILDING {
+		t.Fatalf("state %v with nothing applied, want BUILDING", p.State)
+	}
+	if _, err := svc.Activate(admin, connect.NewRequest(&projectionv1.ActivateRequest{Name: "traffic", Version: "v2"})); apierror.KindOf(err) != apierror.FailedPrecondition {
+		t.Fatalf("activating a version that applied nothing: %v", err)
+	}
+}

@@ -1077,10 +1077,14 @@ type PartitionProgress struct {
 	// Next offset to apply.
 	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Next offset the log will assign.
-	EndOffset     int64 `protobuf:"varint,3,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
-	Lag           int64 `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	EndOffset int64 `protobuf:"varint,3,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
+	Lag       int64 `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
+	// The log's end offset when the replay started: a version has not
+	// caught up before it reached it, however small its lag (0 for versions
+	// recorded before replays kept it, and the default version).
+	ReplayEndOffset int64 `protobuf:"varint,5,opt,name=replay_end_offset,json=replayEndOffset,proto3" json:"replay_end_offset,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PartitionProgress) Reset() {
@@ -1137,6 +1141,13 @@ func (x *PartitionProgress) GetEndOffset() int64 {
 func (x *PartitionProgress) GetLag() int64 {
 	if x != nil {
 		return x.Lag
+	}
+	return 0
+}
+
+func (x *PartitionProgress) GetReplayEndOffset() int64 {
+	if x != nil {
+		return x.ReplayEndOffset
 	}
 	return 0
 }
@@ -1222,13 +1233,14 @@ const file_sextant_projection_v1_projection_proto_rawDesc = "" +
 	"\x14DeleteVersionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\"\x17\n" +
-	"\x15DeleteVersionResponse\"z\n" +
+	"\x15DeleteVersionResponse\"\xa6\x01\n" +
 	"\x11PartitionProgress\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x1d\n" +
 	"\n" +
 	"end_offset\x18\x03 \x01(\x03R\tendOffset\x12\x10\n" +
-	"\x03lag\x18\x04 \x01(\x03R\x03lag*\xad\x01\n" +
+	"\x03lag\x18\x04 \x01(\x03R\x03lag\x12*\n" +
+	"\x11replay_end_offset\x18\x05 \x01(\x03R\x0freplayEndOffset*\xad\x01\n" +
 	"\x0fProjectionState\x12 \n" +
 	"\x1cPROJECTION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PROJECTION_STATE_BUILDING\x10\x01\x12\x1e\n" +
