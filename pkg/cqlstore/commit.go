@@ -240,6 +240,9 @@ func (s *Store) execGroup(ctx context.Context, ws []write) error {
 	if len(ws) == 1 {
 		return s.exec(ctx, ws[0].st, ws[0].args...)
 	}
+	if err := viewstore.CheckFence(ctx); err != nil {
+		return err
+	}
 	b := s.sess.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	b.Entries = make([]gocql.BatchEntry, 0, len(ws))
 	for _, w := range ws {
@@ -256,6 +259,9 @@ func (s *Store) query(ctx context.Context, st statement) *gocqlx.Queryx {
 
 // exec runs one idempotent write.
 func (s *Store) exec(ctx context.Context, st statement, args ...any) error {
+	if err := viewstore.CheckFence(ctx); err != nil {
+		return err
+	}
 	return s.query(ctx, st).Bind(args...).ExecRelease()
 }
 

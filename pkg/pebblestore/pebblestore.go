@@ -212,6 +212,9 @@ func (s *Store) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore
 			return fmt.Errorf("pebblestore: commit: %w", err)
 		}
 	}
+	if err := viewstore.CheckFence(ctx); err != nil {
+		return err
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebblestore: commit partition %d: %w", cp.Progress.Partition, err)
 	}
@@ -226,6 +229,9 @@ func (s *Store) PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstor
 	defer s.inflight.Done()
 	key := appendBucket(blockPrefix(nil, ns, b.Property, b.Kind), b.Bucket)
 	val := encodeBlock(make([]byte, 0, 16+10*len(b.Cover)+len(b.Data)), &b)
+	if err := viewstore.CheckFence(ctx); err != nil {
+		return err
+	}
 	if err := s.db.Set(key, val, pebble.Sync); err != nil {
 		return fmt.Errorf("pebblestore: put block of %q at %d: %w", b.Property, b.Bucket, err)
 	}
@@ -250,6 +256,9 @@ func (s *Store) DeleteAdditions(ctx context.Context, ns viewstore.Namespace, pro
 	defer s.inflight.Done()
 	prefix := additionHourPartPrefix(nil, ns, property, hour, part)
 	upper := appendBucket(bytes.Clone(prefix), before)
+	if err := viewstore.CheckFence(ctx); err != nil {
+		return err
+	}
 	if err := s.db.DeleteRange(prefix, upper, pebble.NoSync); err != nil {
 		return fmt.Errorf("pebblestore: delete additions of %q at %d, partition %d: %w", property, hour, part, err)
 	}

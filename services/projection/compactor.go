@@ -149,6 +149,8 @@ type Compactor struct {
 
 	// yield, when set, defers runs while the live path is behind.
 	yield yielder
+	// stall, when set, fences each run's writes (see stallGuard).
+	stall *stallGuard
 
 	mu sync.Mutex
 	// seen is when a day's pending additions were first listed.
@@ -232,8 +234,16 @@ func (c *Compactor) Run(ctx context.Context, shards []int) {
 			continue
 		}
 		n := 0
+		// A run's writes are fenced: none lands once the process stalled
+		// after the run began (another copy may compact these shards by
+		// then, from newer additions).
+		rctx := ctx
+		if c.stall != nil {
+			mark := c.stall.mark()
+			rctx = viewstore.WithFence(ctx, func() error { return c.stall.check(mark) })
+		}
 		for _, s := range shards {
-			pending, err := c.Compact(ctx, s, false)
+			pending, err := c.Compact(rctx, s, false)
 			if err != nil {
 				if ctx.Err() == nil {
 					c.logger.Warn("compaction failed; retrying at the next run", "projection", c.ns, "shard", s, "err", err)

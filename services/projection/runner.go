@@ -63,8 +63,14 @@ type Config struct {
 	// DeadLetters receives records that cannot be projected, with the
 	// reason; nil drops them (after logging).
 	DeadLetters eventlog.Appender
-	Logger      *slog.Logger
-	Metrics     *metrics.Metrics
+	// StallThreshold is how long the process may not run (a SIGSTOP, a
+	// paused VM, starvation) before its partitions stop writing what they
+	// held and load again what the store has (see stallGuard); it must be
+	// below the consumer group's session timeout. Default
+	// DefaultStallThreshold; negative turns the check off.
+	StallThreshold time.Duration
+	Logger         *slog.Logger
+	Metrics        *metrics.Metrics
 }
 
 // Defaults fills zero fields.
@@ -93,6 +99,9 @@ func (c *Config) Defaults() {
 	if c.Layout == nil {
 		c.Layout = catalog.LayoutOf(c.Name, c.Version)
 	}
+	if c.StallThreshold == 0 {
+		c.StallThreshold = DefaultStallThreshold
+	}
 	c.Compaction.defaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -110,6 +119,7 @@ type Projector struct {
 	store Store
 
 	logic *deriver
+	stall *stallGuard // nil: no stall checks
 
 	mu   sync.Mutex
 	live map[int32]viewstore.Progress
@@ -118,10 +128,30 @@ type Projector struct {
 // NewProjector returns a projector; Run starts it.
 func NewProjector(cfg Config, log Log, store Store) *Projector {
 	cfg.Defaults()
-	return &Projector{cfg: cfg, ns: viewstore.NamespaceOf(cfg.Name, cfg.Version), log: log, store: store,
+	p := &Projector{cfg: cfg, ns: viewstore.NamespaceOf(cfg.Name, cfg.Version), log: log, store: store,
 		logic: newDeriver(Logic{Name: cfg.Name, Version: cfg.Version, Rules: cfg.Rules, Layout: cfg.Layout}),
 		live:  make(map[int32]viewstore.Progress)}
+	if cfg.StallThreshold > 0 {
+		p.stall = newStallGuard(cfg.StallThreshold)
+	}
+	return p
 }
+
+// fenced returns ctx whose store writes fail once the process stalled
+// after mark (see stallGuard).
+func (p *Projector) fenced(ctx context.Context, mark uint64) context.Context {
+	if p.stall == nil {
+		return ctx
+	}
+	return viewstore.WithFence(ctx, func() error { return p.stall.check(mark) })
+}
+
+// stallRejoin is how long a partition that stopped writing after a stall
+// waits before it loads the store again: long enough for the consumer
+// group's next heartbeat to tell this copy whether the partition is still
+// its own (its claim ends otherwise), so that two copies never write one
+// partition.
+const stallRejoin = 3 * time.Second
 
 // Group is the consumer group: a contract, stable across restarts.
 func (p *Projector) Group() string { return "sextant-projection-" + p.cfg.Name + "-" + p.cfg.Version }
@@ -131,6 +161,10 @@ func (p *Projector) Group() string { return "sextant-projection-" + p.cfg.Name +
 // namespace's compaction shards (see Compactor), so the copies of a
 // projection share compaction as they share partitions.
 func (p *Projector) Run(ctx context.Context) error {
+	if p.stall != nil {
+		p.stall.start()
+		defer p.stall.close()
+	}
 	return p.log.Run(ctx, p.Group(), func(ctx context.Context, id int32) error {
 		var wg sync.WaitGroup
 		defer wg.Wait()
@@ -142,6 +176,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		if parts, err := p.log.Partitions(ctx); err == nil && len(parts) > 0 {
 			c := NewCompactor(p.cfg.Compaction, p.ns, p.cfg.Layout, p.store, p.cfg.Logger, p.cfg.Metrics)
 			c.YieldTo(behind.Load)
+			c.stall = p.stall
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -154,21 +189,36 @@ func (p *Projector) Run(ctx context.Context) error {
 		for {
 			err := p.runPartition(ctx, id, &behind)
 			if ctx.Err() != nil {
+				if errors.Is(err, ErrStalled) {
+					p.cfg.Logger.Warn("projection partition released after the process stalled: what it held was dropped, not written over the new owner's",
+						"projection", p.ns, "partition", id, "err", err)
+				}
 				return nil
 			}
-			p.cfg.Logger.Error("projection partition failed; restarting from its last checkpoint",
-				"projection", p.ns, "partition", id, "err", err, "backoff", backoff)
+			wait := backoff
+			if errors.Is(err, ErrStalled) {
+				wait = stallRejoin
+				p.cfg.Logger.Warn("projection partition dropped what it held after the process stalled; loading it again unless the group gave it to another copy",
+					"projection", p.ns, "partition", id, "err", err, "wait", wait)
+			} else {
+				p.cfg.Logger.Error("projection partition failed; restarting from its last checkpoint",
+					"projection", p.ns, "partition", id, "err", err, "backoff", backoff)
+				backoff = min(2*backoff, 5*time.Second)
+			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 		}
 	})
 }
 
 func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomic.Bool) error {
+	// Every write of this run of the partition is fenced: none lands once
+	// the process stalled after this load (another copy may own the
+	// partition by then).
+	ctx = p.fenced(ctx, p.stall.mark())
 	progress, kvs, err := p.store.LoadPartition(ctx, p.ns, id)
 	if err != nil {
 		return fmt.Errorf("load partition %d: %w", id, err)

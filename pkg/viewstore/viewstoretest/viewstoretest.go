@@ -66,6 +66,7 @@ func Run(t *testing.T, f Factory) {
 		{"ArbitraryBytes", testArbitraryBytes},
 		{"DropNamespace", testDropNamespace},
 		{"CancelledContext", testCancelledContext},
+		{"Fence", testFence},
 		{"Closed", testClosed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1349,6 +1350,43 @@ func testCancelledContext(t *testing.T, h *harness) {
 		t.Errorf("scans with a cancelled context called fn %d times", calls)
 	}
 	checkUntouched(t, h, ns, b)
+}
+
+// testFence: with a fence that fails, Commit, PutBlock and DeleteAdditions
+// return its error and write nothing; reads do not check it; a fence that
+// passes changes nothing.
+func testFence(t *testing.T, h *harness) {
+	ns := newNamespace()
+	h.commit(t, ns, checkpointN(1, 1))
+	b := viewstore.Block{Property: "x", Kind: viewstore.HourBlock, Bucket: day0, Cover: []int64{1}, Data: []byte("b")}
+	h.putBlock(t, ns, b)
+	errFenced := errors.New("fenced: another writer took over")
+	checks := 0
+	fenced := viewstore.WithFence(h.ctx, func() error { checks++; return errFenced })
+	calls := 0
+	for _, tc := range ops(h, ns, &calls) {
+		switch tc.name {
+		case "Commit", "PutBlock", "DeleteAdditions":
+			if err := tc.op(fenced, h.s); !errors.Is(err, errFenced) {
+				t.Errorf("%s behind a failing fence: %v, want its error", tc.name, err)
+			}
+		case "LoadPartition", "ListProgress", "Watermarks":
+			if err := tc.op(fenced, h.s); err != nil {
+				t.Errorf("%s (a read) behind a failing fence: %v", tc.name, err)
+			}
+		}
+	}
+	if checks < 3 {
+		t.Errorf("the fence was checked %d times by 3 writes", checks)
+	}
+	checkUntouched(t, h, ns, b)
+	open := viewstore.WithFence(h.ctx, func() error { return nil })
+	if err := h.s.Commit(open, ns, checkpointN(9, 1)); err != nil {
+		t.Fatalf("Commit behind a passing fence: %v", err)
+	}
+	if pr, _ := h.load(t, ns, 9); pr.Next == 0 {
+		t.Errorf("Commit behind a passing fence wrote no progress")
+	}
 }
 
 func testClosed(t *testing.T, h *harness) {
