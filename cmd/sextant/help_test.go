@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -143,10 +144,13 @@ func TestCompletion(t *testing.T) {
 					t.Errorf("the %s script does not name %s", shell, path[0])
 				}
 			}
-			for _, w := range []string{"rotate", "--offline", "--watermark-refresh"} {
+			for _, w := range []string{"rotate", "offline", "watermark-refresh"} {
 				if !strings.Contains(script, w) {
 					t.Errorf("the %s script does not name %s", shell, w)
 				}
+			}
+			if shell == "bash" {
+				checkBashCompletes(t, script)
 			}
 			check := map[string][]string{"bash": {"bash", "-n"}, "zsh": {"zsh", "-n"}, "fish": {"fish", "--no-execute"}}[shell]
 			bin, err := exec.LookPath(check[0])
@@ -163,5 +167,28 @@ func TestCompletion(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"completion", "powershell"}, &bytes.Buffer{}, &stderr); code == 0 {
 		t.Fatal("completion of an unknown shell succeeded")
+	}
+}
+
+// checkBashCompletes runs the bash script's function on command lines.
+func checkBashCompletes(t *testing.T, script string) {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"sextant pro", "property projection"},
+		{"sextant property key r", "rotate revoke"},
+		{"sextant property create --offline --data-dir /tmp --cou", "--count"},
+		{"sextant serve --watermark-r", "--watermark-refresh"},
+		{"sextant help mi", "migrate"},
+	} {
+		words := strings.Fields(tc.line)
+		prog := script + "\nCOMP_WORDS=(" + strings.Join(words, " ") + ")\nCOMP_CWORD=" + strconv.Itoa(len(words)-1) + "\n_sextant\necho \"${COMPREPLY[*]}\"\n"
+		out, err := exec.Command(bash, "-c", prog).CombinedOutput()
+		if got := strings.TrimSpace(string(out)); err != nil || got != tc.want {
+			t.Errorf("%q completes to %q (%v), want %q", tc.line, got, err, tc.want)
+		}
 	}
 }
