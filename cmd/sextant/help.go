@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -140,8 +139,8 @@ func flagType(fl *flag.Flag) string {
 type autoDuration time.Duration
 
 func (d *autoDuration) String() string {
-	if d == nil || *d >= 0 {
-		return time.Duration(ptrOr(d)).String()
+	if v := ptrOr(d); v >= 0 {
+		return time.Duration(v).String()
 	}
 	return "auto"
 }
@@ -155,10 +154,7 @@ func (d *autoDuration) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	if v < 0 {
-		return errors.New("negative: give auto or a duration of 0 or more")
-	}
-	*d = autoDuration(v)
+	*d = autoDuration(max(v, -1)) // negative: auto, as -1 always meant
 	return nil
 }
 

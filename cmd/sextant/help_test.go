@@ -192,3 +192,36 @@ func checkBashCompletes(t *testing.T, script string) {
 		}
 	}
 }
+
+func TestSizeAndAutoDurationFlags(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		show string
+	}{
+		{"1048576", 1 << 20, "1MiB"},
+		{"64MiB", 64 << 20, "64MiB"},
+		{"64m", 64 << 20, "64MiB"},
+		{"512KiB", 512 << 10, "512KiB"},
+		{"2G", 2 << 30, "2GiB"},
+		{"1000", 1000, "1000"},
+		{"1500k", 1500 << 10, "1500KiB"},
+	} {
+		var s byteSize
+		if err := s.Set(tc.in); err != nil || int(s) != tc.want || s.String() != tc.show {
+			t.Errorf("size %q: %d %q %v, want %d %q", tc.in, int(s), s.String(), err, tc.want, tc.show)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "1TiB", "x"} {
+		var s byteSize
+		if err := s.Set(bad); err == nil {
+			t.Errorf("size %q accepted as %d", bad, int(s))
+		}
+	}
+	for in, show := range map[string]string{"auto": "auto", "-1ns": "auto", "0": "0s", "250ms": "250ms"} {
+		var d autoDuration
+		if err := d.Set(in); err != nil || d.String() != show {
+			t.Errorf("duration %q shows %q (%v), want %q", in, d.String(), err, show)
+		}
+	}
+}
