@@ -87,7 +87,7 @@ func completionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case "bash":
 		writeBash(stdout, nodes)
 	case "zsh":
-		fmt.Fprint(stdout, "#compdef sextant\n# zsh completion for sextant: source <(sextant completion zsh)\nautoload -U +X bashcompinit && bashcompinit\n")
+		fmt.Fprint(stdout, "#compdef sextant\n# zsh completion for sextant: source <(sextant completion zsh)\nwhence compdef >/dev/null || { autoload -U +X compinit && compinit }\nautoload -U +X bashcompinit && bashcompinit\n")
 		writeBash(stdout, nodes)
 	case "fish":
 		writeFish(stdout, nodes)
@@ -240,7 +240,7 @@ end
 complete -c sextant -f
 `, strings.Join(paths, " "))
 	for _, n := range nodes {
-		cond := shQuote("__sextant_at " + shQuote(n.path))
+		cond := shQuote(`__sextant_at "` + n.path + `"`) // paths are plain words
 		for _, word := range n.words {
 			desc := shQuote(shortHelp(n.summary[word]))
 			name, isFlag := strings.CutPrefix(word, "--")

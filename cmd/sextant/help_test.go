@@ -149,8 +149,11 @@ func TestCompletion(t *testing.T) {
 					t.Errorf("the %s script does not name %s", shell, w)
 				}
 			}
-			if shell == "bash" {
+			switch shell {
+			case "bash":
 				checkBashCompletes(t, script)
+			case "fish":
+				checkFishCompletes(t, script)
 			}
 			check := map[string][]string{"bash": {"bash", "-n"}, "zsh": {"zsh", "-n"}, "fish": {"fish", "--no-execute"}}[shell]
 			bin, err := exec.LookPath(check[0])
@@ -223,5 +226,56 @@ func TestSizeAndAutoDurationFlags(t *testing.T) {
 		if err := d.Set(in); err != nil || d.String() != show {
 			t.Errorf("duration %q shows %q (%v), want %q", in, d.String(), err, show)
 		}
+	}
+}
+
+// checkFishCompletes asks fish, where installed, for the completions of
+// command lines.
+func checkFishCompletes(t *testing.T, script string) {
+	t.Helper()
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		return // TestCompletion skips
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"sextant property key r", "revoke rotate"},
+		{"sextant property create --of", "--offline"},
+		{"sextant kafka init --kafka-b", "--kafka-brokers"},
+	} {
+		cmd := exec.Command(fish, "--no-config", "-c", "source; complete -C '"+tc.line+"'")
+		cmd.Stdin = strings.NewReader(script)
+		out, err := cmd.CombinedOutput()
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			word, _, _ := strings.Cut(l, "\t")
+			got = append(got, word)
+		}
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("%q completes to %q (%v), want %q", tc.line, got, err, tc.want)
+		}
+	}
+}
+
+// TestCommandTreeIsHelpPaths: completion offers the commands this test
+// walks with --help, no more and no fewer.
+func TestCommandTreeIsHelpPaths(t *testing.T) {
+	var tree []string
+	var walk func(prefix string, cmds []command)
+	walk = func(prefix string, cmds []command) {
+		for _, c := range cmds {
+			p := strings.TrimSpace(prefix + " " + c.name)
+			if p != "help" && !strings.HasPrefix(p, "completion ") {
+				tree = append(tree, p)
+			}
+			walk(p, c.subs)
+		}
+	}
+	walk("", commandTree)
+	var paths []string
+	for _, p := range helpPaths[1:] {
+		paths = append(paths, strings.Join(p, " "))
+	}
+	if strings.Join(tree, "\n") != strings.Join(paths, "\n") {
+		t.Fatalf("commandTree:\n%s\nhelpPaths:\n%s", strings.Join(tree, "\n"), strings.Join(paths, "\n"))
 	}
 }

@@ -31,6 +31,7 @@ const projectionUsage = `Usage: sextant projection COMMAND [ARGUMENTS] [flags]
   sextant projection activate NAME VERSION
   sextant projection rollback NAME
   sextant projection delete NAME VERSION
+
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
 (--admin-key, env SEXTANT_ADMIN_KEY); list and status also take a read key.
 A command's flags: sextant projection COMMAND --help.

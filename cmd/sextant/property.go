@@ -35,7 +35,8 @@ const propertyUsage = `Usage: sextant property COMMAND [ARGUMENTS] [flags]
       [--currency EUR] [--currency-rates USD=0.92,GBP=1.17] [--key-events purchase,sign_up]
       [--custom-event-dimensions P,…] [--custom-user-dimensions U,…] [--custom-event-metrics P,…] [--json]
   sextant property delete PROPERTY_ID
-` + propertyKeyCommands + `They call a running server (--server, env SEXTANT_SERVER) with an admin key
+` + propertyKeyCommands + `
+They call a running server (--server, env SEXTANT_SERVER) with an admin key
 (--admin-key, env SEXTANT_ADMIN_KEY). To bootstrap, before any server runs
 (or with the embedded store's server stopped), create and list take
 --offline and write the store itself (--data-dir, or --cql-hosts …);
@@ -51,7 +52,8 @@ const propertyKeyCommands = `  sextant property key list PROPERTY_ID [--all] [--
 
 const propertyKeyUsage = `Usage: sextant property key COMMAND PROPERTY_ID [KEY_ID] [flags]
 
-` + propertyKeyCommands + `They call a running server (--server, env SEXTANT_SERVER) with an admin key
+` + propertyKeyCommands + `
+They call a running server (--server, env SEXTANT_SERVER) with an admin key
 (--admin-key, env SEXTANT_ADMIN_KEY). A command's flags: sextant property key COMMAND --help.
 `
 
