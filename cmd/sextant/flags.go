@@ -21,7 +21,7 @@ type flags struct {
 }
 
 // newFlags makes the flags of the command `sextant name`; its usage is
-// helpText's, printed by parse.
+// commandHelp, which parse returns on -h or --help.
 func newFlags(name string, stderr io.Writer) flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
