@@ -14,13 +14,16 @@ import (
 
 // kafkaCmd: `sextant kafka init` creates the event topic (or checks it).
 func kafkaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return kafkaCmd(ctx, []string{"init", "--help"}, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "init" {
 		fmt.Fprint(stderr, "usage: sextant kafka init [--kafka-brokers …] [--kafka-topic …] [--kafka-partitions N] [--kafka-replication-factor N] [--kafka-min-insync-replicas N] [--kafka-retention-ms MS]\n")
 		return errUsage
 	}
 	f := newFlags("kafka init", stderr)
 	var e engines
-	e.flags(f)
+	e.kafkaFlags(f)
 	partitions := f.Int("kafka-partitions", 12, "partitions of the event topic (its parallelism; cannot shrink)")
 	rf := f.Int("kafka-replication-factor", 1, "replicas of each partition (3 in production)")
 	isr := f.Int("kafka-min-insync-replicas", 1, "replicas that must have a record before it is acknowledged (2 in production)")
@@ -68,7 +71,7 @@ func kafkaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("migrate", stderr)
 	var e engines
-	e.flags(f)
+	e.cqlFlags(f)
 	rf := f.Int("cql-replication-factor", 1, "replication factor of a new keyspace (3 in production)")
 	dc := f.String("cql-datacenter", "", "datacenter for NetworkTopologyStrategy; SimpleStrategy when empty")
 	if err := f.parse(args); err != nil {
@@ -94,13 +97,16 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // adminKeyCmd: `sextant admin-key create` makes a key for projection
 // management (replay, activate, rollback, delete).
 func adminKeyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return adminKeyCmd(ctx, []string{"create", "--help"}, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprint(stderr, "usage: sextant admin-key create [--data-dir …|--cql-hosts …]\n")
 		return errUsage
 	}
 	f := newFlags("admin-key create", stderr)
 	var e engines
-	e.flags(f)
+	e.storeFlags(f)
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}

@@ -38,19 +38,47 @@ type engines struct {
 	KafkaTLS, CQLTLS, RedisTLS tlsfiles.Files
 }
 
+// flags registers every engine's flags: those of `sextant serve`.
 func (e *engines) flags(f flags) {
+	e.storeFlags(f)
+	e.logFlags(f)
+	e.cacheFlags(f)
+}
+
+// storeFlags are the view store's: --data-dir (the embedded one) and the
+// CQL flags.
+func (e *engines) storeFlags(f flags) {
 	f.StringVar(&e.DataDir, "data-dir", "./data", "directory of the embedded event log and view store")
-	f.IntVar(&e.Partitions, "partitions", 0, "embedded event log partitions, fixed when the log is created (0: keep; new logs get 4)")
-	f.IntVar(&e.MinFreeDiskMB, "min-free-disk-mb", 128, "embedded event log: refuse new events (503, retry later) while the data directory's disk has less than this many MiB free, so that a full disk never stops the process in the middle of a write (0: off)")
-	f.ListVar(&e.KafkaBrokers, "kafka-brokers", "Kafka bootstrap brokers (host:port,…); the embedded log when empty")
-	f.StringVar(&e.KafkaTopic, "kafka-topic", "sextant.events", "the event topic")
+	e.cqlFlags(f)
+}
+
+// cqlFlags are the flags of the ScyllaDB/Cassandra connection.
+func (e *engines) cqlFlags(f flags) {
 	f.ListVar(&e.CQLHosts, "cql-hosts", "ScyllaDB/Cassandra contact points (host:port,…); the embedded store when empty")
 	f.StringVar(&e.CQLKeyspace, "cql-keyspace", "sextant", "the keyspace of the read models")
 	f.StringVar(&e.CQLConsistency, "cql-consistency", "LOCAL_QUORUM", "consistency of reads and writes")
-	f.StringVar(&e.RedisAddr, "redis-addr", "", "Redis for the report cache (host:port); an in-process cache when empty")
-	f.IntVar(&e.CacheBytes, "cache-bytes", 64<<20, "size of the in-process report cache (in front of Redis with --redis-addr)")
-	tlsFlags(f, &e.KafkaTLS, "kafka-tls", "Kafka")
 	tlsFlags(f, &e.CQLTLS, "cql-tls", "ScyllaDB/Cassandra")
+}
+
+// logFlags are the event log's, besides --data-dir: the embedded log's
+// and the Kafka flags.
+func (e *engines) logFlags(f flags) {
+	f.IntVar(&e.Partitions, "partitions", 0, "embedded event log partitions, fixed when the log is created (0: keep; new logs get 4)")
+	f.IntVar(&e.MinFreeDiskMB, "min-free-disk-mb", 128, "embedded event log: refuse new events (503, retry later) while the data directory's disk has less than this many MiB free, so that a full disk never stops the process in the middle of a write (0: off)")
+	e.kafkaFlags(f)
+}
+
+// kafkaFlags are the flags of the Kafka connection.
+func (e *engines) kafkaFlags(f flags) {
+	f.ListVar(&e.KafkaBrokers, "kafka-brokers", "Kafka bootstrap brokers (host:port,…); the embedded log when empty")
+	f.StringVar(&e.KafkaTopic, "kafka-topic", "sextant.events", "the event topic")
+	tlsFlags(f, &e.KafkaTLS, "kafka-tls", "Kafka")
+}
+
+// cacheFlags are the report cache's.
+func (e *engines) cacheFlags(f flags) {
+	f.StringVar(&e.RedisAddr, "redis-addr", "", "Redis for the report cache (host:port); an in-process cache when empty")
+	f.BytesVar(&e.CacheBytes, "cache-bytes", 64<<20, "size of the in-process report cache (in front of Redis with --redis-addr), e.g. 64MiB")
 	tlsFlags(f, &e.RedisTLS, "redis-tls", "Redis")
 }
 

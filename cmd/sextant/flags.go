@@ -20,9 +20,12 @@ type flags struct {
 	*flag.FlagSet
 }
 
+// newFlags makes the flags of the command `sextant name`; its usage is
+// commandHelp, which parse returns on -h or --help.
 func newFlags(name string, stderr io.Writer) flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {} // parse prints the usage: to stdout when asked for
 	return flags{fs}
 }
 
@@ -79,12 +82,49 @@ func (f flags) Bool(name string, def bool, usage string) *bool {
 }
 
 func (f flags) Duration(name string, def time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	f.DurationVar(p, name, def, usage)
+	return p
+}
+
+func (f flags) DurationVar(p *time.Duration, name string, def time.Duration, usage string) {
 	if v, ok := os.LookupEnv(envName(name)); ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			def = d
 		}
 	}
-	return f.FlagSet.Duration(name, def, help(name, usage))
+	f.FlagSet.DurationVar(p, name, def, help(name, usage))
+}
+
+// AutoDuration is a duration whose negative default means "chosen at
+// start" (shown and given as auto).
+func (f flags) AutoDuration(name string, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = -1
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		_ = (*autoDuration)(p).Set(v)
+	}
+	f.FlagSet.Var((*autoDuration)(p), name, help(name, usage))
+	return p
+}
+
+// BytesVar is a size in bytes, given and shown as 64MiB, 512KiB, 1GiB or
+// a number of bytes.
+func (f flags) BytesVar(p *int, name string, def int, usage string) {
+	*p = def
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		_ = (*byteSize)(p).Set(v)
+	}
+	f.FlagSet.Var((*byteSize)(p), name, help(name, usage))
+}
+
+// Secret is a key: filled from its environment variable like any flag,
+// but its value is never a default shown in the usage.
+func (f flags) Secret(name, usage string) *string {
+	p := new(string)
+	f.FlagSet.StringVar(p, name, "", usage+" (env "+envName(name)+", never shown)")
+	*p = os.Getenv(envName(name))
+	return p
 }
 
 // ListVar is a comma-separated list.
@@ -106,16 +146,39 @@ func splitList(s string) []string {
 	return out
 }
 
-// parse parses args; -h prints usage and returns errUsage.
+// parse parses args; -h, --help or a lone help returns a *helpError.
 func (f flags) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
-		return errUsage
+	if err := f.parseFlags(args); err != nil {
+		return err
+	}
+	if f.NArg() == 1 && f.Arg(0) == "help" {
+		return f.helpError()
 	}
 	if f.NArg() > 0 {
 		fmt.Fprintf(f.Output(), "unexpected arguments: %v\n", f.Args())
 		return errUsage
 	}
 	return nil
+}
+
+// parseFlags parses args up to the first positional: -h or --help
+// returns a *helpError, other errors print the usage to stderr and return
+// errUsage.
+func (f flags) parseFlags(args []string) error {
+	err := f.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		return f.helpError()
+	}
+	fmt.Fprintln(f.Output())
+	fmt.Fprint(f.Output(), commandHelp(f.FlagSet))
+	return errUsage
+}
+
+func (f flags) helpError() error {
+	return &helpError{text: commandHelp(f.FlagSet), flags: f.FlagSet}
 }
 
 func version() string {

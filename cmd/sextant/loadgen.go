@@ -34,7 +34,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/loadgen"
 )
 
-const loadgenUsage = `usage: sextant loadgen (--keys KEY,… | --keys-file FILE) (--events N | --duration D) [flags]
+const loadgenUsage = `Usage: sextant loadgen (--keys KEY,… | --keys-file FILE) (--events N | --duration D) [flags]
 
 Sends realistic synthetic traffic (pkg/loadgen) to a Sextant server or
 gateway and reports what was acknowledged and how fast:
@@ -95,10 +95,6 @@ type loadgenConfig struct {
 func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	c := loadgenConfig{maxErrorsKept: 5}
 	f := newFlags("loadgen", stderr)
-	f.Usage = func() {
-		fmt.Fprint(stderr, loadgenUsage)
-		f.PrintDefaults()
-	}
 	d := loadgen.DefaultConfig()
 	f.StringVar(&c.server, "server", "http://127.0.0.1:8080", "the Sextant server or gateway (URL or host:port)")
 	f.StringVar(&c.mode, "mode", "stream", "stream (gRPC StreamCollect), unary (gRPC Collect) or rest (POST /v1/collect)")
@@ -113,7 +109,7 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	var keyList []string
 	f.ListVar(&keyList, "keys", "write keys, one per property (key,…)")
 	keysFile := f.String("keys-file", "", "JSON lines of {propertyId, writeKey, readKey} as `sextant property create --json` prints")
-	readKey := f.String("read-key", "", "read key of the first property (freshness), when --keys gives only write keys")
+	readKey := f.Secret("read-key", "read key of the first property (freshness), when --keys gives only write keys")
 	f.StringVar(&c.truthFile, "truth", "", "write the exact expected aggregates of what was acknowledged to this JSON file")
 	asJSON := f.Bool("json", false, "print the results as JSON")
 	progress := f.Duration("progress", 5*time.Second, "print a progress line to stderr this often (0: never)")

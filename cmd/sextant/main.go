@@ -5,16 +5,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
-const usage = `Sextant: an analytics backend (CQRS + event sourcing).
+const usage = `Usage: sextant COMMAND [ARGUMENTS] [flags]
 
-Usage:
+Sextant: an analytics backend (CQRS + event sourcing).
+
+Commands:
   sextant serve [flags]                      run the services (see sextant serve -h)
   sextant property create|list|get|update|delete …
                                              manage properties on a running server (see sextant property)
@@ -27,9 +31,12 @@ Usage:
   sextant projection list|status|replay|activate|rollback|delete …
                                              manage projection versions on a running server
   sextant loadgen [flags]                    synthetic traffic for benchmarks (see sextant loadgen -h)
+  sextant completion bash|zsh|fish           a shell completion script, e.g. source <(sextant completion bash)
   sextant version
+  sextant help [COMMAND …]                   a command's usage, as sextant COMMAND … --help
 
-Every flag has an environment fallback: --data-dir is SEXTANT_DATA_DIR, and so on.
+Every command takes -h or --help. Every flag has an environment fallback:
+--data-dir is SEXTANT_DATA_DIR, and so on.
 `
 
 func main() {
@@ -44,37 +51,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	var err error
+	err := dispatch(ctx, args, stdout, stderr)
+	var h *helpError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &h):
+		fmt.Fprint(stdout, h.text)
+		return 0
+	case errors.Is(err, errUnknownCommand):
+		return 2
+	case !errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "sextant:", err)
+	}
+	return 1
+}
+
+var errUnknownCommand = errors.New("unknown command")
+
+// dispatch runs the command args name; asked for help, a command returns
+// a *helpError.
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
-		err = serve(ctx, args[1:], stdout, stderr)
+		return serve(ctx, args[1:], stdout, stderr)
 	case "property":
-		err = propertyCmd(ctx, args[1:], stdout, stderr)
+		return propertyCmd(ctx, args[1:], stdout, stderr)
 	case "kafka":
-		err = kafkaCmd(ctx, args[1:], stdout, stderr)
+		return kafkaCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
-		err = migrateCmd(ctx, args[1:], stdout, stderr)
+		return migrateCmd(ctx, args[1:], stdout, stderr)
 	case "admin-key":
-		err = adminKeyCmd(ctx, args[1:], stdout, stderr)
+		return adminKeyCmd(ctx, args[1:], stdout, stderr)
 	case "projection":
-		err = projectionCmd(ctx, args[1:], stdout, stderr)
+		return projectionCmd(ctx, args[1:], stdout, stderr)
 	case "geoip":
-		err = geoipCmd(ctx, args[1:], stdout, stderr)
+		return geoipCmd(ctx, args[1:], stdout, stderr)
 	case "loadgen":
-		err = loadgenCmd(ctx, args[1:], stdout, stderr)
+		return loadgenCmd(ctx, args[1:], stdout, stderr)
+	case "completion":
+		return completionCmd(ctx, args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, version())
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "sextant: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	if err != nil {
-		if err != errUsage {
-			fmt.Fprintln(stderr, "sextant:", err)
+		if len(args) > 1 && isHelp(args[1]) {
+			return groupHelp("Usage: sextant version\n\nPrints the commit sextant was built from.\n")
 		}
-		return 1
+		fmt.Fprintln(stdout, version())
+		return nil
+	case "help", "-h", "--help":
+		if len(args) > 1 && !isHelp(args[1]) {
+			// `sextant help property key` is `sextant property key --help`.
+			return dispatch(ctx, append(slices.Clone(args[1:]), "--help"), stdout, stderr)
+		}
+		return groupHelp(usage)
 	}
-	return 0
+	fmt.Fprintf(stderr, "sextant: unknown command %q\n\n%s", args[0], usage)
+	return errUnknownCommand
 }

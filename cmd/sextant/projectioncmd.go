@@ -21,7 +21,8 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
 )
 
-const projectionUsage = `usage:
+const projectionUsage = `Usage: sextant projection COMMAND [ARGUMENTS] [flags]
+
   sextant projection list [--json]
   sextant projection status NAME [VERSION] [--json]
   sextant projection replay NAME --logic VERSION [--from earliest|RFC3339] [--watch]
@@ -30,24 +31,39 @@ const projectionUsage = `usage:
   sextant projection activate NAME VERSION
   sextant projection rollback NAME
   sextant projection delete NAME VERSION
+
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
 (--admin-key, env SEXTANT_ADMIN_KEY); list and status also take a read key.
+A command's flags: sextant projection COMMAND --help.
 `
 
+var projectionCommands = []string{"list", "status", "replay", "activate", "rollback", "delete"}
+
 // parseInterleaved parses flags placed before, between or after the
-// positional arguments, and returns the positionals.
+// positional arguments, and returns the positionals; -h, --help or help
+// first returns a *helpError.
 func parseInterleaved(f flags, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.Parse(args); err != nil {
-			return nil, errUsage
+		if err := f.parseFlags(args); err != nil {
+			return nil, err
 		}
 		if f.NArg() == 0 {
 			return pos, nil
 		}
+		if len(pos) == 0 && f.Arg(0) == "help" {
+			return nil, f.helpError()
+		}
 		pos = append(pos, f.Arg(0))
 		args = f.Args()[1:]
 	}
+}
+
+// serverFlags are --server and --admin-key, of the commands that call a
+// running server.
+func serverFlags(f flags, keyHelp string) (server, key *string) {
+	server = f.String("server", "http://127.0.0.1:8080", "the Sextant server (or gateway) to call")
+	return server, f.Secret("admin-key", keyHelp)
 }
 
 func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,13 +71,26 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprint(stderr, projectionUsage)
 		return errUsage
 	}
+	if isHelp(args[0]) {
+		return groupHelp(projectionUsage)
+	}
+	if !slices.Contains(projectionCommands, args[0]) {
+		fmt.Fprintf(stderr, "unknown projection command %q\n%s", args[0], projectionUsage)
+		return errUsage
+	}
 	f := newFlags("projection "+args[0], stderr)
-	server := f.String("server", "http://127.0.0.1:8080", "the Sextant server (or gateway) to call")
-	key := f.String("admin-key", "", "an admin key (list and status accept a read key too)")
+	keyHelp := "an admin key"
+	if args[0] == "list" || args[0] == "status" {
+		keyHelp = "an admin key or a read key (SEXTANT_READ_KEY when neither flag nor SEXTANT_ADMIN_KEY gives one)"
+	}
+	server, key := serverFlags(f, keyHelp)
 	asJSON := f.Bool("json", false, "print JSON")
-	logic := f.String("logic", "", "replay: the logic version to build, e.g. v2")
-	from := f.String("from", "earliest", "replay: earliest, or an RFC 3339 time")
-	watch := f.Bool("watch", false, "replay: follow progress until the version has reached the end the log had when the replay started")
+	logic, from, watch := new(string), new(string), new(bool)
+	if args[0] == "replay" {
+		logic = f.String("logic", "", "the logic version to build, e.g. v2")
+		from = f.String("from", "earliest", "earliest, or an RFC 3339 time")
+		watch = f.Bool("watch", false, "follow progress until the version has reached the end the log had when the replay started")
+	}
 	pos, err := parseInterleaved(f, args[1:])
 	if err != nil {
 		return err

@@ -26,7 +26,8 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
-const propertyUsage = `usage:
+const propertyUsage = `Usage: sextant property COMMAND [ARGUMENTS] [flags]
+
   sextant property create --name NAME [--time-zone TZ] [--allowed-origins O,…] [--json]
   sextant property list [--json]
   sextant property get PROPERTY_ID [--json]
@@ -34,15 +35,26 @@ const propertyUsage = `usage:
       [--currency EUR] [--currency-rates USD=0.92,GBP=1.17] [--key-events purchase,sign_up]
       [--custom-event-dimensions P,…] [--custom-user-dimensions U,…] [--custom-event-metrics P,…] [--json]
   sextant property delete PROPERTY_ID
-  sextant property key list PROPERTY_ID [--all] [--json]
-  sextant property key create PROPERTY_ID --scope write|read|measurement [--json]
-  sextant property key rotate PROPERTY_ID KEY_ID [--grace 24h] [--json]
-  sextant property key revoke PROPERTY_ID KEY_ID
+` + propertyKeyCommands + `
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
 (--admin-key, env SEXTANT_ADMIN_KEY). To bootstrap, before any server runs
 (or with the embedded store's server stopped), create and list take
 --offline and write the store itself (--data-dir, or --cql-hosts …);
 create --offline --count N --json makes N properties at once.
+A command's flags: sextant property COMMAND --help.
+`
+
+const propertyKeyCommands = `  sextant property key list PROPERTY_ID [--all] [--json]
+  sextant property key create PROPERTY_ID --scope write|read|measurement [--json]
+  sextant property key rotate PROPERTY_ID KEY_ID [--grace 24h] [--json]
+  sextant property key revoke PROPERTY_ID KEY_ID
+`
+
+const propertyKeyUsage = `Usage: sextant property key COMMAND PROPERTY_ID [KEY_ID] [flags]
+
+` + propertyKeyCommands + `
+They call a running server (--server, env SEXTANT_SERVER) with an admin key
+(--admin-key, env SEXTANT_ADMIN_KEY). A command's flags: sextant property key COMMAND --help.
 `
 
 // reportingFlags are update's list flags of reporting settings, each
@@ -74,12 +86,18 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprint(stderr, propertyUsage)
 		return errUsage
 	}
+	if isHelp(args[0]) {
+		return groupHelp(propertyUsage)
+	}
 	cmd := args[0]
 	args = args[1:]
 	if cmd == "key" {
 		if len(args) == 0 {
-			fmt.Fprint(stderr, propertyUsage)
+			fmt.Fprint(stderr, propertyKeyUsage)
 			return errUsage
+		}
+		if isHelp(args[0]) {
+			return groupHelp(propertyKeyUsage)
 		}
 		cmd, args = "key "+args[0], args[1:]
 	}
@@ -89,8 +107,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errUsage
 	}
 	f := newFlags("property "+cmd, stderr)
-	server := f.String("server", "http://127.0.0.1:8080", "the Sextant server (or gateway) to call")
-	adminKey := f.String("admin-key", "", "an admin key")
+	server, adminKey := serverFlags(f, "an admin key")
 	asJSON := f.Bool("json", false, "print JSON")
 	var (
 		name, tz, scope = new(string), new(string), new(string)
@@ -124,7 +141,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if cmd == "create" || cmd == "list" {
 		offline = f.Bool("offline", false, "write the store directly instead of calling a server (bootstrapping)")
-		e.flags(f)
+		e.storeFlags(f)
 	}
 	if cmd == "create" {
 		count = f.Int("count", 1, "with --offline: create this many properties, named NAME-1 … NAME-N, and print their keys as JSON lines (needs --json when above 1)")
