@@ -58,6 +58,7 @@ var mutants = []struct {
 	{"not-durable", "Durability"},
 	{"data-cut-at-nul", "ArbitraryBytes"},
 	{"drop-keeps-state", "DropNamespace"},
+	{"ignores-fence", "Fence"},
 	{"drop-keeps-watermarks", "DropNamespace"},
 	{"drop-keeps-additions", "DropNamespace"},
 	{"drop-keeps-blocks", "DropNamespace"},
@@ -157,6 +158,17 @@ type memStore struct {
 
 var errMemClosed = errors.New("memstore: closed")
 
+// checkWrite is check, then the context's fence (writes only).
+func (s *memStore) checkWrite(ctx context.Context) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if s.mutant == "ignores-fence" {
+		return nil
+	}
+	return viewstore.CheckFence(ctx)
+}
+
 func (s *memStore) check(ctx context.Context) error {
 	if s.mutant != "ignores-context" {
 		if err := ctx.Err(); err != nil {
@@ -206,7 +218,7 @@ func (d *memData) putAddition(s *memStore, ns viewstore.Namespace, a viewstore.A
 }
 
 func (s *memStore) Commit(ctx context.Context, ns viewstore.Namespace, cp viewstore.Checkpoint) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.checkWrite(ctx); err != nil {
 		return err
 	}
 	d := s.d
@@ -395,7 +407,7 @@ func (s *memStore) ListPending(ctx context.Context, ns viewstore.Namespace, shar
 }
 
 func (s *memStore) PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstore.Block) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.checkWrite(ctx); err != nil {
 		return err
 	}
 	d := s.d
@@ -415,7 +427,7 @@ func (s *memStore) PutBlock(ctx context.Context, ns viewstore.Namespace, b views
 }
 
 func (s *memStore) DeleteAdditions(ctx context.Context, ns viewstore.Namespace, property string, hour int64, part int32, before int64) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.checkWrite(ctx); err != nil {
 		return err
 	}
 	d := s.d
