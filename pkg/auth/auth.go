@@ -41,7 +41,7 @@ func Authorize(ctx context.Context, propertyID string, scope property.Scope) (st
 		return "", apierror.New(apierror.Unauthenticated, "missing API key: send Authorization: Bearer <key>")
 	}
 	if pr.Scope != scope {
-		return "", apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs a %s key", pr.Scope, scope)
+		return "", apierror.New(apierror.PermissionDenied, "%s cannot be used here: this call needs %s", KeyOf(string(pr.Scope)), KeyOf(string(scope)))
 	}
 	if propertyID != "" && propertyID != pr.PropertyID {
 		return "", apierror.New(apierror.PermissionDenied, "the key does not belong to property %q", propertyID)
@@ -123,9 +123,17 @@ func (i *Interceptor) Authenticate(ctx context.Context, procedure string, h http
 		return ctx, err
 	}
 	if !slices.Contains(scopes, pr.Scope) {
-		return ctx, apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs a %s key", pr.Scope, scopesText(scopes))
+		return ctx, apierror.New(apierror.PermissionDenied, "%s cannot be used here: this call needs %s", KeyOf(string(pr.Scope)), KeyOf(scopesText(scopes)))
 	}
 	return WithPrincipal(ctx, pr), nil
+}
+
+// KeyOf is "a read key", "an admin key": the scope with its article.
+func KeyOf(scope string) string {
+	if scope != "" && strings.ContainsRune("aeiou", rune(scope[0])) {
+		return "an " + scope + " key"
+	}
+	return "a " + scope + " key"
 }
 
 func scopesText(s []property.Scope) string {
@@ -143,7 +151,7 @@ func RequireAdmin(ctx context.Context) error {
 		return apierror.New(apierror.Unauthenticated, "missing API key: send Authorization: Bearer <admin key>")
 	}
 	if pr.Scope != property.Admin {
-		return apierror.New(apierror.PermissionDenied, "a %s key cannot be used here: this call needs an admin key", pr.Scope)
+		return apierror.New(apierror.PermissionDenied, "%s cannot be used here: this call needs an admin key", KeyOf(string(pr.Scope)))
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if pr.Scope != property.Measurement {
-		writeError(w, http.StatusForbidden, codes.PermissionDenied, fmt.Sprintf("api_secret: a %s key cannot be used here: the Measurement Protocol takes a measurement secret (sextant property key create ID --scope measurement)", pr.Scope))
+		writeError(w, http.StatusForbidden, codes.PermissionDenied, fmt.Sprintf("api_secret: %s cannot be used here: the Measurement Protocol takes a measurement secret (sextant property key create ID --scope measurement)", auth.KeyOf(string(pr.Scope))))
 		return
 	}
 	app := appID != ""
