@@ -145,6 +145,9 @@ func (c serveConfig) Validate() error {
 	if c.CollectRate <= 0 {
 		errs = append(errs, errors.New("--collect-rate must be positive"))
 	}
+	if c.CollectBurst < c.MaxBatchEvents {
+		errs = append(errs, fmt.Errorf("--collect-burst (%d) must be at least --max-batch-events (%d): a full batch must fit in a property's token bucket", c.CollectBurst, c.MaxBatchEvents))
+	}
 	if c.IPRate <= 0 || c.IPBurst < 1 {
 		errs = append(errs, errors.New("--ip-rate must be positive and --ip-burst at least 1"))
 	}

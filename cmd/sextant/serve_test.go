@@ -25,6 +25,8 @@ func TestParseServeRejects(t *testing.T) {
 		{[]string{"--flush-interval", "2m"}, "--flush-interval"},
 		{[]string{"--max-batch-events", "0"}, "--max-batch-events"},
 		{[]string{"--min-free-disk-mb", "-1"}, "--min-free-disk-mb"},
+		{[]string{"--collect-burst", "5"}, "--collect-burst (5) must be at least --max-batch-events (500)"},
+		{[]string{"--collect-burst", "5", "--max-batch-events", "5"}, ""},
 		{[]string{"--services", "collect"}, "--services"},
 		{[]string{"--geoip", "off"}, ""},
 		{[]string{"--geoip", "maybe"}, "--geoip"},
