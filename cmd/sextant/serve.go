@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
@@ -264,6 +265,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--tls-cert: %w", err)
 	}
+	// Bind before anything is created or printed: an address in use
+	// fails here, not after the demo property's keys were shown.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
+	}
+	served := false
+	defer func() {
+		if !served {
+			ln.Close()
+		}
+	}()
 
 	store, err := cfg.Engines.openViews(ctx, logger)
 	if err != nil {
@@ -507,7 +520,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	authn := auth.NewInterceptor(props, scopes).TrustAssertions(assertions).
 		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
 	srv := server.New(server.Config{
-		Addr: cfg.Addr, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
+		Addr: cfg.Addr, Listener: ln, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
 		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
 		Middleware: middleware, Observe: observe, TLS: serverTLS,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
@@ -537,6 +550,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	served = true
 	scheme := "http"
 	if serverTLS != nil {
 		scheme = "https"

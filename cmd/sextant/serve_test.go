@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,5 +52,33 @@ func TestParseServeRejects(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestServeBindsFirst: an address in use fails serve before it creates
+// or prints anything (the demo property's keys were printed, then lost).
+func TestServeBindsFirst(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SEXTANT_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	var stdout, stderr bytes.Buffer
+	err = serve(context.Background(), []string{"--addr", ln.Addr().String(), "--data-dir", dir, "--geoip=off"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "listen on --addr "+ln.Addr().String()) {
+		t.Fatalf("serve on an address in use: %v, want a listen error naming --addr", err)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("serve printed before failing to bind: %q", stdout.String())
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("serve created its data directory before failing to bind (%v)", err)
 	}
 }

@@ -44,7 +44,11 @@ type Service struct {
 
 // Config configures the server.
 type Config struct {
-	Addr         string
+	Addr string
+	// Listener, when set, is the bound listener to serve on instead of
+	// binding Addr in Listen (a caller that binds first, before it
+	// creates or prints anything).
+	Listener     net.Listener
 	MaxBodyBytes int64
 	// ForwardHeaders are extra request headers REST passes to the RPCs
 	// (e.g. a trusted country header).
@@ -147,6 +151,10 @@ func (s *Server) HandleBody(pattern string, h http.Handler) {
 
 // Listen binds the address; Addr then reports it.
 func (s *Server) Listen() error {
+	if s.cfg.Listener != nil {
+		s.ln = s.cfg.Listener
+		return nil
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: listen %s: %w", s.cfg.Addr, err)
