@@ -156,9 +156,26 @@ func appendAdditionWrites(groups [][]write, ns viewstore.Namespace, adds []views
 			continue
 		}
 		sh := viewstore.ShardOf(a.Property)
+		if len(a.Block) > chunkSize {
+			// Each chunk is a write of its own; the row holds their count.
+			// Progress is written after every group, so no reader counts
+			// the row before its chunks are stored.
+			chunks := chunksOf(a.Block)
+			for i, c := range chunks {
+				groups = append(groups, []write{{st: insertAdditionChunk,
+					args: []any{string(ns), int32(sh), a.Property, a.Hour, a.Partition, a.Start, int32(i), c},
+					size: rowOverhead + len(ns) + len(a.Property) + len(c)}})
+			}
+			shards[sh] = append(shards[sh], write{
+				st:   insertAddition,
+				args: []any{string(ns), int32(sh), a.Property, a.Hour, a.Partition, a.Start, a.End, []byte{}, int32(len(a.Block)), int32(len(chunks))},
+				size: rowOverhead + len(ns) + len(a.Property),
+			})
+			continue
+		}
 		shards[sh] = append(shards[sh], write{
 			st:   insertAddition,
-			args: []any{string(ns), int32(sh), a.Property, a.Hour, a.Partition, a.Start, a.End, nonNil(a.Block), int32(len(a.Block))},
+			args: []any{string(ns), int32(sh), a.Property, a.Hour, a.Partition, a.Start, a.End, nonNil(a.Block), int32(len(a.Block)), int32(0)},
 			size: rowOverhead + len(ns) + len(a.Property) + len(a.Block),
 		})
 	}

@@ -66,6 +66,7 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 	}
 	for sh := range int32(viewstore.Shards) {
 		_ = add(-1, deleteAdditionsShard, name, sh)
+		_ = add(-1, deleteAdditionChunksShard, name, sh)
 	}
 	if err := flush(); err != nil {
 		return fmt.Errorf("cqlstore: drop namespace %q: additions: %w", ns, unavailable(err))
@@ -73,7 +74,11 @@ func (s *Store) DropNamespace(ctx context.Context, ns viewstore.Namespace) error
 	q := s.query(ctx, listBlockSlots).Bind(name)
 	iter := q.Iter()
 	for iter.Scan(&property, &kind, &slot) {
-		if err := add(0, deleteBlocks, name, property, kind, slot); err != nil {
+		err := add(0, deleteBlocks, name, property, kind, slot)
+		if err == nil {
+			err = add(-1, deleteBlockChunksSlot, name, property, kind, slot)
+		}
+		if err != nil {
 			_ = iter.Close()
 			q.Release()
 			return fmt.Errorf("cqlstore: drop namespace %q: blocks: %w", ns, unavailable(err))

@@ -2,7 +2,9 @@ package cqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -47,10 +49,19 @@ func (s *Store) ScanAdditions(ctx context.Context, ns viewstore.Namespace, prope
 	defer q.Release()
 	iter := q.Iter()
 	a := viewstore.Addition{Property: property}
+	var chunks int32
 	for {
 		a.Block = nil // the driver appends into it: a fresh one per row
-		if !iter.Scan(&a.Hour, &a.Partition, &a.Start, &a.End, &a.Block) {
+		if !iter.Scan(&a.Hour, &a.Partition, &a.Start, &a.End, &a.Block, &chunks) {
 			break
+		}
+		if chunks > 0 {
+			data, err := s.readChunks(ctx, selectAdditionChunks, int(chunks), string(ns), int32(viewstore.ShardOf(property)), property, a.Hour, a.Partition, a.Start)
+			if err != nil {
+				_ = iter.Close()
+				return fmt.Errorf("cqlstore: scan additions of %q in %q: addition at %d, partition %d, start %d: %w", property, ns, a.Hour, a.Partition, a.Start, unavailable(err))
+			}
+			a.Block = data
 		}
 		if err := fn(a); err != nil {
 			_ = iter.Close()
@@ -108,6 +119,11 @@ func (s *Store) DeleteAdditions(ctx context.Context, ns viewstore.Namespace, pro
 	if err := s.exec(ctx, deleteAdditions, string(ns), int32(viewstore.ShardOf(property)), property, hour, part, before); err != nil {
 		return fmt.Errorf("cqlstore: delete additions of %q at %d, partition %d, in %q: %w", property, hour, part, ns, unavailable(err))
 	}
+	// Their chunks after them: a chunk left behind by a failure here is
+	// never read (no row points at it) and goes with the next deletion.
+	if err := s.exec(ctx, deleteAdditionChunks, string(ns), int32(viewstore.ShardOf(property)), property, hour, part, before); err != nil {
+		return fmt.Errorf("cqlstore: delete addition chunks of %q at %d, partition %d, in %q: %w", property, hour, part, ns, unavailable(err))
+	}
 	return nil
 }
 
@@ -128,8 +144,30 @@ func (s *Store) PutBlock(ctx context.Context, ns viewstore.Namespace, b viewstor
 	if err := s.exec(ctx, insertBlockSlot, string(ns), b.Property, int8(b.Kind), slot); err != nil {
 		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, unavailable(err))
 	}
-	if err := s.exec(ctx, insertBlock, string(ns), b.Property, int8(b.Kind), slot, b.Bucket, encodeCover(b.Cover), nonNil(b.Data)); err != nil {
+	if len(b.Data) <= chunkSize {
+		if err := s.exec(ctx, insertBlock, string(ns), b.Property, int8(b.Kind), slot, b.Bucket, encodeCover(b.Cover), nonNil(b.Data), int32(0), int64(0)); err != nil {
+			return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, unavailable(err))
+		}
+		return nil
+	}
+	// A large block: its chunks under a new version, then the row that
+	// points at them, then the older versions' chunks go.
+	version := time.Now().UnixNano()
+	chunks := chunksOf(b.Data)
+	jobs := make([]func(context.Context) error, len(chunks))
+	for i, c := range chunks {
+		jobs[i] = func(ctx context.Context) error {
+			return s.exec(ctx, insertBlockChunk, string(ns), b.Property, int8(b.Kind), slot, b.Bucket, version, int32(i), c)
+		}
+	}
+	if err := runBounded(ctx, commitParallelism, jobs); err != nil {
+		return fmt.Errorf("cqlstore: put block chunks of %q at %d in %q: %w", b.Property, b.Bucket, ns, unavailable(err))
+	}
+	if err := s.exec(ctx, insertBlock, string(ns), b.Property, int8(b.Kind), slot, b.Bucket, encodeCover(b.Cover), []byte{}, int32(len(chunks)), version); err != nil {
 		return fmt.Errorf("cqlstore: put block of %q at %d in %q: %w", b.Property, b.Bucket, ns, unavailable(err))
+	}
+	if err := s.exec(ctx, deleteBlockChunks, string(ns), b.Property, int8(b.Kind), slot, b.Bucket, version); err != nil {
+		return fmt.Errorf("cqlstore: delete older block chunks of %q at %d in %q: %w", b.Property, b.Bucket, ns, unavailable(err))
 	}
 	return nil
 }
@@ -187,13 +225,23 @@ func (s *Store) scanSlot(ctx context.Context, ns viewstore.Namespace, property s
 	defer q.Release()
 	iter := q.Iter()
 	b := viewstore.Block{Property: property, Kind: k}
-	var cover []byte
+	var (
+		cover   []byte
+		chunks  int32
+		version int64
+	)
 	for {
 		b.Data = nil // the driver appends into it: a fresh one per row
-		if !iter.Scan(&b.Bucket, &cover, &b.Data) {
+		if !iter.Scan(&b.Bucket, &cover, &b.Data, &chunks, &version) {
 			break
 		}
 		var err error
+		if chunks > 0 {
+			if cover, b.Data, err = s.blockChunks(ctx, ns, property, k, slot, b.Bucket, cover, chunks, version); err != nil {
+				_ = iter.Close()
+				return fmt.Errorf("cqlstore: scan blocks of %q in %q: block at %d: %w", property, ns, b.Bucket, unavailable(err))
+			}
+		}
 		if b.Cover, err = decodeCover(cover); err != nil {
 			_ = iter.Close()
 			return fmt.Errorf("cqlstore: scan blocks of %q in %q: block at %d: %w", property, ns, b.Bucket, unavailable(err))
@@ -207,4 +255,30 @@ func (s *Store) scanSlot(ctx context.Context, ns viewstore.Namespace, property s
 		return fmt.Errorf("cqlstore: scan blocks of %q in %q: %w", property, ns, unavailable(err))
 	}
 	return nil
+}
+
+// blockChunks reads the data of a chunked block row (its cover, chunk
+// count and version as read). When a newer version replaced the chunks
+// meanwhile, it reads the row again, up to three times, and returns the
+// cover and data of the version it read whole.
+func (s *Store) blockChunks(ctx context.Context, ns viewstore.Namespace, property string, k viewstore.Kind, slot, bucket int64, cover []byte, chunks int32, version int64) ([]byte, []byte, error) {
+	for attempt := 1; ; attempt++ {
+		var data []byte
+		if chunks > 0 {
+			var err error
+			data, err = s.readChunks(ctx, selectBlockChunks, int(chunks), string(ns), property, int8(k), slot, bucket, version)
+			if err == nil || !errors.Is(err, errChunksMissing) || attempt == 3 {
+				return cover, data, err
+			}
+		}
+		q := s.query(ctx, selectBlock).Bind(string(ns), property, int8(k), slot, bucket)
+		err := q.Scan(&cover, &data, &chunks, &version)
+		q.Release()
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the block again: %w", err)
+		}
+		if chunks == 0 {
+			return cover, data, nil
+		}
+	}
 }

@@ -14,10 +14,10 @@ import (
 // caches it per session; values are bound positionally in the order of
 // the columns and conditions below.
 var (
-	// ns, shard, property, hour, part, start, end_offset, data
-	insertAddition = build(qb.Insert("additions").Columns("ns", "shard", "property", "hour", "part", "start", "end_offset", "data", "bytes"))
+	// ns, shard, property, hour, part, start, end_offset, data, bytes, chunks
+	insertAddition = build(qb.Insert("additions").Columns("ns", "shard", "property", "hour", "part", "start", "end_offset", "data", "bytes", "chunks"))
 	// ns, shard, property, from, to
-	selectAdditions = build(qb.Select("additions").Columns("hour", "part", "start", "end_offset", "data").
+	selectAdditions = build(qb.Select("additions").Columns("hour", "part", "start", "end_offset", "data", "chunks").
 			Where(qb.Eq("ns"), qb.Eq("shard"), qb.Eq("property"), qb.GtOrEq("hour"), qb.Lt("hour")))
 	// ns, shard
 	selectPending = build(qb.Select("additions").Columns("property", "hour", "part", "start", "end_offset", "bytes").
@@ -27,14 +27,37 @@ var (
 			Where(qb.Eq("ns"), qb.Eq("shard"), qb.Eq("property"), qb.Eq("hour"), qb.Eq("part"), qb.Lt("start")))
 	// ns, shard
 	deleteAdditionsShard = build(qb.Delete("additions").Where(qb.Eq("ns"), qb.Eq("shard")))
+	// ns, shard, property, hour, part, start, chunk, data
+	insertAdditionChunk = build(qb.Insert("addition_chunks").Columns("ns", "shard", "property", "hour", "part", "start", "chunk", "data"))
+	// ns, shard, property, hour, part, start
+	selectAdditionChunks = build(qb.Select("addition_chunks").Columns("chunk", "data").
+				Where(qb.Eq("ns"), qb.Eq("shard"), qb.Eq("property"), qb.Eq("hour"), qb.Eq("part"), qb.Eq("start")))
+	// ns, shard, property, hour, part, before: one range tombstone.
+	deleteAdditionChunks = build(qb.Delete("addition_chunks").
+				Where(qb.Eq("ns"), qb.Eq("shard"), qb.Eq("property"), qb.Eq("hour"), qb.Eq("part"), qb.Lt("start")))
+	// ns, shard
+	deleteAdditionChunksShard = build(qb.Delete("addition_chunks").Where(qb.Eq("ns"), qb.Eq("shard")))
 
-	// ns, property, kind, slot, bucket, cover, data
-	insertBlock = build(qb.Insert("blocks").Columns("ns", "property", "kind", "slot", "bucket", "cover", "data"))
+	// ns, property, kind, slot, bucket, cover, data, chunks, version
+	insertBlock = build(qb.Insert("blocks").Columns("ns", "property", "kind", "slot", "bucket", "cover", "data", "chunks", "version"))
 	// ns, property, kind, slot, from, to
-	selectBlocks = build(qb.Select("blocks").Columns("bucket", "cover", "data").
+	selectBlocks = build(qb.Select("blocks").Columns("bucket", "cover", "data", "chunks", "version").
 			Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot"), qb.GtOrEq("bucket"), qb.Lt("bucket")))
 	// ns, property, kind, slot
 	deleteBlocks = build(qb.Delete("blocks").Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot")))
+	// ns, property, kind, slot, bucket
+	selectBlock = build(qb.Select("blocks").Columns("cover", "data", "chunks", "version").
+			Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot"), qb.Eq("bucket")))
+	// ns, property, kind, slot, bucket, version, chunk, data
+	insertBlockChunk = build(qb.Insert("block_chunks").Columns("ns", "property", "kind", "slot", "bucket", "version", "chunk", "data"))
+	// ns, property, kind, slot, bucket, version
+	selectBlockChunks = build(qb.Select("block_chunks").Columns("chunk", "data").
+				Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot"), qb.Eq("bucket"), qb.Eq("version")))
+	// ns, property, kind, slot, bucket, before: the versions older than before.
+	deleteBlockChunks = build(qb.Delete("block_chunks").
+				Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot"), qb.Eq("bucket"), qb.Lt("version")))
+	// ns, property, kind, slot
+	deleteBlockChunksSlot = build(qb.Delete("block_chunks").Where(qb.Eq("ns"), qb.Eq("property"), qb.Eq("kind"), qb.Eq("slot")))
 	// ns, property, kind, slot
 	insertBlockSlot = build(qb.Insert("block_slots").Columns("ns", "property", "kind", "slot"))
 	// ns, property, kind, first, last (inclusive)

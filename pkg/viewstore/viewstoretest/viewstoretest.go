@@ -24,6 +24,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -67,6 +68,7 @@ func Run(t *testing.T, f Factory) {
 		{"DropNamespace", testDropNamespace},
 		{"CancelledContext", testCancelledContext},
 		{"Fence", testFence},
+		{"LargeData", testLargeData},
 		{"Closed", testClosed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1386,6 +1388,68 @@ func testFence(t *testing.T, h *harness) {
 	}
 	if pr, _ := h.load(t, ns, 9); pr.Next == 0 {
 		t.Errorf("Commit behind a passing fence wrote no progress")
+	}
+}
+
+// testLargeData: additions and blocks of several MiB (an hour of a busy
+// property) are stored and read back whole, a large block replaced by a
+// larger one and then by a small one reads as the last, and deleting a
+// large addition deletes it. Stores with a bound on one write (Cassandra
+// rejects mutations over half a commit log segment) must split them.
+func testLargeData(t *testing.T, h *harness) {
+	ns := newNamespace()
+	big := func(n int, seed byte) []byte {
+		b := make([]byte, n)
+		x := uint32(seed) + 1
+		for i := range b { // incompressible enough, and reproducible
+			x = x*1664525 + 1013904223
+			b[i] = byte(x >> 24)
+		}
+		return b
+	}
+	sum := func(b []byte) string { return fmt.Sprintf("%d bytes %x", len(b), sha256.Sum256(b)) }
+	large := viewstore.Addition{Property: "x", Hour: day0, Block: big(5<<20+123, 1)}
+	small := viewstore.Addition{Property: "x", Hour: day0 + hour, Block: []byte("small")}
+	h.commit(t, ns, checkpoint(3, 0, 100, large, small))
+	got := map[int64]string{}
+	if err := h.s.ScanAdditions(h.ctx, ns, "x", day0, day0+day, func(a viewstore.Addition) error {
+		got[a.Hour] = sum(a.Block)
+		return nil
+	}); err != nil {
+		t.Fatalf("ScanAdditions: %v", err)
+	}
+	if got[day0] != sum(large.Block) || got[day0+hour] != sum(small.Block) {
+		t.Fatalf("additions read back: %v, want %s and %s", got, sum(large.Block), sum(small.Block))
+	}
+	pending := h.pending(t, ns, viewstore.ShardOf("x"))
+	if len(pending) != 2 {
+		t.Fatalf("ListPending: %v", pending)
+	}
+	for _, data := range [][]byte{big(6<<20, 2), big(9<<20+7, 3), []byte("small block"), big(3<<20, 4)} {
+		h.putBlock(t, ns, viewstore.Block{Property: "x", Kind: viewstore.HourBlock, Bucket: day0, Cover: []int64{100}, Data: data})
+		var blocks []string
+		if err := h.s.ScanBlocks(h.ctx, ns, "x", viewstore.HourBlock, day0, day0+day, func(b viewstore.Block) error {
+			blocks = append(blocks, sum(b.Data))
+			if len(b.Cover) != 1 || b.Cover[0] != 100 {
+				t.Errorf("block cover %v", b.Cover)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("ScanBlocks: %v", err)
+		}
+		if len(blocks) != 1 || blocks[0] != sum(data) {
+			t.Fatalf("block read back: %v, want [%s]", blocks, sum(data))
+		}
+	}
+	if err := h.s.DeleteAdditions(h.ctx, ns, "x", day0, 3, 1); err != nil {
+		t.Fatalf("DeleteAdditions: %v", err)
+	}
+	n := 0
+	if err := h.s.ScanAdditions(h.ctx, ns, "x", day0, day0+hour, func(viewstore.Addition) error { n++; return nil }); err != nil {
+		t.Fatalf("ScanAdditions: %v", err)
+	}
+	if n != 0 {
+		t.Fatalf("%d additions left after deleting the large one", n)
 	}
 }
 
