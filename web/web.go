@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
@@ -153,12 +154,12 @@ func Handler() http.Handler {
 func serve(w http.ResponseWriter, r *http.Request) {
 	a, ok := assets[r.URL.Path]
 	if !ok {
-		http.NotFound(w, r)
+		notFound(w, r)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		jsonError(w, http.StatusMethodNotAllowed, 12, r.Method+" is not allowed on "+r.URL.Path+": it takes GET, HEAD")
 		return
 	}
 	h := w.Header()
@@ -205,4 +206,26 @@ func acceptsGzip(header string) bool {
 		return true
 	}
 	return false
+}
+
+// notFound answers a path that is neither a page nor an API route, in the
+// API's error shape (code 5, NOT_FOUND), so that a client that mistyped an
+// API path gets an error it parses.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	jsonError(w, http.StatusNotFound, 5, "no page or API route at "+r.URL.Path+": the dashboard is at /, the REST API under /v1/ (described at /openapi.json)")
+}
+
+// jsonError writes {"code", "message", "details"} with status.
+func jsonError(w http.ResponseWriter, status, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(struct {
+		Code    int      `json:"code"`
+		Message string   `json:"message"`
+		Details []string `json:"details"`
+	}{code, msg, []string{}})
+	_, _ = w.Write(b)
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -185,5 +186,33 @@ func TestDashboardSettings(t *testing.T) {
 	}
 	if strings.Contains(app, "localStorage") {
 		t.Error("app.js uses localStorage: keys must stay in sessionStorage or the page")
+	}
+}
+
+// TestUnknownPathsJSON: a path that is no page (nor an API route, which
+// the server routes before the dashboard) and a method a page does not
+// take get errors in the API's shape, not plain text.
+func TestUnknownPathsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		status, code int
+		allow        string
+	}{
+		{"GET", "/nope", 404, 5, ""},
+		{"GET", "/mp/nope", 404, 5, ""},
+		{"POST", "/", 405, 12, "GET, HEAD"},
+	} {
+		w := httptest.NewRecorder()
+		Handler().ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		var body struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s %s: %q is not JSON: %v", tc.method, tc.path, w.Body.String(), err)
+		}
+		if w.Code != tc.status || body.Code != tc.code || w.Header().Get("Allow") != tc.allow || !strings.Contains(body.Message, tc.path) {
+			t.Errorf("%s %s: %d %+v Allow %q, want %d code %d Allow %q", tc.method, tc.path, w.Code, body, w.Header().Get("Allow"), tc.status, tc.code, tc.allow)
+		}
 	}
 }

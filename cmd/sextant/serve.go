@@ -521,7 +521,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, Listener: ln, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
-		OpenAPI: sextant.OpenAPI, Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
+		OpenAPI: sextant.OpenAPIOf(strings.TrimPrefix(version(), "sextant ")), Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
 		Middleware: middleware, Observe: observe, TLS: serverTLS,
 	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())

@@ -37,8 +37,9 @@ type Metrics struct {
 	// PendingAdditions is the additions a compactor found waiting, by
 	// projection, at its last run (summed over the shards it runs).
 	PendingAdditions *prometheus.GaugeVec
-	// ProjectedEvents counts records by outcome: applied, duplicate,
-	// undecodable.
+	// ProjectedEvents counts records by outcome: applied, duplicate (an
+	// event id seen before), excluded (a bot, by the projection's rules),
+	// dead_letter (not projectable).
 	ProjectedEvents *prometheus.CounterVec
 	// QuerySeconds is report latency by method and cache outcome.
 	QuerySeconds *prometheus.HistogramVec
@@ -94,7 +95,7 @@ func New() *Metrics {
 			Name: "sextant_pending_additions", Help: "Additions waiting for compaction at the compactors' last runs in this process.",
 		}, []string{"projection"}),
 		ProjectedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sextant_projected_events_total", Help: "Records consumed by projections, by outcome.",
+			Name: "sextant_projected_events_total", Help: "Records consumed by projections, by outcome: applied, duplicate (an event id seen before), excluded (bots), dead_letter.",
 		}, []string{"projection", "outcome"}),
 		QuerySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sextant_query_seconds", Help: "Report latency.",

@@ -116,6 +116,7 @@ type Server struct {
 	extra    map[string]http.Handler
 	health   *grpchealth.StaticChecker
 	ln       net.Listener
+	routes   routes        // of cfg.OpenAPI: 404 or 405 for a request no route takes
 	self     *pipeListener // the REST gateway's streaming calls
 	srv      *http.Server
 	conn     *grpc.ClientConn
@@ -134,7 +135,7 @@ func New(cfg Config, services []Service, checks []Check, opts ...connect.Handler
 		cfg.MaxBodyBytes = 1 << 20
 	}
 	cfg.Timeouts = cfg.Timeouts.withDefaults()
-	return &Server{cfg: cfg, services: services, opts: opts, checks: checks, extra: map[string]http.Handler{}}
+	return &Server{cfg: cfg, services: services, opts: opts, checks: checks, extra: map[string]http.Handler{}, routes: parseRoutes(cfg.OpenAPI)}
 }
 
 // Handle mounts an extra handler (before Start).
@@ -325,6 +326,7 @@ func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, 
 			return runtime.DefaultHeaderMatcher(key)
 		}),
 		runtime.WithErrorHandler(s.restError),
+		runtime.WithRoutingErrorHandler(s.routingError),
 	)
 	s.restMux = mux
 	for _, svc := range s.services {

@@ -248,12 +248,15 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 	outcome := func(o string) prometheus.Counter {
 		return p.cfg.Metrics.ProjectedEvents.WithLabelValues(string(p.ns), o)
 	}
-	applied, duplicate, deadLetter := outcome("applied"), outcome("duplicate"), outcome("dead_letter")
+	applied, duplicate, excluded, deadLetter := outcome("applied"), outcome("duplicate"), outcome("excluded"), outcome("dead_letter")
 	for {
-		// With nothing pending the read waits for records as long as it
-		// takes; with records pending, until the next checkpoint is due.
-		rctx, cancel := ctx, context.CancelFunc(func() {})
+		// With nothing pending the read waits for records up to
+		// lagEvery; with records pending, until the next checkpoint is due.
+		// An idle partition's read ends every lagEvery, so that its lag
+		// gauge is refreshed (it would keep its last value otherwise).
+		rctx, cancel := context.WithTimeout(ctx, lagEvery)
 		if part.pending > 0 {
+			cancel()
 			rctx, cancel = context.WithDeadline(ctx, lastFlush.Add(interval))
 		}
 		n := p.cfg.ReadBatch
@@ -288,15 +291,17 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 					return err
 				}
 				deadLetter.Inc()
-			} else if part.apply(ev, rec.Offset) {
+			} else if before := part.progress.Excluded; part.apply(ev, rec.Offset) {
 				applied.Inc()
+			} else if part.progress.Excluded > before {
+				excluded.Inc()
 			} else {
 				duplicate.Inc()
 			}
 			part.advance(rec.Offset)
 		}
 		now := time.Now()
-		if now.Sub(lastLag) >= time.Second {
+		if now.Sub(lastLag) >= lagEvery {
 			if end, err := p.log.EndOffset(ctx, id); err == nil {
 				behind = max(0, end-part.progress.Next)
 				lag.Set(float64(behind))
@@ -316,6 +321,9 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 		}
 	}
 }
+
+// lagEvery is how often a partition measures its lag behind the log.
+const lagEvery = time.Second
 
 // Dead-letter headers.
 const (
