@@ -23,6 +23,10 @@ type Metrics struct {
 	AppendSeconds prometheus.Histogram
 	// ConsumerLag is the records of a partition not yet applied.
 	ConsumerLag *prometheus.GaugeVec
+	// Watermark is, per projection and partition, the receive time (Unix
+	// seconds) of the newest event committed: time() minus it is how old
+	// the newest data reports can show is (freshness, with traffic).
+	Watermark *prometheus.GaugeVec
 	// FlushSeconds is the time to commit a partition's checkpoint.
 	FlushSeconds *prometheus.HistogramVec
 	// Additions counts the additions checkpoints wrote (store rows).
@@ -74,6 +78,9 @@ func New() *Metrics {
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sextant_consumer_lag_records", Help: "Records of a partition not yet applied by a projection.",
 		}, []string{"projection", "partition"}),
+		Watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sextant_projection_watermark_seconds", Help: "Receive time (Unix seconds) of the newest event a projection committed, by partition.",
+		}, []string{"projection", "partition"}),
 		FlushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sextant_projection_flush_seconds", Help: "Time to commit a partition checkpoint to the view store.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -119,7 +126,7 @@ func New() *Metrics {
 		}, []string{"by"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.FlushSeconds, m.Additions, m.BlocksWritten, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
+		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.Watermark, m.FlushSeconds, m.Additions, m.BlocksWritten, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
 		m.CacheRequests, m.UpstreamRequests, m.GatewayResponses, m.GatewaySeconds, m.Authentications)
 	return m
 }

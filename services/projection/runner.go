@@ -388,6 +388,9 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 	p.cfg.Metrics.Additions.WithLabelValues(string(p.ns)).Add(float64(len(cp.Additions)))
 	part.committed()
 	p.setLive(part.progress)
+	if wm := part.progress.Watermark; !wm.IsZero() {
+		p.cfg.Metrics.Watermark.WithLabelValues(string(p.ns), strconv.Itoa(int(part.id))).Set(float64(wm.UnixMilli()) / 1000)
+	}
 	// The log-side offset is informational (lag tools); the authoritative
 	// offset was committed with the state above.
 	if err := p.log.Commit(ctx, p.Group(), part.id, part.progress.Next); err != nil {
