@@ -9,13 +9,16 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
 	"regexp"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 )
 
 //go:embed tag/sextant.js
@@ -159,7 +162,7 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		jsonError(w, http.StatusMethodNotAllowed, 12, r.Method+" is not allowed on "+r.URL.Path+": it takes GET, HEAD")
+		rpcerror.WriteHTTP(w, http.StatusMethodNotAllowed, codes.Unimplemented, r.Method+" is not allowed on "+r.URL.Path+": it takes GET, HEAD")
 		return
 	}
 	h := w.Header()
@@ -212,20 +215,5 @@ func acceptsGzip(header string) bool {
 // API's error shape (code 5, NOT_FOUND), so that a client that mistyped an
 // API path gets an error it parses.
 func notFound(w http.ResponseWriter, r *http.Request) {
-	jsonError(w, http.StatusNotFound, 5, "no page or API route at "+r.URL.Path+": the dashboard is at /, the REST API under /v1/ (described at /openapi.json)")
-}
-
-// jsonError writes {"code", "message", "details"} with status.
-func jsonError(w http.ResponseWriter, status, code int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(struct {
-		Code    int      `json:"code"`
-		Message string   `json:"message"`
-		Details []string `json:"details"`
-	}{code, msg, []string{}})
-	_, _ = w.Write(b)
+	rpcerror.WriteHTTP(w, http.StatusNotFound, codes.NotFound, "no page or API route at "+r.URL.Path+": the dashboard is at /, the REST API under /v1/ (described at /openapi.json)")
 }

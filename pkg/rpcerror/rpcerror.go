@@ -6,11 +6,14 @@ package rpcerror
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
@@ -106,4 +109,21 @@ func (i Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		return Convert(ctx, i.Logger, conn.Spec().Procedure, next(ctx, conn))
 	}
+}
+
+// WriteHTTP writes the REST API's error shape, {"code", "message",
+// "details": []} (what grpc-gateway writes for a failed call), with an
+// HTTP status of the caller's choosing: for answers given outside the
+// gateway's calls (unknown routes and methods, per-address limits, pages).
+func WriteHTTP(w http.ResponseWriter, status int, code grpccodes.Code, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(struct {
+		Code    int32    `json:"code"`
+		Message string   `json:"message"`
+		Details []string `json:"details"`
+	}{int32(code), message, []string{}})
+	_, _ = w.Write(b)
 }

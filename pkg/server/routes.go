@@ -12,6 +12,8 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
+
+	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 )
 
 // routes are the REST paths of the OpenAPI document with their methods,
@@ -82,20 +84,6 @@ func (rs routes) allowed(path string) []string {
 	return out
 }
 
-// writeAPIError writes the API's error shape, {"code", "message",
-// "details"}, with an HTTP status of its own.
-func writeAPIError(w http.ResponseWriter, status int, code codes.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(struct {
-		Code    int32    `json:"code"`
-		Message string   `json:"message"`
-		Details []string `json:"details"`
-	}{int32(code), msg, []string{}})
-	_, _ = w.Write(b)
-}
-
 // routingError answers a REST request no route takes: 405 with Allow when
 // the path exists for other methods, 404 naming the path otherwise, both
 // in the API's error shape.
@@ -104,11 +92,11 @@ func (s *Server) routingError(ctx context.Context, mux *runtime.ServeMux, m runt
 	case http.StatusMethodNotAllowed, http.StatusNotFound:
 		if allow := s.routes.allowed(r.URL.Path); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeAPIError(w, http.StatusMethodNotAllowed, codes.Unimplemented,
+			rpcerror.WriteHTTP(w, http.StatusMethodNotAllowed, codes.Unimplemented,
 				fmt.Sprintf("%s is not allowed on %s: it takes %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 			return
 		}
-		writeAPIError(w, http.StatusNotFound, codes.NotFound,
+		rpcerror.WriteHTTP(w, http.StatusNotFound, codes.NotFound,
 			fmt.Sprintf("no API route for %s %s: the REST API is described at /openapi.json", r.Method, r.URL.Path))
 	default:
 		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, status)

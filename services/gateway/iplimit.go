@@ -1,12 +1,12 @@
 package gateway
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 	"google.golang.org/grpc/codes"
 )
 
@@ -37,13 +37,7 @@ func (g *Gateway) LimitIPs(h http.Handler) http.Handler {
 		}
 		secs := int64((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		b, _ := json.Marshal(map[string]any{
-			"code":    int(codes.ResourceExhausted),
-			"message": fmt.Sprintf("rate limit of %g requests per second from %s exceeded; retry after %s", g.cfg.IPRate, key, wait.Round(time.Millisecond)),
-			"details": []any{},
-		})
-		_, _ = w.Write(b)
+		rpcerror.WriteHTTP(w, http.StatusTooManyRequests, codes.ResourceExhausted,
+			fmt.Sprintf("rate limit of %g requests per second from %s exceeded; retry after %s", g.cfg.IPRate, key, wait.Round(time.Millisecond)))
 	})
 }
