@@ -162,8 +162,12 @@ func (p *Projector) Group() string { return "sextant-projection-" + p.cfg.Name +
 // projection share compaction as they share partitions.
 func (p *Projector) Run(ctx context.Context) error {
 	if p.stall != nil {
-		p.stall.start()
-		defer p.stall.close()
+		// The guard's ticker runs as long as this Run: its last tick is
+		// set first, so a Run after an earlier one starts unfenced.
+		gctx, stop := context.WithCancel(ctx)
+		defer stop()
+		p.stall.last.Store(int64(time.Since(p.stall.base)))
+		go p.stall.run(gctx)
 	}
 	return p.log.Run(ctx, p.Group(), func(ctx context.Context, id int32) error {
 		var wg sync.WaitGroup

@@ -1,9 +1,9 @@
 package projection
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -37,31 +37,20 @@ type stallGuard struct {
 	last      atomic.Int64 // nanoseconds since base of the last tick
 	stalls    atomic.Uint64
 	longest   atomic.Int64 // the longest stall seen, nanoseconds
-	startOnce sync.Once
-	stop      chan struct{}
 }
 
 func newStallGuard(threshold time.Duration) *stallGuard {
-	g := &stallGuard{threshold: threshold, base: time.Now(), stop: make(chan struct{})}
-	return g
+	return &stallGuard{threshold: threshold, base: time.Now()}
 }
 
-// start runs the ticker until close.
-func (g *stallGuard) start() {
-	g.startOnce.Do(func() {
-		g.last.Store(int64(time.Since(g.base)))
-		go g.tick()
-	})
-}
-
-func (g *stallGuard) close() { close(g.stop) }
-
-func (g *stallGuard) tick() {
+// run ticks until ctx ends (the projector's Run, which records the first
+// tick before it starts run, so that no write races the goroutine's start).
+func (g *stallGuard) run(ctx context.Context) {
 	t := time.NewTicker(max(g.threshold/8, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-g.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			g.observe(time.Since(g.base))
