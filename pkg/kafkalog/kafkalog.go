@@ -314,7 +314,7 @@ type Log struct {
 	admin    sarama.ClusterAdmin      // on meta
 	prod     atomic.Pointer[producer] // the producer Appends use
 	renewing atomic.Bool              // a renewal is running
-	renewed  time.Time                // the last renewal, under ops' read hold
+	renewed  time.Time                // the last renewal; only the one renewal running (renewing) touches it
 	retiring sync.WaitGroup           // producers being flushed and closed
 	consumer sarama.Consumer
 	consCli  sarama.Client
