@@ -241,6 +241,7 @@ type Store struct {
 	sess     gocqlx.Session
 	keyspace string
 	log      *slog.Logger
+	cons     gocql.Consistency
 
 	mu       sync.RWMutex // guards closed; held shared while registering in ops
 	closed   bool
@@ -286,7 +287,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if r.err != nil {
 		return nil, set.explainConnectError(ctx, r.err)
 	}
-	s := &Store{sess: r.sess, keyspace: set.keyspace, log: set.log}
+	s := &Store{sess: r.sess, keyspace: set.keyspace, log: set.log, cons: set.cons}
 	if err := s.checkSchema(ctx); err != nil {
 		s.sess.Close()
 		return nil, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/seal/sealtest"
 	"github.com/sextant-analytics/sextant/pkg/viewstore/viewstoretest"
 )
 
@@ -565,4 +566,13 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal("the cluster never went away")
 	}
 	t.Fatalf("no commit succeeded in %v after the first failure", time.Since(down).Round(time.Second))
+}
+
+func TestKeysConformance(t *testing.T) {
+	s, err := cqlstore.Open(t.Context(), config(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer func() { _ = s.Close() }()
+	sealtest.Run(t, s)
 }

@@ -1,0 +1,217 @@
+package pebblestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/sextant-analytics/sextant/pkg/seal"
+)
+
+// Keys is the embedded key store of subject keys (seal.Keys), a Pebble
+// database of its own. It has no write-ahead log: every change is flushed
+// into a sorted table before it returns (concurrent changes share a
+// flush), and a deletion then compacts the keys away, so that a destroyed
+// secret is in no file of the store once Forget returns. (With a log, the
+// secret would stay readable in a recycled log file.)
+//
+// Rows:
+//
+//	's' esc(property) subject   the subject's key: id ‖ secret
+//	'i' esc(property) id        a key by id: secret
+type Keys struct {
+	db  *pebble.DB
+	log *slog.Logger
+
+	life    sync.RWMutex // held shared by operations, exclusively by Close
+	closed  bool
+	mu      sync.Mutex // serializes changes
+	flushMu sync.Mutex // one flush at a time; writes wait for the next one
+}
+
+var errKeysClosed = errors.New("pebblestore: key store closed")
+
+var _ seal.Keys = (*Keys)(nil)
+
+const (
+	keysBySubject = 's'
+	keysByID      = 'i'
+)
+
+// OpenKeys opens (creating if needed) the key store in dir.
+func OpenKeys(dir string, logger *slog.Logger) (*Keys, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	db, err := pebble.Open(dir, &pebble.Options{
+		DisableWAL:         true,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{l: logger.With("component", "pebble-keys")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open keys %s: %w", dir, err)
+	}
+	return &Keys{db: db, log: logger}, nil
+}
+
+// Close closes the store.
+func (k *Keys) Close() error {
+	k.life.Lock()
+	defer k.life.Unlock()
+	if k.closed {
+		return nil
+	}
+	k.closed = true
+	return k.db.Close()
+}
+
+func subjectRow(property string, s seal.Subject) []byte {
+	return append(appendEscaped([]byte{keysBySubject}, property), s[:]...)
+}
+
+func idRow(property string, id seal.ID) []byte {
+	return append(appendEscaped([]byte{keysByID}, property), id[:]...)
+}
+
+func (k *Keys) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := k.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), true, nil
+}
+
+func (k *Keys) subjectKey(row []byte) (seal.Key, bool, error) {
+	v, ok, err := k.get(row)
+	if err != nil {
+		return seal.Key{}, false, fmt.Errorf("pebblestore: read a subject key: %w", err)
+	}
+	if !ok {
+		return seal.Key{}, false, nil
+	}
+	if len(v) != seal.IDSize+seal.SecretSize {
+		return seal.Key{}, false, fmt.Errorf("pebblestore: subject key of %d bytes: %w", len(v), errCorrupt)
+	}
+	var key seal.Key
+	copy(key.ID[:], v)
+	copy(key.Secret[:], v[seal.IDSize:])
+	return key, true, nil
+}
+
+// flush makes what was written so far durable. Writers that wrote before a
+// flush started are covered by it; one flush runs at a time, so writers
+// that arrive meanwhile share the next.
+func (k *Keys) flush() error {
+	k.flushMu.Lock()
+	defer k.flushMu.Unlock()
+	if err := k.db.Flush(); err != nil {
+		return fmt.Errorf("pebblestore: flush keys: %w", err)
+	}
+	return nil
+}
+
+// enter registers an operation; when it returns nil, the caller must call
+// k.life.RUnlock.
+func (k *Keys) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k.life.RLock()
+	if k.closed {
+		k.life.RUnlock()
+		return errKeysClosed
+	}
+	return nil
+}
+
+// SubjectKey implements seal.Keys.
+func (k *Keys) SubjectKey(ctx context.Context, property string, sub seal.Subject) (seal.Key, error) {
+	if err := k.enter(ctx); err != nil {
+		return seal.Key{}, err
+	}
+	defer k.life.RUnlock()
+	row := subjectRow(property, sub)
+	k.mu.Lock()
+	if key, ok, err := k.subjectKey(row); err != nil || ok {
+		k.mu.Unlock()
+		return key, err
+	}
+	key := seal.NewKey()
+	b := k.db.NewBatch()
+	_ = b.Set(row, append(key.ID[:], key.Secret[:]...), nil)
+	_ = b.Set(idRow(property, key.ID), key.Secret[:], nil)
+	err := b.Commit(pebble.NoSync)
+	_ = b.Close()
+	k.mu.Unlock()
+	if err != nil {
+		return seal.Key{}, fmt.Errorf("pebblestore: store a subject key: %w", err)
+	}
+	// Another caller may read the key before this flush ends; it then
+	// waits for the same flush before it can seal with it, in its own
+	// flush call (a flush that started later).
+	if err := k.flush(); err != nil {
+		return seal.Key{}, err
+	}
+	return key, nil
+}
+
+// Key implements seal.Keys.
+func (k *Keys) Key(ctx context.Context, property string, id seal.ID) (seal.Key, error) {
+	if err := k.enter(ctx); err != nil {
+		return seal.Key{}, err
+	}
+	defer k.life.RUnlock()
+	v, ok, err := k.get(idRow(property, id))
+	switch {
+	case err != nil:
+		return seal.Key{}, fmt.Errorf("pebblestore: read key %s: %w", id, err)
+	case !ok:
+		return seal.Key{}, fmt.Errorf("pebblestore: key %s of property %s: %w", id, property, seal.ErrShredded)
+	case len(v) != seal.SecretSize:
+		return seal.Key{}, fmt.Errorf("pebblestore: key of %d bytes: %w", len(v), errCorrupt)
+	}
+	key := seal.Key{ID: id}
+	copy(key.Secret[:], v)
+	return key, nil
+}
+
+// Forget implements seal.Keys.
+func (k *Keys) Forget(ctx context.Context, property string, sub seal.Subject) (bool, error) {
+	if err := k.enter(ctx); err != nil {
+		return false, err
+	}
+	defer k.life.RUnlock()
+	row := subjectRow(property, sub)
+	k.mu.Lock()
+	key, ok, err := k.subjectKey(row)
+	if err != nil || !ok {
+		k.mu.Unlock()
+		return false, err
+	}
+	b := k.db.NewBatch()
+	_ = b.Delete(row, nil)
+	_ = b.Delete(idRow(property, key.ID), nil)
+	err = b.Commit(pebble.NoSync)
+	_ = b.Close()
+	k.mu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("pebblestore: delete a subject key: %w", err)
+	}
+	if err := k.flush(); err != nil {
+		return false, err
+	}
+	// Every table that held the secret is rewritten without it.
+	if err := k.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
+		return true, fmt.Errorf("pebblestore: compact the deleted key away: %w", err)
+	}
+	return true, nil
+}

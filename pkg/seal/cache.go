@@ -1,0 +1,199 @@
+package seal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
+)
+
+// cache holds keys for a while, up to a bound (past it, it starts over:
+// the store is the truth, the cache saves round trips).
+type cache[K comparable] struct {
+	mu  sync.Mutex
+	m   map[K]cached
+	max int
+	ttl time.Duration
+	now func() time.Time
+}
+
+type cached struct {
+	key     Key
+	expires time.Time
+}
+
+func newCache[K comparable](max int, ttl time.Duration) *cache[K] {
+	return &cache[K]{m: map[K]cached{}, max: max, ttl: ttl, now: time.Now}
+}
+
+func (c *cache[K]) get(k K) (Key, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || (c.ttl > 0 && c.now().After(e.expires)) {
+		return Key{}, false
+	}
+	return e.key, true
+}
+
+func (c *cache[K]) put(k K, key Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = cached{key: key, expires: c.now().Add(c.ttl)}
+}
+
+// SealerTTL is how long collect keeps using a subject's key after reading
+// it: a deletion reaches batches of that subject sealed within it, which
+// are then deleted with the rest (README: "Deleting a user").
+const SealerTTL = 30 * time.Second
+
+type subjectRef struct {
+	property string
+	subject  Subject
+}
+
+// Sealer seals batches for collect, creating subjects' keys as needed.
+type Sealer struct {
+	keys  Keys
+	cache *cache[subjectRef]
+}
+
+// NewSealer returns a sealer over keys.
+func NewSealer(keys Keys) *Sealer {
+	return &Sealer{keys: keys, cache: newCache[subjectRef](1<<20, SealerTTL)}
+}
+
+func (s *Sealer) subjectKey(ctx context.Context, property string, sub Subject) (Key, error) {
+	ref := subjectRef{property, sub}
+	if k, ok := s.cache.get(ref); ok {
+		return k, nil
+	}
+	k, err := s.keys.SubjectKey(ctx, property, sub)
+	if err != nil {
+		return Key{}, err
+	}
+	s.cache.put(ref, k)
+	return k, nil
+}
+
+// Seal seals msgs, the events of one batch of subjects sub, in place.
+func (s *Sealer) Seal(ctx context.Context, msgs []eventlog.Message, sub Subjects) error {
+	client, err := s.subjectKey(ctx, sub.Property, Client(sub.ClientID))
+	if err != nil {
+		return fmt.Errorf("seal: the client's key: %w", err)
+	}
+	month, err := s.subjectKey(ctx, sub.Property, Month(sub.Received))
+	if err != nil {
+		return fmt.Errorf("seal: the month's key: %w", err)
+	}
+	var user *Key
+	if sub.UserID != "" {
+		k, err := s.subjectKey(ctx, sub.Property, User(sub.UserID))
+		if err != nil {
+			return fmt.Errorf("seal: the user's key: %w", err)
+		}
+		user = &k
+	}
+	return SealRecords(msgs, sub, client, month, user)
+}
+
+type idRef struct {
+	property string
+	id       ID
+}
+
+// Opener opens sealed records for a reader (a projection), keeping the
+// keys it read. A reader that must not see keys destroyed since it started
+// (a rebuild after a deletion) uses an Opener of its own.
+type Opener struct {
+	keys  Keys
+	cache *cache[idRef]
+	// Parallel bounds the key reads of one Prefetch.
+	Parallel int
+}
+
+// NewOpener returns an opener over keys.
+func NewOpener(keys Keys) *Opener {
+	return &Opener{keys: keys, cache: newCache[idRef](1<<20, 0), Parallel: 32}
+}
+
+// Prefetch reads the keys of recs that are not held yet, concurrently, so
+// that Open finds them.
+func (o *Opener) Prefetch(ctx context.Context, recs []eventlog.Record) error {
+	want := map[idRef]bool{}
+	for i := range recs {
+		h := recs[i].Headers[Header]
+		if h == "" {
+			continue
+		}
+		p, ids, err := Refs(h)
+		if err != nil {
+			continue // Open reports it
+		}
+		for _, id := range ids {
+			r := idRef{p, id}
+			if _, ok := o.cache.get(r); !ok {
+				want[r] = true
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, o.Parallel))
+	for r := range want {
+		g.Go(func() error {
+			_, err := o.key(gctx, r)
+			if err != nil && !isShredded(err) {
+				return err
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (o *Opener) key(ctx context.Context, r idRef) (Key, error) {
+	if k, ok := o.cache.get(r); ok {
+		return k, nil
+	}
+	k, err := o.keys.Key(ctx, r.property, r.id)
+	if err != nil {
+		return Key{}, err
+	}
+	o.cache.put(r, k)
+	return k, nil
+}
+
+// Open returns the event a record holds: its value when it is not sealed,
+// else the value opened with its keys (appended to dst). The error wraps
+// ErrShredded when one of its keys was destroyed (the record is deleted),
+// ErrCorrupt when it does not open, and else is the key store's (retry).
+func (o *Opener) Open(ctx context.Context, dst []byte, rec *eventlog.Record) ([]byte, error) {
+	h := rec.Headers[Header]
+	if h == "" {
+		return rec.Value, nil
+	}
+	p, ids, err := Refs(h)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]Key, len(ids))
+	for i, id := range ids {
+		if keys[i], err = o.key(ctx, idRef{p, id}); err != nil {
+			return nil, err
+		}
+	}
+	return OpenRecord(dst, rec, keys)
+}
+
+func isShredded(err error) bool { return errors.Is(err, ErrShredded) }

@@ -1,0 +1,66 @@
+package seal
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Memory is a key store in memory, for tests and tools: it passes sealtest
+// like the durable stores.
+type Memory struct {
+	mu        sync.Mutex
+	bySubject map[subjectRef]Key
+	byID      map[idRef]Key
+}
+
+// NewMemory returns an empty store.
+func NewMemory() *Memory {
+	return &Memory{bySubject: map[subjectRef]Key{}, byID: map[idRef]Key{}}
+}
+
+// SubjectKey implements Keys.
+func (m *Memory) SubjectKey(ctx context.Context, property string, s Subject) (Key, error) {
+	if err := ctx.Err(); err != nil {
+		return Key{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k, ok := m.bySubject[subjectRef{property, s}]; ok {
+		return k, nil
+	}
+	k := NewKey()
+	m.bySubject[subjectRef{property, s}] = k
+	m.byID[idRef{property, k.ID}] = k
+	return k, nil
+}
+
+// Key implements Keys.
+func (m *Memory) Key(ctx context.Context, property string, id ID) (Key, error) {
+	if err := ctx.Err(); err != nil {
+		return Key{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.byID[idRef{property, id}]
+	if !ok {
+		return Key{}, fmt.Errorf("key %s of property %s: %w", id, property, ErrShredded)
+	}
+	return k, nil
+}
+
+// Forget implements Keys.
+func (m *Memory) Forget(ctx context.Context, property string, s Subject) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.bySubject[subjectRef{property, s}]
+	if !ok {
+		return false, nil
+	}
+	delete(m.bySubject, subjectRef{property, s})
+	delete(m.byID, idRef{property, k.ID})
+	return true, nil
+}
