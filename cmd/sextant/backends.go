@@ -16,6 +16,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/kafkalog"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
 	"github.com/sextant-analytics/sextant/pkg/pebblestore"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/tlsfiles"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/services/insights"
@@ -142,6 +143,19 @@ func (e *engines) openViews(ctx context.Context, logger *slog.Logger) (views, er
 		return nil, inUse(e.DataDir, err)
 	}
 	return st, nil
+}
+
+// openKeys opens the key store events are sealed with: the view store's
+// tables on Cassandra, else an embedded store of its own beside it.
+func (e *engines) openKeys(store views, logger *slog.Logger) (seal.Keys, func() error, error) {
+	if k, ok := store.(seal.Keys); ok && len(e.CQLHosts) > 0 {
+		return k, func() error { return nil }, nil
+	}
+	k, err := pebblestore.OpenKeys(filepath.Join(e.DataDir, "keys"), logger)
+	if err != nil {
+		return nil, nil, inUse(e.DataDir, err)
+	}
+	return k, k.Close, nil
 }
 
 func (e *engines) cqlConfig(logger *slog.Logger) (cqlstore.Config, error) {

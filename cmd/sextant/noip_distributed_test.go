@@ -11,6 +11,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
+	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 )
 
 // TestNoIPStoredDistributed is TestNoIPStored on Kafka and Cassandra: the
@@ -28,6 +30,8 @@ func TestNoIPStoredDistributed(t *testing.T) {
 	}
 	ips := sendIPHits(t, "http://"+p.addr, s.keys, admin)
 	p.stop(t)
+	ctx := t.Context()
+	opener := stackOpener(t, s)
 
 	// Kafka: every record of both topics, from the start.
 	cfg := sarama.NewConfig()
@@ -84,8 +88,19 @@ func TestNoIPStoredDistributed(t *testing.T) {
 					for _, h := range m.Headers {
 						check(where+" header "+string(h.Key), h.Value)
 					}
-					if bytes.Contains(m.Value, []byte(storedControl)) {
-						control++
+					rec := eventlog.Record{Value: m.Value, Headers: map[string]string{}}
+					for _, h := range m.Headers {
+						rec.Headers[string(h.Key)] = string(h.Value)
+					}
+					if !seal.Sealed(&rec) {
+						t.Errorf("%s is not sealed", where)
+					} else if ev, err := opener.Open(ctx, nil, &rec); err != nil {
+						t.Errorf("open %s: %v", where, err)
+					} else {
+						check(where+" event", ev)
+						if bytes.Contains(ev, []byte(storedControl)) {
+							control++
+						}
 					}
 					done = m.Offset+1 >= end
 				case err := <-pc.Errors():

@@ -39,8 +39,10 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/gtag"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/mp"
+	"github.com/sextant-analytics/sextant/pkg/privacy"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/server"
 	"github.com/sextant-analytics/sextant/pkg/tlsfiles"
 	"github.com/sextant-analytics/sextant/pkg/versions"
@@ -76,6 +78,7 @@ type serveConfig struct {
 	CollectTimeout     time.Duration
 	MaxAppends         int
 	FlushInterval      time.Duration
+	RebuildDelay       time.Duration
 	WatermarkRefresh   time.Duration
 	CountryHeader      string
 	GeoIP              geoipConfig
@@ -161,6 +164,9 @@ func (c serveConfig) Validate() error {
 	if c.MaxAppends < 1 {
 		errs = append(errs, errors.New("--collect-max-appends must be at least 1"))
 	}
+	if c.RebuildDelay < 0 {
+		errs = append(errs, fmt.Errorf("--deletion-rebuild-delay %v is negative", c.RebuildDelay))
+	}
 	if c.FlushInterval <= 0 || c.FlushInterval > time.Minute {
 		errs = append(errs, errors.New("--flush-interval must be in (0, 1m]"))
 	}
@@ -191,6 +197,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.DurationVar(&c.CollectTimeout, "collect-timeout", collect.DefaultAppendTimeout, "collect: how long a batch waits for the event log's acknowledgement before it is answered 503 (UNAVAILABLE) with Retry-After")
 	f.IntVar(&c.MaxAppends, "collect-max-appends", collect.DefaultMaxAppends, "collect: most batches waiting for the event log at once; more are answered 503 (UNAVAILABLE) with Retry-After at once")
 	flush := f.Duration("flush-interval", 100*time.Millisecond, "how long projected events wait before they are committed and visible")
+	f.DurationVar(&c.RebuildDelay, "deletion-rebuild-delay", projection.DefaultRebuildDelay, "projection: how long after a user deletion the read models that count the user start being rebuilt without them (deletions within it share one rebuild)")
 	wmRefresh := f.AutoDuration("watermark-refresh", "insights and gateway: keep each property's data watermarks and the active projection version in memory, refreshed this often, instead of reading them for every report (0: every report reads them; auto: 100ms with --cql-hosts, else 0)")
 	f.StringVar(&c.CountryHeader, "country-header", "", "header carrying the visitor's country from a trusted proxy, e.g. CF-IPCountry")
 	c.GeoIP.flags(f, true)
@@ -283,6 +290,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	keys, closeKeys, err := cfg.Engines.openKeys(store, logger)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	deletions := privacy.NewLedger(store, keys)
 	var log eventlog.Log
 	if cfg.has("collect") || cfg.has("projection") {
 		if log, err = cfg.Engines.openLog(ctx, logger); err != nil {
@@ -341,6 +354,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		adminv1connect.AdminServiceListKeysProcedure:                  a,
 		adminv1connect.AdminServiceRotateKeyProcedure:                 a,
 		adminv1connect.AdminServiceRevokeKeyProcedure:                 a,
+		adminv1connect.AdminServiceDeleteUserProcedure:                a,
 		collectv1connect.CollectServiceCollectProcedure:               w,
 		collectv1connect.CollectServiceStreamCollectProcedure:         w,
 		insightsv1connect.InsightsServiceRunReportProcedure:           r,
@@ -429,6 +443,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			AppendTimeout: cfg.CollectTimeout, MaxAppends: cfg.MaxAppends,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 			OriginAllowed: props.OriginAllowed, Locator: locator, Properties: props,
+			Sealer: seal.NewSealer(keys),
 		}, log)
 		h := svc.Handlers()
 		collectH = &h
@@ -444,10 +459,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer dead.Close()
 		logics := projection.Logics()
 		supervisor = projection.NewSupervisor(projection.Config{
-			FlushInterval: cfg.FlushInterval,
-			DeadLetters:   dead, Logger: logger, Metrics: m,
+			FlushInterval: cfg.FlushInterval, Keys: keys,
+			DeadLetters: dead, Logger: logger, Metrics: m,
 		}, logics, log, store, vers, time.Second)
-		projectionH = projection.NewService(projection.ServiceConfig{}, logics, log, store, vers)
+		ps := projection.NewService(projection.ServiceConfig{Logger: logger}, logics, log, store, vers)
+		projectionH = ps
+		go ps.Rebuild(wctx, deletions, cfg.RebuildDelay, time.Second)
 	}
 	if cfg.has("insights") {
 		c, err := cfg.Engines.openCache(logger)
@@ -458,7 +475,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
 	}
 	// Every process serves the AdminService: it needs only the registry.
-	adminH := admin.New(props)
+	adminH := admin.New(props, deletions)
 	services = append(services, server.Service{
 		Name: adminv1connect.AdminServiceName,
 		Mount: func(o ...connect.HandlerOption) (string, http.Handler) {

@@ -8,6 +8,7 @@ package catalog
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/sextant-analytics/sextant/pkg/block"
 )
@@ -478,6 +479,8 @@ var layouts = map[string]*Layout{
 // LayoutOf is the layout of a projection version, or Traffic's for a
 // version the table does not know.
 func LayoutOf(projection, version string) *Layout {
+	// A rebuild "v5+r…" stores what v5 does (versions.Base).
+	version, _, _ = strings.Cut(version, "+")
 	if l, ok := layouts[projection+"/"+version]; ok {
 		return l
 	}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -69,6 +71,21 @@ type Version struct {
 	// them. Empty for the default version and versions recorded before
 	// replays kept them.
 	Ends map[int32]int64 `json:"ends,omitempty"`
+	// Replaces, on a rebuild, names the version it rebuilds: once caught
+	// up it takes that version's place (active pointer and history), and
+	// that version is deleted.
+	Replaces string `json:"replaces,omitempty"`
+}
+
+// Base is the logic version a version runs: a rebuild "v5+r…" runs v5.
+func Base(version string) string {
+	b, _, _ := strings.Cut(version, "+")
+	return b
+}
+
+// RebuildName names the rebuild of version started for deletions up to at.
+func RebuildName(version string, at time.Time) string {
+	return Base(version) + "+r" + strconv.FormatInt(at.Unix(), 36)
 }
 
 // NewBuild returns a new build id.
@@ -177,6 +194,26 @@ func (r *Registry) Start(ctx context.Context, name, version string) (bool, error
 		}
 	}
 	return true, r.setHistory(ctx, name, []string{version})
+}
+
+// Replace puts version in old's place: in the history, and as the active
+// version when old is. Readers switch with the active pointer's write.
+func (r *Registry) Replace(ctx context.Context, name, old, version string) error {
+	h, err := r.History(ctx, name)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for i := range h {
+		if h[i] == old {
+			h[i], changed = version, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	h = slices.Compact(h)
+	return r.setHistory(ctx, name, h)
 }
 
 // Rollback reactivates the version active before the current one and

@@ -19,19 +19,29 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/admin/v1/adminv1connect"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/privacy"
 	"github.com/sextant-analytics/sextant/pkg/property"
 )
 
 // Service implements adminv1connect.AdminServiceHandler over a registry.
 type Service struct {
-	reg *property.Registry
-	now func() time.Time
+	reg  *property.Registry
+	dels Deleter
+	now  func() time.Time
+}
+
+// Deleter deletes users (privacy.Ledger).
+type Deleter interface {
+	Delete(ctx context.Context, property string, kind privacy.Kind, id string) (privacy.Request, error)
 }
 
 var _ adminv1connect.AdminServiceHandler = (*Service)(nil)
 
 // New returns the service.
-func New(reg *property.Registry) *Service { return &Service{reg: reg, now: time.Now} }
+// dels deletes users; nil answers DeleteUser UNIMPLEMENTED.
+func New(reg *property.Registry, dels Deleter) *Service {
+	return &Service{reg: reg, dels: dels, now: time.Now}
+}
 
 func toProto(p property.Property) *adminv1.Property {
 	out := &adminv1.Property{
@@ -265,4 +275,41 @@ func (s *Service) RevokeKey(ctx context.Context, req *connect.Request[adminv1.Re
 		return nil, err
 	}
 	return connect.NewResponse(&adminv1.RevokeKeyResponse{Key: s.keyToProto(k, "")}), nil
+}
+
+// DeleteUser destroys a user's keys (see the RPC's documentation).
+func (s *Service) DeleteUser(ctx context.Context, req *connect.Request[adminv1.DeleteUserRequest]) (*connect.Response[adminv1.DeleteUserResponse], error) {
+	if err := auth.RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if s.dels == nil {
+		return nil, apierror.New(apierror.FailedPrecondition, "this process cannot delete users: it has no key store")
+	}
+	m := req.Msg
+	var kind privacy.Kind
+	var id, field string
+	switch u := m.User.(type) {
+	case *adminv1.DeleteUserRequest_ClientId:
+		kind, id, field = privacy.ClientID, u.ClientId, "client_id"
+	case *adminv1.DeleteUserRequest_UserId:
+		kind, id, field = privacy.UserID, u.UserId, "user_id"
+	case *adminv1.DeleteUserRequest_AppInstanceId:
+		kind, id, field = privacy.AppInstanceID, u.AppInstanceId, "app_instance_id"
+	default:
+		return nil, apierror.Invalid("no user to delete", apierror.Violation{Field: "client_id",
+			Description: "set one of client_id, user_id or app_instance_id", Code: apierror.ValueRequired})
+	}
+	if id == "" {
+		return nil, apierror.Invalid("no user to delete", apierror.Violation{Field: field, Description: "must not be empty", Code: apierror.ValueRequired})
+	}
+	// The property must exist (and a deleted one has nothing to delete).
+	if _, err := s.reg.Get(ctx, m.PropertyId); err != nil {
+		return nil, err
+	}
+	r, err := s.dels.Delete(ctx, m.PropertyId, kind, id)
+	if err != nil {
+		return nil, &apierror.Error{Kind: apierror.Unavailable, Err: err, RetryAfter: time.Second,
+			Message: "the user's keys could not be destroyed now; retry (a deletion asked twice is done once)"}
+	}
+	return connect.NewResponse(&adminv1.DeleteUserResponse{DeletionRequestTime: timestamppb.New(r.Time), EventsFound: r.KeyFound}), nil
 }

@@ -39,6 +39,9 @@ func NewEncoder(lim Limits) *Encoder {
 type Encoded struct {
 	Messages []eventlog.Message // one per event, in request order
 	IDs      []string           // the events' ids, client-set or generated
+	// ClientID and UserID are whom the events are of (the client id or
+	// app instance id; the user id, "" without one).
+	ClientID, UserID string
 }
 
 // Encode validates and enriches a CollectRequest's bytes for the property
@@ -195,7 +198,7 @@ func (e *Encoder) build(r *wireRequest, meta Meta) (Encoded, error) {
 		msgs[i] = eventlog.Message{Key: key, Value: buf[start:end:end], Headers: recordHeaders}
 		start = end
 	}
-	return Encoded{Messages: msgs, IDs: ids}, nil
+	return Encoded{Messages: msgs, IDs: ids, ClientID: clientID, UserID: r.userID}, nil
 }
 
 // textBytes estimates the bytes of the events' own strings.

@@ -26,12 +26,18 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/ratelimit"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 )
 
 // Appender is the event log as collect needs it.
 type Appender interface {
 	Append(ctx context.Context, msgs []eventlog.Message) error
+}
+
+// Sealer seals a batch's records in place.
+type Sealer interface {
+	Seal(ctx context.Context, msgs []eventlog.Message, sub seal.Subjects) error
 }
 
 // Config configures the service.
@@ -68,6 +74,12 @@ type Config struct {
 	// (Settings), read once per batch; without it every property has the
 	// defaults.
 	Properties Properties
+	// Sealer, when set, seals each batch under its client's, user's and
+	// month's keys before it is appended (package seal), so that deleting
+	// a user or a month of data destroys keys instead of rewriting the
+	// log. Production wiring always sets it; without it events are
+	// appended in the clear.
+	Sealer     Sealer
 	Logger     *slog.Logger
 	Metrics    *metrics.Metrics
 }
@@ -204,6 +216,13 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 		e.RetryAfter = wait
 		return nil, e
 	}
+	if s.cfg.Sealer != nil {
+		sub := seal.Subjects{Property: pid, ClientID: enc.ClientID, UserID: enc.UserID, Received: meta.Now}
+		if err := s.cfg.Sealer.Seal(ctx, msgs, sub); err != nil {
+			s.cfg.Metrics.IngestEvents.WithLabelValues("failed").Add(float64(len(msgs)))
+			return nil, s.sealError(ctx, err)
+		}
+	}
 	start := time.Now()
 	if err := s.append(ctx, msgs); err != nil {
 		s.cfg.Metrics.IngestEvents.WithLabelValues("failed").Add(float64(len(msgs)))
@@ -243,6 +262,17 @@ func (s *Service) append(ctx context.Context, msgs []eventlog.Message) error {
 	}
 	s.cfg.Logger.WarnContext(ctx, "append to event log failed", "events", len(msgs), "err", err)
 	return &apierror.Error{Kind: apierror.Unavailable, Message: msg, RetryAfter: retryAfter, Err: err}
+}
+
+// sealError is the error of a batch whose keys could not be read or made:
+// the key store is unavailable, so the batch is to be retried.
+func (s *Service) sealError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s.cfg.Logger.ErrorContext(ctx, "sealing a batch failed", "err", err)
+	return &apierror.Error{Kind: apierror.Unavailable, RetryAfter: retryAfter, Err: err,
+		Message: "the key store that seals events is unavailable; retry the batch (events with ids are deduplicated)"}
 }
 
 // propertyError is the error of a batch whose property's settings could

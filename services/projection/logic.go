@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/versions"
 )
 
 // Logic is one registered version of a projection's logic. Replaying a
@@ -70,6 +71,7 @@ func Logics() []Logic {
 
 // FindLogic returns a registered logic.
 func FindLogic(logics []Logic, name, version string) (Logic, bool) {
+	version = versions.Base(version) // a rebuild runs its version's logic
 	for _, l := range logics {
 		if l.Name == name && l.Version == version {
 			return l, true

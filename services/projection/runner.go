@@ -17,6 +17,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -60,6 +61,11 @@ type Config struct {
 	// Start gives the first offset of partitions never committed (a
 	// replay from a time or from offsets); others start at 0.
 	Start map[int32]int64
+	// Keys opens sealed records (package seal); nil projects unsealed
+	// records only (a sealed record is then dead-lettered). Each projector
+	// keeps the keys it read, so a projector started after a deletion
+	// never opens what the deletion destroyed.
+	Keys seal.Keys
 	// DeadLetters receives records that cannot be projected, with the
 	// reason; nil drops them (after logging).
 	DeadLetters eventlog.Appender
@@ -118,8 +124,9 @@ type Projector struct {
 	log   Log
 	store Store
 
-	logic *deriver
-	stall *stallGuard // nil: no stall checks
+	logic  *deriver
+	stall  *stallGuard  // nil: no stall checks
+	opener *seal.Opener // nil: records are not sealed
 
 	mu   sync.Mutex
 	live map[int32]viewstore.Progress
@@ -133,6 +140,9 @@ func NewProjector(cfg Config, log Log, store Store) *Projector {
 		live:  make(map[int32]viewstore.Progress)}
 	if cfg.StallThreshold > 0 {
 		p.stall = newStallGuard(cfg.StallThreshold)
+	}
+	if cfg.Keys != nil {
+		p.opener = seal.NewOpener(cfg.Keys)
 	}
 	return p
 }
@@ -252,7 +262,8 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 	outcome := func(o string) prometheus.Counter {
 		return p.cfg.Metrics.ProjectedEvents.WithLabelValues(string(p.ns), o)
 	}
-	applied, duplicate, excluded, deadLetter := outcome("applied"), outcome("duplicate"), outcome("excluded"), outcome("dead_letter")
+	applied, duplicate, excluded, deadLetter, deleted := outcome("applied"), outcome("duplicate"), outcome("excluded"), outcome("dead_letter"), outcome("deleted")
+	var opened []byte // sealed records' events, opened
 	for {
 		// With nothing pending the read waits for records up to
 		// lagEvery; with records pending, until the next checkpoint is due.
@@ -279,6 +290,11 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 		case err != nil:
 			return fmt.Errorf("read partition %d: %w", id, err)
 		}
+		if p.opener != nil {
+			if err := p.opener.Prefetch(ctx, recs); err != nil {
+				return fmt.Errorf("partition %d: read the records' keys: %w", id, err)
+			}
+		}
 		for _, rec := range recs {
 			if rec.Offset < part.progress.Next {
 				continue
@@ -286,7 +302,22 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 			if part.mustEnd > 0 && part.limit() == 0 {
 				break // the interrupted checkpoint's end: commit it first
 			}
-			if reason := undecodable(rec, ev); reason != "" {
+			value, reason, err := p.open(ctx, opened[:0], &rec)
+			if seal.Sealed(&rec) {
+				opened = value
+			}
+			switch {
+			case err != nil:
+				return fmt.Errorf("partition %d offset %d: %w", id, rec.Offset, err)
+			case reason == "":
+				reason = undecodable(rec, value, ev)
+			}
+			if reason == deletedRecord {
+				// Its subject's key was destroyed: the record is deleted
+				// (a user deletion, or a month past the property's
+				// retention).
+				deleted.Inc()
+			} else if reason != "" {
 				// A poison record never stalls the partition: it goes to
 				// the dead letters with its reason, and the partition
 				// moves on. A replay with fixed logic reprocesses it from
@@ -337,13 +368,39 @@ const (
 	HeaderProjection       = "sextant-projection"
 )
 
-// undecodable says why rec cannot be projected, or "" when ev holds it.
-func undecodable(rec eventlog.Record, ev *eventv1.Event) string {
+// deletedRecord is open's reason for a record whose key was destroyed.
+const deletedRecord = "deleted"
+
+// open returns the event bytes of rec (appended to dst when rec is
+// sealed), or the reason it cannot be projected: deletedRecord when its
+// key was destroyed. An error is the key store's: the partition retries.
+func (p *Projector) open(ctx context.Context, dst []byte, rec *eventlog.Record) ([]byte, string, error) {
+	if !seal.Sealed(rec) {
+		return rec.Value, "", nil
+	}
+	if p.opener == nil {
+		return dst, "a sealed record, and this projection has no key store", nil
+	}
+	b, err := p.opener.Open(ctx, dst, rec)
+	switch {
+	case errors.Is(err, seal.ErrShredded):
+		return dst, deletedRecord, nil
+	case errors.Is(err, seal.ErrCorrupt):
+		return dst, err.Error(), nil
+	case err != nil:
+		return dst, "", err
+	}
+	return b, "", nil
+}
+
+// undecodable says why rec, whose event is value, cannot be projected, or
+// "" when ev holds it.
+func undecodable(rec eventlog.Record, value []byte, ev *eventv1.Event) string {
 	if v := rec.Headers[eventlog.HeaderSchemaVersion]; v != "" && v != "1" {
 		return "unknown schema version " + v
 	}
 	ev.Reset()
-	if err := proto.Unmarshal(rec.Value, ev); err != nil {
+	if err := proto.Unmarshal(value, ev); err != nil {
 		return "undecodable event: " + err.Error()
 	}
 	if ev.EventId == "" || ev.PropertyId == "" || ev.GetEventTime() == nil || ev.GetReceiveTime() == nil {

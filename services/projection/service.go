@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ type ServiceConfig struct {
 	Settle time.Duration
 	// WatchEvery is how often WatchReplay reports.
 	WatchEvery time.Duration
+	Logger     *slog.Logger
 }
 
 // Service implements ProjectionService from the registry, the view store's
@@ -68,6 +70,9 @@ func NewService(cfg ServiceConfig, logics []Logic, log ServiceLog, store Service
 	}
 	if cfg.WatchEvery <= 0 {
 		cfg.WatchEvery = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	return &Service{cfg: cfg, logics: logics, log: log, store: store, reg: reg, now: time.Now}
 }
@@ -421,22 +426,28 @@ func (s *Service) DeleteVersion(ctx context.Context, req *connect.Request[projec
 	if active == v.Version {
 		return nil, apierror.New(apierror.FailedPrecondition, "%s/%s is active; activate another version first", v.Name, v.Version)
 	}
+	if err := s.deleteVersion(ctx, v); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&projectionv1.DeleteVersionResponse{}), nil
+}
+
+// deleteVersion retires v, waits for the projectors to stop it, and
+// deletes its read model and record.
+func (s *Service) deleteVersion(ctx context.Context, v versions.Version) error {
 	if v.State != versions.Retired {
 		v.State = versions.Retired
 		if err := s.reg.Put(ctx, v); err != nil {
-			return nil, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(s.cfg.Settle):
 		}
 	}
 	if err := s.store.DropNamespace(ctx, viewstore.NamespaceOf(v.Name, v.Version)); err != nil {
-		return nil, fmt.Errorf("projection: drop read model: %w", err)
+		return fmt.Errorf("projection: drop read model: %w", err)
 	}
-	if err := s.reg.Delete(ctx, v.Name, v.Version); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&projectionv1.DeleteVersionResponse{}), nil
+	return s.reg.Delete(ctx, v.Name, v.Version)
 }

@@ -18,6 +18,7 @@ type Registry interface {
 	Put(ctx context.Context, v versions.Version) error
 	Activate(ctx context.Context, name, version string) error
 	Rollback(ctx context.Context, name string) (string, error)
+	Replace(ctx context.Context, name, old, version string) error
 	Delete(ctx context.Context, name, version string) error
 }
 
@@ -132,7 +133,7 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 			continue
 		}
 		cfg := s.base
-		cfg.Name, cfg.Version, cfg.Rules, cfg.Layout, cfg.Start = logic.Name, logic.Version, logic.Rules, logic.Layout, v.From.Offsets
+		cfg.Name, cfg.Version, cfg.Rules, cfg.Layout, cfg.Start = logic.Name, v.Version, logic.Rules, logic.Layout, v.From.Offsets
 		p := NewProjector(cfg, s.log, s.store)
 		rctx, cancel := context.WithCancel(ctx)
 		r := &runningVersion{p: p, cancel: cancel, done: make(chan struct{})}

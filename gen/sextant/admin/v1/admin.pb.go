@@ -1298,6 +1298,171 @@ func (x *RevokeKeyResponse) GetKey() *Key {
 	return nil
 }
 
+type DeleteUserRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PropertyId string                 `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	// Who to delete: exactly one.
+	//
+	// Types that are valid to be assigned to User:
+	//
+	//	*DeleteUserRequest_ClientId
+	//	*DeleteUserRequest_UserId
+	//	*DeleteUserRequest_AppInstanceId
+	User          isDeleteUserRequest_User `protobuf_oneof:"user"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_sextant_admin_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_admin_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_sextant_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteUserRequest) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetUser() isDeleteUserRequest_User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *DeleteUserRequest) GetClientId() string {
+	if x != nil {
+		if x, ok := x.User.(*DeleteUserRequest_ClientId); ok {
+			return x.ClientId
+		}
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetUserId() string {
+	if x != nil {
+		if x, ok := x.User.(*DeleteUserRequest_UserId); ok {
+			return x.UserId
+		}
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetAppInstanceId() string {
+	if x != nil {
+		if x, ok := x.User.(*DeleteUserRequest_AppInstanceId); ok {
+			return x.AppInstanceId
+		}
+	}
+	return ""
+}
+
+type isDeleteUserRequest_User interface {
+	isDeleteUserRequest_User()
+}
+
+type DeleteUserRequest_ClientId struct {
+	// A web client id (gtag's client_id, the _ga cookie's).
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3,oneof"`
+}
+
+type DeleteUserRequest_UserId struct {
+	// The user id the site or app sets.
+	UserId string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3,oneof"`
+}
+
+type DeleteUserRequest_AppInstanceId struct {
+	// An app instance id (Firebase's app_instance_id).
+	AppInstanceId string `protobuf:"bytes,4,opt,name=app_instance_id,json=appInstanceId,proto3,oneof"`
+}
+
+func (*DeleteUserRequest_ClientId) isDeleteUserRequest_User() {}
+
+func (*DeleteUserRequest_UserId) isDeleteUserRequest_User() {}
+
+func (*DeleteUserRequest_AppInstanceId) isDeleteUserRequest_User() {}
+
+type DeleteUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the deletion was asked (GA4's deletionRequestTime).
+	DeletionRequestTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=deletion_request_time,json=deletionRequestTime,proto3" json:"deletion_request_time,omitempty"`
+	// Whether the user had events (a key) to delete.
+	EventsFound   bool `protobuf:"varint,2,opt,name=events_found,json=eventsFound,proto3" json:"events_found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_sextant_admin_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sextant_admin_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_sextant_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeleteUserResponse) GetDeletionRequestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeletionRequestTime
+	}
+	return nil
+}
+
+func (x *DeleteUserResponse) GetEventsFound() bool {
+	if x != nil {
+		return x.EventsFound
+	}
+	return false
+}
+
 var File_sextant_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_sextant_admin_v1_admin_proto_rawDesc = "" +
@@ -1393,7 +1558,17 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"propertyId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\"<\n" +
 	"\x11RevokeKeyResponse\x12'\n" +
-	"\x03key\x18\x01 \x01(\v2\x15.sextant.admin.v1.KeyR\x03key*i\n" +
+	"\x03key\x18\x01 \x01(\v2\x15.sextant.admin.v1.KeyR\x03key\"\xa0\x01\n" +
+	"\x11DeleteUserRequest\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\x12\x1d\n" +
+	"\tclient_id\x18\x02 \x01(\tH\x00R\bclientId\x12\x19\n" +
+	"\auser_id\x18\x03 \x01(\tH\x00R\x06userId\x12(\n" +
+	"\x0fapp_instance_id\x18\x04 \x01(\tH\x00R\rappInstanceIdB\x06\n" +
+	"\x04user\"\x87\x01\n" +
+	"\x12DeleteUserResponse\x12N\n" +
+	"\x15deletion_request_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x13deletionRequestTime\x12!\n" +
+	"\fevents_found\x18\x02 \x01(\bR\veventsFound*i\n" +
 	"\bKeyScope\x12\x19\n" +
 	"\x15KEY_SCOPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fKEY_SCOPE_WRITE\x10\x01\x12\x12\n" +
@@ -1403,7 +1578,7 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x01\x12\x16\n" +
 	"\x12KEY_STATE_EXPIRING\x10\x02\x12\x15\n" +
-	"\x11KEY_STATE_REVOKED\x10\x032\xd3\x06\n" +
+	"\x11KEY_STATE_REVOKED\x10\x032\xac\a\n" +
 	"\fAdminService\x12c\n" +
 	"\x0eCreateProperty\x12'.sextant.admin.v1.CreatePropertyRequest\x1a(.sextant.admin.v1.CreatePropertyResponse\x12c\n" +
 	"\x0eListProperties\x12'.sextant.admin.v1.ListPropertiesRequest\x1a(.sextant.admin.v1.ListPropertiesResponse\x12Z\n" +
@@ -1413,7 +1588,9 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\tCreateKey\x12\".sextant.admin.v1.CreateKeyRequest\x1a#.sextant.admin.v1.CreateKeyResponse\x12Q\n" +
 	"\bListKeys\x12!.sextant.admin.v1.ListKeysRequest\x1a\".sextant.admin.v1.ListKeysResponse\x12T\n" +
 	"\tRotateKey\x12\".sextant.admin.v1.RotateKeyRequest\x1a#.sextant.admin.v1.RotateKeyResponse\x12T\n" +
-	"\tRevokeKey\x12\".sextant.admin.v1.RevokeKeyRequest\x1a#.sextant.admin.v1.RevokeKeyResponseBCZAgithub.com/sextant-analytics/sextant/gen/sextant/admin/v1;adminv1b\x06proto3"
+	"\tRevokeKey\x12\".sextant.admin.v1.RevokeKeyRequest\x1a#.sextant.admin.v1.RevokeKeyResponse\x12W\n" +
+	"\n" +
+	"DeleteUser\x12#.sextant.admin.v1.DeleteUserRequest\x1a$.sextant.admin.v1.DeleteUserResponseBCZAgithub.com/sextant-analytics/sextant/gen/sextant/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_sextant_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -1428,7 +1605,7 @@ func file_sextant_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_sextant_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sextant_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_sextant_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_sextant_admin_v1_admin_proto_goTypes = []any{
 	(KeyScope)(0),                  // 0: sextant.admin.v1.KeyScope
 	(KeyState)(0),                  // 1: sextant.admin.v1.KeyState
@@ -1452,19 +1629,21 @@ var file_sextant_admin_v1_admin_proto_goTypes = []any{
 	(*RotateKeyResponse)(nil),      // 19: sextant.admin.v1.RotateKeyResponse
 	(*RevokeKeyRequest)(nil),       // 20: sextant.admin.v1.RevokeKeyRequest
 	(*RevokeKeyResponse)(nil),      // 21: sextant.admin.v1.RevokeKeyResponse
-	nil,                            // 22: sextant.admin.v1.Property.CurrencyRatesEntry
-	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),  // 24: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),    // 25: google.protobuf.Duration
+	(*DeleteUserRequest)(nil),      // 22: sextant.admin.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),     // 23: sextant.admin.v1.DeleteUserResponse
+	nil,                            // 24: sextant.admin.v1.Property.CurrencyRatesEntry
+	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),  // 26: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),    // 27: google.protobuf.Duration
 }
 var file_sextant_admin_v1_admin_proto_depIdxs = []int32{
-	23, // 0: sextant.admin.v1.Property.create_time:type_name -> google.protobuf.Timestamp
-	23, // 1: sextant.admin.v1.Property.update_time:type_name -> google.protobuf.Timestamp
-	22, // 2: sextant.admin.v1.Property.currency_rates:type_name -> sextant.admin.v1.Property.CurrencyRatesEntry
+	25, // 0: sextant.admin.v1.Property.create_time:type_name -> google.protobuf.Timestamp
+	25, // 1: sextant.admin.v1.Property.update_time:type_name -> google.protobuf.Timestamp
+	24, // 2: sextant.admin.v1.Property.currency_rates:type_name -> sextant.admin.v1.Property.CurrencyRatesEntry
 	0,  // 3: sextant.admin.v1.Key.scope:type_name -> sextant.admin.v1.KeyScope
 	1,  // 4: sextant.admin.v1.Key.state:type_name -> sextant.admin.v1.KeyState
-	23, // 5: sextant.admin.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	23, // 6: sextant.admin.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 5: sextant.admin.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	25, // 6: sextant.admin.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: sextant.admin.v1.CreatePropertyRequest.property:type_name -> sextant.admin.v1.Property
 	2,  // 8: sextant.admin.v1.CreatePropertyResponse.property:type_name -> sextant.admin.v1.Property
 	3,  // 9: sextant.admin.v1.CreatePropertyResponse.write_key:type_name -> sextant.admin.v1.Key
@@ -1472,38 +1651,41 @@ var file_sextant_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 11: sextant.admin.v1.ListPropertiesResponse.properties:type_name -> sextant.admin.v1.Property
 	2,  // 12: sextant.admin.v1.GetPropertyResponse.property:type_name -> sextant.admin.v1.Property
 	2,  // 13: sextant.admin.v1.UpdatePropertyRequest.property:type_name -> sextant.admin.v1.Property
-	24, // 14: sextant.admin.v1.UpdatePropertyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	26, // 14: sextant.admin.v1.UpdatePropertyRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 15: sextant.admin.v1.UpdatePropertyResponse.property:type_name -> sextant.admin.v1.Property
 	0,  // 16: sextant.admin.v1.CreateKeyRequest.scope:type_name -> sextant.admin.v1.KeyScope
 	3,  // 17: sextant.admin.v1.CreateKeyResponse.key:type_name -> sextant.admin.v1.Key
 	3,  // 18: sextant.admin.v1.ListKeysResponse.keys:type_name -> sextant.admin.v1.Key
-	25, // 19: sextant.admin.v1.RotateKeyRequest.grace_period:type_name -> google.protobuf.Duration
+	27, // 19: sextant.admin.v1.RotateKeyRequest.grace_period:type_name -> google.protobuf.Duration
 	3,  // 20: sextant.admin.v1.RotateKeyResponse.key:type_name -> sextant.admin.v1.Key
 	3,  // 21: sextant.admin.v1.RotateKeyResponse.old_key:type_name -> sextant.admin.v1.Key
 	3,  // 22: sextant.admin.v1.RevokeKeyResponse.key:type_name -> sextant.admin.v1.Key
-	4,  // 23: sextant.admin.v1.AdminService.CreateProperty:input_type -> sextant.admin.v1.CreatePropertyRequest
-	6,  // 24: sextant.admin.v1.AdminService.ListProperties:input_type -> sextant.admin.v1.ListPropertiesRequest
-	8,  // 25: sextant.admin.v1.AdminService.GetProperty:input_type -> sextant.admin.v1.GetPropertyRequest
-	10, // 26: sextant.admin.v1.AdminService.UpdateProperty:input_type -> sextant.admin.v1.UpdatePropertyRequest
-	12, // 27: sextant.admin.v1.AdminService.DeleteProperty:input_type -> sextant.admin.v1.DeletePropertyRequest
-	14, // 28: sextant.admin.v1.AdminService.CreateKey:input_type -> sextant.admin.v1.CreateKeyRequest
-	16, // 29: sextant.admin.v1.AdminService.ListKeys:input_type -> sextant.admin.v1.ListKeysRequest
-	18, // 30: sextant.admin.v1.AdminService.RotateKey:input_type -> sextant.admin.v1.RotateKeyRequest
-	20, // 31: sextant.admin.v1.AdminService.RevokeKey:input_type -> sextant.admin.v1.RevokeKeyRequest
-	5,  // 32: sextant.admin.v1.AdminService.CreateProperty:output_type -> sextant.admin.v1.CreatePropertyResponse
-	7,  // 33: sextant.admin.v1.AdminService.ListProperties:output_type -> sextant.admin.v1.ListPropertiesResponse
-	9,  // 34: sextant.admin.v1.AdminService.GetProperty:output_type -> sextant.admin.v1.GetPropertyResponse
-	11, // 35: sextant.admin.v1.AdminService.UpdateProperty:output_type -> sextant.admin.v1.UpdatePropertyResponse
-	13, // 36: sextant.admin.v1.AdminService.DeleteProperty:output_type -> sextant.admin.v1.DeletePropertyResponse
-	15, // 37: sextant.admin.v1.AdminService.CreateKey:output_type -> sextant.admin.v1.CreateKeyResponse
-	17, // 38: sextant.admin.v1.AdminService.ListKeys:output_type -> sextant.admin.v1.ListKeysResponse
-	19, // 39: sextant.admin.v1.AdminService.RotateKey:output_type -> sextant.admin.v1.RotateKeyResponse
-	21, // 40: sextant.admin.v1.AdminService.RevokeKey:output_type -> sextant.admin.v1.RevokeKeyResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	25, // 23: sextant.admin.v1.DeleteUserResponse.deletion_request_time:type_name -> google.protobuf.Timestamp
+	4,  // 24: sextant.admin.v1.AdminService.CreateProperty:input_type -> sextant.admin.v1.CreatePropertyRequest
+	6,  // 25: sextant.admin.v1.AdminService.ListProperties:input_type -> sextant.admin.v1.ListPropertiesRequest
+	8,  // 26: sextant.admin.v1.AdminService.GetProperty:input_type -> sextant.admin.v1.GetPropertyRequest
+	10, // 27: sextant.admin.v1.AdminService.UpdateProperty:input_type -> sextant.admin.v1.UpdatePropertyRequest
+	12, // 28: sextant.admin.v1.AdminService.DeleteProperty:input_type -> sextant.admin.v1.DeletePropertyRequest
+	14, // 29: sextant.admin.v1.AdminService.CreateKey:input_type -> sextant.admin.v1.CreateKeyRequest
+	16, // 30: sextant.admin.v1.AdminService.ListKeys:input_type -> sextant.admin.v1.ListKeysRequest
+	18, // 31: sextant.admin.v1.AdminService.RotateKey:input_type -> sextant.admin.v1.RotateKeyRequest
+	20, // 32: sextant.admin.v1.AdminService.RevokeKey:input_type -> sextant.admin.v1.RevokeKeyRequest
+	22, // 33: sextant.admin.v1.AdminService.DeleteUser:input_type -> sextant.admin.v1.DeleteUserRequest
+	5,  // 34: sextant.admin.v1.AdminService.CreateProperty:output_type -> sextant.admin.v1.CreatePropertyResponse
+	7,  // 35: sextant.admin.v1.AdminService.ListProperties:output_type -> sextant.admin.v1.ListPropertiesResponse
+	9,  // 36: sextant.admin.v1.AdminService.GetProperty:output_type -> sextant.admin.v1.GetPropertyResponse
+	11, // 37: sextant.admin.v1.AdminService.UpdateProperty:output_type -> sextant.admin.v1.UpdatePropertyResponse
+	13, // 38: sextant.admin.v1.AdminService.DeleteProperty:output_type -> sextant.admin.v1.DeletePropertyResponse
+	15, // 39: sextant.admin.v1.AdminService.CreateKey:output_type -> sextant.admin.v1.CreateKeyResponse
+	17, // 40: sextant.admin.v1.AdminService.ListKeys:output_type -> sextant.admin.v1.ListKeysResponse
+	19, // 41: sextant.admin.v1.AdminService.RotateKey:output_type -> sextant.admin.v1.RotateKeyResponse
+	21, // 42: sextant.admin.v1.AdminService.RevokeKey:output_type -> sextant.admin.v1.RevokeKeyResponse
+	23, // 43: sextant.admin.v1.AdminService.DeleteUser:output_type -> sextant.admin.v1.DeleteUserResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_sextant_admin_v1_admin_proto_init() }
@@ -1511,13 +1693,18 @@ func file_sextant_admin_v1_admin_proto_init() {
 	if File_sextant_admin_v1_admin_proto != nil {
 		return
 	}
+	file_sextant_admin_v1_admin_proto_msgTypes[20].OneofWrappers = []any{
+		(*DeleteUserRequest_ClientId)(nil),
+		(*DeleteUserRequest_UserId)(nil),
+		(*DeleteUserRequest_AppInstanceId)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sextant_admin_v1_admin_proto_rawDesc), len(file_sextant_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,8 @@ const (
 	AdminServiceRotateKeyProcedure = "/sextant.admin.v1.AdminService/RotateKey"
 	// AdminServiceRevokeKeyProcedure is the fully-qualified name of the AdminService's RevokeKey RPC.
 	AdminServiceRevokeKeyProcedure = "/sextant.admin.v1.AdminService/RevokeKey"
+	// AdminServiceDeleteUserProcedure is the fully-qualified name of the AdminService's DeleteUser RPC.
+	AdminServiceDeleteUserProcedure = "/sextant.admin.v1.AdminService/DeleteUser"
 )
 
 // AdminServiceClient is a client for the sextant.admin.v1.AdminService service.
@@ -84,6 +86,13 @@ type AdminServiceClient interface {
 	RotateKey(context.Context, *connect.Request[v1.RotateKeyRequest]) (*connect.Response[v1.RotateKeyResponse], error)
 	// RevokeKey refuses a key from now on.
 	RevokeKey(context.Context, *connect.Request[v1.RevokeKeyRequest]) (*connect.Response[v1.RevokeKeyResponse], error)
+	// DeleteUser deletes a user's data, like GA4's User Deletion API. The
+	// keys the user's events were sealed with are destroyed at once: the
+	// event log keeps no readable copy of them and no replay counts them
+	// again. Read models built before the deletion are rebuilt without them
+	// (a report stops counting the user within the rebuild delay plus one
+	// replay; see the README). Events the user sends afterwards are new data.
+	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the sextant.admin.v1.AdminService service. By
@@ -151,6 +160,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("RevokeKey")),
 			connect.WithClientOptions(opts...),
 		),
+		deleteUser: connect.NewClient[v1.DeleteUserRequest, v1.DeleteUserResponse](
+			httpClient,
+			baseURL+AdminServiceDeleteUserProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DeleteUser")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -165,6 +180,7 @@ type adminServiceClient struct {
 	listKeys       *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
 	rotateKey      *connect.Client[v1.RotateKeyRequest, v1.RotateKeyResponse]
 	revokeKey      *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
+	deleteUser     *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
 }
 
 // CreateProperty calls sextant.admin.v1.AdminService.CreateProperty.
@@ -212,6 +228,11 @@ func (c *adminServiceClient) RevokeKey(ctx context.Context, req *connect.Request
 	return c.revokeKey.CallUnary(ctx, req)
 }
 
+// DeleteUser calls sextant.admin.v1.AdminService.DeleteUser.
+func (c *adminServiceClient) DeleteUser(ctx context.Context, req *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error) {
+	return c.deleteUser.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the sextant.admin.v1.AdminService service.
 type AdminServiceHandler interface {
 	// CreateProperty registers a property and returns it with a new write key
@@ -238,6 +259,13 @@ type AdminServiceHandler interface {
 	RotateKey(context.Context, *connect.Request[v1.RotateKeyRequest]) (*connect.Response[v1.RotateKeyResponse], error)
 	// RevokeKey refuses a key from now on.
 	RevokeKey(context.Context, *connect.Request[v1.RevokeKeyRequest]) (*connect.Response[v1.RevokeKeyResponse], error)
+	// DeleteUser deletes a user's data, like GA4's User Deletion API. The
+	// keys the user's events were sealed with are destroyed at once: the
+	// event log keeps no readable copy of them and no replay counts them
+	// again. Read models built before the deletion are rebuilt without them
+	// (a report stops counting the user within the rebuild delay plus one
+	// replay; see the README). Events the user sends afterwards are new data.
+	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -301,6 +329,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("RevokeKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceDeleteUserHandler := connect.NewUnaryHandler(
+		AdminServiceDeleteUserProcedure,
+		svc.DeleteUser,
+		connect.WithSchema(adminServiceMethods.ByName("DeleteUser")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sextant.admin.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreatePropertyProcedure:
@@ -321,6 +355,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceRotateKeyHandler.ServeHTTP(w, r)
 		case AdminServiceRevokeKeyProcedure:
 			adminServiceRevokeKeyHandler.ServeHTTP(w, r)
+		case AdminServiceDeleteUserProcedure:
+			adminServiceDeleteUserHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -364,4 +400,8 @@ func (UnimplementedAdminServiceHandler) RotateKey(context.Context, *connect.Requ
 
 func (UnimplementedAdminServiceHandler) RevokeKey(context.Context, *connect.Request[v1.RevokeKeyRequest]) (*connect.Response[v1.RevokeKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.admin.v1.AdminService.RevokeKey is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sextant.admin.v1.AdminService.DeleteUser is not implemented"))
 }
