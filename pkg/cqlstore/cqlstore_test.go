@@ -19,8 +19,8 @@ import (
 	"github.com/scylladb/gocqlx/v2/migrate"
 
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/pkg/seal/sealtest"
+	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore/viewstoretest"
 )
 

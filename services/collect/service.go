@@ -26,8 +26,8 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/ratelimit"
-	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/rpcerror"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 )
 
 // Appender is the event log as collect needs it.
@@ -79,9 +79,9 @@ type Config struct {
 	// a user or a month of data destroys keys instead of rewriting the
 	// log. Production wiring always sets it; without it events are
 	// appended in the clear.
-	Sealer     Sealer
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics
+	Sealer  Sealer
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
 }
 
 // Defaults of Config.
