@@ -25,6 +25,7 @@ var commandTree = []command{
 		{"get", "show a property", nil},
 		{"update", "change a property's settings", nil},
 		{"delete", "delete a property", nil},
+		{"delete-user", "delete a user's data (GA4's User Deletion API)", nil},
 		{"key", "manage a property's API keys", []command{
 			{"list", "list a property's keys", nil},
 			{"create", "create a key", nil},

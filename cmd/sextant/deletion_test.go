@@ -55,7 +55,6 @@ func deleteUsers(t *testing.T, base string, k keys, admin string, c insightsv1co
 		found bool
 	}{
 		{`{"clientId":"` + goneClient + `"}`, true},
-		{`{"userId":"` + goneUser + `"}`, true},
 		{`{"clientId":"nobody-ever-seen"}`, false},
 	} {
 		code, r := postJSON(t, url, admin, tc.body)
@@ -65,6 +64,10 @@ func deleteUsers(t *testing.T, base string, k keys, admin string, c insightsv1co
 		if found := r["eventsFound"] == true; found != tc.found {
 			t.Errorf("delete %s: eventsFound %v, want %v", tc.body, found, tc.found)
 		}
+	}
+	// The user id through the CLI.
+	if out := runCLI(t, os.Environ(), "property", "delete-user", k.PropertyID, "--user-id", goneUser, "--server", base, "--admin-key", admin); !strings.HasPrefix(out, "deleted:") {
+		t.Errorf("property delete-user printed %q", out)
 	}
 	// Bad requests name the field at fault.
 	if code, r := postJSON(t, url, admin, `{}`); code != 400 || !strings.Contains(fmt.Sprint(r), "client_id") {

@@ -19,6 +19,7 @@ var helpPaths = [][]string{
 	{"property", "get"},
 	{"property", "update"},
 	{"property", "delete"},
+	{"property", "delete-user"},
 	{"property", "key"},
 	{"property", "key", "list"},
 	{"property", "key", "create"},

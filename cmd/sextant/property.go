@@ -33,8 +33,10 @@ const propertyUsage = `Usage: sextant property COMMAND [ARGUMENTS] [flags]
   sextant property get PROPERTY_ID [--json]
   sextant property update PROPERTY_ID [--name NAME] [--time-zone TZ] [--allowed-origins O,…]
       [--currency EUR] [--currency-rates USD=0.92,GBP=1.17] [--key-events purchase,sign_up]
-      [--custom-event-dimensions P,…] [--custom-user-dimensions U,…] [--custom-event-metrics P,…] [--json]
+      [--custom-event-dimensions P,…] [--custom-user-dimensions U,…] [--custom-event-metrics P,…]
+      [--data-retention-months 14] [--json]
   sextant property delete PROPERTY_ID
+  sextant property delete-user PROPERTY_ID --client-id ID | --user-id ID | --app-instance-id ID [--json]
 ` + propertyKeyCommands + `
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
 (--admin-key, env SEXTANT_ADMIN_KEY). To bootstrap, before any server runs
@@ -101,7 +103,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		cmd, args = "key "+args[0], args[1:]
 	}
-	known := []string{"create", "list", "get", "update", "delete", "key list", "key create", "key rotate", "key revoke"}
+	known := []string{"create", "list", "get", "update", "delete", "delete-user", "key list", "key create", "key rotate", "key revoke"}
 	if !slices.Contains(known, cmd) {
 		fmt.Fprintf(stderr, "unknown property command %q\n%s", cmd, propertyUsage)
 		return errUsage
@@ -117,6 +119,8 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		origins         []string
 		reporting       = map[string]*[]string{}
 		currency        = new(string)
+		retention       = new(int)
+		userID          = map[string]*string{}
 		e               engines
 	)
 	*count = 1
@@ -127,11 +131,16 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		f.ListVar(&origins, "allowed-origins", "browser origins allowed to send hits (scheme://host,…); any when empty")
 		if cmd == "update" {
 			currency = f.String("currency", "", "the ISO 4217 code reports show revenue in (USD when empty)")
+			retention = f.Int("data-retention-months", 0, "months events are kept (GA4 offers 2, 14, 26, 38, 50); 0 keeps them")
 			for _, r := range reportingFlags {
 				reporting[r.flag] = new([]string)
 				f.ListVar(reporting[r.flag], r.flag, r.help)
 			}
 		}
+	case "delete-user":
+		userID["client-id"] = f.String("client-id", "", "the web client id to delete (gtag's client_id)")
+		userID["user-id"] = f.String("user-id", "", "the user id to delete")
+		userID["app-instance-id"] = f.String("app-instance-id", "", "the app instance id to delete")
 	case "key list":
 		all = f.Bool("all", false, "include revoked and expired keys")
 	case "key create":
@@ -150,7 +159,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"create": 0, "list": 0, "get": 1, "update": 1, "delete": 1, "key list": 1, "key create": 1, "key rotate": 2, "key revoke": 2}[cmd]
+	want := map[string]int{"create": 0, "list": 0, "get": 1, "update": 1, "delete": 1, "delete-user": 1, "key list": 1, "key create": 1, "key rotate": 2, "key revoke": 2}[cmd]
 	if len(pos) != want {
 		fmt.Fprint(stderr, propertyUsage)
 		return errUsage
@@ -238,6 +247,10 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			p.CurrencyCode = *currency
 			mask.Paths = append(mask.Paths, "currency_code")
 		}
+		if set["data-retention-months"] {
+			p.DataRetentionMonths = int32(*retention)
+			mask.Paths = append(mask.Paths, "data_retention_months")
+		}
 		for _, r := range reportingFlags {
 			if !set[r.flag] {
 				continue
@@ -248,7 +261,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			mask.Paths = append(mask.Paths, r.path)
 		}
 		if len(mask.Paths) == 0 {
-			return errors.New("nothing to update: give --name, --time-zone, --allowed-origins (empty to allow any origin), --currency, --currency-rates, --key-events or --custom-…")
+			return errors.New("nothing to update: give --name, --time-zone, --allowed-origins (empty to allow any origin), --currency, --currency-rates, --key-events, --custom-… or --data-retention-months")
 		}
 		req := connect.NewRequest(&adminv1.UpdatePropertyRequest{Property: p, UpdateMask: mask})
 		call(req.Header())
@@ -265,6 +278,34 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		return out(resp.Msg, fmt.Sprintf("deleted property %s and revoked its keys\n", pos[0]))
+	case "delete-user":
+		req := connect.NewRequest(&adminv1.DeleteUserRequest{PropertyId: pos[0]})
+		given := 0
+		for _, n := range []string{"client-id", "user-id", "app-instance-id"} {
+			if set[n] {
+				given++
+			}
+		}
+		switch {
+		case given != 1:
+			return errors.New("give exactly one of --client-id, --user-id and --app-instance-id")
+		case set["client-id"]:
+			req.Msg.User = &adminv1.DeleteUserRequest_ClientId{ClientId: *userID["client-id"]}
+		case set["user-id"]:
+			req.Msg.User = &adminv1.DeleteUserRequest_UserId{UserId: *userID["user-id"]}
+		default:
+			req.Msg.User = &adminv1.DeleteUserRequest_AppInstanceId{AppInstanceId: *userID["app-instance-id"]}
+		}
+		call(req.Header())
+		resp, err := client.DeleteUser(ctx, req)
+		if err != nil {
+			return err
+		}
+		msg := "deleted: the user's events no longer open; reports stop counting them once the read models are rebuilt (--deletion-rebuild-delay, then one replay)\n"
+		if !resp.Msg.EventsFound {
+			msg = "nothing to delete: the property has no events of this user\n"
+		}
+		return out(resp.Msg, msg)
 	case "key list":
 		req := connect.NewRequest(&adminv1.ListKeysRequest{PropertyId: pos[0], ShowRevoked: *all})
 		call(req.Header())

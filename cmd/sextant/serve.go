@@ -465,6 +465,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ps := projection.NewService(projection.ServiceConfig{Logger: logger}, logics, log, store, vers)
 		projectionH = ps
 		go ps.Rebuild(wctx, deletions, cfg.RebuildDelay, time.Second)
+		go privacy.NewRetention(props, store, deletions, logger).Run(wctx, time.Hour)
 	}
 	if cfg.has("insights") {
 		c, err := cfg.Engines.openCache(logger)

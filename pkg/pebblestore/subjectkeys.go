@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -209,9 +210,20 @@ func (k *Keys) Forget(ctx context.Context, property string, sub seal.Subject) (b
 	if err := k.flush(); err != nil {
 		return false, err
 	}
-	// Every table that held the secret is rewritten without it.
+	// Every table that held the secret is rewritten without it, and the
+	// tables it replaced are deleted (in the background: wait for it).
 	if err := k.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
 		return true, fmt.Errorf("pebblestore: compact the deleted key away: %w", err)
 	}
-	return true, nil
+	for {
+		m := k.db.Metrics()
+		if m.Table.ObsoleteCount == 0 && m.Table.ZombieCount == 0 {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return true, fmt.Errorf("pebblestore: waiting for the deleted key's old tables to be removed: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

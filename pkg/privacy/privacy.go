@@ -32,6 +32,9 @@ const (
 	ClientID      Kind = "client_id"       // a web client id (the _ga cookie's)
 	AppInstanceID Kind = "app_instance_id" // an app instance id
 	UserID        Kind = "user_id"         // the user id a site or app sets
+	// ExpiredMonth deletes a property's events of a month past its data
+	// retention.
+	ExpiredMonth Kind = "retention"
 )
 
 // Subject is the key subject of an id of kind k.
@@ -50,6 +53,8 @@ type Request struct {
 	Property string    `json:"property"`
 	Kind     Kind      `json:"kind"`
 	Time     time.Time `json:"time"` // when it was asked
+	// Month is the month a Retention request deleted ("2006-01").
+	Month string `json:"month,omitempty"`
 	// Subject is the subject's digest (hex) until its key is destroyed;
 	// a request interrupted before that is completed by Complete.
 	Subject string `json:"subject,omitempty"`
@@ -63,7 +68,7 @@ type Request struct {
 const prefix = "privacy/deletion/"
 
 func ledgerKey(r Request) []byte {
-	return []byte(prefix + r.Time.UTC().Format("20060102T150405.000000000Z") + "/" + r.Property + "/" + string(r.Kind))
+	return []byte(prefix + r.Time.UTC().Format("20060102T150405.000000000Z") + "/" + r.Property + "/" + string(r.Kind) + r.Month)
 }
 
 // Ledger records deletions and destroys their keys.
@@ -96,7 +101,12 @@ func (l *Ledger) Delete(ctx context.Context, property string, kind Kind, id stri
 	if err != nil {
 		return Request{}, err
 	}
-	r := Request{Property: property, Kind: kind, Time: l.now().UTC(), Subject: hex.EncodeToString(sub[:])}
+	return l.forget(ctx, Request{Property: property, Kind: kind, Time: l.now().UTC()}, sub)
+}
+
+// forget records r, destroys sub's key and records that it is done.
+func (l *Ledger) forget(ctx context.Context, r Request, sub seal.Subject) (Request, error) {
+	r.Subject = hex.EncodeToString(sub[:])
 	if err := l.put(ctx, r); err != nil {
 		return Request{}, err
 	}

@@ -71,6 +71,10 @@ type Property struct {
 	CustomEventDimensions []string `json:"customEventDimensions,omitempty"`
 	CustomUserDimensions  []string `json:"customUserDimensions,omitempty"`
 	CustomEventMetrics    []string `json:"customEventMetrics,omitempty"`
+	// DataRetentionMonths is how long events are kept (GA4's data
+	// retention): the events received in a month are deleted once that
+	// many whole months followed it. 0 keeps them.
+	DataRetentionMonths int `json:"dataRetentionMonths,omitempty"`
 }
 
 // MeasurementID is the property's GA4-style measurement id ("G-" and ten
@@ -321,8 +325,18 @@ func validateReporting(p *Property, vs []apierror.Violation) []apierror.Violatio
 	vs, p.CustomEventDimensions = names(vs, "customEventDimensions", p.CustomEventDimensions, maxCustomEventDims, 40)
 	vs, p.CustomUserDimensions = names(vs, "customUserDimensions", p.CustomUserDimensions, maxCustomUserDims, 24)
 	vs, p.CustomEventMetrics = names(vs, "customEventMetrics", p.CustomEventMetrics, maxCustomMetrics, 40)
+	if m := p.DataRetentionMonths; m != 0 && (m < MinRetentionMonths || m > MaxRetentionMonths) {
+		vs = append(vs, apierror.Violation{Field: "dataRetentionMonths", Code: apierror.ValueOutOfBounds,
+			Description: fmt.Sprintf("0 (keep events) or %d to %d months (GA4 offers 2, 14, 26, 38 and 50)", MinRetentionMonths, MaxRetentionMonths)})
+	}
 	return vs
 }
+
+// Bounds of Property.DataRetentionMonths.
+const (
+	MinRetentionMonths = 2
+	MaxRetentionMonths = 1200
+)
 
 // names checks a list of GA4 names ([A-Za-z][A-Za-z0-9_]*, at most
 // maxLen) and drops duplicates.
@@ -475,6 +489,7 @@ type Patch struct {
 	KeyEvents      *[]string
 	// Custom definitions.
 	CustomEventDimensions, CustomUserDimensions, CustomEventMetrics *[]string
+	DataRetentionMonths                                             *int
 }
 
 // Update changes a property's settable fields.
@@ -505,6 +520,9 @@ func (r *Registry) Update(ctx context.Context, id string, patch Patch) (Property
 		if f.src != nil {
 			*f.dst = slices.Clone(*f.src)
 		}
+	}
+	if patch.DataRetentionMonths != nil {
+		p.DataRetentionMonths = *patch.DataRetentionMonths
 	}
 	if err := validate(&p); err != nil {
 		return Property{}, err

@@ -49,7 +49,7 @@ func toProto(p property.Property) *adminv1.Property {
 		AllowedOrigins: slices.Clone(p.AllowedOrigins), CreateTime: timestamppb.New(p.CreatedAt),
 		CurrencyCode: p.CurrencyCode, CurrencyRates: maps.Clone(p.CurrencyRates), KeyEvents: slices.Clone(p.KeyEvents),
 		CustomEventDimensions: slices.Clone(p.CustomEventDimensions), CustomUserDimensions: slices.Clone(p.CustomUserDimensions),
-		CustomEventMetrics: slices.Clone(p.CustomEventMetrics),
+		CustomEventMetrics: slices.Clone(p.CustomEventMetrics), DataRetentionMonths: int32(p.DataRetentionMonths),
 	}
 	if !p.UpdatedAt.IsZero() {
 		out.UpdateTime = timestamppb.New(p.UpdatedAt)
@@ -99,7 +99,8 @@ func (s *Service) CreateProperty(ctx context.Context, req *connect.Request[admin
 	}
 	p, keys, err := s.reg.Create(ctx, property.Property{Name: in.DisplayName, TimeZone: in.TimeZone, AllowedOrigins: in.AllowedOrigins,
 		CurrencyCode: in.CurrencyCode, CurrencyRates: in.CurrencyRates, KeyEvents: in.KeyEvents,
-		CustomEventDimensions: in.CustomEventDimensions, CustomUserDimensions: in.CustomUserDimensions, CustomEventMetrics: in.CustomEventMetrics})
+		CustomEventDimensions: in.CustomEventDimensions, CustomUserDimensions: in.CustomUserDimensions, CustomEventMetrics: in.CustomEventMetrics,
+		DataRetentionMonths: int(in.DataRetentionMonths)})
 	if err != nil {
 		return nil, prefixed(err)
 	}
@@ -187,9 +188,12 @@ func (s *Service) UpdateProperty(ctx context.Context, req *connect.Request[admin
 			patch.CustomUserDimensions = &in.CustomUserDimensions
 		case "custom_event_metrics", "customEventMetrics":
 			patch.CustomEventMetrics = &in.CustomEventMetrics
+		case "data_retention_months", "dataRetentionMonths":
+			m := int(in.DataRetentionMonths)
+			patch.DataRetentionMonths = &m
 		default:
 			return nil, apierror.Invalid("invalid update mask", apierror.Violation{
-				Field: "updateMask.paths[" + strconv.Itoa(i) + "]", Description: "one of display_name, time_zone, allowed_origins, currency_code, currency_rates, key_events, custom_event_dimensions, custom_user_dimensions, custom_event_metrics", Code: apierror.ValueInvalid,
+				Field: "updateMask.paths[" + strconv.Itoa(i) + "]", Description: "one of display_name, time_zone, allowed_origins, currency_code, currency_rates, key_events, custom_event_dimensions, custom_user_dimensions, custom_event_metrics, data_retention_months", Code: apierror.ValueInvalid,
 			})
 		}
 	}

@@ -90,7 +90,7 @@ func (s *Service) rebuildStep(ctx context.Context, dels Deletions, delay time.Du
 			// version counts that user.
 			var first time.Time
 			for _, r := range reqs {
-				if !r.Done.IsZero() && r.Done.After(v.Created) && (first.IsZero() || r.Done.Before(first)) {
+				if !r.Done.IsZero() && r.KeyFound && r.Done.After(v.Created) && (first.IsZero() || r.Done.Before(first)) {
 					first = r.Done
 				}
 			}

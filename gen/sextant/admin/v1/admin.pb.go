@@ -175,8 +175,14 @@ type Property struct {
 	// Numeric event parameters kept as custom metrics (customEvent:<name>,
 	// summed).
 	CustomEventMetrics []string `protobuf:"bytes,14,rep,name=custom_event_metrics,json=customEventMetrics,proto3" json:"custom_event_metrics,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Months events are kept, like GA4's data retention (2, 14, 26, 38, 50;
+	// any number from 2 to 1200 here): the events received in a month are
+	// deleted once that many whole months followed it. The keys they were
+	// sealed with are destroyed, so the event log keeps no readable copy,
+	// and read models are rebuilt without them. 0 (the default) keeps them.
+	DataRetentionMonths int32 `protobuf:"varint,15,opt,name=data_retention_months,json=dataRetentionMonths,proto3" json:"data_retention_months,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Property) Reset() {
@@ -305,6 +311,13 @@ func (x *Property) GetCustomEventMetrics() []string {
 		return x.CustomEventMetrics
 	}
 	return nil
+}
+
+func (x *Property) GetDataRetentionMonths() int32 {
+	if x != nil {
+		return x.DataRetentionMonths
+	}
+	return 0
 }
 
 // Key is a property's API key. Sextant stores only a hash of its secret.
@@ -1467,7 +1480,7 @@ var File_sextant_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x05\n" +
+	"\x1csextant/admin/v1/admin.proto\x12\x10sextant.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x06\n" +
 	"\bProperty\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\x12!\n" +
@@ -1487,7 +1500,8 @@ const file_sextant_admin_v1_admin_proto_rawDesc = "" +
 	"key_events\x18\v \x03(\tR\tkeyEvents\x126\n" +
 	"\x17custom_event_dimensions\x18\f \x03(\tR\x15customEventDimensions\x124\n" +
 	"\x16custom_user_dimensions\x18\r \x03(\tR\x14customUserDimensions\x120\n" +
-	"\x14custom_event_metrics\x18\x0e \x03(\tR\x12customEventMetrics\x1a@\n" +
+	"\x14custom_event_metrics\x18\x0e \x03(\tR\x12customEventMetrics\x122\n" +
+	"\x15data_retention_months\x18\x0f \x01(\x05R\x13dataRetentionMonths\x1a@\n" +
 	"\x12CurrencyRatesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xc7\x02\n" +
