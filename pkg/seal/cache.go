@@ -2,6 +2,7 @@ package seal
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"sync"
@@ -116,13 +117,18 @@ type idRef struct {
 type Opener struct {
 	keys  Keys
 	cache *cache[idRef]
+	// aeads holds the ciphers of the headers met (one per client, user
+	// and month): a record of a known header is opened without deriving
+	// its key again.
+	mu    sync.Mutex
+	aeads map[string]cipher.AEAD
 	// Parallel bounds the key reads of one Prefetch.
 	Parallel int
 }
 
 // NewOpener returns an opener over keys.
 func NewOpener(keys Keys) *Opener {
-	return &Opener{keys: keys, cache: newCache[idRef](1<<20, 0), Parallel: 32}
+	return &Opener{keys: keys, cache: newCache[idRef](1<<20, 0), aeads: map[string]cipher.AEAD{}, Parallel: 32}
 }
 
 // Prefetch reads the keys of recs that are not held yet, concurrently, so
@@ -183,17 +189,33 @@ func (o *Opener) Open(ctx context.Context, dst []byte, rec *eventlog.Record) ([]
 	if h == "" {
 		return rec.Value, nil
 	}
-	p, ids, err := Refs(h)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]Key, len(ids))
-	for i, id := range ids {
-		if keys[i], err = o.key(ctx, idRef{p, id}); err != nil {
+	o.mu.Lock()
+	aead, ok := o.aeads[h]
+	o.mu.Unlock()
+	if !ok {
+		p, ids, err := Refs(h)
+		if err != nil {
 			return nil, err
 		}
+		keys := make([]*Key, len(ids))
+		for i, id := range ids {
+			k, err := o.key(ctx, idRef{p, id})
+			if err != nil {
+				return nil, err
+			}
+			keys[i] = &k
+		}
+		if aead, err = newAEAD(recordSecret(keys...)); err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		o.mu.Lock()
+		if len(o.aeads) >= 1<<16 {
+			clear(o.aeads)
+		}
+		o.aeads[h] = aead
+		o.mu.Unlock()
 	}
-	return OpenRecord(dst, rec, keys)
+	return openWith(dst, aead, rec.Value, h)
 }
 
 func isShredded(err error) bool { return errors.Is(err, ErrShredded) }

@@ -224,11 +224,15 @@ func OpenRecord(dst []byte, rec *eventlog.Record, keys []Key) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
+	return openWith(dst, aead, rec.Value, hdr)
+}
+
+func openWith(dst []byte, aead cipher.AEAD, value []byte, hdr string) ([]byte, error) {
 	ns := aead.NonceSize()
-	if len(rec.Value) < ns+aead.Overhead() {
-		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(rec.Value))
+	if len(value) < ns+aead.Overhead() {
+		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(value))
 	}
-	out, err := aead.Open(dst, rec.Value[:ns], rec.Value[ns:], []byte(hdr))
+	out, err := aead.Open(dst, value[:ns], value[ns:], []byte(hdr))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
