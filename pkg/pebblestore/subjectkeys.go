@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"sync"
 	"time"
@@ -15,11 +18,13 @@ import (
 )
 
 // Keys is the embedded key store of subject keys (seal.Keys), a Pebble
-// database of its own. It has no write-ahead log: every change is flushed
-// into a sorted table before it returns (concurrent changes share a
-// flush), and a deletion then compacts the keys away, so that a destroyed
-// secret is in no file of the store once Forget returns. (With a log, the
-// secret would stay readable in a recycled log file.)
+// database of its own. Pebble keeps obsolete files around: it reuses old
+// write-ahead log files (their old contents stay readable until
+// overwritten) and deletes replaced tables in the background. So the store
+// has its obsolete files archived instead of recycled, and a deletion
+// flushes the log, compacts the keys, waits for the replaced files to be
+// archived and then deletes the archive: once Forget returns, the
+// destroyed secret is in no file of the store.
 //
 // Rows:
 //
@@ -31,8 +36,8 @@ type Keys struct {
 
 	life    sync.RWMutex // held shared by operations, exclusively by Close
 	closed  bool
+	dir     string
 	mu      sync.Mutex // serializes changes
-	flushMu sync.Mutex // one flush at a time; writes wait for the next one
 }
 
 var errKeysClosed = errors.New("pebblestore: key store closed")
@@ -50,14 +55,37 @@ func OpenKeys(dir string, logger *slog.Logger) (*Keys, error) {
 		logger = slog.Default()
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
-		DisableWAL:         true,
+		Cleaner:            pebble.ArchiveCleaner{},
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{l: logger.With("component", "pebble-keys")},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open keys %s: %w", dir, err)
 	}
-	return &Keys{db: db, log: logger}, nil
+	k := &Keys{db: db, log: logger, dir: dir}
+	if err := k.purgeArchive(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// purgeArchive deletes the obsolete files Pebble archived.
+func (k *Keys) purgeArchive() error {
+	dir := filepath.Join(k.dir, "archive")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pebblestore: keys archive: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("pebblestore: purge the keys archive: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the store.
@@ -108,18 +136,6 @@ func (k *Keys) subjectKey(row []byte) (seal.Key, bool, error) {
 	return key, true, nil
 }
 
-// flush makes what was written so far durable. Writers that wrote before a
-// flush started are covered by it; one flush runs at a time, so writers
-// that arrive meanwhile share the next.
-func (k *Keys) flush() error {
-	k.flushMu.Lock()
-	defer k.flushMu.Unlock()
-	if err := k.db.Flush(); err != nil {
-		return fmt.Errorf("pebblestore: flush keys: %w", err)
-	}
-	return nil
-}
-
 // enter registers an operation; when it returns nil, the caller must call
 // k.life.RUnlock.
 func (k *Keys) enter(ctx context.Context) error {
@@ -150,17 +166,11 @@ func (k *Keys) SubjectKey(ctx context.Context, property string, sub seal.Subject
 	b := k.db.NewBatch()
 	_ = b.Set(row, append(key.ID[:], key.Secret[:]...), nil)
 	_ = b.Set(idRow(property, key.ID), key.Secret[:], nil)
-	err := b.Commit(pebble.NoSync)
+	err := b.Commit(pebble.Sync)
 	_ = b.Close()
 	k.mu.Unlock()
 	if err != nil {
 		return seal.Key{}, fmt.Errorf("pebblestore: store a subject key: %w", err)
-	}
-	// Another caller may read the key before this flush ends; it then
-	// waits for the same flush before it can seal with it, in its own
-	// flush call (a flush that started later).
-	if err := k.flush(); err != nil {
-		return seal.Key{}, err
 	}
 	return key, nil
 }
@@ -201,29 +211,33 @@ func (k *Keys) Forget(ctx context.Context, property string, sub seal.Subject) (b
 	b := k.db.NewBatch()
 	_ = b.Delete(row, nil)
 	_ = b.Delete(idRow(property, key.ID), nil)
-	err = b.Commit(pebble.NoSync)
+	err = b.Commit(pebble.Sync)
 	_ = b.Close()
-	k.mu.Unlock()
 	if err != nil {
+		k.mu.Unlock()
 		return false, fmt.Errorf("pebblestore: delete a subject key: %w", err)
 	}
-	if err := k.flush(); err != nil {
-		return false, err
+	// The secret is in a log file or tables: the log is flushed (its file
+	// becomes obsolete), the tables are rewritten without the key, the
+	// replaced files are archived (in the background: wait for it), and
+	// the archive is deleted. Deletions are serialized for it.
+	defer k.mu.Unlock()
+	if err := k.db.Flush(); err != nil {
+		return true, fmt.Errorf("pebblestore: flush the deleted key away: %w", err)
 	}
-	// Every table that held the secret is rewritten without it, and the
-	// tables it replaced are deleted (in the background: wait for it).
 	if err := k.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
 		return true, fmt.Errorf("pebblestore: compact the deleted key away: %w", err)
 	}
 	for {
 		m := k.db.Metrics()
-		if m.Table.ObsoleteCount == 0 && m.Table.ZombieCount == 0 {
-			return true, nil
+		if m.Table.ObsoleteCount == 0 && m.Table.ZombieCount == 0 && m.WAL.ObsoleteFiles == 0 {
+			break
 		}
 		select {
 		case <-ctx.Done():
-			return true, fmt.Errorf("pebblestore: waiting for the deleted key's old tables to be removed: %w", ctx.Err())
+			return true, fmt.Errorf("pebblestore: waiting for the deleted key's old files: %w", ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	return true, k.purgeArchive()
 }

@@ -2,8 +2,11 @@ package pebblestore
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sextant-analytics/sextant/pkg/seal"
@@ -88,4 +91,24 @@ func TestForgottenSecretLeavesTheFiles(t *testing.T) {
 	if err := k.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkSubjectKeyNew is the cost of a new visitor's key: 16 callers
+// at once, as collect's concurrent batches are.
+func BenchmarkSubjectKeyNew(b *testing.B) {
+	k, err := OpenKeys(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	b.SetParallelism(8)
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := k.SubjectKey(context.Background(), "p", seal.Client(fmt.Sprint(n.Add(1)))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
