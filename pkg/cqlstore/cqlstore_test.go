@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/scylladb/gocqlx/v2/migrate"
 
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/seal/sealtest"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore/viewstoretest"
@@ -575,4 +577,26 @@ func TestKeysConformance(t *testing.T) {
 	}
 	defer func() { _ = s.Close() }()
 	sealtest.Run(t, s)
+}
+
+// BenchmarkSubjectKeyNew is the cost of a new visitor's key, 32 callers at
+// once (collect's concurrent batches).
+func BenchmarkSubjectKeyNew(b *testing.B) {
+	cfg := config(b)
+	s, err := cqlstore.Open(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	prop := "bench-" + randomName()
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := seal.SubjectKey(context.Background(), s, prop, seal.Client(fmt.Sprint(n.Add(1)))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

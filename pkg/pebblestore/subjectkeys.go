@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -28,16 +28,16 @@ import (
 //
 // Rows:
 //
-//	's' esc(property) subject   the subject's key: id ‖ secret
-//	'i' esc(property) id        a key by id: secret
+//	's' esc(property) subject id   a key of the subject: secret
+//	'i' esc(property) id           a key by id: secret
 type Keys struct {
 	db  *pebble.DB
 	log *slog.Logger
 
-	life    sync.RWMutex // held shared by operations, exclusively by Close
-	closed  bool
-	dir     string
-	mu      sync.Mutex // serializes changes
+	life   sync.RWMutex // held shared by operations, exclusively by Close
+	closed bool
+	dir    string
+	mu     sync.Mutex // serializes changes
 }
 
 var errKeysClosed = errors.New("pebblestore: key store closed")
@@ -99,7 +99,7 @@ func (k *Keys) Close() error {
 	return k.db.Close()
 }
 
-func subjectRow(property string, s seal.Subject) []byte {
+func subjectPrefix(property string, s seal.Subject) []byte {
 	return append(appendEscaped([]byte{keysBySubject}, property), s[:]...)
 }
 
@@ -119,21 +119,29 @@ func (k *Keys) get(key []byte) ([]byte, bool, error) {
 	return bytes.Clone(v), true, nil
 }
 
-func (k *Keys) subjectKey(row []byte) (seal.Key, bool, error) {
-	v, ok, err := k.get(row)
+// subjectKeys returns the subject's keys, smallest id first.
+func (k *Keys) subjectKeys(prefix []byte) ([]seal.Key, error) {
+	upper := append(bytes.Clone(prefix), 0xff)
+	it, err := k.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper})
 	if err != nil {
-		return seal.Key{}, false, fmt.Errorf("pebblestore: read a subject key: %w", err)
+		return nil, fmt.Errorf("pebblestore: read a subject's keys: %w", err)
 	}
-	if !ok {
-		return seal.Key{}, false, nil
+	var out []seal.Key
+	for valid := it.First(); valid; valid = it.Next() {
+		id, v := it.Key()[len(prefix):], it.Value()
+		if len(id) != seal.IDSize || len(v) != seal.SecretSize {
+			_ = it.Close()
+			return nil, fmt.Errorf("pebblestore: a subject key of %d+%d bytes: %w", len(id), len(v), errCorrupt)
+		}
+		var key seal.Key
+		copy(key.ID[:], id)
+		copy(key.Secret[:], v)
+		out = append(out, key)
 	}
-	if len(v) != seal.IDSize+seal.SecretSize {
-		return seal.Key{}, false, fmt.Errorf("pebblestore: subject key of %d bytes: %w", len(v), errCorrupt)
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("pebblestore: read a subject's keys: %w", err)
 	}
-	var key seal.Key
-	copy(key.ID[:], v)
-	copy(key.Secret[:], v[seal.IDSize:])
-	return key, true, nil
+	return out, nil
 }
 
 // enter registers an operation; when it returns nil, the caller must call
@@ -150,29 +158,34 @@ func (k *Keys) enter(ctx context.Context) error {
 	return nil
 }
 
-// SubjectKey implements seal.Keys.
-func (k *Keys) SubjectKey(ctx context.Context, property string, sub seal.Subject) (seal.Key, error) {
+// FindSubjectKey implements seal.Keys.
+func (k *Keys) FindSubjectKey(ctx context.Context, property string, sub seal.Subject) (seal.Key, bool, error) {
 	if err := k.enter(ctx); err != nil {
-		return seal.Key{}, err
+		return seal.Key{}, false, err
 	}
 	defer k.life.RUnlock()
-	row := subjectRow(property, sub)
-	k.mu.Lock()
-	if key, ok, err := k.subjectKey(row); err != nil || ok {
-		k.mu.Unlock()
-		return key, err
+	ks, err := k.subjectKeys(subjectPrefix(property, sub))
+	if err != nil || len(ks) == 0 {
+		return seal.Key{}, false, err
 	}
-	key := seal.NewKey()
+	return ks[0], true, nil
+}
+
+// AddSubjectKey implements seal.Keys: both rows in one synced batch.
+func (k *Keys) AddSubjectKey(ctx context.Context, property string, sub seal.Subject, key seal.Key) error {
+	if err := k.enter(ctx); err != nil {
+		return err
+	}
+	defer k.life.RUnlock()
 	b := k.db.NewBatch()
-	_ = b.Set(row, append(key.ID[:], key.Secret[:]...), nil)
+	_ = b.Set(append(subjectPrefix(property, sub), key.ID[:]...), key.Secret[:], nil)
 	_ = b.Set(idRow(property, key.ID), key.Secret[:], nil)
 	err := b.Commit(pebble.Sync)
 	_ = b.Close()
-	k.mu.Unlock()
 	if err != nil {
-		return seal.Key{}, fmt.Errorf("pebblestore: store a subject key: %w", err)
+		return fmt.Errorf("pebblestore: store a subject key: %w", err)
 	}
-	return key, nil
+	return nil
 }
 
 // Key implements seal.Keys.
@@ -201,21 +214,23 @@ func (k *Keys) Forget(ctx context.Context, property string, sub seal.Subject) (b
 		return false, err
 	}
 	defer k.life.RUnlock()
-	row := subjectRow(property, sub)
+	prefix := subjectPrefix(property, sub)
 	k.mu.Lock()
-	key, ok, err := k.subjectKey(row)
-	if err != nil || !ok {
+	keys, err := k.subjectKeys(prefix)
+	if err != nil || len(keys) == 0 {
 		k.mu.Unlock()
 		return false, err
 	}
 	b := k.db.NewBatch()
-	_ = b.Delete(row, nil)
-	_ = b.Delete(idRow(property, key.ID), nil)
+	for _, key := range keys {
+		_ = b.Delete(append(bytes.Clone(prefix), key.ID[:]...), nil)
+		_ = b.Delete(idRow(property, key.ID), nil)
+	}
 	err = b.Commit(pebble.Sync)
 	_ = b.Close()
 	if err != nil {
 		k.mu.Unlock()
-		return false, fmt.Errorf("pebblestore: delete a subject key: %w", err)
+		return false, fmt.Errorf("pebblestore: delete a subject's keys: %w", err)
 	}
 	// The secret is in a log file or tables: the log is flushed (its file
 	// becomes obsolete), the tables are rewritten without the key, the

@@ -33,7 +33,7 @@ func TestKeysConformance(t *testing.T) {
 func TestKeysDurable(t *testing.T) {
 	dir := t.TempDir()
 	k := openKeys(t, dir)
-	key, err := k.SubjectKey(t.Context(), "p", seal.Client("c"))
+	key, err := seal.SubjectKey(t.Context(), k, "p", seal.Client("c"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +57,11 @@ func TestForgottenSecretLeavesTheFiles(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	k := openKeys(t, dir)
-	forgotten, err := k.SubjectKey(ctx, "p", seal.Client("gone"))
+	forgotten, err := seal.SubjectKey(ctx, k, "p", seal.Client("gone"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, err := k.SubjectKey(ctx, "p", seal.Client("kept"))
+	kept, err := seal.SubjectKey(ctx, k, "p", seal.Client("kept"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func BenchmarkSubjectKeyNew(b *testing.B) {
 	var n atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := k.SubjectKey(context.Background(), "p", seal.Client(fmt.Sprint(n.Add(1)))); err != nil {
+			if _, err := seal.SubjectKey(context.Background(), k, "p", seal.Client(fmt.Sprint(n.Add(1)))); err != nil {
 				b.Error(err)
 				return
 			}

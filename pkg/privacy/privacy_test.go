@@ -25,8 +25,8 @@ func openMeta(t *testing.T) *pebblestore.Store {
 // sealed seals one event of client for property, received at recv.
 func sealed(t *testing.T, keys seal.Keys, property, client, user string, recv time.Time) eventlog.Record {
 	t.Helper()
-	msgs := []eventlog.Message{{Value: []byte("an event")}}
-	if err := seal.NewSealer(keys).Seal(t.Context(), msgs, seal.Subjects{Property: property, ClientID: client, UserID: user, Received: recv}); err != nil {
+	msgs, err := sealAndCommit(t.Context(), seal.NewSealer(keys), []eventlog.Message{{Value: []byte("an event")}}, seal.Subjects{Property: property, ClientID: client, UserID: user, Received: recv})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return eventlog.Record{Key: msgs[0].Key, Value: msgs[0].Value, Headers: msgs[0].Headers}
@@ -200,4 +200,13 @@ func TestRetention(t *testing.T) {
 	if len(rs) != 3 || found != 3 {
 		t.Errorf("ledger: %d requests (want 3: months 0 to 2), %d with a key (want 3)", len(rs), found)
 	}
+}
+
+// sealAndCommit seals msgs and stores the keys the sealer made.
+func sealAndCommit(ctx context.Context, s *seal.Sealer, msgs []eventlog.Message, sub seal.Subjects) ([]eventlog.Message, error) {
+	recs, commit, err := s.Seal(ctx, msgs, sub)
+	if err != nil || commit == nil {
+		return recs, err
+	}
+	return recs, commit(ctx)
 }

@@ -52,9 +52,10 @@ func (c *cache[K]) put(k K, key Key) {
 }
 
 // SealerTTL is how long collect keeps using a subject's key after reading
-// it: a deletion reaches batches of that subject sealed within it, which
-// are then deleted with the rest (README: "Deleting a user").
-const SealerTTL = 30 * time.Second
+// it: batches of a deleted subject sealed within it after the deletion are
+// deleted with the rest (README: "Delete a user"). It bounds the key
+// store's reads: one per active visitor and TTL.
+const SealerTTL = 5 * time.Minute
 
 type subjectRef struct {
 	property string
@@ -72,38 +73,85 @@ func NewSealer(keys Keys) *Sealer {
 	return &Sealer{keys: keys, cache: newCache[subjectRef](1<<20, SealerTTL)}
 }
 
-func (s *Sealer) subjectKey(ctx context.Context, property string, sub Subject) (Key, error) {
+// subjectKey returns the subject's key and, for a key it made, the commit
+// that stores it.
+func (s *Sealer) subjectKey(ctx context.Context, property string, sub Subject) (Key, func(context.Context) error, error) {
 	ref := subjectRef{property, sub}
 	if k, ok := s.cache.get(ref); ok {
-		return k, nil
+		return k, nil, nil
 	}
-	k, err := s.keys.SubjectKey(ctx, property, sub)
+	k, ok, err := s.keys.FindSubjectKey(ctx, property, sub)
 	if err != nil {
-		return Key{}, err
+		return Key{}, nil, err
 	}
-	s.cache.put(ref, k)
-	return k, nil
+	if ok {
+		s.cache.put(ref, k)
+		return k, nil, nil
+	}
+	k = NewKey()
+	return k, func(ctx context.Context) error {
+		if err := s.keys.AddSubjectKey(ctx, property, sub, k); err != nil {
+			return err
+		}
+		// Cached once stored: a batch sealed with a key not stored is
+		// never acknowledged.
+		s.cache.put(ref, k)
+		return nil
+	}, nil
 }
 
-// Seal seals msgs, the events of one batch of subjects sub, in place.
-func (s *Sealer) Seal(ctx context.Context, msgs []eventlog.Message, sub Subjects) error {
-	client, err := s.subjectKey(ctx, sub.Property, Client(sub.ClientID))
-	if err != nil {
-		return fmt.Errorf("seal: the client's key: %w", err)
+// Seal seals msgs, the events of one batch of subjects sub, into records
+// (usually one: see SealRecords). For
+// subjects met for the first time it makes keys and returns the commit
+// that stores them: the caller runs it, while it appends the batch if it
+// likes, and acknowledges the batch only when both succeeded (a batch
+// appended with keys that were not stored does not open: it is deleted,
+// and its retry counts). commit is nil when every key was stored before.
+func (s *Sealer) Seal(ctx context.Context, msgs []eventlog.Message, sub Subjects) (records []eventlog.Message, commit func(context.Context) error, err error) {
+	var commits []func(context.Context) error
+	key := func(what string, subject Subject) (Key, error) {
+		k, c, err := s.subjectKey(ctx, sub.Property, subject)
+		if err != nil {
+			return Key{}, fmt.Errorf("seal: the %s's key: %w", what, err)
+		}
+		if c != nil {
+			commits = append(commits, c)
+		}
+		return k, nil
 	}
-	month, err := s.subjectKey(ctx, sub.Property, Month(sub.Received))
+	client, err := key("client", Client(sub.ClientID))
 	if err != nil {
-		return fmt.Errorf("seal: the month's key: %w", err)
+		return nil, nil, err
+	}
+	month, err := key("month", Month(sub.Received))
+	if err != nil {
+		return nil, nil, err
 	}
 	var user *Key
 	if sub.UserID != "" {
-		k, err := s.subjectKey(ctx, sub.Property, User(sub.UserID))
+		k, err := key("user", User(sub.UserID))
 		if err != nil {
-			return fmt.Errorf("seal: the user's key: %w", err)
+			return nil, nil, err
 		}
 		user = &k
 	}
-	return SealRecords(msgs, sub, client, month, user)
+	records, err = SealRecords(msgs, sub, client, month, user)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch len(commits) {
+	case 0:
+		return records, nil, nil
+	case 1:
+		return records, commits[0], nil
+	}
+	return records, func(ctx context.Context) error {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, c := range commits {
+			g.Go(func() error { return c(gctx) })
+		}
+		return g.Wait()
+	}, nil
 }
 
 type idRef struct {
@@ -180,14 +228,14 @@ func (o *Opener) key(ctx context.Context, r idRef) (Key, error) {
 	return k, nil
 }
 
-// Open returns the event a record holds: its value when it is not sealed,
-// else the value opened with its keys (appended to dst). The error wraps
+// Open returns what a sealed record holds, its payload of framed events
+// (see Events), appended to dst; rec must be sealed (Sealed). The error wraps
 // ErrShredded when one of its keys was destroyed (the record is deleted),
 // ErrCorrupt when it does not open, and else is the key store's (retry).
 func (o *Opener) Open(ctx context.Context, dst []byte, rec *eventlog.Record) ([]byte, error) {
 	h := rec.Headers[Header]
 	if h == "" {
-		return rec.Value, nil
+		return nil, fmt.Errorf("%w: the record is not sealed", ErrCorrupt)
 	}
 	o.mu.Lock()
 	aead, ok := o.aeads[h]

@@ -1,8 +1,10 @@
 package seal
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -10,29 +12,41 @@ import (
 // like the durable stores.
 type Memory struct {
 	mu        sync.Mutex
-	bySubject map[subjectRef]Key
+	bySubject map[subjectRef][]Key // sorted by id
 	byID      map[idRef]Key
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{bySubject: map[subjectRef]Key{}, byID: map[idRef]Key{}}
+	return &Memory{bySubject: map[subjectRef][]Key{}, byID: map[idRef]Key{}}
 }
 
-// SubjectKey implements Keys.
-func (m *Memory) SubjectKey(ctx context.Context, property string, s Subject) (Key, error) {
+// FindSubjectKey implements Keys.
+func (m *Memory) FindSubjectKey(ctx context.Context, property string, s Subject) (Key, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return Key{}, err
+		return Key{}, false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if k, ok := m.bySubject[subjectRef{property, s}]; ok {
-		return k, nil
+	ks := m.bySubject[subjectRef{property, s}]
+	if len(ks) == 0 {
+		return Key{}, false, nil
 	}
-	k := NewKey()
-	m.bySubject[subjectRef{property, s}] = k
+	return ks[0], true, nil
+}
+
+// AddSubjectKey implements Keys.
+func (m *Memory) AddSubjectKey(ctx context.Context, property string, s Subject, k Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.byID[idRef{property, k.ID}] = k
-	return k, nil
+	ks := append(m.bySubject[subjectRef{property, s}], k)
+	slices.SortFunc(ks, func(a, b Key) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	m.bySubject[subjectRef{property, s}] = ks
+	return nil
 }
 
 // Key implements Keys.
@@ -56,11 +70,13 @@ func (m *Memory) Forget(ctx context.Context, property string, s Subject) (bool, 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k, ok := m.bySubject[subjectRef{property, s}]
+	ks, ok := m.bySubject[subjectRef{property, s}]
 	if !ok {
 		return false, nil
 	}
+	for _, k := range ks {
+		delete(m.byID, idRef{property, k.ID})
+	}
 	delete(m.bySubject, subjectRef{property, s})
-	delete(m.byID, idRef{property, k.ID})
 	return true, nil
 }

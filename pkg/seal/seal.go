@@ -14,6 +14,12 @@
 // The key store sees subjects only as SHA-256 digests, and a record names
 // its keys by random ids, so that once a subject's key is destroyed its
 // records cannot be linked back to it.
+//
+// A sealed record holds the events of one collect batch (one visitor's),
+// compressed before they are encrypted: ciphertext does not compress, so
+// sealing events one by one would have the log store them whole (about 19
+// times the bytes of loadgen's traffic compressed in Kafka's batches; a
+// visitor's batch compressed alone is within about 2 times of them).
 package seal
 
 import (
@@ -23,11 +29,14 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 )
@@ -39,7 +48,7 @@ import (
 const Header = "sextant-sealed"
 
 // ContentType is the content type of a sealed record.
-const ContentType = "application/x-sextant-sealed; messageType=sextant.event.v1.Event"
+const ContentType = "application/x-sextant-sealed; framing=uvarint-length; compression=zstd; messageType=sextant.event.v1.Event"
 
 const headerVersion = "v1"
 
@@ -103,16 +112,34 @@ var ErrCorrupt = errors.New("seal: sealed record is corrupt")
 
 // Keys is the key store. Implementations: pebblestore (embedded) and
 // cqlstore (Cassandra, ScyllaDB); sealtest is their conformance suite.
+//
+// A subject may hold several keys (collectors that meet a new subject at
+// once each add one, without a transaction): every key added opens what
+// was sealed with it, FindSubjectKey returns the one with the smallest id,
+// and Forget destroys them all.
 type Keys interface {
-	// SubjectKey returns the subject's key, creating it when it has none.
-	// Concurrent calls, from any process, return the same key.
-	SubjectKey(ctx context.Context, property string, s Subject) (Key, error)
+	// FindSubjectKey returns the subject's key with the smallest id, and
+	// false when the subject has none.
+	FindSubjectKey(ctx context.Context, property string, s Subject) (Key, bool, error)
+	// AddSubjectKey stores k as a key of the subject: readable by id
+	// (Key) before it is found under the subject.
+	AddSubjectKey(ctx context.Context, property string, s Subject, k Key) error
 	// Key returns the key with id, or an error wrapping ErrShredded when it
 	// does not exist (destroyed, or never made).
 	Key(ctx context.Context, property string, id ID) (Key, error)
-	// Forget destroys the subject's key, reporting whether it had one.
-	// A later SubjectKey makes a new key.
+	// Forget destroys every key of the subject, reporting whether it had
+	// one. A later AddSubjectKey starts again.
 	Forget(ctx context.Context, property string, s Subject) (bool, error)
+}
+
+// SubjectKey returns the subject's key, adding a new one when it has none.
+func SubjectKey(ctx context.Context, keys Keys, property string, s Subject) (Key, error) {
+	k, ok, err := keys.FindSubjectKey(ctx, property, s)
+	if err != nil || ok {
+		return k, err
+	}
+	k = NewKey()
+	return k, keys.AddSubjectKey(ctx, property, s, k)
 }
 
 // recordSecret derives a record's key from its keys' secrets: without
@@ -142,11 +169,28 @@ type Subjects struct {
 	Received time.Time
 }
 
-// SealRecords seals msgs (the events of one batch, all of subjects s) in
-// place with keys: each value becomes nonce ‖ ciphertext, each key the
-// property and the client key's id (so that a client's records keep one
-// partition), and the headers say how to open them.
-func SealRecords(msgs []eventlog.Message, s Subjects, client, month Key, user *Key) error {
+// MaxRecordEvents and maxRecordBytes bound the events and compressed bytes
+// of one sealed record (a batch over either is sealed into several).
+const (
+	MaxRecordEvents = 1 << PositionBits
+	maxRecordBytes  = 512 << 10
+)
+
+// PositionBits is how many low bits of an event's position (offset <<
+// PositionBits | index) its index in its record takes.
+const PositionBits = 12
+
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+)
+
+// SealRecords seals msgs (the events of one batch, all of subjects s) into
+// records: each holds up to MaxRecordEvents of the events, framed (a
+// varint length before each) and compressed, then encrypted (nonce ‖
+// ciphertext); its key is the property and the client key's id (so that a
+// client's records keep one partition), and its headers say how to open it.
+func SealRecords(msgs []eventlog.Message, s Subjects, client, month Key, user *Key) ([]eventlog.Message, error) {
 	keys := []*Key{&client, &month}
 	hdr := make([]byte, 0, 3+len(s.Property)+3*(2*IDSize+1))
 	hdr = append(append(append(hdr, headerVersion...), ' '), s.Property...)
@@ -158,15 +202,8 @@ func SealRecords(msgs []eventlog.Message, s Subjects, client, month Key, user *K
 	}
 	aead, err := newAEAD(recordSecret(keys...))
 	if err != nil {
-		return fmt.Errorf("seal: %w", err)
+		return nil, fmt.Errorf("seal: %w", err)
 	}
-	size := 0
-	for _, m := range msgs {
-		size += aead.NonceSize() + len(m.Value) + aead.Overhead()
-	}
-	buf := make([]byte, 0, size)
-	nonces := make([]byte, len(msgs)*aead.NonceSize())
-	_, _ = rand.Read(nonces)
 	key := make([]byte, 0, len(s.Property)+1+2*IDSize)
 	key = append(append(append(key, s.Property...), '/'), client.ID.String()...)
 	headers := map[string]string{
@@ -174,14 +211,48 @@ func SealRecords(msgs []eventlog.Message, s Subjects, client, month Key, user *K
 		eventlog.HeaderContentType:   ContentType,
 		Header:                       string(hdr),
 	}
-	for i := range msgs {
-		start := len(buf)
-		nonce := nonces[i*aead.NonceSize() : (i+1)*aead.NonceSize()]
-		buf = append(buf, nonce...)
-		buf = aead.Seal(buf, nonce, msgs[i].Value, hdr)
-		msgs[i].Value = buf[start:len(buf):len(buf)]
-		msgs[i].Key = key
-		msgs[i].Headers = headers
+	var out []eventlog.Message
+	var frame []byte
+	for start := 0; start < len(msgs); {
+		frame = frame[:0]
+		end := start
+		for end < len(msgs) && end-start < MaxRecordEvents && (end == start || len(frame)+len(msgs[end].Value) <= 4*maxRecordBytes) {
+			frame = binary.AppendUvarint(frame, uint64(len(msgs[end].Value)))
+			frame = append(frame, msgs[end].Value...)
+			end++
+		}
+		z := zenc.EncodeAll(frame, nil)
+		if len(z) > maxRecordBytes && end-start > 1 {
+			// Compressed too large: seal the first half on its own.
+			half := start + (end-start)/2
+			rest, err := SealRecords(msgs[start:half], s, client, month, user)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rest...)
+			start = half
+			continue
+		}
+		v := make([]byte, aead.NonceSize(), aead.NonceSize()+len(z)+aead.Overhead())
+		_, _ = rand.Read(v)
+		v = aead.Seal(v, v, z, hdr)
+		out = append(out, eventlog.Message{Key: key, Value: v, Headers: headers})
+		start = end
+	}
+	return out, nil
+}
+
+// Events calls fn with each event of an opened record's payload, in order.
+func Events(payload []byte, fn func(i int, event []byte) error) error {
+	for i := 0; len(payload) > 0; i++ {
+		n, w := binary.Uvarint(payload)
+		if w <= 0 || n > uint64(len(payload)-w) {
+			return fmt.Errorf("%w: event %d is cut", ErrCorrupt, i)
+		}
+		if err := fn(i, payload[w:w+int(n)]); err != nil {
+			return err
+		}
+		payload = payload[w+int(n):]
 	}
 	return nil
 }
@@ -210,7 +281,7 @@ func Refs(header string) (property string, ids []ID, err error) {
 }
 
 // OpenRecord opens a sealed record's value with its keys (in the header's
-// order), appending the event to dst.
+// order), appending its payload (framed events, see Events) to dst.
 func OpenRecord(dst []byte, rec *eventlog.Record, keys []Key) ([]byte, error) {
 	hdr := rec.Headers[Header]
 	ptrs := make([]*Key, len(keys))
@@ -227,14 +298,20 @@ func OpenRecord(dst []byte, rec *eventlog.Record, keys []Key) ([]byte, error) {
 	return openWith(dst, aead, rec.Value, hdr)
 }
 
+// openWith decrypts and decompresses a sealed record's value, appending
+// its payload (framed events, see Events) to dst.
 func openWith(dst []byte, aead cipher.AEAD, value []byte, hdr string) ([]byte, error) {
 	ns := aead.NonceSize()
 	if len(value) < ns+aead.Overhead() {
 		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(value))
 	}
-	out, err := aead.Open(dst, value[:ns], value[ns:], []byte(hdr))
+	z, err := aead.Open(nil, value[:ns], value[ns:], []byte(hdr))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	out, err := zdec.DecodeAll(z, dst)
+	if err != nil {
+		return nil, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
 	}
 	return out, nil
 }

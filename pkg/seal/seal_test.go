@@ -3,7 +3,9 @@ package seal_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,10 +42,14 @@ func TestSealOpenShred(t *testing.T) {
 			keys := seal.NewMemory()
 			plain := [][]byte{[]byte("event one: client-secret-id /page?q=secret"), []byte("event two")}
 			msgs := []eventlog.Message{{Key: []byte("p1/client-secret-id"), Value: bytes.Clone(plain[0])}, {Key: []byte("p1/client-secret-id"), Value: bytes.Clone(plain[1])}}
-			if err := seal.NewSealer(keys).Seal(ctx, msgs, tc.sub); err != nil {
+			sealed, err := sealAndCommit(ctx, seal.NewSealer(keys), msgs, tc.sub)
+			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range msgs {
+			if len(sealed) != 1 {
+				t.Fatalf("%d records, want the batch in one", len(sealed))
+			}
+			for _, m := range sealed {
 				for _, secret := range [][]byte{[]byte("client-secret-id"), []byte("user-secret-id"), []byte("event")} {
 					if bytes.Contains(m.Value, secret) || bytes.Contains(m.Key, secret) || bytes.Contains([]byte(m.Headers[seal.Header]), secret) {
 						t.Errorf("a sealed record holds %q in the clear", secret)
@@ -56,23 +62,67 @@ func TestSealOpenShred(t *testing.T) {
 				}
 			}
 			o := seal.NewOpener(keys)
-			recs := records(msgs)
+			recs := records(sealed)
 			if err := o.Prefetch(ctx, recs); err != nil {
 				t.Fatal(err)
 			}
-			for i := range recs {
-				got, err := o.Open(ctx, nil, &recs[i])
-				if tc.forget != nil {
-					if !errors.Is(err, seal.ErrShredded) {
-						t.Errorf("record %d opened after its key was destroyed: %q, %v", i, got, err)
-					}
-					continue
+			got, err := events(ctx, o, &recs[0])
+			if tc.forget != nil {
+				if !errors.Is(err, seal.ErrShredded) {
+					t.Errorf("the record opened after its key was destroyed: %q, %v", got, err)
 				}
-				if err != nil || !bytes.Equal(got, plain[i]) {
-					t.Errorf("record %d = %q, %v; want %q", i, got, err, plain[i])
-				}
+				return
+			}
+			if err != nil || len(got) != 2 || !bytes.Equal(got[0], plain[0]) || !bytes.Equal(got[1], plain[1]) {
+				t.Errorf("opened %q, %v; want %q", got, err, plain)
 			}
 		})
+	}
+}
+
+// TestLargeBatches: a batch too large for one record is sealed into
+// several, in order, each within the bounds.
+func TestLargeBatches(t *testing.T) {
+	ctx := context.Background()
+	keys := seal.NewMemory()
+	var msgs []eventlog.Message
+	var want [][]byte
+	for i := range seal.MaxRecordEvents + 100 {
+		v := make([]byte, 700)
+		_, _ = rand.Read(v) // incompressible
+		v = fmt.Appendf(v, "event-%d", i)
+		msgs = append(msgs, eventlog.Message{Value: v})
+		want = append(want, bytes.Clone(v))
+	}
+	sealed, err := sealAndCommit(ctx, seal.NewSealer(keys), msgs, seal.Subjects{Property: "p", ClientID: "c", Received: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sealed) < 2 {
+		t.Fatalf("%d records for %d events of 700 random bytes", len(sealed), len(msgs))
+	}
+	o := seal.NewOpener(keys)
+	var got [][]byte
+	for _, r := range records(sealed) {
+		if len(r.Value) > 600<<10 {
+			t.Errorf("a record of %d bytes", len(r.Value))
+		}
+		evs, err := events(ctx, o, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) > seal.MaxRecordEvents {
+			t.Errorf("a record of %d events", len(evs))
+		}
+		got = append(got, evs...)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events opened, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("event %d differs", i)
+		}
 	}
 }
 
@@ -80,12 +130,12 @@ func TestTamperedRecords(t *testing.T) {
 	ctx := context.Background()
 	keys := seal.NewMemory()
 	sub := seal.Subjects{Property: "p1", ClientID: "c", UserID: "u", Received: time.Now()}
-	msgs := []eventlog.Message{{Value: []byte("event")}}
-	if err := seal.NewSealer(keys).Seal(ctx, msgs, sub); err != nil {
+	msgs, err := sealAndCommit(ctx, seal.NewSealer(keys), []eventlog.Message{{Value: []byte("event")}}, sub)
+	if err != nil {
 		t.Fatal(err)
 	}
-	other := []eventlog.Message{{Value: []byte("other")}}
-	if err := seal.NewSealer(keys).Seal(ctx, other, seal.Subjects{Property: "p1", ClientID: "c2", Received: time.Now()}); err != nil {
+	other, err := sealAndCommit(ctx, seal.NewSealer(keys), []eventlog.Message{{Value: []byte("other")}}, seal.Subjects{Property: "p1", ClientID: "c2", Received: time.Now()})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -111,12 +161,26 @@ func TestTamperedRecords(t *testing.T) {
 	}
 }
 
-func TestUnsealedRecordsPassThrough(t *testing.T) {
+func TestUnsealedRecordsRefused(t *testing.T) {
 	r := eventlog.Record{Value: []byte("legacy event")}
-	got, err := seal.NewOpener(seal.NewMemory()).Open(context.Background(), nil, &r)
-	if err != nil || string(got) != "legacy event" {
-		t.Fatalf("Open = %q, %v", got, err)
+	if got, err := seal.NewOpener(seal.NewMemory()).Open(context.Background(), nil, &r); !errors.Is(err, seal.ErrCorrupt) {
+		t.Fatalf("Open of an unsealed record = %q, %v", got, err)
 	}
+}
+
+func FuzzEvents(f *testing.F) {
+	f.Add([]byte{3, 'a', 'b', 'c', 0, 1, 'x'})
+	f.Add([]byte{200})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		n := 0
+		_ = seal.Events(payload, func(_ int, ev []byte) error {
+			n += len(ev)
+			return nil
+		})
+		if n > len(payload) {
+			t.Fatalf("events of %d bytes in a payload of %d", n, len(payload))
+		}
+	})
 }
 
 func FuzzRefs(f *testing.F) {
@@ -128,4 +192,27 @@ func FuzzRefs(f *testing.F) {
 			t.Fatalf("Refs(%q) = %q, %d ids without an error", h, p, len(ids))
 		}
 	})
+}
+
+// sealAndCommit seals msgs and stores the keys the sealer made.
+func sealAndCommit(ctx context.Context, s *seal.Sealer, msgs []eventlog.Message, sub seal.Subjects) ([]eventlog.Message, error) {
+	recs, commit, err := s.Seal(ctx, msgs, sub)
+	if err != nil || commit == nil {
+		return recs, err
+	}
+	return recs, commit(ctx)
+}
+
+// events opens rec and returns its events.
+func events(ctx context.Context, o *seal.Opener, rec *eventlog.Record) ([][]byte, error) {
+	payload, err := o.Open(ctx, nil, rec)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	err = seal.Events(payload, func(_ int, ev []byte) error {
+		out = append(out, bytes.Clone(ev))
+		return nil
+	})
+	return out, err
 }

@@ -105,7 +105,7 @@ func BenchmarkDerive(b *testing.B) {
 			for b.Loop() {
 				p := testPartition(b, l, viewstore.Progress{}, nil)
 				for i, e := range events {
-					p.apply(e, p.progress.Next)
+					p.apply(e, p.progress.Next, 0)
 					p.advance(p.progress.Next)
 					if i%10_000 == 9_999 {
 						if _, err := p.adds.encode(0, 0, p.progress.Next); err != nil {

@@ -32,7 +32,7 @@ func testPartition(t testing.TB, l Logic, progress viewstore.Progress, kvs []vie
 
 func applyAll(p *partition, events ...*eventv1.Event) {
 	for _, e := range events {
-		p.apply(e, p.progress.Next)
+		p.apply(e, p.progress.Next, 0)
 		p.advance(p.progress.Next)
 	}
 }
@@ -277,7 +277,7 @@ func TestPruneForgetsOnlyWhatCannotMatter(t *testing.T) {
 		id, client string
 		counted    bool
 	}{{"old", "c1", true}, {"new", "c2", false}} {
-		if counted := q.apply(ev(tc.id, tc.client, "page_view", at(25*time.Hour+time.Minute)), 5); counted != tc.counted {
+		if counted := q.apply(ev(tc.id, tc.client, "page_view", at(25*time.Hour+time.Minute)), 5, 0); counted != tc.counted {
 			t.Errorf("%s again: counted %v, want %v", tc.id, counted, tc.counted)
 		}
 	}

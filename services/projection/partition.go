@@ -5,6 +5,7 @@ import (
 
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/block"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -57,9 +58,16 @@ func newPartition(id int32, logic *deriver, progress viewstore.Progress, kvs []v
 	return p, nil
 }
 
-// apply applies the event of the record at offset. It reports whether the
-// event counted (false for duplicates and excluded events).
-func (p *partition) apply(ev *eventv1.Event, offset int64) bool {
+// apply applies the index-th event of the record at offset. It reports
+// whether the event counted (false for duplicates and excluded events).
+//
+// Sessions and event ids remember where they last changed by the event's
+// position, offset << seal.PositionBits | index, which orders the events of
+// a record (one visitor's batch) after those of earlier records: a
+// position from before records held several events, an offset, is
+// smaller than every position of a later record.
+func (p *partition) apply(ev *eventv1.Event, offset int64, index int) bool {
+	pos := offset<<seal.PositionBits | int64(index)
 	recv := ev.GetReceiveTime().AsTime()
 	recvS := recv.Unix()
 	if recv.After(p.progress.Watermark) {
@@ -68,7 +76,7 @@ func (p *partition) apply(ev *eventv1.Event, offset int64) bool {
 	p.state.begin(offset)
 	// Event ids are chosen by clients: a duplicate is the same id from the
 	// same visitor of the same property.
-	if p.state.duplicate(ev.PropertyId, ev.ClientId, ev.EventId, recvS, offset, p.logic.rules.dedupeSeconds()) {
+	if p.state.duplicate(ev.PropertyId, ev.ClientId, ev.EventId, recvS, pos, p.logic.rules.dedupeSeconds()) {
 		p.progress.Duplicates++
 		return false
 	}
@@ -77,8 +85,8 @@ func (p *partition) apply(ev *eventv1.Event, offset int64) bool {
 		return false
 	}
 	evTime := ev.GetEventTime().AsTime().Unix()
-	s := p.logic.session(p.state.sessions, ev, evTime, recvS, offset)
-	f := p.logic.facts(ev, s, evTime, recvS, offset)
+	s := p.logic.session(p.state.sessions, ev, evTime, recvS, pos)
+	f := p.logic.facts(ev, s, evTime, recvS, pos)
 	b := p.adds.builder(ev.PropertyId, block.Hour.Floor(evTime))
 	before := b.Entries()
 	p.key = p.logic.add(b, ev, s, &f, p.vals, p.key)

@@ -255,7 +255,6 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 	lastFlush, lastLag := time.Now(), time.Time{}
 	behind := int64(0) // records between the partition's end and its next offset, as of the last check
 	interval := p.cfg.FlushInterval
-	ev := &eventv1.Event{}
 	partLabel := strconv.Itoa(int(id))
 	lag := p.cfg.Metrics.ConsumerLag.WithLabelValues(string(p.ns), partLabel)
 	defer p.cfg.Metrics.ConsumerLag.DeleteLabelValues(string(p.ns), partLabel)
@@ -263,7 +262,8 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 		return p.cfg.Metrics.ProjectedEvents.WithLabelValues(string(p.ns), o)
 	}
 	applied, duplicate, excluded, deadLetter, deleted := outcome("applied"), outcome("duplicate"), outcome("excluded"), outcome("dead_letter"), outcome("deleted")
-	var opened []byte // sealed records' events, opened
+	var opened []byte        // a sealed record's payload, opened
+	var evs []*eventv1.Event // a record's events, decoded
 	for {
 		// With nothing pending the read waits for records up to
 		// lagEvery; with records pending, until the next checkpoint is due.
@@ -303,21 +303,34 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 				break // the interrupted checkpoint's end: commit it first
 			}
 			value, reason, err := p.open(ctx, opened[:0], &rec)
-			if seal.Sealed(&rec) {
-				opened = value
+			if err != nil {
+				return fmt.Errorf("partition %d offset %d: %w", id, rec.Offset, err)
+			}
+			n := 0 // the record's events, decoded into evs
+			if reason == "" {
+				if !seal.Sealed(&rec) {
+					// An unsealed record holds one event.
+					reason, n = undecodable(rec, rec.Value, evOf(&evs, 0)), 1
+				} else {
+					opened = value
+					if err := seal.Events(value, func(i int, b []byte) error {
+						if reason = undecodable(rec, b, evOf(&evs, i)); reason != "" {
+							return errStop
+						}
+						n = i + 1
+						return nil
+					}); err != nil && !errors.Is(err, errStop) {
+						reason = err.Error()
+					}
+				}
 			}
 			switch {
-			case err != nil:
-				return fmt.Errorf("partition %d offset %d: %w", id, rec.Offset, err)
-			case reason == "":
-				reason = undecodable(rec, value, ev)
-			}
-			if reason == deletedRecord {
+			case reason == deletedRecord:
 				// Its subject's key was destroyed: the record is deleted
 				// (a user deletion, or a month past the property's
 				// retention).
 				deleted.Inc()
-			} else if reason != "" {
+			case reason != "":
 				// A poison record never stalls the partition: it goes to
 				// the dead letters with its reason, and the partition
 				// moves on. A replay with fixed logic reprocesses it from
@@ -326,12 +339,16 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 					return err
 				}
 				deadLetter.Inc()
-			} else if before := part.progress.Excluded; part.apply(ev, rec.Offset) {
-				applied.Inc()
-			} else if part.progress.Excluded > before {
-				excluded.Inc()
-			} else {
-				duplicate.Inc()
+			default:
+				for i, ev := range evs[:n] {
+					if before := part.progress.Excluded; part.apply(ev, rec.Offset, i) {
+						applied.Inc()
+					} else if part.progress.Excluded > before {
+						excluded.Inc()
+					} else {
+						duplicate.Inc()
+					}
+				}
 			}
 			part.advance(rec.Offset)
 		}
@@ -368,12 +385,24 @@ const (
 	HeaderProjection       = "sextant-projection"
 )
 
+// errStop ends a walk over a record's events.
+var errStop = errors.New("stop")
+
+// evOf returns (*evs)[i], growing evs as needed.
+func evOf(evs *[]*eventv1.Event, i int) *eventv1.Event {
+	for len(*evs) <= i {
+		*evs = append(*evs, &eventv1.Event{})
+	}
+	return (*evs)[i]
+}
+
 // deletedRecord is open's reason for a record whose key was destroyed.
 const deletedRecord = "deleted"
 
-// open returns the event bytes of rec (appended to dst when rec is
-// sealed), or the reason it cannot be projected: deletedRecord when its
-// key was destroyed. An error is the key store's: the partition retries.
+// open returns the payload of a sealed record (its framed events,
+// appended to dst; an unsealed record's value is its one event), or the
+// reason it cannot be projected: deletedRecord when its key was destroyed.
+// An error is the key store's: the partition retries.
 func (p *Projector) open(ctx context.Context, dst []byte, rec *eventlog.Record) ([]byte, string, error) {
 	if !seal.Sealed(rec) {
 		return rec.Value, "", nil

@@ -3,6 +3,7 @@
 package sealtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,11 +23,11 @@ func Run(t *testing.T, keys seal.Keys) {
 	p, q := run+"-p", run+"-q"
 
 	t.Run("SubjectKeyIsStable", func(t *testing.T) {
-		a, err := keys.SubjectKey(ctx, p, seal.Client("c1"))
+		a, err := seal.SubjectKey(ctx, keys, p, seal.Client("c1"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := keys.SubjectKey(ctx, p, seal.Client("c1"))
+		b, err := seal.SubjectKey(ctx, keys, p, seal.Client("c1"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +58,7 @@ func Run(t *testing.T, keys seal.Keys) {
 			{p, seal.Month(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)), "month"},
 			{q, seal.Client("c2"), "client c2 of the other property"},
 		} {
-			k, err := keys.SubjectKey(ctx, c.prop, c.sub)
+			k, err := seal.SubjectKey(ctx, keys, c.prop, c.sub)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,12 +67,48 @@ func Run(t *testing.T, keys seal.Keys) {
 			}
 			seen[k.ID] = c.name
 		}
-		k, err := keys.SubjectKey(ctx, p, seal.Client("c3"))
+		k, err := seal.SubjectKey(ctx, keys, p, seal.Client("c3"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := keys.Key(ctx, q, k.ID); !errors.Is(err, seal.ErrShredded) {
 			t.Errorf("another property's key id answered %v, want ErrShredded", err)
+		}
+	})
+
+	t.Run("SeveralKeys", func(t *testing.T) {
+		// Keys added for one subject all open; the smallest id is found.
+		sub := seal.Client("several")
+		var added []seal.Key
+		for range 3 {
+			k := seal.NewKey()
+			if err := keys.AddSubjectKey(ctx, p, sub, k); err != nil {
+				t.Fatal(err)
+			}
+			added = append(added, k)
+		}
+		min := added[0]
+		for _, k := range added {
+			if got, err := keys.Key(ctx, p, k.ID); err != nil || got != k {
+				t.Errorf("key %s reads back as %s, %v", k.ID, got.ID, err)
+			}
+			if bytes.Compare(k.ID[:], min.ID[:]) < 0 {
+				min = k
+			}
+		}
+		if got, ok, err := keys.FindSubjectKey(ctx, p, sub); err != nil || !ok || got != min {
+			t.Errorf("FindSubjectKey = %s, %v, %v; want the smallest id %s", got.ID, ok, err, min.ID)
+		}
+		if _, ok, err := keys.FindSubjectKey(ctx, p, seal.Client("never-added")); err != nil || ok {
+			t.Errorf("a subject without keys: found %v, %v", ok, err)
+		}
+		if ok, err := keys.Forget(ctx, p, sub); err != nil || !ok {
+			t.Fatalf("Forget = %v, %v", ok, err)
+		}
+		for _, k := range added {
+			if _, err := keys.Key(ctx, p, k.ID); !errors.Is(err, seal.ErrShredded) {
+				t.Errorf("key %s survived Forget: %v", k.ID, err)
+			}
 		}
 	})
 
@@ -83,11 +120,11 @@ func Run(t *testing.T, keys seal.Keys) {
 
 	t.Run("Forget", func(t *testing.T) {
 		sub := seal.User("u-forget")
-		k, err := keys.SubjectKey(ctx, p, sub)
+		k, err := seal.SubjectKey(ctx, keys, p, sub)
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := keys.SubjectKey(ctx, p, seal.User("u-keep"))
+		other, err := seal.SubjectKey(ctx, keys, p, seal.User("u-keep"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +141,7 @@ func Run(t *testing.T, keys seal.Keys) {
 		if ok, err := keys.Forget(ctx, p, sub); err != nil || ok {
 			t.Errorf("forgetting again = %v, %v; want false", ok, err)
 		}
-		n, err := keys.SubjectKey(ctx, p, sub)
+		n, err := seal.SubjectKey(ctx, keys, p, sub)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +150,10 @@ func Run(t *testing.T, keys seal.Keys) {
 		}
 	})
 
-	t.Run("ConcurrentCreatorsAgree", func(t *testing.T) {
+	t.Run("ConcurrentCreators", func(t *testing.T) {
+		// Creators that race may each make a key (stores without
+		// transactions); every key they got opens, later calls agree on
+		// one, and Forget destroys them all.
 		for round := range 5 {
 			sub := seal.Client(fmt.Sprintf("race-%d", round))
 			var wg sync.WaitGroup
@@ -123,7 +163,7 @@ func Run(t *testing.T, keys seal.Keys) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					got[i], errs[i] = keys.SubjectKey(ctx, p, sub)
+					got[i], errs[i] = seal.SubjectKey(ctx, keys, p, sub)
 				}()
 			}
 			wg.Wait()
@@ -131,12 +171,24 @@ func Run(t *testing.T, keys seal.Keys) {
 				if errs[i] != nil {
 					t.Fatal(errs[i])
 				}
-				if got[i] != got[0] {
-					t.Fatalf("round %d: concurrent creators got keys %s and %s", round, got[0].ID, got[i].ID)
+				if k, err := keys.Key(ctx, p, got[i].ID); err != nil || k != got[i] {
+					t.Fatalf("round %d: a racing creator's key reads back as %v, %v", round, k.ID, err)
 				}
 			}
-			if k, err := keys.Key(ctx, p, got[0].ID); err != nil || k != got[0] {
-				t.Fatalf("round %d: the agreed key reads back as %v, %v", round, k.ID, err)
+			a, err := seal.SubjectKey(ctx, keys, p, sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := seal.SubjectKey(ctx, keys, p, sub); err != nil || a != b {
+				t.Fatalf("round %d: after the race, calls got %s and %s (%v)", round, a.ID, b.ID, err)
+			}
+			if ok, err := keys.Forget(ctx, p, sub); err != nil || !ok {
+				t.Fatalf("round %d: Forget = %v, %v", round, ok, err)
+			}
+			for i := range got {
+				if _, err := keys.Key(ctx, p, got[i].ID); !errors.Is(err, seal.ErrShredded) {
+					t.Errorf("round %d: a racing creator's key survived Forget: %v", round, err)
+				}
 			}
 		}
 	})
@@ -144,8 +196,11 @@ func Run(t *testing.T, keys seal.Keys) {
 	t.Run("Canceled", func(t *testing.T) {
 		cctx, ccancel := context.WithCancel(ctx)
 		ccancel()
-		if _, err := keys.SubjectKey(cctx, p, seal.Client("canceled")); err == nil {
+		if _, err := seal.SubjectKey(cctx, keys, p, seal.Client("canceled")); err == nil {
 			t.Error("SubjectKey on a canceled context succeeded")
+		}
+		if err := keys.AddSubjectKey(cctx, p, seal.Client("canceled"), seal.NewKey()); err == nil {
+			t.Error("AddSubjectKey on a canceled context succeeded")
 		}
 	})
 }
