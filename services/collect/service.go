@@ -291,7 +291,7 @@ func (s *Service) propertyError(ctx context.Context, pid string, err error) erro
 }
 
 var recordHeaders = map[string]string{
-	eventlog.HeaderSchemaVersion: "1",
+	eventlog.HeaderSchemaVersion: eventlog.SchemaVersion1,
 	eventlog.HeaderContentType:   eventlog.ContentTypeEvent,
 }
 
