@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/sextant-analytics/sextant/pkg/metadata"
+	"github.com/sextant-analytics/sextant/pkg/mutants"
 )
 
 // The suite checks itself: memStore is a small in-memory reference Store
@@ -22,35 +22,33 @@ import (
 
 const mutantEnv = "METADATATEST_MUTANT"
 
-var mutants = []struct {
-	name    string
-	subtest string // the subtest that must fail
-}{
-	{"get-missing-nil", "GetMissing"},
-	{"get-missing-other-error", "GetMissing"},
-	{"get-prefix-match", "GetMissing"},
-	{"empty-value-nil", "PutGet"},
-	{"put-keeps-first", "PutGet"},
-	{"key-cut-at-nul", "PutGet"},
-	{"put-keeps-caller-slices", "Ownership"},
-	{"get-shares-value", "Ownership"},
-	{"empty-key-stored", "EmptyKey"},
-	{"empty-key-delete-error", "EmptyKey"},
-	{"delete-missing-error", "Delete"},
-	{"delete-prefix", "Delete"},
-	{"scan-reverse", "Scan"},
-	{"scan-signed-bytes", "Scan"},
-	{"scan-prefix-end-ff", "Scan"},
-	{"scan-kind-only", "Scan"},
-	{"scan-reuses-buffers", "ScanOwnership"},
-	{"scan-ignores-fn-error", "ScanStops"},
-	{"scan-wraps-fn-error", "ScanStops"},
-	{"scan-live-index", "ScanWhileWriting"},
-	{"value-max-64k", "Limits"},
-	{"not-durable", "Durability"},
-	{"ignores-context", "CancelledContext"},
-	{"works-after-close", "Closed"},
-	{"second-close-error", "Closed"},
+// mutantList names each mutant and the subtest that must catch it.
+var mutantList = map[string]string{
+	"get-missing-nil":         "GetMissing",
+	"get-missing-other-error": "GetMissing",
+	"get-prefix-match":        "GetMissing",
+	"empty-value-nil":         "PutGet",
+	"put-keeps-first":         "PutGet",
+	"key-cut-at-nul":          "PutGet",
+	"put-keeps-caller-slices": "Ownership",
+	"get-shares-value":        "Ownership",
+	"empty-key-stored":        "EmptyKey",
+	"empty-key-delete-error":  "EmptyKey",
+	"delete-missing-error":    "Delete",
+	"delete-prefix":           "Delete",
+	"scan-reverse":            "Scan",
+	"scan-signed-bytes":       "Scan",
+	"scan-prefix-end-ff":      "Scan",
+	"scan-kind-only":          "Scan",
+	"scan-reuses-buffers":     "ScanOwnership",
+	"scan-ignores-fn-error":   "ScanStops",
+	"scan-wraps-fn-error":     "ScanStops",
+	"scan-live-index":         "ScanWhileWriting",
+	"value-max-64k":           "Limits",
+	"not-durable":             "Durability",
+	"ignores-context":         "CancelledContext",
+	"works-after-close":       "Closed",
+	"second-close-error":      "Closed",
 }
 
 func TestMemStore(t *testing.T) {
@@ -67,28 +65,7 @@ func TestMemStore(t *testing.T) {
 }
 
 func TestSuiteCatchesMutants(t *testing.T) {
-	if os.Getenv(mutantEnv) != "" {
-		t.Skip("running a mutant")
-	}
-	if testing.Short() {
-		t.Skip("short")
-	}
-	for _, m := range mutants {
-		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), os.Args[0],
-				"-test.run=^TestMemStore$/^"+m.subtest+"$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), mutantEnv+"="+m.name)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("mutant %s: subtest %s did not fail (err %v):\n%s", m.name, m.subtest, err, out)
-			}
-			if !strings.Contains(string(out), "--- FAIL: TestMemStore/"+m.subtest) {
-				t.Fatalf("mutant %s: subtest %s not reported failing:\n%s", m.name, m.subtest, out)
-			}
-		})
-	}
+	mutants.Check(t, mutantEnv, "TestMemStore", mutantList)
 }
 
 // memData is the storage a memStore opens: it outlives Close.
