@@ -2,6 +2,7 @@ package cqlstore_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -25,10 +26,12 @@ import (
 )
 
 // The tests run against the cluster in SEXTANT_CQL_HOSTS (host:port,…),
-// in keyspace sextant_test, which TestMain migrates once. Tests use random
-// namespaces and keys, so runs can share the keyspace.
+// in keyspace sextant_test (or SEXTANT_CQL_TEST_KEYSPACE: a branch with
+// other migrations than the shared keyspace's), which TestMain migrates
+// once. Tests use random namespaces and keys, so runs can share the
+// keyspace.
 
-const testKeyspace = "sextant_test"
+var testKeyspace = cmp.Or(os.Getenv("SEXTANT_CQL_TEST_KEYSPACE"), "sextant_test")
 
 func hosts() []string {
 	var out []string
