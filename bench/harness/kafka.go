@@ -32,7 +32,7 @@ type rawMessage struct {
 }
 
 var rawHeaders = []sarama.RecordHeader{
-	{Key: []byte(eventlog.HeaderSchemaVersion), Value: []byte("1")},
+	{Key: []byte(eventlog.HeaderSchemaVersion), Value: []byte(eventlog.SchemaVersion1)},
 	{Key: []byte(eventlog.HeaderContentType), Value: []byte(eventlog.ContentTypeEvent)},
 }
 

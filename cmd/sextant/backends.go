@@ -14,6 +14,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/kafkalog"
+	"github.com/sextant-analytics/sextant/pkg/metadata"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
 	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/seal"
@@ -114,13 +115,11 @@ func (e *engines) validate() error {
 	return errors.Join(errs...)
 }
 
-// views is the view store with the metadata helpers the registries use.
+// views is the view store, which is also the metadata store the
+// registries use.
 type views interface {
 	viewstore.Store
-	Get(ctx context.Context, key []byte) ([]byte, error)
-	Put(ctx context.Context, key, value []byte) error
-	Delete(ctx context.Context, key []byte) error
-	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
+	metadata.KV
 }
 
 func (e *engines) openViews(ctx context.Context, logger *slog.Logger) (views, error) {

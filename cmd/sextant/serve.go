@@ -37,6 +37,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/ga4data"
 	"github.com/sextant-analytics/sextant/pkg/gtag"
+	"github.com/sextant-analytics/sextant/pkg/metadata"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/mp"
 	"github.com/sextant-analytics/sextant/pkg/privacy"
@@ -46,7 +47,6 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/server"
 	"github.com/sextant-analytics/sextant/pkg/tlsfiles"
 	"github.com/sextant-analytics/sextant/pkg/versions"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/services/admin"
 	"github.com/sextant-analytics/sextant/services/collect"
 	"github.com/sextant-analytics/sextant/services/gateway"
@@ -626,7 +626,7 @@ func readiness(cfg serveConfig, log eventlog.Log, store views, gw *gateway.Gatew
 	if cfg.has("projection") || cfg.has("insights") {
 		add("viewstore", func(ctx context.Context) error {
 			_, err := store.Get(ctx, []byte("readyz"))
-			if errors.Is(err, viewstore.ErrNotFound) {
+			if errors.Is(err, metadata.ErrNotFound) {
 				return nil
 			}
 			return err

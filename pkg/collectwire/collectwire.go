@@ -87,7 +87,8 @@ type Handlers struct {
 	Open func(h http.Header, peer connect.Peer) BatchFunc
 	// MaxInFlight bounds the batches of one stream handled at once.
 	MaxInFlight int
-	// BatchError reports a rejected batch inside a stream.
+	// BatchError reports a rejected batch inside a stream: the package's
+	// BatchError, with a logger.
 	BatchError func(ctx context.Context, err error) *collectv1.BatchError
 }
 

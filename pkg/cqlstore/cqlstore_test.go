@@ -2,13 +2,12 @@ package cqlstore_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,8 @@ import (
 	"github.com/scylladb/gocqlx/v2/migrate"
 
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
+	"github.com/sextant-analytics/sextant/pkg/metadata"
+	"github.com/sextant-analytics/sextant/pkg/metadata/metadatatest"
 	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/seal/sealtest"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -27,10 +28,12 @@ import (
 )
 
 // The tests run against the cluster in SEXTANT_CQL_HOSTS (host:port,…),
-// in keyspace sextant_test, which TestMain migrates once. Tests use random
-// namespaces and keys, so runs can share the keyspace.
+// in keyspace sextant_test (or SEXTANT_CQL_TEST_KEYSPACE: a branch with
+// other migrations than the shared keyspace's), which TestMain migrates
+// once. Tests use random namespaces and keys, so runs can share the
+// keyspace.
 
-const testKeyspace = "sextant_test"
+var testKeyspace = cmp.Or(os.Getenv("SEXTANT_CQL_TEST_KEYSPACE"), "sextant_test")
 
 func hosts() []string {
 	var out []string
@@ -93,175 +96,17 @@ func TestConformance(t *testing.T) {
 
 func randomName() string { return strings.ToLower(rand.Text()[:12]) }
 
-func TestMeta(t *testing.T) {
-	s := open(t)
-	ctx := t.Context()
-	// A base of our own keeps runs apart: kinds are base+"property/" and
-	// so on.
-	base := "t" + randomName()
-	k := func(s string) []byte { return []byte(base + s) }
-	entries := map[string]string{
-		"property/1":           "p1",
-		"property/2":           "p2",
-		"property/20":          "p20",
-		"property/b":           "pb",
-		"property/\xff":        "pff",
-		"property/\xff\xff":    "pffff",
-		"property/\x00":        "p00",
-		"propertyX/1":          "x1",
-		"property":             "bare",
-		"projection/active/tr": "v1",
-		"apikey/abc":           "key",
-		"property/empty":       "",
-	}
-	t.Cleanup(func() {
-		for key := range entries {
-			_ = s.Delete(context.Background(), k(key))
-		}
-	})
-	for key, v := range entries {
-		if err := s.Put(ctx, k(key), []byte(v)); err != nil {
-			t.Fatalf("Put(%q): %v", key, err)
-		}
-	}
-
-	t.Run("Get", func(t *testing.T) {
-		for key, want := range entries {
-			got, err := s.Get(ctx, k(key))
+// TestMetadataConformance runs the metadata suite on the meta table;
+// every subtest keeps to keys of its own random base.
+func TestMetadataConformance(t *testing.T) {
+	cfg := config(t)
+	metadatatest.Run(t, func(t *testing.T) func() metadata.Store {
+		return func() metadata.Store {
+			s, err := cqlstore.Open(t.Context(), cfg)
 			if err != nil {
-				t.Errorf("Get(%q): %v", key, err)
-			} else if string(got) != want || got == nil {
-				t.Errorf("Get(%q) = %q, want %q", key, got, want)
+				t.Fatalf("Open: %v", err)
 			}
-		}
-		for _, key := range []string{"property/3", "property/", "propert", "nothing", "property/1/x"} {
-			if _, err := s.Get(ctx, k(key)); !errors.Is(err, viewstore.ErrNotFound) {
-				t.Errorf("Get(%q) = %v, want ErrNotFound", key, err)
-			}
-		}
-		if _, err := s.Get(ctx, nil); !errors.Is(err, viewstore.ErrNotFound) {
-			t.Errorf("Get(empty key) = %v, want ErrNotFound", err)
-		}
-	})
-
-	scan := func(t *testing.T, prefix []byte) []string {
-		t.Helper()
-		var keys []string
-		err := s.Scan(ctx, prefix, func(key, value []byte) error {
-			if !bytes.HasPrefix(key, prefix) {
-				t.Errorf("Scan(%q): key %q outside the prefix", prefix, key)
-			}
-			if kk := string(key); strings.HasPrefix(kk, base) {
-				if want, ok := entries[kk[len(base):]]; !ok || want != string(value) {
-					t.Errorf("Scan(%q): %q = %q, want %q", prefix, key, value, want)
-				}
-			}
-			keys = append(keys, string(key))
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("Scan(%q): %v", prefix, err)
-		}
-		if !slices.IsSorted(keys) {
-			t.Errorf("Scan(%q): keys not in order: %q", prefix, keys)
-		}
-		return keys
-	}
-	want := func(keys ...string) []string {
-		var out []string
-		for _, key := range keys {
-			out = append(out, base+key)
-		}
-		return out
-	}
-	for _, tc := range []struct {
-		prefix string
-		want   []string
-	}{
-		{"property/", want("property/\x00", "property/1", "property/2", "property/20", "property/b", "property/empty", "property/\xff", "property/\xff\xff")},
-		{"property/2", want("property/2", "property/20")},
-		{"property/\xff", want("property/\xff", "property/\xff\xff")},
-		{"property/\xff\xff", want("property/\xff\xff")},
-		{"property/3", nil},
-		{"propertyX/", want("propertyX/1")},
-		{"projection/", want("projection/active/tr")},
-		{"projection/active/", want("projection/active/tr")},
-		// No slash: keys of several kinds, whole-table path.
-		{"property", want("property", "property/\x00", "property/1", "property/2", "property/20", "property/b", "property/empty", "property/\xff", "property/\xff\xff", "propertyX/1")},
-		{"proj", want("projection/active/tr")},
-		{"", want("apikey/abc", "projection/active/tr", "property", "property/\x00", "property/1", "property/2", "property/20", "property/b", "property/empty", "property/\xff", "property/\xff\xff", "propertyX/1")},
-	} {
-		t.Run(fmt.Sprintf("Scan %q", tc.prefix), func(t *testing.T) {
-			got := scan(t, k(tc.prefix))
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("Scan(%q) = %q, want %q", tc.prefix, got, tc.want)
-			}
-		})
-	}
-	t.Run("Scan all", func(t *testing.T) {
-		// Other runs' keys may be there too; ours must be, in order.
-		var ours []string
-		for _, key := range scan(t, nil) {
-			if strings.HasPrefix(key, base) {
-				ours = append(ours, key)
-			}
-		}
-		if len(ours) != len(entries) {
-			t.Errorf("Scan(all): %d of our keys, want %d", len(ours), len(entries))
-		}
-	})
-	t.Run("Scan stops", func(t *testing.T) {
-		for _, prefix := range []string{"property/", "property"} {
-			stop := errors.New("stop")
-			calls := 0
-			err := s.Scan(ctx, k(prefix), func(key, value []byte) error {
-				calls++
-				if calls == 2 {
-					return stop
-				}
-				return nil
-			})
-			if err != stop || calls != 2 {
-				t.Errorf("Scan(%q): %v after %d calls, want fn's error after 2", prefix, err, calls)
-			}
-		}
-	})
-	t.Run("overwrite and delete", func(t *testing.T) {
-		if err := s.Put(ctx, k("property/1"), []byte("new")); err != nil {
-			t.Fatal(err)
-		}
-		entries["property/1"] = "new"
-		if got, err := s.Get(ctx, k("property/1")); err != nil || string(got) != "new" {
-			t.Errorf("Get after overwrite = %q, %v", got, err)
-		}
-		if err := s.Delete(ctx, k("property/2")); err != nil {
-			t.Fatal(err)
-		}
-		delete(entries, "property/2")
-		if _, err := s.Get(ctx, k("property/2")); !errors.Is(err, viewstore.ErrNotFound) {
-			t.Errorf("Get after Delete = %v, want ErrNotFound", err)
-		}
-		if err := s.Delete(ctx, k("property/never")); err != nil {
-			t.Errorf("Delete of an absent key: %v", err)
-		}
-		if got := scan(t, k("property/2")); !slices.Equal(got, want("property/20")) {
-			t.Errorf("Scan after Delete = %q", got)
-		}
-		if err := s.Put(ctx, nil, []byte("x")); err == nil {
-			t.Error("Put(empty key) succeeded")
-		}
-	})
-	t.Run("closed", func(t *testing.T) {
-		s2 := open(t)
-		_ = s2.Close()
-		if _, err := s2.Get(ctx, k("property/1")); !errors.Is(err, cqlstore.ErrClosed) {
-			t.Errorf("Get after Close = %v, want ErrClosed", err)
-		}
-		if err := s2.Put(ctx, k("property/1"), nil); !errors.Is(err, cqlstore.ErrClosed) {
-			t.Errorf("Put after Close = %v, want ErrClosed", err)
-		}
-		if err := s2.Close(); err != nil {
-			t.Errorf("second Close: %v", err)
+			return s
 		}
 	})
 }

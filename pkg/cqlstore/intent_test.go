@@ -1,6 +1,7 @@
 package cqlstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -14,7 +15,7 @@ import (
 // TestCommitIntent makes commits fail after their intent was written, at
 // each later step, and checks that LoadPartition reports the intent until
 // a commit succeeds. (TestMain of package cqlstore_test migrates the
-// keyspace.)
+// keyspace: sextant_test, or SEXTANT_CQL_TEST_KEYSPACE.)
 func TestCommitIntent(t *testing.T) {
 	var hosts []string
 	for _, h := range strings.Split(os.Getenv("SEXTANT_CQL_HOSTS"), ",") {
@@ -26,7 +27,7 @@ func TestCommitIntent(t *testing.T) {
 		t.Skip("SEXTANT_CQL_HOSTS is not set")
 	}
 	ctx := t.Context()
-	s, err := Open(ctx, Config{Hosts: hosts, Keyspace: "sextant_test", Timeout: 10 * time.Second})
+	s, err := Open(ctx, Config{Hosts: hosts, Keyspace: cmp.Or(os.Getenv("SEXTANT_CQL_TEST_KEYSPACE"), "sextant_test"), Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,10 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/metadata"
 )
+
+var _ metadata.Store = (*Store)(nil)
 
 // The meta table holds the service's own small records (property registry,
 // API keys, active projection versions), apart from projection data. Its
@@ -26,19 +28,15 @@ func metaKind(key []byte) []byte {
 	return key
 }
 
-// errEmptyKey rejects the empty meta key: its partition key would be empty,
-// which CQL does not allow.
-var errEmptyKey = errors.New("empty meta key")
-
 // Get returns the value of a meta key, or an error wrapping
-// viewstore.ErrNotFound when it is absent. The value belongs to the caller.
+// metadata.ErrNotFound when it is absent (see metadata.KV).
 func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
 	if err := s.enter(ctx, "meta get"); err != nil {
 		return nil, err
 	}
 	defer s.inflight.Done()
 	if len(key) == 0 {
-		return nil, fmt.Errorf("cqlstore: meta %q: %w", key, viewstore.ErrNotFound)
+		return nil, fmt.Errorf("cqlstore: meta %q: %w", key, metadata.ErrNotFound)
 	}
 	var v []byte
 	q := s.query(ctx, selectMeta).Bind(metaKind(key), key)
@@ -46,7 +44,7 @@ func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
 	q.Release()
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
-		return nil, fmt.Errorf("cqlstore: meta %q: %w", key, viewstore.ErrNotFound)
+		return nil, fmt.Errorf("cqlstore: meta %q: %w", key, metadata.ErrNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("cqlstore: meta get %q: %w", key, unavailable(err))
 	}
@@ -64,7 +62,8 @@ func (s *Store) Put(ctx context.Context, key, value []byte) error {
 	}
 	defer s.inflight.Done()
 	if len(key) == 0 {
-		return fmt.Errorf("cqlstore: meta put: %w", errEmptyKey)
+		// Its partition key would be empty, which CQL does not allow.
+		return fmt.Errorf("cqlstore: meta put: %w", metadata.ErrEmptyKey)
 	}
 	if err := s.exec(ctx, insertMeta, metaKind(key), key, nonNil(value)); err != nil {
 		return fmt.Errorf("cqlstore: meta put %q: %w", key, unavailable(err))

@@ -30,11 +30,16 @@ type Record struct {
 	Timestamp time.Time
 }
 
-// Header names carried by every event record.
+// Header names carried by every event record, and their values.
 const (
 	HeaderSchemaVersion = "sextant-schema-version"
 	HeaderContentType   = "content-type"
 	ContentTypeEvent    = "application/x-protobuf; messageType=sextant.event.v1.Event"
+	// SchemaVersion1 is the HeaderSchemaVersion of a record that holds a
+	// sextant.event.v1.Event (ContentTypeEvent, or sealed: package seal's
+	// content type): the only version so far. A record without the header
+	// is read as this version.
+	SchemaVersion1 = "1"
 )
 
 // ErrClosed is returned by operations on a closed log.

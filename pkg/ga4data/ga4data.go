@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,42 @@ const MaxBatch = 5
 // Prefix is the path the handler serves under.
 const Prefix = "/v1beta/properties/"
 
+// restMethod is one of the Data API's REST methods: POST
+// {Prefix}{id}:{name}, or GET {Prefix}{id}/metadata.
+type restMethod struct {
+	name string
+	verb string // its HTTP method
+	// procedure is the InsightsService procedure whose keys it takes.
+	procedure string
+	serve     func(h *handler, ctx context.Context, c *call, body []byte) (any, error)
+}
+
+var restMethods = []restMethod{
+	{"runReport", http.MethodPost, insightsv1connect.InsightsServiceRunReportProcedure, (*handler).runReport},
+	{"runRealtimeReport", http.MethodPost, insightsv1connect.InsightsServiceRunRealtimeReportProcedure, (*handler).runRealtimeReport},
+	{"batchRunReports", http.MethodPost, insightsv1connect.InsightsServiceRunReportProcedure, (*handler).batchRunReports},
+	{"checkCompatibility", http.MethodPost, insightsv1connect.InsightsServiceCheckCompatibilityProcedure, (*handler).checkCompatibility},
+	{"metadata", http.MethodGet, insightsv1connect.InsightsServiceGetMetadataProcedure, (*handler).metadata},
+	{"runPivotReport", http.MethodPost, insightsv1connect.InsightsServiceRunReportProcedure, (*handler).runPivotReport},
+	{"batchRunPivotReports", http.MethodPost, insightsv1connect.InsightsServiceRunReportProcedure, (*handler).batchRunPivotReports},
+}
+
+// Routes lists the REST routes the handler serves, as "METHOD path" with
+// the property id as {propertyId}: "POST
+// /v1beta/properties/{propertyId}:runReport", …, "GET
+// /v1beta/properties/{propertyId}/metadata".
+func Routes() []string {
+	var out []string
+	for _, m := range restMethods {
+		if m.name == "metadata" {
+			out = append(out, m.verb+" "+Prefix+"{propertyId}/metadata")
+		} else {
+			out = append(out, m.verb+" "+Prefix+"{propertyId}:"+m.name)
+		}
+	}
+	return out
+}
+
 type handler struct{ cfg Config }
 
 // Handler returns the handler of the paths under Prefix.
@@ -103,12 +140,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no such path %s", r.URL.Path)))
 		return
 	}
-	var method string
+	var name string
 	switch {
 	case strings.HasSuffix(rest, "/metadata"):
-		c.pid, method = strings.TrimSuffix(rest, "/metadata"), "metadata"
+		c.pid, name = strings.TrimSuffix(rest, "/metadata"), "metadata"
 	case strings.Contains(rest, ":"):
-		c.pid, method, _ = strings.Cut(rest, ":")
+		c.pid, name, _ = strings.Cut(rest, ":")
 	default:
 		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no such path %s: the Data API's paths are properties/{id}:runReport, :runRealtimeReport, :batchRunReports, :checkCompatibility and properties/{id}/metadata", r.URL.Path)))
 		return
@@ -117,34 +154,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(c, invalid("property", fmt.Sprintf("%q is not a property id: the path is properties/{id}", c.pid)))
 		return
 	}
-	want := http.MethodPost
-	var serve func(context.Context, *call, []byte) (any, error)
-	switch method {
-	case "runReport":
-		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.runReport
-	case "runRealtimeReport":
-		c.procedure, serve = insightsv1connect.InsightsServiceRunRealtimeReportProcedure, h.runRealtimeReport
-	case "batchRunReports":
-		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.batchRunReports
-	case "checkCompatibility":
-		c.procedure, serve = insightsv1connect.InsightsServiceCheckCompatibilityProcedure, h.checkCompatibility
-	case "metadata":
-		want, c.procedure, serve = http.MethodGet, insightsv1connect.InsightsServiceGetMetadataProcedure, h.metadata
-	case "runPivotReport":
-		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.runPivotReport
-	case "batchRunPivotReports":
-		c.procedure, serve = insightsv1connect.InsightsServiceRunReportProcedure, h.batchRunPivotReports
-	default:
-		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no method %q: the Data API's methods are runReport, runRealtimeReport, batchRunReports, runPivotReport, batchRunPivotReports, checkCompatibility and GET .../metadata", method)))
+	i := slices.IndexFunc(restMethods, func(m restMethod) bool { return m.name == name })
+	if i < 0 {
+		h.fail(c, connect.NewError(connect.CodeNotFound, fmt.Errorf("no method %q: the Data API's methods are runReport, runRealtimeReport, batchRunReports, runPivotReport, batchRunPivotReports, checkCompatibility and GET .../metadata", name)))
 		return
 	}
-	if r.Method != want {
-		c.w.Header().Set("Allow", want)
-		h.failStatus(c, http.StatusMethodNotAllowed, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("%s takes %s, not %s", method, want, r.Method)))
+	m := restMethods[i]
+	c.procedure = m.procedure
+	if r.Method != m.verb {
+		c.w.Header().Set("Allow", m.verb)
+		h.failStatus(c, http.StatusMethodNotAllowed, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("%s takes %s, not %s", name, m.verb, r.Method)))
 		return
 	}
 	var body []byte
-	if want == http.MethodPost {
+	if m.verb == http.MethodPost {
 		var err error
 		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 		var tooBig *http.MaxBytesError
@@ -166,7 +189,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(c, err)
 		return
 	}
-	out, err := serve(ctx, c, body)
+	out, err := m.serve(h, ctx, c, body)
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -380,7 +380,7 @@ func BenchmarkAppend(b *testing.B) {
 	l := openLog(b, bs, topic)
 	value := make([]byte, 200)
 	_, _ = rand.Read(value)
-	headers := map[string]string{eventlog.HeaderSchemaVersion: "1", eventlog.HeaderContentType: eventlog.ContentTypeEvent}
+	headers := map[string]string{eventlog.HeaderSchemaVersion: eventlog.SchemaVersion1, eventlog.HeaderContentType: eventlog.ContentTypeEvent}
 	for _, batch := range []int{25, 500} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			b.SetParallelism(32) // a collector serves many requests at once

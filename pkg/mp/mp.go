@@ -223,8 +223,9 @@ func (h *handler) parse(body []byte, app bool) (*collectv1.CollectRequest, []Mes
 	// What GA4 takes and Sextant does not keep: validation_behavior (the
 	// checks here are GA4's strict ones), the legacy non_personalized_ads,
 	// and user_location's subcontinent_id and continent_id.
-	delete(top, "validation_behavior")
-	delete(top, "non_personalized_ads")
+	for _, k := range ignoredFields {
+		delete(top, k)
+	}
 	if raw, ok := top["user_location"]; ok {
 		var loc map[string]json.RawMessage
 		if json.Unmarshal(raw, &loc) == nil {
@@ -361,6 +362,17 @@ func (h *handler) parse(body []byte, app bool) (*collectv1.CollectRequest, []Mes
 // reads.
 var known = []string{"client_id", "app_instance_id", "user_id", "timestamp_micros", "user_properties", "consent",
 	"user_location", "ip_override", "device", "user_agent", "events"}
+
+// ignoredFields are the body fields GA4 takes that are accepted and not
+// kept.
+var ignoredFields = []string{"validation_behavior", "non_personalized_ads"}
+
+// BodyFields lists the top-level fields of a hit's JSON body that the
+// handler accepts (any other is refused): those it reads, then those it
+// ignores.
+func BodyFields() (read, ignored []string) {
+	return slices.Clone(known), slices.Clone(ignoredFields)
+}
 
 func reservedPrefix(name string) string {
 	for _, p := range reservedPrefixes {

@@ -540,7 +540,7 @@ func crashChild(dir string) {
 func BenchmarkAppend(b *testing.B) {
 	value := bytes.Repeat([]byte("e"), 200) // about one serialised event
 	headers := map[string]string{
-		eventlog.HeaderSchemaVersion: "1",
+		eventlog.HeaderSchemaVersion: eventlog.SchemaVersion1,
 		eventlog.HeaderContentType:   eventlog.ContentTypeEvent,
 	}
 	for _, size := range []int{1, 25, 500} {

@@ -140,12 +140,12 @@ func (s *Store) enter(ctx context.Context, op string) error {
 }
 
 // Close waits for running operations and closes the database. Operations
-// started after Close return ErrClosed, and so does a second Close.
+// started after Close return ErrClosed; closing again does nothing.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return nil
 	}
 	s.closed = true
 	s.mu.Unlock()

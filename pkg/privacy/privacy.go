@@ -18,7 +18,8 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/seal"
 )
 
-// KV is the metadata store the ledger of deletions lives in.
+// KV is the part of the metadata store (metadata.KV, whose semantics it
+// has) that the ledger of deletions uses.
 type KV interface {
 	Put(ctx context.Context, key, value []byte) error
 	Delete(ctx context.Context, key []byte) error

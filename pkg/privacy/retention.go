@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sextant-analytics/sextant/pkg/metadata"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/seal"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
 // Properties lists the properties (property.Registry).
@@ -17,7 +17,8 @@ type Properties interface {
 	List(ctx context.Context, pageSize int, token string) ([]property.Property, string, error)
 }
 
-// MetaKV is what retention keeps its progress in.
+// MetaKV is the part of the metadata store (metadata.KV, whose semantics
+// it has) that retention keeps its progress in.
 type MetaKV interface {
 	Get(ctx context.Context, key []byte) ([]byte, error)
 	Put(ctx context.Context, key, value []byte) error
@@ -106,7 +107,7 @@ func (r *Retention) expire(ctx context.Context, p property.Property, last time.T
 			return fmt.Errorf("retention progress %q: %w", b, perr)
 		}
 		from = done.AddDate(0, 1, 0)
-	case !errors.Is(err, viewstore.ErrNotFound):
+	case !errors.Is(err, metadata.ErrNotFound):
 		return err
 	}
 	for m := from; !m.After(last); m = m.AddDate(0, 1, 0) {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/metadata"
 )
 
 // Scope is what a key authorises.
@@ -165,7 +165,7 @@ func (r *Registry) ListKeys(ctx context.Context, propertyID string, all bool) ([
 	var out []Key
 	for _, h := range hashes {
 		k, err := r.loadKey(ctx, h)
-		if errors.Is(err, viewstore.ErrNotFound) {
+		if errors.Is(err, metadata.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -204,14 +204,14 @@ func (r *Registry) keyByID(ctx context.Context, propertyID, keyID string) (Key, 
 		return Key{}, "", err
 	}
 	h, err := r.kv.Get(ctx, propKeyIndex(propertyID, keyID))
-	if errors.Is(err, viewstore.ErrNotFound) {
+	if errors.Is(err, metadata.ErrNotFound) {
 		return Key{}, "", notFound
 	}
 	if err != nil {
 		return Key{}, "", fmt.Errorf("property: look up key: %w", err)
 	}
 	k, err := r.loadKey(ctx, string(h))
-	if errors.Is(err, viewstore.ErrNotFound) {
+	if errors.Is(err, metadata.ErrNotFound) {
 		return Key{}, "", notFound
 	}
 	return k, string(h), err
@@ -308,7 +308,7 @@ func (r *Registry) Authenticate(ctx context.Context, secret string) (Principal, 
 		epoch := r.keys.begin()
 		var err error
 		k, err = r.loadKey(ctx, h)
-		if errors.Is(err, viewstore.ErrNotFound) {
+		if errors.Is(err, metadata.ErrNotFound) {
 			return Principal{}, apierror.New(apierror.Unauthenticated, "unknown API key")
 		}
 		if err != nil {

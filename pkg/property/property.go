@@ -34,18 +34,8 @@ import (
 	"unsafe"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/metadata"
 )
-
-// KV is the small metadata store the registry lives in (the embedded view
-// store's meta space; a table in ScyllaDB). Get returns viewstore.ErrNotFound
-// for a missing key; Scan visits keys in order.
-type KV interface {
-	Get(ctx context.Context, key []byte) ([]byte, error)
-	Put(ctx context.Context, key, value []byte) error
-	Delete(ctx context.Context, key []byte) error
-	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
-}
 
 // Property is a site or app whose hits Sextant collects.
 type Property struct {
@@ -182,9 +172,9 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Registry stores properties and keys in a KV.
+// Registry stores properties and keys in the metadata store.
 type Registry struct {
-	kv    KV
+	kv    metadata.KV
 	log   *slog.Logger
 	keys  *cache[Key]      // key hash -> key
 	props *cache[Property] // property id -> property
@@ -192,7 +182,7 @@ type Registry struct {
 }
 
 // NewRegistry returns a registry over kv.
-func NewRegistry(kv KV, o Options) *Registry {
+func NewRegistry(kv metadata.KV, o Options) *Registry {
 	if o.CacheEntries <= 0 {
 		o.CacheEntries = 100_000
 	}
@@ -407,7 +397,7 @@ func (r *Registry) Create(ctx context.Context, p Property) (Property, Keys, erro
 			return Property{}, Keys{}, err
 		}
 		p.ID = fmt.Sprint(idBase + n.Int64())
-		if _, err := r.kv.Get(ctx, propKey(p.ID)); errors.Is(err, viewstore.ErrNotFound) {
+		if _, err := r.kv.Get(ctx, propKey(p.ID)); errors.Is(err, metadata.ErrNotFound) {
 			break
 		} else if err != nil {
 			return Property{}, Keys{}, fmt.Errorf("property: %w", err)
@@ -452,7 +442,7 @@ func (r *Registry) Get(ctx context.Context, id string) (Property, error) {
 	}
 	epoch := r.props.begin()
 	b, err := r.kv.Get(ctx, propKey(id))
-	if errors.Is(err, viewstore.ErrNotFound) {
+	if errors.Is(err, metadata.ErrNotFound) {
 		return Property{}, apierror.New(apierror.NotFound, "property %q not found", id)
 	}
 	if err != nil {

@@ -207,7 +207,7 @@ func SealRecords(msgs []eventlog.Message, s Subjects, client, month Key, user *K
 	key := make([]byte, 0, len(s.Property)+1+2*IDSize)
 	key = append(append(append(key, s.Property...), '/'), client.ID.String()...)
 	headers := map[string]string{
-		eventlog.HeaderSchemaVersion: "1",
+		eventlog.HeaderSchemaVersion: eventlog.SchemaVersion1,
 		eventlog.HeaderContentType:   ContentType,
 		Header:                       string(hdr),
 	}

@@ -1,6 +1,6 @@
-// Package versions is the registry of projection versions, kept in the view
-// store's metadata: each version's state and where its replay started,
-// which version serves reads, and the history of activations that
+// Package versions is the registry of projection versions, kept in the
+// metadata store (pkg/metadata): each version's state and where its replay
+// started, which version serves reads, and the history of activations that
 // rollback walks back.
 package versions
 
@@ -17,16 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sextant-analytics/sextant/pkg/viewstore"
+	"github.com/sextant-analytics/sextant/pkg/metadata"
 )
-
-// KV is the metadata store the registry lives in.
-type KV interface {
-	Get(ctx context.Context, key []byte) ([]byte, error)
-	Put(ctx context.Context, key, value []byte) error
-	Delete(ctx context.Context, key []byte) error
-	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
-}
 
 // State is where a version is in its life.
 type State string
@@ -101,12 +93,12 @@ var ErrNotFound = errors.New("versions: not found")
 // Registry is the registry. defaults gives, per projection, the version
 // that exists and is active before anybody replayed or activated anything.
 type Registry struct {
-	kv       KV
+	kv       metadata.KV
 	defaults map[string]string
 }
 
 // NewRegistry returns a registry over kv.
-func NewRegistry(kv KV, defaults map[string]string) *Registry {
+func NewRegistry(kv metadata.KV, defaults map[string]string) *Registry {
 	return &Registry{kv: kv, defaults: defaults}
 }
 
@@ -118,7 +110,7 @@ func versionKey(name, version string) []byte { return append(versionPrefix(name)
 // Active returns the version serving reads for projection name.
 func (r *Registry) Active(ctx context.Context, name string) (string, error) {
 	b, err := r.kv.Get(ctx, activeKey(name))
-	if errors.Is(err, viewstore.ErrNotFound) {
+	if errors.Is(err, metadata.ErrNotFound) {
 		if v, ok := r.defaults[name]; ok {
 			return v, nil
 		}
@@ -134,7 +126,7 @@ func (r *Registry) Active(ctx context.Context, name string) (string, error) {
 // the active one.
 func (r *Registry) History(ctx context.Context, name string) ([]string, error) {
 	b, err := r.kv.Get(ctx, historyKey(name))
-	if errors.Is(err, viewstore.ErrNotFound) {
+	if errors.Is(err, metadata.ErrNotFound) {
 		if v, ok := r.defaults[name]; ok {
 			return []string{v}, nil
 		}
@@ -178,7 +170,7 @@ func (r *Registry) Start(ctx context.Context, name, version string) (bool, error
 	if err == nil {
 		return false, nil
 	}
-	if !errors.Is(err, viewstore.ErrNotFound) {
+	if !errors.Is(err, metadata.ErrNotFound) {
 		return false, fmt.Errorf("versions: %w", err)
 	}
 	if d, ok := r.defaults[name]; ok && d != version {
@@ -187,7 +179,7 @@ func (r *Registry) Start(ctx context.Context, name, version string) (bool, error
 				return false, err
 			}
 		}
-		if _, err := r.kv.Get(ctx, versionKey(name, d)); errors.Is(err, viewstore.ErrNotFound) {
+		if _, err := r.kv.Get(ctx, versionKey(name, d)); errors.Is(err, metadata.ErrNotFound) {
 			if err := r.Delete(ctx, name, d); err != nil {
 				return false, err
 			}
@@ -270,7 +262,7 @@ func (r *Registry) Put(ctx context.Context, v Version) error {
 // recorded.
 func (r *Registry) Get(ctx context.Context, name, version string) (Version, error) {
 	b, err := r.kv.Get(ctx, versionKey(name, version))
-	if errors.Is(err, viewstore.ErrNotFound) {
+	if errors.Is(err, metadata.ErrNotFound) {
 		if r.defaults[name] == version {
 			return Version{Name: name, Version: version, State: Running}, nil
 		}

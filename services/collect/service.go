@@ -10,13 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
-	"github.com/sextant-analytics/sextant/gen/sextant/collect/v1/collectv1connect"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
@@ -26,7 +24,6 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/ratelimit"
-	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 	"github.com/sextant-analytics/sextant/pkg/seal"
 )
 
@@ -156,22 +153,9 @@ func (s *Service) Handlers() collectwire.Handlers {
 	}
 }
 
-// batchError reports a rejected batch inside the stream, with the code and
-// message the unary call would have failed with, and every violation.
+// batchError reports a rejected batch inside the stream.
 func (s *Service) batchError(ctx context.Context, err error) *collectv1.BatchError {
-	out := &collectv1.BatchError{Code: "INTERNAL", Message: "internal error"}
-	var ce *connect.Error
-	if errors.As(rpcerror.Convert(ctx, s.cfg.Logger, collectv1connect.CollectServiceStreamCollectProcedure, err), &ce) {
-		out.Code = strings.ToUpper(ce.Code().String())
-		out.Message = ce.Message()
-	}
-	var ae *apierror.Error
-	if errors.As(err, &ae) {
-		for _, v := range ae.Violations {
-			out.Violations = append(out.Violations, &collectv1.FieldViolation{FieldPath: v.Field, Description: v.Description, ValidationCode: v.Code})
-		}
-	}
-	return out
+	return collectwire.BatchError(ctx, s.cfg.Logger, err)
 }
 
 func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collectv1.CollectResponse, error) {
@@ -314,7 +298,7 @@ func (s *Service) propertyError(ctx context.Context, pid string, err error) erro
 }
 
 var recordHeaders = map[string]string{
-	eventlog.HeaderSchemaVersion: "1",
+	eventlog.HeaderSchemaVersion: eventlog.SchemaVersion1,
 	eventlog.HeaderContentType:   eventlog.ContentTypeEvent,
 }
 

@@ -47,7 +47,6 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/ratelimit"
-	"github.com/sextant-analytics/sextant/pkg/rpcerror"
 )
 
 // Config configures the gateway.
@@ -349,35 +348,6 @@ func answeredUnavailable(err error) bool {
 
 // collectAttempts bounds the gateway's own retries of a batch.
 const collectAttempts = 5
-
-// batchError reports a rejected batch inside the stream.
-func batchError(err error) *collectv1.BatchError {
-	out := &collectv1.BatchError{Code: "INTERNAL", Message: "internal error"}
-	var ae *apierror.Error
-	if errors.As(err, &ae) {
-		out.Code = strings.ToUpper(rpcerror.Code(ae.Kind).String())
-		out.Message = ae.Error()
-		for _, v := range ae.Violations {
-			out.Violations = append(out.Violations, &collectv1.FieldViolation{FieldPath: v.Field, Description: v.Description, ValidationCode: v.Code})
-		}
-		return out
-	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		out.Code = strings.ToUpper(ce.Code().String())
-		out.Message = ce.Message()
-		for _, d := range ce.Details() {
-			if v, derr := d.Value(); derr == nil {
-				if br, ok := v.(*errdetails.BadRequest); ok {
-					for _, f := range br.FieldViolations {
-						out.Violations = append(out.Violations, &collectv1.FieldViolation{FieldPath: f.Field, Description: f.Description, ValidationCode: f.Reason})
-					}
-				}
-			}
-		}
-	}
-	return out
-}
 
 // fromGRPC turns a backend's gRPC status into a Connect error with the
 // same code, message and details.

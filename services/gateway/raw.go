@@ -157,6 +157,8 @@ func (g *Gateway) CollectHandlers() collectwire.Handlers {
 			}
 		},
 		MaxInFlight: g.cfg.MaxInFlight,
-		BatchError:  func(_ context.Context, err error) *collectv1.BatchError { return batchError(err) },
+		BatchError: func(ctx context.Context, err error) *collectv1.BatchError {
+			return collectwire.BatchError(ctx, g.cfg.Logger, err)
+		},
 	}
 }

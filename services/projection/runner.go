@@ -425,7 +425,7 @@ func (p *Projector) open(ctx context.Context, dst []byte, rec *eventlog.Record) 
 // undecodable says why rec, whose event is value, cannot be projected, or
 // "" when ev holds it.
 func undecodable(rec eventlog.Record, value []byte, ev *eventv1.Event) string {
-	if v := rec.Headers[eventlog.HeaderSchemaVersion]; v != "" && v != "1" {
+	if v := rec.Headers[eventlog.HeaderSchemaVersion]; v != "" && v != eventlog.SchemaVersion1 {
 		return "unknown schema version " + v
 	}
 	ev.Reset()

@@ -202,7 +202,7 @@ func testAppendRead(t *testing.T, f Factory) {
 		appends [][]eventlog.Message
 	}{
 		{"single message", [][]eventlog.Message{{{Key: []byte("visitor-1"), Value: []byte("hello"), Headers: map[string]string{
-			eventlog.HeaderSchemaVersion: "1", eventlog.HeaderContentType: eventlog.ContentTypeEvent,
+			eventlog.HeaderSchemaVersion: eventlog.SchemaVersion1, eventlog.HeaderContentType: eventlog.ContentTypeEvent,
 		}}}}},
 		{"sequential appends of one key", [][]eventlog.Message{
 			{{Key: []byte("k"), Value: []byte("v0")}},

@@ -6,13 +6,13 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sextant-analytics/sextant/pkg/mutants"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -22,49 +22,47 @@ import (
 
 const mutantEnv = "VIEWSTORETEST_MUTANT"
 
-var mutants = []struct {
-	name    string
-	subtest string // the subtest that must fail
-}{
-	{"load-unknown-no-partition", "LoadPartitionUnknown"},
-	{"progress-drops-duplicates", "Progress"},
-	{"progress-drops-excluded", "Progress"},
-	{"watermark-seconds", "Progress"},
-	{"intent-left-set", "Progress"},
-	{"state-ignores-delete", "State"},
-	{"state-all-partitions", "State"},
-	{"additions-keyed-by-data", "Additions"},
-	{"additions-ignore-partition", "Additions"},
-	{"scan-inclusive-to", "Additions"},
-	{"scan-reverse", "Additions"},
-	{"namespace-prefix", "Additions"},
-	{"scan-ignores-fn-error", "ScanStopsOnError"},
-	{"blocks-ignore-kind", "Blocks"},
-	{"blocks-reverse", "Blocks"},
-	{"blocks-cover-max-256", "Blocks"},
-	{"put-block-keeps-first", "Blocks"},
-	{"blocks-max-60-days", "BlocksManyDays"},
-	{"pending-all-shards", "ListPending"},
-	{"pending-drops-end", "ListPending"},
-	{"pending-drops-bytes", "ListPending"},
-	{"delete-inclusive", "DeleteAdditions"},
-	{"delete-all-partitions", "DeleteAdditions"},
-	{"delete-all-hours", "DeleteAdditions"},
-	{"watermark-max-time", "Watermarks"},
-	{"watermark-property-prefix", "Watermarks"},
-	{"list-progress-small-partitions", "ListProgress"},
-	{"commit-delays-last-addition", "CommitVisible"},
-	{"commit-drops-partition-12", "ConcurrentCommits"},
-	{"not-durable", "Durability"},
-	{"data-cut-at-nul", "ArbitraryBytes"},
-	{"drop-keeps-state", "DropNamespace"},
-	{"ignores-fence", "Fence"},
-	{"drop-keeps-watermarks", "DropNamespace"},
-	{"drop-keeps-additions", "DropNamespace"},
-	{"drop-keeps-blocks", "DropNamespace"},
-	{"drop-prefix", "DropNamespace"},
-	{"ignores-context", "CancelledContext"},
-	{"works-after-close", "Closed"},
+// mutantList names each mutant and the subtest that must catch it.
+var mutantList = map[string]string{
+	"load-unknown-no-partition":      "LoadPartitionUnknown",
+	"progress-drops-duplicates":      "Progress",
+	"progress-drops-excluded":        "Progress",
+	"watermark-seconds":              "Progress",
+	"intent-left-set":                "Progress",
+	"state-ignores-delete":           "State",
+	"state-all-partitions":           "State",
+	"additions-keyed-by-data":        "Additions",
+	"additions-ignore-partition":     "Additions",
+	"scan-inclusive-to":              "Additions",
+	"scan-reverse":                   "Additions",
+	"namespace-prefix":               "Additions",
+	"scan-ignores-fn-error":          "ScanStopsOnError",
+	"blocks-ignore-kind":             "Blocks",
+	"blocks-reverse":                 "Blocks",
+	"blocks-cover-max-256":           "Blocks",
+	"put-block-keeps-first":          "Blocks",
+	"blocks-max-60-days":             "BlocksManyDays",
+	"pending-all-shards":             "ListPending",
+	"pending-drops-end":              "ListPending",
+	"pending-drops-bytes":            "ListPending",
+	"delete-inclusive":               "DeleteAdditions",
+	"delete-all-partitions":          "DeleteAdditions",
+	"delete-all-hours":               "DeleteAdditions",
+	"watermark-max-time":             "Watermarks",
+	"watermark-property-prefix":      "Watermarks",
+	"list-progress-small-partitions": "ListProgress",
+	"commit-delays-last-addition":    "CommitVisible",
+	"commit-drops-partition-12":      "ConcurrentCommits",
+	"not-durable":                    "Durability",
+	"data-cut-at-nul":                "ArbitraryBytes",
+	"drop-keeps-state":               "DropNamespace",
+	"ignores-fence":                  "Fence",
+	"drop-keeps-watermarks":          "DropNamespace",
+	"drop-keeps-additions":           "DropNamespace",
+	"drop-keeps-blocks":              "DropNamespace",
+	"drop-prefix":                    "DropNamespace",
+	"ignores-context":                "CancelledContext",
+	"works-after-close":              "Closed",
 }
 
 func TestMemStore(t *testing.T) {
@@ -81,28 +79,7 @@ func TestMemStore(t *testing.T) {
 }
 
 func TestSuiteCatchesMutants(t *testing.T) {
-	if os.Getenv(mutantEnv) != "" {
-		t.Skip("running a mutant")
-	}
-	if testing.Short() {
-		t.Skip("short")
-	}
-	for _, m := range mutants {
-		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), os.Args[0],
-				"-test.run=^TestMemStore$/^"+m.subtest+"$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), mutantEnv+"="+m.name)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("mutant %s: subtest %s did not fail (err %v):\n%s", m.name, m.subtest, err, out)
-			}
-			if !strings.Contains(string(out), "--- FAIL: TestMemStore/"+m.subtest) {
-				t.Fatalf("mutant %s: subtest %s not reported failing:\n%s", m.name, m.subtest, out)
-			}
-		})
-	}
+	mutants.Check(t, mutantEnv, "TestMemStore", mutantList)
 }
 
 type nsPart struct {
