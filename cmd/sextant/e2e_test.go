@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -493,15 +492,6 @@ func TestDemoPropertyOnFirstStartOnly(t *testing.T) {
 		t.Fatalf("keys printed again on the second start:\n%s", srv.stdout.String())
 	}
 	srv.stop(t)
-}
-
-func scanLines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }
 
 func TestLimitsAndDocs(t *testing.T) {

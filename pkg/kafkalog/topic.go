@@ -178,13 +178,21 @@ func describeTopic(admin sarama.ClusterAdmin, topic string) (*sarama.TopicMetada
 }
 
 func topicConfigs(admin sarama.ClusterAdmin, topic string, names ...string) (map[string]string, error) {
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: names})
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: names}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("kafkalog: describe configs of topic %q: %w", topic, err)
 	}
-	out := make(map[string]string, len(entries))
-	for _, e := range entries {
-		out[e.Name] = e.Value
+	out := make(map[string]string)
+	for _, r := range results {
+		if r.Name != topic {
+			continue
+		}
+		if !errors.Is(r.ErrorCode, sarama.ErrNoError) {
+			return nil, fmt.Errorf("kafkalog: describe configs of topic %q: %w: %s", topic, r.ErrorCode, r.ErrorMsg)
+		}
+		for _, e := range r.Configs {
+			out[e.Name] = e.Value
+		}
 	}
 	return out, nil
 }

@@ -296,11 +296,6 @@ func isEventID(s string) bool {
 	return true
 }
 
-// isConsent reports "", "GRANTED" or "DENIED" in any case.
-func isConsent(s string) bool {
-	return s == "" || strings.EqualFold(s, "GRANTED") || strings.EqualFold(s, "DENIED")
-}
-
 // isCountryCode reports two ASCII letters.
 func isCountryCode(s string) bool {
 	return len(s) == 2 && isASCIILetter(s[0]) && isASCIILetter(s[1])
