@@ -14,6 +14,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/cqlstore"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/kafkalog"
+	"github.com/sextant-analytics/sextant/pkg/pebblelock"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
 	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/tlsfiles"
@@ -260,8 +261,10 @@ func overTLS(t tlsfiles.Files) string {
 	return ""
 }
 
+// inUse explains an embedded store or log whose directory another process
+// holds.
 func inUse(dataDir string, err error) error {
-	if strings.Contains(err.Error(), "lock") || strings.Contains(err.Error(), "temporarily unavailable") {
+	if errors.Is(err, pebblelock.ErrInUse) {
 		return fmt.Errorf("data dir %s is in use by another sextant process (stop `sextant serve` first, or point every process at Kafka and CQL): %w", dataDir, err)
 	}
 	return err

@@ -100,6 +100,10 @@ import (
 // ErrClosed is returned by every operation on a closed Store.
 var ErrClosed = errors.New("cqlstore: closed")
 
+// ErrNotMigrated is the error of Open on a keyspace that does not exist,
+// has no tables or lacks a migration.
+var ErrNotMigrated = errors.New("run `sextant migrate` first")
+
 // Config configures Open and Migrate.
 type Config struct {
 	// Hosts are the contact points, "host" or "host:port" (port 9042 by
@@ -312,7 +316,7 @@ func (set settings) explainConnectError(ctx context.Context, err error) error {
 	case kerr != nil:
 		return fmt.Errorf("cqlstore: connect to keyspace %q: %w", set.keyspace, err)
 	case !exists:
-		return fmt.Errorf("cqlstore: keyspace %q does not exist: run `sextant migrate` first", set.keyspace)
+		return fmt.Errorf("cqlstore: keyspace %q does not exist: %w", set.keyspace, ErrNotMigrated)
 	}
 	return fmt.Errorf("cqlstore: connect to keyspace %q: %w", set.keyspace, err)
 }
@@ -321,6 +325,16 @@ func keyspaceExists(ctx context.Context, sess gocqlx.Session, keyspace string) (
 	var name string
 	err := sess.ContextQuery(ctx, `SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, nil).
 		Bind(keyspace).Scan(&name)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func tableExists(ctx context.Context, sess gocqlx.Session, keyspace, table string) (bool, error) {
+	var name string
+	err := sess.ContextQuery(ctx, `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, nil).
+		Bind(keyspace, table).Scan(&name)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
 	}
@@ -342,14 +356,16 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		applied[name] = done
 	}
 	if err := iter.Close(); err != nil {
-		if strings.Contains(err.Error(), "gocqlx_migrate") {
-			return fmt.Errorf("cqlstore: keyspace %q has no schema: run `sextant migrate` first", s.keyspace)
+		// The driver reports a missing table as an untyped invalid query:
+		// the schema tables tell.
+		if exists, terr := tableExists(ctx, s.sess, s.keyspace, "gocqlx_migrate"); terr == nil && !exists {
+			return fmt.Errorf("cqlstore: keyspace %q has no schema: %w", s.keyspace, ErrNotMigrated)
 		}
 		return fmt.Errorf("cqlstore: check schema of keyspace %q: %w", s.keyspace, err)
 	}
 	for _, m := range want {
 		if done, ok := applied[m.name]; !ok || done < m.statements {
-			return fmt.Errorf("cqlstore: keyspace %q lacks migration %s: run `sextant migrate` first", s.keyspace, m.name)
+			return fmt.Errorf("cqlstore: keyspace %q lacks migration %s: %w", s.keyspace, m.name, ErrNotMigrated)
 		}
 	}
 	return nil

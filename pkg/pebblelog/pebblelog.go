@@ -34,6 +34,7 @@ import (
 
 	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/pebblelock"
 )
 
 // DefaultPartitions is the partition count of a newly created log when
@@ -72,6 +73,7 @@ type Options struct {
 // concurrent use.
 type Log struct {
 	db     *pebble.DB
+	lock   *pebblelock.Lock
 	logger *slog.Logger
 	ids    []int32
 	parts  []partition
@@ -116,14 +118,23 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.Partitions < 0 || opts.Partitions > MaxPartitions {
 		return nil, fmt.Errorf("pebblelog: open %s: partitions %d out of range [0, %d]", dir, opts.Partitions, MaxPartitions)
 	}
-	db, err := pebble.Open(dir, pebbleOptions(logger))
+	// A directory another process holds is pebblelock.ErrInUse.
+	lock, err := pebblelock.Acquire(dir)
 	if err != nil {
+		return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
+	}
+	popts := pebbleOptions(logger)
+	popts.Lock = lock.Pebble()
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
 	}
 	n, err := partitionCount(db, opts.Partitions)
 	if err == nil {
 		var l *Log
 		if l, err = newLog(db, logger, n); err == nil {
+			l.lock = lock
 			if opts.MinFreeBytes > 0 {
 				l.space = diskspace.New(dir, opts.MinFreeBytes)
 			}
@@ -134,6 +145,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if cerr := db.Close(); cerr != nil {
 		logger.Error("close after failed open", "dir", dir, "err", cerr)
 	}
+	_ = lock.Close()
 	return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
 }
 
@@ -583,7 +595,13 @@ func (l *Log) Close() error {
 		if cerr != nil {
 			cerr = fmt.Errorf("pebblelog: close: %w", cerr)
 		}
-		l.closeErr = errors.Join(ferr, cerr)
+		var lerr error
+		if l.lock != nil {
+			if lerr = l.lock.Close(); lerr != nil {
+				lerr = fmt.Errorf("pebblelog: close: %w", lerr)
+			}
+		}
+		l.closeErr = errors.Join(ferr, cerr, lerr)
 	})
 	return l.closeErr
 }
