@@ -15,9 +15,17 @@ import (
 var errUsage = errors.New("usage")
 
 // flags wraps a FlagSet whose every flag falls back to an environment
-// variable: --data-dir reads SEXTANT_DATA_DIR.
+// variable: --data-dir reads SEXTANT_DATA_DIR. An environment value that
+// does not parse fails the command (parse), naming the variable, unless
+// the flag itself is given.
 type flags struct {
 	*flag.FlagSet
+	st *flagState
+}
+
+// flagState is what parse checks once the arguments are parsed.
+type flagState struct {
+	envErrs map[string]error // by flag name: its environment value does not parse
 }
 
 // newFlags makes the flags of the command `sextant name`; its usage is
@@ -26,7 +34,7 @@ func newFlags(name string, stderr io.Writer) flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {} // parse prints the usage: to stdout when asked for
-	return flags{fs}
+	return flags{FlagSet: fs, st: &flagState{envErrs: map[string]error{}}}
 }
 
 func envName(flagName string) string {
@@ -34,6 +42,33 @@ func envName(flagName string) string {
 }
 
 func help(name, usage string) string { return usage + " (env " + envName(name) + ")" }
+
+// fromEnv gives the flag name its environment variable's value through
+// set, when the variable is set and not empty; a value set refuses is
+// kept as an error for parse.
+func (f flags) fromEnv(name string, set func(string) error) {
+	v := os.Getenv(envName(name))
+	if v == "" {
+		return
+	}
+	if err := set(v); err != nil {
+		f.st.envErrs[name] = fmt.Errorf("environment %s=%q (--%s): %w", envName(name), v, name, err)
+	}
+}
+
+// envErrors are the environment values that do not parse, of the flags
+// not given on the command line.
+func (f flags) envErrors() error {
+	given := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	var errs []error
+	f.VisitAll(func(fl *flag.Flag) {
+		if err := f.st.envErrs[fl.Name]; err != nil && !given[fl.Name] {
+			errs = append(errs, err)
+		}
+	})
+	return errors.Join(errs...)
+}
 
 func (f flags) StringVar(p *string, name, def, usage string) {
 	if v, ok := os.LookupEnv(envName(name)); ok {
@@ -49,11 +84,10 @@ func (f flags) String(name, def, usage string) *string {
 }
 
 func (f flags) IntVar(p *int, name string, def int, usage string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			def = n
-		}
-	}
+	f.fromEnv(name, func(v string) (err error) {
+		def, err = strconv.Atoi(v)
+		return err
+	})
 	f.FlagSet.IntVar(p, name, def, help(name, usage))
 }
 
@@ -64,20 +98,18 @@ func (f flags) Int(name string, def int, usage string) *int {
 }
 
 func (f flags) Float(name string, def float64, usage string) *float64 {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		if n, err := strconv.ParseFloat(v, 64); err == nil {
-			def = n
-		}
-	}
+	f.fromEnv(name, func(v string) (err error) {
+		def, err = strconv.ParseFloat(v, 64)
+		return err
+	})
 	return f.FlagSet.Float64(name, def, help(name, usage))
 }
 
 func (f flags) Bool(name string, def bool, usage string) *bool {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		if b, err := strconv.ParseBool(v); err == nil {
-			def = b
-		}
-	}
+	f.fromEnv(name, func(v string) (err error) {
+		def, err = strconv.ParseBool(v)
+		return err
+	})
 	return f.FlagSet.Bool(name, def, help(name, usage))
 }
 
@@ -88,11 +120,10 @@ func (f flags) Duration(name string, def time.Duration, usage string) *time.Dura
 }
 
 func (f flags) DurationVar(p *time.Duration, name string, def time.Duration, usage string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
-	}
+	f.fromEnv(name, func(v string) (err error) {
+		def, err = time.ParseDuration(v)
+		return err
+	})
 	f.FlagSet.DurationVar(p, name, def, help(name, usage))
 }
 
@@ -101,9 +132,7 @@ func (f flags) DurationVar(p *time.Duration, name string, def time.Duration, usa
 func (f flags) AutoDuration(name string, usage string) *time.Duration {
 	p := new(time.Duration)
 	*p = -1
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		_ = (*autoDuration)(p).Set(v)
-	}
+	f.fromEnv(name, (*autoDuration)(p).Set)
 	f.FlagSet.Var((*autoDuration)(p), name, help(name, usage))
 	return p
 }
@@ -112,9 +141,7 @@ func (f flags) AutoDuration(name string, usage string) *time.Duration {
 // a number of bytes.
 func (f flags) BytesVar(p *int, name string, def int, usage string) {
 	*p = def
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		_ = (*byteSize)(p).Set(v)
-	}
+	f.fromEnv(name, (*byteSize)(p).Set)
 	f.FlagSet.Var((*byteSize)(p), name, help(name, usage))
 }
 
@@ -147,6 +174,8 @@ func splitList(s string) []string {
 }
 
 // parse parses args; -h, --help or a lone help returns a *helpError.
+// Then it fails on an environment value that does not parse (see
+// finish).
 func (f flags) parse(args []string) error {
 	if err := f.parseFlags(args); err != nil {
 		return err
@@ -158,7 +187,13 @@ func (f flags) parse(args []string) error {
 		fmt.Fprintf(f.Output(), "unexpected arguments: %v\n", f.Args())
 		return errUsage
 	}
-	return nil
+	return f.finish()
+}
+
+// finish runs once every argument is parsed: an environment value of a
+// flag not given that does not parse is an error naming the variable.
+func (f flags) finish() error {
+	return f.envErrors()
 }
 
 // parseFlags parses args up to the first positional: -h or --help

@@ -49,7 +49,7 @@ func parseInterleaved(f flags, args []string) ([]string, error) {
 			return nil, err
 		}
 		if f.NArg() == 0 {
-			return pos, nil
+			return pos, f.finish()
 		}
 		if len(pos) == 0 && f.Arg(0) == "help" {
 			return nil, f.helpError()
