@@ -34,6 +34,10 @@ import (
 // binary is the sextant binary built once for the end-to-end tests.
 var binary string
 
+// noConfig is a SEXTANT_CONFIG of no file, for the commands the tests run
+// (embeddedEnv): no context of the user's is used.
+var noConfig string
+
 // serverEnv is the environment of servers started by startServer (nil: the
 // test's own).
 var serverEnv []string
@@ -50,7 +54,7 @@ func embeddedEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, geoipEnv())
+	return append(env, geoipEnv(), "SEXTANT_CONFIG="+noConfig)
 }
 
 // geoipEnv points servers at the city database fetched once (test.sh runs
@@ -75,6 +79,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "sextant")
+	noConfig = filepath.Join(dir, "no-config", "config.json")
 	flag.Parse()
 	if !testing.Short() {
 		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()

@@ -32,6 +32,7 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/cache"
+	"github.com/sextant-analytics/sextant/pkg/cliconfig"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
@@ -84,6 +85,7 @@ type serveConfig struct {
 	InsightsBackends   []string
 	ProjectionBackends []string
 	Demo               bool
+	SaveContext        string // a context to save the server and demo keys as
 	StartVersion       string
 	Pprof              bool
 	Grace              time.Duration
@@ -167,6 +169,11 @@ func (c serveConfig) Validate() error {
 	if err := c.GeoIP.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.SaveContext != "" {
+		if err := cliconfig.ValidName(c.SaveContext); err != nil {
+			errs = append(errs, fmt.Errorf("--save-context: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -199,6 +206,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
 	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
 	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
+	f.StringVar(&c.SaveContext, "save-context", "", "save a context of this name (see sextant context), made current, for the CLI to find this server: its URL and, on the first start, the demo property's keys")
 	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v6, every GA4 dimension; v1 when empty); a store that has one keeps it")
 	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
@@ -317,8 +325,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := startVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
 		return err
 	}
+	var demo cliconfig.Context
 	if cfg.Demo && !cfg.has("gateway") {
-		if err := ensureDemo(ctx, props, stdout); err != nil {
+		if demo, err = ensureDemo(ctx, props, stdout); err != nil {
+			return err
+		}
+	}
+	if cfg.SaveContext != "" {
+		if err := saveServeContext(cfg.SaveContext, ln.Addr(), serverTLS != nil, demo, stdout); err != nil {
 			return err
 		}
 	}
@@ -648,17 +662,19 @@ func followAssertionSecret(ctx context.Context, props *property.Registry, a *aut
 	}
 }
 
-func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) error {
+// ensureDemo creates the demo property and an admin key in a store
+// without properties, prints their keys and returns them.
+func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) (cliconfig.Context, error) {
 	if any, err := props.Any(ctx); err != nil || any {
-		return err
+		return cliconfig.Context{}, err
 	}
 	p, keys, err := props.Create(ctx, property.Property{Name: "Demo", TimeZone: "UTC"})
 	if err != nil {
-		return err
+		return cliconfig.Context{}, err
 	}
 	admin, err := props.CreateAdminKey(ctx)
 	if err != nil {
-		return err
+		return cliconfig.Context{}, err
 	}
 	fmt.Fprintf(stdout, `Created the demo property %q and an admin key. The keys are shown only this once:
 export SEXTANT_PROPERTY_ID=%s
@@ -666,7 +682,7 @@ export SEXTANT_WRITE_KEY=%s
 export SEXTANT_READ_KEY=%s
 export SEXTANT_ADMIN_KEY=%s
 `, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey, admin)
-	return nil
+	return cliconfig.Context{PropertyID: keys.PropertyID, WriteKey: keys.WriteKey, ReadKey: keys.ReadKey, AdminKey: admin}, nil
 }
 
 // projectionMemoryLimit gives a process that runs projections a soft Go
