@@ -174,6 +174,7 @@ func (c serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("--save-context: %w", err))
 		}
 	}
+	errs = append(errs, c.validateServices())
 	return errors.Join(errs...)
 }
 
@@ -390,12 +391,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--backend-tls: %w", err)
 		}
-		gw, err = gateway.New(gateway.Config{
-			Collect: cfg.CollectBackends, Insights: cfg.InsightsBackends, Projection: cfg.ProjectionBackends,
-			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, IPRate: cfg.IPRate, IPBurst: cfg.IPBurst,
-			Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
-			Assertions: assertions, TLS: backendTLS, Logger: logger, Metrics: m,
-		})
+		gc := cfg.gatewayConfig()
+		gc.Client, gc.Assertions, gc.TLS, gc.Logger, gc.Metrics = client, assertions, backendTLS, logger, m
+		gw, err = gateway.New(gc)
 		if err != nil {
 			return err
 		}
@@ -417,7 +415,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				defer c.Close()
-				insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh, Upstream: gw}, store, props, vers, c)
+				ic := cfg.insightsConfig()
+				ic.Logger, ic.Metrics, ic.Upstream = logger, m, gw
+				insightsH = insights.New(ic, store, props, vers, c)
 			}
 		}
 		if gw.Serves(projectionv1connect.ProjectionServiceName) {
@@ -425,8 +425,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if cfg.has("collect") {
-		lim := collect.DefaultLimits()
-		lim.MaxEvents = cfg.MaxBatchEvents
 		// City and region come from an IP database, fetched in the
 		// background on first start; countries only until it arrives.
 		var locator collect.Locator
@@ -438,12 +436,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			defer geo.Close()
 			locator = geo
 		}
-		svc := collect.New(collect.Config{
-			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
-			AppendTimeout: cfg.CollectTimeout, MaxAppends: cfg.MaxAppends,
-			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
-			OriginAllowed: props.OriginAllowed, Locator: locator, Properties: props,
-		}, log)
+		cc := cfg.collectConfig()
+		cc.Logger, cc.Metrics, cc.OriginAllowed, cc.Locator, cc.Properties = logger, m, props.OriginAllowed, locator, props
+		svc := collect.New(cc, log)
 		h := svc.Handlers()
 		collectH = &h
 	}
@@ -457,10 +452,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer dead.Close()
 		logics := projection.Logics()
-		supervisor = projection.NewSupervisor(projection.Config{
-			FlushInterval: cfg.FlushInterval,
-			DeadLetters:   dead, Logger: logger, Metrics: m,
-		}, logics, log, store, vers, time.Second)
+		pc := cfg.projectionConfig()
+		pc.DeadLetters, pc.Logger, pc.Metrics = dead, logger, m
+		supervisor = projection.NewSupervisor(pc, logics, log, store, vers, time.Second)
 		projectionH = projection.NewService(projection.ServiceConfig{}, logics, log, store, vers)
 	}
 	if cfg.has("insights") {
@@ -469,7 +463,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer c.Close()
-		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
+		ic := cfg.insightsConfig()
+		ic.Logger, ic.Metrics = logger, m
+		insightsH = insights.New(ic, store, props, vers, c)
 	}
 	// Every process serves the AdminService: it needs only the registry.
 	adminH := admin.New(props)
@@ -533,11 +529,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	authn := auth.NewInterceptor(props, scopes).TrustAssertions(assertions).
 		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
-	srv := server.New(server.Config{
-		Addr: cfg.Addr, Listener: ln, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
-		OpenAPI: sextant.OpenAPIOf(strings.TrimPrefix(version(), "sextant ")), Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
-		Middleware: middleware, Observe: observe, TLS: serverTLS,
-	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
+	sc := cfg.serverConfig()
+	sc.Listener, sc.ForwardHeaders, sc.Logger, sc.Authenticate = ln, forward, logger, authn.Authenticate
+	sc.OpenAPI = sextant.OpenAPIOf(strings.TrimPrefix(version(), "sextant "))
+	sc.Middleware, sc.Observe, sc.TLS = middleware, observe, serverTLS
+	srv := server.New(sc, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	if collectH != nil {
 		// GA4's Measurement Protocol, into the same batches as /v1/collect.

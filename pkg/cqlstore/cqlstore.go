@@ -94,6 +94,7 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/scylladb/gocqlx/v2"
 
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -148,6 +149,18 @@ type settings struct {
 	tls      *tls.Config
 }
 
+// Validate reports what no default fixes: no hosts, an invalid keyspace
+// name or consistency, a negative timeout. Open and Migrate call it.
+func (c Config) Validate() error {
+	e := configcheck.New("cqlstore")
+	configcheck.NotNegative(e, "Timeout", c.Timeout)
+	if _, err := c.settings(); err != nil {
+		e.Add(err)
+	}
+	return e.Err()
+}
+
+// settings is the config with its defaults, checked.
 func (c Config) settings() (settings, error) {
 	s := settings{keyspace: c.Keyspace, timeout: c.Timeout, log: c.Logger, tls: c.TLS}
 	for _, h := range c.Hosts {

@@ -69,7 +69,7 @@ func (e *TopicMismatchError) Error() string {
 // it verifies it instead and returns created=false, with a
 // *TopicMismatchError listing every difference from spec.
 func InitTopic(ctx context.Context, cfg Config, spec TopicSpec) (created bool, err error) {
-	cfg, err = cfg.withDefaults()
+	cfg, err = cfg.ready()
 	if err != nil {
 		return false, err
 	}
@@ -255,7 +255,7 @@ func probeOffsets(admin sarama.ClusterAdmin, topic string, n int32) error {
 // CheckTopic returns the partition count of the log's topic, or an error
 // saying to run `sextant kafka init` when it does not exist.
 func CheckTopic(ctx context.Context, cfg Config) (partitions int32, err error) {
-	cfg, err = cfg.withDefaults()
+	cfg, err = cfg.ready()
 	if err != nil {
 		return 0, err
 	}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/pebblelock"
@@ -108,6 +109,17 @@ type partition struct {
 
 var _ eventlog.Log = (*Log)(nil)
 
+// Validate reports a partition count out of range and a negative
+// MinFreeBytes. Open calls it.
+func (o Options) Validate() error {
+	e := configcheck.New("pebblelog")
+	if o.Partitions < 0 || o.Partitions > MaxPartitions {
+		e.Errorf("partitions %d out of range [0, %d]", o.Partitions, MaxPartitions)
+	}
+	configcheck.NotNegative(e, "MinFreeBytes", o.MinFreeBytes)
+	return e.Err()
+}
+
 // Open opens the log stored in dir, creating it if needed.
 func Open(dir string, opts Options) (*Log, error) {
 	logger := opts.Logger
@@ -115,8 +127,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		logger = slog.Default()
 	}
 	logger = logger.With("component", "pebblelog")
-	if opts.Partitions < 0 || opts.Partitions > MaxPartitions {
-		return nil, fmt.Errorf("pebblelog: open %s: partitions %d out of range [0, %d]", dir, opts.Partitions, MaxPartitions)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
 	}
 	// A directory another process holds is pebblelock.ErrInUse.
 	lock, err := pebblelock.Acquire(dir)
