@@ -25,6 +25,9 @@ fi
 step "go vet"
 go vet ./...
 
+step "staticcheck (pinned in tools/go.mod)"
+go tool -modfile=tools/go.mod staticcheck ./...
+
 step "buf lint"
 buf lint
 

@@ -15,6 +15,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/kafkalog"
 	"github.com/sextant-analytics/sextant/pkg/metadata"
+	"github.com/sextant-analytics/sextant/pkg/pebblelock"
 	"github.com/sextant-analytics/sextant/pkg/pebblelog"
 	"github.com/sextant-analytics/sextant/pkg/pebblestore"
 	"github.com/sextant-analytics/sextant/pkg/seal"
@@ -92,7 +93,8 @@ func tlsFlags(f flags, t *tlsfiles.Files, prefix, engine string) {
 	f.StringVar(&t.Key, prefix+"-key", "", "PEM file of the key of --"+prefix+"-cert")
 }
 
-// validate checks the engines' TLS flags.
+// validate checks the engines' TLS flags, and the Kafka and CQL configs
+// when they are used.
 func (e *engines) validate() error {
 	var errs []error
 	for _, x := range []struct {
@@ -111,6 +113,12 @@ func (e *engines) validate() error {
 		if x.files.Client() && !x.used {
 			errs = append(errs, fmt.Errorf("%s-ca and %s-cert need %s", x.prefix, x.prefix, x.needs))
 		}
+	}
+	if len(e.KafkaBrokers) > 0 {
+		errs = append(errs, e.kafkaSettings().Validate())
+	}
+	if len(e.CQLHosts) > 0 {
+		errs = append(errs, e.cqlSettings().Validate())
 	}
 	return errors.Join(errs...)
 }
@@ -157,12 +165,26 @@ func (e *engines) openKeys(store views, logger *slog.Logger) (seal.Keys, func() 
 	return k, k.Close, nil
 }
 
+// cqlSettings is the CQL store's config from the flags, without its
+// logger and TLS (validate checks it).
+func (e *engines) cqlSettings() cqlstore.Config {
+	return cqlstore.Config{Hosts: e.CQLHosts, Keyspace: e.CQLKeyspace, Consistency: e.CQLConsistency}
+}
+
 func (e *engines) cqlConfig(logger *slog.Logger) (cqlstore.Config, error) {
 	tc, err := e.CQLTLS.ClientConfig(logger)
 	if err != nil {
 		return cqlstore.Config{}, fmt.Errorf("--cql-tls: %w", err)
 	}
-	return cqlstore.Config{Hosts: e.CQLHosts, Keyspace: e.CQLKeyspace, Consistency: e.CQLConsistency, Logger: logger, TLS: tc}, nil
+	c := e.cqlSettings()
+	c.Logger, c.TLS = logger, tc
+	return c, nil
+}
+
+// kafkaSettings is the event log's config from the flags, without its
+// logger and TLS (validate checks it).
+func (e *engines) kafkaSettings() kafkalog.Config {
+	return kafkalog.Config{Brokers: e.KafkaBrokers, Topic: e.KafkaTopic, ClientID: "sextant"}
 }
 
 func (e *engines) kafkaConfig(logger *slog.Logger) (kafkalog.Config, error) {
@@ -170,7 +192,9 @@ func (e *engines) kafkaConfig(logger *slog.Logger) (kafkalog.Config, error) {
 	if err != nil {
 		return kafkalog.Config{}, fmt.Errorf("--kafka-tls: %w", err)
 	}
-	return kafkalog.Config{Brokers: e.KafkaBrokers, Topic: e.KafkaTopic, ClientID: "sextant", Logger: logger, TLS: tc}, nil
+	c := e.kafkaSettings()
+	c.Logger, c.TLS = logger, tc
+	return c, nil
 }
 
 func (e *engines) openLog(ctx context.Context, logger *slog.Logger) (eventlog.Log, error) {
@@ -273,8 +297,10 @@ func overTLS(t tlsfiles.Files) string {
 	return ""
 }
 
+// inUse explains an embedded store or log whose directory another process
+// holds.
 func inUse(dataDir string, err error) error {
-	if strings.Contains(err.Error(), "lock") || strings.Contains(err.Error(), "temporarily unavailable") {
+	if errors.Is(err, pebblelock.ErrInUse) {
 		return fmt.Errorf("data dir %s is in use by another sextant process (stop `sextant serve` first, or point every process at Kafka and CQL): %w", dataDir, err)
 	}
 	return err

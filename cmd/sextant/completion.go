@@ -45,6 +45,13 @@ var commandTree = []command{
 		{"rollback", "make the previous version active again", nil},
 		{"delete", "delete a version", nil},
 	}},
+	{"context", "named servers and their keys", []command{
+		{"set", "create or change a context", nil},
+		{"use", "make a context the current one", nil},
+		{"list", "list the contexts", nil},
+		{"show", "what a command would use, and from where", nil},
+		{"delete", "delete a context", nil},
+	}},
 	{"loadgen", "synthetic traffic for benchmarks", nil},
 	{"completion", "a shell completion script", []command{
 		{"bash", "bash completion", nil},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -35,6 +34,10 @@ import (
 // binary is the sextant binary built once for the end-to-end tests.
 var binary string
 
+// noConfig is a SEXTANT_CONFIG of no file, for the commands the tests run
+// (embeddedEnv): no context of the user's is used.
+var noConfig string
+
 // serverEnv is the environment of servers started by startServer (nil: the
 // test's own).
 var serverEnv []string
@@ -51,7 +54,7 @@ func embeddedEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, geoipEnv())
+	return append(env, geoipEnv(), "SEXTANT_CONFIG="+noConfig)
 }
 
 // geoipEnv points servers at the city database fetched once (test.sh runs
@@ -76,6 +79,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "sextant")
+	noConfig = filepath.Join(dir, "no-config", "config.json")
 	flag.Parse()
 	if !testing.Short() {
 		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
@@ -493,15 +497,6 @@ func TestDemoPropertyOnFirstStartOnly(t *testing.T) {
 		t.Fatalf("keys printed again on the second start:\n%s", srv.stdout.String())
 	}
 	srv.stop(t)
-}
-
-func scanLines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }
 
 func TestLimitsAndDocs(t *testing.T) {

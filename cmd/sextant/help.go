@@ -80,6 +80,11 @@ and property management take it as --admin-key).
 	"projection activate": "Usage: sextant projection activate NAME VERSION\n\nMakes a caught-up version the one reports read.\n",
 	"projection rollback": "Usage: sextant projection rollback NAME\n\nMakes the previously active version active again.\n",
 	"projection delete":   "Usage: sextant projection delete NAME VERSION\n\nDeletes a version that is not active.\n",
+	"context set":         contextSynopses["context set"],
+	"context use":         contextSynopses["context use"],
+	"context list":        contextSynopses["context list"],
+	"context show":        contextSynopses["context show"],
+	"context delete":      contextSynopses["context delete"],
 	"loadgen":             loadgenUsage,
 	"geoip fetch":         geoipFetchUsage,
 }

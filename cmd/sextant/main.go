@@ -30,13 +30,19 @@ Commands:
   sextant geoip fetch [flags]                fetch the city database ahead of time (sextant serve fetches it on first start)
   sextant projection list|status|replay|activate|rollback|delete …
                                              manage projection versions on a running server
+  sextant context set|use|list|show|delete …
+                                             named servers and their keys, which the commands above use
   sextant loadgen [flags]                    synthetic traffic for benchmarks (see sextant loadgen -h)
   sextant completion bash|zsh|fish           a shell completion script, e.g. source <(sextant completion bash)
   sextant version
   sextant help [COMMAND …]                   a command's usage, as sextant COMMAND … --help
 
 Every command takes -h or --help. Every flag has an environment fallback:
---data-dir is SEXTANT_DATA_DIR, and so on.
+--data-dir is SEXTANT_DATA_DIR, and so on (but sextant context set's); a
+value of the environment that does not parse is an error. The commands
+that call a server take --server and the keys from the flag, else the
+environment, else the current context (see sextant context), else the
+default.
 `
 
 func main() {
@@ -87,6 +93,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return projectionCmd(ctx, args[1:], stdout, stderr)
 	case "geoip":
 		return geoipCmd(ctx, args[1:], stdout, stderr)
+	case "context":
+		return contextCmd(ctx, args[1:], stdout, stderr)
 	case "loadgen":
 		return loadgenCmd(ctx, args[1:], stdout, stderr)
 	case "completion":

@@ -34,6 +34,8 @@ const projectionUsage = `Usage: sextant projection COMMAND [ARGUMENTS] [flags]
 
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
 (--admin-key, env SEXTANT_ADMIN_KEY); list and status also take a read key.
+A value neither flag nor environment gives comes from the current context
+(sextant context), or the one --context names.
 A command's flags: sextant projection COMMAND --help.
 `
 
@@ -49,7 +51,7 @@ func parseInterleaved(f flags, args []string) ([]string, error) {
 			return nil, err
 		}
 		if f.NArg() == 0 {
-			return pos, nil
+			return pos, f.finish()
 		}
 		if len(pos) == 0 && f.Arg(0) == "help" {
 			return nil, f.helpError()
@@ -59,10 +61,13 @@ func parseInterleaved(f flags, args []string) ([]string, error) {
 	}
 }
 
+// defaultServer is --server's default: sextant serve's default address.
+const defaultServer = "http://127.0.0.1:8080"
+
 // serverFlags are --server and --admin-key, of the commands that call a
-// running server.
+// running server (and --context, which flags adds with them).
 func serverFlags(f flags, keyHelp string) (server, key *string) {
-	server = f.String("server", "http://127.0.0.1:8080", "the Sextant server (or gateway) to call")
+	server = f.String("server", defaultServer, "the Sextant server (or gateway) to call")
 	return server, f.Secret("admin-key", keyHelp)
 }
 
@@ -81,7 +86,7 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	f := newFlags("projection "+args[0], stderr)
 	keyHelp := "an admin key"
 	if args[0] == "list" || args[0] == "status" {
-		keyHelp = "an admin key or a read key (SEXTANT_READ_KEY when neither flag nor SEXTANT_ADMIN_KEY gives one)"
+		keyHelp = "an admin key or a read key (SEXTANT_READ_KEY, else the context's read key, when no admin key is given)"
 	}
 	server, key := serverFlags(f, keyHelp)
 	asJSON := f.Bool("json", false, "print JSON")
@@ -95,13 +100,15 @@ func projectionCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if *key == "" {
-		if k := strings.TrimSpace(os.Getenv("SEXTANT_READ_KEY")); k != "" && (args[0] == "list" || args[0] == "status") {
-			*key = k
+	if *key == "" && (args[0] == "list" || args[0] == "status") {
+		// A read key will do: the environment's, else the context's.
+		*key = strings.TrimSpace(os.Getenv("SEXTANT_READ_KEY"))
+		if *key == "" {
+			*key = f.fromContext("read-key")
 		}
 	}
 	if *key == "" {
-		return errors.New("--admin-key (or SEXTANT_ADMIN_KEY) is required")
+		return errors.New("--admin-key is required (or SEXTANT_ADMIN_KEY, or a context's: sextant context set NAME --admin-key …)")
 	}
 	client := projectionv1connect.NewProjectionServiceClient(http.DefaultClient, strings.TrimRight(*server, "/"))
 	auth := func(h http.Header) { h.Set("Authorization", "Bearer "+*key) }

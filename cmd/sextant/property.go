@@ -39,7 +39,8 @@ const propertyUsage = `Usage: sextant property COMMAND [ARGUMENTS] [flags]
   sextant property delete-user PROPERTY_ID --client-id ID | --user-id ID | --app-instance-id ID [--json]
 ` + propertyKeyCommands + `
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
-(--admin-key, env SEXTANT_ADMIN_KEY). To bootstrap, before any server runs
+(--admin-key, env SEXTANT_ADMIN_KEY), else those of the current context
+(sextant context), or of the one --context names. To bootstrap, before any server runs
 (or with the embedded store's server stopped), create and list take
 --offline and write the store itself (--data-dir, or --cql-hosts …);
 create --offline --count N --json makes N properties at once.
@@ -56,7 +57,8 @@ const propertyKeyUsage = `Usage: sextant property key COMMAND PROPERTY_ID [KEY_I
 
 ` + propertyKeyCommands + `
 They call a running server (--server, env SEXTANT_SERVER) with an admin key
-(--admin-key, env SEXTANT_ADMIN_KEY). A command's flags: sextant property key COMMAND --help.
+(--admin-key, env SEXTANT_ADMIN_KEY), else those of the current context
+(sextant context). A command's flags: sextant property key COMMAND --help.
 `
 
 // reportingFlags are update's list flags of reporting settings, each
@@ -184,7 +186,7 @@ func propertyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errors.New("--count needs --offline")
 	}
 	if *adminKey == "" {
-		return errors.New("--admin-key (or SEXTANT_ADMIN_KEY) is required; to bootstrap without a server use --offline")
+		return errors.New("--admin-key is required (or SEXTANT_ADMIN_KEY, or a context's: sextant context set NAME --admin-key …); to bootstrap without a server use --offline")
 	}
 	client := adminv1connect.NewAdminServiceClient(http.DefaultClient, strings.TrimRight(*server, "/"))
 	call := func(h http.Header) { h.Set("Authorization", "Bearer "+*adminKey) }

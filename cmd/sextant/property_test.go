@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +17,9 @@ import (
 )
 
 // clearSextantEnv unsets the SEXTANT_* variables (test.sh sets the
-// stack's), so that the commands run here use the embedded engines.
+// stack's), so that the commands run here use the embedded engines, and
+// points SEXTANT_CONFIG at a file of the test's own (none yet), so that
+// no context of the user's is used.
 func clearSextantEnv(t *testing.T) {
 	t.Helper()
 	for _, kv := range os.Environ() {
@@ -25,6 +28,7 @@ func clearSextantEnv(t *testing.T) {
 			os.Unsetenv(k)
 		}
 	}
+	t.Setenv("SEXTANT_CONFIG", filepath.Join(t.TempDir(), "sextant", "config.json"))
 }
 
 // TestPropertyCreateCount creates many properties in one command: one JSON

@@ -125,6 +125,8 @@ func TestREADME(t *testing.T) {
 	env := append(embeddedEnv(), demoEnv(t, srv.stdout.String())...)
 	env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	env = append(env, "SEXTANT_SERVER=http://"+addr) // for `sextant projection …`
+	// `sextant context set` writes a file of the test's own.
+	env = append(env, "SEXTANT_CONFIG="+filepath.Join(t.TempDir(), "sextant", "config.json"))
 	runExamples(t, examples, env, map[string]string{"127.0.0.1:8080": addr})
 }
 
@@ -294,7 +296,7 @@ func TestREADMEDistributed(t *testing.T) {
 	}
 	env := append(append([]string{}, runEnv...), demoEnv(t, string(out))...)
 	env = append(env, "PATH="+grpcurlDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"SEXTANT_SERVER=http://"+addrs["127.0.0.1:8080"])
+		"SEXTANT_SERVER=http://"+addrs["127.0.0.1:8080"], "SEXTANT_CONFIG="+filepath.Join(t.TempDir(), "sextant", "config.json"))
 	runExamples(t, withTag(all, ""), env, map[string]string{"127.0.0.1:8080": addrs["127.0.0.1:8080"]})
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/cache"
+	"github.com/sextant-analytics/sextant/pkg/cliconfig"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
@@ -87,6 +88,7 @@ type serveConfig struct {
 	InsightsBackends   []string
 	ProjectionBackends []string
 	Demo               bool
+	SaveContext        string // a context to save the server and demo keys as
 	StartVersion       string
 	Pprof              bool
 	Grace              time.Duration
@@ -173,6 +175,12 @@ func (c serveConfig) Validate() error {
 	if err := c.GeoIP.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.SaveContext != "" {
+		if err := cliconfig.ValidName(c.SaveContext); err != nil {
+			errs = append(errs, fmt.Errorf("--save-context: %w", err))
+		}
+	}
+	errs = append(errs, c.validateServices())
 	return errors.Join(errs...)
 }
 
@@ -206,6 +214,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
 	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
 	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
+	f.StringVar(&c.SaveContext, "save-context", "", "save a context of this name (see sextant context), made current, for the CLI to find this server: its URL and, on the first start, the demo property's keys")
 	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v6, every GA4 dimension; v1 when empty); a store that has one keeps it")
 	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
@@ -330,8 +339,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := startVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
 		return err
 	}
+	var demo cliconfig.Context
 	if cfg.Demo && !cfg.has("gateway") {
-		if err := ensureDemo(ctx, props, stdout); err != nil {
+		if demo, err = ensureDemo(ctx, props, stdout); err != nil {
+			return err
+		}
+	}
+	if cfg.SaveContext != "" {
+		if err := saveServeContext(cfg.SaveContext, ln.Addr(), serverTLS != nil, demo, stdout); err != nil {
 			return err
 		}
 	}
@@ -390,12 +405,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--backend-tls: %w", err)
 		}
-		gw, err = gateway.New(gateway.Config{
-			Collect: cfg.CollectBackends, Insights: cfg.InsightsBackends, Projection: cfg.ProjectionBackends,
-			Rate: cfg.CollectRate, Burst: cfg.CollectBurst, IPRate: cfg.IPRate, IPBurst: cfg.IPBurst,
-			Client: client, MaxBodyBytes: cfg.MaxBodyBytes,
-			Assertions: assertions, TLS: backendTLS, Logger: logger, Metrics: m,
-		})
+		gc := cfg.gatewayConfig()
+		gc.Client, gc.Assertions, gc.TLS, gc.Logger, gc.Metrics = client, assertions, backendTLS, logger, m
+		gw, err = gateway.New(gc)
 		if err != nil {
 			return err
 		}
@@ -417,7 +429,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				defer c.Close()
-				insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh, Upstream: gw}, store, props, vers, c)
+				ic := cfg.insightsConfig()
+				ic.Logger, ic.Metrics, ic.Upstream = logger, m, gw
+				insightsH = insights.New(ic, store, props, vers, c)
 			}
 		}
 		if gw.Serves(projectionv1connect.ProjectionServiceName) {
@@ -425,8 +439,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if cfg.has("collect") {
-		lim := collect.DefaultLimits()
-		lim.MaxEvents = cfg.MaxBatchEvents
 		// City and region come from an IP database, fetched in the
 		// background on first start; countries only until it arrives.
 		var locator collect.Locator
@@ -438,13 +450,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			defer geo.Close()
 			locator = geo
 		}
-		svc := collect.New(collect.Config{
-			Limits: lim, Rate: cfg.CollectRate, Burst: cfg.CollectBurst,
-			AppendTimeout: cfg.CollectTimeout, MaxAppends: cfg.MaxAppends,
-			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
-			OriginAllowed: props.OriginAllowed, Locator: locator, Properties: props,
-			Sealer: seal.NewSealer(keys),
-		}, log)
+		cc := cfg.collectConfig()
+		cc.Logger, cc.Metrics, cc.OriginAllowed, cc.Locator, cc.Properties = logger, m, props.OriginAllowed, locator, props
+		cc.Sealer = seal.NewSealer(keys)
+		svc := collect.New(cc, log)
 		h := svc.Handlers()
 		collectH = &h
 	}
@@ -458,10 +467,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer dead.Close()
 		logics := projection.Logics()
-		supervisor = projection.NewSupervisor(projection.Config{
-			FlushInterval: cfg.FlushInterval, Keys: keys,
-			DeadLetters: dead, Logger: logger, Metrics: m,
-		}, logics, log, store, vers, time.Second)
+		pc := cfg.projectionConfig()
+		pc.DeadLetters, pc.Logger, pc.Metrics, pc.Keys = dead, logger, m, keys
+		supervisor = projection.NewSupervisor(pc, logics, log, store, vers, time.Second)
 		ps := projection.NewService(projection.ServiceConfig{Logger: logger}, logics, log, store, vers)
 		projectionH = ps
 		go ps.Rebuild(wctx, deletions, cfg.RebuildDelay, time.Second)
@@ -473,7 +481,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer c.Close()
-		insightsH = insights.New(insights.Config{Logger: logger, Metrics: m, WatermarkRefresh: cfg.WatermarkRefresh}, store, props, vers, c)
+		ic := cfg.insightsConfig()
+		ic.Logger, ic.Metrics = logger, m
+		insightsH = insights.New(ic, store, props, vers, c)
 	}
 	// Every process serves the AdminService: it needs only the registry.
 	adminH := admin.New(props, deletions)
@@ -537,11 +547,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	authn := auth.NewInterceptor(props, scopes).TrustAssertions(assertions).
 		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
-	srv := server.New(server.Config{
-		Addr: cfg.Addr, Listener: ln, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
-		OpenAPI: sextant.OpenAPIOf(strings.TrimPrefix(version(), "sextant ")), Logger: logger, Authenticate: authn.Authenticate, Timeouts: cfg.Timeouts,
-		Middleware: middleware, Observe: observe, TLS: serverTLS,
-	}, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
+	sc := cfg.serverConfig()
+	sc.Listener, sc.ForwardHeaders, sc.Logger, sc.Authenticate = ln, forward, logger, authn.Authenticate
+	sc.OpenAPI = sextant.OpenAPIOf(strings.TrimPrefix(version(), "sextant "))
+	sc.Middleware, sc.Observe, sc.TLS = middleware, observe, serverTLS
+	srv := server.New(sc, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	if collectH != nil {
 		// GA4's Measurement Protocol, into the same batches as /v1/collect.
@@ -666,17 +676,19 @@ func followAssertionSecret(ctx context.Context, props *property.Registry, a *aut
 	}
 }
 
-func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) error {
+// ensureDemo creates the demo property and an admin key in a store
+// without properties, prints their keys and returns them.
+func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) (cliconfig.Context, error) {
 	if any, err := props.Any(ctx); err != nil || any {
-		return err
+		return cliconfig.Context{}, err
 	}
 	p, keys, err := props.Create(ctx, property.Property{Name: "Demo", TimeZone: "UTC"})
 	if err != nil {
-		return err
+		return cliconfig.Context{}, err
 	}
 	admin, err := props.CreateAdminKey(ctx)
 	if err != nil {
-		return err
+		return cliconfig.Context{}, err
 	}
 	fmt.Fprintf(stdout, `Created the demo property %q and an admin key. The keys are shown only this once:
 export SEXTANT_PROPERTY_ID=%s
@@ -684,7 +696,7 @@ export SEXTANT_WRITE_KEY=%s
 export SEXTANT_READ_KEY=%s
 export SEXTANT_ADMIN_KEY=%s
 `, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey, admin)
-	return nil
+	return cliconfig.Context{PropertyID: keys.PropertyID, WriteKey: keys.WriteKey, ReadKey: keys.ReadKey, AdminKey: admin}, nil
 }
 
 // projectionMemoryLimit gives a process that runs projections a soft Go

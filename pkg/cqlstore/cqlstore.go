@@ -94,11 +94,16 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/scylladb/gocqlx/v2"
 
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
 // ErrClosed is returned by every operation on a closed Store.
 var ErrClosed = errors.New("cqlstore: closed")
+
+// ErrNotMigrated is the error of Open on a keyspace that does not exist,
+// has no tables or lacks a migration.
+var ErrNotMigrated = errors.New("run `sextant migrate` first")
 
 // Config configures Open and Migrate.
 type Config struct {
@@ -144,6 +149,18 @@ type settings struct {
 	tls      *tls.Config
 }
 
+// Validate reports what no default fixes: no hosts, an invalid keyspace
+// name or consistency, a negative timeout. Open and Migrate call it.
+func (c Config) Validate() error {
+	e := configcheck.New("cqlstore")
+	configcheck.NotNegative(e, "Timeout", c.Timeout)
+	if _, err := c.settings(); err != nil {
+		e.Add(err)
+	}
+	return e.Err()
+}
+
+// settings is the config with its defaults, checked.
 func (c Config) settings() (settings, error) {
 	s := settings{keyspace: c.Keyspace, timeout: c.Timeout, log: c.Logger, tls: c.TLS}
 	for _, h := range c.Hosts {
@@ -313,7 +330,7 @@ func (set settings) explainConnectError(ctx context.Context, err error) error {
 	case kerr != nil:
 		return fmt.Errorf("cqlstore: connect to keyspace %q: %w", set.keyspace, err)
 	case !exists:
-		return fmt.Errorf("cqlstore: keyspace %q does not exist: run `sextant migrate` first", set.keyspace)
+		return fmt.Errorf("cqlstore: keyspace %q does not exist: %w", set.keyspace, ErrNotMigrated)
 	}
 	return fmt.Errorf("cqlstore: connect to keyspace %q: %w", set.keyspace, err)
 }
@@ -322,6 +339,16 @@ func keyspaceExists(ctx context.Context, sess gocqlx.Session, keyspace string) (
 	var name string
 	err := sess.ContextQuery(ctx, `SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, nil).
 		Bind(keyspace).Scan(&name)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func tableExists(ctx context.Context, sess gocqlx.Session, keyspace, table string) (bool, error) {
+	var name string
+	err := sess.ContextQuery(ctx, `SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, nil).
+		Bind(keyspace, table).Scan(&name)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
 	}
@@ -343,14 +370,16 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		applied[name] = done
 	}
 	if err := iter.Close(); err != nil {
-		if strings.Contains(err.Error(), "gocqlx_migrate") {
-			return fmt.Errorf("cqlstore: keyspace %q has no schema: run `sextant migrate` first", s.keyspace)
+		// The driver reports a missing table as an untyped invalid query:
+		// the schema tables tell.
+		if exists, terr := tableExists(ctx, s.sess, s.keyspace, "gocqlx_migrate"); terr == nil && !exists {
+			return fmt.Errorf("cqlstore: keyspace %q has no schema: %w", s.keyspace, ErrNotMigrated)
 		}
 		return fmt.Errorf("cqlstore: check schema of keyspace %q: %w", s.keyspace, err)
 	}
 	for _, m := range want {
 		if done, ok := applied[m.name]; !ok || done < m.statements {
-			return fmt.Errorf("cqlstore: keyspace %q lacks migration %s: run `sextant migrate` first", s.keyspace, m.name)
+			return fmt.Errorf("cqlstore: keyspace %q lacks migration %s: %w", s.keyspace, m.name, ErrNotMigrated)
 		}
 	}
 	return nil

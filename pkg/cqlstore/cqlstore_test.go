@@ -198,7 +198,7 @@ func TestUpgradeFromInitialSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if s, err := cqlstore.Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "sextant migrate") {
+	if s, err := cqlstore.Open(ctx, cfg); !errors.Is(err, cqlstore.ErrNotMigrated) || !strings.Contains(err.Error(), "lacks migration") {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -236,8 +236,40 @@ func TestOpenMissingKeyspace(t *testing.T) {
 		_ = s.Close()
 		t.Fatal("Open of a missing keyspace succeeded")
 	}
-	if !strings.Contains(err.Error(), "sextant migrate") {
-		t.Errorf("Open of a missing keyspace: %v; want a hint to run `sextant migrate`", err)
+	if !errors.Is(err, cqlstore.ErrNotMigrated) || !strings.Contains(err.Error(), "sextant migrate") {
+		t.Errorf("Open of a missing keyspace: %v; want ErrNotMigrated, a hint to run `sextant migrate`", err)
+	}
+}
+
+// TestOpenKeyspaceWithoutTables: a keyspace that exists with no tables
+// (made by hand, or by a migrate that failed) is ErrNotMigrated, and the
+// error says it has no schema.
+func TestOpenKeyspaceWithoutTables(t *testing.T) {
+	cfg := config(t)
+	cfg.Keyspace = "sextant_empty_" + randomName()
+	c := gocql.NewCluster(hosts()...)
+	c.ProtoVersion = 4
+	c.Timeout = 60 * time.Second
+	admin, err := c.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	if err := admin.Query(`CREATE KEYSPACE ` + cfg.Keyspace + ` WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`).WithContext(t.Context()).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := admin.Query(`DROP KEYSPACE IF EXISTS ` + cfg.Keyspace).Exec(); err != nil {
+			t.Errorf("drop keyspace %s: %v", cfg.Keyspace, err)
+		}
+	})
+	s, err := cqlstore.Open(t.Context(), cfg)
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("Open of a keyspace without tables succeeded")
+	}
+	if !errors.Is(err, cqlstore.ErrNotMigrated) || !strings.Contains(err.Error(), "has no schema") {
+		t.Errorf("Open of a keyspace without tables: %v; want ErrNotMigrated, saying it has no schema", err)
 	}
 }
 

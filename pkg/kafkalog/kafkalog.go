@@ -60,6 +60,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/eapache/go-resiliency/breaker"
 
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 )
 
@@ -137,10 +138,9 @@ type Config struct {
 	RebalanceTimeout time.Duration
 }
 
-func (c Config) withDefaults() (Config, error) {
-	if len(c.Brokers) == 0 {
-		return c, errors.New("kafkalog: no brokers configured")
-	}
+// withDefaults fills the zero fields (and negative ones, which Validate
+// reports) with their defaults.
+func (c Config) withDefaults() Config {
 	c.Brokers = slices.Clone(c.Brokers)
 	if c.Topic == "" {
 		c.Topic = DefaultTopic
@@ -169,16 +169,43 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
-	if c.HeartbeatInterval >= c.SessionTimeout {
-		return c, fmt.Errorf("kafkalog: heartbeat interval %v must be below the session timeout %v", c.HeartbeatInterval, c.SessionTimeout)
-	}
 	if c.RebalanceTimeout <= 0 {
 		c.RebalanceTimeout = DefaultRebalanceTimeout
 	}
+	return c
+}
+
+// Validate reports what no default fixes: no brokers, negative sizes and
+// durations, a heartbeat not below the session timeout, an unknown
+// compression. Open, InitTopic and CheckTopic call it.
+func (c Config) Validate() error {
+	e := configcheck.New("kafkalog")
+	if len(c.Brokers) == 0 {
+		e.Errorf("no brokers configured")
+	}
+	configcheck.NotNegative(e, "Linger", c.Linger)
+	configcheck.NotNegative(e, "MaxBatchBytes", c.MaxBatchBytes)
+	configcheck.NotNegative(e, "MaxRequestMessages", c.MaxRequestMessages)
+	configcheck.NotNegative(e, "MaxBufferedBytes", c.MaxBufferedBytes)
+	configcheck.NotNegative(e, "SessionTimeout", c.SessionTimeout)
+	configcheck.NotNegative(e, "HeartbeatInterval", c.HeartbeatInterval)
+	configcheck.NotNegative(e, "RebalanceTimeout", c.RebalanceTimeout)
+	if d := c.withDefaults(); d.HeartbeatInterval >= d.SessionTimeout {
+		e.Errorf("heartbeat interval %v must be below the session timeout %v", d.HeartbeatInterval, d.SessionTimeout)
+	}
 	if _, err := c.codec(); err != nil {
+		e.Add(err)
+	}
+	return e.Err()
+}
+
+// ready is the config every entry point works with: validated, then
+// with its defaults.
+func (c Config) ready() (Config, error) {
+	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c.withDefaults(), nil
 }
 
 func (c Config) codec() (sarama.CompressionCodec, error) {
@@ -216,7 +243,7 @@ func (c Config) baseConfig() *sarama.Config {
 // SaramaConfigs returns the producer and consumer settings the log uses for
 // cfg, so that a raw Sarama baseline (bench/) measures the same thing.
 func SaramaConfigs(cfg Config) (producer, consumer *sarama.Config, err error) {
-	c, err := cfg.withDefaults()
+	c, err := cfg.ready()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -348,7 +375,7 @@ var _ eventlog.Log = (*Log)(nil)
 // partition count). A missing topic is an error telling to run
 // `sextant kafka init`.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.ready()
 	if err != nil {
 		return nil, err
 	}

@@ -149,12 +149,12 @@ func TestInitTopic(t *testing.T) {
 		}
 	}
 
-	entries, err := testAdmin(t, bs).DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
-	if err != nil {
-		t.Fatalf("DescribeConfig: %v", err)
+	results, err := testAdmin(t, bs).DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic}}, sarama.DescribeConfigsOptions{})
+	if err != nil || len(results) != 1 || results[0].ErrorCode != sarama.ErrNoError {
+		t.Fatalf("DescribeConfigs: %v %+v", err, results)
 	}
 	got := map[string]string{}
-	for _, e := range entries {
+	for _, e := range results[0].Configs {
 		got[e.Name] = e.Value
 	}
 	for k, want := range map[string]string{"retention.ms": "-1", "min.insync.replicas": "1", "message.timestamp.type": "LogAppendTime"} {

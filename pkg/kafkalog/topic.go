@@ -69,7 +69,7 @@ func (e *TopicMismatchError) Error() string {
 // it verifies it instead and returns created=false, with a
 // *TopicMismatchError listing every difference from spec.
 func InitTopic(ctx context.Context, cfg Config, spec TopicSpec) (created bool, err error) {
-	cfg, err = cfg.withDefaults()
+	cfg, err = cfg.ready()
 	if err != nil {
 		return false, err
 	}
@@ -178,13 +178,21 @@ func describeTopic(admin sarama.ClusterAdmin, topic string) (*sarama.TopicMetada
 }
 
 func topicConfigs(admin sarama.ClusterAdmin, topic string, names ...string) (map[string]string, error) {
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: names})
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: names}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("kafkalog: describe configs of topic %q: %w", topic, err)
 	}
-	out := make(map[string]string, len(entries))
-	for _, e := range entries {
-		out[e.Name] = e.Value
+	out := make(map[string]string)
+	for _, r := range results {
+		if r.Name != topic {
+			continue
+		}
+		if !errors.Is(r.ErrorCode, sarama.ErrNoError) {
+			return nil, fmt.Errorf("kafkalog: describe configs of topic %q: %w: %s", topic, r.ErrorCode, r.ErrorMsg)
+		}
+		for _, e := range r.Configs {
+			out[e.Name] = e.Value
+		}
 	}
 	return out, nil
 }
@@ -247,7 +255,7 @@ func probeOffsets(admin sarama.ClusterAdmin, topic string, n int32) error {
 // CheckTopic returns the partition count of the log's topic, or an error
 // saying to run `sextant kafka init` when it does not exist.
 func CheckTopic(ctx context.Context, cfg Config) (partitions int32, err error) {
-	cfg, err = cfg.withDefaults()
+	cfg, err = cfg.ready()
 	if err != nil {
 		return 0, err
 	}

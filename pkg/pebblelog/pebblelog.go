@@ -32,8 +32,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
+	"github.com/sextant-analytics/sextant/pkg/pebblelock"
 )
 
 // DefaultPartitions is the partition count of a newly created log when
@@ -72,6 +74,7 @@ type Options struct {
 // concurrent use.
 type Log struct {
 	db     *pebble.DB
+	lock   *pebblelock.Lock
 	logger *slog.Logger
 	ids    []int32
 	parts  []partition
@@ -106,6 +109,17 @@ type partition struct {
 
 var _ eventlog.Log = (*Log)(nil)
 
+// Validate reports a partition count out of range and a negative
+// MinFreeBytes. Open calls it.
+func (o Options) Validate() error {
+	e := configcheck.New("pebblelog")
+	if o.Partitions < 0 || o.Partitions > MaxPartitions {
+		e.Errorf("partitions %d out of range [0, %d]", o.Partitions, MaxPartitions)
+	}
+	configcheck.NotNegative(e, "MinFreeBytes", o.MinFreeBytes)
+	return e.Err()
+}
+
 // Open opens the log stored in dir, creating it if needed.
 func Open(dir string, opts Options) (*Log, error) {
 	logger := opts.Logger
@@ -113,17 +127,26 @@ func Open(dir string, opts Options) (*Log, error) {
 		logger = slog.Default()
 	}
 	logger = logger.With("component", "pebblelog")
-	if opts.Partitions < 0 || opts.Partitions > MaxPartitions {
-		return nil, fmt.Errorf("pebblelog: open %s: partitions %d out of range [0, %d]", dir, opts.Partitions, MaxPartitions)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
 	}
-	db, err := pebble.Open(dir, pebbleOptions(logger))
+	// A directory another process holds is pebblelock.ErrInUse.
+	lock, err := pebblelock.Acquire(dir)
 	if err != nil {
+		return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
+	}
+	popts := pebbleOptions(logger)
+	popts.Lock = lock.Pebble()
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
 	}
 	n, err := partitionCount(db, opts.Partitions)
 	if err == nil {
 		var l *Log
 		if l, err = newLog(db, logger, n); err == nil {
+			l.lock = lock
 			if opts.MinFreeBytes > 0 {
 				l.space = diskspace.New(dir, opts.MinFreeBytes)
 			}
@@ -134,6 +157,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if cerr := db.Close(); cerr != nil {
 		logger.Error("close after failed open", "dir", dir, "err", cerr)
 	}
+	_ = lock.Close()
 	return nil, fmt.Errorf("pebblelog: open %s: %w", dir, err)
 }
 
@@ -583,7 +607,13 @@ func (l *Log) Close() error {
 		if cerr != nil {
 			cerr = fmt.Errorf("pebblelog: close: %w", cerr)
 		}
-		l.closeErr = errors.Join(ferr, cerr)
+		var lerr error
+		if l.lock != nil {
+			if lerr = l.lock.Close(); lerr != nil {
+				lerr = fmt.Errorf("pebblelog: close: %w", lerr)
+			}
+		}
+		l.closeErr = errors.Join(ferr, cerr, lerr)
 	})
 	return l.closeErr
 }

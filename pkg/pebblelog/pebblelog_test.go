@@ -22,6 +22,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/eventlog/eventlogtest"
+	"github.com/sextant-analytics/sextant/pkg/pebblelock"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -108,11 +109,17 @@ func TestPartitionCount(t *testing.T) {
 func TestOpenLocked(t *testing.T) {
 	dir := t.TempDir()
 	l := mustOpen(t, dir, Options{})
-	defer l.Close()
-	if l2, err := Open(dir, Options{Logger: quiet}); err == nil {
-		l2.Close()
-		t.Fatal("a second Open of an open directory succeeded")
+	defer func() { l.Close() }()
+	if l2, err := Open(dir, Options{Logger: quiet}); !errors.Is(err, pebblelock.ErrInUse) {
+		if err == nil {
+			l2.Close()
+		}
+		t.Fatalf("a second Open of an open directory: %v, want pebblelock.ErrInUse", err)
 	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, Options{}) // Close let go of the directory
 }
 
 func TestEncoding(t *testing.T) {

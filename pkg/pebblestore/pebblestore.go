@@ -25,6 +25,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/sextant-analytics/sextant/pkg/pebblelock"
+
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -42,8 +44,9 @@ type Options struct {
 // Store implements viewstore.Store on a Pebble database in one directory.
 // It is safe for concurrent use.
 type Store struct {
-	db  *pebble.DB
-	log *slog.Logger
+	db   *pebble.DB
+	lock *pebblelock.Lock
+	log  *slog.Logger
 
 	mu       sync.RWMutex // guards closed; held shared while registering in ops
 	closed   bool
@@ -62,22 +65,30 @@ func Open(dir string, opts Options) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// A directory another process holds is pebblelock.ErrInUse.
+	lock, err := pebblelock.Acquire(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
+	}
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{l: logger.With("component", "pebble")},
+		Lock:               lock.Pebble(),
 	})
 	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
 	if err := checkLayout(db, logger); err != nil {
 		_ = db.Close()
+		_ = lock.Close()
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
 	logger.Info("pebblestore opened", "dir", dir)
-	return &Store{db: db, log: logger}, nil
+	return &Store{db: db, lock: lock, log: logger}, nil
 }
 
 // checkLayout writes the layout version into a new database, upgrades a
@@ -150,7 +161,11 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if lerr := s.lock.Close(); err == nil {
+		err = lerr
+	}
+	if err != nil {
 		return fmt.Errorf("pebblestore: close: %w", err)
 	}
 	s.log.Info("pebblestore closed")

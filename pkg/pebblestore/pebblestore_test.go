@@ -19,6 +19,7 @@ import (
 
 	"github.com/sextant-analytics/sextant/pkg/metadata"
 	"github.com/sextant-analytics/sextant/pkg/metadata/metadatatest"
+	"github.com/sextant-analytics/sextant/pkg/pebblelock"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 	"github.com/sextant-analytics/sextant/pkg/viewstore/viewstoretest"
 )
@@ -427,6 +428,24 @@ func TestLogger(t *testing.T) {
 	if !strings.Contains(buf.String(), "boom") {
 		t.Errorf("pebble Fatalf not logged: %s", buf.String())
 	}
+}
+
+// TestOpenInUse: a directory an open store holds is pebblelock.ErrInUse
+// until the store closes.
+func TestOpenInUse(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	if s2, err := Open(dir, Options{}); !errors.Is(err, pebblelock.ErrInUse) {
+		if err == nil {
+			_ = s2.Close()
+		}
+		t.Fatalf("a second Open of an open directory: %v, want pebblelock.ErrInUse", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir)
+	_ = s.Close()
 }
 
 // TestDurableWithoutClose commits in a child process that exits without

@@ -34,6 +34,7 @@ import (
 	"unsafe"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/metadata"
 )
 
@@ -172,6 +173,29 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
+// withDefaults fills the zero fields (and negative ones, which Validate
+// reports) with their defaults.
+func (o Options) withDefaults() Options {
+	if o.CacheEntries <= 0 {
+		o.CacheEntries = 100_000
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 10 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Validate reports negative fields (zero means the default).
+func (o Options) Validate() error {
+	e := configcheck.New("property")
+	configcheck.NotNegative(e, "CacheEntries", o.CacheEntries)
+	configcheck.NotNegative(e, "CacheTTL", o.CacheTTL)
+	return e.Err()
+}
+
 // Registry stores properties and keys in the metadata store.
 type Registry struct {
 	kv    metadata.KV
@@ -183,15 +207,7 @@ type Registry struct {
 
 // NewRegistry returns a registry over kv.
 func NewRegistry(kv metadata.KV, o Options) *Registry {
-	if o.CacheEntries <= 0 {
-		o.CacheEntries = 100_000
-	}
-	if o.CacheTTL <= 0 {
-		o.CacheTTL = 10 * time.Minute
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o = o.withDefaults()
 	r := &Registry{kv: kv, log: o.Logger, keys: newCache[Key](o.CacheEntries, o.CacheTTL), props: newCache[Property](o.CacheEntries, o.CacheTTL)}
 	r.feed = newFeed(r)
 	return r

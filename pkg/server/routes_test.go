@@ -31,12 +31,11 @@ func TestRoutingErrors(t *testing.T) {
 		{"POST", "/v1/files/a/b/c", 405, codes.Unimplemented, "GET"},
 		{"GET", "/v1/properties/123/nope", 404, codes.NotFound, ""},
 	} {
-		w := httptest.NewRecorder()
 		r := httptest.NewRequest(tc.method, tc.path, nil)
 		// grpc-gateway reports a known path with another method as 405
 		// or 404 depending on its options: both must end the same.
 		for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed} {
-			w = httptest.NewRecorder()
+			w := httptest.NewRecorder()
 			s.routingError(r.Context(), nil, nil, w, r, status)
 			var body struct {
 				Code    codes.Code `json:"code"`

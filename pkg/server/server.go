@@ -22,6 +22,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/rs/cors"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -107,6 +108,15 @@ func (t Timeouts) withDefaults() Timeouts {
 	return t
 }
 
+// Validate reports negative timeouts (zero means the default).
+func (t Timeouts) Validate() error {
+	e := configcheck.New("server")
+	configcheck.NotNegative(e, "Timeouts.ReadHeader", t.ReadHeader)
+	configcheck.NotNegative(e, "Timeouts.Body", t.Body)
+	configcheck.NotNegative(e, "Timeouts.Idle", t.Idle)
+	return e.Err()
+}
+
 // Server is the HTTP server.
 type Server struct {
 	cfg      Config
@@ -126,15 +136,38 @@ type Server struct {
 	restError runtime.ErrorHandlerFunc
 }
 
-// New returns a server mounting services with the given interceptors.
+// DefaultMaxBodyBytes is Config.MaxBodyBytes's default.
+const DefaultMaxBodyBytes = 1 << 20
+
+// withDefaults fills the zero fields (and negative ones, which Validate
+// reports) with their defaults.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	c.Timeouts = c.Timeouts.withDefaults()
+	return c
+}
+
+// Validate reports what no default fixes: no address nor listener, and
+// negative sizes and timeouts.
+func (c Config) Validate() error {
+	e := configcheck.New("server")
+	if c.Addr == "" && c.Listener == nil {
+		e.Errorf("no Addr nor Listener")
+	}
+	configcheck.NotNegative(e, "MaxBodyBytes", c.MaxBodyBytes)
+	e.Add(c.Timeouts.Validate())
+	return e.Err()
+}
+
+// New returns a server mounting services with the given interceptors;
+// zero fields of cfg take their defaults.
 func New(cfg Config, services []Service, checks []Check, opts ...connect.HandlerOption) *Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	cfg.Timeouts = cfg.Timeouts.withDefaults()
+	cfg = cfg.withDefaults()
 	return &Server{cfg: cfg, services: services, opts: opts, checks: checks, extra: map[string]http.Handler{}, routes: parseRoutes(cfg.OpenAPI)}
 }
 

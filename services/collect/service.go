@@ -19,6 +19,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/diskspace"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
@@ -86,6 +87,8 @@ type Config struct {
 
 // Defaults of Config.
 const (
+	DefaultRate          = 50_000
+	DefaultMaxInFlight   = 16
 	DefaultAppendTimeout = 2 * time.Second
 	DefaultMaxAppends    = 1024
 	// retryAfter is the retry delay given with a batch the event log
@@ -103,32 +106,53 @@ type Service struct {
 	now     func() time.Time
 }
 
-// New returns the service.
+// withDefaults fills the zero fields (and, as before Validate, negative
+// ones) with their defaults.
+func (c Config) withDefaults() Config {
+	c.Limits = c.Limits.withDefaults()
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Burst < c.Limits.MaxEvents {
+		c.Burst = max(c.Limits.MaxEvents, int(c.Rate))
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.AppendTimeout <= 0 {
+		c.AppendTimeout = DefaultAppendTimeout
+	}
+	if c.MaxAppends <= 0 {
+		c.MaxAppends = DefaultMaxAppends
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
+	return c
+}
+
+// Validate reports what no default fixes: negative fields, and a burst
+// below a full batch (zero means the default).
+func (c Config) Validate() error {
+	e := configcheck.New("collect")
+	e.Add(c.Limits.Validate())
+	configcheck.NotNegative(e, "Rate", c.Rate)
+	configcheck.NotNegative(e, "Burst", c.Burst)
+	configcheck.NotNegative(e, "MaxInFlight", c.MaxInFlight)
+	configcheck.NotNegative(e, "AppendTimeout", c.AppendTimeout)
+	configcheck.NotNegative(e, "MaxAppends", c.MaxAppends)
+	if full := c.Limits.withDefaults().MaxEvents; c.Burst > 0 && c.Burst < full {
+		e.Errorf("Burst %d is below Limits.MaxEvents %d: a full batch must fit in a property's token bucket", c.Burst, full)
+	}
+	return e.Err()
+}
+
+// New returns the service; zero fields of cfg take their defaults.
 func New(cfg Config, log Appender) *Service {
-	if cfg.Limits == (Limits{}) {
-		cfg.Limits = DefaultLimits()
-	}
-	if cfg.Rate <= 0 {
-		cfg.Rate = 50_000
-	}
-	if cfg.Burst < cfg.Limits.MaxEvents {
-		cfg.Burst = max(cfg.Limits.MaxEvents, int(cfg.Rate))
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 16
-	}
-	if cfg.AppendTimeout <= 0 {
-		cfg.AppendTimeout = DefaultAppendTimeout
-	}
-	if cfg.MaxAppends <= 0 {
-		cfg.MaxAppends = DefaultMaxAppends
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
+	cfg = cfg.withDefaults()
 	enc := NewEncoder(cfg.Limits)
 	enc.geo = cfg.Locator
 	return &Service{cfg: cfg, appends: make(chan struct{}, cfg.MaxAppends), log: log, limiter: ratelimit.New(cfg.Rate, cfg.Burst), enc: enc, now: time.Now}

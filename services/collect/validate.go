@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sextant-analytics/sextant/pkg/apierror"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 )
 
 // Limits bounds one batch. Zero (or negative) fields mean the default.
@@ -51,6 +52,17 @@ func (l Limits) withDefaults() Limits {
 		l.MaxFuture = d.MaxFuture
 	}
 	return l
+}
+
+// Validate reports negative limits (zero means the default).
+func (l Limits) Validate() error {
+	e := configcheck.New("collect")
+	configcheck.NotNegative(e, "Limits.MaxEvents", l.MaxEvents)
+	configcheck.NotNegative(e, "Limits.MaxParams", l.MaxParams)
+	configcheck.NotNegative(e, "Limits.MaxUserProperties", l.MaxUserProperties)
+	configcheck.NotNegative(e, "Limits.MaxPast", l.MaxPast)
+	configcheck.NotNegative(e, "Limits.MaxFuture", l.MaxFuture)
+	return e.Err()
 }
 
 // Length limits, in characters (runes).
@@ -294,11 +306,6 @@ func isEventID(s string) bool {
 		}
 	}
 	return true
-}
-
-// isConsent reports "", "GRANTED" or "DENIED" in any case.
-func isConsent(s string) bool {
-	return s == "" || strings.EqualFold(s, "GRANTED") || strings.EqualFold(s, "DENIED")
 }
 
 // isCountryCode reports two ASCII letters.

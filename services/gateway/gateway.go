@@ -44,6 +44,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/ratelimit"
@@ -77,6 +78,57 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 }
+
+// withDefaults fills the zero fields (and negative ones, which Validate
+// reports) with their defaults.
+func (c Config) withDefaults() Config {
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Burst <= 0 {
+		c.Burst = DefaultBurst
+	}
+	if c.IPRate <= 0 {
+		c.IPRate = DefaultIPRate
+	}
+	if c.IPBurst <= 0 {
+		c.IPBurst = max(DefaultIPBurst, int(c.IPRate))
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
+	return c
+}
+
+// Validate reports what no default fixes: negative rates and sizes. New
+// calls it.
+func (c Config) Validate() error {
+	e := configcheck.New("gateway")
+	configcheck.NotNegative(e, "Rate", c.Rate)
+	configcheck.NotNegative(e, "Burst", c.Burst)
+	configcheck.NotNegative(e, "IPRate", c.IPRate)
+	configcheck.NotNegative(e, "IPBurst", c.IPBurst)
+	configcheck.NotNegative(e, "MaxInFlight", c.MaxInFlight)
+	configcheck.NotNegative(e, "MaxBodyBytes", c.MaxBodyBytes)
+	return e.Err()
+}
+
+// Defaults of Config (and DefaultIPRate, DefaultIPBurst).
+const (
+	DefaultRate         = 50_000
+	DefaultBurst        = 100_000
+	DefaultMaxInFlight  = 16
+	DefaultMaxBodyBytes = 1 << 20
+)
 
 // Gateway forwards the three APIs to their backends.
 type Gateway struct {
@@ -155,30 +207,10 @@ func dial(targets []string, service string, maxBytes int, tc *tls.Config) (*grpc
 
 // New dials the backends (lazily: connections are made on first use).
 func New(cfg Config) (*Gateway, error) {
-	if cfg.Rate <= 0 {
-		cfg.Rate = 50_000
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Burst <= 0 {
-		cfg.Burst = 100_000
-	}
-	if cfg.IPRate <= 0 {
-		cfg.IPRate = DefaultIPRate
-	}
-	if cfg.IPBurst <= 0 {
-		cfg.IPBurst = max(DefaultIPBurst, int(cfg.IPRate))
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 16
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
+	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, byService: map[string]*grpc.ClientConn{}, limiter: ratelimit.New(cfg.Rate, cfg.Burst), ipLimiter: ratelimit.New(cfg.IPRate, cfg.IPBurst)}
 	for _, b := range []struct {
 		targets []string

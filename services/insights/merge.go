@@ -67,10 +67,9 @@ type worker struct {
 }
 
 type batch struct {
-	buf    []byte
-	rows   []int32
-	jobs   []job
-	nbytes int
+	buf  []byte
+	rows []int32
+	jobs []job
 }
 
 type job struct {

@@ -546,6 +546,9 @@ type bucketInfo struct {
 	key    string // the time output dimensions, joined
 }
 
+// set stores the display value of the time source src.
+func (bi *bucketInfo) set(src int, v string) { bi.vals[src-srcDate] = v }
+
 // evalCtx is one cell counted in one range, as filters and grouping see it.
 type evalCtx struct {
 	t   *tupleInfo
@@ -731,14 +734,14 @@ func (s *scanner) bucket(bucket int64) *bucketInfo {
 	b = appendPadded(b, h, 2)
 	b = appendPadded(b, mi, 2)
 	dhm := string(b)
-	bi.vals[srcDate-srcDate] = dhm[:8]
-	bi.vals[srcDateHour-srcDate] = dhm[:10]
-	bi.vals[srcDateHourMinute-srcDate] = dhm
-	bi.vals[srcHour-srcDate] = dhm[8:10]
-	bi.vals[srcDayOfWeek-srcDate] = strconv.Itoa(int(t.Weekday()))
+	bi.set(srcDate, dhm[:8])
+	bi.set(srcDateHour, dhm[:10])
+	bi.set(srcDateHourMinute, dhm)
+	bi.set(srcHour, dhm[8:10])
+	bi.set(srcDayOfWeek, strconv.Itoa(int(t.Weekday())))
 	if s.q.realtime {
 		ago := (s.q.nowMinute - floorTo(bucket, 60)) / 60
-		bi.vals[srcMinutesAgo-srcDate] = string(appendPadded(nil, int(ago), 2))
+		bi.set(srcMinutesAgo, string(appendPadded(nil, int(ago), 2)))
 	}
 	if s.keyHasTime {
 		var k []byte

@@ -25,6 +25,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/auth"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/versions"
@@ -98,20 +99,39 @@ type Service struct {
 
 var _ insightsv1connect.InsightsServiceHandler = (*Service)(nil)
 
-// New returns the service. cache may be nil.
+// withDefaults fills the zero fields (and, as before Validate, negative
+// ones) with their defaults.
+func (c Config) withDefaults() Config {
+	if c.Projection == "" {
+		c.Projection = "traffic"
+	}
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = DefaultCacheTTL
+	}
+	if c.WatermarkRefresh < 0 {
+		c.WatermarkRefresh = 0
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
+	return c
+}
+
+// Validate reports what no default fixes: negative durations.
+func (c Config) Validate() error {
+	e := configcheck.New("insights")
+	configcheck.NotNegative(e, "CacheTTL", c.CacheTTL)
+	configcheck.NotNegative(e, "WatermarkRefresh", c.WatermarkRefresh)
+	return e.Err()
+}
+
+// New returns the service; zero fields of cfg take their defaults. cache
+// may be nil.
 func New(cfg Config, store Store, props Properties, vers Versions, cache Cache) *Service {
-	if cfg.Projection == "" {
-		cfg.Projection = "traffic"
-	}
-	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = DefaultCacheTTL
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
+	cfg = cfg.withDefaults()
 	return &Service{cfg: cfg, store: store, props: props, cache: cache, now: time.Now,
 		marks: newMarks(store.Watermarks, cfg.WatermarkRefresh), active: newActive(vers, cfg.WatermarkRefresh),
 		upstream: cfg.Upstream}

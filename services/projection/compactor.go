@@ -10,6 +10,7 @@ import (
 
 	"github.com/sextant-analytics/sextant/pkg/block"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
@@ -102,7 +103,9 @@ type CompactionConfig struct {
 	Off bool
 }
 
-func (c *CompactionConfig) defaults() {
+// withDefaults fills the zero fields (and negative ones, which Validate
+// reports) with their defaults.
+func (c CompactionConfig) withDefaults() CompactionConfig {
 	if c.Every <= 0 {
 		c.Every = 2 * time.Second
 	}
@@ -124,6 +127,20 @@ func (c *CompactionConfig) defaults() {
 	if c.DayQuiet <= 0 {
 		c.DayQuiet = 30 * time.Second
 	}
+	return c
+}
+
+// Validate reports negative fields (zero means the default).
+func (c CompactionConfig) Validate() error {
+	e := configcheck.New("projection")
+	configcheck.NotNegative(e, "Compaction.Every", c.Every)
+	configcheck.NotNegative(e, "Compaction.MaxWait", c.MaxWait)
+	configcheck.NotNegative(e, "Compaction.MaxPending", c.MaxPending)
+	configcheck.NotNegative(e, "Compaction.MaxPendingBytes", c.MaxPendingBytes)
+	configcheck.NotNegative(e, "Compaction.DayGrace", c.DayGrace)
+	configcheck.NotNegative(e, "Compaction.DayQuiet", c.DayQuiet)
+	configcheck.NotNegative(e, "Compaction.YieldFor", c.YieldFor)
+	return e.Err()
 }
 
 // ShardsOf are the compaction shards of log partition part of parts.
@@ -174,7 +191,7 @@ type propDay struct {
 // NewCompactor returns a compactor of namespace ns, whose series are those
 // of layout (which of them keep day blocks).
 func NewCompactor(cfg CompactionConfig, ns viewstore.Namespace, layout *catalog.Layout, store CompactStore, logger *slog.Logger, m *metrics.Metrics) *Compactor {
-	cfg.defaults()
+	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = slog.Default()
 	}

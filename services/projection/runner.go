@@ -15,6 +15,7 @@ import (
 
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
 	"github.com/sextant-analytics/sextant/pkg/catalog"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/seal"
@@ -79,8 +80,9 @@ type Config struct {
 	Metrics        *metrics.Metrics
 }
 
-// Defaults fills zero fields.
-func (c *Config) Defaults() {
+// withDefaults fills the zero fields (and negative ones, which Validate
+// reports, but StallThreshold's) with their defaults.
+func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = "traffic"
 	}
@@ -108,13 +110,26 @@ func (c *Config) Defaults() {
 	if c.StallThreshold == 0 {
 		c.StallThreshold = DefaultStallThreshold
 	}
-	c.Compaction.defaults()
+	c.Compaction = c.Compaction.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.New()
 	}
+	return c
+}
+
+// Validate reports what no default fixes: negative sizes and durations
+// (a negative StallThreshold turns the stall check off).
+func (c Config) Validate() error {
+	e := configcheck.New("projection")
+	configcheck.NotNegative(e, "FlushInterval", c.FlushInterval)
+	configcheck.NotNegative(e, "MaxPending", c.MaxPending)
+	configcheck.NotNegative(e, "MaxOpenEntries", c.MaxOpenEntries)
+	configcheck.NotNegative(e, "ReadBatch", c.ReadBatch)
+	e.Add(c.Compaction.Validate())
+	return e.Err()
 }
 
 // Projector runs one projection version over the partitions assigned to it.
@@ -134,7 +149,7 @@ type Projector struct {
 
 // NewProjector returns a projector; Run starts it.
 func NewProjector(cfg Config, log Log, store Store) *Projector {
-	cfg.Defaults()
+	cfg = cfg.withDefaults()
 	p := &Projector{cfg: cfg, ns: viewstore.NamespaceOf(cfg.Name, cfg.Version), log: log, store: store,
 		logic: newDeriver(Logic{Name: cfg.Name, Version: cfg.Version, Rules: cfg.Rules, Layout: cfg.Layout}),
 		live:  make(map[int32]viewstore.Progress)}

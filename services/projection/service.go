@@ -16,6 +16,7 @@ import (
 	"github.com/sextant-analytics/sextant/gen/sextant/projection/v1/projectionv1connect"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
 	"github.com/sextant-analytics/sextant/pkg/auth"
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/versions"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
@@ -46,6 +47,33 @@ type ServiceConfig struct {
 	Logger     *slog.Logger
 }
 
+// withDefaults fills the zero fields (and negative ones, which Validate
+// reports) with their defaults.
+func (c ServiceConfig) withDefaults() ServiceConfig {
+	if c.CaughtUpLag <= 0 {
+		c.CaughtUpLag = 1000
+	}
+	if c.Settle <= 0 {
+		c.Settle = 2500 * time.Millisecond
+	}
+	if c.WatchEvery <= 0 {
+		c.WatchEvery = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports negative fields (zero means the default).
+func (c ServiceConfig) Validate() error {
+	e := configcheck.New("projection service")
+	configcheck.NotNegative(e, "CaughtUpLag", c.CaughtUpLag)
+	configcheck.NotNegative(e, "Settle", c.Settle)
+	configcheck.NotNegative(e, "WatchEvery", c.WatchEvery)
+	return e.Err()
+}
+
 // Service implements ProjectionService from the registry, the view store's
 // committed progress and the log's end offsets, so it answers the same from
 // any process, whether or not this one runs the projectors.
@@ -62,18 +90,7 @@ var _ projectionv1connect.ProjectionServiceHandler = (*Service)(nil)
 
 // NewService returns the service.
 func NewService(cfg ServiceConfig, logics []Logic, log ServiceLog, store ServiceStore, reg Registry) *Service {
-	if cfg.CaughtUpLag <= 0 {
-		cfg.CaughtUpLag = 1000
-	}
-	if cfg.Settle <= 0 {
-		cfg.Settle = 2500 * time.Millisecond
-	}
-	if cfg.WatchEvery <= 0 {
-		cfg.WatchEvery = time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg = cfg.withDefaults()
 	return &Service{cfg: cfg, logics: logics, log: log, store: store, reg: reg, now: time.Now}
 }
 

@@ -47,7 +47,7 @@ type runningVersion struct {
 // NewSupervisor returns a supervisor; base configures every projector
 // (its Name, Version, Rules, Layout and Start are set per version).
 func NewSupervisor(base Config, logics []Logic, log Log, store Store, reg Registry, poll time.Duration) *Supervisor {
-	base.Defaults()
+	base = base.withDefaults()
 	if poll <= 0 {
 		poll = time.Second
 	}
