@@ -12,8 +12,8 @@
 // the exact aggregates Sextant should report for the batches that were
 // acknowledged.
 //
-// The package does no I/O: `sextant loadgen` (cmd/sextant) sends the batches
-// over gRPC or REST.
+// The package does no I/O: pkg/loadgen/driver sends the batches (for
+// `sextant loadgen`) over gRPC or REST.
 package loadgen
 
 import (
