@@ -10,10 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
-	"os"
-	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -167,6 +164,9 @@ func (c serveConfig) Validate() error {
 	if err := c.GeoIP.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, ok := projection.FindLogic(projection.Logics(), "traffic", c.StartVersion); c.StartVersion != "" && !ok {
+		errs = append(errs, fmt.Errorf("--start-version %s: no such version of the traffic projection", c.StartVersion))
+	}
 	return errors.Join(errs...)
 }
 
@@ -312,9 +312,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 		return props.AssertionSecrets(ctx)
 	}
-	go followAssertionSecret(wctx, props, assertions, logger)
+	go assertions.Follow(wctx, props.AssertionSecrets, 30*time.Second, logger)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
-	if err := startVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
+	if err := projection.StartVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
 		return err
 	}
 	if cfg.Demo && !cfg.has("gateway") {
@@ -329,39 +329,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		services   []server.Service
 		supervisor *projection.Supervisor
 	)
-	w, r, a := []property.Scope{property.Write}, []property.Scope{property.Read}, []property.Scope{property.Admin}
-	ra := []property.Scope{property.Read, property.Admin}
-	scopes := map[string][]property.Scope{
-		adminv1connect.AdminServiceCreatePropertyProcedure:            a,
-		adminv1connect.AdminServiceListPropertiesProcedure:            a,
-		adminv1connect.AdminServiceGetPropertyProcedure:               a,
-		adminv1connect.AdminServiceUpdatePropertyProcedure:            a,
-		adminv1connect.AdminServiceDeletePropertyProcedure:            a,
-		adminv1connect.AdminServiceCreateKeyProcedure:                 a,
-		adminv1connect.AdminServiceListKeysProcedure:                  a,
-		adminv1connect.AdminServiceRotateKeyProcedure:                 a,
-		adminv1connect.AdminServiceRevokeKeyProcedure:                 a,
-		collectv1connect.CollectServiceCollectProcedure:               w,
-		collectv1connect.CollectServiceStreamCollectProcedure:         w,
-		insightsv1connect.InsightsServiceRunReportProcedure:           r,
-		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   r,
-		insightsv1connect.InsightsServiceGetMetadataProcedure:         r,
-		insightsv1connect.InsightsServiceCheckCompatibilityProcedure:  r,
-		ga4data.RunReportProcedure:                                    r,
-		ga4data.RunRealtimeReportProcedure:                            r,
-		ga4data.BatchRunReportsProcedure:                              r,
-		ga4data.GetMetadataProcedure:                                  r,
-		ga4data.CheckCompatibilityProcedure:                           r,
-		ga4data.RunPivotReportProcedure:                               r,
-		ga4data.BatchRunPivotReportsProcedure:                         r,
-		projectionv1connect.ProjectionServiceListProjectionsProcedure: ra,
-		projectionv1connect.ProjectionServiceGetReplayProcedure:       ra,
-		projectionv1connect.ProjectionServiceWatchReplayProcedure:     ra,
-		projectionv1connect.ProjectionServiceStartReplayProcedure:     a,
-		projectionv1connect.ProjectionServiceActivateProcedure:        a,
-		projectionv1connect.ProjectionServiceRollbackProcedure:        a,
-		projectionv1connect.ProjectionServiceDeleteVersionProcedure:   a,
-	}
 	var (
 		// collect serves the CollectService: collect.Service's handlers,
 		// or the gateway's, which forward batches as bytes.
@@ -434,7 +401,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		collectH = &h
 	}
 	if cfg.has("projection") {
-		if limit, set := projectionMemoryLimit(); set {
+		if limit, set := projection.SetMemoryLimit(); set {
 			logger.Info("Go memory limit set for the projection (GOMEMLIMIT overrides it)", "bytes", limit)
 		}
 		dead, err := cfg.Engines.openDeadLetters(ctx, logger)
@@ -508,16 +475,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	)
 	if gw != nil {
 		middleware = gw.LimitIPs
-		observe = func(route string, status int, elapsed time.Duration) {
-			m.GatewayResponses.WithLabelValues(route, strconv.Itoa(status)).Inc()
-			m.GatewaySeconds.WithLabelValues(route).Observe(elapsed.Seconds())
-		}
+		observe = m.ObserveGateway
 	}
 	var forward []string
 	if cfg.CountryHeader != "" {
 		forward = append(forward, cfg.CountryHeader)
 	}
-	authn := auth.NewInterceptor(props, scopes).TrustAssertions(assertions).
+	authn := auth.NewInterceptor(props, auth.Scopes()).TrustAssertions(assertions).
 		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
 	srv := server.New(server.Config{
 		Addr: cfg.Addr, Listener: ln, MaxBodyBytes: int64(cfg.MaxBodyBytes), ForwardHeaders: forward,
@@ -597,22 +561,10 @@ func readiness(cfg serveConfig, log eventlog.Log, store views, gw *gateway.Gatew
 		checks = append(checks, server.Cached(server.Check{Name: name, Probe: probe}, server.ProbeTimeout, server.ProbeTTL))
 	}
 	if log != nil && (cfg.has("collect") || cfg.has("projection")) {
-		add("eventlog", func(ctx context.Context) error {
-			if p, ok := log.(interface{ Probe(context.Context) error }); ok {
-				return p.Probe(ctx)
-			}
-			_, err := log.Partitions(ctx)
-			return err
-		})
+		add("eventlog", func(ctx context.Context) error { return eventlog.Probe(ctx, log) })
 	}
 	if cfg.has("projection") || cfg.has("insights") {
-		add("viewstore", func(ctx context.Context) error {
-			_, err := store.Get(ctx, []byte("readyz"))
-			if errors.Is(err, viewstore.ErrNotFound) {
-				return nil
-			}
-			return err
-		})
+		add("viewstore", func(ctx context.Context) error { return viewstore.Probe(ctx, store) })
 	}
 	if gw != nil {
 		for _, svc := range []string{collectv1connect.CollectServiceName, projectionv1connect.ProjectionServiceName, insightsv1connect.InsightsServiceName} {
@@ -622,30 +574,6 @@ func readiness(cfg serveConfig, log eventlog.Log, store views, gw *gateway.Gatew
 		}
 	}
 	return checks
-}
-
-// followAssertionSecret loads the shared secrets of principal assertions
-// and reads them again every 30 s (there is more than one only when
-// processes created them at once; Verify also reads them again when an
-// assertion does not verify). Until they are loaded, calls are
-// authenticated by their keys alone.
-func followAssertionSecret(ctx context.Context, props *property.Registry, a *auth.Assertions, logger *slog.Logger) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		if secrets, err := props.AssertionSecrets(ctx); err != nil {
-			if ctx.Err() == nil {
-				logger.Warn("principal assertions: cannot read their secret; keys are looked up by every process", "err", err)
-			}
-		} else {
-			a.Set(secrets)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) error {
@@ -667,73 +595,4 @@ export SEXTANT_READ_KEY=%s
 export SEXTANT_ADMIN_KEY=%s
 `, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey, admin)
 	return nil
-}
-
-// projectionMemoryLimit gives a process that runs projections a soft Go
-// memory limit of 1 GiB unless GOMEMLIMIT sets one: a projection's memory
-// is its state windows and open additions (bounded by MaxOpenEntries), and
-// without a limit the heap grows to twice what is live between
-// collections.
-func projectionMemoryLimit() (int64, bool) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return debug.SetMemoryLimit(-1), false
-	}
-	const limit = 1 << 30
-	debug.SetMemoryLimit(limit)
-	return limit, true
-}
-
-// startVersion writes the traffic projection's active version of a store
-// that has none yet, at its first start, so that a later default or flag
-// never switches what it serves: --start-version when the event log is
-// empty (a new store), else v1, which such a store served by default
-// before versions were written. Processes without the log (gateway,
-// insights) leave it to those with it.
-func startVersion(ctx context.Context, want string, log eventlog.Log, vers *versions.Registry, logger *slog.Logger) error {
-	if want != "" {
-		if _, ok := projection.FindLogic(projection.Logics(), "traffic", want); !ok {
-			return fmt.Errorf("--start-version %s: no such version of the traffic projection", want)
-		}
-	}
-	if log == nil {
-		return nil
-	}
-	start := "v1"
-	if want != "" {
-		empty, err := logEmpty(ctx, log)
-		if err != nil {
-			return err
-		}
-		if empty {
-			start = want
-		}
-	}
-	started, err := vers.Start(ctx, "traffic", start)
-	switch {
-	case err != nil:
-		return err
-	case started && start != want && want != "":
-		logger.Warn("the event log holds events: --start-version is for new stores; this store keeps serving v1 (replay and activate to change it)", "version", want)
-	case started:
-		logger.Info("the traffic projection starts with its version", "version", start)
-	}
-	return nil
-}
-
-// logEmpty reports whether no event was ever appended to log.
-func logEmpty(ctx context.Context, log eventlog.Log) (bool, error) {
-	parts, err := log.Partitions(ctx)
-	if err != nil {
-		return false, fmt.Errorf("event log partitions: %w", err)
-	}
-	for _, p := range parts {
-		end, err := log.EndOffset(ctx, p)
-		if err != nil {
-			return false, fmt.Errorf("event log end offset: %w", err)
-		}
-		if end > 0 {
-			return false, nil
-		}
-	}
-	return true, nil
 }

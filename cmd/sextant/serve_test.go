@@ -42,6 +42,8 @@ func TestParseServeRejects(t *testing.T) {
 		{[]string{"--kafka-tls-ca", "ca.pem"}, "need --kafka-brokers"},
 		{[]string{"--cql-hosts", "c:9042", "--cql-tls-key", "k.pem"}, "--cql-tls-cert and --cql-tls-key"},
 		{[]string{"--redis-tls-ca", "ca.pem"}, "need --redis-addr"},
+		{[]string{"--start-version", "v6"}, ""},
+		{[]string{"--start-version", "v99"}, "--start-version v99: no such version"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseServe(tc.args, io.Discard)

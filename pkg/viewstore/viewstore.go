@@ -253,3 +253,15 @@ type Store interface {
 func NamespaceOf(projection, version string) Namespace {
 	return Namespace(projection + "/" + version)
 }
+
+// Probe reports whether store answers a read, for readiness (a missing
+// row is an answer).
+func Probe(ctx context.Context, store interface {
+	Get(ctx context.Context, key []byte) ([]byte, error)
+}) error {
+	_, err := store.Get(ctx, []byte("readyz"))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
