@@ -182,11 +182,10 @@ func (c Config) Validate() error {
 	if c.Events == 0 && c.Duration == 0 {
 		errs = append(errs, fieldErr("Events", "give a number of events or a duration"))
 	}
-	if c.Gen.History > 0 && c.Duration > 0 && c.Gen.History+c.Duration > 72*time.Hour-5*time.Minute {
-		errs = append(errs, fieldErr("Gen.History", "%v plus a duration of %v leave events older than Sextant's 72h limit by the end", c.Gen.History, c.Duration))
-	}
-	if _, err := c.Gen.WithDefaults(); err != nil {
+	if gen, err := c.Gen.WithDefaults(); err != nil {
 		errs = append(errs, fieldErr("Gen", "%v", err))
+	} else if gen.History > 0 && c.Duration > 0 && gen.History+c.Duration > gen.MaxAge-5*time.Minute {
+		errs = append(errs, fieldErr("Gen.History", "%v plus a duration of %v leave events older than Sextant's %s limit by the end", gen.History, c.Duration, hours(gen.MaxAge)))
 	}
 	if len(c.Keys) == 0 {
 		errs = append(errs, fieldErr("Keys", "give the properties' write keys"))
@@ -228,6 +227,14 @@ func (f Freshness) Validate() error {
 		errs = append(errs, fieldErr("Freshness.Poll", "must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// hours writes d as "72h" when it is whole hours.
+func hours(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
 }
 
 // ServerAddrs turns a server's address (http://host:port or host:port)
