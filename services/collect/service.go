@@ -68,8 +68,14 @@ type Config struct {
 	// (Settings), read once per batch; without it every property has the
 	// defaults.
 	Properties Properties
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics
+	// PastAllowances are explicit exceptions to Limits.MaxPast: a
+	// property named here takes event times up to its duration old (when
+	// that is longer). `sextant serve --demo` gives its new demo property
+	// the days of traffic it fills in; every other property keeps
+	// Limits.MaxPast.
+	PastAllowances map[string]time.Duration
+	Logger         *slog.Logger
+	Metrics        *metrics.Metrics
 }
 
 // Defaults of Config.
@@ -171,6 +177,7 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 	}
 	meta.PropertyID = pid
 	meta.Now = s.now()
+	meta.MaxPast = s.cfg.PastAllowances[pid]
 	// The property's settings, and its allowed origins from the same
 	// lookup when collect reads them (OriginAllowed otherwise).
 	allowed := true
