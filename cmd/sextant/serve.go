@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/cache"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
+	"github.com/sextant-analytics/sextant/pkg/demo"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/ga4data"
 	"github.com/sextant-analytics/sextant/pkg/gtag"
@@ -80,13 +82,16 @@ type serveConfig struct {
 	CollectBackends    []string
 	InsightsBackends   []string
 	ProjectionBackends []string
-	Demo               bool
-	StartVersion       string
-	Pprof              bool
-	Grace              time.Duration
-	Timeouts           server.Timeouts
-	LogLevel           string
-	LogFormat          string
+	// Demo is what a store without properties gets (--demo); DemoTraffic
+	// the traffic of --demo.
+	Demo         demoMode
+	DemoTraffic  demo.Config
+	StartVersion string
+	Pprof        bool
+	Grace        time.Duration
+	Timeouts     server.Timeouts
+	LogLevel     string
+	LogFormat    string
 }
 
 func (c serveConfig) has(svc string) bool { return slices.Contains(c.Services, svc) }
@@ -164,6 +169,17 @@ func (c serveConfig) Validate() error {
 	if err := c.GeoIP.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Demo == demoTraffic {
+		if err := c.DemoTraffic.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--demo-days: %w", err))
+		}
+		if c.DemoTraffic.Days < 1 {
+			errs = append(errs, errors.New("--demo-days must be at least 1"))
+		}
+		if !c.has("collect") {
+			errs = append(errs, errors.New("--demo sends its traffic through this process's collect: run it here (--services)"))
+		}
+	}
 	if _, ok := projection.FindLogic(projection.Logics(), "traffic", c.StartVersion); c.StartVersion != "" && !ok {
 		errs = append(errs, fmt.Errorf("--start-version %s: no such version of the traffic projection", c.StartVersion))
 	}
@@ -198,7 +214,12 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.ListVar(&c.CollectBackends, "collect-backends", "gateway: collect copies (host:port,… or one dns:/// target)")
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
 	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
-	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
+	if v, ok := os.LookupEnv(envName("demo")); ok {
+		_ = c.Demo.Set(v)
+	}
+	f.Var(&c.Demo, "demo", help("demo", "on a store without properties: create a demo property and an admin key and print their keys (without the flag); with it, fill the property with --demo-days of generated traffic too, through collect (a new store then starts with --start-version v6 unless given); --demo=false: neither"))
+	c.DemoTraffic = demo.Defaults()
+	f.IntVar(&c.DemoTraffic.Days, "demo-days", c.DemoTraffic.Days, fmt.Sprintf("days of traffic --demo fills the demo property with, today's and the whole days before (1..%d)", demo.MaxDays))
 	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v6, every GA4 dimension; v1 when empty); a store that has one keeps it")
 	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
 	grace := f.Duration("shutdown-grace", 15*time.Second, "how long in-flight calls may finish on shutdown")
@@ -212,8 +233,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	c.IPRate = *ipRate
-	c.CollectRate, c.FlushInterval, c.Demo, c.Grace, c.Pprof = *rate, *flush, *demo, *grace, *pprofOn
+	c.CollectRate, c.FlushInterval, c.Grace, c.Pprof = *rate, *flush, *grace, *pprofOn
 	c.StartVersion = *startVersion
+	if c.Demo == demoTraffic {
+		c.DemoTraffic.Rate = c.CollectRate
+		if c.StartVersion == "" {
+			c.StartVersion = "v6" // every report: cities, revenue, key events
+		}
+	}
 	c.Timeouts = server.Timeouts{ReadHeader: *readHeader, Body: *bodyTimeout, Idle: *idle}
 	c.WatermarkRefresh = *wmRefresh
 	if c.WatermarkRefresh < 0 {
@@ -317,9 +344,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := projection.StartVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
 		return err
 	}
-	if cfg.Demo && !cfg.has("gateway") {
-		if err := ensureDemo(ctx, props, stdout); err != nil {
+	// The demo property, on a new store; its traffic goes through collect
+	// once the server serves, with event times older than collect takes
+	// from any other property.
+	var fill *demo.Created
+	if cfg.Demo != demoOff && !cfg.has("gateway") {
+		made, ok, err := demo.Ensure(ctx, props, cfg.Demo == demoTraffic)
+		if err != nil {
 			return err
+		}
+		if ok {
+			printDemoKeys(stdout, made)
+			if cfg.Demo == demoTraffic {
+				fill = &made
+			}
+		} else if cfg.Demo == demoTraffic {
+			logger.Warn("--demo: this store has properties already; demo traffic fills only the demo property a new store gets (start with an empty --data-dir)")
 		}
 	}
 
@@ -396,6 +436,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			AppendTimeout: cfg.CollectTimeout, MaxAppends: cfg.MaxAppends,
 			TrustedProxies: cfg.TrustedProxies, CountryHeader: cfg.CountryHeader, Logger: logger, Metrics: m,
 			OriginAllowed: props.OriginAllowed, Locator: locator, Properties: props,
+			PastAllowances: demoAllowance(fill, cfg.DemoTraffic),
 		}, log)
 		h := svc.Handlers()
 		collectH = &h
@@ -531,7 +572,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		projDone <- nil
 	}
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		if fill != nil {
+			fillDemo(ctx, srv, *fill, cfg.DemoTraffic, stdout, logger)
+		}
+	}()
 	serveErr := srv.Serve(ctx, cfg.Grace)
+	<-filled
 	pcancel()
 	projErr := <-projDone
 	logger.Info("stopped", "err", errors.Join(serveErr, projErr))
@@ -576,23 +625,37 @@ func readiness(cfg serveConfig, log eventlog.Log, store views, gw *gateway.Gatew
 	return checks
 }
 
-func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) error {
-	if any, err := props.Any(ctx); err != nil || any {
-		return err
-	}
-	p, keys, err := props.Create(ctx, property.Property{Name: "Demo", TimeZone: "UTC"})
-	if err != nil {
-		return err
-	}
-	admin, err := props.CreateAdminKey(ctx)
-	if err != nil {
-		return err
-	}
+func printDemoKeys(stdout io.Writer, c demo.Created) {
 	fmt.Fprintf(stdout, `Created the demo property %q and an admin key. The keys are shown only this once:
 export SEXTANT_PROPERTY_ID=%s
 export SEXTANT_WRITE_KEY=%s
 export SEXTANT_READ_KEY=%s
 export SEXTANT_ADMIN_KEY=%s
-`, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey, admin)
-	return nil
+`, c.Property.Name, c.Keys.PropertyID, c.Keys.WriteKey, c.Keys.ReadKey, c.AdminKey)
+}
+
+// demoAllowance is collect's exception to its event-time window for the
+// demo property being filled: none when there is none.
+func demoAllowance(fill *demo.Created, traffic demo.Config) map[string]time.Duration {
+	if fill == nil {
+		return nil
+	}
+	return map[string]time.Duration{fill.Property.ID: traffic.PastAllowance()}
+}
+
+// fillDemo sends the demo property's traffic through the server's own
+// collect and says when it is there.
+func fillDemo(ctx context.Context, srv *server.Server, c demo.Created, traffic demo.Config, stdout io.Writer, logger *slog.Logger) {
+	conn, err := srv.Self()
+	if err != nil {
+		logger.Error("demo traffic", "err", err)
+		return
+	}
+	res, err := demo.Fill(ctx, conn, c.Keys, traffic, time.Now())
+	if err != nil {
+		logger.Error("demo traffic", "err", err)
+		return
+	}
+	fmt.Fprintf(stdout, "Filled the demo property with %d events over %d days in %.1fs: sign in at http://%s/ with its id and read key\n",
+		res.EventsAcked, traffic.Days, res.ElapsedSeconds, srv.Addr())
 }

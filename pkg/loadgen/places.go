@@ -55,7 +55,7 @@ var citiesOf = citiesOfCountries(map[string][]city{
 // from Sunday.
 var (
 	hourWeights    = [24]float64{0.35, 0.25, 0.18, 0.15, 0.15, 0.2, 0.3, 0.45, 0.6, 0.7, 0.75, 0.8, 0.85, 0.85, 0.8, 0.8, 0.85, 0.9, 0.95, 1, 1, 0.9, 0.7, 0.5}
-	weekdayWeights = [7]float64{0.8, 1, 1, 0.98, 0.95, 0.9, 0.75}
+	weekdayWeights = [7]float64{0.7, 1, 1, 0.98, 0.95, 0.9, 0.65}
 )
 
 // rhythmWeight is the weight of a visit starting at micros (Unix), in
