@@ -95,6 +95,9 @@ type Config struct {
 	// fewer at the weekend, instead of evenly over History. It does not
 	// apply with TimeOrder.
 	DailyRhythm bool
+	// Growth, with DailyRhythm, is how many more visits start each day
+	// than the day before (0.03: 3 % more), as for a growing shop.
+	Growth float64
 }
 
 // DefaultConfig returns the defaults.
@@ -175,6 +178,8 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("loadgen: history %v out of 0..%v (Sextant rejects older events)", c.History, c.MaxAge)
 	case c.History > 0 && c.History < c.SessionGap:
 		return c, fmt.Errorf("loadgen: history %v is shorter than the session gap %v", c.History, c.SessionGap)
+	case c.Growth < 0 || c.Growth > 1:
+		return c, fmt.Errorf("loadgen: daily growth %v out of [0, 1]", c.Growth)
 	case c.NewVisitors < 0 || c.NewVisitors > 1 || c.Bots < 0 || c.Bots > 1:
 		return c, fmt.Errorf("loadgen: shares must be in [0, 1]")
 	}

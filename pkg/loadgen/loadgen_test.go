@@ -90,6 +90,8 @@ func TestConfigValidation(t *testing.T) {
 		{"history under the session gap", func(c *Config) { c.History = 10 * time.Minute }, false},
 		{"short sessions", func(c *Config) { c.SessionEvents = 2 }, false},
 		{"bot share", func(c *Config) { c.Bots = 2 }, false},
+		{"growth", func(c *Config) { c.Growth = 0.05 }, true},
+		{"negative growth", func(c *Config) { c.Growth = -0.05 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -180,30 +182,11 @@ func TestCities(t *testing.T) {
 }
 
 // TestDailyRhythm: with Config.DailyRhythm, more visits start in the
-// evening than at night and on weekdays than at weekends; without, about
-// as many at any hour.
+// evening than at night and on weekdays than at weekends, and more in the
+// second week with Config.Growth; without, about as many at any hour.
 func TestDailyRhythm(t *testing.T) {
 	starts := func(rhythm bool) (byHour [24]int, weekday, weekend int) {
-		c := config(9, 5, 14*24*time.Hour)
-		c.MaxAge, c.DailyRhythm, c.VisitorEvents, c.Active = 15*24*time.Hour, rhythm, 5, 64
-		g := mustNew(t, c, 0)
-		for range 20000 {
-			b := g.Next(0)
-			e := b.Events[0]
-			if e.SessionNumber != 1 && !strings.Contains(e.Name, "visit") && e.Name != "session_start" {
-				continue
-			}
-			ts := time.UnixMicro(e.TimeMicros).UTC()
-			if ts.Before(end.Add(-c.History)) || ts.After(end) {
-				t.Fatalf("event time %v out of the window", ts)
-			}
-			byHour[ts.Hour()]++
-			if d := ts.Weekday(); d == time.Saturday || d == time.Sunday {
-				weekend++
-			} else {
-				weekday++
-			}
-		}
+		byHour, weekday, weekend, _ = visitStarts(t, rhythm, 0)
 		return
 	}
 	sum := func(h [24]int, from, to int) (n int) {
@@ -227,6 +210,44 @@ func TestDailyRhythm(t *testing.T) {
 	if evening > 2*night || night > 2*evening {
 		t.Errorf("without the rhythm: %d visits start 18:00-22:00, %d 02:00-06:00; want about as many", evening, night)
 	}
+	// 4 % a day is 30 % a week.
+	_, _, _, weeks := visitStarts(t, true, 0)
+	if r := float64(weeks[1]) / float64(weeks[0]); r < 0.85 || r > 1.15 {
+		t.Errorf("without growth: %v visits start in the first week, %v in the second", weeks[0], weeks[1])
+	}
+	_, _, _, weeks = visitStarts(t, true, 0.04)
+	if r := float64(weeks[1]) / float64(weeks[0]); r < 1.15 || r > 1.5 {
+		t.Errorf("with 4 %% a day: %v visits start in the first week, %v in the second", weeks[0], weeks[1])
+	}
+}
+
+// visitStarts counts the starts of visits of two weeks of traffic (with
+// the rhythm and growth given): by hour of the day, on weekdays and at
+// weekends, and in each week.
+func visitStarts(t *testing.T, rhythm bool, growth float64) (byHour [24]int, weekday, weekend int, byWeek [2]int) {
+	t.Helper()
+	c := config(9, 5, 14*24*time.Hour)
+	c.MaxAge, c.DailyRhythm, c.Growth, c.VisitorEvents, c.Active = 15*24*time.Hour, rhythm, growth, 5, 64
+	g := mustNew(t, c, 0)
+	for range 20000 {
+		b := g.Next(0)
+		e := b.Events[0]
+		if e.SessionNumber != 1 && !strings.Contains(e.Name, "visit") && e.Name != "session_start" {
+			continue
+		}
+		ts := time.UnixMicro(e.TimeMicros).UTC()
+		if ts.Before(end.Add(-c.History)) || ts.After(end) {
+			t.Fatalf("event time %v out of the window", ts)
+		}
+		byHour[ts.Hour()]++
+		if d := ts.Weekday(); d == time.Saturday || d == time.Sunday {
+			weekend++
+		} else {
+			weekday++
+		}
+		byWeek[min(1, int(ts.Sub(end.Add(-c.History))/(7*24*time.Hour)))]++
+	}
+	return
 }
 
 func TestBatchesAreValid(t *testing.T) {

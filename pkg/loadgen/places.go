@@ -70,13 +70,19 @@ func rhythmWeight(micros int64) float64 {
 }
 
 // rhythmic draws a visitor's start in [from, from+span) (micros), by the
-// daily and weekly rhythm: a start drawn evenly is kept with its weight's
-// chance, else drawn again (the last draw is kept after 32).
+// daily and weekly rhythm and the growth: a start drawn evenly is kept
+// with its weight's chance, else drawn again (the last draw is kept after
+// 64).
 func (g *Generator) rhythmic(from, span int64) int64 {
 	var x int64
-	for range 32 {
+	for range 64 {
 		x = g.rng.Int64N(span)
-		if g.rng.Float64() < rhythmWeight(from+x) {
+		w := rhythmWeight(from + x)
+		if g.cfg.Growth > 0 {
+			// Relative to the end of the window, where it is 1.
+			w *= math.Exp(math.Log1p(g.cfg.Growth) * float64(from+x-g.end) / float64(24*time.Hour/time.Microsecond))
+		}
+		if g.rng.Float64() < w {
 			break
 		}
 	}
