@@ -43,10 +43,11 @@ type Config struct {
 	Rate float64
 }
 
-// Defaults returns a week of traffic, about 2,500 events (some 250
-// visitors) a day.
+// Defaults returns two weeks of traffic, about 2,500 events (some 250
+// visitors) a day: the dashboard's first view, the last 7 days, then has a
+// previous period to compare with.
 func Defaults() Config {
-	return Config{Days: 7, EventsPerDay: 2500, Seed: 1}
+	return Config{Days: 14, EventsPerDay: 2500, Seed: 1}
 }
 
 // Validate checks the config.
@@ -130,7 +131,9 @@ func (c Config) Run(conn grpc.ClientConnInterface, keys property.Keys, now time.
 	// No crawlers: the reports exclude their events (traffic/v2 on), so
 	// they would only make the count of events sent differ from theirs.
 	gen.Bots = 0
-	gen.Cities, gen.DailyRhythm = true, true
+	// Visits by a daily rhythm, and 3 % more each day: this week's
+	// reports are up on last week's.
+	gen.Cities, gen.DailyRhythm, gen.Growth = true, true, 0.03
 	run := driver.Defaults()
 	run.Server, run.Conn, run.Mode, run.Concurrency = "", conn, driver.Stream, 4
 	run.Keys = []loadgen.Keys{{PropertyID: keys.PropertyID, WriteKey: keys.WriteKey}}

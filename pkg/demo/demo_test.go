@@ -21,7 +21,8 @@ func TestConfig(t *testing.T) {
 		start  string // of the window
 		events int64
 	}{
-		{"defaults", func(*Config) {}, true, "2026-03-04T00:00:00Z", 2500*6 + 2500*(15*3600+30*60+20)/86400},
+		{"defaults", func(*Config) {}, true, "2026-02-25T00:00:00Z", 2500*13 + 2500*(15*3600+30*60+20)/86400},
+		{"a week", func(c *Config) { c.Days = 7 }, true, "2026-03-04T00:00:00Z", 2500*6 + 2500*(15*3600+30*60+20)/86400},
 		{"one day", func(c *Config) { c.Days = 1 }, true, "2026-03-10T00:00:00Z", 2500 * (15*3600 + 30*60 + 20) / 86400},
 		{"across a month", func(c *Config) { c.Days = 30 }, true, "2026-02-09T00:00:00Z", 0},
 		{"none", func(c *Config) { c.Days = 0 }, true, "", 0},
@@ -51,7 +52,7 @@ func TestConfig(t *testing.T) {
 			if _, err := run.Gen.WithDefaults(); err != nil {
 				t.Errorf("the generator's config: %v", err)
 			}
-			if g := run.Gen; !g.Cities || !g.DailyRhythm || !g.End.Equal(end) || g.History != end.Sub(start) {
+			if g := run.Gen; !g.Cities || !g.DailyRhythm || g.Growth <= 0 || !g.End.Equal(end) || g.History != end.Sub(start) {
 				t.Errorf("generator %+v", g)
 			}
 		})
