@@ -6,7 +6,8 @@
 // once), freshness probes (how long an acknowledged event takes to show in
 // reports) and the truth ledger of what was acknowledged.
 //
-// `sextant loadgen` is its command line.
+// `sextant loadgen` is its command line, and pkg/demo fills the demo
+// property of `sextant serve --demo` with it.
 package driver
 
 import (
