@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sextant-analytics/sextant/pkg/demo"
 )
 
 func TestParseServeRejects(t *testing.T) {
@@ -99,7 +101,7 @@ func TestParseServeDemo(t *testing.T) {
 			if c.Demo != tc.mode || c.StartVersion != tc.version {
 				t.Errorf("demo %q, start version %q; want %q, %q", c.Demo, c.StartVersion, tc.mode, tc.version)
 			}
-			if c.Demo == demoTraffic && (c.DemoTraffic.Days != 7 || c.DemoTraffic.Rate != c.CollectRate) {
+			if c.Demo == demoTraffic && (c.DemoTraffic.Days != demo.Defaults().Days || c.DemoTraffic.Rate != c.CollectRate) {
 				t.Errorf("demo traffic %+v", c.DemoTraffic)
 			}
 		})
