@@ -342,3 +342,29 @@ func version() string {
 	}
 	return "sextant (devel)"
 }
+
+// demoMode is --demo, what a store without properties gets: the demo
+// property and an admin key (demoCreate, without the flag), the property
+// filled with traffic too (demoTraffic, --demo) or neither (demoOff,
+// --demo=false).
+type demoMode string
+
+const (
+	demoCreate  demoMode = ""
+	demoTraffic demoMode = "true"
+	demoOff     demoMode = "false"
+)
+
+func (d *demoMode) String() string { return string(*d) }
+
+func (d *demoMode) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*d = demoMode(strconv.FormatBool(b))
+	return nil
+}
+
+// IsBoolFlag makes --demo a switch.
+func (*demoMode) IsBoolFlag() bool { return true }

@@ -59,7 +59,7 @@ func TestEnvironmentValuesParse(t *testing.T) {
 		{map[string]string{"SEXTANT_FLUSH_INTERVAL": "250ms"}, nil, func(c serveConfig) bool { return c.FlushInterval == 250*time.Millisecond }},
 		{map[string]string{"SEXTANT_FLUSH_INTERVAL": ""}, nil, func(c serveConfig) bool { return c.FlushInterval == 100*time.Millisecond }},
 		{map[string]string{"SEXTANT_FLUSH_INTERVAL": "100"}, []string{"--flush-interval", "50ms"}, func(c serveConfig) bool { return c.FlushInterval == 50*time.Millisecond }},
-		{map[string]string{"SEXTANT_CACHE_BYTES": "32MiB", "SEXTANT_DEMO": "false"}, nil, func(c serveConfig) bool { return c.Engines.CacheBytes == 32<<20 && !c.Demo }},
+		{map[string]string{"SEXTANT_CACHE_BYTES": "32MiB", "SEXTANT_DEMO": "false"}, nil, func(c serveConfig) bool { return c.Engines.CacheBytes == 32<<20 && c.Demo == demoOff }},
 		{map[string]string{"SEXTANT_WATERMARK_REFRESH": "auto"}, nil, func(c serveConfig) bool { return c.WatermarkRefresh == 0 }},
 	} {
 		clearSextantEnv(t)

@@ -18,6 +18,7 @@ import (
 
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/pkg/loadgen"
+	"github.com/sextant-analytics/sextant/pkg/loadgen/driver"
 	"github.com/sextant-analytics/sextant/pkg/sketch"
 )
 
@@ -49,15 +50,6 @@ func TestLoadgenFlags(t *testing.T) {
 				t.Fatalf("parse: %v (want ok=%v)\n%s", err, tc.ok, stderr.String())
 			}
 		})
-	}
-	for in, want := range map[string]string{
-		"127.0.0.1:8080":         "http://127.0.0.1:8080",
-		"http://localhost:9000/": "http://localhost:9000",
-		"http://example":         "http://example:80",
-	} {
-		if _, base, err := serverAddrs(in); err != nil || base != want {
-			t.Errorf("serverAddrs(%q) = %q, %v; want %q", in, base, err, want)
-		}
 	}
 }
 
@@ -117,7 +109,7 @@ func TestLoadgenTruth(t *testing.T) {
 		if err := loadgenCmd(ctx, args, &stdout, &stderr); err != nil {
 			t.Fatalf("loadgen %s: %v\n%s\n%s", run.name, err, stdout.String(), stderr.String())
 		}
-		var res loadgenResult
+		var res driver.Result
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 			t.Fatalf("loadgen %s printed %q: %v", run.name, stdout.String(), err)
 		}

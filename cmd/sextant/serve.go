@@ -11,9 +11,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
-	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +33,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/cliconfig"
 	"github.com/sextant-analytics/sextant/pkg/clientinfo"
 	"github.com/sextant-analytics/sextant/pkg/collectwire"
+	"github.com/sextant-analytics/sextant/pkg/demo"
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/ga4data"
 	"github.com/sextant-analytics/sextant/pkg/gtag"
@@ -87,14 +86,17 @@ type serveConfig struct {
 	CollectBackends    []string
 	InsightsBackends   []string
 	ProjectionBackends []string
-	Demo               bool
-	SaveContext        string // a context to save the server and demo keys as
-	StartVersion       string
-	Pprof              bool
-	Grace              time.Duration
-	Timeouts           server.Timeouts
-	LogLevel           string
-	LogFormat          string
+	// Demo is what a store without properties gets (--demo); DemoTraffic
+	// the traffic of --demo.
+	Demo         demoMode
+	DemoTraffic  demo.Config
+	SaveContext  string // a context to save the server and demo keys as
+	StartVersion string
+	Pprof        bool
+	Grace        time.Duration
+	Timeouts     server.Timeouts
+	LogLevel     string
+	LogFormat    string
 }
 
 func (c serveConfig) has(svc string) bool { return slices.Contains(c.Services, svc) }
@@ -180,6 +182,20 @@ func (c serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("--save-context: %w", err))
 		}
 	}
+	if c.Demo == demoTraffic {
+		if err := c.DemoTraffic.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--demo-days: %w", err))
+		}
+		if c.DemoTraffic.Days < 1 {
+			errs = append(errs, errors.New("--demo-days must be at least 1"))
+		}
+		if !c.has("collect") {
+			errs = append(errs, errors.New("--demo sends its traffic through this process's collect: run it here (--services)"))
+		}
+	}
+	if _, ok := projection.FindLogic(projection.Logics(), "traffic", c.StartVersion); c.StartVersion != "" && !ok {
+		errs = append(errs, fmt.Errorf("--start-version %s: no such version of the traffic projection", c.StartVersion))
+	}
 	errs = append(errs, c.validateServices())
 	return errors.Join(errs...)
 }
@@ -213,7 +229,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	f.ListVar(&c.CollectBackends, "collect-backends", "gateway: collect copies (host:port,… or one dns:/// target)")
 	f.ListVar(&c.InsightsBackends, "insights-backends", "gateway: insights copies")
 	f.ListVar(&c.ProjectionBackends, "projection-backends", "gateway: projection copies")
-	demo := f.Bool("demo", true, "create a demo property on first start and print its keys")
+	if v, ok := os.LookupEnv(envName("demo")); ok {
+		if err := c.Demo.Set(v); err != nil {
+			return c, fmt.Errorf("environment %s=%q (--demo): %w", envName("demo"), v, err)
+		}
+	}
+	f.Var(&c.Demo, "demo", help("demo", "on a store without properties: create a demo property and an admin key and print their keys (without the flag); with it, fill the property with --demo-days of generated traffic too, through collect (a new store then starts with --start-version v6 unless given); --demo=false: neither"))
+	c.DemoTraffic = demo.Defaults()
+	f.IntVar(&c.DemoTraffic.Days, "demo-days", c.DemoTraffic.Days, fmt.Sprintf("days of traffic --demo fills the demo property with, today's and the whole days before (1..%d)", demo.MaxDays))
 	f.StringVar(&c.SaveContext, "save-context", "", "save a context of this name (see sextant context), made current, for the CLI to find this server: its URL and, on the first start, the demo property's keys")
 	startVersion := f.String("start-version", "", "the traffic projection version a new store starts with, kept as its active version (e.g. v6, every GA4 dimension; v1 when empty); a store that has one keeps it")
 	pprofOn := f.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for benchmarks; do not expose)")
@@ -228,8 +251,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	c.IPRate = *ipRate
-	c.CollectRate, c.FlushInterval, c.Demo, c.Grace, c.Pprof = *rate, *flush, *demo, *grace, *pprofOn
+	c.CollectRate, c.FlushInterval, c.Grace, c.Pprof = *rate, *flush, *grace, *pprofOn
 	c.StartVersion = *startVersion
+	if c.Demo == demoTraffic {
+		c.DemoTraffic.Rate = c.CollectRate
+		if c.StartVersion == "" {
+			c.StartVersion = "v6" // every report: cities, revenue, key events
+		}
+	}
 	c.Timeouts = server.Timeouts{ReadHeader: *readHeader, Body: *bodyTimeout, Idle: *idle}
 	c.WatermarkRefresh = *wmRefresh
 	if c.WatermarkRefresh < 0 {
@@ -334,19 +363,33 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 		return props.AssertionSecrets(ctx)
 	}
-	go followAssertionSecret(wctx, props, assertions, logger)
+	go assertions.Follow(wctx, props.AssertionSecrets, 30*time.Second, logger)
 	vers := versions.NewRegistry(store, map[string]string{"traffic": "v1"})
-	if err := startVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
+	if err := projection.StartVersion(ctx, cfg.StartVersion, log, vers, logger); err != nil {
 		return err
 	}
-	var demo cliconfig.Context
-	if cfg.Demo && !cfg.has("gateway") {
-		if demo, err = ensureDemo(ctx, props, stdout); err != nil {
+	// The demo property, on a new store; its traffic goes through collect
+	// once the server serves, with event times older than collect takes
+	// from any other property.
+	var fill *demo.Created
+	var demoContext cliconfig.Context
+	if cfg.Demo != demoOff && !cfg.has("gateway") {
+		made, ok, err := demo.Ensure(ctx, props, cfg.Demo == demoTraffic)
+		if err != nil {
 			return err
+		}
+		if ok {
+			printDemoKeys(stdout, made)
+			demoContext = cliconfig.Context{PropertyID: made.Keys.PropertyID, WriteKey: made.Keys.WriteKey, ReadKey: made.Keys.ReadKey, AdminKey: made.AdminKey}
+			if cfg.Demo == demoTraffic {
+				fill = &made
+			}
+		} else if cfg.Demo == demoTraffic {
+			logger.Warn("--demo: this store has properties already; demo traffic fills only the demo property a new store gets (start with an empty --data-dir)")
 		}
 	}
 	if cfg.SaveContext != "" {
-		if err := saveServeContext(cfg.SaveContext, ln.Addr(), serverTLS != nil, demo, stdout); err != nil {
+		if err := saveServeContext(cfg.SaveContext, ln.Addr(), serverTLS != nil, demoContext, stdout); err != nil {
 			return err
 		}
 	}
@@ -357,40 +400,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		services   []server.Service
 		supervisor *projection.Supervisor
 	)
-	w, r, a := []property.Scope{property.Write}, []property.Scope{property.Read}, []property.Scope{property.Admin}
-	ra := []property.Scope{property.Read, property.Admin}
-	scopes := map[string][]property.Scope{
-		adminv1connect.AdminServiceCreatePropertyProcedure:            a,
-		adminv1connect.AdminServiceListPropertiesProcedure:            a,
-		adminv1connect.AdminServiceGetPropertyProcedure:               a,
-		adminv1connect.AdminServiceUpdatePropertyProcedure:            a,
-		adminv1connect.AdminServiceDeletePropertyProcedure:            a,
-		adminv1connect.AdminServiceCreateKeyProcedure:                 a,
-		adminv1connect.AdminServiceListKeysProcedure:                  a,
-		adminv1connect.AdminServiceRotateKeyProcedure:                 a,
-		adminv1connect.AdminServiceRevokeKeyProcedure:                 a,
-		adminv1connect.AdminServiceDeleteUserProcedure:                a,
-		collectv1connect.CollectServiceCollectProcedure:               w,
-		collectv1connect.CollectServiceStreamCollectProcedure:         w,
-		insightsv1connect.InsightsServiceRunReportProcedure:           r,
-		insightsv1connect.InsightsServiceRunRealtimeReportProcedure:   r,
-		insightsv1connect.InsightsServiceGetMetadataProcedure:         r,
-		insightsv1connect.InsightsServiceCheckCompatibilityProcedure:  r,
-		ga4data.RunReportProcedure:                                    r,
-		ga4data.RunRealtimeReportProcedure:                            r,
-		ga4data.BatchRunReportsProcedure:                              r,
-		ga4data.GetMetadataProcedure:                                  r,
-		ga4data.CheckCompatibilityProcedure:                           r,
-		ga4data.RunPivotReportProcedure:                               r,
-		ga4data.BatchRunPivotReportsProcedure:                         r,
-		projectionv1connect.ProjectionServiceListProjectionsProcedure: ra,
-		projectionv1connect.ProjectionServiceGetReplayProcedure:       ra,
-		projectionv1connect.ProjectionServiceWatchReplayProcedure:     ra,
-		projectionv1connect.ProjectionServiceStartReplayProcedure:     a,
-		projectionv1connect.ProjectionServiceActivateProcedure:        a,
-		projectionv1connect.ProjectionServiceRollbackProcedure:        a,
-		projectionv1connect.ProjectionServiceDeleteVersionProcedure:   a,
-	}
 	var (
 		// collect serves the CollectService: collect.Service's handlers,
 		// or the gateway's, which forward batches as bytes.
@@ -453,12 +462,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cc := cfg.collectConfig()
 		cc.Logger, cc.Metrics, cc.OriginAllowed, cc.Locator, cc.Properties = logger, m, props.OriginAllowed, locator, props
 		cc.Sealer = seal.NewSealer(keys)
+		cc.PastAllowances = demoAllowance(fill, cfg.DemoTraffic)
 		svc := collect.New(cc, log)
 		h := svc.Handlers()
 		collectH = &h
 	}
 	if cfg.has("projection") {
-		if limit, set := projectionMemoryLimit(); set {
+		if limit, set := projection.SetMemoryLimit(); set {
 			logger.Info("Go memory limit set for the projection (GOMEMLIMIT overrides it)", "bytes", limit)
 		}
 		dead, err := cfg.Engines.openDeadLetters(ctx, logger)
@@ -536,16 +546,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	)
 	if gw != nil {
 		middleware = gw.LimitIPs
-		observe = func(route string, status int, elapsed time.Duration) {
-			m.GatewayResponses.WithLabelValues(route, strconv.Itoa(status)).Inc()
-			m.GatewaySeconds.WithLabelValues(route).Observe(elapsed.Seconds())
-		}
+		observe = m.ObserveGateway
 	}
 	var forward []string
 	if cfg.CountryHeader != "" {
 		forward = append(forward, cfg.CountryHeader)
 	}
-	authn := auth.NewInterceptor(props, scopes).TrustAssertions(assertions).
+	authn := auth.NewInterceptor(props, auth.Scopes()).TrustAssertions(assertions).
 		Counted(func(by string) { m.Authentications.WithLabelValues(by).Inc() })
 	sc := cfg.serverConfig()
 	sc.Listener, sc.ForwardHeaders, sc.Logger, sc.Authenticate = ln, forward, logger, authn.Authenticate
@@ -595,7 +602,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		projDone <- nil
 	}
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		if fill != nil {
+			fillDemo(ctx, srv, *fill, cfg.DemoTraffic, stdout, logger)
+		}
+	}()
 	serveErr := srv.Serve(ctx, cfg.Grace)
+	<-filled
 	pcancel()
 	projErr := <-projDone
 	logger.Info("stopped", "err", errors.Join(serveErr, projErr))
@@ -625,22 +640,10 @@ func readiness(cfg serveConfig, log eventlog.Log, store views, gw *gateway.Gatew
 		checks = append(checks, server.Cached(server.Check{Name: name, Probe: probe}, server.ProbeTimeout, server.ProbeTTL))
 	}
 	if log != nil && (cfg.has("collect") || cfg.has("projection")) {
-		add("eventlog", func(ctx context.Context) error {
-			if p, ok := log.(interface{ Probe(context.Context) error }); ok {
-				return p.Probe(ctx)
-			}
-			_, err := log.Partitions(ctx)
-			return err
-		})
+		add("eventlog", func(ctx context.Context) error { return eventlog.Probe(ctx, log) })
 	}
 	if cfg.has("projection") || cfg.has("insights") {
-		add("viewstore", func(ctx context.Context) error {
-			_, err := store.Get(ctx, []byte("readyz"))
-			if errors.Is(err, metadata.ErrNotFound) {
-				return nil
-			}
-			return err
-		})
+		add("viewstore", func(ctx context.Context) error { return metadata.Probe(ctx, store) })
 	}
 	if gw != nil {
 		for _, svc := range []string{collectv1connect.CollectServiceName, projectionv1connect.ProjectionServiceName, insightsv1connect.InsightsServiceName} {
@@ -652,118 +655,37 @@ func readiness(cfg serveConfig, log eventlog.Log, store views, gw *gateway.Gatew
 	return checks
 }
 
-// followAssertionSecret loads the shared secrets of principal assertions
-// and reads them again every 30 s (there is more than one only when
-// processes created them at once; Verify also reads them again when an
-// assertion does not verify). Until they are loaded, calls are
-// authenticated by their keys alone.
-func followAssertionSecret(ctx context.Context, props *property.Registry, a *auth.Assertions, logger *slog.Logger) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		if secrets, err := props.AssertionSecrets(ctx); err != nil {
-			if ctx.Err() == nil {
-				logger.Warn("principal assertions: cannot read their secret; keys are looked up by every process", "err", err)
-			}
-		} else {
-			a.Set(secrets)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// ensureDemo creates the demo property and an admin key in a store
-// without properties, prints their keys and returns them.
-func ensureDemo(ctx context.Context, props *property.Registry, stdout io.Writer) (cliconfig.Context, error) {
-	if any, err := props.Any(ctx); err != nil || any {
-		return cliconfig.Context{}, err
-	}
-	p, keys, err := props.Create(ctx, property.Property{Name: "Demo", TimeZone: "UTC"})
-	if err != nil {
-		return cliconfig.Context{}, err
-	}
-	admin, err := props.CreateAdminKey(ctx)
-	if err != nil {
-		return cliconfig.Context{}, err
-	}
+func printDemoKeys(stdout io.Writer, c demo.Created) {
 	fmt.Fprintf(stdout, `Created the demo property %q and an admin key. The keys are shown only this once:
 export SEXTANT_PROPERTY_ID=%s
 export SEXTANT_WRITE_KEY=%s
 export SEXTANT_READ_KEY=%s
 export SEXTANT_ADMIN_KEY=%s
-`, p.Name, keys.PropertyID, keys.WriteKey, keys.ReadKey, admin)
-	return cliconfig.Context{PropertyID: keys.PropertyID, WriteKey: keys.WriteKey, ReadKey: keys.ReadKey, AdminKey: admin}, nil
+`, c.Property.Name, c.Keys.PropertyID, c.Keys.WriteKey, c.Keys.ReadKey, c.AdminKey)
 }
 
-// projectionMemoryLimit gives a process that runs projections a soft Go
-// memory limit of 1 GiB unless GOMEMLIMIT sets one: a projection's memory
-// is its state windows and open additions (bounded by MaxOpenEntries), and
-// without a limit the heap grows to twice what is live between
-// collections.
-func projectionMemoryLimit() (int64, bool) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return debug.SetMemoryLimit(-1), false
-	}
-	const limit = 1 << 30
-	debug.SetMemoryLimit(limit)
-	return limit, true
-}
-
-// startVersion writes the traffic projection's active version of a store
-// that has none yet, at its first start, so that a later default or flag
-// never switches what it serves: --start-version when the event log is
-// empty (a new store), else v1, which such a store served by default
-// before versions were written. Processes without the log (gateway,
-// insights) leave it to those with it.
-func startVersion(ctx context.Context, want string, log eventlog.Log, vers *versions.Registry, logger *slog.Logger) error {
-	if want != "" {
-		if _, ok := projection.FindLogic(projection.Logics(), "traffic", want); !ok {
-			return fmt.Errorf("--start-version %s: no such version of the traffic projection", want)
-		}
-	}
-	if log == nil {
+// demoAllowance is collect's exception to its event-time window for the
+// demo property being filled: none when there is none.
+func demoAllowance(fill *demo.Created, traffic demo.Config) map[string]time.Duration {
+	if fill == nil {
 		return nil
 	}
-	start := "v1"
-	if want != "" {
-		empty, err := logEmpty(ctx, log)
-		if err != nil {
-			return err
-		}
-		if empty {
-			start = want
-		}
-	}
-	started, err := vers.Start(ctx, "traffic", start)
-	switch {
-	case err != nil:
-		return err
-	case started && start != want && want != "":
-		logger.Warn("the event log holds events: --start-version is for new stores; this store keeps serving v1 (replay and activate to change it)", "version", want)
-	case started:
-		logger.Info("the traffic projection starts with its version", "version", start)
-	}
-	return nil
+	return map[string]time.Duration{fill.Property.ID: traffic.PastAllowance()}
 }
 
-// logEmpty reports whether no event was ever appended to log.
-func logEmpty(ctx context.Context, log eventlog.Log) (bool, error) {
-	parts, err := log.Partitions(ctx)
+// fillDemo sends the demo property's traffic through the server's own
+// collect and says when it is there.
+func fillDemo(ctx context.Context, srv *server.Server, c demo.Created, traffic demo.Config, stdout io.Writer, logger *slog.Logger) {
+	conn, err := srv.Self()
 	if err != nil {
-		return false, fmt.Errorf("event log partitions: %w", err)
+		logger.Error("demo traffic", "err", err)
+		return
 	}
-	for _, p := range parts {
-		end, err := log.EndOffset(ctx, p)
-		if err != nil {
-			return false, fmt.Errorf("event log end offset: %w", err)
-		}
-		if end > 0 {
-			return false, nil
-		}
+	res, err := demo.Fill(ctx, conn, c.Keys, traffic, time.Now())
+	if err != nil {
+		logger.Error("demo traffic", "err", err)
+		return
 	}
-	return true, nil
+	fmt.Fprintf(stdout, "Filled the demo property with %d events over %d days in %.1fs: sign in at http://%s/ with its id and read key\n",
+		res.EventsAcked, traffic.Days, res.ElapsedSeconds, srv.Addr())
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sextant-analytics/sextant/pkg/demo"
 )
 
 func TestParseServeRejects(t *testing.T) {
@@ -42,6 +44,15 @@ func TestParseServeRejects(t *testing.T) {
 		{[]string{"--kafka-tls-ca", "ca.pem"}, "need --kafka-brokers"},
 		{[]string{"--cql-hosts", "c:9042", "--cql-tls-key", "k.pem"}, "--cql-tls-cert and --cql-tls-key"},
 		{[]string{"--redis-tls-ca", "ca.pem"}, "need --redis-addr"},
+		{[]string{"--start-version", "v6"}, ""},
+		{[]string{"--start-version", "v99"}, "--start-version v99: no such version"},
+		{[]string{"--demo"}, ""},
+		{[]string{"--demo=false"}, ""},
+		{[]string{"--demo", "--demo-days", "30", "--start-version", "v1"}, ""},
+		{[]string{"--demo", "--demo-days", "0"}, "--demo-days"},
+		{[]string{"--demo", "--demo-days", "91"}, "--demo-days"},
+		{[]string{"--demo", "--services", "insights", "--kafka-brokers", "k:9092"}, "--demo sends its traffic through this process's collect"},
+		{[]string{"--demo=maybe"}, "usage"}, // the flag package says why, on stderr
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseServe(tc.args, io.Discard)
@@ -50,6 +61,48 @@ func TestParseServeRejects(t *testing.T) {
 				t.Fatalf("error %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseServeDemo: --demo fills the demo property (a new store then
+// starts with v6 unless told), no flag only creates it, --demo=false
+// neither; SEXTANT_DEMO says the same.
+func TestParseServeDemo(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SEXTANT_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	for _, tc := range []struct {
+		args    []string
+		env     string
+		mode    demoMode
+		version string
+	}{
+		{nil, "", demoCreate, ""},
+		{[]string{"--demo"}, "", demoTraffic, "v6"},
+		{[]string{"--demo", "--start-version", "v2"}, "", demoTraffic, "v2"},
+		{[]string{"--demo=false"}, "", demoOff, ""},
+		{nil, "false", demoOff, ""},
+		{nil, "true", demoTraffic, "v6"},
+		{[]string{"--demo=false"}, "true", demoOff, ""},
+	} {
+		t.Run(strings.Join(tc.args, " ")+" SEXTANT_DEMO="+tc.env, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("SEXTANT_DEMO", tc.env)
+			}
+			c, err := parseServe(tc.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Demo != tc.mode || c.StartVersion != tc.version {
+				t.Errorf("demo %q, start version %q; want %q, %q", c.Demo, c.StartVersion, tc.mode, tc.version)
+			}
+			if c.Demo == demoTraffic && (c.DemoTraffic.Days != demo.Defaults().Days || c.DemoTraffic.Rate != c.CollectRate) {
+				t.Errorf("demo traffic %+v", c.DemoTraffic)
 			}
 		})
 	}

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -67,6 +69,29 @@ func (a *Assertions) Set(secrets [][]byte) {
 	}
 	if len(keep) > 0 {
 		a.keys.Store(&keep)
+	}
+}
+
+// Follow loads the secrets with read, then again every interval until ctx
+// ends (there is more than one only when processes created them at once;
+// Verify also asks Refresh when an assertion does not verify). Until they
+// are loaded, calls are authenticated by their keys alone.
+func (a *Assertions) Follow(ctx context.Context, read func(context.Context) ([][]byte, error), interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if secrets, err := read(ctx); err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("principal assertions: cannot read their secret; keys are looked up by every process", "err", err)
+			}
+		} else {
+			a.Set(secrets)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -23,6 +23,8 @@ const (
 	fReqUserAgent    = 10
 	fReqEvents       = 12
 	fLocCountryID    = 1
+	fLocCity         = 2
+	fLocRegionID     = 3
 	fEvName          = 1
 	fEvParams        = 2
 	fEvEventID       = 3
@@ -155,10 +157,24 @@ func appendString(b []byte, field protowire.Number, s string) []byte {
 // AppendProto appends the batch as an encoded sextant.collect.v1.CollectRequest.
 func AppendProto(b []byte, batch *Batch) []byte {
 	b = appendString(b, fReqClientID, batch.ClientID)
-	if batch.Country != "" {
+	if batch.Country != "" || batch.City != "" || batch.Region != "" {
+		n := 0
+		for _, s := range []string{batch.Country, batch.City, batch.Region} {
+			if s != "" {
+				n += sizeLen(len(s))
+			}
+		}
 		b = protowire.AppendTag(b, fReqUserLocation, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(sizeLen(len(batch.Country))))
-		b = appendString(b, fLocCountryID, batch.Country)
+		b = protowire.AppendVarint(b, uint64(n))
+		if batch.Country != "" {
+			b = appendString(b, fLocCountryID, batch.Country)
+		}
+		if batch.City != "" {
+			b = appendString(b, fLocCity, batch.City)
+		}
+		if batch.Region != "" {
+			b = appendString(b, fLocRegionID, batch.Region)
+		}
 	}
 	if batch.UserAgent != "" {
 		b = appendString(b, fReqUserAgent, batch.UserAgent)
@@ -207,8 +223,8 @@ func AppendStreamRequest(b []byte, seq uint64, collectRequest []byte) []byte {
 // ToProto returns the batch as a CollectRequest message.
 func ToProto(batch *Batch) *collectv1.CollectRequest {
 	req := &collectv1.CollectRequest{ClientId: batch.ClientID, UserAgent: batch.UserAgent}
-	if batch.Country != "" {
-		req.UserLocation = &collectv1.UserLocation{CountryId: batch.Country}
+	if batch.Country != "" || batch.City != "" || batch.Region != "" {
+		req.UserLocation = &collectv1.UserLocation{CountryId: batch.Country, City: batch.City, RegionId: batch.Region}
 	}
 	for i := range batch.Events {
 		e := &batch.Events[i]
@@ -244,9 +260,16 @@ func AppendJSON(b []byte, batch *Batch) []byte {
 		b = append(b, `,"userAgent":`...)
 		b = appendJSONString(b, batch.UserAgent)
 	}
-	if batch.Country != "" {
-		b = append(b, `,"userLocation":{"countryId":`...)
-		b = appendJSONString(b, batch.Country)
+	if batch.Country != "" || batch.City != "" || batch.Region != "" {
+		b = append(b, `,"userLocation":{`...)
+		sep := ""
+		for _, f := range []struct{ name, value string }{{"countryId", batch.Country}, {"city", batch.City}, {"regionId", batch.Region}} {
+			if f.value != "" {
+				b = append(b, sep+`"`+f.name+`":`...)
+				b = appendJSONString(b, f.value)
+				sep = ","
+			}
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `,"events":[`...)

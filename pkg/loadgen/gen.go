@@ -12,8 +12,8 @@
 // the exact aggregates Sextant should report for the batches that were
 // acknowledged.
 //
-// The package does no I/O: `sextant loadgen` (cmd/sextant) sends the batches
-// over gRPC or REST.
+// The package does no I/O: pkg/loadgen/driver sends the batches (for
+// `sextant loadgen`) over gRPC or REST.
 package loadgen
 
 import (
@@ -82,6 +82,22 @@ type Config struct {
 	// Bots is the share of visitors that are crawlers (Googlebot UA,
 	// page views only); Sextant's traffic/v2 excludes them.
 	Bots float64
+	// MaxAge is the oldest event time the server takes, which History
+	// must not pass: Sextant's collect takes 72 h (the default), a demo
+	// property more (sextant serve --demo).
+	MaxAge time.Duration
+	// Cities gives each visitor a city of its country and the city's
+	// region (ISO 3166-2), sent as userLocation.city and regionId besides
+	// the country; everything else is as without it.
+	Cities bool
+	// DailyRhythm makes visitors start their visits by a daily and
+	// weekly rhythm, by UTC time: most in the evening, fewest at night,
+	// fewer at the weekend, instead of evenly over History. It does not
+	// apply with TimeOrder.
+	DailyRhythm bool
+	// Growth, with DailyRhythm, is how many more visits start each day
+	// than the day before (0.03: 3 % more), as for a growing shop.
+	Growth float64
 }
 
 // DefaultConfig returns the defaults.
@@ -103,6 +119,10 @@ func DefaultConfig() Config {
 
 // MaxBatchSize is Sextant's default batch limit.
 const MaxBatchSize = 500
+
+// DefaultMaxAge is how old an event time Sextant's collect takes by
+// default (collect.Limits.MaxPast).
+const DefaultMaxAge = 72 * time.Hour
 
 // WithDefaults fills in zero fields and validates the config.
 func (c Config) WithDefaults() (Config, error) {
@@ -134,6 +154,9 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.End.IsZero() {
 		c.End = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
+	if c.MaxAge == 0 {
+		c.MaxAge = DefaultMaxAge
+	}
 	switch {
 	case c.BatchSize < 1 || c.BatchSize > MaxBatchSize:
 		return c, fmt.Errorf("loadgen: batch size %d out of 1..%d", c.BatchSize, MaxBatchSize)
@@ -149,10 +172,14 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("loadgen: mean events per visitor must be at least 3")
 	case c.TimeOrder < 0:
 		return c, fmt.Errorf("loadgen: time order must not be negative")
-	case c.History < 0 || c.History > 72*time.Hour:
-		return c, fmt.Errorf("loadgen: history %v out of 0..72h (Sextant rejects older events)", c.History)
+	case c.MaxAge < 0:
+		return c, fmt.Errorf("loadgen: max age must not be negative")
+	case c.History < 0 || c.History > c.MaxAge:
+		return c, fmt.Errorf("loadgen: history %v out of 0..%v (Sextant rejects older events)", c.History, c.MaxAge)
 	case c.History > 0 && c.History < c.SessionGap:
 		return c, fmt.Errorf("loadgen: history %v is shorter than the session gap %v", c.History, c.SessionGap)
+	case c.Growth < 0 || c.Growth > 1:
+		return c, fmt.Errorf("loadgen: daily growth %v out of [0, 1]", c.Growth)
 	case c.NewVisitors < 0 || c.NewVisitors > 1 || c.Bots < 0 || c.Bots > 1:
 		return c, fmt.Errorf("loadgen: shares must be in [0, 1]")
 	}
@@ -203,8 +230,11 @@ type Batch struct {
 	ClientID  string
 	UserAgent string
 	Country   string // ISO 3166-1 alpha-2, sent as userLocation.countryId
-	Bot       bool
-	Events    []Event
+	// City and Region (ISO 3166-2) are sent as userLocation.city and
+	// regionId (Config.Cities; "" without).
+	City, Region string
+	Bot          bool
+	Events       []Event
 }
 
 // Generator makes the batches of one property. It is not safe for
@@ -213,6 +243,7 @@ type Generator struct {
 	cfg      Config
 	property int
 	rng      *rand.Rand
+	cityRng  *rand.Rand // Config.Cities: apart, so that the rest is the same
 	zipf     *rand.Zipf
 	active   []*visitor
 	visitors int64  // visitors created
@@ -235,6 +266,7 @@ func New(cfg Config, property int) (*Generator, error) {
 		cfg:      cfg,
 		property: property,
 		rng:      rng,
+		cityRng:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0xc17e5<<20|uint64(property))),
 		zipf:     rand.NewZipf(rng, cfg.ZipfS, 1, uint64(cfg.Pages-1)),
 		host:     "https://www.shop" + strconv.Itoa(property+1) + ".example",
 		idPrefix: "lg" + strconv.FormatUint(uint64(cfg.Seed), 36) + "-" + strconv.Itoa(property) + "-",
@@ -277,6 +309,8 @@ func (g *Generator) Next(limit int) *Batch {
 		ClientID:  v.clientID,
 		UserAgent: devices[v.device].ua,
 		Country:   v.country,
+		City:      v.city,
+		Region:    v.region,
 		Bot:       v.bot,
 		Events:    make([]Event, n),
 	}
@@ -295,6 +329,8 @@ type visitor struct {
 	clientID  string
 	device    int
 	country   string
+	city      string
+	region    string
 	bot       bool
 	isNew     bool
 	prior     int64 // sessions before the window
@@ -339,6 +375,11 @@ func (g *Generator) newVisitor() *visitor {
 		v.device = botDevice
 	}
 	v.country = countries[pick(r, countryWeights)].code
+	if cfg.Cities {
+		cs := citiesOf[v.country]
+		c := cs.cities[pick(g.cityRng, cs.weights)]
+		v.city, v.region = c.name, c.region
+	}
 	v.isNew = !v.bot && r.Float64() < cfg.NewVisitors
 	if !v.isNew {
 		v.prior = 1 + int64(geometric(r, 2))
@@ -407,6 +448,8 @@ func (g *Generator) newVisitor() *visitor {
 			// The cursor, and up to a session gap of jitter.
 			cursor := int64(float64(free) * min(1, float64(g.events)/float64(g.cfg.TimeOrder)))
 			t += min(free, cursor+r.Int64N(minGap))
+		} else if g.cfg.DailyRhythm {
+			t += g.rhythmic(t, free)
 		} else {
 			t += r.Int64N(free)
 		}

@@ -85,9 +85,13 @@ func TestConfigValidation(t *testing.T) {
 		{"batch too big", func(c *Config) { c.BatchSize = 501 }, false},
 		{"zipf exponent 1", func(c *Config) { c.ZipfS = 1 }, false},
 		{"history over 72h", func(c *Config) { c.History = 73 * time.Hour }, false},
+		{"history of a week, a max age of 8 days", func(c *Config) { c.History, c.MaxAge = 7*24*time.Hour, 8*24*time.Hour }, true},
+		{"history over the max age", func(c *Config) { c.History, c.MaxAge = 7*24*time.Hour, 6*24*time.Hour }, false},
 		{"history under the session gap", func(c *Config) { c.History = 10 * time.Minute }, false},
 		{"short sessions", func(c *Config) { c.SessionEvents = 2 }, false},
 		{"bot share", func(c *Config) { c.Bots = 2 }, false},
+		{"growth", func(c *Config) { c.Growth = 0.05 }, true},
+		{"negative growth", func(c *Config) { c.Growth = -0.05 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -102,8 +106,13 @@ func TestConfigValidation(t *testing.T) {
 
 // TestEncodings checks that the protobuf, JSON and message forms agree.
 func TestEncodings(t *testing.T) {
-	for _, history := range []time.Duration{0, 2 * time.Hour} {
-		g := mustNew(t, config(3, 25, history), 2)
+	for _, tc := range []struct {
+		history time.Duration
+		cities  bool
+	}{{0, false}, {2 * time.Hour, false}, {2 * time.Hour, true}} {
+		c := config(3, 25, tc.history)
+		c.Cities = tc.cities
+		g := mustNew(t, c, 2)
 		for i := 0; i < 50; i++ {
 			b := g.Next(0)
 			want := ToProto(b)
@@ -141,6 +150,105 @@ var (
 	eventIDRe   = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 	eventNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,39}$`)
 )
+
+// TestCities: with Config.Cities every visitor is in a city of its
+// country, the largest cities most often; without, in none, and the
+// other draws are those of a generator without the option.
+func TestCities(t *testing.T) {
+	c := config(5, 10, 2*time.Hour)
+	c.Cities = true
+	with, without := mustNew(t, c, 0), mustNew(t, config(5, 10, 2*time.Hour), 0)
+	seen := map[string]int{}
+	for range 2000 {
+		a, b := with.Next(0), without.Next(0)
+		if b.City != "" || b.Region != "" {
+			t.Fatalf("without Cities: city %q, region %q", b.City, b.Region)
+		}
+		if a.Country != b.Country || a.ClientID != b.ClientID || len(a.Events) != len(b.Events) || a.Events[0].ID != b.Events[0].ID {
+			t.Fatalf("Cities changed the traffic: %s/%s/%s vs %s/%s/%s", a.Country, a.ClientID, a.Events[0].ID, b.Country, b.ClientID, b.Events[0].ID)
+		}
+		ok := false
+		for _, ci := range citiesOf[a.Country].cities {
+			ok = ok || ci == city{a.City, a.Region}
+		}
+		if !ok || !strings.HasPrefix(a.Region, a.Country+"-") {
+			t.Fatalf("visitor of %s in %q (%s)", a.Country, a.City, a.Region)
+		}
+		seen[a.City]++
+	}
+	if len(seen) < 30 || seen["New York"] <= seen["Boston"] {
+		t.Fatalf("cities seen: %v", seen)
+	}
+}
+
+// TestDailyRhythm: with Config.DailyRhythm, more visits start in the
+// evening than at night and on weekdays than at weekends, and more in the
+// second week with Config.Growth; without, about as many at any hour.
+func TestDailyRhythm(t *testing.T) {
+	starts := func(rhythm bool) (byHour [24]int, weekday, weekend int) {
+		byHour, weekday, weekend, _ = visitStarts(t, rhythm, 0)
+		return
+	}
+	sum := func(h [24]int, from, to int) (n int) {
+		for i := from; i < to; i++ {
+			n += h[i]
+		}
+		return n
+	}
+	h, wd, we := starts(true)
+	night, evening := sum(h, 2, 6), sum(h, 18, 22)
+	if evening < 3*night {
+		t.Errorf("with the rhythm: %d visits start 18:00-22:00, %d 02:00-06:00; want over 3 times as many", evening, night)
+	}
+	// Weekdays are 5 of 7 days (10 of these 14): 2.5 times the weekends'
+	// visits without a rhythm.
+	if float64(wd) < 2.8*float64(we) {
+		t.Errorf("with the rhythm: %d visits start on weekdays, %d at weekends", wd, we)
+	}
+	h, _, _ = starts(false)
+	night, evening = sum(h, 2, 6), sum(h, 18, 22)
+	if evening > 2*night || night > 2*evening {
+		t.Errorf("without the rhythm: %d visits start 18:00-22:00, %d 02:00-06:00; want about as many", evening, night)
+	}
+	// 4 % a day is 30 % a week.
+	_, _, _, weeks := visitStarts(t, true, 0)
+	if r := float64(weeks[1]) / float64(weeks[0]); r < 0.85 || r > 1.15 {
+		t.Errorf("without growth: %v visits start in the first week, %v in the second", weeks[0], weeks[1])
+	}
+	_, _, _, weeks = visitStarts(t, true, 0.04)
+	if r := float64(weeks[1]) / float64(weeks[0]); r < 1.15 || r > 1.5 {
+		t.Errorf("with 4 %% a day: %v visits start in the first week, %v in the second", weeks[0], weeks[1])
+	}
+}
+
+// visitStarts counts the starts of visits of two weeks of traffic (with
+// the rhythm and growth given): by hour of the day, on weekdays and at
+// weekends, and in each week.
+func visitStarts(t *testing.T, rhythm bool, growth float64) (byHour [24]int, weekday, weekend int, byWeek [2]int) {
+	t.Helper()
+	c := config(9, 5, 14*24*time.Hour)
+	c.MaxAge, c.DailyRhythm, c.Growth, c.VisitorEvents, c.Active = 15*24*time.Hour, rhythm, growth, 5, 64
+	g := mustNew(t, c, 0)
+	for range 20000 {
+		b := g.Next(0)
+		e := b.Events[0]
+		if e.SessionNumber != 1 && !strings.Contains(e.Name, "visit") && e.Name != "session_start" {
+			continue
+		}
+		ts := time.UnixMicro(e.TimeMicros).UTC()
+		if ts.Before(end.Add(-c.History)) || ts.After(end) {
+			t.Fatalf("event time %v out of the window", ts)
+		}
+		byHour[ts.Hour()]++
+		if d := ts.Weekday(); d == time.Saturday || d == time.Sunday {
+			weekend++
+		} else {
+			weekday++
+		}
+		byWeek[min(1, int(ts.Sub(end.Add(-c.History))/(7*24*time.Hour)))]++
+	}
+	return
+}
 
 func TestBatchesAreValid(t *testing.T) {
 	for _, batch := range []int{1, 25, 500} {

@@ -76,3 +76,15 @@ type Store interface {
 	// a second Close returns nil.
 	Close() error
 }
+
+// Probe reports whether store answers a read, for readiness (a missing
+// key is an answer).
+func Probe(ctx context.Context, store interface {
+	Get(ctx context.Context, key []byte) ([]byte, error)
+}) error {
+	_, err := store.Get(ctx, []byte("readyz"))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}

@@ -6,6 +6,8 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -129,6 +131,13 @@ func New() *Metrics {
 		m.IngestEvents, m.AppendSeconds, m.ConsumerLag, m.Watermark, m.FlushSeconds, m.Additions, m.BlocksWritten, m.CompactedAdditions, m.CompactionSeconds, m.PendingAdditions, m.ProjectedEvents, m.QuerySeconds,
 		m.CacheRequests, m.UpstreamRequests, m.GatewayResponses, m.GatewaySeconds, m.Authentications)
 	return m
+}
+
+// ObserveGateway counts an answer of the gateway to its clients: its route,
+// HTTP status and time (server.Config.Observe).
+func (m *Metrics) ObserveGateway(route string, status int, elapsed time.Duration) {
+	m.GatewayResponses.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.GatewaySeconds.WithLabelValues(route).Observe(elapsed.Seconds())
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -29,7 +29,7 @@ import (
 // connection.
 type inproc struct {
 	handler http.Handler
-	stream  *grpc.ClientConn
+	stream  grpc.ClientConnInterface
 }
 
 var _ grpc.ClientConnInterface = (*inproc)(nil)

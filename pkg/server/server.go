@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,9 +128,11 @@ type Server struct {
 	health   *grpchealth.StaticChecker
 	ln       net.Listener
 	routes   routes        // of cfg.OpenAPI: 404 or 405 for a request no route takes
-	self     *pipeListener // the REST gateway's streaming calls
+	self     *pipeListener // the REST gateway's streaming calls, and Self's
+	selfOnce sync.Once
 	srv      *http.Server
-	conn     *grpc.ClientConn
+	conn     *grpc.ClientConn // on self
+	connErr  error
 	draining atomic.Bool
 	// The REST gateway's mux and error handler, for direct routes.
 	restMux   *runtime.ServeMux
@@ -325,15 +328,10 @@ func withCORS(h http.Handler) http.Handler {
 // interceptors that gRPC does; streaming calls dial this same server over
 // gRPC, on its in-process listener (no TLS, no client certificate).
 func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, error) {
-	s.self = newPipeListener()
-	conn, err := grpc.NewClient("passthrough:///sextant-self",
-		grpc.WithContextDialer(s.self.dial),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(int(s.cfg.MaxBodyBytes))))
+	conn, err := s.Self()
 	if err != nil {
-		return nil, fmt.Errorf("server: dial self: %w", err)
+		return nil, err
 	}
-	s.conn = conn
 	forward := map[string]bool{}
 	for _, h := range s.cfg.ForwardHeaders {
 		forward[strings.ToLower(h)] = true
@@ -371,6 +369,25 @@ func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, 
 		}
 	}
 	return mux, nil
+}
+
+// Self returns a gRPC connection to the server's own handlers over its
+// in-process listener (h2c, whatever the public listener speaks, and no
+// client certificate): its calls go through every interceptor, as a
+// client's do, from the loopback address. It carries calls while Serve
+// runs (a call made before waits for it) and is closed when Serve returns.
+func (s *Server) Self() (grpc.ClientConnInterface, error) {
+	s.selfOnce.Do(func() {
+		s.self = newPipeListener()
+		s.conn, s.connErr = grpc.NewClient("passthrough:///sextant-self",
+			grpc.WithContextDialer(s.self.dial),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(int(s.cfg.MaxBodyBytes))))
+		if s.connErr != nil {
+			s.connErr = fmt.Errorf("server: dial self: %w", s.connErr)
+		}
+	})
+	return s.conn, s.connErr
 }
 
 // beaconKey lets browsers send hits with navigator.sendBeacon, which cannot

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -101,5 +102,41 @@ func TestTLS(t *testing.T) {
 	}
 	if err := health(srv.Addr(), credentials.NewTLS(foreign)); err == nil {
 		t.Fatal("a client certificate of another CA was accepted")
+	}
+}
+
+// TestSelf: the in-process connection reaches the server's handlers over
+// cleartext while the public address serves TLS only and asks for client
+// certificates; a call made before Serve waits for it.
+func TestSelf(t *testing.T) {
+	ca := tlsfilestest.NewCA(t, "ca")
+	pair := ca.Issue(t, "server", "127.0.0.1")
+	cfg, err := tlsfiles.Files{Cert: pair.CertFile, Key: pair.KeyFile, CA: ca.CertFile}.ServerConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo := []Service{{
+		Name:  "test.v1.Echo",
+		Mount: func(...connect.HandlerOption) (string, http.Handler) { return "/test.v1.Echo/", http.NotFoundHandler() },
+	}}
+	srv := New(Config{Addr: "127.0.0.1:0", TLS: cfg}, echo, nil)
+	conn, err := srv.Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	answer := make(chan error, 1)
+	go func() {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "test.v1.Echo"})
+		if err == nil && resp.Status != healthpb.HealthCheckResponse_SERVING {
+			err = fmt.Errorf("health %v", resp.Status)
+		}
+		answer <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	serveTest(t, srv)
+	if err := <-answer; err != nil {
+		t.Fatalf("health check over Self: %v", err)
 	}
 }

@@ -109,7 +109,9 @@ type builder struct {
 }
 
 func (e *Encoder) build(r *wireRequest, meta Meta) (Encoded, error) {
-	b := builder{r: r, lim: e.lim, now: meta.Now, set: meta.Settings, pid: meta.PropertyID}
+	lim := e.lim
+	lim.MaxPast = max(lim.MaxPast, meta.MaxPast)
+	b := builder{r: r, lim: lim, now: meta.Now, set: meta.Settings, pid: meta.PropertyID}
 	if b.now.IsZero() {
 		b.now = time.Now()
 	}

@@ -28,6 +28,9 @@ type Meta struct {
 	Country    string     // from a trusted header (e.g. CF-IPCountry); wins over IP lookup when set
 	Now        time.Time  // receive time; time.Now() when zero
 	Settings   Settings   // the property's, stamped on its events
+	// MaxPast, when longer than Limits.MaxPast, is how old an event time
+	// the property takes (Config.PastAllowances).
+	MaxPast time.Duration
 }
 
 // Parameters promoted to fields of eventv1.Event (and removed from params).

@@ -87,7 +87,7 @@ func checkInvariants(t testing.TB, req *collectv1.CollectRequest, meta Meta, lim
 		t.Fatalf("got %d events for %d", len(evs), len(req.GetEvents()))
 	}
 	lim = lim.withDefaults()
-	minT, maxT := meta.Now.Add(-lim.MaxPast), meta.Now.Add(lim.MaxFuture)
+	minT, maxT := meta.Now.Add(-max(lim.MaxPast, meta.MaxPast)), meta.Now.Add(lim.MaxFuture)
 	ids := map[string]bool{}
 	for i, ev := range evs {
 		in := req.GetEvents()[i]

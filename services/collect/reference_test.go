@@ -178,6 +178,7 @@ type refBatch struct {
 
 func newRefBatch(req *collectv1.CollectRequest, meta Meta, lim Limits) *refBatch {
 	b := &refBatch{req: req, set: meta.Settings, pid: meta.PropertyID, lim: lim.withDefaults(), now: meta.Now}
+	b.lim.MaxPast = max(b.lim.MaxPast, meta.MaxPast)
 	if b.now.IsZero() {
 		b.now = time.Now()
 	}

@@ -80,9 +80,15 @@ type Config struct {
 	// a user or a month of data destroys keys instead of rewriting the
 	// log. Production wiring always sets it; without it events are
 	// appended in the clear.
-	Sealer  Sealer
-	Logger  *slog.Logger
-	Metrics *metrics.Metrics
+	Sealer Sealer
+	// PastAllowances are explicit exceptions to Limits.MaxPast: a
+	// property named here takes event times up to its duration old (when
+	// that is longer). `sextant serve --demo` gives its new demo property
+	// the days of traffic it fills in; every other property keeps
+	// Limits.MaxPast.
+	PastAllowances map[string]time.Duration
+	Logger         *slog.Logger
+	Metrics        *metrics.Metrics
 }
 
 // Defaults of Config.
@@ -194,6 +200,7 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 	}
 	meta.PropertyID = pid
 	meta.Now = s.now()
+	meta.MaxPast = s.cfg.PastAllowances[pid]
 	// The property's settings, and its allowed origins from the same
 	// lookup when collect reads them (OriginAllowed otherwise).
 	allowed := true

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -252,5 +253,35 @@ func TestGtagThroughCollect(t *testing.T) {
 	if !e.GetKeyEvent() || e.GetCurrencyRate() != 0.9 || e.GetCustomDimensions()["customEvent:coupon"] != "SPRING" || len(e.GetItems()) != 2 ||
 		!proto.Equal(e.GetItems()[0], want[0]) || !proto.Equal(e.GetItems()[1], want[1]) {
 		t.Fatalf("stored %v", e)
+	}
+}
+
+// TestServicePastAllowances: a property with an allowance takes event
+// times older than Limits.MaxPast, up to the allowance; the others do not.
+func TestServicePastAllowances(t *testing.T) {
+	log := &memLog{}
+	s := New(Config{Logger: slog.New(slog.DiscardHandler), PastAllowances: map[string]time.Duration{"demo": 8 * 24 * time.Hour}}, log)
+	s.now = func() time.Time { return testNow }
+	batch := func(age time.Duration) string {
+		return `{"clientId":"c","events":[{"name":"page_view","timestampMicros":"` + strconv.FormatInt(testNow.Add(-age).UnixMicro(), 10) + `"}]}`
+	}
+	for _, tc := range []struct {
+		pid string
+		age time.Duration
+		ok  bool
+	}{
+		{"demo", 7 * 24 * time.Hour, true},
+		{"demo", 8 * 24 * time.Hour, true},
+		{"demo", 8*24*time.Hour + time.Second, false},
+		{"shop", 71 * time.Hour, true},
+		{"shop", 4 * 24 * time.Hour, false},
+	} {
+		err := send(s, tc.pid, batch(tc.age))
+		if (err == nil) != tc.ok {
+			t.Errorf("property %s, an event %v old: %v, want ok=%v", tc.pid, tc.age, err, tc.ok)
+		}
+		if err != nil && tc.pid == "demo" && !strings.Contains(s.batchError(context.Background(), err).Message, "192h0m0s in the past") {
+			t.Errorf("the demo property's window: %v", err)
+		}
 	}
 }
