@@ -14,12 +14,12 @@ import (
 var _ seal.Keys = (*Store)(nil)
 
 var (
-	// property, subject, id, secret
-	insertSubjectKey = build(qb.Insert("subject_keys").Columns("property", "subject", "id", "secret"))
-	// property, subject: the smallest id first
-	selectSubjectKeys = build(qb.Select("subject_keys").Columns("id", "secret").Where(qb.Eq("property"), qb.Eq("subject")))
+	// property, subject, id, secret; IF NOT EXISTS
+	insertSubjectKey = build(qb.Insert("subject_keys").Columns("property", "subject", "id", "secret").Unique())
 	// property, subject
-	deleteSubjectKeys = build(qb.Delete("subject_keys").Where(qb.Eq("property"), qb.Eq("subject")))
+	selectSubjectKey = build(qb.Select("subject_keys").Columns("id", "secret").Where(qb.Eq("property"), qb.Eq("subject")))
+	// property, subject, id: IF id = ?
+	deleteSubjectKey = build(qb.Delete("subject_keys").Where(qb.Eq("property"), qb.Eq("subject")).If(qb.Eq("id")))
 	// property, id, secret
 	insertKeyByID = build(qb.Insert("keys_by_id").Columns("property", "id", "secret"))
 	// property, id
@@ -27,6 +27,16 @@ var (
 	// property, id
 	deleteKeyByID = build(qb.Delete("keys_by_id").Where(qb.Eq("property"), qb.Eq("id")))
 )
+
+// serial is the consistency of the subject keys' transactions: local to
+// the data centre when reads and writes are.
+func (s *Store) serial() gocql.SerialConsistency {
+	switch s.cons {
+	case gocql.LocalQuorum, gocql.LocalOne:
+		return gocql.LocalSerial
+	}
+	return gocql.Serial
+}
 
 func toKey(id, secret []byte) (seal.Key, error) {
 	if len(id) != seal.IDSize || len(secret) != seal.SecretSize {
@@ -38,23 +48,22 @@ func toKey(id, secret []byte) (seal.Key, error) {
 	return k, nil
 }
 
-// subjectKeys reads a subject's keys, smallest id first.
-func (s *Store) subjectKeys(ctx context.Context, property string, sub seal.Subject) ([]seal.Key, error) {
-	var out []seal.Key
-	iter := s.query(ctx, selectSubjectKeys).Bind(property, sub[:]).Iter()
+// subjectKey reads a subject's key, serially (it sees every transaction
+// that committed).
+func (s *Store) subjectKey(ctx context.Context, property string, sub seal.Subject) (seal.Key, bool, error) {
 	var id, secret []byte
-	for iter.Scan(&id, &secret) {
-		k, err := toKey(id, secret)
-		if err != nil {
-			_ = iter.Close()
-			return nil, err
-		}
-		out = append(out, k)
+	q := s.query(ctx, selectSubjectKey).Bind(property, sub[:])
+	q.SerialConsistency(s.serial())
+	err := q.Scan(&id, &secret)
+	q.Release()
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return seal.Key{}, false, nil
+	case err != nil:
+		return seal.Key{}, false, fmt.Errorf("cqlstore: read a subject key: %w", unavailable(err))
 	}
-	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("cqlstore: read a subject's keys: %w", unavailable(err))
-	}
-	return out, nil
+	k, err := toKey(id, secret)
+	return k, err == nil, err
 }
 
 // FindSubjectKey implements seal.Keys.
@@ -63,28 +72,44 @@ func (s *Store) FindSubjectKey(ctx context.Context, property string, sub seal.Su
 		return seal.Key{}, false, err
 	}
 	defer s.inflight.Done()
-	ks, err := s.subjectKeys(ctx, property, sub)
-	if err != nil || len(ks) == 0 {
-		return seal.Key{}, false, err
-	}
-	return ks[0], true, nil
+	return s.subjectKey(ctx, property, sub)
 }
 
-// AddSubjectKey implements seal.Keys: written by id, then under the
-// subject, so that a reader never meets an id it cannot find. It takes no
-// transaction (two writes).
-func (s *Store) AddSubjectKey(ctx context.Context, property string, sub seal.Subject, k seal.Key) error {
+// AddSubjectKey implements seal.Keys: the key is written by id first,
+// then claimed for the subject in a lightweight transaction; the loser of
+// a race removes its key and returns the winner's.
+func (s *Store) AddSubjectKey(ctx context.Context, property string, sub seal.Subject, k seal.Key) (seal.Key, error) {
 	if err := s.enter(ctx, "add a subject key"); err != nil {
-		return err
+		return seal.Key{}, err
 	}
 	defer s.inflight.Done()
 	if err := s.query(ctx, insertKeyByID).Bind(property, k.ID[:], k.Secret[:]).ExecRelease(); err != nil {
-		return fmt.Errorf("cqlstore: store a key: %w", unavailable(err))
+		return seal.Key{}, fmt.Errorf("cqlstore: store a key: %w", unavailable(err))
 	}
-	if err := s.query(ctx, insertSubjectKey).Bind(property, sub[:], k.ID[:], k.Secret[:]).ExecRelease(); err != nil {
-		return fmt.Errorf("cqlstore: store a subject key: %w", unavailable(err))
+	q := s.query(ctx, insertSubjectKey).Bind(property, sub[:], k.ID[:], k.Secret[:])
+	q.SerialConsistency(s.serial())
+	existing := map[string]any{}
+	applied, err := q.MapScanCAS(existing)
+	q.Release()
+	if err != nil {
+		return seal.Key{}, fmt.Errorf("cqlstore: claim a subject key: %w", unavailable(err))
 	}
-	return nil
+	if applied {
+		return k, nil
+	}
+	won, err := toKey(asBytes(existing["id"]), asBytes(existing["secret"]))
+	if err != nil {
+		return seal.Key{}, err
+	}
+	if err := s.query(ctx, deleteKeyByID).Bind(property, k.ID[:]).ExecRelease(); err != nil {
+		s.log.Warn("cqlstore: removing the key of a lost race failed (it is unused)", "err", err)
+	}
+	return won, nil
+}
+
+func asBytes(v any) []byte {
+	b, _ := v.([]byte)
+	return b
 }
 
 // Key implements seal.Keys.
@@ -106,25 +131,27 @@ func (s *Store) Key(ctx context.Context, property string, id seal.ID) (seal.Key,
 	return toKey(id[:], secret)
 }
 
-// Forget implements seal.Keys: every key of the subject is deleted by id,
-// then the subject's partition; a Forget interrupted half-way is completed
-// by the next one.
+// Forget implements seal.Keys: the secret is deleted first, then the
+// subject's claim on it (only if it still names that key), so that a
+// Forget interrupted half-way is completed by the next one.
 func (s *Store) Forget(ctx context.Context, property string, sub seal.Subject) (bool, error) {
 	if err := s.enter(ctx, "forget"); err != nil {
 		return false, err
 	}
 	defer s.inflight.Done()
-	ks, err := s.subjectKeys(ctx, property, sub)
-	if err != nil || len(ks) == 0 {
+	k, ok, err := s.subjectKey(ctx, property, sub)
+	if err != nil || !ok {
 		return false, err
 	}
-	for _, k := range ks {
-		if err := s.query(ctx, deleteKeyByID).Bind(property, k.ID[:]).ExecRelease(); err != nil {
-			return false, fmt.Errorf("cqlstore: delete a key: %w", unavailable(err))
-		}
+	if err := s.query(ctx, deleteKeyByID).Bind(property, k.ID[:]).ExecRelease(); err != nil {
+		return false, fmt.Errorf("cqlstore: delete a key: %w", unavailable(err))
 	}
-	if err := s.query(ctx, deleteSubjectKeys).Bind(property, sub[:]).ExecRelease(); err != nil {
-		return false, fmt.Errorf("cqlstore: delete a subject's keys: %w", unavailable(err))
+	q := s.query(ctx, deleteSubjectKey).Bind(property, sub[:], k.ID[:])
+	q.SerialConsistency(s.serial())
+	_, err = q.MapScanCAS(map[string]any{})
+	q.Release()
+	if err != nil {
+		return false, fmt.Errorf("cqlstore: delete a subject key: %w", unavailable(err))
 	}
 	return true, nil
 }

@@ -28,8 +28,8 @@ import (
 //
 // Rows:
 //
-//	's' esc(property) subject id   a key of the subject: secret
-//	'i' esc(property) id           a key by id: secret
+//	's' esc(property) subject   the subject's key: id ‖ secret
+//	'i' esc(property) id        a key by id: secret
 type Keys struct {
 	db  *pebble.DB
 	log *slog.Logger
@@ -119,29 +119,21 @@ func (k *Keys) get(key []byte) ([]byte, bool, error) {
 	return bytes.Clone(v), true, nil
 }
 
-// subjectKeys returns the subject's keys, smallest id first.
-func (k *Keys) subjectKeys(prefix []byte) ([]seal.Key, error) {
-	upper := append(bytes.Clone(prefix), 0xff)
-	it, err := k.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper})
+func (k *Keys) subjectKey(row []byte) (seal.Key, bool, error) {
+	v, ok, err := k.get(row)
 	if err != nil {
-		return nil, fmt.Errorf("pebblestore: read a subject's keys: %w", err)
+		return seal.Key{}, false, fmt.Errorf("pebblestore: read a subject key: %w", err)
 	}
-	var out []seal.Key
-	for valid := it.First(); valid; valid = it.Next() {
-		id, v := it.Key()[len(prefix):], it.Value()
-		if len(id) != seal.IDSize || len(v) != seal.SecretSize {
-			_ = it.Close()
-			return nil, fmt.Errorf("pebblestore: a subject key of %d+%d bytes: %w", len(id), len(v), errCorrupt)
-		}
-		var key seal.Key
-		copy(key.ID[:], id)
-		copy(key.Secret[:], v)
-		out = append(out, key)
+	if !ok {
+		return seal.Key{}, false, nil
 	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("pebblestore: read a subject's keys: %w", err)
+	if len(v) != seal.IDSize+seal.SecretSize {
+		return seal.Key{}, false, fmt.Errorf("pebblestore: subject key of %d bytes: %w", len(v), errCorrupt)
 	}
-	return out, nil
+	var key seal.Key
+	copy(key.ID[:], v)
+	copy(key.Secret[:], v[seal.IDSize:])
+	return key, true, nil
 }
 
 // enter registers an operation; when it returns nil, the caller must call
@@ -164,28 +156,31 @@ func (k *Keys) FindSubjectKey(ctx context.Context, property string, sub seal.Sub
 		return seal.Key{}, false, err
 	}
 	defer k.life.RUnlock()
-	ks, err := k.subjectKeys(subjectPrefix(property, sub))
-	if err != nil || len(ks) == 0 {
-		return seal.Key{}, false, err
-	}
-	return ks[0], true, nil
+	return k.subjectKey(subjectPrefix(property, sub))
 }
 
-// AddSubjectKey implements seal.Keys: both rows in one synced batch.
-func (k *Keys) AddSubjectKey(ctx context.Context, property string, sub seal.Subject, key seal.Key) error {
+// AddSubjectKey implements seal.Keys: both rows in one synced batch, under
+// the store's lock of changes (the subject has one key).
+func (k *Keys) AddSubjectKey(ctx context.Context, property string, sub seal.Subject, key seal.Key) (seal.Key, error) {
 	if err := k.enter(ctx); err != nil {
-		return err
+		return seal.Key{}, err
 	}
 	defer k.life.RUnlock()
+	row := subjectPrefix(property, sub)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if had, ok, err := k.subjectKey(row); err != nil || ok {
+		return had, err
+	}
 	b := k.db.NewBatch()
-	_ = b.Set(append(subjectPrefix(property, sub), key.ID[:]...), key.Secret[:], nil)
+	_ = b.Set(row, append(key.ID[:], key.Secret[:]...), nil)
 	_ = b.Set(idRow(property, key.ID), key.Secret[:], nil)
 	err := b.Commit(pebble.Sync)
 	_ = b.Close()
 	if err != nil {
-		return fmt.Errorf("pebblestore: store a subject key: %w", err)
+		return seal.Key{}, fmt.Errorf("pebblestore: store a subject key: %w", err)
 	}
-	return nil
+	return key, nil
 }
 
 // Key implements seal.Keys.
@@ -214,23 +209,21 @@ func (k *Keys) Forget(ctx context.Context, property string, sub seal.Subject) (b
 		return false, err
 	}
 	defer k.life.RUnlock()
-	prefix := subjectPrefix(property, sub)
+	row := subjectPrefix(property, sub)
 	k.mu.Lock()
-	keys, err := k.subjectKeys(prefix)
-	if err != nil || len(keys) == 0 {
+	key, ok, err := k.subjectKey(row)
+	if err != nil || !ok {
 		k.mu.Unlock()
 		return false, err
 	}
 	b := k.db.NewBatch()
-	for _, key := range keys {
-		_ = b.Delete(append(bytes.Clone(prefix), key.ID[:]...), nil)
-		_ = b.Delete(idRow(property, key.ID), nil)
-	}
+	_ = b.Delete(row, nil)
+	_ = b.Delete(idRow(property, key.ID), nil)
 	err = b.Commit(pebble.Sync)
 	_ = b.Close()
 	if err != nil {
 		k.mu.Unlock()
-		return false, fmt.Errorf("pebblestore: delete a subject's keys: %w", err)
+		return false, fmt.Errorf("pebblestore: delete a subject key: %w", err)
 	}
 	// The secret is in a log file or tables: the log is flushed (its file
 	// becomes obsolete), the tables are rewritten without the key, the

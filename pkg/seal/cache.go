@@ -73,85 +73,42 @@ func NewSealer(keys Keys) *Sealer {
 	return &Sealer{keys: keys, cache: newCache[subjectRef](1<<20, SealerTTL)}
 }
 
-// subjectKey returns the subject's key and, for a key it made, the commit
-// that stores it.
-func (s *Sealer) subjectKey(ctx context.Context, property string, sub Subject) (Key, func(context.Context) error, error) {
+// subjectKey returns the subject's key, stored before it is used: a
+// record whose key is not stored would not open.
+func (s *Sealer) subjectKey(ctx context.Context, property string, sub Subject) (Key, error) {
 	ref := subjectRef{property, sub}
 	if k, ok := s.cache.get(ref); ok {
-		return k, nil, nil
+		return k, nil
 	}
-	k, ok, err := s.keys.FindSubjectKey(ctx, property, sub)
+	k, err := SubjectKey(ctx, s.keys, property, sub)
 	if err != nil {
-		return Key{}, nil, err
+		return Key{}, err
 	}
-	if ok {
-		s.cache.put(ref, k)
-		return k, nil, nil
-	}
-	k = NewKey()
-	return k, func(ctx context.Context) error {
-		if err := s.keys.AddSubjectKey(ctx, property, sub, k); err != nil {
-			return err
-		}
-		// Cached once stored: a batch sealed with a key not stored is
-		// never acknowledged.
-		s.cache.put(ref, k)
-		return nil
-	}, nil
+	s.cache.put(ref, k)
+	return k, nil
 }
 
 // Seal seals msgs, the events of one batch of subjects sub, into records
-// (usually one: see SealRecords). For
-// subjects met for the first time it makes keys and returns the commit
-// that stores them: the caller runs it, while it appends the batch if it
-// likes, and acknowledges the batch only when both succeeded (a batch
-// appended with keys that were not stored does not open: it is deleted,
-// and its retry counts). commit is nil when every key was stored before.
-func (s *Sealer) Seal(ctx context.Context, msgs []eventlog.Message, sub Subjects) (records []eventlog.Message, commit func(context.Context) error, err error) {
-	var commits []func(context.Context) error
-	key := func(what string, subject Subject) (Key, error) {
-		k, c, err := s.subjectKey(ctx, sub.Property, subject)
-		if err != nil {
-			return Key{}, fmt.Errorf("seal: the %s's key: %w", what, err)
-		}
-		if c != nil {
-			commits = append(commits, c)
-		}
-		return k, nil
-	}
-	client, err := key("client", Client(sub.ClientID))
+// (usually one: see SealRecords), making and storing the keys of subjects
+// met for the first time.
+func (s *Sealer) Seal(ctx context.Context, msgs []eventlog.Message, sub Subjects) ([]eventlog.Message, error) {
+	client, err := s.subjectKey(ctx, sub.Property, Client(sub.ClientID))
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("seal: the client's key: %w", err)
 	}
-	month, err := key("month", Month(sub.Received))
+	month, err := s.subjectKey(ctx, sub.Property, Month(sub.Received))
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("seal: the month's key: %w", err)
 	}
 	var user *Key
 	if sub.UserID != "" {
-		k, err := key("user", User(sub.UserID))
+		k, err := s.subjectKey(ctx, sub.Property, User(sub.UserID))
 		if err != nil {
-			return nil, nil, err
+			return nil, fmt.Errorf("seal: the user's key: %w", err)
 		}
 		user = &k
 	}
-	records, err = SealRecords(msgs, sub, client, month, user)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch len(commits) {
-	case 0:
-		return records, nil, nil
-	case 1:
-		return records, commits[0], nil
-	}
-	return records, func(ctx context.Context) error {
-		g, gctx := errgroup.WithContext(ctx)
-		for _, c := range commits {
-			g.Go(func() error { return c(gctx) })
-		}
-		return g.Wait()
-	}, nil
+	return SealRecords(msgs, sub, client, month, user)
 }
 
 type idRef struct {

@@ -1,10 +1,8 @@
 package seal
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 )
 
@@ -12,13 +10,13 @@ import (
 // like the durable stores.
 type Memory struct {
 	mu        sync.Mutex
-	bySubject map[subjectRef][]Key // sorted by id
+	bySubject map[subjectRef]Key
 	byID      map[idRef]Key
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{bySubject: map[subjectRef][]Key{}, byID: map[idRef]Key{}}
+	return &Memory{bySubject: map[subjectRef]Key{}, byID: map[idRef]Key{}}
 }
 
 // FindSubjectKey implements Keys.
@@ -28,25 +26,23 @@ func (m *Memory) FindSubjectKey(ctx context.Context, property string, s Subject)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ks := m.bySubject[subjectRef{property, s}]
-	if len(ks) == 0 {
-		return Key{}, false, nil
-	}
-	return ks[0], true, nil
+	k, ok := m.bySubject[subjectRef{property, s}]
+	return k, ok, nil
 }
 
 // AddSubjectKey implements Keys.
-func (m *Memory) AddSubjectKey(ctx context.Context, property string, s Subject, k Key) error {
+func (m *Memory) AddSubjectKey(ctx context.Context, property string, s Subject, k Key) (Key, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return Key{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if had, ok := m.bySubject[subjectRef{property, s}]; ok {
+		return had, nil
+	}
 	m.byID[idRef{property, k.ID}] = k
-	ks := append(m.bySubject[subjectRef{property, s}], k)
-	slices.SortFunc(ks, func(a, b Key) int { return bytes.Compare(a.ID[:], b.ID[:]) })
-	m.bySubject[subjectRef{property, s}] = ks
-	return nil
+	m.bySubject[subjectRef{property, s}] = k
+	return k, nil
 }
 
 // Key implements Keys.
@@ -70,13 +66,11 @@ func (m *Memory) Forget(ctx context.Context, property string, s Subject) (bool, 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ks, ok := m.bySubject[subjectRef{property, s}]
+	k, ok := m.bySubject[subjectRef{property, s}]
 	if !ok {
 		return false, nil
 	}
-	for _, k := range ks {
-		delete(m.byID, idRef{property, k.ID})
-	}
+	delete(m.byID, idRef{property, k.ID})
 	delete(m.bySubject, subjectRef{property, s})
 	return true, nil
 }

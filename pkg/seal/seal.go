@@ -112,23 +112,21 @@ var ErrCorrupt = errors.New("seal: sealed record is corrupt")
 
 // Keys is the key store. Implementations: pebblestore (embedded) and
 // cqlstore (Cassandra, ScyllaDB); sealtest is their conformance suite.
-//
-// A subject may hold several keys (collectors that meet a new subject at
-// once each add one, without a transaction): every key added opens what
-// was sealed with it, FindSubjectKey returns the one with the smallest id,
-// and Forget destroys them all.
+// A subject has one key at a time: concurrent creators, in any process,
+// agree on it (a client's records then keep one partition, see
+// SealRecords).
 type Keys interface {
-	// FindSubjectKey returns the subject's key with the smallest id, and
-	// false when the subject has none.
+	// FindSubjectKey returns the subject's key, and false when it has none.
 	FindSubjectKey(ctx context.Context, property string, s Subject) (Key, bool, error)
-	// AddSubjectKey stores k as a key of the subject: readable by id
-	// (Key) before it is found under the subject.
-	AddSubjectKey(ctx context.Context, property string, s Subject, k Key) error
+	// AddSubjectKey stores k as the subject's key unless it has one, and
+	// returns the subject's key (k, or the one it had). The key is
+	// readable by id (Key) before it is found under the subject.
+	AddSubjectKey(ctx context.Context, property string, s Subject, k Key) (Key, error)
 	// Key returns the key with id, or an error wrapping ErrShredded when it
 	// does not exist (destroyed, or never made).
 	Key(ctx context.Context, property string, id ID) (Key, error)
-	// Forget destroys every key of the subject, reporting whether it had
-	// one. A later AddSubjectKey starts again.
+	// Forget destroys the subject's key, reporting whether it had one. A
+	// later AddSubjectKey starts again.
 	Forget(ctx context.Context, property string, s Subject) (bool, error)
 }
 
@@ -138,8 +136,7 @@ func SubjectKey(ctx context.Context, keys Keys, property string, s Subject) (Key
 	if err != nil || ok {
 		return k, err
 	}
-	k = NewKey()
-	return k, keys.AddSubjectKey(ctx, property, s, k)
+	return keys.AddSubjectKey(ctx, property, s, NewKey())
 }
 
 // recordSecret derives a record's key from its keys' secrets: without

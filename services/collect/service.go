@@ -36,9 +36,8 @@ type Appender interface {
 // Sealer seals a batch's records in place.
 type Sealer interface {
 	// Seal seals msgs into the records to append (a batch's events
-	// share records); commit, when not nil, stores keys it made and must
-	// succeed before the batch is acknowledged.
-	Seal(ctx context.Context, msgs []eventlog.Message, sub seal.Subjects) (records []eventlog.Message, commit func(context.Context) error, err error)
+	// share records), storing the keys it makes first.
+	Seal(ctx context.Context, msgs []eventlog.Message, sub seal.Subjects) ([]eventlog.Message, error)
 }
 
 // Config configures the service.
@@ -234,34 +233,16 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 		e.RetryAfter = wait
 		return nil, e
 	}
-	var commit func(context.Context) error
 	records := msgs
 	if s.cfg.Sealer != nil {
 		sub := seal.Subjects{Property: pid, ClientID: enc.ClientID, UserID: enc.UserID, Received: meta.Now}
-		if records, commit, err = s.cfg.Sealer.Seal(ctx, msgs, sub); err != nil {
+		if records, err = s.cfg.Sealer.Seal(ctx, msgs, sub); err != nil {
 			s.cfg.Metrics.IngestEvents.WithLabelValues("failed").Add(float64(len(msgs)))
 			return nil, s.sealError(ctx, err)
 		}
 	}
 	start := time.Now()
-	// A new visitor's key is stored while the batch is appended: the
-	// batch is acknowledged when both are done (appended with a key that
-	// was not stored, it does not open, and its retry counts).
-	var commitErr chan error
-	if commit != nil {
-		commitErr = make(chan error, 1)
-		go func() {
-			cctx, cancel := context.WithTimeout(ctx, s.cfg.AppendTimeout)
-			defer cancel()
-			commitErr <- commit(cctx)
-		}()
-	}
 	err = s.append(ctx, records)
-	if commitErr != nil {
-		if cerr := <-commitErr; cerr != nil && err == nil {
-			err = s.sealError(ctx, cerr)
-		}
-	}
 	if err != nil {
 		s.cfg.Metrics.IngestEvents.WithLabelValues("failed").Add(float64(len(msgs)))
 		return nil, err
