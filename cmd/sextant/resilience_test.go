@@ -14,7 +14,10 @@ import (
 
 	"connectrpc.com/connect"
 	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	insightsv1 "github.com/sextant-analytics/sextant/gen/sextant/insights/v1"
 	"github.com/sextant-analytics/sextant/gen/sextant/insights/v1/insightsv1connect"
 )
@@ -133,9 +136,11 @@ func TestRedisDown(t *testing.T) {
 }
 
 // TestCassandraRestart restarts the stack's Cassandra under a running
-// collect/projection/insights deployment: collect keeps accepting (Kafka
-// only), the projector retries its commits, and once Cassandra is back
-// every acknowledged event counts exactly once. It disrupts the shared
+// collect/projection/insights deployment: collect keeps accepting the
+// batches of visitors whose keys it holds (Kafka only) and refuses a new
+// visitor's at once (its key must be stored), the projector retries its
+// commits, and once Cassandra is back every acknowledged event counts
+// exactly once. It disrupts the shared
 // stack, so it runs only when SEXTANT_DISRUPTIVE=1 (test.sh runs it alone).
 func TestCassandraRestart(t *testing.T) {
 	needStack(t)
@@ -154,13 +159,41 @@ func TestCassandraRestart(t *testing.T) {
 		t.Fatalf("stopping cassandra: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("../../tilt/stack.sh", "up", "cassandra").Run() })
-	snd.send(20, "/two") // the write side needs only Kafka
+	// Visitors whose keys collect holds (seen in the last 5 minutes) need
+	// only Kafka: the same visitors as before the outage.
+	snd.batches.Store(0)
+	snd.send(20, "/two")
 	if f := snd.failed.Load(); f != 0 {
-		t.Fatalf("%d collect requests failed while Cassandra was down: %v", f, snd.lastErr.Load())
+		t.Fatalf("%d collect requests of known visitors failed while Cassandra was down: %v", f, snd.lastErr.Load())
+	}
+	// A new visitor's key must be stored first: refused at once,
+	// UNAVAILABLE with a retry delay, and accepted once Cassandra is back.
+	newVisitor := &collectv1.CollectRequest{ClientId: "new-during-outage", Events: []*collectv1.Event{pageView("new-1", "/two")}}
+	cc := collectv1.NewCollectServiceClient(snd.conn)
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(snd.ctx, 20*time.Second)
+	_, err := cc.Collect(ctx, newVisitor)
+	cancel()
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("a new visitor's batch with Cassandra down: %v, want UNAVAILABLE", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("a new visitor's batch was refused after %v", d)
 	}
 	start := exec.Command("../../tilt/stack.sh", "up", "cassandra")
 	if out, err := start.CombinedOutput(); err != nil {
 		t.Fatalf("starting cassandra: %v\n%s", err, out)
 	}
-	waitEvents(t, client, s.keys, map[string]string{"/one": "200", "/two": "200"}, 120*time.Second)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(snd.ctx, 20*time.Second)
+		_, err := cc.Collect(ctx, newVisitor)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a new visitor's batch after Cassandra came back: %v", err)
+		}
+	}
+	waitEvents(t, client, s.keys, map[string]string{"/one": "200", "/two": "201"}, 120*time.Second)
 }
