@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sextant-analytics/sextant/pkg/kafkalog"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 
 	"github.com/IBM/sarama"
 	"google.golang.org/protobuf/proto"
@@ -169,8 +170,11 @@ type RawConsumerResult struct {
 }
 
 // rawConsume reads every partition of topic from its first offset to its
-// end offset at the start, in parallel, optionally decoding each event.
-func rawConsume(ctx context.Context, brokers []string, topic string, decode bool) (RawConsumerResult, error) {
+// end offset at the start, in parallel; with an opener, it decodes each
+// event (opening sealed records, which hold a batch each, with it) and
+// counts events, else records.
+func rawConsume(ctx context.Context, brokers []string, topic string, opener *seal.Opener) (RawConsumerResult, error) {
+	decode := opener != nil
 	res := RawConsumerResult{Decoded: decode}
 	_, cc, err := saramaConfigs(brokers)
 	if err != nil {
@@ -221,16 +225,16 @@ func rawConsume(ctx context.Context, brokers []string, topic string, decode bool
 			defer wg.Done()
 			defer pc.Close()
 			var ev eventv1.Event
+			var opened []byte
 			for {
 				select {
 				case m := <-pc.Messages():
-					events.Add(1)
 					bytes.Add(int64(len(m.Value)))
-					if decode {
-						if err := proto.Unmarshal(m.Value, &ev); err != nil {
-							errs <- err
-							return
-						}
+					if !decode {
+						events.Add(1)
+					} else if err := decodeRecord(ctx, opener, m, &ev, &opened, &events); err != nil {
+						errs <- err
+						return
 					}
 					if m.Offset+1 >= sp.end {
 						return
@@ -272,4 +276,25 @@ func deleteTopics(brokers []string, topics ...string) error {
 		}
 	}
 	return first
+}
+
+// decodeRecord decodes the events of a record, counting them.
+func decodeRecord(ctx context.Context, opener *seal.Opener, m *sarama.ConsumerMessage, ev *eventv1.Event, opened *[]byte, events *atomic.Int64) error {
+	rec := eventlog.Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: make(map[string]string, len(m.Headers))}
+	for _, h := range m.Headers {
+		rec.Headers[string(h.Key)] = string(h.Value)
+	}
+	if !seal.Sealed(&rec) {
+		events.Add(1)
+		return proto.Unmarshal(m.Value, ev)
+	}
+	payload, err := opener.Open(ctx, (*opened)[:0], &rec)
+	if err != nil {
+		return fmt.Errorf("open record %d@%d: %w", m.Partition, m.Offset, err)
+	}
+	*opened = payload
+	return seal.Events(payload, func(_ int, b []byte) error {
+		events.Add(1)
+		return proto.Unmarshal(b, ev)
+	})
 }

@@ -29,7 +29,9 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/sextant-analytics/sextant/pkg/cqlstore"
 	"github.com/sextant-analytics/sextant/pkg/loadgen"
+	"github.com/sextant-analytics/sextant/pkg/seal"
 )
 
 // plan is what one run size measures.
@@ -614,12 +616,19 @@ func (h *harness) runDistributed(ctx context.Context, runID string) *BackendResu
 		h.rawProducerPhase(ctx, b, brokers, rawTopic)
 	}, func(ctx context.Context) {
 		h.phase(ctx, b, "raw_consumer", "baseline", func(ph *Phase) error {
-			r, err := rawConsume(ctx, brokers, topic, false)
+			r, err := rawConsume(ctx, brokers, topic, nil)
 			ph.RawConsumer = &r
 			return err
 		})
 		h.phase(ctx, b, "raw_consumer_decode", "baseline", func(ph *Phase) error {
-			r, err := rawConsume(ctx, brokers, topic, true)
+			// Collect's records are sealed: they are opened with the
+			// run's key store, as the projection opens them.
+			keys, err := cqlstore.Open(ctx, cqlstore.Config{Hosts: strings.Split(os.Getenv("SEXTANT_CQL_HOSTS"), ","), Keyspace: keyspace})
+			if err != nil {
+				return err
+			}
+			defer keys.Close()
+			r, err := rawConsume(ctx, brokers, topic, seal.NewOpener(keys))
 			ph.RawConsumer = &r
 			return err
 		})
