@@ -529,21 +529,22 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 		return err
 	}
 	start := time.Now()
+	var span trace.Span // the checkpoint's, when tracing
 	if p.cfg.Propagator != nil {
-		var span trace.Span
 		ctx, span = p.cfg.Tracer.Start(ctx, "projection.checkpoint", trace.WithAttributes(
 			attribute.String("sextant.projection", string(p.ns)),
 			attribute.Int("sextant.partition", int(part.id)),
 			attribute.Int("sextant.additions", len(cp.Additions))))
-		defer span.End()
-		defer func() {
-			if err != nil {
-				span.RecordError(err)
-				span.SetStatus(codes.Error, err.Error())
-			}
-		}()
 	}
-	if err = p.store.Commit(ctx, p.ns, cp); err != nil {
+	err = p.store.Commit(ctx, p.ns, cp)
+	if span != nil {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+	if err != nil {
 		return fmt.Errorf("commit partition %d: %w", part.id, err)
 	}
 	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
