@@ -46,6 +46,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/seal"
 	"github.com/sextant-analytics/sextant/pkg/server"
 	"github.com/sextant-analytics/sextant/pkg/tlsfiles"
+	"github.com/sextant-analytics/sextant/pkg/tracing"
 	"github.com/sextant-analytics/sextant/pkg/versions"
 	"github.com/sextant-analytics/sextant/services/admin"
 	"github.com/sextant-analytics/sextant/services/collect"
@@ -97,6 +98,10 @@ type serveConfig struct {
 	Timeouts     server.Timeouts
 	LogLevel     string
 	LogFormat    string
+	// OTLPEndpoint, when set, exports traces there (--otlp-endpoint);
+	// TraceSampleRatio is the share of new traces sampled.
+	OTLPEndpoint     string
+	TraceSampleRatio float64
 }
 
 func (c serveConfig) has(svc string) bool { return slices.Contains(c.Services, svc) }
@@ -196,6 +201,9 @@ func (c serveConfig) Validate() error {
 	if _, ok := projection.FindLogic(projection.Logics(), "traffic", c.StartVersion); c.StartVersion != "" && !ok {
 		errs = append(errs, fmt.Errorf("--start-version %s: no such version of the traffic projection", c.StartVersion))
 	}
+	if c.TraceSampleRatio <= 0 || c.TraceSampleRatio > 1 {
+		errs = append(errs, fmt.Errorf("--trace-sample-ratio %v: not within (0, 1]", c.TraceSampleRatio))
+	}
 	errs = append(errs, c.validateServices())
 	return errors.Join(errs...)
 }
@@ -247,10 +255,13 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	idle := f.Duration("idle-timeout", defTimeouts.Idle, "how long a keep-alive connection may wait for its next request")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	f.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector's OTLP/HTTP base URL, e.g. http://localhost:4318: export traces there (empty: tracing off)")
+	sampleRatio := f.Float("trace-sample-ratio", 1, "with --otlp-endpoint: share of new traces sampled, in (0, 1] (a request's own traceparent decides for its trace)")
 	if err := f.parse(args); err != nil {
 		return c, err
 	}
 	c.IPRate = *ipRate
+	c.TraceSampleRatio = *sampleRatio
 	c.CollectRate, c.FlushInterval, c.Grace, c.Pprof = *rate, *flush, *grace, *pprofOn
 	c.StartVersion = *startVersion
 	if c.Demo == demoTraffic {
@@ -304,6 +315,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	slog.SetDefault(logger)
 	cache.SetLogger(logger)
+	tc := cfg.tracingConfig()
+	tc.Logger = logger
+	tr, err := tracing.New(ctx, tc)
+	if err != nil {
+		return err
+	}
+	// Last of all, once the server and the projectors stopped: the spans
+	// not yet exported are sent.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			logger.Warn("exporting the last spans failed", "err", err)
+		}
+	}()
+	tracer := tr.Provider().Tracer("github.com/sextant-analytics/sextant")
 	// The certificate is read first: a missing one fails before any store
 	// is opened.
 	serverTLS, err := cfg.TLS.ServerConfig(logger)
@@ -416,6 +443,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		gc := cfg.gatewayConfig()
 		gc.Client, gc.Assertions, gc.TLS, gc.Logger, gc.Metrics = client, assertions, backendTLS, logger, m
+		gc.Propagator, gc.Tracer = tr.Propagator(), tr.Provider()
 		gw, err = gateway.New(gc)
 		if err != nil {
 			return err
@@ -440,6 +468,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				defer c.Close()
 				ic := cfg.insightsConfig()
 				ic.Logger, ic.Metrics, ic.Upstream = logger, m, gw
+				if tr.On() {
+					ic.Tracer = tracer
+				}
 				insightsH = insights.New(ic, store, props, vers, c)
 			}
 		}
@@ -463,6 +494,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cc.Logger, cc.Metrics, cc.OriginAllowed, cc.Locator, cc.Properties = logger, m, props.OriginAllowed, locator, props
 		cc.Sealer = seal.NewSealer(keys)
 		cc.PastAllowances = demoAllowance(fill, cfg.DemoTraffic)
+		cc.Propagator = tr.Propagator()
 		svc := collect.New(cc, log)
 		h := svc.Handlers()
 		collectH = &h
@@ -479,6 +511,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logics := projection.Logics()
 		pc := cfg.projectionConfig()
 		pc.DeadLetters, pc.Logger, pc.Metrics, pc.Keys = dead, logger, m, keys
+		pc.Propagator, pc.Tracer = tr.Propagator(), tracer
 		supervisor = projection.NewSupervisor(pc, logics, log, store, vers, time.Second)
 		ps := projection.NewService(projection.ServiceConfig{Logger: logger}, logics, log, store, vers)
 		projectionH = ps
@@ -493,6 +526,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer c.Close()
 		ic := cfg.insightsConfig()
 		ic.Logger, ic.Metrics = logger, m
+		if tr.On() {
+			ic.Tracer = tracer
+		}
 		insightsH = insights.New(ic, store, props, vers, c)
 	}
 	// Every process serves the AdminService: it needs only the registry.
@@ -558,6 +594,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sc.Listener, sc.ForwardHeaders, sc.Logger, sc.Authenticate = ln, forward, logger, authn.Authenticate
 	sc.OpenAPI = sextant.OpenAPIOf(strings.TrimPrefix(version(), "sextant "))
 	sc.Middleware, sc.Observe, sc.TLS = middleware, observe, serverTLS
+	sc.Propagator, sc.Tracer = tr.Propagator(), tracer
 	srv := server.New(sc, services, checks, connect.WithInterceptors(rpcerror.Interceptor{Logger: logger}, authn))
 	srv.Handle("GET /metrics", m.Handler())
 	if collectH != nil {

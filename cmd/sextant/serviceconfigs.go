@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/sextant-analytics/sextant/pkg/server"
+	"github.com/sextant-analytics/sextant/pkg/tracing"
 	"github.com/sextant-analytics/sextant/services/collect"
 	"github.com/sextant-analytics/sextant/services/gateway"
 	"github.com/sextant-analytics/sextant/services/insights"
@@ -44,9 +46,13 @@ func (c serveConfig) serverConfig() server.Config {
 	return server.Config{Addr: c.Addr, MaxBodyBytes: int64(c.MaxBodyBytes), Timeouts: c.Timeouts}
 }
 
+func (c serveConfig) tracingConfig() tracing.Config {
+	return tracing.Config{Endpoint: c.OTLPEndpoint, SampleRatio: c.TraceSampleRatio, Services: c.Services, Version: strings.TrimPrefix(version(), "sextant ")}
+}
+
 // validateServices validates the configs of the services c runs.
 func (c serveConfig) validateServices() error {
-	errs := []error{c.serverConfig().Validate()}
+	errs := []error{c.serverConfig().Validate(), c.tracingConfig().Validate()}
 	if c.has("gateway") {
 		errs = append(errs, c.gatewayConfig().Validate())
 	}

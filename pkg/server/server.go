@@ -23,11 +23,15 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/rs/cors"
-	"github.com/sextant-analytics/sextant/pkg/configcheck"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/sextant-analytics/sextant/pkg/configcheck"
 )
 
 // Service is one API mounted on the server.
@@ -73,6 +77,11 @@ type Config struct {
 	// GetCertificate, to serve a renewed one) and, when it requires them,
 	// client certificates. Nil serves cleartext HTTP/1.1 and h2c.
 	TLS *tls.Config
+	// Propagator and Tracer, when Propagator is set, serve every request
+	// within a server span (see traced), the child of the trace context
+	// its headers carry. Nil serves without tracing, at no cost.
+	Propagator propagation.TextMapPropagator
+	Tracer     trace.Tracer
 }
 
 // Timeouts bound how long a client may take, so that slow ones (slowloris)
@@ -152,6 +161,9 @@ func (c Config) withDefaults() Config {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	c.Timeouts = c.Timeouts.withDefaults()
+	if c.Propagator != nil && c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	return c
 }
 
@@ -298,12 +310,15 @@ func (s *Server) handler(ctx context.Context) (http.Handler, error) {
 		mux.Handle(p, h)
 	}
 	var inner http.Handler = mux
-	if s.cfg.Observe != nil {
+	if s.cfg.Observe != nil || s.cfg.Propagator != nil {
 		inner = noteRoute(mux)
 	}
 	h := withCORS(inner)
 	if s.cfg.Middleware != nil {
 		h = s.cfg.Middleware(h)
+	}
+	if s.cfg.Propagator != nil {
+		h = traced(h, s.cfg.Tracer, s.cfg.Propagator)
 	}
 	if s.cfg.Observe != nil {
 		h = observed(h, s.cfg.Observe)
@@ -379,10 +394,15 @@ func (s *Server) gateway(ctx context.Context, rpcs http.Handler) (http.Handler, 
 func (s *Server) Self() (grpc.ClientConnInterface, error) {
 	s.selfOnce.Do(func() {
 		s.self = newPipeListener()
-		s.conn, s.connErr = grpc.NewClient("passthrough:///sextant-self",
+		opts := []grpc.DialOption{
 			grpc.WithContextDialer(s.self.dial),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(int(s.cfg.MaxBodyBytes))))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(int(s.cfg.MaxBodyBytes))),
+		}
+		if s.cfg.Propagator != nil {
+			opts = append(opts, propagating(s.cfg.Propagator)...)
+		}
+		s.conn, s.connErr = grpc.NewClient("passthrough:///sextant-self", opts...)
 		if s.connErr != nil {
 			s.connErr = fmt.Errorf("server: dial self: %w", s.connErr)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/propagation"
 
 	collectv1 "github.com/sextant-analytics/sextant/gen/sextant/collect/v1"
 	"github.com/sextant-analytics/sextant/pkg/apierror"
@@ -26,6 +27,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/property"
 	"github.com/sextant-analytics/sextant/pkg/ratelimit"
 	"github.com/sextant-analytics/sextant/pkg/seal"
+	"github.com/sextant-analytics/sextant/pkg/tracing"
 )
 
 // Appender is the event log as collect needs it.
@@ -86,8 +88,12 @@ type Config struct {
 	// the days of traffic it fills in; every other property keeps
 	// Limits.MaxPast.
 	PastAllowances map[string]time.Duration
-	Logger         *slog.Logger
-	Metrics        *metrics.Metrics
+	// Propagator, when set (tracing on), adds the trace context of each
+	// batch's call to its records' headers, for the projection's spans
+	// to link to.
+	Propagator propagation.TextMapPropagator
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
 
 // Defaults of Config.
@@ -241,6 +247,7 @@ func (s *Service) collect(ctx context.Context, b []byte, meta request) (*collect
 			return nil, s.sealError(ctx, err)
 		}
 	}
+	tracing.InjectRecords(ctx, s.cfg.Propagator, records)
 	start := time.Now()
 	err = s.append(ctx, records)
 	if err != nil {

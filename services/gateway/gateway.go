@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -74,9 +77,14 @@ type Config struct {
 	// verifying each backend's certificate for its host (and presenting
 	// a client certificate when the config has one, for backends that
 	// require it). Nil dials them in cleartext (h2c).
-	TLS     *tls.Config
-	Logger  *slog.Logger
-	Metrics *metrics.Metrics
+	TLS *tls.Config
+	// Propagator and Tracer, when Propagator is set (tracing on), trace
+	// every forwarded call with a client span whose context the call
+	// carries (W3C traceparent), so that the backend's span is its child.
+	Propagator propagation.TextMapPropagator
+	Tracer     trace.TracerProvider
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
 
 // withDefaults fills the zero fields (and negative ones, which Validate
@@ -174,7 +182,7 @@ func serviceConfig(service string) string {
 //
 // Over TLS, a backend's certificate must name its host: the host of its
 // host:port, or of the target URI.
-func dial(targets []string, service string, maxBytes int, tc *tls.Config) (*grpc.ClientConn, error) {
+func dial(targets []string, service string, maxBytes int, tc *tls.Config, traced ...grpc.DialOption) (*grpc.ClientConn, error) {
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("gateway: no backends for %s", service)
 	}
@@ -183,7 +191,7 @@ func dial(targets []string, service string, maxBytes int, tc *tls.Config) (*grpc
 	if tc != nil {
 		creds = credentials.NewTLS(tc)
 	}
-	var opts []grpc.DialOption
+	opts := traced
 	if len(targets) > 1 || !strings.Contains(target, ":///") {
 		r := manual.NewBuilderWithScheme("sextant")
 		addrs := make([]resolver.Address, len(targets))
@@ -203,6 +211,19 @@ func dial(targets []string, service string, maxBytes int, tc *tls.Config) (*grpc
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig(service)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxRetryRPCBufferSize(2*maxBytes)))...)
+}
+
+// traced is the dial option that traces forwarded calls, none when
+// tracing is off.
+func (c Config) traced() []grpc.DialOption {
+	if c.Propagator == nil {
+		return nil
+	}
+	opts := []otelgrpc.Option{otelgrpc.WithPropagators(c.Propagator)}
+	if c.Tracer != nil {
+		opts = append(opts, otelgrpc.WithTracerProvider(c.Tracer))
+	}
+	return []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(opts...))}
 }
 
 // New dials the backends (lazily: connections are made on first use).
@@ -228,7 +249,7 @@ func New(cfg Config) (*Gateway, error) {
 		if len(b.targets) == 0 {
 			continue
 		}
-		conn, err := dial(b.targets, b.service, cfg.MaxBodyBytes, cfg.TLS)
+		conn, err := dial(b.targets, b.service, cfg.MaxBodyBytes, cfg.TLS, cfg.traced()...)
 		if err != nil {
 			g.Close()
 			return nil, err

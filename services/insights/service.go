@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -79,8 +81,11 @@ type Config struct {
 	// the watermarks after this process did, so no answer is older than
 	// the data its key names.
 	Upstream insightsv1connect.InsightsServiceHandler
-	Logger   *slog.Logger
-	Metrics  *metrics.Metrics
+	// Tracer, when set (tracing on), traces the cache lookup and the view
+	// store query of each report, within its call's span.
+	Tracer  trace.Tracer
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
 }
 
 // Service implements InsightsService.
@@ -286,7 +291,9 @@ func (s *Service) cached(ctx context.Context, key string, into proto.Message) bo
 	if s.cache == nil {
 		return false
 	}
-	b, ok, err := s.cache.Get(ctx, key)
+	cctx, end := s.span(ctx, "insights.cache.get")
+	b, ok, err := s.cache.Get(cctx, key)
+	end(err)
 	if err != nil {
 		s.cfg.Metrics.CacheRequests.WithLabelValues("error").Inc()
 		s.cfg.Logger.WarnContext(ctx, "report cache unavailable; answering from the store", "err", err)
@@ -341,7 +348,9 @@ func (s *Service) RunReport(ctx context.Context, req *connect.Request[insightsv1
 		}
 		return resp, err
 	}
-	out, err = RunReportOf(ctx, s.source(t), t.prop, now, req.Msg)
+	qctx, end := s.span(ctx, "insights.query")
+	out, err = RunReportOf(qctx, s.source(t), t.prop, now, req.Msg)
+	end(err)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +387,9 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 		}
 		return resp, err
 	}
-	out, err = RunRealtimeReportOf(ctx, s.source(t), t.prop, now, req.Msg)
+	qctx, end := s.span(ctx, "insights.query")
+	out, err = RunRealtimeReportOf(qctx, s.source(t), t.prop, now, req.Msg)
+	end(err)
 	if err != nil {
 		return nil, err
 	}
@@ -387,6 +398,24 @@ func (s *Service) RunRealtimeReport(ctx context.Context, req *connect.Request[in
 	s.observe("RunRealtimeReport", start, false)
 	return connect.NewResponse(out), nil
 }
+
+// span starts a child span of ctx named name, when tracing is on, and
+// returns its context and what ends it (with the error, if any).
+func (s *Service) span(ctx context.Context, name string) (context.Context, func(error)) {
+	if s.cfg.Tracer == nil {
+		return ctx, endNothing
+	}
+	ctx, sp := s.cfg.Tracer.Start(ctx, name)
+	return ctx, func(err error) {
+		if err != nil {
+			sp.RecordError(err)
+			sp.SetStatus(codes.Error, err.Error())
+		}
+		sp.End()
+	}
+}
+
+func endNothing(error) {}
 
 func (s *Service) observe(method string, start time.Time, cached bool) {
 	label := "miss"

@@ -64,13 +64,18 @@ func TestProjectionMetricsMeanTheirNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newest := 0.0
-	for _, p := range parts {
-		newest = max(newest, value(t, m.Watermark.WithLabelValues(ns, fmt.Sprint(p))))
-	}
 	// The newest receive time committed: the last event sent (t0+299 s)
-	// or the bot's (t0).
-	if want := float64(t0.Add(299 * time.Second).Unix()); newest != want {
+	// or the bot's (t0). The gauge is set once the checkpoint's commit
+	// returned, a moment after caughtUp can see it in the store.
+	want := float64(t0.Add(299 * time.Second).Unix())
+	newest := 0.0
+	for end := time.Now().Add(5 * time.Second); newest != want && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		newest = 0
+		for _, p := range parts {
+			newest = max(newest, value(t, m.Watermark.WithLabelValues(ns, fmt.Sprint(p))))
+		}
+	}
+	if newest != want {
 		t.Errorf("watermark gauge %v, want %v (the newest committed receive time)", newest, want)
 	}
 	deadline := time.Now().Add(5 * time.Second)

@@ -11,6 +11,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 
 	eventv1 "github.com/sextant-analytics/sextant/gen/sextant/event/v1"
@@ -19,6 +24,7 @@ import (
 	"github.com/sextant-analytics/sextant/pkg/eventlog"
 	"github.com/sextant-analytics/sextant/pkg/metrics"
 	"github.com/sextant-analytics/sextant/pkg/seal"
+	"github.com/sextant-analytics/sextant/pkg/tracing"
 	"github.com/sextant-analytics/sextant/pkg/viewstore"
 )
 
@@ -76,8 +82,13 @@ type Config struct {
 	// below the consumer group's session timeout. Default
 	// DefaultStallThreshold; negative turns the check off.
 	StallThreshold time.Duration
-	Logger         *slog.Logger
-	Metrics        *metrics.Metrics
+	// Propagator and Tracer, when Propagator is set (tracing on), trace
+	// each batch of records applied, linked to the spans that appended
+	// them (their headers' trace context), and each checkpoint.
+	Propagator propagation.TextMapPropagator
+	Tracer     trace.Tracer
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
 
 // withDefaults fills the zero fields (and negative ones, which Validate
@@ -111,6 +122,9 @@ func (c Config) withDefaults() Config {
 		c.StallThreshold = DefaultStallThreshold
 	}
 	c.Compaction = c.Compaction.withDefaults()
+	if c.Propagator != nil && c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -310,6 +324,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 				return fmt.Errorf("partition %d: read the records' keys: %w", id, err)
 			}
 		}
+		endSpan := p.traceBatch(ctx, id, recs)
 		for _, rec := range recs {
 			if rec.Offset < part.progress.Next {
 				continue
@@ -319,7 +334,9 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 			}
 			value, reason, err := p.open(ctx, opened[:0], &rec)
 			if err != nil {
-				return fmt.Errorf("partition %d offset %d: %w", id, rec.Offset, err)
+				err = fmt.Errorf("partition %d offset %d: %w", id, rec.Offset, err)
+				endSpan(err)
+				return err
 			}
 			n := 0 // the record's events, decoded into evs
 			if reason == "" {
@@ -351,6 +368,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 				// moves on. A replay with fixed logic reprocesses it from
 				// the log.
 				if err := p.deadLetter(ctx, rec, reason); err != nil {
+					endSpan(err)
 					return err
 				}
 				deadLetter.Inc()
@@ -367,6 +385,7 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 			}
 			part.advance(rec.Offset)
 		}
+		endSpan(nil)
 		now := time.Now()
 		if now.Sub(lastLag) >= lagEvery {
 			if end, err := p.log.EndOffset(ctx, id); err == nil {
@@ -386,6 +405,30 @@ func (p *Projector) runPartition(ctx context.Context, id int32, behindLog *atomi
 			took := lastFlush.Sub(began)
 			interval = p.flushInterval(behind > lagRecords && len(recs) == n, took)
 		}
+	}
+}
+
+// traceBatch starts the span of applying recs, a batch read from
+// partition id, linked to the spans that appended them (one batch holds
+// many traces: links, not a parent), and returns what ends it. Without
+// tracing, or records, it does nothing.
+func (p *Projector) traceBatch(ctx context.Context, id int32, recs []eventlog.Record) func(error) {
+	if p.cfg.Propagator == nil || len(recs) == 0 {
+		return func(error) {}
+	}
+	_, span := p.cfg.Tracer.Start(ctx, "projection.apply",
+		trace.WithLinks(tracing.RecordLinks(p.cfg.Propagator, recs)...),
+		trace.WithAttributes(
+			attribute.String("sextant.projection", string(p.ns)),
+			attribute.Int("sextant.partition", int(id)),
+			attribute.Int64("sextant.offset", recs[0].Offset),
+			attribute.Int("sextant.records", len(recs))))
+	return func(err error) {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 	}
 }
 
@@ -486,7 +529,22 @@ func (p *Projector) flush(ctx context.Context, part *partition) error {
 		return err
 	}
 	start := time.Now()
-	if err := p.store.Commit(ctx, p.ns, cp); err != nil {
+	var span trace.Span // the checkpoint's, when tracing
+	if p.cfg.Propagator != nil {
+		ctx, span = p.cfg.Tracer.Start(ctx, "projection.checkpoint", trace.WithAttributes(
+			attribute.String("sextant.projection", string(p.ns)),
+			attribute.Int("sextant.partition", int(part.id)),
+			attribute.Int("sextant.additions", len(cp.Additions))))
+	}
+	err = p.store.Commit(ctx, p.ns, cp)
+	if span != nil {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+	if err != nil {
 		return fmt.Errorf("commit partition %d: %w", part.id, err)
 	}
 	p.cfg.Metrics.FlushSeconds.WithLabelValues(string(p.ns)).Observe(time.Since(start).Seconds())
