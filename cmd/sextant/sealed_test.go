@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,19 @@ func cassandraCells(t *testing.T, keyspace string, fn func(where string, b []byt
 		}
 	}
 	return rows
+}
+
+// topicExists reports whether the stack's Kafka has topic.
+func topicExists(t *testing.T, topic string) bool {
+	t.Helper()
+	client, err := sarama.NewClient(strings.Split(os.Getenv("SEXTANT_KAFKA_BROKERS"), ","), sarama.NewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	topics, err := client.Topics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(topics, topic)
 }
