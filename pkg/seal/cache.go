@@ -140,11 +140,17 @@ func NewOpener(keys Keys) *Opener {
 // that Open finds them.
 func (o *Opener) Prefetch(ctx context.Context, recs []eventlog.Record) error {
 	want := map[idRef]bool{}
+	seen := map[string]bool{}
+	o.mu.Lock()
 	for i := range recs {
 		h := recs[i].Headers[Header]
-		if h == "" {
-			continue
+		if _, held := o.aeads[h]; held || h == "" || seen[h] {
+			continue // a header whose cipher is held needs no key
 		}
+		seen[h] = true
+	}
+	o.mu.Unlock()
+	for h := range seen {
 		p, ids, err := Refs(h)
 		if err != nil {
 			continue // Open reports it

@@ -277,24 +277,6 @@ func Refs(header string) (property string, ids []ID, err error) {
 	return f[1], ids, nil
 }
 
-// OpenRecord opens a sealed record's value with its keys (in the header's
-// order), appending its payload (framed events, see Events) to dst.
-func OpenRecord(dst []byte, rec *eventlog.Record, keys []Key) ([]byte, error) {
-	hdr := rec.Headers[Header]
-	ptrs := make([]*Key, len(keys))
-	for i := range keys {
-		ptrs[i] = &keys[i]
-	}
-	if len(ptrs) < 2 {
-		return nil, fmt.Errorf("%w: %d keys", ErrCorrupt, len(ptrs))
-	}
-	aead, err := newAEAD(recordSecret(ptrs...))
-	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
-	}
-	return openWith(dst, aead, rec.Value, hdr)
-}
-
 // openWith decrypts and decompresses a sealed record's value, appending
 // its payload (framed events, see Events) to dst.
 func openWith(dst []byte, aead cipher.AEAD, value []byte, hdr string) ([]byte, error) {
